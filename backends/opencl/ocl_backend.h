@@ -1,0 +1,74 @@
+/* The OpenCL backend: lowers a scheduled, memory-planned graph to a plan of
+ * pre-bound launches. Running a plan is a loop over those launches with no
+ * allocation, no string lookups and one clFinish at the end.
+ *
+ * Storage: every ACT/GRAD tensor is a sub-buffer of one arena at the offset
+ * the memory planner gave it (offsets aligned to the device's
+ * CL_DEVICE_MEM_BASE_ADDR_ALIGN); views share their root's sub-buffer;
+ * inputs and params get buffers of their own. */
+#ifndef CLIPCL_OCL_BACKEND_H
+#define CLIPCL_OCL_BACKEND_H
+
+#include "graph/graph.h"
+#include "runtime/rt.h"
+
+typedef struct ocl_plan ocl_plan;
+
+/* Schedules, plans memory, allocates, and lowers every node. */
+int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out);
+void ocl_plan_free(ocl_plan *p);
+
+/* Copy host data into an input/param tensor, or read any tensor back. */
+int ocl_plan_write(ocl_plan *p, int tensor, const void *host, size_t bytes);
+int ocl_plan_read(ocl_plan *p, int tensor, void *host, size_t bytes);
+cl_mem ocl_plan_mem(ocl_plan *p, int tensor);
+
+/* Enqueue every launch in order and wait once. */
+int ocl_plan_run(ocl_plan *p);
+
+/* Profiling (ctx created with profiling): seconds per node from the last
+ * run, summed over that node's launches; -1 where the node had none. */
+int ocl_plan_node_seconds(const ocl_plan *p, double *per_node /* g->n_nodes */);
+size_t ocl_plan_arena_bytes(const ocl_plan *p);
+
+/* ---------------------------------------------------------------------
+ * For lowering code (ocl_lower_*.c). One lowering function per op family
+ * appends launches for one node through the helpers below. */
+typedef struct ocl_lower ocl_lower;
+
+typedef int (*ocl_host_call)(rt_ctx *ctx, void *data); /* e.g. a CLBlast call */
+
+rt_ctx *ocl_lower_ctx(ocl_lower *lc);
+const graph *ocl_lower_graph(ocl_lower *lc);
+cl_mem ocl_lower_mem(ocl_lower *lc, int tensor);
+/* A device buffer owned by the plan, e.g. for packed weights or im2col. */
+int ocl_lower_scratch(ocl_lower *lc, size_t bytes, cl_mem *out);
+/* A fresh kernel from kernels/<file> built with options; owned by the plan. */
+int ocl_lower_kernel(ocl_lower *lc, const char *file, const char *name, const char *options, cl_kernel *out);
+/* Append a launch of k (args already set). lws may be NULL. */
+int ocl_lower_launch(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws);
+/* Append a host call made at run time in launch order; data is freed with
+ * free() when the plan is freed. The call may enqueue work and, when
+ * profiling, should store its event through ocl_lower_event_slot(). */
+int ocl_lower_call(ocl_lower *lc, int node, ocl_host_call fn, void *data);
+
+/* Set kernel args from a format: 'm' cl_mem, 'i' int, 'u' unsigned,
+ * 'l' long (int64_t), 'f' float. */
+int ocl_set_args(cl_kernel k, const char *fmt, ...);
+
+/* Round n up to a multiple of m. */
+static inline size_t ocl_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+/* The lowering functions, one per op family (ocl_lower_<family>.c). Each
+ * returns 0 or a cc_code. */
+int ocl_lower_elementwise(ocl_lower *lc, int node); /* add sub mul div scale gelu quickgelu relu sigmoid exp */
+int ocl_lower_softmax(ocl_lower *lc, int node);
+int ocl_lower_norm(ocl_lower *lc, int node);        /* layernorm batchnorm l2norm */
+int ocl_lower_reduce(ocl_lower *lc, int node);      /* sum mean max argmax */
+int ocl_lower_shape(ocl_lower *lc, int node);       /* reshape permute slice concat */
+int ocl_lower_embedding(ocl_lower *lc, int node);
+int ocl_lower_matmul(ocl_lower *lc, int node);
+int ocl_lower_conv(ocl_lower *lc, int node);        /* conv2d avgpool2d */
+int ocl_lower_attention(ocl_lower *lc, int node);
+
+#endif

@@ -1,0 +1,1 @@
+/* ocl_gemm.c: to be written */

@@ -1,0 +1,1 @@
+/* ocl_gemm_select.c: to be written */

@@ -1,0 +1,1 @@
+/* ocl_lower_attention.c: to be written */

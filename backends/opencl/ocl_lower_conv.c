@@ -1,0 +1,1 @@
+/* ocl_lower_conv.c: to be written */

@@ -1,0 +1,1 @@
+/* ocl_lower_elementwise.c: to be written */

@@ -1,0 +1,1 @@
+/* ocl_lower_embedding.c: to be written */

@@ -1,0 +1,1 @@
+/* ocl_lower_matmul.c: to be written */

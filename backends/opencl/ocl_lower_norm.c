@@ -1,0 +1,1 @@
+/* ocl_lower_norm.c: to be written */

@@ -1,0 +1,1 @@
+/* ocl_lower_reduce.c: to be written */

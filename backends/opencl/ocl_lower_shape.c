@@ -1,0 +1,1 @@
+/* ocl_lower_shape.c: to be written */

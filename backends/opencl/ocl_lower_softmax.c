@@ -1,0 +1,1 @@
+/* ocl_lower_softmax.c: to be written */

@@ -1,0 +1,1 @@
+/* ocl_plan.c: to be written */

@@ -1,0 +1,1 @@
+/* ref_conv.c: to be written */

@@ -1,0 +1,1 @@
+/* ref_eval.c: to be written */

@@ -1,0 +1,1 @@
+/* ref_reduce.c: to be written */

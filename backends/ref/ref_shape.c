@@ -1,0 +1,1 @@
+/* ref_shape.c: to be written */

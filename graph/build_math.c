@@ -1,0 +1,1 @@
+/* graph/build_math.c: to be written */

@@ -1,0 +1,1 @@
+/* graph/build_nn.c: to be written */

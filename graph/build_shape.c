@@ -1,0 +1,1 @@
+/* graph/build_shape.c: to be written */

@@ -1,0 +1,1 @@
+/* graph/dump.c: to be written */

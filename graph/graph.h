@@ -1,0 +1,193 @@
+/* The computation-graph IR.
+ *
+ * A graph is an append-only list of tensors and nodes. Tensors and nodes are
+ * referred to by integer id (their index), so the arrays may grow without
+ * invalidating references. Every node has exactly one output tensor; an op
+ * whose math has several results (e.g. a backward rule) is written as several
+ * nodes. Builders (graph_build*.c) append nodes in an order where inputs
+ * always exist first, so creation order is a valid schedule; passes may mark
+ * nodes dead or append replacements (fusion), and g_schedule() recomputes a
+ * topological order of the live nodes.
+ *
+ * The graph holds shapes only, never data: backends bind storage to tensors.
+ * This layer knows nothing of OpenCL. */
+#ifndef CLIPCL_GRAPH_H
+#define CLIPCL_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define G_MAX_DIMS 6
+#define G_MAX_INPUTS 8
+#define G_NAME_LEN 96
+
+typedef enum g_dtype { G_F32 = 0, G_I32 = 1 } g_dtype;
+
+typedef enum g_role {
+    G_ROLE_INPUT = 0,  /* data supplied by the caller each run */
+    G_ROLE_PARAM = 1,  /* weights: supplied once, persist across runs */
+    G_ROLE_ACT = 2,    /* produced by a node, placed in the arena */
+    G_ROLE_GRAD = 3,   /* produced by a backward node, placed in the arena */
+} g_role;
+
+typedef struct g_tensor {
+    char name[G_NAME_LEN];
+    g_dtype dtype;
+    g_role role;
+    int ndim;
+    int64_t shape[G_MAX_DIMS]; /* row-major, contiguous */
+    int producer;              /* node id, -1 for inputs and params */
+    int alias_of;              /* -1, or the tensor whose storage this one views (reshape) */
+    int is_output;             /* kept alive to the end of a run, readable afterwards */
+} g_tensor;
+
+/* Op kinds. Keep g_op_name() in graph_ops.c in step. */
+typedef enum g_op {
+    G_OP_MATMUL = 0,   /* in: A, B[, bias]. attrs: trans_a, trans_b */
+    G_OP_ADD,          /* in: a, b (numpy broadcasting) */
+    G_OP_SUB,
+    G_OP_MUL,
+    G_OP_DIV,
+    G_OP_SCALE,        /* in: x. attrs: alpha (y = alpha*x) */
+    G_OP_GELU,         /* erf form */
+    G_OP_QUICKGELU,    /* x * sigmoid(1.702 x) */
+    G_OP_RELU,
+    G_OP_SIGMOID,
+    G_OP_EXP,
+    G_OP_SOFTMAX,      /* last dim. attrs: causal (mask col > row, row = index in dim -2) */
+    G_OP_LAYERNORM,    /* in: x, gamma, beta over last dim. attrs: eps */
+    G_OP_BATCHNORM,    /* inference. in: x NCHW, gamma, beta, mean, var. attrs: eps */
+    G_OP_CONV2D,       /* in: x NCHW, w OIHW[, bias O]. attrs: stride, pad */
+    G_OP_AVGPOOL2D,    /* in: x NCHW. attrs: kernel, stride, pad (count_include_pad) */
+    G_OP_EMBEDDING,    /* in: table [V, D] f32, ids [...] i32 -> [..., D] */
+    G_OP_RESHAPE,      /* in: x. output shape given; a view (alias_of = x) */
+    G_OP_PERMUTE,      /* in: x. attrs: perm */
+    G_OP_SLICE,        /* in: x. attrs: axis, start, end, step */
+    G_OP_CONCAT,       /* in: x0..xn-1. attrs: axis */
+    G_OP_SUM,          /* reductions over the last dim; the output drops it */
+    G_OP_MEAN,
+    G_OP_MAX,
+    G_OP_ARGMAX,       /* output i32, first maximal index */
+    G_OP_L2NORM,       /* rows over the last dim: x / max(||x||, eps). attrs: eps */
+    G_OP_ATTENTION,    /* in: q, k, v [B, T, C] (k/v [B, S, C]). attrs: heads, causal -> [B, T, C] */
+    G_OP_COUNT
+} g_op;
+
+/* Attributes for every op kind in one flat struct: each op reads only the
+ * fields its comment above names; the rest stay zero. */
+typedef struct g_attr {
+    int trans_a, trans_b;
+    float alpha;
+    float eps;
+    int causal;
+    int heads;
+    int kernel[2], stride[2], pad[2];
+    int axis;
+    int64_t start, end, step;
+    int perm[G_MAX_DIMS];
+} g_attr;
+
+typedef struct g_node {
+    g_op op;
+    int n_in;
+    int in[G_MAX_INPUTS];
+    int out;
+    g_attr attr;
+    int dead;                  /* removed by a pass; skipped by the schedule */
+    char name[G_NAME_LEN];     /* optional, for dumps and profiles */
+} g_node;
+
+typedef struct graph {
+    g_tensor *tensors;
+    int n_tensors, cap_tensors;
+    g_node *nodes;
+    int n_nodes, cap_nodes;
+    int n_errors;              /* builder failures so far; see cc_last_error() */
+} graph;
+
+/* ---- lifetime ---- */
+graph *g_new(void);
+void g_free(graph *g);
+
+/* ---- tensors ---- */
+/* Declare a caller-supplied tensor. Returns the tensor id, or -1 (message in
+ * cc_last_error()). */
+int g_input(graph *g, const char *name, g_dtype dt, int ndim, const int64_t *shape);
+int g_param(graph *g, const char *name, int ndim, const int64_t *shape);
+void g_mark_output(graph *g, int t);
+void g_set_name(graph *g, int t, const char *name);
+int64_t g_numel(const graph *g, int t);
+size_t g_nbytes(const graph *g, int t);
+const char *g_op_name(g_op op);
+const char *g_shape_str(const graph *g, int t, char *buf, size_t len); /* "[2, 3, 4]" */
+
+/* ---- builders ----
+ * Each infers and checks the output shape and returns the output tensor id,
+ * or -1 with a message naming the op and the shapes (any input id of -1 makes
+ * the builder return -1 at once, so a chain of builder calls can be checked
+ * once at the end). Optional inputs take -1. */
+int g_matmul(graph *g, int a, int b, int bias, int trans_a, int trans_b);
+int g_add(graph *g, int a, int b);
+int g_sub(graph *g, int a, int b);
+int g_mul(graph *g, int a, int b);
+int g_div(graph *g, int a, int b);
+int g_scale(graph *g, int x, float alpha);
+int g_gelu(graph *g, int x);
+int g_quickgelu(graph *g, int x);
+int g_relu(graph *g, int x);
+int g_sigmoid(graph *g, int x);
+int g_exp(graph *g, int x);
+int g_softmax(graph *g, int x, int causal);
+int g_layernorm(graph *g, int x, int gamma, int beta, float eps);
+int g_batchnorm(graph *g, int x, int gamma, int beta, int mean, int var, float eps);
+int g_conv2d(graph *g, int x, int w, int bias, int stride_h, int stride_w, int pad_h, int pad_w);
+int g_avgpool2d(graph *g, int x, int kernel, int stride, int pad);
+int g_embedding(graph *g, int table, int ids);
+int g_reshape(graph *g, int x, int ndim, const int64_t *shape); /* one dim may be -1 */
+int g_permute(graph *g, int x, const int *perm);
+int g_transpose(graph *g, int x, int dim0, int dim1);         /* a permute */
+int g_slice(graph *g, int x, int axis, int64_t start, int64_t end, int64_t step);
+int g_concat(graph *g, int n, const int *xs, int axis);
+int g_sum(graph *g, int x);
+int g_mean(graph *g, int x);
+int g_max(graph *g, int x);
+int g_argmax(graph *g, int x);
+int g_l2norm(graph *g, int x, float eps);
+int g_attention(graph *g, int q, int k, int v, int heads, int causal);
+
+/* Appends a node of any kind whose output shape the caller already knows
+ * (used by builders and by passes such as autodiff and fusion). */
+int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr,
+                  g_dtype out_dt, int out_ndim, const int64_t *out_shape);
+
+/* ---- schedule ---- */
+/* Topological order of the live nodes that some output depends on. Writes
+ * node ids to order (capacity g->n_nodes) and returns how many, or -1 on a
+ * cycle. */
+int g_schedule(const graph *g, int *order);
+
+/* ---- memory plan ----
+ * Every ACT/GRAD tensor that is not a view gets a byte offset in one arena.
+ * A tensor is live from the step that produces it to the last step that
+ * reads it (or its views); outputs stay live to the end. Two tensors whose
+ * live ranges overlap never share bytes. Offsets are multiples of align. */
+typedef struct g_memplan {
+    size_t *offset;        /* per tensor id; (size_t)-1 where not in the arena */
+    size_t arena_bytes;    /* planned peak */
+    size_t naive_bytes;    /* sum of all arena tensors, for comparison */
+    int n_tensors;
+} g_memplan;
+
+int g_plan_memory(const graph *g, const int *order, int n_order, size_t align, g_memplan *out);
+void g_memplan_free(g_memplan *p);
+/* Storage root of a tensor (follows alias_of). */
+int g_storage_root(const graph *g, int t);
+
+/* ---- dumps ---- */
+/* One line per live node: id, op, name, inputs with shapes, output shape. */
+int g_dump_text(const graph *g, FILE *f);
+/* Graphviz DOT: tensors as boxes (params/inputs styled apart), nodes as ellipses. */
+int g_dump_dot(const graph *g, FILE *f);
+
+#endif

@@ -1,0 +1,1 @@
+/* graph/graph_ops.c: to be written */

@@ -1,0 +1,1 @@
+/* graph/memplan.c: to be written */

@@ -1,0 +1,1 @@
+/* graph/schedule.c: to be written */

@@ -1,0 +1,1 @@
+/* io/preprocess.c: to be written */

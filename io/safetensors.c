@@ -1,0 +1,1 @@
+/* io/safetensors.c: to be written */

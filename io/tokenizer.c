@@ -1,0 +1,1 @@
+/* io/tokenizer.c: to be written */

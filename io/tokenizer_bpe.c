@@ -1,0 +1,1 @@
+/* io/tokenizer_bpe.c: to be written */

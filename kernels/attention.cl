@@ -1,0 +1,1 @@
+/* attention.cl: to be written */

@@ -1,0 +1,1 @@
+/* elementwise.cl: to be written */

@@ -1,0 +1,1 @@
+/* runtime/cl_errors.c: to be written */

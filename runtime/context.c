@@ -1,0 +1,1 @@
+/* runtime/context.c: to be written */

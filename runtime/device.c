@@ -1,0 +1,1 @@
+/* runtime/device.c: to be written */

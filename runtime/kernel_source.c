@@ -1,0 +1,1 @@
+/* runtime/kernel_source.c: to be written */

@@ -1,0 +1,1 @@
+/* runtime/program.c: to be written */

@@ -1,0 +1,1 @@
+/* runtime/program_cache.c: to be written */

@@ -1,0 +1,1 @@
+/* op_harness.c: to be written */

@@ -1,0 +1,2 @@
+/* tools/clipcl.c: to be written */
+int main(void) { return 0; }
