@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian package clipcl needs to build, test and benchmark.
+# Debian 12 (bookworm). Run as root (or through sudo). Non-interactive.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config meson ninja-build python3   # toolchain
+  ocl-icd-opencl-dev opencl-c-headers clinfo             # OpenCL ICD loader + headers
+  pocl-opencl-icd                                        # an OpenCL CPU device, always present
+  libclblast-dev                                         # GEMM on GPUs
+  libstb-dev                                             # image decoding (stb_image)
+  libjson-c-dev                                          # safetensors headers, configs, --json
+  libxxhash-dev                                          # program-cache keys and checksums
+  libpcre2-dev                                           # tokenizer pre-split (Unicode classes)
+  zlib1g-dev                                             # OpenAI's .txt.gz BPE vocabulary
+  libcmocka-dev                                          # unit-test framework
+  graphviz                                               # renders the graph DOT dumps
+)
+# Only needed for benchmarks against numpy/PyTorch and for regenerating goldens;
+# CI does not need them. Set CLIPCL_WITH_PYTORCH=1 to add them.
+if [ "${CLIPCL_WITH_PYTORCH:-0}" = 1 ]; then
+  packages+=(python3-numpy python3-torch python3-torchvision python3-pil)
+fi
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends "${packages[@]}"
