@@ -1,1 +1,26 @@
-/* graph/graph_ops.c: to be written */
+/* Printable op names, indexed by g_op. */
+#include "graph/graph.h"
+
+static const char *const names[G_OP_COUNT] = {
+    [G_OP_MATMUL] = "matmul",       [G_OP_ADD] = "add",
+    [G_OP_SUB] = "sub",             [G_OP_MUL] = "mul",
+    [G_OP_DIV] = "div",             [G_OP_SCALE] = "scale",
+    [G_OP_GELU] = "gelu",           [G_OP_QUICKGELU] = "quickgelu",
+    [G_OP_RELU] = "relu",           [G_OP_SIGMOID] = "sigmoid",
+    [G_OP_EXP] = "exp",             [G_OP_SOFTMAX] = "softmax",
+    [G_OP_LAYERNORM] = "layernorm", [G_OP_BATCHNORM] = "batchnorm",
+    [G_OP_CONV2D] = "conv2d",       [G_OP_AVGPOOL2D] = "avgpool2d",
+    [G_OP_EMBEDDING] = "embedding", [G_OP_RESHAPE] = "reshape",
+    [G_OP_PERMUTE] = "permute",     [G_OP_SLICE] = "slice",
+    [G_OP_CONCAT] = "concat",       [G_OP_SUM] = "sum",
+    [G_OP_MEAN] = "mean",           [G_OP_MAX] = "max",
+    [G_OP_ARGMAX] = "argmax",       [G_OP_L2NORM] = "l2norm",
+    [G_OP_ATTENTION] = "attention",
+};
+
+const char *g_op_name(g_op op)
+{
+    if ((int)op < 0 || op >= G_OP_COUNT || !names[op])
+        return "unknown";
+    return names[op];
+}

@@ -1,1 +1,231 @@
-/* io/image.c: to be written */
+/* Image decoding with stb_image, container checks stb does not do, and PIL's
+ * mode model (which mode PIL would open the file in). */
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_HDR
+#define STBI_NO_PIC
+#define STBI_NO_LINEAR
+#define STBI_FAILURE_USERMSG
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wmisleading-indentation"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#endif
+#include <stb/stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "io/image.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "runtime/status.h"
+
+/* Pillow refuses images above twice MAX_IMAGE_PIXELS as decompression bombs. */
+#define IMG_MAX_PIXELS 178956970LL
+
+int img_mode_channels(img_mode m)
+{
+    static const int ch[] = {1, 2, 3, 4, 3};
+    return (unsigned)m <= IMG_P ? ch[m] : 0;
+}
+
+int img_alloc(img_u8 *im, int w, int h, img_mode mode)
+{
+    im->w = w;
+    im->h = h;
+    im->mode = mode;
+    im->c = img_mode_channels(mode);
+    size_t n = (size_t)w * (size_t)h * (size_t)im->c;
+    im->px = malloc(n ? n : 1);
+    if (!im->px)
+        return cc_fail(CC_ERR_NOMEM, "image %dx%d: out of memory", w, h);
+    return CC_OK;
+}
+
+void img_free(img_u8 *im)
+{
+    if (!im)
+        return;
+    free(im->px);
+    memset(im, 0, sizeof *im);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Walks the chunk list: stb accepts a PNG whose IDAT stream ends early and
+ * returns partly blank pixels, PIL refuses it. Returns the PIL mode. */
+static int check_png(const uint8_t *b, size_t n, const char *name, img_mode *mode)
+{
+    size_t pos = 8;
+    int seen_ihdr = 0;
+    for (;;) {
+        if (n - pos < 12)
+            return cc_fail(CC_ERR_IO, "%s: truncated PNG (chunk header at byte %zu of %zu, "
+                           "expected IEND)", name, pos, n);
+        uint32_t len = be32(b + pos);
+        const uint8_t *type = b + pos + 4;
+        if (len > 0x7fffffffu || len > n - pos - 12)
+            return cc_fail(CC_ERR_IO, "%s: truncated PNG (chunk %.4s of %u bytes at byte %zu, "
+                           "file has %zu)", name, (const char *)type, len, pos, n);
+        uint32_t crc = (uint32_t)crc32(0L, type, len + 4);
+        if (crc != be32(b + pos + 8 + len))
+            return cc_fail(CC_ERR_IO, "%s: corrupt PNG (CRC mismatch in chunk %.4s at byte %zu)",
+                           name, (const char *)type, pos);
+        if (!seen_ihdr) {
+            if (memcmp(type, "IHDR", 4) != 0 || len != 13)
+                return cc_fail(CC_ERR_INVALID, "%s: PNG does not start with a 13-byte IHDR", name);
+            unsigned depth = b[pos + 16], ctype = b[pos + 17];
+            switch (ctype) {
+            case 0: *mode = depth == 1 ? IMG_P : IMG_L; break;
+            case 2: *mode = IMG_RGB; break;
+            case 3: *mode = IMG_P; break;
+            case 4: *mode = IMG_LA; break;
+            case 6: *mode = IMG_RGBA; break;
+            default:
+                return cc_fail(CC_ERR_INVALID, "%s: PNG colour type %u, expected 0, 2, 3, 4 or 6",
+                               name, ctype);
+            }
+            seen_ihdr = 1;
+        }
+        if (memcmp(type, "IEND", 4) == 0)
+            return CC_OK;
+        pos += 12 + (size_t)len;
+    }
+}
+
+/* Walks the marker segments up to the first SOS, then requires an EOI after
+ * it: a truncated JPEG decodes "successfully" in stb with grey garbage. The
+ * EXIF thumbnail's own EOI sits before SOS, so it cannot fool the check. */
+static int check_jpeg(const uint8_t *b, size_t n, const char *name)
+{
+    size_t pos = 2;
+    for (;;) {
+        while (pos < n && b[pos] == 0xff && pos + 1 < n && b[pos + 1] == 0xff)
+            pos++; /* fill bytes */
+        if (n < 2 || pos > n - 2)
+            return cc_fail(CC_ERR_IO, "%s: truncated JPEG (no scan data)", name);
+        if (b[pos] != 0xff)
+            return cc_fail(CC_ERR_INVALID, "%s: corrupt JPEG (expected a marker at byte %zu, "
+                           "found 0x%02x)", name, pos, b[pos]);
+        uint8_t m = b[pos + 1];
+        pos += 2;
+        if (m == 0xd9)
+            return cc_fail(CC_ERR_INVALID, "%s: JPEG ends before any scan", name);
+        if (m == 0x01 || (m >= 0xd0 && m <= 0xd8))
+            continue;
+        if (pos + 2 > n)
+            return cc_fail(CC_ERR_IO, "%s: truncated JPEG (segment header at byte %zu)", name, pos);
+        size_t len = (size_t)b[pos] << 8 | b[pos + 1];
+        if (len < 2 || len > n - pos)
+            return cc_fail(CC_ERR_IO, "%s: truncated JPEG (segment 0x%02x of %zu bytes at byte "
+                           "%zu, file has %zu)", name, m, len, pos, n);
+        pos += len;
+        if (m == 0xda)
+            break;
+    }
+    for (size_t i = pos; i + 1 < n; i++)
+        if (b[i] == 0xff && b[i + 1] == 0xd9)
+            return CC_OK;
+    return cc_fail(CC_ERR_IO, "%s: truncated JPEG (no EOI marker after the scan data, %zu bytes)",
+                   name, n);
+}
+
+int img_decode(const uint8_t *buf, size_t len, const char *name, img_u8 *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!buf || len == 0)
+        return cc_fail(CC_ERR_IO, "%s: empty image file", name);
+    if (len > 0x7fffffff)
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: image file of %zu bytes is too large", name, len);
+    img_mode mode;
+    int rc = CC_OK, is_png = 0;
+    if (len >= 8 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0) {
+        is_png = 1;
+        rc = check_png(buf, len, name, &mode);
+    } else if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) {
+        rc = check_jpeg(buf, len, name);
+    }
+    if (rc != CC_OK)
+        return rc;
+    int w, h, comp;
+    if (!stbi_info_from_memory(buf, (int)len, &w, &h, &comp))
+        return cc_fail(CC_ERR_INVALID, "%s: not a decodable image (%s)", name, stbi_failure_reason());
+    if ((long long)w * h > IMG_MAX_PIXELS)
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: %dx%d pixels, at most %lld allowed", name, w, h,
+                       IMG_MAX_PIXELS);
+    if (!is_png) {
+        static const img_mode by_comp[] = {IMG_L, IMG_L, IMG_LA, IMG_RGB, IMG_RGBA};
+        mode = comp >= 1 && comp <= 4 ? by_comp[comp] : IMG_RGB;
+        if (len >= 4 && memcmp(buf, "GIF8", 4) == 0)
+            mode = IMG_P; /* PIL opens GIFs in palette mode: resized NEAREST */
+    }
+    int want = img_mode_channels(mode);
+    int dw, dh, dc;
+    uint8_t *px = stbi_load_from_memory(buf, (int)len, &dw, &dh, &dc, want);
+    if (!px)
+        return cc_fail(CC_ERR_INVALID, "%s: cannot decode image (%s)", name, stbi_failure_reason());
+    out->w = dw;
+    out->h = dh;
+    out->c = want;
+    out->mode = mode;
+    out->px = px; /* stb allocates with malloc (STBI_MALLOC default) */
+    return CC_OK;
+}
+
+int img_load(const char *path, img_u8 *out)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cc_fail(CC_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return cc_fail(CC_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) {
+        fclose(f);
+        return cc_fail(CC_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, n);
+    }
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    int rc = got == n ? img_decode(buf, n, path, out)
+                      : cc_fail(CC_ERR_IO, "%s: read %zu of %zu bytes", path, got, n);
+    free(buf);
+    return rc;
+}
+
+int img_to_rgb(const img_u8 *src, img_u8 *dst)
+{
+    int rc = img_alloc(dst, src->w, src->h, IMG_RGB);
+    if (rc != CC_OK)
+        return rc;
+    size_t n = (size_t)src->w * (size_t)src->h;
+    const uint8_t *s = src->px;
+    uint8_t *d = dst->px;
+    for (size_t i = 0; i < n; i++, d += 3, s += src->c) {
+        if (src->c <= 2) {
+            d[0] = d[1] = d[2] = s[0];
+        } else {
+            d[0] = s[0];
+            d[1] = s[1];
+            d[2] = s[2];
+        }
+    }
+    return CC_OK;
+}

@@ -1,1 +1,156 @@
-/* gemm.cl: to be written */
+/* gemm.cl - C[b] = op(A[b]) @ op(B[b]) (+ bias), row-major fp32, for the
+ * own GEMM path (backends/opencl/ocl_gemm.c).
+ *
+ * CPU-class design (PoCL): no local memory and no barriers (both are emulated
+ * in RAM and by splitting the work-item loop, and cost more than they save).
+ * One work-item computes TM rows x PW = NV*VW columns of C in registers.
+ * B is first packed into column panels Bp[b][N/PW][K][PW] (zero-padded past
+ * N) so every work-item streams its panel sequentially: striding through a
+ * row-major B with a large K misses the TLB and the prefetcher on every k.
+ *
+ * Build options: -DTM=8 -DVW=16 -DNV=2 (tile sizes; an autotuner may sweep).
+ * Offsets and batch strides are in floats. */
+#ifndef TM
+#define TM 8
+#endif
+#ifndef VW
+#define VW 16
+#endif
+#ifndef NV
+#define NV 2
+#endif
+#define PW (NV * VW)
+#define CAT(a, b) a##b
+#define XCAT(a, b) CAT(a, b)
+#define floatV XCAT(float, VW)
+#define vloadV XCAT(vload, VW)
+#define vstoreV XCAT(vstore, VW)
+
+/* Bp[b][p][k][0..PW) = op(B[b])[k][p*PW + 0..PW), zero past N.
+ * Grid: (K, panels, batch). trans_b: B[b] is [N, K]. */
+__kernel void gemm_pack_b(const int N, const int K, const int trans_b,
+                          __global const float *restrict B, const long b_off,
+                          const long b_stride, __global float *restrict Bp)
+{
+    const int k = get_global_id(0);
+    const int p = get_global_id(1);
+    const int b = get_global_id(2);
+    const int P = get_global_size(1);
+    const int n0 = p * PW;
+    __global const float *src = B + b_off + (long)b * b_stride;
+    __global float *dst = Bp + (((long)b * P + p) * K + k) * PW;
+    if (!trans_b) {
+        src += (long)k * N + n0;
+        if (n0 + PW <= N) {
+            _Pragma("unroll")
+            for (int j = 0; j < NV; j++) vstoreV(vloadV(0, src + j * VW), 0, dst + j * VW);
+        } else {
+            for (int j = 0; j < PW; j++) dst[j] = (n0 + j < N) ? src[j] : 0.0f;
+        }
+    } else {
+        src += (long)n0 * K + k;
+        for (int j = 0; j < PW; j++) dst[j] = (n0 + j < N) ? src[(long)j * K] : 0.0f;
+    }
+}
+
+/* dst[b][c][r] = src[b][r][c] for an R x Cn source. Used to turn trans_a
+ * into a plain row-major A. Grid: (Cn, ceil(R/16), batch); each work-item
+ * writes 16 contiguous floats of one destination row. */
+__kernel void gemm_transpose(const int R, const int Cn, __global const float *restrict src,
+                             const long src_off, const long src_stride,
+                             __global float *restrict dst, const long dst_stride)
+{
+    const int c = get_global_id(0);
+    const int r0 = get_global_id(1) * 16;
+    const int b = get_global_id(2);
+    __global const float *s = src + src_off + (long)b * src_stride + c;
+    __global float *d = dst + (long)b * dst_stride + (long)c * R;
+    const int r1 = min(r0 + 16, R);
+    for (int r = r0; r < r1; r++) d[r] = s[(long)r * Cn];
+}
+
+/* The register-tiled kernel. Grid: (ceil(M/TM), panels, batch), local size 1.
+ * A[b] is M x K row-major at a_off + b*a_stride (a_stride 0 = shared);
+ * Bp as written by gemm_pack_b with bp_stride floats per batch item (0 =
+ * shared weight). bias_mode: 0 none, 1 bias[N] per column, 2 bias[M] per row
+ * (convolutions). Rows past M are clamped on load and not stored. */
+__kernel void gemm_tiled(const int M, const int N, const int K,
+                         __global const float *restrict A, const long a_off, const long a_stride,
+                         __global const float *restrict Bp, const long bp_stride,
+                         __global float *restrict C, const long c_off, const long c_stride,
+                         __global const float *restrict bias, const long bias_off,
+                         const int bias_mode)
+{
+    const int m0 = get_global_id(0) * TM;
+    const int p = get_global_id(1);
+    const int b = get_global_id(2);
+    const int n0 = p * PW;
+    if (m0 >= M) return;
+    floatV acc[TM][NV];
+    __global const float *arow[TM];
+    __global const float *abase = A + a_off + (long)b * a_stride;
+    _Pragma("unroll")
+    for (int i = 0; i < TM; i++) {
+        arow[i] = abase + (long)min(m0 + i, M - 1) * K;
+        _Pragma("unroll")
+        for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);
+    }
+    /* the unroll pragmas on the tile loops are essential on PoCL: without
+     * them LLVM keeps acc[][] in memory (5-10x slower) */
+    __global const float *bp = Bp + (long)b * bp_stride + (long)p * K * PW;
+    for (int k = 0; k < K; k++) {
+        floatV bv[NV];
+        _Pragma("unroll")
+        for (int j = 0; j < NV; j++) bv[j] = vloadV(0, bp + j * VW);
+        bp += PW;
+        _Pragma("unroll")
+        for (int i = 0; i < TM; i++) {
+            const floatV a = (floatV)(arow[i][k]);
+            _Pragma("unroll")
+            for (int j = 0; j < NV; j++) acc[i][j] = fma(a, bv[j], acc[i][j]);
+        }
+    }
+
+    __global float *cb = C + c_off + (long)b * c_stride;
+    __global const float *bs = bias + bias_off;
+    if (n0 + PW <= N) {
+        floatV bcol[NV];
+        _Pragma("unroll")
+        for (int j = 0; j < NV; j++) bcol[j] = bias_mode == 1 ? vloadV(0, bs + n0 + j * VW) : (floatV)(0.0f);
+        _Pragma("unroll")
+        for (int i = 0; i < TM; i++) {
+            if (m0 + i < M) {
+                const float brow = bias_mode == 2 ? bs[m0 + i] : 0.0f;
+                _Pragma("unroll")
+                for (int j = 0; j < NV; j++)
+                    vstoreV(acc[i][j] + bcol[j] + brow, 0, cb + (long)(m0 + i) * N + n0 + j * VW);
+            }
+        }
+    } else {
+        /* the last, partial panel: element stores, never past N */
+        float tmp[PW];
+        for (int i = 0; i < TM; i++) {
+            if (m0 + i >= M) break;
+            _Pragma("unroll")
+            for (int j = 0; j < NV; j++) vstoreV(acc[i][j], 0, tmp + j * VW);
+            const float brow = bias_mode == 2 ? bs[m0 + i] : 0.0f;
+            __global float *crow = cb + (long)(m0 + i) * N;
+            for (int j = 0; n0 + j < N; j++)
+                crow[n0 + j] = tmp[j] + brow + (bias_mode == 1 ? bs[n0 + j] : 0.0f);
+        }
+    }
+}
+
+/* C[b][m][n] = bias[n] (mode 1) or bias[m] (mode 2), before a beta = 1 GEMM
+ * (the CLBlast path). Grid: (N, M, batch). */
+__kernel void gemm_bias_fill(const int M, const int N, __global float *restrict C,
+                             const long c_off, const long c_stride,
+                             __global const float *restrict bias, const long bias_off,
+                             const int bias_mode)
+{
+    const int n = get_global_id(0);
+    const int m = get_global_id(1);
+    const int b = get_global_id(2);
+    const float v = bias_mode == 2 ? bias[bias_off + m] : bias[bias_off + n];
+    C[c_off + (long)b * c_stride + (long)m * N + n] = v;
+}

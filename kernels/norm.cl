@@ -1,1 +1,111 @@
-/* norm.cl: to be written */
+/* Normalisations. layernorm and l2norm are row ops over the last dim with the
+ * same two variants as reduce.cl (*_rows: a work-item per row for CPU-class
+ * devices; *_wg: a work-group of WG per row with local-memory tree sums for
+ * GPUs). batchnorm (inference) is elementwise with a per-channel affine. */
+#ifndef WG
+#define WG 64
+#endif
+
+static float wg_sum(__local float *buf, float v)
+{
+    int l = get_local_id(0);
+    buf[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = WG / 2; s > 0; s >>= 1) {
+        if (l < s)
+            buf[l] += buf[l + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2,
+ * which cancels badly when the mean is large against the spread; values are
+ * shifted by the row's first element so the float sums stay small too. */
+__kernel void layernorm_rows(__global const float *x, __global const float *gamma,
+                             __global const float *beta, __global float *y, const int ncols,
+                             const float eps)
+{
+    long r = get_global_id(0);
+    __global const float *xr = x + r * ncols;
+    __global float *yr = y + r * ncols;
+    float k = xr[0];
+    float s = 0.0f;
+    for (int c = 0; c < ncols; c++)
+        s += xr[c] - k;
+    float m = s / (float)ncols; /* mean - k */
+    float v = 0.0f;
+    for (int c = 0; c < ncols; c++) {
+        float d = (xr[c] - k) - m;
+        v += d * d;
+    }
+    float rstd = 1.0f / sqrt(v / (float)ncols + eps);
+    for (int c = 0; c < ncols; c++)
+        yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
+}
+
+__kernel void layernorm_wg(__global const float *x, __global const float *gamma,
+                           __global const float *beta, __global float *y, const int ncols,
+                           const float eps)
+{
+    __local float buf[WG];
+    long r = get_group_id(0);
+    int l = get_local_id(0);
+    __global const float *xr = x + r * ncols;
+    __global float *yr = y + r * ncols;
+    float k = xr[0];
+    float s = 0.0f;
+    for (int c = l; c < ncols; c += WG)
+        s += xr[c] - k;
+    float m = wg_sum(buf, s) / (float)ncols; /* mean - k */
+    float v = 0.0f;
+    for (int c = l; c < ncols; c += WG) {
+        float d = (xr[c] - k) - m;
+        v += d * d;
+    }
+    float rstd = 1.0f / sqrt(wg_sum(buf, v) / (float)ncols + eps);
+    for (int c = l; c < ncols; c += WG)
+        yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
+}
+
+/* y = x / max(||x||, eps) */
+__kernel void l2norm_rows(__global const float *x, __global float *y, const int ncols, const float eps)
+{
+    long r = get_global_id(0);
+    __global const float *xr = x + r * ncols;
+    __global float *yr = y + r * ncols;
+    float s = 0.0f;
+    for (int c = 0; c < ncols; c++)
+        s += xr[c] * xr[c];
+    float inv = 1.0f / fmax(sqrt(s), eps);
+    for (int c = 0; c < ncols; c++)
+        yr[c] = xr[c] * inv;
+}
+
+__kernel void l2norm_wg(__global const float *x, __global float *y, const int ncols, const float eps)
+{
+    __local float buf[WG];
+    long r = get_group_id(0);
+    int l = get_local_id(0);
+    __global const float *xr = x + r * ncols;
+    __global float *yr = y + r * ncols;
+    float s = 0.0f;
+    for (int c = l; c < ncols; c += WG)
+        s += xr[c] * xr[c];
+    float inv = 1.0f / fmax(sqrt(wg_sum(buf, s)), eps);
+    for (int c = l; c < ncols; c += WG)
+        yr[c] = xr[c] * inv;
+}
+
+/* x [N, C, inner...]: channel of element i is (i / inner) % C. */
+__kernel void batchnorm_infer(__global const float *x, __global const float *gamma,
+                              __global const float *beta, __global const float *mean,
+                              __global const float *var, __global float *y, const long C,
+                              const long inner, const float eps)
+{
+    long i = get_global_id(0);
+    long c = (i / inner) % C;
+    y[i] = (x[i] - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c];
+}

@@ -1,1 +1,200 @@
-/* reduce.cl: to be written */
+/* Row ops over the last dim: softmax (optionally causal) and the reductions
+ * sum, mean, max, argmax. Each comes in two variants:
+ *   *_rows : one work-item per row, no local memory. For CPU-class devices
+ *            (PoCL emulates local memory and barriers expensively; the rows
+ *            themselves give all the parallelism a CPU needs).
+ *   *_wg   : one work-group of WG work-items per row, strided loads and a
+ *            tree reduction in local memory. For GPUs. WG is a power of two
+ *            given as a build option. */
+#ifndef WG
+#define WG 64
+#endif
+
+/* ---- work-group helpers (the caller's WG work-items all call them) ---- */
+
+static float wg_sum(__local float *buf, float v)
+{
+    int l = get_local_id(0);
+    buf[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = WG / 2; s > 0; s >>= 1) {
+        if (l < s)
+            buf[l] += buf[l + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+static float wg_max(__local float *buf, float v)
+{
+    int l = get_local_id(0);
+    buf[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = WG / 2; s > 0; s >>= 1) {
+        if (l < s)
+            buf[l] = fmax(buf[l], buf[l + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* ---- softmax ----
+ * causal: columns c > t are masked, t = row index within dim -2 (period T). */
+
+__kernel void softmax_rows(__global const float *x, __global float *y, const int ncols, const int T,
+                           const int causal)
+{
+    long r = get_global_id(0);
+    __global const float *xr = x + r * ncols;
+    __global float *yr = y + r * ncols;
+    int lim = causal ? min(ncols, (int)(r % T) + 1) : ncols;
+    float m = -INFINITY;
+    for (int c = 0; c < lim; c++)
+        m = fmax(m, xr[c]);
+    float s = 0.0f;
+    for (int c = 0; c < lim; c++) {
+        float e = exp(xr[c] - m);
+        yr[c] = e;
+        s += e;
+    }
+    float inv = 1.0f / s;
+    for (int c = 0; c < lim; c++)
+        yr[c] *= inv;
+    for (int c = lim; c < ncols; c++)
+        yr[c] = 0.0f;
+}
+
+__kernel void softmax_wg(__global const float *x, __global float *y, const int ncols, const int T,
+                         const int causal)
+{
+    __local float buf[WG];
+    long r = get_group_id(0);
+    int l = get_local_id(0);
+    __global const float *xr = x + r * ncols;
+    __global float *yr = y + r * ncols;
+    int lim = causal ? min(ncols, (int)(r % T) + 1) : ncols;
+    float m = -INFINITY;
+    for (int c = l; c < lim; c += WG)
+        m = fmax(m, xr[c]);
+    m = wg_max(buf, m);
+    float s = 0.0f;
+    for (int c = l; c < lim; c += WG)
+        s += exp(xr[c] - m);
+    s = wg_sum(buf, s);
+    float inv = 1.0f / s;
+    for (int c = l; c < ncols; c += WG)
+        yr[c] = c < lim ? exp(xr[c] - m) * inv : 0.0f;
+}
+
+/* ---- sum / mean (mean != 0 divides by ncols) ---- */
+
+__kernel void sum_rows(__global const float *x, __global float *y, const int ncols, const int mean)
+{
+    long r = get_global_id(0);
+    __global const float *xr = x + r * ncols;
+    /* Four partial sums: shorter dependency chains, smaller rounding error. */
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    int c = 0;
+    for (; c + 4 <= ncols; c += 4) {
+        s0 += xr[c];
+        s1 += xr[c + 1];
+        s2 += xr[c + 2];
+        s3 += xr[c + 3];
+    }
+    for (; c < ncols; c++)
+        s0 += xr[c];
+    float s = (s0 + s1) + (s2 + s3);
+    y[r] = mean ? s / (float)ncols : s;
+}
+
+__kernel void sum_wg(__global const float *x, __global float *y, const int ncols, const int mean)
+{
+    __local float buf[WG];
+    long r = get_group_id(0);
+    int l = get_local_id(0);
+    __global const float *xr = x + r * ncols;
+    float s = 0.0f;
+    for (int c = l; c < ncols; c += WG)
+        s += xr[c];
+    s = wg_sum(buf, s);
+    if (l == 0)
+        y[r] = mean ? s / (float)ncols : s;
+}
+
+/* ---- max ---- */
+
+__kernel void max_rows(__global const float *x, __global float *y, const int ncols)
+{
+    long r = get_global_id(0);
+    __global const float *xr = x + r * ncols;
+    float m = -INFINITY;
+    for (int c = 0; c < ncols; c++)
+        m = fmax(m, xr[c]);
+    y[r] = m;
+}
+
+__kernel void max_wg(__global const float *x, __global float *y, const int ncols)
+{
+    __local float buf[WG];
+    long r = get_group_id(0);
+    int l = get_local_id(0);
+    __global const float *xr = x + r * ncols;
+    float m = -INFINITY;
+    for (int c = l; c < ncols; c += WG)
+        m = fmax(m, xr[c]);
+    m = wg_max(buf, m);
+    if (l == 0)
+        y[r] = m;
+}
+
+/* ---- argmax: the first maximal index ---- */
+
+__kernel void argmax_rows(__global const float *x, __global int *y, const int ncols)
+{
+    long r = get_global_id(0);
+    __global const float *xr = x + r * ncols;
+    float m = xr[0];
+    int best = 0;
+    for (int c = 1; c < ncols; c++)
+        if (xr[c] > m) {
+            m = xr[c];
+            best = c;
+        }
+    y[r] = best;
+}
+
+__kernel void argmax_wg(__global const float *x, __global int *y, const int ncols)
+{
+    __local float bv[WG];
+    __local int bi[WG];
+    long r = get_group_id(0);
+    int l = get_local_id(0);
+    __global const float *xr = x + r * ncols;
+    float m = -INFINITY;
+    int best = ncols; /* "none yet": loses every tie */
+    for (int c = l; c < ncols; c += WG)
+        if (xr[c] > m || best == ncols) {
+            m = xr[c];
+            best = c;
+        }
+    bv[l] = m;
+    bi[l] = best;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = WG / 2; s > 0; s >>= 1) {
+        if (l < s) {
+            float ov = bv[l + s];
+            int oi = bi[l + s];
+            if (oi < ncols && (bi[l] == ncols || ov > bv[l] || (ov == bv[l] && oi < bi[l]))) {
+                bv[l] = ov;
+                bi[l] = oi;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0)
+        y[r] = bi[0];
+}

@@ -1,1 +1,188 @@
-/* runtime/program.c: to be written */
+/* rt_program / rt_kernel: in-memory cache per ctx, then the on-disk binary
+ * cache, then a compile from source whose binary is stored for next time. */
+#include "runtime/program_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+static int find_entry(const rt_ctx *ctx, const char *file, const char *options, uint64_t h)
+{
+    for (int i = 0; i < ctx->n_programs; i++) {
+        const rt_program_entry *e = &ctx->programs[i];
+        if (e->source_hash == h && strcmp(e->file, file) == 0 && strcmp(e->options, options) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static int add_entry(rt_ctx *ctx, const char *file, const char *options, uint64_t h, cl_program p)
+{
+    if (ctx->n_programs == ctx->cap_programs) {
+        int nc = ctx->cap_programs ? ctx->cap_programs * 2 : 8;
+        rt_program_entry *g = realloc(ctx->programs, (size_t)nc * sizeof *g);
+        if (!g)
+            return cc_fail(CC_ERR_NOMEM, "rt_program: out of memory caching %s", file);
+        ctx->programs = g;
+        ctx->cap_programs = nc;
+    }
+    char *f = strdup(file), *o = strdup(options);
+    if (!f || !o) {
+        free(f);
+        free(o);
+        return cc_fail(CC_ERR_NOMEM, "rt_program: out of memory caching %s", file);
+    }
+    rt_program_entry *e = &ctx->programs[ctx->n_programs++];
+    e->file = f;
+    e->options = o;
+    e->source_hash = h;
+    e->program = p;
+    return CC_OK;
+}
+
+/* The cached binary must both load and build, else it is treated as corrupt
+ * (e.g. a driver update that kept its version string). */
+static cl_program from_binary(rt_ctx *ctx, const unsigned char *bin, size_t len, const char *options)
+{
+    cl_int err = CL_SUCCESS, bstatus = CL_SUCCESS;
+    cl_program p = clCreateProgramWithBinary(ctx->context, 1, &ctx->dev.device, &len, &bin,
+                                             &bstatus, &err);
+    if (err != CL_SUCCESS || bstatus != CL_SUCCESS) {
+        if (p)
+            clReleaseProgram(p);
+        return NULL;
+    }
+    if (clBuildProgram(p, 1, &ctx->dev.device, options, NULL, NULL) != CL_SUCCESS) {
+        clReleaseProgram(p);
+        return NULL;
+    }
+    return p;
+}
+
+static int build_failure(rt_ctx *ctx, cl_program p, const char *file, const char *options,
+                         cl_int err)
+{
+    size_t n = 0;
+    char *log = NULL;
+    if (clGetProgramBuildInfo(p, ctx->dev.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) == CL_SUCCESS &&
+        n > 0 && (log = malloc(n + 1)) != NULL) {
+        if (clGetProgramBuildInfo(p, ctx->dev.device, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS)
+            n = 0;
+        log[n] = '\0';
+        while (n > 0 && (log[n - 1] == '\n' || log[n - 1] == ' ' || log[n - 1] == '\0'))
+            log[--n] = '\0';
+    }
+    int rc = cc_fail(CC_ERR_BUILD, "kernel %s failed to build (options \"%s\"):\n%s", file, options,
+                     log && log[0] ? log : rt_cl_error_string(err));
+    free(log);
+    return rc;
+}
+
+static void store_binary(rt_ctx *ctx, cl_program p, const char *hex)
+{
+    size_t size = 0;
+    if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS ||
+        size == 0)
+        return;
+    unsigned char *bin = malloc(size);
+    if (!bin)
+        return;
+    unsigned char *bins[1] = {bin};
+    if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS)
+        (void)rt_pcache_store(hex, bin, size); /* an unwritable cache never fails a run */
+    free(bin);
+    (void)ctx;
+}
+
+static int from_source(rt_ctx *ctx, const char *file, const char *src, size_t len,
+                       const char *options, cl_program *out)
+{
+    cl_int err = CL_SUCCESS;
+    cl_program p = clCreateProgramWithSource(ctx->context, 1, &src, &len, &err);
+    if (err != CL_SUCCESS)
+        return cc_fail(CC_ERR_OPENCL, "clCreateProgramWithSource(%s) failed: %s", file,
+                       rt_cl_error_string(err));
+    err = clBuildProgram(p, 1, &ctx->dev.device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        int rc = (err == CL_BUILD_PROGRAM_FAILURE || err == CL_INVALID_BUILD_OPTIONS ||
+                  err == CL_COMPILE_PROGRAM_FAILURE)
+                     ? build_failure(ctx, p, file, options, err)
+                     : cc_fail(CC_ERR_OPENCL, "clBuildProgram(%s) failed: %s", file,
+                               rt_cl_error_string(err));
+        clReleaseProgram(p);
+        return rc;
+    }
+    *out = p;
+    return CC_OK;
+}
+
+int rt_program(rt_ctx *ctx, const char *file, const char *options, cl_program *out)
+{
+    if (!ctx || !file || !out)
+        return cc_fail(CC_ERR_INVALID, "rt_program: ctx, file and out must not be NULL");
+    if (!options)
+        options = "";
+    size_t len = 0;
+    const char *src = rt_kernel_source(file, &len, NULL);
+    if (!src) {
+        const char *dir = getenv("CLIPCL_KERNEL_DIR");
+        return cc_fail(CC_ERR_IO, "kernel source %s not found: not embedded and not in $CLIPCL_KERNEL_DIR (%s)",
+                       file, dir && *dir ? dir : "unset");
+    }
+    uint64_t h = XXH3_64bits(src, len);
+    int i = find_entry(ctx, file, options, h);
+    if (i >= 0) {
+        *out = ctx->programs[i].program;
+        return CC_OK;
+    }
+
+    char hex[33];
+    rt_pcache_key(&ctx->dev, options, src, len, hex);
+    unsigned char *bin = NULL;
+    size_t blen = 0;
+    cl_program p = NULL;
+    int st = rt_pcache_load(hex, &bin, &blen);
+    if (st == RT_PCACHE_LOADED) {
+        p = from_binary(ctx, bin, blen, options);
+        free(bin);
+        if (p)
+            ctx->disk_cache_hits++;
+        else
+            ctx->disk_cache_rejected++;
+    } else if (st == RT_PCACHE_CORRUPT) {
+        ctx->disk_cache_rejected++;
+    } else {
+        ctx->disk_cache_misses++;
+    }
+    if (!p) {
+        int rc = from_source(ctx, file, src, len, options, &p);
+        if (rc != CC_OK)
+            return rc;
+        store_binary(ctx, p, hex);
+    }
+    int rc = add_entry(ctx, file, options, h, p);
+    if (rc != CC_OK) {
+        clReleaseProgram(p);
+        return rc;
+    }
+    *out = p;
+    return CC_OK;
+}
+
+int rt_kernel(rt_ctx *ctx, const char *file, const char *options, const char *name, cl_kernel *out)
+{
+    cl_program p = NULL;
+    int rc = rt_program(ctx, file, options, &p);
+    if (rc != CC_OK)
+        return rc;
+    cl_int err = CL_SUCCESS;
+    cl_kernel k = clCreateKernel(p, name, &err);
+    if (err == CL_INVALID_KERNEL_NAME)
+        return cc_fail(CC_ERR_INVALID, "kernel %s not found in %s (options \"%s\")", name, file,
+                       options ? options : "");
+    if (err != CL_SUCCESS)
+        return cc_fail(CC_ERR_OPENCL, "clCreateKernel(%s in %s) failed: %s", name, file,
+                       rt_cl_error_string(err));
+    *out = k;
+    return CC_OK;
+}

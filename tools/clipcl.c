@@ -1,2 +1,87 @@
-/* tools/clipcl.c: to be written */
-int main(void) { return 0; }
+/* The `clipcl` command line: a table of subcommands and a dispatcher.
+ * Each subcommand lives in its own tools/cmd_NAME.c (see tools/cmd.h). */
+#include "tools/cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cmd_entry commands[] = {
+    {"devices", "list OpenCL platforms and devices, mark the selected one", cmd_devices_usage, cmd_devices},
+};
+enum { n_commands = (int)(sizeof commands / sizeof commands[0]) };
+
+static void print_list(FILE *f)
+{
+    fprintf(f, "commands:\n");
+    for (int i = 0; i < n_commands; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "usage: clipcl COMMAND [options]\n"
+               "       clipcl help [COMMAND]    (or clipcl COMMAND --help)\n\n"
+               "An OpenCL runtime that runs and trains CLIP.\n\n");
+    print_list(f);
+    fprintf(f, "\nenvironment:\n"
+               "  CLIPCL_DEVICE      default device (gpu, cpu, P:D or part of a name)\n"
+               "  CLIPCL_CACHE_DIR   program binary cache (default $XDG_CACHE_HOME/clipcl or ~/.cache/clipcl)\n"
+               "  CLIPCL_KERNEL_DIR  folder of edited kernel .cl files replacing the embedded ones\n"
+               "  CLIPCL_PROFILE=1   enable OpenCL event profiling\n");
+}
+
+static const cmd_entry *find(const char *name)
+{
+    for (int i = 0; i < n_commands; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int is_help(const char *a)
+{
+    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+static int unknown(const char *name)
+{
+    cmd_error("unknown command \"%s\"", name);
+    print_list(stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (is_help(name) || strcmp(name, "help") == 0) {
+        if (strcmp(name, "help") == 0 && argc >= 3) {
+            const cmd_entry *c = find(argv[2]);
+            if (!c)
+                return unknown(argv[2]);
+            fputs(c->usage, stdout);
+            return 0;
+        }
+        print_help(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("clipcl 0.1.0\n");
+        return 0;
+    }
+    const cmd_entry *c = find(name);
+    if (!c)
+        return unknown(name);
+    /* "--" ends option parsing, so an argument after it may be "--help". */
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (is_help(argv[i])) {
+            fputs(c->usage, stdout);
+            return 0;
+        }
+    }
+    int rc = c->fn(argc - 1, argv + 1);
+    return rc < 0 || rc > 125 ? 1 : rc;
+}

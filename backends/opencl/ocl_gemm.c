@@ -1,1 +1,246 @@
-/* ocl_gemm.c: to be written */
+/* The GEMM entry: emits the launches of the own tiled kernel (pack B,
+ * optional transpose of A, tiled product with the bias in the epilogue) or a
+ * CLBlast host call, into a plan or a direct sink. */
+#include "backends/opencl/ocl_gemm.h"
+
+#include <clblast_c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/opencl/ocl_plan_internal.h"
+#include "runtime/status.h"
+
+ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx)
+{
+    (void)ctx; /* one tile for every class so far; GPUs default to CLBlast by measurement */
+    ocl_gemm_tile t = {8, 16, 2};
+    const char *env = getenv("CLIPCL_GEMM_TILE");
+    int tm, vw, nv;
+    if (env && sscanf(env, "%dx%dx%d", &tm, &vw, &nv) == 3 && tm >= 1 && tm <= 32 &&
+        (vw == 1 || vw == 2 || vw == 4 || vw == 8 || vw == 16) && nv >= 1 && nv <= 8) {
+        t.tm = tm;
+        t.vw = vw;
+        t.nv = nv;
+    }
+    return t;
+}
+
+void ocl_gemm_tile_options(ocl_gemm_tile t, char *buf, size_t len)
+{
+    snprintf(buf, len, "-DTM=%d -DVW=%d -DNV=%d", t.tm, t.vw, t.nv);
+}
+
+size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N)
+{
+    size_t pw = (size_t)t.vw * (size_t)t.nv;
+    return ocl_round_up((size_t)N, pw) * (size_t)K;
+}
+
+static int check_args(const ocl_gemm_args *a)
+{
+    if (a->M < 1 || a->N < 1 || a->K < 1 || a->batch < 1)
+        return cc_fail(CC_ERR_INVALID, "ocl_gemm: M, N, K, batch must be >= 1, found %d, %d, %d, %d",
+                       a->M, a->N, a->K, a->batch);
+    if (!a->a || !a->b || !a->c)
+        return cc_fail(CC_ERR_INVALID, "ocl_gemm: A, B and C buffers are required");
+    if (a->bias_mode != OCL_BIAS_NONE && !a->bias)
+        return cc_fail(CC_ERR_INVALID, "ocl_gemm: bias mode %d without a bias buffer", (int)a->bias_mode);
+    if (a->b_packed && a->trans_b)
+        return cc_fail(CC_ERR_INVALID, "ocl_gemm: pre-packed B cannot be transposed");
+    return CC_OK;
+}
+
+/* ---------------- own kernel ---------------- */
+
+static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
+{
+    ocl_gemm_tile t = ocl_gemm_tile_for(s->ctx);
+    char opts[96];
+    ocl_gemm_tile_options(t, opts, sizeof opts);
+    const size_t pw = (size_t)t.vw * (size_t)t.nv;
+    const size_t panels = ocl_round_up((size_t)g->N, pw) / pw;
+    const size_t one = 1;
+    const size_t lws[3] = {1, 1, 1};
+    int rc;
+
+    /* A: transpose into scratch when stored K x M */
+    cl_mem a = g->a;
+    int64_t a_off = (int64_t)g->a_off, a_stride = (int64_t)g->a_stride;
+    if (g->trans_a) {
+        size_t nb = g->a_stride ? (size_t)g->batch : one;
+        cl_mem at;
+        cl_kernel k;
+        if ((rc = s->scratch(s->user, nb * (size_t)g->M * (size_t)g->K * sizeof(float), &at)) ||
+            (rc = s->kernel(s->user, "gemm.cl", "gemm_transpose", opts, &k)))
+            return rc;
+        int64_t dst_stride = (int64_t)g->M * g->K;
+        /* source is K x M: R = K rows, Cn = M columns */
+        if ((rc = ocl_set_args(k, "iimllml", g->K, g->M, g->a, a_off, a_stride, at, dst_stride)))
+            return rc;
+        size_t gws[3] = {(size_t)g->M, ((size_t)g->K + 15) / 16, nb};
+        if ((rc = s->launch(s->user, k, 3, gws, NULL)))
+            return rc;
+        a = at;
+        a_off = 0;
+        a_stride = g->a_stride ? dst_stride : 0;
+    }
+
+    /* B: pack into panels unless the producer already did */
+    cl_mem bp = g->b;
+    int64_t bp_stride;
+    if (g->b_packed) {
+        bp_stride = (int64_t)g->b_stride;
+        if (g->b_off) /* panels are addressed from 0; a packed producer writes at 0 */
+            return cc_fail(CC_ERR_INVALID, "ocl_gemm: pre-packed B must start at offset 0, found %zu", g->b_off);
+    } else {
+        size_t nb = g->b_stride ? (size_t)g->batch : one;
+        size_t per = ocl_gemm_panel_floats(t, g->K, g->N);
+        cl_kernel k;
+        if ((rc = s->scratch(s->user, nb * per * sizeof(float), &bp)) ||
+            (rc = s->kernel(s->user, "gemm.cl", "gemm_pack_b", opts, &k)))
+            return rc;
+        if ((rc = ocl_set_args(k, "iiimllm", g->N, g->K, g->trans_b, g->b, (int64_t)g->b_off,
+                               (int64_t)g->b_stride, bp)))
+            return rc;
+        size_t gws[3] = {(size_t)g->K, panels, nb};
+        if ((rc = s->launch(s->user, k, 3, gws, NULL)))
+            return rc;
+        bp_stride = g->b_stride ? (int64_t)per : 0;
+    }
+
+    cl_kernel k;
+    if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled", opts, &k)))
+        return rc;
+    cl_mem bias = g->bias_mode != OCL_BIAS_NONE ? g->bias : g->c; /* any valid buffer when unused */
+    if ((rc = ocl_set_args(k, "iiimllmlmllmli", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,
+                           g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias,
+                           (int64_t)(g->bias_mode != OCL_BIAS_NONE ? g->bias_off : 0),
+                           (int)g->bias_mode)))
+        return rc;
+    size_t gws[3] = {((size_t)g->M + (size_t)t.tm - 1) / (size_t)t.tm, panels, (size_t)g->batch};
+    return s->launch(s->user, k, 3, gws, lws);
+}
+
+/* ---------------- CLBlast ---------------- */
+
+typedef struct clblast_call {
+    ocl_gemm_args g;
+} clblast_call;
+
+static int run_clblast(rt_ctx *ctx, void *data)
+{
+    const ocl_gemm_args *g = &((const clblast_call *)data)->g;
+    const CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    const CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    const size_t lda = g->trans_a ? (size_t)g->M : (size_t)g->K;
+    const size_t ldb = g->trans_b ? (size_t)g->K : (size_t)g->N;
+    const float beta = g->bias_mode != OCL_BIAS_NONE ? 1.0f : 0.0f;
+    /* inside a profiled plan run this attributes the time to the node */
+    cl_event *ev = ocl_lower_event_slot();
+    CLBlastStatusCode st;
+    if (g->batch == 1)
+        st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)g->M, (size_t)g->N, (size_t)g->K, 1.0f,
+                          g->a, g->a_off, lda, g->b, g->b_off, ldb, beta, g->c, g->c_off, (size_t)g->N,
+                          &ctx->queue, ev);
+    else
+        st = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, (size_t)g->M, (size_t)g->N,
+                                        (size_t)g->K, 1.0f, g->a, g->a_off, lda, g->a_stride, g->b,
+                                        g->b_off, ldb, g->b_stride, beta, g->c, g->c_off, (size_t)g->N,
+                                        g->c_stride, (size_t)g->batch, &ctx->queue, ev);
+    if (st != CLBlastSuccess)
+        return cc_fail(CC_ERR_OPENCL, "CLBlast sgemm %dx%dx%d batch %d failed: status %d", g->M, g->N,
+                       g->K, g->batch, (int)st);
+    return CC_OK;
+}
+
+static int emit_clblast(const ocl_gemm_sink *s, const ocl_gemm_args *g)
+{
+    int rc;
+    if (g->b_packed)
+        return cc_fail(CC_ERR_INVALID, "ocl_gemm: CLBlast cannot take a pre-packed B");
+    if (g->bias_mode != OCL_BIAS_NONE) {
+        cl_kernel k;
+        if ((rc = s->kernel(s->user, "gemm.cl", "gemm_bias_fill", "", &k)))
+            return rc;
+        if ((rc = ocl_set_args(k, "iimllmli", g->M, g->N, g->c, (int64_t)g->c_off, (int64_t)g->c_stride,
+                               g->bias, (int64_t)g->bias_off, (int)g->bias_mode)))
+            return rc;
+        size_t gws[3] = {(size_t)g->N, (size_t)g->M, (size_t)g->batch};
+        if ((rc = s->launch(s->user, k, 3, gws, NULL)))
+            return rc;
+    }
+    clblast_call *d = malloc(sizeof *d);
+    if (!d)
+        return cc_fail(CC_ERR_NOMEM, "ocl_gemm: out of memory for a CLBlast call");
+    d->g = *g;
+    return s->call(s->user, run_clblast, d);
+}
+
+/* ---------------- entry ---------------- */
+
+int ocl_gemm_emit(const ocl_gemm_sink *s, const ocl_gemm_args *a, ocl_gemm_impl impl)
+{
+    int rc = check_args(a);
+    if (rc)
+        return rc;
+    if (impl == OCL_GEMM_AUTO && (rc = ocl_gemm_choose(s->ctx, &impl)))
+        return rc;
+    ocl_gemm_args g = *a;
+    if (g.bias_mode == OCL_BIAS_NONE)
+        g.bias_off = 0;
+    /* A batch over a shared B with contiguous A and C rows is one taller GEMM:
+     * fewer partial row tiles, one pack of B. */
+    if (g.batch > 1 && g.b_stride == 0 && !g.trans_a && g.bias_mode != OCL_BIAS_ROW &&
+        g.a_stride == (size_t)g.M * g.K && g.c_stride == (size_t)g.M * g.N &&
+        (int64_t)g.M * g.batch <= 0x7fffffff) {
+        g.M *= g.batch;
+        g.batch = 1;
+        g.a_stride = g.c_stride = 0;
+    }
+    if (g.batch == 1)
+        g.a_stride = g.b_stride = g.c_stride = 0;
+    return impl == OCL_GEMM_CLBLAST ? emit_clblast(s, &g) : emit_own(s, &g);
+}
+
+const char *ocl_gemm_impl_name(ocl_gemm_impl impl)
+{
+    switch (impl) {
+    case OCL_GEMM_OWN: return "own";
+    case OCL_GEMM_CLBLAST: return "clblast";
+    default: return "auto";
+    }
+}
+
+/* ---------------- sinks ---------------- */
+
+static int plan_kernel(void *u, const char *file, const char *name, const char *opts, cl_kernel *out)
+{
+    return ocl_lower_kernel(((ocl_gemm_plan_user *)u)->lc, file, name, opts, out);
+}
+static int plan_scratch(void *u, size_t bytes, cl_mem *out)
+{
+    return ocl_lower_scratch(((ocl_gemm_plan_user *)u)->lc, bytes, out);
+}
+static int plan_launch(void *u, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws)
+{
+    ocl_gemm_plan_user *p = u;
+    return ocl_lower_launch(p->lc, p->node, k, dims, gws, lws);
+}
+static int plan_call(void *u, ocl_host_call fn, void *data)
+{
+    ocl_gemm_plan_user *p = u;
+    return ocl_lower_call(p->lc, p->node, fn, data);
+}
+
+void ocl_gemm_plan_sink(ocl_lower *lc, int node, ocl_gemm_plan_user *storage, ocl_gemm_sink *out)
+{
+    storage->lc = lc;
+    storage->node = node;
+    out->ctx = ocl_lower_ctx(lc);
+    out->user = storage;
+    out->kernel = plan_kernel;
+    out->scratch = plan_scratch;
+    out->launch = plan_launch;
+    out->call = plan_call;
+}

@@ -1,1 +1,124 @@
-/* ocl_lower_elementwise.c: to be written */
+/* Lowering of elementwise ops (kernels/elementwise.cl). Binary ops broadcast
+ * numpy-style; the operand strides are collapsed first so that the common
+ * cases (same shape, a bias row, a scalar) reach the cheap kernels. */
+#include <stdio.h>
+#include <string.h>
+
+#include "backends/opencl/ocl_plan_internal.h"
+
+static const char *unary_kernel(g_op op)
+{
+    switch (op) {
+    case G_OP_SCALE: return "ew_scale";
+    case G_OP_GELU: return "ew_gelu";
+    case G_OP_QUICKGELU: return "ew_quickgelu";
+    case G_OP_RELU: return "ew_relu";
+    case G_OP_SIGMOID: return "ew_sigmoid";
+    case G_OP_EXP: return "ew_exp";
+    default: return NULL;
+    }
+}
+
+static const char *binary_prefix(g_op op)
+{
+    switch (op) {
+    case G_OP_ADD: return "add";
+    case G_OP_SUB: return "sub";
+    case G_OP_MUL: return "mul";
+    case G_OP_DIV: return "div";
+    default: return NULL;
+    }
+}
+
+/* Element strides of input t when broadcast to the output's shape. */
+static void broadcast_strides(const g_tensor *t, const g_tensor *out, int64_t *s)
+{
+    int64_t cs[G_MAX_DIMS];
+    ocl_contig_strides(t, cs);
+    int lead = out->ndim - t->ndim;
+    for (int d = 0; d < out->ndim; d++) {
+        int td = d - lead;
+        s[d] = (td < 0 || t->shape[td] == 1) ? 0 : cs[td];
+    }
+}
+
+static int lower_binary(ocl_lower *lc, int node, const g_node *n)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_tensor *A = &g->tensors[n->in[0]], *B = &g->tensors[n->in[1]], *Y = &g->tensors[n->out];
+    int64_t shape[G_MAX_DIMS];
+    int64_t st[3][G_MAX_DIMS]; /* y, a, b */
+    memcpy(shape, Y->shape, sizeof(int64_t) * (size_t)Y->ndim);
+    ocl_contig_strides(Y, st[0]);
+    broadcast_strides(A, Y, st[1]);
+    broadcast_strides(B, Y, st[2]);
+    int nd = ocl_collapse_dims(Y->ndim, shape, 3, st);
+
+    char name[32];
+    cl_kernel k;
+    cl_mem a = ocl_lower_mem(lc, n->in[0]), b = ocl_lower_mem(lc, n->in[1]), y = ocl_lower_mem(lc, n->out);
+    const char *pre = binary_prefix(n->op);
+    int rc;
+    if (nd == 1 && st[1][0] == 1 && st[2][0] == 1) {
+        snprintf(name, sizeof name, "ew_%s_same", pre);
+        if ((rc = ocl_lower_kernel(lc, "elementwise.cl", name, "", &k)) || (rc = ocl_set_args(k, "mmm", a, b, y)))
+            return rc;
+        size_t gws = (size_t)shape[0];
+        return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
+    }
+    if (nd <= 2) {
+        /* Rows x cols; a single collapsed dim is one row. */
+        int64_t rows = nd == 2 ? shape[0] : 1, cols = shape[nd - 1];
+        int64_t ars = nd == 2 ? st[1][0] : 0, acs = st[1][nd - 1];
+        int64_t brs = nd == 2 ? st[2][0] : 0, bcs = st[2][nd - 1];
+        snprintf(name, sizeof name, "ew_%s_rows", pre);
+        if ((rc = ocl_lower_kernel(lc, "elementwise.cl", name, "", &k)) ||
+            (rc = ocl_set_args(k, "mmmlllll", a, b, y, cols, ars, acs, brs, bcs)))
+            return rc;
+        size_t gws[2] = { (size_t)cols, (size_t)rows };
+        return ocl_lower_launch(lc, node, k, 2, gws, NULL);
+    }
+    int64_t meta[18];
+    int pad = G_MAX_DIMS - nd;
+    for (int d = 0; d < G_MAX_DIMS; d++) {
+        int s = d - pad;
+        meta[d] = s < 0 ? 1 : shape[s];
+        meta[6 + d] = s < 0 ? 0 : st[1][s];
+        meta[12 + d] = s < 0 ? 0 : st[2][s];
+    }
+    cl_mem m;
+    snprintf(name, sizeof name, "ew_%s_nd", pre);
+    if ((rc = ocl_lower_const_i64(lc, meta, 18, &m)) || (rc = ocl_lower_kernel(lc, "elementwise.cl", name, "", &k)) ||
+        (rc = ocl_set_args(k, "mmmm", a, b, y, m)))
+        return rc;
+    size_t gws = (size_t)g_numel(g, n->out);
+    return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
+}
+
+int ocl_lower_elementwise(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    for (int i = 0; i < n->n_in; i++)
+        if (g->tensors[n->in[i]].dtype != G_F32)
+            return cc_fail(CC_ERR_UNSUPPORTED, "%s: input %d must be f32", g_op_name(n->op), i);
+    if (binary_prefix(n->op)) {
+        if (n->n_in != 2)
+            return cc_fail(CC_ERR_INVALID, "%s: expected 2 inputs, found %d", g_op_name(n->op), n->n_in);
+        return lower_binary(lc, node, n);
+    }
+    const char *kname = unary_kernel(n->op);
+    if (!kname || n->n_in != 1)
+        return cc_fail(CC_ERR_INVALID, "ocl_lower_elementwise: op %s with %d inputs is not elementwise",
+                       g_op_name(n->op), n->n_in);
+    cl_kernel k;
+    int rc = ocl_lower_kernel(lc, "elementwise.cl", kname, "", &k);
+    if (rc)
+        return rc;
+    rc = ocl_set_args(k, "mmf", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->out),
+                      (double)(n->op == G_OP_SCALE ? n->attr.alpha : 0.0f));
+    if (rc)
+        return rc;
+    size_t gws = (size_t)g_numel(g, n->out);
+    return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
+}

@@ -1,1 +1,61 @@
-/* ocl_lower_norm.c: to be written */
+/* Lowering of layernorm and l2norm (row ops over the last dim) and of
+ * inference batchnorm (per-channel affine over NCHW or NC), kernels/norm.cl. */
+#include "backends/opencl/ocl_plan_internal.h"
+
+static int lower_batchnorm(ocl_lower *lc, int node, const g_node *n)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_tensor *X = &g->tensors[n->in[0]];
+    if (X->ndim < 2 || n->n_in != 5)
+        return cc_fail(CC_ERR_SHAPE, "batchnorm: expected x [N, C, ...] and 4 per-channel tensors");
+    int64_t C = X->shape[1], inner = 1;
+    for (int d = 2; d < X->ndim; d++)
+        inner *= X->shape[d];
+    cl_kernel k;
+    int rc = ocl_lower_kernel(lc, "norm.cl", "batchnorm_infer", "", &k);
+    if (rc)
+        return rc;
+    rc = ocl_set_args(k, "mmmmmmllf", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
+                      ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->in[3]), ocl_lower_mem(lc, n->in[4]),
+                      ocl_lower_mem(lc, n->out), C, inner, (double)n->attr.eps);
+    if (rc)
+        return rc;
+    size_t gws = (size_t)g_numel(g, n->out);
+    return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
+}
+
+int ocl_lower_norm(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    const char *opname = g_op_name(n->op);
+    for (int i = 0; i < n->n_in; i++)
+        if (g->tensors[n->in[i]].dtype != G_F32)
+            return cc_fail(CC_ERR_UNSUPPORTED, "%s: input %d must be f32", opname, i);
+    if (n->op == G_OP_BATCHNORM)
+        return lower_batchnorm(lc, node, n);
+    const g_tensor *X = &g->tensors[n->in[0]];
+    int64_t ncols = X->shape[X->ndim - 1];
+    int64_t nrows = g_numel(g, n->in[0]) / (ncols ? ncols : 1);
+    if (ncols > INT32_MAX)
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: rows of %lld exceed the kernel's int range", opname,
+                       (long long)ncols);
+    cl_kernel k;
+    int rc;
+    cl_mem x = ocl_lower_mem(lc, n->in[0]), y = ocl_lower_mem(lc, n->out);
+    if (n->op == G_OP_LAYERNORM) {
+        if (n->n_in != 3)
+            return cc_fail(CC_ERR_INVALID, "layernorm: expected x, gamma, beta; found %d inputs", n->n_in);
+        if ((rc = ocl_lower_row_kernel(lc, "norm.cl", "layernorm", &k)) ||
+            (rc = ocl_set_args(k, "mmmmif", x, ocl_lower_mem(lc, n->in[1]), ocl_lower_mem(lc, n->in[2]), y,
+                               (int)ncols, (double)n->attr.eps)))
+            return rc;
+    } else if (n->op == G_OP_L2NORM) {
+        if ((rc = ocl_lower_row_kernel(lc, "norm.cl", "l2norm", &k)) ||
+            (rc = ocl_set_args(k, "mmif", x, y, (int)ncols, (double)n->attr.eps)))
+            return rc;
+    } else {
+        return cc_fail(CC_ERR_INVALID, "ocl_lower_norm: %s is not a normalisation", opname);
+    }
+    return ocl_lower_row_launch(lc, node, k, nrows);
+}

@@ -1,1 +1,495 @@
-/* ocl_plan.c: to be written */
+/* The OpenCL plan: storage for every tensor (one arena carved into
+ * sub-buffers, own buffers for inputs and params) and a flat list of
+ * pre-bound launches. ocl_plan_run() is a loop over that list: no allocation,
+ * no string work, one clFinish at the end. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/opencl/ocl_backend.h"
+#include "backends/opencl/ocl_plan_internal.h"
+
+typedef struct ocl_launch {
+    int node;
+    cl_kernel k;            /* NULL for a host call */
+    cl_uint dims;
+    size_t gws[3], lws[3];
+    int has_lws;
+    ocl_host_call fn;
+    void *data;
+} ocl_launch;
+
+struct ocl_plan {
+    rt_ctx *ctx;
+    int n_tensors, n_nodes;
+    size_t *nbytes;         /* per tensor */
+    cl_mem *mem;            /* per tensor; NULL where the tensor has no storage */
+    unsigned char *owned;   /* mem[t] is released by the plan */
+    cl_mem arena;
+    size_t arena_bytes;
+    ocl_launch *launches;
+    int n_launches, cap_launches;
+    cl_kernel *kernels;     /* every kernel made by ocl_lower_kernel */
+    int n_kernels, cap_kernels;
+    cl_mem *scratch;
+    int n_scratch, cap_scratch;
+    cl_event *events;       /* one per launch when profiling */
+    double *node_seconds;   /* per node, from the last profiled run */
+    int ran;
+};
+
+struct ocl_lower {
+    ocl_plan *p;
+    const graph *g;
+};
+
+static _Thread_local cl_event *tl_event_slot;
+
+cl_event *ocl_lower_event_slot(void) { return tl_event_slot; }
+
+/* ---- growable arrays -------------------------------------------------- */
+
+static int grow(void **arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    int nc = *cap ? *cap * 2 : 16;
+    while (nc < need)
+        nc *= 2;
+    void *na = realloc(*arr, (size_t)nc * elem);
+    if (!na)
+        return cc_fail(CC_ERR_NOMEM, "ocl plan: out of host memory growing a list to %d entries", nc);
+    *arr = na;
+    *cap = nc;
+    return 0;
+}
+
+/* ---- lowering helpers --------------------------------------------------- */
+
+rt_ctx *ocl_lower_ctx(ocl_lower *lc) { return lc->p->ctx; }
+const graph *ocl_lower_graph(ocl_lower *lc) { return lc->g; }
+
+cl_mem ocl_lower_mem(ocl_lower *lc, int tensor)
+{
+    if (tensor < 0 || tensor >= lc->p->n_tensors)
+        return NULL;
+    return lc->p->mem[tensor];
+}
+
+int ocl_lower_scratch(ocl_lower *lc, size_t bytes, cl_mem *out)
+{
+    ocl_plan *p = lc->p;
+    int rc = grow((void **)&p->scratch, &p->cap_scratch, p->n_scratch + 1, sizeof(cl_mem));
+    if (rc)
+        return rc;
+    rc = rt_alloc(p->ctx, bytes ? bytes : 4, out);
+    if (rc)
+        return rc;
+    p->scratch[p->n_scratch++] = *out;
+    return 0;
+}
+
+int ocl_lower_kernel(ocl_lower *lc, const char *file, const char *name, const char *options, cl_kernel *out)
+{
+    ocl_plan *p = lc->p;
+    int rc = grow((void **)&p->kernels, &p->cap_kernels, p->n_kernels + 1, sizeof(cl_kernel));
+    if (rc)
+        return rc;
+    rc = rt_kernel(p->ctx, file, options ? options : "", name, out);
+    if (rc)
+        return rc;
+    p->kernels[p->n_kernels++] = *out;
+    return 0;
+}
+
+int ocl_lower_launch(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws)
+{
+    ocl_plan *p = lc->p;
+    if (!k || dims < 1 || dims > 3)
+        return cc_fail(CC_ERR_INVALID, "ocl launch for node %d: expected a kernel and 1..3 dims, found %s and %u",
+                       node, k ? "a kernel" : "NULL", dims);
+    for (cl_uint d = 0; d < dims; d++) {
+        /* An empty tensor means no work; OpenCL 1.2 rejects a zero size. */
+        if (gws[d] == 0)
+            return 0;
+        if (lws && (lws[d] == 0 || gws[d] % lws[d] != 0))
+            return cc_fail(CC_ERR_INVALID,
+                           "ocl launch for node %d: global size %zu in dim %u is not a multiple of local size %zu",
+                           node, gws[d], d, lws[d]);
+    }
+    int rc = grow((void **)&p->launches, &p->cap_launches, p->n_launches + 1, sizeof(ocl_launch));
+    if (rc)
+        return rc;
+    ocl_launch *L = &p->launches[p->n_launches++];
+    memset(L, 0, sizeof *L);
+    L->node = node;
+    L->k = k;
+    L->dims = dims;
+    for (cl_uint d = 0; d < dims; d++) {
+        L->gws[d] = gws[d];
+        L->lws[d] = lws ? lws[d] : 0;
+    }
+    L->has_lws = lws != NULL;
+    return 0;
+}
+
+int ocl_lower_call(ocl_lower *lc, int node, ocl_host_call fn, void *data)
+{
+    ocl_plan *p = lc->p;
+    int rc = grow((void **)&p->launches, &p->cap_launches, p->n_launches + 1, sizeof(ocl_launch));
+    if (rc) {
+        free(data);
+        return rc;
+    }
+    ocl_launch *L = &p->launches[p->n_launches++];
+    memset(L, 0, sizeof *L);
+    L->node = node;
+    L->fn = fn;
+    L->data = data;
+    return 0;
+}
+
+int ocl_set_args(cl_kernel k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cl_int err = CL_SUCCESS;
+    cl_uint i = 0;
+    for (; fmt[i] && err == CL_SUCCESS; i++) {
+        switch (fmt[i]) {
+        case 'm': { cl_mem v = va_arg(ap, cl_mem); err = clSetKernelArg(k, i, sizeof v, &v); break; }
+        case 'i': { cl_int v = va_arg(ap, int); err = clSetKernelArg(k, i, sizeof v, &v); break; }
+        case 'u': { cl_uint v = va_arg(ap, unsigned); err = clSetKernelArg(k, i, sizeof v, &v); break; }
+        case 'l': { cl_long v = va_arg(ap, int64_t); err = clSetKernelArg(k, i, sizeof v, &v); break; }
+        case 'f': { cl_float v = (cl_float)va_arg(ap, double); err = clSetKernelArg(k, i, sizeof v, &v); break; }
+        default:
+            va_end(ap);
+            return cc_fail(CC_ERR_INVALID, "ocl_set_args: unknown format letter '%c' at arg %u (expected m i u l f)",
+                           fmt[i], i);
+        }
+    }
+    va_end(ap);
+    if (err != CL_SUCCESS) {
+        char name[128] = "?";
+        clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+        return cc_fail(CC_ERR_OPENCL, "clSetKernelArg(%s, arg %u, '%c') failed: %s", name, i - 1, fmt[i - 1],
+                       rt_cl_error_string(err));
+    }
+    return 0;
+}
+
+int ocl_lower_gpu_rows(ocl_lower *lc)
+{
+    const char *force = getenv("CLIPCL_FORCE_VARIANT");
+    if (force && strcmp(force, "cpu") == 0)
+        return 0;
+    if (force && strcmp(force, "gpu") == 0)
+        return 1;
+    const rt_device_info *d = &lc->p->ctx->dev;
+    /* Emulated local memory (PoCL) makes barriers and tree reductions slower
+     * than a plain loop per work-item. */
+    return (d->device_class == RT_CLASS_IGPU || d->device_class == RT_CLASS_DGPU ||
+            d->device_class == RT_CLASS_OTHER) && d->local_mem_is_real;
+}
+
+size_t ocl_lower_row_wg(ocl_lower *lc)
+{
+    size_t maxwg = lc->p->ctx->dev.max_work_group_size;
+    size_t wg = 256;
+    while (wg > 1 && wg > maxwg)
+        wg /= 2;
+    return wg;
+}
+
+/* ---- create ------------------------------------------------------------ */
+
+static int lower_node(ocl_lower *lc, int node)
+{
+    const g_node *n = &lc->g->nodes[node];
+    switch (n->op) {
+    case G_OP_MATMUL:
+        return ocl_lower_matmul(lc, node);
+    case G_OP_ADD: case G_OP_SUB: case G_OP_MUL: case G_OP_DIV: case G_OP_SCALE:
+    case G_OP_GELU: case G_OP_QUICKGELU: case G_OP_RELU: case G_OP_SIGMOID: case G_OP_EXP:
+        return ocl_lower_elementwise(lc, node);
+    case G_OP_SOFTMAX:
+        return ocl_lower_softmax(lc, node);
+    case G_OP_LAYERNORM: case G_OP_BATCHNORM: case G_OP_L2NORM:
+        return ocl_lower_norm(lc, node);
+    case G_OP_CONV2D: case G_OP_AVGPOOL2D:
+        return ocl_lower_conv(lc, node);
+    case G_OP_EMBEDDING:
+        return ocl_lower_embedding(lc, node);
+    case G_OP_RESHAPE: case G_OP_PERMUTE: case G_OP_SLICE: case G_OP_CONCAT:
+        return ocl_lower_shape(lc, node);
+    case G_OP_SUM: case G_OP_MEAN: case G_OP_MAX: case G_OP_ARGMAX:
+        return ocl_lower_reduce(lc, node);
+    case G_OP_ATTENTION:
+        return ocl_lower_attention(lc, node);
+    default:
+        return cc_fail(CC_ERR_UNSUPPORTED, "ocl plan: node %d has op %d, which the OpenCL backend does not lower",
+                       node, (int)n->op);
+    }
+}
+
+static int alloc_storage(ocl_plan *p, const graph *g, const g_memplan *mp)
+{
+    size_t total = 0;
+    for (int t = 0; t < g->n_tensors; t++) {
+        p->nbytes[t] = g_nbytes(g, t);
+        if (mp->offset[t] != (size_t)-1 && g->tensors[t].alias_of < 0) {
+            size_t end = mp->offset[t] + (p->nbytes[t] ? p->nbytes[t] : 4);
+            if (end > total)
+                total = end;
+        }
+    }
+    p->arena_bytes = mp->arena_bytes;
+    if (total > 0) {
+        int rc = rt_alloc(p->ctx, total, &p->arena);
+        if (rc)
+            return rc;
+    }
+    for (int t = 0; t < g->n_tensors; t++) {
+        const g_tensor *T = &g->tensors[t];
+        /* A view always shares its root's storage, whatever offset the
+         * planner reports for it. */
+        if (T->alias_of >= 0)
+            continue;
+        if (mp->offset[t] != (size_t)-1) {
+            cl_buffer_region r = { mp->offset[t], p->nbytes[t] ? p->nbytes[t] : 4 };
+            cl_int err;
+            p->mem[t] = clCreateSubBuffer(p->arena, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
+            if (err != CL_SUCCESS)
+                return cc_fail(CC_ERR_OPENCL, "clCreateSubBuffer for tensor %d '%s' (offset %zu, %zu bytes) failed: %s",
+                               t, T->name, r.origin, r.size, rt_cl_error_string(err));
+            p->owned[t] = 1;
+        } else if (T->role == G_ROLE_INPUT || T->role == G_ROLE_PARAM) {
+            int rc = rt_alloc(p->ctx, p->nbytes[t] ? p->nbytes[t] : 4, &p->mem[t]);
+            if (rc)
+                return rc;
+            p->owned[t] = 1;
+        }
+    }
+    /* Views share their root's buffer. */
+    for (int t = 0; t < g->n_tensors; t++) {
+        if (g->tensors[t].alias_of < 0 || p->mem[t])
+            continue;
+        int root = g_storage_root(g, t);
+        if (root >= 0 && root < g->n_tensors)
+            p->mem[t] = p->mem[root];
+    }
+    return 0;
+}
+
+int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
+{
+    *out = NULL;
+    if (!ctx || !g)
+        return cc_fail(CC_ERR_INVALID, "ocl_plan_create: expected a context and a graph, found NULL");
+    if (g->n_errors)
+        return cc_fail(CC_ERR_INVALID, "ocl_plan_create: the graph has %d builder error(s); fix them first",
+                       g->n_errors);
+    ocl_plan *p = calloc(1, sizeof *p);
+    int *order = malloc(sizeof(int) * (size_t)(g->n_nodes ? g->n_nodes : 1));
+    g_memplan mp;
+    memset(&mp, 0, sizeof mp);
+    int rc = 0;
+    if (!p || !order) {
+        rc = cc_fail(CC_ERR_NOMEM, "ocl_plan_create: out of host memory");
+        goto done;
+    }
+    p->ctx = ctx;
+    p->n_tensors = g->n_tensors;
+    p->n_nodes = g->n_nodes;
+    p->nbytes = calloc((size_t)g->n_tensors + 1, sizeof(size_t));
+    p->mem = calloc((size_t)g->n_tensors + 1, sizeof(cl_mem));
+    p->owned = calloc((size_t)g->n_tensors + 1, 1);
+    p->node_seconds = malloc(sizeof(double) * ((size_t)g->n_nodes + 1));
+    if (!p->nbytes || !p->mem || !p->owned || !p->node_seconds) {
+        rc = cc_fail(CC_ERR_NOMEM, "ocl_plan_create: out of host memory");
+        goto done;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        p->node_seconds[i] = -1.0;
+
+    int n_order = g_schedule(g, order);
+    if (n_order < 0) {
+        rc = cc_fail(CC_ERR_INVALID, "ocl_plan_create: the graph has a cycle, no schedule exists");
+        goto done;
+    }
+    size_t align = ctx->dev.mem_base_addr_align_bytes;
+    if (align < 64)
+        align = 64;
+    rc = g_plan_memory(g, order, n_order, align, &mp);
+    if (rc)
+        goto done;
+    rc = alloc_storage(p, g, &mp);
+    if (rc)
+        goto done;
+
+    ocl_lower lc = { p, g };
+    for (int i = 0; i < n_order && !rc; i++) {
+        rc = lower_node(&lc, order[i]);
+        if (rc) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", cc_last_error());
+            const g_node *n = &g->nodes[order[i]];
+            rc = cc_fail((cc_code)rc, "lowering node %d (%s%s%s): %s", order[i], g_op_name(n->op),
+                         n->name[0] ? " " : "", n->name, msg);
+        }
+    }
+    if (rc)
+        goto done;
+    if (ctx->profiling && p->n_launches) {
+        p->events = calloc((size_t)p->n_launches, sizeof(cl_event));
+        if (!p->events)
+            rc = cc_fail(CC_ERR_NOMEM, "ocl_plan_create: out of host memory");
+    }
+done:
+    free(order);
+    g_memplan_free(&mp);
+    if (rc) {
+        ocl_plan_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void ocl_plan_free(ocl_plan *p)
+{
+    if (!p)
+        return;
+    if (p->events)
+        for (int i = 0; i < p->n_launches; i++)
+            if (p->events[i])
+                clReleaseEvent(p->events[i]);
+    for (int i = 0; i < p->n_launches; i++)
+        free(p->launches[i].data);
+    for (int i = 0; i < p->n_kernels; i++)
+        clReleaseKernel(p->kernels[i]);
+    for (int i = 0; i < p->n_scratch; i++)
+        clReleaseMemObject(p->scratch[i]);
+    /* Sub-buffers before the arena they view. */
+    if (p->mem)
+        for (int t = 0; t < p->n_tensors; t++)
+            if (p->owned && p->owned[t] && p->mem[t])
+                clReleaseMemObject(p->mem[t]);
+    if (p->arena)
+        clReleaseMemObject(p->arena);
+    free(p->events);
+    free(p->launches);
+    free(p->kernels);
+    free(p->scratch);
+    free(p->nbytes);
+    free(p->mem);
+    free(p->owned);
+    free(p->node_seconds);
+    free(p);
+}
+
+/* ---- data in and out ------------------------------------------------- */
+
+static int check_io(const ocl_plan *p, int tensor, size_t bytes, const char *what)
+{
+    if (tensor < 0 || tensor >= p->n_tensors)
+        return cc_fail(CC_ERR_INVALID, "%s: tensor id %d out of range [0, %d)", what, tensor, p->n_tensors);
+    if (!p->mem[tensor])
+        return cc_fail(CC_ERR_INVALID, "%s: tensor %d has no device storage (not scheduled)", what, tensor);
+    if (bytes != p->nbytes[tensor])
+        return cc_fail(CC_ERR_SHAPE, "%s: tensor %d holds %zu bytes, caller gave %zu", what, tensor,
+                       p->nbytes[tensor], bytes);
+    return 0;
+}
+
+int ocl_plan_write(ocl_plan *p, int tensor, const void *host, size_t bytes)
+{
+    int rc = check_io(p, tensor, bytes, "ocl_plan_write");
+    if (rc || bytes == 0)
+        return rc;
+    RT_CHECK(clEnqueueWriteBuffer(p->ctx->queue, p->mem[tensor], CL_TRUE, 0, bytes, host, 0, NULL, NULL));
+    return 0;
+}
+
+int ocl_plan_read(ocl_plan *p, int tensor, void *host, size_t bytes)
+{
+    int rc = check_io(p, tensor, bytes, "ocl_plan_read");
+    if (rc || bytes == 0)
+        return rc;
+    RT_CHECK(clEnqueueReadBuffer(p->ctx->queue, p->mem[tensor], CL_TRUE, 0, bytes, host, 0, NULL, NULL));
+    return 0;
+}
+
+cl_mem ocl_plan_mem(ocl_plan *p, int tensor)
+{
+    if (!p || tensor < 0 || tensor >= p->n_tensors)
+        return NULL;
+    return p->mem[tensor];
+}
+
+size_t ocl_plan_arena_bytes(const ocl_plan *p) { return p ? p->arena_bytes : 0; }
+
+/* ---- run --------------------------------------------------------------- */
+
+int ocl_plan_run(ocl_plan *p)
+{
+    cl_command_queue q = p->ctx->queue;
+    for (int i = 0; i < p->n_launches; i++) {
+        const ocl_launch *L = &p->launches[i];
+        cl_event *ev = NULL;
+        if (p->events) {
+            if (p->events[i]) {
+                clReleaseEvent(p->events[i]);
+                p->events[i] = NULL;
+            }
+            ev = &p->events[i];
+        }
+        if (L->k) {
+            cl_int err = clEnqueueNDRangeKernel(q, L->k, L->dims, NULL, L->gws, L->has_lws ? L->lws : NULL, 0,
+                                                NULL, ev);
+            if (err != CL_SUCCESS) {
+                clFinish(q);
+                return cc_fail(CC_ERR_OPENCL, "ocl_plan_run: launch %d (node %d) failed to enqueue: %s", i,
+                               L->node, rt_cl_error_string(err));
+            }
+        } else {
+            tl_event_slot = ev;
+            int rc = L->fn(p->ctx, L->data);
+            tl_event_slot = NULL;
+            if (rc) {
+                clFinish(q);
+                return rc;
+            }
+        }
+    }
+    cl_int err = clFinish(q);
+    if (err != CL_SUCCESS)
+        return cc_fail(CC_ERR_OPENCL, "ocl_plan_run: clFinish failed: %s", rt_cl_error_string(err));
+    p->ran = 1;
+    if (p->events) {
+        for (int n = 0; n < p->n_nodes; n++)
+            p->node_seconds[n] = -1.0;
+        for (int i = 0; i < p->n_launches; i++) {
+            if (!p->events[i])
+                continue;
+            int n = p->launches[i].node;
+            if (n < 0 || n >= p->n_nodes)
+                continue;
+            double s = rt_event_seconds(p->events[i]);
+            p->node_seconds[n] = (p->node_seconds[n] < 0 ? 0.0 : p->node_seconds[n]) + s;
+        }
+    }
+    return 0;
+}
+
+int ocl_plan_node_seconds(const ocl_plan *p, double *per_node)
+{
+    if (!p->ctx->profiling)
+        return cc_fail(CC_ERR_INVALID, "ocl_plan_node_seconds: the context was created without profiling");
+    if (!p->ran)
+        return cc_fail(CC_ERR_INVALID, "ocl_plan_node_seconds: the plan has not run yet");
+    memcpy(per_node, p->node_seconds, sizeof(double) * (size_t)p->n_nodes);
+    return 0;
+}

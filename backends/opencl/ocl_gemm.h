@@ -1,0 +1,106 @@
+/* The one GEMM entry of the OpenCL backend, shared by every lowering that
+ * needs a matrix product (matmul, conv via im2col, attention projections,
+ * later autodiff):
+ *
+ *   C[b] = op(A[b]) @ op(B[b]) (+ bias)   for b in [0, batch)
+ *
+ * row-major fp32, op(A) is M x K, op(B) is K x N, C is M x N, any sizes >= 1.
+ * Two implementations: the own register-tiled kernel (kernels/gemm.cl, with
+ * B packed into column panels every run) and CLBlast. Which one a device gets
+ * is measured once per device and driver and cached (ocl_gemm_select.c).
+ *
+ * Launches go to a "sink": the plan's (ocl_lower_*) while lowering a graph,
+ * or a direct one that owns its kernels and buffers and enqueues at once
+ * (device selection, benchmarks, tests). */
+#ifndef CLIPCL_OCL_GEMM_H
+#define CLIPCL_OCL_GEMM_H
+
+#include <stddef.h>
+
+#include "backends/opencl/ocl_backend.h"
+#include "runtime/rt.h"
+
+typedef enum ocl_gemm_impl {
+    OCL_GEMM_AUTO = 0,    /* what ocl_gemm_choose() says for the device */
+    OCL_GEMM_OWN = 1,
+    OCL_GEMM_CLBLAST = 2,
+} ocl_gemm_impl;
+
+typedef enum ocl_gemm_bias {
+    OCL_BIAS_NONE = 0,
+    OCL_BIAS_COL = 1,     /* bias[N] added to every row (matmul) */
+    OCL_BIAS_ROW = 2,     /* bias[M] added to every column (conv: W @ X + b[O]) */
+} ocl_gemm_bias;
+
+typedef struct ocl_gemm_args {
+    int M, N, K, batch;
+    int trans_a;          /* A[b] stored as K x M */
+    int trans_b;          /* B[b] stored as N x K */
+    cl_mem a, b, c, bias; /* bias may be NULL when bias_mode is NONE */
+    /* in floats */
+    size_t a_off, b_off, c_off, bias_off;
+    size_t a_stride, b_stride, c_stride; /* between batch items; 0 = shared by all */
+    ocl_gemm_bias bias_mode;
+    /* Own path only: b already holds the panel layout of ocl_gemm_panel_floats()
+     * (e.g. written by conv's im2col), b_stride then counts panel floats and
+     * trans_b must be 0. */
+    int b_packed;
+} ocl_gemm_args;
+
+/* Where launches go. */
+typedef struct ocl_gemm_sink {
+    rt_ctx *ctx;
+    void *user;
+    int (*kernel)(void *user, const char *file, const char *name, const char *options, cl_kernel *out);
+    int (*scratch)(void *user, size_t bytes, cl_mem *out);
+    int (*launch)(void *user, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws);
+    int (*call)(void *user, ocl_host_call fn, void *data); /* data is free()d by the sink's owner */
+} ocl_gemm_sink;
+
+/* Tile sizes of the own kernel. */
+typedef struct ocl_gemm_tile {
+    int tm, vw, nv;       /* panel width = vw * nv */
+} ocl_gemm_tile;
+
+/* The tile for a device: TM=8, VW=16, NV=2 unless $CLIPCL_GEMM_TILE="TMxVWxNV". */
+ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx);
+/* "-DTM=8 -DVW=16 -DNV=2" for the tile. */
+void ocl_gemm_tile_options(ocl_gemm_tile t, char *buf, size_t len);
+/* Floats of one batch item of packed B for K x N (N rounded up to the panel). */
+size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N);
+
+/* Append the launches for one GEMM. impl AUTO resolves per device. */
+int ocl_gemm_emit(const ocl_gemm_sink *s, const ocl_gemm_args *a, ocl_gemm_impl impl);
+
+/* A sink into a plan being lowered; `storage` must outlive the sink's use. */
+typedef struct ocl_gemm_plan_user { ocl_lower *lc; int node; } ocl_gemm_plan_user;
+void ocl_gemm_plan_sink(ocl_lower *lc, int node, ocl_gemm_plan_user *storage, ocl_gemm_sink *out);
+
+/* A direct sink: owns every kernel, buffer and host-call datum it is given. */
+typedef struct ocl_gemm_direct ocl_gemm_direct;
+int ocl_gemm_direct_create(rt_ctx *ctx, ocl_gemm_direct **out);
+void ocl_gemm_direct_sink(ocl_gemm_direct *d, ocl_gemm_sink *out);
+/* Enqueue everything recorded so far, in order, on ctx->queue (no finish). */
+int ocl_gemm_direct_run(ocl_gemm_direct *d);
+void ocl_gemm_direct_free(ocl_gemm_direct *d);
+
+/* ---- selection (ocl_gemm_select.c) ----
+ * $CLIPCL_GEMM=own|clblast overrides; else the choice cached under
+ * rt_cache_dir()/tuning/gemm-<hash of device and driver>.txt; else both are
+ * timed on two CLIP shapes now and the winner is stored. */
+int ocl_gemm_choose(rt_ctx *ctx, ocl_gemm_impl *out);
+const char *ocl_gemm_impl_name(ocl_gemm_impl impl);
+/* The tuning file for ctx's device; -1 when there is no cache folder (then
+ * every process measures again). */
+int ocl_gemm_tuning_path(const rt_ctx *ctx, char *buf, size_t len);
+/* Forget the choices remembered in this process (tests). */
+void ocl_gemm_choose_reset(void);
+
+/* Times one implementation on batch x (M x K) @ (K x N) (B shared by the
+ * batch when shared_b): one warm-up call, then at least `runs` calls and at
+ * least min_seconds of calls, each followed by clFinish; *gflops is the
+ * median. For selection and benchmarks. */
+int ocl_gemm_measure(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, int batch,
+                     int shared_b, int runs, double min_seconds, double *gflops);
+
+#endif

@@ -1,0 +1,42 @@
+/* Extra helpers for lowering code that ocl_backend.h does not declare:
+ * the event slot for host calls, and the choice between the CPU-class and
+ * GPU-class variants of a row kernel. Implemented in ocl_plan.c. */
+#ifndef CLIPCL_OCL_PLAN_INTERNAL_H
+#define CLIPCL_OCL_PLAN_INTERNAL_H
+
+#include "backends/opencl/ocl_backend.h"
+
+/* Inside a host call made by ocl_plan_run(): where the call should store the
+ * event of the work it enqueues so its time is attributed to its node. NULL
+ * when the context does not profile (CLBlast accepts a NULL event) and
+ * outside a run. */
+cl_event *ocl_lower_event_slot(void);
+
+/* 1 when row ops (softmax, norms, reductions) should use the work-group-per-row
+ * variant with a local-memory tree reduction, 0 for one work-item per row.
+ * Decided from the device: GPU class with real local memory. The environment
+ * variable CLIPCL_FORCE_VARIANT=cpu|gpu overrides (tests run both on PoCL). */
+int ocl_lower_gpu_rows(ocl_lower *lc);
+/* Work-group size for the GPU row variant: a power of two <= the device's
+ * max work-group size and <= 256. */
+size_t ocl_lower_row_wg(ocl_lower *lc);
+
+/* The kernel "<base>_wg" (GPU rows, built with -DWG=ocl_lower_row_wg) or
+ * "<base>_rows" (CPU rows) from file, and its launch over nrows rows. */
+int ocl_lower_row_kernel(ocl_lower *lc, const char *file, const char *base, cl_kernel *out);
+int ocl_lower_row_launch(ocl_lower *lc, int node, cl_kernel k, int64_t nrows);
+
+/* Collapse adjacent dims that are contiguous in every operand: on entry
+ * shape[ndim] and nops stride arrays strides[op][ndim] (element strides, 0 for
+ * a broadcast dim); size-1 dims are dropped. Returns the new ndim (>= 1; a
+ * scalar becomes one dim of size 1). */
+int ocl_collapse_dims(int ndim, int64_t *shape, int nops, int64_t strides[][G_MAX_DIMS]);
+
+/* A plan-owned device buffer holding n int64 values (shape/stride tables for
+ * kernels), written once at lowering time. */
+int ocl_lower_const_i64(ocl_lower *lc, const int64_t *vals, int n, cl_mem *out);
+
+/* Contiguous element strides of a tensor's shape. */
+void ocl_contig_strides(const g_tensor *t, int64_t *strides);
+
+#endif

@@ -1,0 +1,61 @@
+/* Image decoding (stb_image) and CLIP preprocessing that reproduces the
+ * reference pipeline byte for byte: torchvision Resize(S, BICUBIC) on a PIL
+ * image, CenterCrop(S), convert("RGB"), ToTensor, Normalize (OpenAI mean/std).
+ *
+ * Images keep the mode PIL would open them in, because PIL resizes modes
+ * differently: palette and 1-bit images with NEAREST whatever the filter,
+ * RGBA/LA in premultiplied alpha; conversion to RGB happens after the crop,
+ * as in OpenAI's _transform. Pixels are interleaved HWC uint8. */
+#ifndef CLIPCL_IO_IMAGE_H
+#define CLIPCL_IO_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum img_mode {
+    IMG_L = 0,    /* grey, 1 channel */
+    IMG_LA = 1,   /* grey + alpha, 2 channels */
+    IMG_RGB = 2,  /* 3 channels */
+    IMG_RGBA = 3, /* 4 channels */
+    IMG_P = 4,    /* palette or 1-bit: already expanded to 3 channels (RGB) */
+} img_mode;
+
+typedef struct img_u8 {
+    int w, h, c;
+    img_mode mode;
+    uint8_t *px;  /* h * w * c bytes, row-major HWC */
+} img_u8;
+
+extern const float IMG_CLIP_MEAN[3];
+extern const float IMG_CLIP_STD[3];
+
+/* Decodes a PNG, JPEG, BMP, GIF (first frame), TGA, PSD or PNM file. A file
+ * stb cannot decode, a PNG without IEND or with a bad chunk CRC, and a JPEG
+ * without its EOI marker are errors naming the file. */
+int img_load(const char *path, img_u8 *out);
+/* Same from memory; name is used in error messages. */
+int img_decode(const uint8_t *buf, size_t len, const char *name, img_u8 *out);
+void img_free(img_u8 *im);
+int img_alloc(img_u8 *im, int w, int h, img_mode mode);
+int img_mode_channels(img_mode m);
+
+/* PIL convert("RGB"): grey replicated, alpha dropped (not composited). */
+int img_to_rgb(const img_u8 *src, img_u8 *dst);
+
+/* PIL Image.resize((ow, oh), BICUBIC) (NEAREST for IMG_P), but only the
+ * window [x0, x0+cw) x [y0, y0+ch) of the result is produced. Same mode out. */
+int img_resize_window(const img_u8 *src, int ow, int oh, int x0, int y0, int cw, int ch,
+                      img_u8 *dst);
+int img_resize(const img_u8 *src, int ow, int oh, img_u8 *dst);
+
+/* torchvision Resize(size) output dimensions: short side = size, long side
+ * int(size * long / short). */
+void img_resize_dims(int w, int h, int size, int *ow, int *oh);
+/* Resize(size) + CenterCrop(size) + convert("RGB"): size x size x 3 uint8. */
+int img_clip_resize_crop(const img_u8 *src, int size, img_u8 *rgb);
+/* ToTensor + Normalize: rgb (S x S x 3) -> out[3][S][S] float32. */
+void img_clip_normalize(const img_u8 *rgb, float *out_chw);
+/* The whole pipeline for one file into out (3 * size * size floats). */
+int img_clip_preprocess_file(const char *path, int size, float *out_chw);
+
+#endif

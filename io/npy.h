@@ -1,0 +1,38 @@
+/* NumPy .npy files: little-endian, C-order arrays.
+ *
+ * Writers produce format 1.0 (2.0 when the header needs it) and replace the
+ * destination atomically. Readers accept format 1.x, 2.x and 3.x headers and
+ * exactly one dtype each; anything else (big-endian, Fortran order, another
+ * dtype, a truncated file) is an error naming the file and what was found. */
+#ifndef CLIPCL_IO_NPY_H
+#define CLIPCL_IO_NPY_H
+
+#include <stdint.h>
+
+#define NPY_MAX_DIMS 8
+
+typedef enum npy_dtype {
+    NPY_F32 = 0, /* '<f4' */
+    NPY_I32 = 1, /* '<i4' */
+    NPY_U8 = 2,  /* '|u1' */
+} npy_dtype;
+
+typedef struct npy_array {
+    npy_dtype dtype;
+    int ndim;                      /* 0 for a scalar */
+    int64_t shape[NPY_MAX_DIMS];
+    int64_t numel;
+    void *data;                    /* malloc'd, numel elements of dtype */
+} npy_array;
+
+int npy_write_f32(const char *path, const float *data, const int64_t *shape, int ndim);
+int npy_write_i32(const char *path, const int32_t *data, const int64_t *shape, int ndim);
+int npy_write_u8(const char *path, const uint8_t *data, const int64_t *shape, int ndim);
+
+/* Reads a '<f4' array; out->data is float*. */
+int npy_read_f32(const char *path, npy_array *out);
+/* Reads an array that must have dtype `want`. */
+int npy_read(const char *path, npy_dtype want, npy_array *out);
+void npy_free(npy_array *a);
+
+#endif

@@ -1,0 +1,143 @@
+/* CLIP as graphs: the ViT and ModifiedResNet image towers, the text tower and
+ * the logits, built with the graph/ builders from an in-memory weight map.
+ *
+ * models/ does not read files itself except through clip_load.c (safetensors
+ * + config JSON); everything else works on a clip_wmap, so tests and tools can
+ * fill the map from anywhere. Both checkpoint namings are understood:
+ * OpenAI/open_clip (`visual.*`, `transformer.resblocks.N.*`) and Hugging Face
+ * CLIPModel (`vision_model.*`, `text_model.*`); the naming is detected from the
+ * keys and the graphs read the tensors in place (packed in_proj rows are
+ * addressed by offset, HF projections by a transposed matmul), so no weight is
+ * copied or rearranged. See docs/models.md. */
+#ifndef CLIPCL_MODELS_CLIP_H
+#define CLIPCL_MODELS_CLIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/graph.h"
+
+/* ---- weight map: name -> f32 data + shape ---- */
+#define CLIP_MAX_DIMS 8
+
+typedef struct clip_weight {
+    char *name;
+    int ndim;                        /* 0 for a scalar */
+    int64_t shape[CLIP_MAX_DIMS];
+    int64_t numel;
+    float *data;
+    int owned;                       /* freed with the map */
+} clip_weight;
+
+typedef struct clip_wmap {
+    clip_weight *w;
+    int n, cap;
+} clip_wmap;
+
+clip_wmap *clip_wmap_new(void);
+void clip_wmap_free(clip_wmap *m);
+/* Adds name -> data (numel from shape). owned: the map frees data. A name
+ * added twice is CC_ERR_INVALID. */
+int clip_wmap_add(clip_wmap *m, const char *name, int ndim, const int64_t *shape, float *data,
+                  int owned);
+const clip_weight *clip_wmap_find(const clip_wmap *m, const char *name);
+
+/* ---- configuration ---- */
+typedef enum clip_naming { CLIP_NAMING_OPENAI = 0, CLIP_NAMING_HF = 1 } clip_naming;
+typedef enum clip_act { CLIP_ACT_QUICKGELU = 0, CLIP_ACT_GELU = 1 } clip_act;
+
+typedef struct clip_vision_cfg {
+    int is_vit;
+    int width;        /* ViT: token width; RN: stem width w (features 32w) */
+    int layers;       /* ViT blocks; RN: sum of rn_layers */
+    int rn_layers[4];
+    int heads;        /* ViT blocks, or the RN attention pool */
+    int patch;        /* ViT only */
+    int resolution;
+    clip_act act;     /* ViT MLP activation (the RN tower uses ReLU) */
+    float eps;        /* LayerNorm; BatchNorm always 1e-5 */
+} clip_vision_cfg;
+
+typedef struct clip_text_cfg {
+    int width, layers, heads, context, vocab;
+    clip_act act;
+    float eps;
+} clip_text_cfg;
+
+typedef struct clip_config {
+    clip_naming naming;
+    int embed_dim;
+    clip_vision_cfg vision;
+    clip_text_cfg text;
+} clip_config;
+
+/* Detects the naming and infers the architecture from tensor shapes the way
+ * OpenAI's build_model does (heads = width/64, QuickGELU, eps 1e-5). */
+int clip_config_infer(const clip_wmap *m, clip_config *cfg);
+/* Applies an open_clip `open_clip_config.json` or HF `config.json` on top of
+ * an inferred config: heads, activation and eps come from the file; sizes it
+ * states must agree with the weights (else CC_ERR_SHAPE naming both). */
+int clip_config_apply_json(clip_config *cfg, const char *path);
+const char *clip_naming_name(clip_naming n);
+const char *clip_act_name(clip_act a);
+
+/* ---- towers ---- */
+/* A host-filled input: data the IR cannot compute with its ops, supplied per
+ * batch by clip_tower_bind (docs/models.md, "Workarounds"). */
+typedef enum clip_host_kind {
+    CLIP_HOST_ZEROS = 0,      /* [B, 1, W] zeros: class token = zeros + class_embedding */
+    CLIP_HOST_EOT_ONEHOT = 1, /* [B, 1, T]: 1.0 at argmax(ids[b]), else 0 */
+} clip_host_kind;
+
+#define CLIP_MAX_HOST 4
+
+typedef struct clip_tower {
+    graph *g;
+    int batch;
+    int input;            /* pixels [B,3,R,R] f32, or ids [B,T] i32 */
+    int out;              /* features [B, embed_dim], projected, not normalised */
+    int n_params, cap_params;
+    int *param_t;         /* graph tensor id of each param */
+    const float **param_data; /* points into the weight map (never owned) */
+    int n_host;
+    int host_t[CLIP_MAX_HOST];
+    clip_host_kind host_kind[CLIP_MAX_HOST];
+    float *host_buf[CLIP_MAX_HOST];
+    int text_ctx;         /* T, for the one-hot */
+} clip_tower;
+
+/* Build a tower for a fixed batch. The weight map must outlive the tower. */
+int clip_build_image(const clip_wmap *m, const clip_config *cfg, int batch, clip_tower **out);
+int clip_build_text(const clip_wmap *m, const clip_config *cfg, int batch, clip_tower **out);
+void clip_tower_free(clip_tower *t);
+/* Fills slots (one per tensor id) with the params, the caller's input
+ * (float pixels or int32 ids, batch rows) and the host inputs derived from it. */
+int clip_tower_bind(clip_tower *t, void **slots, const void *input);
+
+/* logits_per_image [N, M] = exp(logit_scale) * l2n(img) @ l2n(txt)^T, as a
+ * graph with inputs img [N, E] and txt [M, E]. */
+typedef struct clip_logits_graph {
+    graph *g;
+    int img, txt, out;
+} clip_logits_graph;
+int clip_build_logits(int n_img, int n_txt, int embed_dim, float logit_scale,
+                      clip_logits_graph *out);
+void clip_logits_free(clip_logits_graph *l);
+
+/* ---- a loaded model ---- */
+typedef struct clip_model {
+    clip_wmap *w;
+    clip_config cfg;
+    float logit_scale;
+    char config_path[512];   /* "" when no config file was found */
+} clip_model;
+
+/* MODEL: a .safetensors file, or a directory holding one (model.safetensors,
+ * open_clip_model.safetensors or the only *.safetensors) plus optionally
+ * open_clip_config.json / config.json, which is applied. */
+int clip_load(const char *path, clip_model **out);
+/* Builds a model from an already filled map (taken over) and optional config. */
+int clip_model_from_wmap(clip_wmap *w, const char *config_path, clip_model **out);
+void clip_model_free(clip_model *m);
+
+#endif

@@ -1,0 +1,67 @@
+/* The in-memory weight map. Linear search is enough: a checkpoint has a few
+ * hundred tensors and lookups happen only while a graph is built. */
+#include "models/clip.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/status.h"
+
+clip_wmap *clip_wmap_new(void)
+{
+    return calloc(1, sizeof(clip_wmap));
+}
+
+void clip_wmap_free(clip_wmap *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n; i++) {
+        free(m->w[i].name);
+        if (m->w[i].owned)
+            free(m->w[i].data);
+    }
+    free(m->w);
+    free(m);
+}
+
+int clip_wmap_add(clip_wmap *m, const char *name, int ndim, const int64_t *shape, float *data,
+                  int owned)
+{
+    if (!m || !name || ndim < 0 || ndim > CLIP_MAX_DIMS || (ndim > 0 && !shape))
+        return cc_fail(CC_ERR_INVALID, "clip_wmap_add: bad argument for tensor '%s'",
+                       name ? name : "(null)");
+    if (clip_wmap_find(m, name))
+        return cc_fail(CC_ERR_INVALID, "clip_wmap_add: tensor '%s' added twice", name);
+    if (m->n == m->cap) {
+        int cap = m->cap ? 2 * m->cap : 64;
+        clip_weight *w = realloc(m->w, (size_t)cap * sizeof *w);
+        if (!w)
+            return cc_fail(CC_ERR_NOMEM, "clip_wmap_add: out of memory at tensor '%s'", name);
+        m->w = w;
+        m->cap = cap;
+    }
+    clip_weight *w = &m->w[m->n];
+    memset(w, 0, sizeof *w);
+    w->name = strdup(name);
+    if (!w->name)
+        return cc_fail(CC_ERR_NOMEM, "clip_wmap_add: out of memory at tensor '%s'", name);
+    w->ndim = ndim;
+    w->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        w->shape[i] = shape[i];
+        w->numel *= shape[i];
+    }
+    w->data = data;
+    w->owned = owned;
+    m->n++;
+    return CC_OK;
+}
+
+const clip_weight *clip_wmap_find(const clip_wmap *m, const char *name)
+{
+    for (int i = 0; m && i < m->n; i++)
+        if (strcmp(m->w[i].name, name) == 0)
+            return &m->w[i];
+    return NULL;
+}

@@ -1,0 +1,41 @@
+/* Subcommands of the `clipcl` tool. To add one: write tools/cmd_NAME.c with
+ * `int cmd_NAME(int argc, char **argv)` and `const char cmd_NAME_usage[]`,
+ * declare both here, add one line to the table in tools/clipcl.c and the
+ * file to tools/meson.build.
+ *
+ * Conventions: argv[0] is the subcommand name; `--help`/`-h` is handled by
+ * the dispatcher (it prints the usage text), so commands never see it.
+ * Return 0 on success, 1 on a runtime error (after cmd_error), 2 on a usage
+ * error (after cmd_usage_error). Commands that use a device take
+ * `--device D` (see cmd_option_value) and pass it to the runtime. */
+#ifndef CLIPCL_TOOLS_CMD_H
+#define CLIPCL_TOOLS_CMD_H
+
+#include "runtime/status.h"
+
+typedef int (*cmd_fn)(int argc, char **argv);
+
+typedef struct cmd_entry {
+    const char *name;
+    const char *summary; /* one line for `clipcl help` */
+    const char *usage;   /* full text for `clipcl NAME --help` */
+    cmd_fn fn;
+} cmd_entry;
+
+/* --- subcommands (one pair per tools/cmd_NAME.c) --- */
+int cmd_devices(int argc, char **argv);
+extern const char cmd_devices_usage[];
+
+/* --- helpers shared by subcommands (tools/cmd_util.c) --- */
+/* Prints "clipcl: <message>" to stderr; returns 1. */
+int cmd_error(const char *fmt, ...) CC_PRINTF(1, 2);
+/* Prints "clipcl: <cc_last_error()>" (or the code if empty); returns 1. */
+int cmd_lib_error(int code);
+/* Prints "clipcl NAME: <message>" and a pointer to --help; returns 2. */
+int cmd_usage_error(const char *name, const char *fmt, ...) CC_PRINTF(2, 3);
+/* Matches "--opt VALUE" (consuming argv[*i + 1]) or "--opt=VALUE" at argv[*i].
+ * Returns 1 and sets *value on a match, 0 if argv[*i] is another argument,
+ * -1 if the value is missing (after printing a usage error). */
+int cmd_option_value(int argc, char **argv, int *i, const char *opt, const char **value);
+
+#endif

@@ -1,0 +1,342 @@
+/* clipcl tokenize: CLIP token ids of texts, one line of 77 ids per text, so
+ * a user can diff them against another tokenizer's. */
+#include "io/tokenizer.h"
+#include "tools/cmd.h"
+#include "tools/progress.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char cmd_tokenize_usage[] =
+    "usage: clipcl tokenize (--model MODEL | --vocab FILE) [--texts FILE] [--] TEXT...\n\n"
+    "Prints one line per text: the 77 token ids CLIP's text tower sees\n"
+    "(<|startoftext|>, the BPE ids, <|endoftext|>, zero padding), separated by\n"
+    "spaces. A text longer than 77 tokens is cut with <|endoftext|> kept last,\n"
+    "and a warning on stderr names it.\n\n"
+    "  --model MODEL  a directory holding bpe_simple_vocab_16e6.txt.gz (OpenAI)\n"
+    "                 or vocab.json + merges.txt (Hugging Face), or a .safetensors\n"
+    "                 file in such a directory\n"
+    "  --vocab FILE   bpe_simple_vocab_16e6.txt.gz (or .txt), or a vocab.json with\n"
+    "                 merges.txt beside it\n"
+    "  --texts FILE   read texts from FILE, one per line (\"-\" reads stdin); they\n"
+    "                 come before the TEXT arguments. Empty lines are empty texts.\n"
+    "  --             every later argument is a text, even one starting with -\n";
+
+#define OPENAI_VOCAB "bpe_simple_vocab_16e6.txt.gz"
+#define OPENAI_VOCAB_PLAIN "bpe_simple_vocab_16e6.txt"
+
+typedef struct text_item {
+    char *text;        /* owned */
+    const char *file;  /* NULL for a command-line argument */
+    long line;
+} text_item;
+
+typedef struct text_list {
+    text_item *v;
+    size_t n, cap;
+} text_list;
+
+static void texts_free(text_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].text);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int texts_push(text_list *l, const char *s, size_t len, const char *file, long line)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        text_item *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return cmd_error("out of memory for %zu texts", cap);
+        l->v = v;
+        l->cap = cap;
+    }
+    char *t = malloc(len + 1);
+    if (!t)
+        return cmd_error("out of memory for a text of %zu bytes", len);
+    memcpy(t, s, len);
+    t[len] = '\0';
+    l->v[l->n++] = (text_item){t, file, line};
+    return 0;
+}
+
+static int read_stream(FILE *f, const char *name, char **buf, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        n += fread(b + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *nb = realloc(b, cap * 2);
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    if (!b)
+        return cmd_error("out of memory reading %s", name);
+    if (ferror(f)) {
+        free(b);
+        return cmd_error("cannot read %s", name);
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+/* One text per line; "\r\n" endings are accepted and a final newline does not
+ * start another text. */
+static int read_texts(const char *path, text_list *l)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "stdin" : path;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f)
+        return cmd_error("--texts %s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_stream(f, name, &buf, &len);
+    if (!is_stdin)
+        fclose(f);
+    if (rc)
+        return rc;
+    if (memchr(buf, '\0', len)) {
+        long line = 1;
+        for (const char *p = buf; *p; p++)
+            line += *p == '\n';
+        free(buf);
+        return cmd_error("--texts %s: line %ld holds a NUL byte (expected UTF-8 text)", name, line);
+    }
+    if (len == 0) {
+        free(buf);
+        return cmd_error("--texts %s: no texts (the file is empty)", name);
+    }
+    size_t start = 0;
+    long line = 1;
+    for (size_t i = 0; i <= len && rc == 0; i++) {
+        if (i < len && buf[i] != '\n')
+            continue;
+        if (i == len && start == len)
+            break; /* after the final newline */
+        size_t e = i;
+        if (e > start && buf[e - 1] == '\r')
+            e--;
+        rc = texts_push(l, buf + start, e - start, path, line++);
+        start = i + 1;
+    }
+    free(buf);
+    return rc;
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (p)
+        snprintf(p, a + b + 2, "%s%s%s", dir, a && dir[a - 1] == '/' ? "" : "/", name);
+    return p;
+}
+
+/* The directory part of a file path ("." when it has none). */
+static char *path_dir(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    if (!slash)
+        return strdup(".");
+    size_t n = slash == file ? 1 : (size_t)(slash - file);
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, file, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static int load_hf(const char *vocab_json, const char *dir, tok_tokenizer **t)
+{
+    char *merges = path_join(dir, "merges.txt");
+    if (!merges)
+        return cmd_error("out of memory");
+    int rc = 0;
+    if (!is_file(merges))
+        rc = cmd_error("%s needs merges.txt beside it: %s not found", vocab_json, merges);
+    else if (tok_load_hf(vocab_json, merges, t) != CC_OK)
+        rc = cmd_lib_error(1);
+    free(merges);
+    return rc;
+}
+
+/* A model directory: OpenAI's merges file first (it is what OpenAI and
+ * open_clip ship), else Hugging Face's pair. */
+static int load_from_dir(const char *dir, const char *opt, const char *arg, tok_tokenizer **t)
+{
+    const char *names[] = {OPENAI_VOCAB, OPENAI_VOCAB_PLAIN};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *p = path_join(dir, names[i]);
+        if (!p)
+            return cmd_error("out of memory");
+        int found = is_file(p);
+        int rc = found && tok_load_openai(p, t) != CC_OK ? cmd_lib_error(1) : 0;
+        free(p);
+        if (found)
+            return rc;
+    }
+    char *vj = path_join(dir, "vocab.json");
+    if (!vj)
+        return cmd_error("out of memory");
+    int rc;
+    if (is_file(vj))
+        rc = load_hf(vj, dir, t);
+    else
+        rc = cmd_error("%s %s: no tokenizer files in %s (expected " OPENAI_VOCAB
+                       ", or vocab.json + merges.txt)",
+                       opt, arg, dir);
+    free(vj);
+    return rc;
+}
+
+static int load_tokenizer(const char *model, const char *vocab, tok_tokenizer **t)
+{
+    const char *opt = model ? "--model" : "--vocab";
+    const char *arg = model ? model : vocab;
+    if (is_dir(arg))
+        return load_from_dir(arg, opt, arg, t);
+    if (!is_file(arg))
+        return cmd_error("%s %s: no such file or directory", opt, arg);
+    char *dir = path_dir(arg);
+    if (!dir)
+        return cmd_error("out of memory");
+    int rc;
+    size_t n = strlen(arg);
+    if (model)
+        rc = load_from_dir(dir, opt, arg, t);
+    else if (n >= 5 && strcmp(arg + n - 5, ".json") == 0)
+        rc = load_hf(arg, dir, t);
+    else
+        rc = tok_load_openai(arg, t) != CC_OK ? cmd_lib_error(1) : 0;
+    free(dir);
+    return rc;
+}
+
+static int print_ids(const int32_t *ids)
+{
+    char line[TOK_CONTEXT_LENGTH * 12 + 2];
+    size_t n = 0;
+    for (int k = 0; k < TOK_CONTEXT_LENGTH; k++)
+        n += (size_t)snprintf(line + n, sizeof line - n, k ? " %d" : "%d", ids[k]);
+    line[n++] = '\n';
+    return fwrite(line, 1, n, stdout) == n ? 0 : -1;
+}
+
+static int tokenize_all(tok_tokenizer *tok, const text_list *l)
+{
+    progress bar;
+    progress_start(&bar, "tokenize", "text", (int64_t)l->n);
+    for (size_t i = 0; i < l->n; i++) {
+        int32_t ids[TOK_CONTEXT_LENGTH];
+        int truncated = 0;
+        if (tok_encode(tok, l->v[i].text, ids, &truncated) != CC_OK) {
+            progress_abort(&bar);
+            return cmd_lib_error(1);
+        }
+        if (truncated) {
+            progress_clear(&bar);
+            if (l->v[i].file)
+                fprintf(stderr, "clipcl tokenize: warning: text %zu (%s line %ld) is longer than %d tokens; truncated, <|endoftext|> kept last\n",
+                        i + 1, l->v[i].file, l->v[i].line, TOK_CONTEXT_LENGTH);
+            else
+                fprintf(stderr, "clipcl tokenize: warning: text %zu is longer than %d tokens; truncated, <|endoftext|> kept last\n",
+                        i + 1, TOK_CONTEXT_LENGTH);
+        }
+        if (print_ids(ids) != 0) {
+            progress_abort(&bar);
+            return cmd_error("cannot write to stdout: %s", strerror(errno));
+        }
+        progress_update(&bar, (int64_t)i + 1);
+    }
+    progress_finish(&bar);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cmd_error("cannot write to stdout: %s", strerror(errno));
+    return 0;
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    const char *model = NULL, *vocab = NULL;
+    const char *texts_files[16];
+    int n_files = 0, only_texts = 0;
+    text_list l = {0};
+    int rc = 0;
+    for (int i = 1; i < argc && rc == 0; i++) {
+        const char *v = NULL;
+        int r;
+        if (only_texts || argv[i][0] != '-' || strcmp(argv[i], "-") == 0) {
+            rc = texts_push(&l, argv[i], strlen(argv[i]), NULL, 0);
+        } else if (strcmp(argv[i], "--") == 0) {
+            only_texts = 1;
+        } else if ((r = cmd_option_value(argc, argv, &i, "--model", &v)) != 0) {
+            rc = r < 0 ? 2 : model ? cmd_usage_error("tokenize", "--model given twice") : 0;
+            model = v;
+        } else if ((r = cmd_option_value(argc, argv, &i, "--vocab", &v)) != 0) {
+            rc = r < 0 ? 2 : vocab ? cmd_usage_error("tokenize", "--vocab given twice") : 0;
+            vocab = v;
+        } else if ((r = cmd_option_value(argc, argv, &i, "--texts", &v)) != 0) {
+            if (r < 0)
+                rc = 2;
+            else if (n_files == (int)(sizeof texts_files / sizeof texts_files[0]))
+                rc = cmd_usage_error("tokenize", "more than 16 --texts files");
+            else
+                texts_files[n_files++] = v;
+        } else {
+            rc = cmd_usage_error("tokenize", "unknown option \"%s\" (put \"--\" before a text that starts with -)",
+                                 argv[i]);
+        }
+    }
+    if (rc == 0 && !model && !vocab)
+        rc = cmd_usage_error("tokenize", "give --model MODEL or --vocab FILE (the tokenizer's vocabulary)");
+    if (rc == 0 && model && vocab)
+        rc = cmd_usage_error("tokenize", "give --model or --vocab, not both");
+    if (rc == 0 && (model && !*model))
+        rc = cmd_usage_error("tokenize", "--model is empty");
+    if (rc == 0 && (vocab && !*vocab))
+        rc = cmd_usage_error("tokenize", "--vocab is empty");
+    if (rc == 0 && n_files == 0 && l.n == 0)
+        rc = cmd_usage_error("tokenize", "no texts: give TEXT arguments or --texts FILE");
+    /* File texts come first: move the arguments behind them. */
+    text_list all = {0};
+    for (int f = 0; f < n_files && rc == 0; f++)
+        rc = read_texts(texts_files[f], &all);
+    for (size_t i = 0; i < l.n && rc == 0; i++)
+        rc = texts_push(&all, l.v[i].text, strlen(l.v[i].text), NULL, 0);
+    texts_free(&l);
+    tok_tokenizer *tok = NULL;
+    if (rc == 0)
+        rc = load_tokenizer(model, vocab, &tok);
+    if (rc == 0)
+        rc = tokenize_all(tok, &all);
+    tok_free(tok);
+    texts_free(&all);
+    return rc;
+}
