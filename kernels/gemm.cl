@@ -26,17 +26,17 @@
 #define vloadV XCAT(vload, VW)
 #define vstoreV XCAT(vstore, VW)
 
-/* Bp[b][p][k][0..PW) = op(B[b])[k][p*PW + 0..PW), zero past N.
+/* Bp[b][p][k][0..PW) = op(B[b])[k][(p_base + p)*PW + 0..PW), zero past N.
  * Grid: (K, panels, batch). trans_b: B[b] is [N, K]. */
 __kernel void gemm_pack_b(const int N, const int K, const int trans_b,
                           __global const float *restrict B, const long b_off,
-                          const long b_stride, __global float *restrict Bp)
+                          const long b_stride, __global float *restrict Bp, const int p_base)
 {
     const int k = get_global_id(0);
     const int p = get_global_id(1);
     const int b = get_global_id(2);
     const int P = get_global_size(1);
-    const int n0 = p * PW;
+    const int n0 = (p_base + p) * PW;
     __global const float *src = B + b_off + (long)b * b_stride;
     __global float *dst = Bp + (((long)b * P + p) * K + k) * PW;
     if (!trans_b) {
@@ -69,26 +69,19 @@ __kernel void gemm_transpose(const int R, const int Cn, __global const float *re
     for (int r = r0; r < r1; r++) d[r] = s[(long)r * Cn];
 }
 
-/* The register-tiled kernel. Grid: (ceil(M/TM), panels, batch), local size 1.
- * A[b] is M x K row-major at a_off + b*a_stride (a_stride 0 = shared);
- * Bp as written by gemm_pack_b with bp_stride floats per batch item (0 =
- * shared weight). bias_mode: 0 none, 1 bias[N] per column, 2 bias[M] per row
- * (convolutions). Rows past M are clamped on load and not stored. */
-__kernel void gemm_tiled(const int M, const int N, const int K,
-                         __global const float *restrict A, const long a_off, const long a_stride,
-                         __global const float *restrict Bp, const long bp_stride,
-                         __global float *restrict C, const long c_off, const long c_stride,
-                         __global const float *restrict bias, const long bias_off,
-                         const int bias_mode)
+/* The register-tiled product. One work-item: rows m0..m0+TM of C, columns
+ * n0..n0+PW. A[b] is M x K row-major at a_off + b*a_stride (a_stride 0 =
+ * shared); bp points at the first k of this tile's B columns and advances by
+ * b_step per k (PW in a packed panel, N in a row-major B). bias_mode: 0 none,
+ * 1 bias[N] per column, 2 bias[M] per row (convolutions). Rows past M are
+ * clamped on load and not stored; columns past N are never stored. */
+void gemm_tile(const int M, const int N, const int K, const int m0, const int n0,
+                      __global const float *restrict abase, __global const float *restrict bp,
+                      const int b_step, __global float *restrict cb,
+                      __global const float *restrict bs, const int bias_mode)
 {
-    const int m0 = get_global_id(0) * TM;
-    const int p = get_global_id(1);
-    const int b = get_global_id(2);
-    const int n0 = p * PW;
-    if (m0 >= M) return;
     floatV acc[TM][NV];
     __global const float *arow[TM];
-    __global const float *abase = A + a_off + (long)b * a_stride;
     _Pragma("unroll")
     for (int i = 0; i < TM; i++) {
         arow[i] = abase + (long)min(m0 + i, M - 1) * K;
@@ -97,12 +90,11 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
     }
     /* the unroll pragmas on the tile loops are essential on PoCL: without
      * them LLVM keeps acc[][] in memory (5-10x slower) */
-    __global const float *bp = Bp + (long)b * bp_stride + (long)p * K * PW;
     for (int k = 0; k < K; k++) {
         floatV bv[NV];
         _Pragma("unroll")
         for (int j = 0; j < NV; j++) bv[j] = vloadV(0, bp + j * VW);
-        bp += PW;
+        bp += b_step;
         _Pragma("unroll")
         for (int i = 0; i < TM; i++) {
             const floatV a = (floatV)(arow[i][k]);
@@ -111,8 +103,6 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
         }
     }
 
-    __global float *cb = C + c_off + (long)b * c_stride;
-    __global const float *bs = bias + bias_off;
     if (n0 + PW <= N) {
         floatV bcol[NV];
         _Pragma("unroll")
@@ -139,6 +129,45 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
                 crow[n0 + j] = tmp[j] + brow + (bias_mode == 1 ? bs[n0 + j] : 0.0f);
         }
     }
+}
+
+/* B packed by gemm_pack_b (bp_stride floats per batch item, 0 = shared
+ * weight); panel p of the grid is column panel p_base + p.
+ * Grid: (ceil(M/TM), panels, batch), local size 1. */
+__kernel void gemm_tiled(const int M, const int N, const int K,
+                         __global const float *restrict A, const long a_off, const long a_stride,
+                         __global const float *restrict Bp, const long bp_stride,
+                         __global float *restrict C, const long c_off, const long c_stride,
+                         __global const float *restrict bias, const long bias_off,
+                         const int bias_mode, const int p_base)
+{
+    const int m0 = get_global_id(0) * TM;
+    const int p = get_global_id(1);
+    const int b = get_global_id(2);
+    if (m0 >= M) return;
+    gemm_tile(M, N, K, m0, (p_base + p) * PW, A + a_off + (long)b * a_stride,
+              Bp + (long)b * bp_stride + (long)p * K * PW, PW, C + c_off + (long)b * c_stride,
+              bias + bias_off, bias_mode);
+}
+
+/* B read in place, row-major K x N (b_stride floats per batch item): no
+ * packing pass, for the full panels only (columns < N / PW * PW); the caller
+ * packs the partial last panel and runs gemm_tiled on it. Worth it where
+ * packing costs more than the strided reads (few row tiles, moderate K).
+ * Grid: (ceil(M/TM), N / PW, batch), local size 1. */
+__kernel void gemm_tiled_rm(const int M, const int N, const int K,
+                            __global const float *restrict A, const long a_off, const long a_stride,
+                            __global const float *restrict B, const long b_off, const long b_stride,
+                            __global float *restrict C, const long c_off, const long c_stride,
+                            __global const float *restrict bias, const long bias_off,
+                            const int bias_mode)
+{
+    const int m0 = get_global_id(0) * TM;
+    const int n0 = get_global_id(1) * PW;
+    const int b = get_global_id(2);
+    if (m0 >= M) return;
+    gemm_tile(M, N, K, m0, n0, A + a_off + (long)b * a_stride, B + b_off + (long)b * b_stride + n0, N,
+              C + c_off + (long)b * c_stride, bias + bias_off, bias_mode);
 }
 
 /* C[b][m][n] = bias[n] (mode 1) or bias[m] (mode 2), before a beta = 1 GEMM

@@ -31,18 +31,33 @@ __kernel void layernorm_rows(__global const float *x, __global const float *gamm
     long r = get_global_id(0);
     __global const float *xr = x + r * ncols;
     __global float *yr = y + r * ncols;
+    /* float8 along the row: with one work-item per row PoCL has no
+     * cross-item vectors to make. */
     float k = xr[0];
-    float s = 0.0f;
-    for (int c = 0; c < ncols; c++)
+    float8 s8 = (float8)(0.0f);
+    int c = 0;
+    for (; c + 8 <= ncols; c += 8)
+        s8 += vload8(0, xr + c) - k;
+    float4 s4 = s8.lo + s8.hi;
+    float s = (s4.x + s4.y) + (s4.z + s4.w);
+    for (; c < ncols; c++)
         s += xr[c] - k;
     float m = s / (float)ncols; /* mean - k */
-    float v = 0.0f;
-    for (int c = 0; c < ncols; c++) {
+    float8 v8 = (float8)(0.0f);
+    for (c = 0; c + 8 <= ncols; c += 8) {
+        float8 d = (vload8(0, xr + c) - k) - m;
+        v8 += d * d;
+    }
+    float4 v4 = v8.lo + v8.hi;
+    float v = (v4.x + v4.y) + (v4.z + v4.w);
+    for (; c < ncols; c++) {
         float d = (xr[c] - k) - m;
         v += d * d;
     }
     float rstd = 1.0f / sqrt(v / (float)ncols + eps);
-    for (int c = 0; c < ncols; c++)
+    for (c = 0; c + 8 <= ncols; c += 8)
+        vstore8(((vload8(0, xr + c) - k) - m) * rstd * vload8(0, gamma + c) + vload8(0, beta + c), 0, yr + c);
+    for (; c < ncols; c++)
         yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
 }
 

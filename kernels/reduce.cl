@@ -52,19 +52,35 @@ __kernel void softmax_rows(__global const float *x, __global float *y, const int
     __global const float *xr = x + r * ncols;
     __global float *yr = y + r * ncols;
     int lim = causal ? min(ncols, (int)(r % T) + 1) : ncols;
-    float m = -INFINITY;
-    for (int c = 0; c < lim; c++)
+    /* float8 within the row: PoCL's vector exp is much faster than a scalar
+     * libm call, and one work-item per row gives no cross-item vectors. */
+    int c = 0;
+    float8 m8 = (float8)(-INFINITY);
+    for (; c + 8 <= lim; c += 8)
+        m8 = fmax(m8, vload8(0, xr + c));
+    float4 m4 = fmax(m8.lo, m8.hi);
+    float m = fmax(fmax(m4.x, m4.y), fmax(m4.z, m4.w));
+    for (; c < lim; c++)
         m = fmax(m, xr[c]);
-    float s = 0.0f;
-    for (int c = 0; c < lim; c++) {
+    float8 s8 = (float8)(0.0f);
+    for (c = 0; c + 8 <= lim; c += 8) {
+        float8 e = exp(vload8(0, xr + c) - m);
+        vstore8(e, 0, yr + c);
+        s8 += e;
+    }
+    float4 s4 = s8.lo + s8.hi;
+    float s = (s4.x + s4.y) + (s4.z + s4.w);
+    for (; c < lim; c++) {
         float e = exp(xr[c] - m);
         yr[c] = e;
         s += e;
     }
     float inv = 1.0f / s;
-    for (int c = 0; c < lim; c++)
+    for (c = 0; c + 8 <= lim; c += 8)
+        vstore8(vload8(0, yr + c) * inv, 0, yr + c);
+    for (; c < lim; c++)
         yr[c] *= inv;
-    for (int c = lim; c < ncols; c++)
+    for (c = lim; c < ncols; c++)
         yr[c] = 0.0f;
 }
 

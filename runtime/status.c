@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static _Thread_local char last_message[1024];
+static _Thread_local char last_message[4096];
 
 int cc_fail(cc_code code, const char *fmt, ...)
 {

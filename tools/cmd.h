@@ -25,6 +25,12 @@ typedef struct cmd_entry {
 /* --- subcommands (one pair per tools/cmd_NAME.c) --- */
 int cmd_devices(int argc, char **argv);
 extern const char cmd_devices_usage[];
+int cmd_selftest(int argc, char **argv);
+extern const char cmd_selftest_usage[];
+int cmd_tokenize(int argc, char **argv);
+extern const char cmd_tokenize_usage[];
+int cmd_preprocess(int argc, char **argv);
+extern const char cmd_preprocess_usage[];
 
 /* --- helpers shared by subcommands (tools/cmd_util.c) --- */
 /* Prints "clipcl: <message>" to stderr; returns 1. */

@@ -131,7 +131,7 @@ static int read_texts(const char *path, text_list *l)
         size_t e = i;
         if (e > start && buf[e - 1] == '\r')
             e--;
-        rc = texts_push(l, buf + start, e - start, path, line++);
+        rc = texts_push(l, buf + start, e - start, name, line++);
         start = i + 1;
     }
     free(buf);

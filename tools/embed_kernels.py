@@ -2,6 +2,7 @@
 """Embed OpenCL kernel sources into a C file: a table of (file name, source).
 
 usage: embed_kernels.py OUT.c KERNEL.cl...
+The table has the type rt_embedded_kernel declared in runtime/kernel_source.h.
 The sources become C string literals split into chunks (C11 only promises
 4095 characters per literal), so any kernel file can be embedded."""
 import os

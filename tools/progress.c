@@ -69,10 +69,10 @@ int progress_format(char *buf, size_t cap, int width, const char *label, const c
     if (done > total)
         done = total;
     int limit = width - 1; /* the last column would wrap on some terminals */
-    if ((size_t)limit > cap - 1)
-        limit = (int)cap - 1;
     if (limit < 0)
         limit = 0;
+    if ((size_t)limit > cap - 1)
+        limit = (int)(cap - 1);
 
     double rate = (done > 0 && elapsed_s > 0) ? (double)done / elapsed_s : 0.0;
     char rs[48], ts[32], tail[96];

@@ -11,6 +11,10 @@
 #include "backends/opencl/ocl_plan_internal.h"
 #include "runtime/status.h"
 
+/* Where B is read in place instead of packed (see ocl_gemm_use_rowmajor_b). */
+#define OCL_GEMM_RM_MAX_ROW_TILES 64
+#define OCL_GEMM_RM_MAX_K 4096
+
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx)
 {
     (void)ctx; /* one tile for every class so far; GPUs default to CLBlast by measurement */
@@ -35,6 +39,21 @@ size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N)
 {
     size_t pw = (size_t)t.vw * (size_t)t.nv;
     return ocl_round_up((size_t)N, pw) * (size_t)K;
+}
+
+int ocl_gemm_use_rowmajor_b(int M, int N, int K, ocl_gemm_tile t)
+{
+    const char *env = getenv("CLIPCL_GEMM_PACK");
+    if (env && !strcmp(env, "always"))
+        return 0;
+    if (env && !strcmp(env, "never"))
+        return 1;
+    (void)N;
+    /* Packing costs one pass over K x N; the row-major reads cost a TLB/page
+     * miss per k per row tile, which grows with K and with the number of row
+     * tiles. Thresholds measured on PoCL (docs/gemm.md). */
+    const int row_tiles = (M + t.tm - 1) / t.tm;
+    return row_tiles <= OCL_GEMM_RM_MAX_ROW_TILES && K <= OCL_GEMM_RM_MAX_K;
 }
 
 static int check_args(const ocl_gemm_args *a)
@@ -86,24 +105,47 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         a_stride = g->a_stride ? dst_stride : 0;
     }
 
-    /* B: pack into panels unless the producer already did */
+    /* B: in place (row-major, full panels), or packed into panels */
+    const int bias_mode = (int)g->bias_mode;
+    cl_mem bias = g->bias_mode != OCL_BIAS_NONE ? g->bias : g->c; /* any valid buffer when unused */
+    const int64_t bias_off = g->bias_mode != OCL_BIAS_NONE ? (int64_t)g->bias_off : 0;
+    const size_t full = (size_t)g->N / pw;
+    size_t p_base = 0;
+    const size_t row_tiles = ((size_t)g->M + (size_t)t.tm - 1) / (size_t)t.tm;
+    if (!g->b_packed && !g->trans_b && full > 0 && ocl_gemm_use_rowmajor_b(g->M, g->N, g->K, t)) {
+        cl_kernel k;
+        if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_rm", opts, &k)))
+            return rc;
+        if ((rc = ocl_set_args(k, "iiimllmllmllmli", g->M, g->N, g->K, a, a_off, a_stride, g->b,
+                               (int64_t)g->b_off, (int64_t)g->b_stride, g->c, (int64_t)g->c_off,
+                               (int64_t)g->c_stride, bias, bias_off, bias_mode)))
+            return rc;
+        size_t gws[3] = {row_tiles, full, (size_t)g->batch};
+        if ((rc = s->launch(s->user, k, 3, gws, lws)))
+            return rc;
+        if (full == panels)
+            return CC_OK;
+        p_base = full; /* the partial last panel goes through a one-panel pack */
+    }
+
     cl_mem bp = g->b;
     int64_t bp_stride;
+    const size_t n_panels = panels - p_base;
     if (g->b_packed) {
         bp_stride = (int64_t)g->b_stride;
         if (g->b_off) /* panels are addressed from 0; a packed producer writes at 0 */
             return cc_fail(CC_ERR_INVALID, "ocl_gemm: pre-packed B must start at offset 0, found %zu", g->b_off);
     } else {
         size_t nb = g->b_stride ? (size_t)g->batch : one;
-        size_t per = ocl_gemm_panel_floats(t, g->K, g->N);
+        size_t per = n_panels * pw * (size_t)g->K;
         cl_kernel k;
         if ((rc = s->scratch(s->user, nb * per * sizeof(float), &bp)) ||
             (rc = s->kernel(s->user, "gemm.cl", "gemm_pack_b", opts, &k)))
             return rc;
-        if ((rc = ocl_set_args(k, "iiimllm", g->N, g->K, g->trans_b, g->b, (int64_t)g->b_off,
-                               (int64_t)g->b_stride, bp)))
+        if ((rc = ocl_set_args(k, "iiimllmi", g->N, g->K, g->trans_b, g->b, (int64_t)g->b_off,
+                               (int64_t)g->b_stride, bp, (int)p_base)))
             return rc;
-        size_t gws[3] = {(size_t)g->K, panels, nb};
+        size_t gws[3] = {(size_t)g->K, n_panels, nb};
         if ((rc = s->launch(s->user, k, 3, gws, NULL)))
             return rc;
         bp_stride = g->b_stride ? (int64_t)per : 0;
@@ -112,13 +154,11 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     cl_kernel k;
     if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled", opts, &k)))
         return rc;
-    cl_mem bias = g->bias_mode != OCL_BIAS_NONE ? g->bias : g->c; /* any valid buffer when unused */
-    if ((rc = ocl_set_args(k, "iiimllmlmllmli", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,
-                           g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias,
-                           (int64_t)(g->bias_mode != OCL_BIAS_NONE ? g->bias_off : 0),
-                           (int)g->bias_mode)))
+    if ((rc = ocl_set_args(k, "iiimllmlmllmlii", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,
+                           g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias, bias_off, bias_mode,
+                           (int)p_base)))
         return rc;
-    size_t gws[3] = {((size_t)g->M + (size_t)t.tm - 1) / (size_t)t.tm, panels, (size_t)g->batch};
+    size_t gws[3] = {row_tiles, n_panels, (size_t)g->batch};
     return s->launch(s->user, k, 3, gws, lws);
 }
 

@@ -69,6 +69,10 @@ void ocl_gemm_tile_options(ocl_gemm_tile t, char *buf, size_t len);
 /* Floats of one batch item of packed B for K x N (N rounded up to the panel). */
 size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N);
 
+/* 1 when the own path should read a row-major B in place instead of packing
+ * it first. $CLIPCL_GEMM_PACK=always|never overrides. */
+int ocl_gemm_use_rowmajor_b(int M, int N, int K, ocl_gemm_tile t);
+
 /* Append the launches for one GEMM. impl AUTO resolves per device. */
 int ocl_gemm_emit(const ocl_gemm_sink *s, const ocl_gemm_args *a, ocl_gemm_impl impl);
 

@@ -78,21 +78,22 @@ static int lower_binary(ocl_lower *lc, int node, const g_node *n)
         size_t gws[2] = { (size_t)cols, (size_t)rows };
         return ocl_lower_launch(lc, node, k, 2, gws, NULL);
     }
-    int64_t meta[18];
+    int64_t meta[24];
     int pad = G_MAX_DIMS - nd;
     for (int d = 0; d < G_MAX_DIMS; d++) {
         int s = d - pad;
         meta[d] = s < 0 ? 1 : shape[s];
         meta[6 + d] = s < 0 ? 0 : st[1][s];
         meta[12 + d] = s < 0 ? 0 : st[2][s];
+        meta[18 + d] = s < 0 ? 0 : st[0][s];
     }
     cl_mem m;
     snprintf(name, sizeof name, "ew_%s_nd", pre);
-    if ((rc = ocl_lower_const_i64(lc, meta, 18, &m)) || (rc = ocl_lower_kernel(lc, "elementwise.cl", name, "", &k)) ||
+    if ((rc = ocl_lower_const_i64(lc, meta, 24, &m)) || (rc = ocl_lower_kernel(lc, "elementwise.cl", name, "", &k)) ||
         (rc = ocl_set_args(k, "mmmm", a, b, y, m)))
         return rc;
-    size_t gws = (size_t)g_numel(g, n->out);
-    return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
+    size_t gws[3] = { (size_t)meta[5], (size_t)meta[4], (size_t)meta[3] };
+    return ocl_lower_launch(lc, node, k, 3, gws, NULL);
 }
 
 int ocl_lower_elementwise(ocl_lower *lc, int node)

@@ -45,8 +45,8 @@ static int strided_copy(ocl_lower *lc, int node, cl_mem src, cl_mem dst, int nd,
     if ((rc = ocl_lower_const_i64(lc, meta, 18, &m)) || (rc = ocl_lower_kernel(lc, "shape.cl", "copy_nd", "", &k)) ||
         (rc = ocl_set_args(k, "mmmll", src, dst, m, soff, doff)))
         return rc;
-    size_t gws = (size_t)total;
-    return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
+    size_t gws[3] = { (size_t)meta[5], (size_t)meta[4], (size_t)meta[3] };
+    return ocl_lower_launch(lc, node, k, 3, gws, NULL);
 }
 
 static int lower_permute(ocl_lower *lc, int node, const g_node *n)

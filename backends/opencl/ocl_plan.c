@@ -138,6 +138,10 @@ int ocl_lower_launch(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const s
 int ocl_lower_call(ocl_lower *lc, int node, ocl_host_call fn, void *data)
 {
     ocl_plan *p = lc->p;
+    if (!fn) {
+        free(data);
+        return cc_fail(CC_ERR_INVALID, "ocl host call for node %d: expected a function, found NULL", node);
+    }
     int rc = grow((void **)&p->launches, &p->cap_launches, p->n_launches + 1, sizeof(ocl_launch));
     if (rc) {
         free(data);

@@ -1,0 +1,229 @@
+/* Shared pieces of the tower builders: params from the weight map, Linear,
+ * LayerNorm, the pre-LN residual attention block, host inputs. */
+#include "models/clip_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/status.h"
+
+const char *cb_key(const char *prefix, const char *suffix)
+{
+    static _Thread_local char buf[8][160];
+    static _Thread_local int next;
+    char *b = buf[next++ & 7];
+    snprintf(b, sizeof buf[0], "%s%s", prefix, suffix);
+    return b;
+}
+
+static const char *shape_str(int ndim, const int64_t *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, len - o, "[");
+    for (int i = 0; i < ndim && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ", %lld" : "%lld", (long long)s[i]);
+    if (o < len)
+        snprintf(buf + o, len - o, "]");
+    return buf;
+}
+
+int cb_begin(cb_ctx *c, const clip_wmap *m, const clip_config *cfg, int batch)
+{
+    memset(c, 0, sizeof *c);
+    if (!m || !cfg || batch < 1)
+        return c->rc = cc_fail(CC_ERR_INVALID, "clip build: NULL weights/config or batch %d < 1",
+                               batch);
+    c->m = m;
+    c->cfg = cfg;
+    c->t = calloc(1, sizeof *c->t);
+    c->g = g_new();
+    if (!c->t || !c->g) {
+        free(c->t);
+        g_free(c->g);
+        c->t = NULL;
+        c->g = NULL;
+        return c->rc = cc_fail(CC_ERR_NOMEM, "clip build: out of memory");
+    }
+    c->t->g = c->g;
+    c->t->batch = batch;
+    c->t->input = -1;
+    c->t->out = -1;
+    return CC_OK;
+}
+
+int cb_ok(cb_ctx *c, int id)
+{
+    if (id < 0 && !c->rc)
+        c->rc = CC_ERR_SHAPE; /* the builder recorded the message */
+    return c->rc ? -1 : id;
+}
+
+int cb_end(cb_ctx *c, int out, clip_tower **result)
+{
+    *result = NULL;
+    if (!c->t)
+        return c->rc ? c->rc : CC_ERR_INVALID;
+    if (out < 0 && !c->rc)
+        c->rc = CC_ERR_SHAPE;
+    if (c->rc) {
+        clip_tower_free(c->t);
+        return c->rc;
+    }
+    g_mark_output(c->g, out);
+    c->t->out = out;
+    *result = c->t;
+    return CC_OK;
+}
+
+static int push_param(cb_ctx *c, int id, const float *data)
+{
+    clip_tower *t = c->t;
+    if (t->n_params == t->cap_params) {
+        int cap = t->cap_params ? 2 * t->cap_params : 64;
+        int *ids = realloc(t->param_t, (size_t)cap * sizeof *ids);
+        if (ids)
+            t->param_t = ids;
+        const float **d = realloc(t->param_data, (size_t)cap * sizeof *d);
+        if (d)
+            t->param_data = d;
+        if (!ids || !d)
+            return c->rc = cc_fail(CC_ERR_NOMEM, "clip build: out of memory");
+        t->cap_params = cap;
+    }
+    t->param_t[t->n_params] = id;
+    t->param_data[t->n_params] = data;
+    t->n_params++;
+    return CC_OK;
+}
+
+int cb_param(cb_ctx *c, const char *key, int part, int nparts, int ndim, const int64_t *shape)
+{
+    if (c->rc)
+        return -1;
+    int64_t full[CLIP_MAX_DIMS];
+    memcpy(full, shape, (size_t)ndim * sizeof *full);
+    full[0] *= nparts;
+    char e[96], f[96];
+    const clip_weight *w = clip_wmap_find(c->m, key);
+    if (!w) {
+        c->rc = cc_fail(CC_ERR_INVALID, "clip %s weights: missing tensor '%s' (expected shape %s)",
+                        clip_naming_name(c->cfg->naming), key, shape_str(ndim, full, e, sizeof e));
+        return -1;
+    }
+    int same = w->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++)
+        same = w->shape[i] == full[i];
+    if (!same) {
+        c->rc = cc_fail(CC_ERR_SHAPE, "clip %s weights: tensor '%s': expected shape %s, found %s",
+                        clip_naming_name(c->cfg->naming), key, shape_str(ndim, full, e, sizeof e),
+                        shape_str(w->ndim, w->shape, f, sizeof f));
+        return -1;
+    }
+    char name[G_NAME_LEN];
+    if (nparts > 1)
+        snprintf(name, sizeof name, "%s[%d/%d]", key, part, nparts);
+    else
+        snprintf(name, sizeof name, "%s", key);
+    int id = cb_ok(c, g_param(c->g, name, ndim, shape));
+    if (id < 0)
+        return -1;
+    int64_t block = w->numel / nparts;
+    if (push_param(c, id, w->data + (int64_t)part * block))
+        return -1;
+    return id;
+}
+
+int cb_param1(cb_ctx *c, const char *key, int64_t n)
+{
+    return cb_param(c, key, 0, 1, 1, &n);
+}
+
+int cb_param2(cb_ctx *c, const char *key, int64_t rows, int64_t cols)
+{
+    int64_t s[2] = {rows, cols};
+    return cb_param(c, key, 0, 1, 2, s);
+}
+
+int cb_linear(cb_ctx *c, int x, const char *wkey, const char *bkey, int part, int nparts,
+              int64_t in, int64_t out)
+{
+    int64_t ws[2] = {out, in};
+    int w = cb_param(c, wkey, part, nparts, 2, ws);
+    int b = cb_param(c, bkey, part, nparts, 1, &out);
+    if (w < 0 || b < 0)
+        return -1;
+    return cb_ok(c, g_matmul(c->g, x, w, b, 0, 1));
+}
+
+int cb_layernorm(cb_ctx *c, int x, const char *wkey, const char *bkey, int64_t width, float eps)
+{
+    int w = cb_param1(c, wkey, width), b = cb_param1(c, bkey, width);
+    if (w < 0 || b < 0)
+        return -1;
+    return cb_ok(c, g_layernorm(c->g, x, w, b, eps));
+}
+
+static int activation(cb_ctx *c, int x, clip_act act)
+{
+    return cb_ok(c, act == CLIP_ACT_GELU ? g_gelu(c->g, x) : g_quickgelu(c->g, x));
+}
+
+int cb_block(cb_ctx *c, int x, const char *p, int64_t d, int heads, clip_act act, float eps,
+             int causal)
+{
+    int hf = c->cfg->naming == CLIP_NAMING_HF;
+    int h = cb_layernorm(c, x, cb_key(p, hf ? "layer_norm1.weight" : "ln_1.weight"),
+                         cb_key(p, hf ? "layer_norm1.bias" : "ln_1.bias"), d, eps);
+    int qkv[3];
+    for (int i = 0; i < 3; i++) {
+        if (hf) {
+            static const char *const wn[3] = {"self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                                              "self_attn.v_proj.weight"};
+            static const char *const bn[3] = {"self_attn.q_proj.bias", "self_attn.k_proj.bias",
+                                              "self_attn.v_proj.bias"};
+            qkv[i] = cb_linear(c, h, cb_key(p, wn[i]), cb_key(p, bn[i]), 0, 1, d, d);
+        } else {
+            /* Rows [i*d, (i+1)*d) of the packed in_proj: read in place. */
+            qkv[i] = cb_linear(c, h, cb_key(p, "attn.in_proj_weight"),
+                               cb_key(p, "attn.in_proj_bias"), i, 3, d, d);
+        }
+    }
+    int a = cb_ok(c, g_attention(c->g, qkv[0], qkv[1], qkv[2], heads, causal));
+    a = cb_linear(c, a, cb_key(p, hf ? "self_attn.out_proj.weight" : "attn.out_proj.weight"),
+                  cb_key(p, hf ? "self_attn.out_proj.bias" : "attn.out_proj.bias"), 0, 1, d, d);
+    x = cb_ok(c, g_add(c->g, x, a));
+    h = cb_layernorm(c, x, cb_key(p, hf ? "layer_norm2.weight" : "ln_2.weight"),
+                     cb_key(p, hf ? "layer_norm2.bias" : "ln_2.bias"), d, eps);
+    h = cb_linear(c, h, cb_key(p, hf ? "mlp.fc1.weight" : "mlp.c_fc.weight"),
+                  cb_key(p, hf ? "mlp.fc1.bias" : "mlp.c_fc.bias"), 0, 1, d, 4 * d);
+    h = activation(c, h, act);
+    h = cb_linear(c, h, cb_key(p, hf ? "mlp.fc2.weight" : "mlp.c_proj.weight"),
+                  cb_key(p, hf ? "mlp.fc2.bias" : "mlp.c_proj.bias"), 0, 1, 4 * d, d);
+    return cb_ok(c, g_add(c->g, x, h));
+}
+
+int cb_host_input(cb_ctx *c, const char *name, clip_host_kind kind, int ndim,
+                  const int64_t *shape)
+{
+    if (c->rc)
+        return -1;
+    clip_tower *t = c->t;
+    if (t->n_host == CLIP_MAX_HOST) {
+        c->rc = cc_fail(CC_ERR_INVALID, "clip build: more than %d host inputs", CLIP_MAX_HOST);
+        return -1;
+    }
+    int id = cb_ok(c, g_input(c->g, name, G_F32, ndim, shape));
+    if (id < 0)
+        return -1;
+    float *buf = calloc((size_t)g_numel(c->g, id), sizeof *buf);
+    if (!buf) {
+        c->rc = cc_fail(CC_ERR_NOMEM, "clip build: out of memory for host input '%s'", name);
+        return -1;
+    }
+    t->host_t[t->n_host] = id;
+    t->host_kind[t->n_host] = kind;
+    t->host_buf[t->n_host] = buf;
+    t->n_host++;
+    return id;
+}

@@ -1,0 +1,51 @@
+/* Helpers shared by the models/ graph builders only (not a public contract). */
+#ifndef CLIPCL_MODELS_CLIP_INTERNAL_H
+#define CLIPCL_MODELS_CLIP_INTERNAL_H
+
+#include "models/clip.h"
+
+/* One tower being built. rc holds the first failure; every helper returns -1
+ * once it is set, so a chain of calls is checked once at the end, like the
+ * graph builders themselves. */
+typedef struct cb_ctx {
+    graph *g;
+    const clip_wmap *m;
+    const clip_config *cfg;
+    clip_tower *t;
+    int rc;
+} cb_ctx;
+
+int cb_begin(cb_ctx *c, const clip_wmap *m, const clip_config *cfg, int batch);
+/* Finishes: on success marks out as the output and hands the tower over;
+ * on failure frees it and returns the error code. */
+int cb_end(cb_ctx *c, int out, clip_tower **result);
+/* Records a failure of a graph builder (id < 0) that left its message. */
+int cb_ok(cb_ctx *c, int id);
+
+/* A weight as a graph param of the given shape. part/nparts select a block
+ * of rows (packed in_proj: part 0..2 of 3); nparts 1 takes the whole tensor.
+ * Missing key or wrong shape -> cc_fail naming the key, expected and found. */
+int cb_param(cb_ctx *c, const char *key, int part, int nparts, int ndim, const int64_t *shape);
+int cb_param1(cb_ctx *c, const char *key, int64_t n);
+int cb_param2(cb_ctx *c, const char *key, int64_t rows, int64_t cols);
+/* x @ W^T + b with W [out, in] (PyTorch Linear), optional row block of W/b. */
+int cb_linear(cb_ctx *c, int x, const char *wkey, const char *bkey, int part, int nparts,
+              int64_t in, int64_t out);
+int cb_layernorm(cb_ctx *c, int x, const char *wkey, const char *bkey, int64_t width, float eps);
+/* Pre-LN residual attention block; prefix ends with '.', e.g.
+ * "transformer.resblocks.3." or "text_model.encoder.layers.3.". */
+int cb_block(cb_ctx *c, int x, const char *prefix, int64_t width, int heads, clip_act act,
+             float eps, int causal);
+/* A host-filled input tensor; its buffer lives in the tower. */
+int cb_host_input(cb_ctx *c, const char *name, clip_host_kind kind, int ndim,
+                  const int64_t *shape);
+/* The towers' bodies: each declares its input and returns the features
+ * tensor [B, E] (or -1 with c->rc set). */
+int cb_vit(cb_ctx *c);
+int cb_resnet(cb_ctx *c);
+int cb_text(cb_ctx *c);
+
+/* Joins prefix and suffix into one of a few rotating static buffers. */
+const char *cb_key(const char *prefix, const char *suffix);
+
+#endif
