@@ -71,6 +71,27 @@ typedef enum g_op {
     G_OP_ARGMAX,       /* output i32, first maximal index */
     G_OP_L2NORM,       /* rows over the last dim: x / max(||x||, eps). attrs: eps */
     G_OP_ATTENTION,    /* in: q, k, v [B, T, C] (k/v [B, S, C]). attrs: heads, causal -> [B, T, C] */
+
+    /* ---- ops that backward rules (graph/autodiff.c) and losses use ----
+     * The output shape is the node's output tensor shape (given to the
+     * builder), which is how ops like SUM_TO know their target. */
+    G_OP_LOG,              /* natural log */
+    G_OP_SUM_TO,           /* in: x. out shape S broadcastable to x: sum x over the broadcast dims */
+    G_OP_BROADCAST_TO,     /* in: x. out shape S that x broadcasts to: numpy broadcast copy */
+    G_OP_GELU_GRAD,        /* in: x, dy -> dy * gelu'(x) (erf form) */
+    G_OP_QUICKGELU_GRAD,   /* in: x, dy -> dy * d/dx[x sigmoid(1.702x)] */
+    G_OP_RELU_GRAD,        /* in: x, dy -> dy * (x > 0) */
+    G_OP_SIGMOID_GRAD,     /* in: y, dy -> dy * y * (1 - y) (y = sigmoid output) */
+    G_OP_SOFTMAX_GRAD,     /* in: y, dy -> y * (dy - sum_last(dy * y)) (y = softmax output) */
+    G_OP_LAYERNORM_GRAD_X, /* in: x, gamma, dy. attrs: eps -> dx (mean/rstd recomputed) */
+    G_OP_LAYERNORM_GRAD_GAMMA, /* in: x, dy. attrs: eps -> [C]: sum over rows of dy * xhat */
+    G_OP_CONV2D_GRAD_INPUT,    /* in: dy [N,O,Ho,Wo], w [O,C,kh,kw]. attrs: stride, pad -> [N,C,H,W] */
+    G_OP_CONV2D_GRAD_WEIGHT,   /* in: x [N,C,H,W], dy [N,O,Ho,Wo]. attrs: stride, pad, kernel -> [O,C,kh,kw] */
+    G_OP_AVGPOOL2D_GRAD,   /* in: dy. attrs: kernel, stride, pad (count_include_pad) -> x's shape */
+    G_OP_EMBEDDING_GRAD,   /* in: ids, dy [..., D] -> [V, D]: row v = sum of dy rows whose id is v */
+    G_OP_SLICE_GRAD,       /* in: dy. attrs: axis, start, end, step -> x's shape, zeros off the slice */
+    G_OP_L2NORM_GRAD,      /* in: x, dy. attrs: eps -> dx of x / max(||x||, eps) */
+    G_OP_ATTENTION_GRAD,   /* in: q, k, v, dout. attrs: heads, causal, which (0 dq, 1 dk, 2 dv) */
     G_OP_COUNT
 } g_op;
 
@@ -86,6 +107,7 @@ typedef struct g_attr {
     int axis;
     int64_t start, end, step;
     int perm[G_MAX_DIMS];
+    int which;               /* ATTENTION_GRAD: 0 dq, 1 dk, 2 dv */
 } g_attr;
 
 typedef struct g_node {
@@ -155,6 +177,28 @@ int g_max(graph *g, int x);
 int g_argmax(graph *g, int x);
 int g_l2norm(graph *g, int x, float eps);
 int g_attention(graph *g, int q, int k, int v, int heads, int causal);
+
+/* Builders of the backward/loss ops (graph/build_grad.c). Same conventions. */
+int g_log(graph *g, int x);
+int g_sum_to(graph *g, int x, int ndim, const int64_t *shape);
+int g_broadcast_to(graph *g, int x, int ndim, const int64_t *shape);
+int g_gelu_grad(graph *g, int x, int dy);
+int g_quickgelu_grad(graph *g, int x, int dy);
+int g_relu_grad(graph *g, int x, int dy);
+int g_sigmoid_grad(graph *g, int y, int dy);
+int g_softmax_grad(graph *g, int y, int dy);
+int g_layernorm_grad_x(graph *g, int x, int gamma, int dy, float eps);
+int g_layernorm_grad_gamma(graph *g, int x, int dy, float eps);
+int g_conv2d_grad_input(graph *g, int dy, int w, int stride_h, int stride_w, int pad_h, int pad_w,
+                        int ndim, const int64_t *x_shape);
+int g_conv2d_grad_weight(graph *g, int x, int dy, int stride_h, int stride_w, int pad_h, int pad_w,
+                         int kh, int kw);
+int g_avgpool2d_grad(graph *g, int dy, int kernel, int stride, int pad, int ndim, const int64_t *x_shape);
+int g_embedding_grad(graph *g, int ids, int dy, int64_t vocab);
+int g_slice_grad(graph *g, int dy, int axis, int64_t start, int64_t end, int64_t step, int ndim,
+                 const int64_t *x_shape);
+int g_l2norm_grad(graph *g, int x, int dy, float eps);
+int g_attention_grad(graph *g, int q, int k, int v, int dout, int heads, int causal, int which);
 
 /* Appends a node of any kind whose output shape the caller already knows
  * (used by builders and by passes such as autodiff and fusion). */

@@ -1,6 +1,7 @@
 #include "io/atomic_file.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,10 @@ int io_atomic_open(io_atomic *a, const char *path)
         release(a);
         return cc_fail(CC_ERR_IO, "cannot create temporary file for %s: %s", path, strerror(e));
     }
+    /* mkstemp makes 0600 files; the result should get the usual 0666 & ~umask. */
+    mode_t mask = umask(0);
+    umask(mask);
+    (void)fchmod(fd, 0666 & ~mask);
     a->fp = fdopen(fd, "wb");
     if (!a->fp) {
         int e = errno;

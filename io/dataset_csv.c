@@ -220,8 +220,8 @@ static int parse(ds_dataset *ds, const char *path, const char *s, size_t len, co
 int ds_open_csv(ds_dataset **out, const char *path, const ds_open_opts *opts)
 {
     *out = NULL;
-    char *buf;
-    size_t len;
+    char *buf = NULL;
+    size_t len = 0;
     int rc = read_file(path, &buf, &len);
     if (rc != CC_OK)
         return rc;

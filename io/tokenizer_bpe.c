@@ -104,12 +104,13 @@ static int parse_merges(char *buf, size_t len, const char *path, merge_list *m)
         merges_free(m);
         return cc_fail(CC_ERR_NOMEM, "tokenizer: out of memory for merges of '%s'", path);
     }
-    char *p = memchr(buf, '\n', len);
-    if (!p) {
+    if (len == 0) {
         merges_free(m);
-        return cc_fail(CC_ERR_INVALID, "tokenizer: '%s' has no merge lines (expected a header line, then \"left right\" lines)", path);
+        return cc_fail(CC_ERR_INVALID, "tokenizer: '%s' is empty (expected a header line, then \"left right\" lines)", path);
     }
-    p++;
+    /* A header alone is a byte-level vocabulary without merges (a trainer's smallest). */
+    char *p = memchr(buf, '\n', len);
+    p = p ? p + 1 : buf + len;
     for (int line = 2; p < buf + len && m->n < cap; line++) {
         char *end = memchr(p, '\n', (size_t)(buf + len - p));
         if (!end)
@@ -144,10 +145,6 @@ static int parse_merges(char *buf, size_t len, const char *path, merge_list *m)
         m->line[m->n] = line;
         m->n++;
         p = end + 1;
-    }
-    if (m->n == 0) {
-        merges_free(m);
-        return cc_fail(CC_ERR_INVALID, "tokenizer: '%s' holds no merges", path);
     }
     return CC_OK;
 }

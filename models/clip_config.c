@@ -69,7 +69,7 @@ static int grid_of(const char *key, int64_t rows, int *grid)
 
 static int infer_openai_vision(const clip_wmap *m, clip_config *c)
 {
-    const clip_weight *w;
+    const clip_weight *w = NULL; /* need() sets it; -O3 cannot tell cc_fail is non-zero */
     int rc;
     clip_vision_cfg *v = &c->vision;
     if (clip_wmap_find(m, "visual.proj")) {
@@ -81,7 +81,7 @@ static int infer_openai_vision(const clip_wmap *m, clip_config *c)
         v->layers = count_indexed(m, "visual.transformer.resblocks.");
         if ((rc = need(m, "visual.positional_embedding", 2, &w)))
             return rc;
-        int g;
+        int g = 0;
         if ((rc = grid_of(w->name, w->shape[0], &g)))
             return rc;
         v->resolution = v->patch * g;
@@ -104,7 +104,7 @@ static int infer_openai_vision(const clip_wmap *m, clip_config *c)
     v->width = (int)w->shape[0];
     if ((rc = need(m, "visual.attnpool.positional_embedding", 2, &w)))
         return rc;
-    int g;
+    int g = 0;
     if ((rc = grid_of(w->name, w->shape[0], &g)))
         return rc;
     v->resolution = 32 * g;
@@ -114,7 +114,7 @@ static int infer_openai_vision(const clip_wmap *m, clip_config *c)
 
 static int infer_openai(const clip_wmap *m, clip_config *c)
 {
-    const clip_weight *w;
+    const clip_weight *w = NULL; /* need() sets it; -O3 cannot tell cc_fail is non-zero */
     int rc;
     if ((rc = infer_openai_vision(m, c)))
         return rc;
@@ -137,7 +137,7 @@ static int infer_openai(const clip_wmap *m, clip_config *c)
 
 static int infer_hf(const clip_wmap *m, clip_config *c)
 {
-    const clip_weight *w;
+    const clip_weight *w = NULL; /* need() sets it; -O3 cannot tell cc_fail is non-zero */
     int rc;
     clip_vision_cfg *v = &c->vision;
     v->is_vit = 1;
@@ -148,7 +148,7 @@ static int infer_hf(const clip_wmap *m, clip_config *c)
     v->layers = count_indexed(m, "vision_model.encoder.layers.");
     if ((rc = need(m, "vision_model.embeddings.position_embedding.weight", 2, &w)))
         return rc;
-    int g;
+    int g = 0;
     if ((rc = grid_of(w->name, w->shape[0], &g)))
         return rc;
     v->resolution = v->patch * g;

@@ -10,6 +10,12 @@ static const cmd_entry commands[] = {
     {"selftest", "run a small MLP on the device and check it against the reference backend", cmd_selftest_usage, cmd_selftest},
     {"tokenize", "print CLIP token ids of texts (77 per line)", cmd_tokenize_usage, cmd_tokenize},
     {"preprocess", "write the normalised N x 3 x S x S image tensor as .npy", cmd_preprocess_usage, cmd_preprocess},
+#ifdef CLIPCL_HAVE_MODELS
+    {"embed-image", "write CLIP image features of images (or pixels) as .npy", cmd_embed_image_usage, cmd_embed_image},
+    {"embed-text", "write CLIP text features of texts (or token ids) as .npy", cmd_embed_text_usage, cmd_embed_text},
+    {"zeroshot", "classify images against label names (prompt-ensembled)", cmd_zeroshot_usage, cmd_zeroshot},
+    {"info", "print a checkpoint's inferred architecture, parameters, naming, dtype", cmd_info_usage, cmd_info},
+#endif
 };
 enum { n_commands = (int)(sizeof commands / sizeof commands[0]) };
 

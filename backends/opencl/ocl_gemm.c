@@ -12,7 +12,7 @@
 #include "runtime/status.h"
 
 /* Where B is read in place instead of packed (see ocl_gemm_use_rowmajor_b). */
-#define OCL_GEMM_RM_MAX_ROW_TILES 64
+#define OCL_GEMM_RM_MAX_ROW_TILES 2
 #define OCL_GEMM_RM_MAX_K 4096
 
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx)
@@ -49,9 +49,10 @@ int ocl_gemm_use_rowmajor_b(int M, int N, int K, ocl_gemm_tile t)
     if (env && !strcmp(env, "never"))
         return 1;
     (void)N;
-    /* Packing costs one pass over K x N; the row-major reads cost a TLB/page
-     * miss per k per row tile, which grows with K and with the number of row
-     * tiles. Thresholds measured on PoCL (docs/gemm.md). */
+    /* Packing costs a copy of K x N (memory-bound, about as long as the
+     * product itself at M = 50); reading B in place costs a page/TLB miss per
+     * k per row tile. On PoCL (Xeon, docs/gemm.md) packing won at M = 50
+     * already, so B is read in place only when one or two row tiles read it. */
     const int row_tiles = (M + t.tm - 1) / t.tm;
     return row_tiles <= OCL_GEMM_RM_MAX_ROW_TILES && K <= OCL_GEMM_RM_MAX_K;
 }

@@ -214,7 +214,20 @@ static void test_bad_files(void **state)
     assert_non_null(strstr(cc_last_error(), "does_not_exist.txt.gz"));
     expect_load_error("#version: 0.2\nl o\nl o x\n", CC_ERR_INVALID, "line 3");
     expect_load_error("#version: 0.2\nzz q\n", CC_ERR_INVALID, "not in the vocabulary");
-    expect_load_error("#version: 0.2\n", CC_ERR_INVALID, "no merges");
+    expect_load_error("", CC_ERR_INVALID, "is empty");
+    /* A header alone: bytes and specials only (what tokenizer-train writes for 514). */
+    write_file(tmp_path("header_only.txt"), "#version: 0.2\n");
+    assert_int_equal(tok_load_openai(tmp_path("header_only.txt"), &t), CC_OK);
+    assert_int_equal(tok_vocab_size(t), 514);
+    int32_t *hv;
+    size_t hn;
+    assert_int_equal(tok_encode_ids(t, "Ab", &hv, &hn), CC_OK);
+    assert_int_equal(hn, 2);
+    assert_int_equal(hv[0], 'a' - 33);
+    assert_int_equal(hv[1], 256 + 'b' - 33);
+    free(hv);
+    tok_free(t);
+    t = NULL;
     expect_load_error("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage that is not deflate", CC_ERR_IO, "bad_merges.txt");
 
     write_file(tmp_path("bad_vocab.json"), "{not json");

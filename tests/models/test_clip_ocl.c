@@ -5,7 +5,7 @@
 #include "clip_golden.h"
 
 #include "backends/opencl/ocl_backend.h"
-#include "common/op_harness.h"
+#include "tests/common/op_harness.h"
 
 /* Builds, uploads every input/param, runs, reads [B, E] back (malloc'd). */
 static float *run_tower_ocl(rt_ctx *ctx, const clip_model *m, int text, int batch,

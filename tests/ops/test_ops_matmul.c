@@ -1,7 +1,7 @@
 /* G_OP_MATMUL on OpenCL against the ref backend, through BOTH GEMM
  * implementations (forced with CLIPCL_GEMM): odd M/N/K that are multiples of
  * no tile, both transposes, with and without bias, batched with a shared and
- * a per-batch B. Then the per-device choice: measured, written to the tuning
+ * a per-batch B; B packed into panels and read in place. Then the per-device choice: measured, written to the tuning
  * file, read back, and a hand-written file honoured. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,6 +81,26 @@ static void test_own_batched(void **state)
     matmul_case("own", 3, a4, 3, b4, 1, 1, 0);
     static const int64_t a5[] = {5, 1, 1}, b5[] = {5, 1, 1};
     matmul_case("own", 3, a5, 3, b5, 0, 0, 0);
+}
+
+/* The own kernel reading B in place (no pack) is the default only for M <= 2
+ * row tiles; force it (and the packing path) on shapes with full and partial
+ * column panels. */
+static void test_own_pack_modes(void **state)
+{
+    (void)state;
+    static const char *modes[] = {"never", "always"};
+    for (int m = 0; m < 2; m++) {
+        setenv("CLIPCL_GEMM_PACK", modes[m], 1);
+        mm2("own", 50, 77, 129, 1);
+        mm2("own", 3, 64, 33, 0);
+        mm2("own", 9, 31, 5, 1);
+        static const int64_t a1[] = {3, 50, 33}, b1[] = {3, 33, 97};
+        matmul_case("own", 3, a1, 3, b1, 1, 0, 0);
+        static const int64_t a2[] = {2, 77, 16}, b2[] = {16, 160};
+        matmul_case("own", 3, a2, 2, b2, 1, 0, 0);
+    }
+    unsetenv("CLIPCL_GEMM_PACK");
 }
 
 /* CLBlast compiles for seconds per kernel family on PoCL: a few shapes only. */
@@ -166,6 +186,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_2d),
         cmocka_unit_test(test_own_batched),
+        cmocka_unit_test(test_own_pack_modes),
         cmocka_unit_test(test_clblast),
         cmocka_unit_test(test_choice_measured_and_cached),
     };

@@ -1,0 +1,520 @@
+/* The public API (include/clipcl.h) over models/: a loaded clip_model, its
+ * tokenizer, and one cached tower per kind (image, text) run on an OpenCL
+ * plan or on the reference backend.
+ *
+ * A plan is built for one batch size and gets its own copy of the weights, so
+ * a remainder batch (the last 3 of 35 at batch 16) is padded up to the cached
+ * plan's size instead of building and uploading a second one; padded rows
+ * repeat the last real row and are dropped. Rows are independent at inference
+ * (BatchNorm uses running statistics), so padding changes nothing. */
+#include "clipcl.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backends/opencl/ocl_backend.h"
+#include "backends/ref/ref.h"
+#include "io/image.h"
+#include "io/safetensors.h"
+#include "io/tokenizer.h"
+#include "models/clip.h"
+#include "runtime/rt.h"
+#include "runtime/status.h"
+
+#define DEFAULT_MAX_BATCH 16
+
+/* One built tower for a fixed batch, with its plan (OpenCL) or slots (ref). */
+typedef struct api_tower {
+    clip_tower *t;
+    ocl_plan *plan; /* NULL on the reference backend */
+    void **slots;
+    int batch;
+} api_tower;
+
+struct clipcl_model {
+    clip_model *m;
+    int use_ref;
+    char device_spec[256];
+    rt_device_info dev;
+    rt_ctx *ctx;           /* created at the first OpenCL run */
+    tok_tokenizer *tok;    /* loaded at the first text */
+    char dir[1024];        /* where tokenizer files are looked for */
+    char weights[1024];
+    char vocab[1024];      /* the tokenizer file used or to use; "" if none */
+    int max_batch;
+    api_tower tower[2];    /* [0] image, [1] text */
+    float *pad;            /* input rows padded to a plan's batch */
+    size_t pad_bytes;
+};
+
+const char *clipcl_last_error(void) { return cc_last_error(); }
+
+static int is_file(const char *p)
+{
+    struct stat s;
+    return stat(p, &s) == 0 && S_ISREG(s.st_mode);
+}
+
+static int join(char *out, size_t len, const char *dir, const char *name)
+{
+    int n = snprintf(out, len, "%s/%s", dir, name);
+    return n > 0 && (size_t)n < len;
+}
+
+/* The weights file clip_load chose (its rule: model.safetensors,
+ * open_clip_model.safetensors, else the only *.safetensors). */
+static void find_paths(clipcl_model *cm, const char *path)
+{
+    if (is_file(path)) {
+        snprintf(cm->weights, sizeof cm->weights, "%s", path);
+        snprintf(cm->dir, sizeof cm->dir, "%s", path);
+        char *slash = strrchr(cm->dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(cm->dir, sizeof cm->dir, ".");
+        return;
+    }
+    snprintf(cm->dir, sizeof cm->dir, "%s", path);
+    static const char *const names[] = {"model.safetensors", "open_clip_model.safetensors"};
+    for (int i = 0; i < 2; i++)
+        if (join(cm->weights, sizeof cm->weights, path, names[i]) && is_file(cm->weights))
+            return;
+    cm->weights[0] = '\0';
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 12 && strcmp(e->d_name + n - 12, ".safetensors") == 0) {
+            join(cm->weights, sizeof cm->weights, path, e->d_name);
+            break;
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+/* OpenAI's merges file first (what OpenAI and open_clip ship), then HF's. */
+static void find_vocab(clipcl_model *cm)
+{
+    static const char *const names[] = {"bpe_simple_vocab_16e6.txt.gz",
+                                        "bpe_simple_vocab_16e6.txt", "vocab.json"};
+    cm->vocab[0] = '\0';
+    for (int i = 0; i < 3; i++)
+        if (join(cm->vocab, sizeof cm->vocab, cm->dir, names[i]) && is_file(cm->vocab))
+            return;
+    cm->vocab[0] = '\0';
+}
+
+int clipcl_load(const char *model, const char *device, clipcl_model **out)
+{
+    if (!model || !out)
+        return cc_fail(CC_ERR_INVALID, "clipcl_load: NULL argument");
+    *out = NULL;
+    clipcl_model *cm = calloc(1, sizeof *cm);
+    if (!cm)
+        return cc_fail(CC_ERR_NOMEM, "clipcl_load: out of memory");
+    cm->max_batch = DEFAULT_MAX_BATCH;
+    snprintf(cm->device_spec, sizeof cm->device_spec, "%s", device ? device : "");
+    cm->use_ref = device && strcmp(device, "ref") == 0;
+    /* The device is checked before the weights are read, so a typo in it
+     * costs nothing; the context itself waits for the first run. */
+    int rc = cm->use_ref ? CC_OK : rt_select_device(device, &cm->dev);
+    if (!rc)
+        rc = clip_load(model, &cm->m);
+    if (rc) {
+        free(cm);
+        return rc;
+    }
+    find_paths(cm, model);
+    find_vocab(cm);
+    *out = cm;
+    return CC_OK;
+}
+
+static void tower_drop(api_tower *a)
+{
+    ocl_plan_free(a->plan);
+    if (!a->plan && a->slots && a->t)
+        ref_free_acts(a->t->g, a->slots);
+    free(a->slots);
+    clip_tower_free(a->t);
+    memset(a, 0, sizeof *a);
+}
+
+void clipcl_free(clipcl_model *cm)
+{
+    if (!cm)
+        return;
+    tower_drop(&cm->tower[0]);
+    tower_drop(&cm->tower[1]);
+    rt_ctx_free(cm->ctx);
+    tok_free(cm->tok);
+    clip_model_free(cm->m);
+    free(cm->pad);
+    free(cm);
+}
+
+int clipcl_set_vocab(clipcl_model *cm, const char *path)
+{
+    if (!cm || !path)
+        return cc_fail(CC_ERR_INVALID, "clipcl_set_vocab: NULL argument");
+    if (!is_file(path))
+        return cc_fail(CC_ERR_IO, "tokenizer file '%s': no such file", path);
+    tok_free(cm->tok);
+    cm->tok = NULL;
+    snprintf(cm->vocab, sizeof cm->vocab, "%s", path);
+    return CC_OK;
+}
+
+int clipcl_set_max_batch(clipcl_model *cm, int max_batch)
+{
+    if (!cm || max_batch < 1)
+        return cc_fail(CC_ERR_INVALID, "clipcl_set_max_batch: batch %d: expected >= 1", max_batch);
+    cm->max_batch = max_batch;
+    return CC_OK;
+}
+
+int clipcl_embed_dim(const clipcl_model *cm) { return cm->m->cfg.embed_dim; }
+int clipcl_image_size(const clipcl_model *cm) { return cm->m->cfg.vision.resolution; }
+int clipcl_context_length(const clipcl_model *cm) { return cm->m->cfg.text.context; }
+float clipcl_logit_scale(const clipcl_model *cm) { return cm->m->logit_scale; }
+
+/* ---- running a tower ---- */
+
+static int tower_build(clipcl_model *cm, int text, int batch, api_tower *a)
+{
+    const clip_model *m = cm->m;
+    int rc = text ? clip_build_text(m->w, &m->cfg, batch, &a->t)
+                  : clip_build_image(m->w, &m->cfg, batch, &a->t);
+    if (rc)
+        return rc;
+    a->batch = batch;
+    a->slots = calloc((size_t)a->t->g->n_tensors, sizeof *a->slots);
+    if (!a->slots)
+        return cc_fail(CC_ERR_NOMEM, "%s tower: out of memory", text ? "text" : "image");
+    if (cm->use_ref)
+        return CC_OK;
+    if (!cm->ctx && (rc = rt_ctx_create(cm->device_spec, 0, &cm->ctx)) != CC_OK)
+        return rc;
+    if ((rc = ocl_plan_create(cm->ctx, a->t->g, &a->plan)) != CC_OK)
+        return rc;
+    for (int i = 0; i < a->t->n_params && !rc; i++)
+        rc = ocl_plan_write(a->plan, a->t->param_t[i], a->t->param_data[i],
+                            g_nbytes(a->t->g, a->t->param_t[i]));
+    return rc;
+}
+
+/* The cached tower if its batch fits `want` without wasting more than half
+ * of each run; else a new one replacing it. */
+static int tower_get(clipcl_model *cm, int text, int want, api_tower **out)
+{
+    api_tower *a = &cm->tower[text];
+    if (a->t && a->batch >= want && a->batch <= 2 * want) {
+        *out = a;
+        return CC_OK;
+    }
+    tower_drop(a);
+    int rc = tower_build(cm, text, want, a);
+    if (rc) {
+        tower_drop(a);
+        return rc;
+    }
+    *out = a;
+    return CC_OK;
+}
+
+/* Runs `rows` real rows of input (row_bytes each) through a tower of a->batch
+ * rows, writing rows x D features into out. */
+static int tower_run(clipcl_model *cm, api_tower *a, const void *input, int rows,
+                     size_t row_bytes, float *out)
+{
+    const void *in = input;
+    if (rows < a->batch) {
+        size_t need = (size_t)a->batch * row_bytes;
+        if (need > cm->pad_bytes) {
+            float *p = realloc(cm->pad, need);
+            if (!p)
+                return cc_fail(CC_ERR_NOMEM, "padding a batch: out of memory");
+            cm->pad = p;
+            cm->pad_bytes = need;
+        }
+        char *p = (char *)cm->pad;
+        memcpy(p, input, (size_t)rows * row_bytes);
+        for (int r = rows; r < a->batch; r++)
+            memcpy(p + (size_t)r * row_bytes, p + (size_t)(rows - 1) * row_bytes, row_bytes);
+        in = p;
+    }
+    clip_tower *t = a->t;
+    int rc = clip_tower_bind(t, a->slots, in);
+    size_t out_bytes = (size_t)rows * (size_t)cm->m->cfg.embed_dim * sizeof(float);
+    if (rc)
+        return rc;
+    if (!a->plan) {
+        rc = ref_eval(t->g, a->slots);
+        if (!rc)
+            memcpy(out, a->slots[t->out], out_bytes);
+        ref_free_acts(t->g, a->slots);
+        return rc;
+    }
+    rc = ocl_plan_write(a->plan, t->input, in, g_nbytes(t->g, t->input));
+    for (int i = 0; i < t->n_host && !rc; i++)
+        rc = ocl_plan_write(a->plan, t->host_t[i], t->host_buf[i], g_nbytes(t->g, t->host_t[i]));
+    if (!rc)
+        rc = ocl_plan_run(a->plan);
+    if (!rc && rows == a->batch)
+        return ocl_plan_read(a->plan, t->out, out, out_bytes);
+    if (!rc) {
+        /* ocl_plan_read reads whole tensors; the padded rows are dropped. */
+        float *full = malloc(g_nbytes(t->g, t->out));
+        if (!full)
+            return cc_fail(CC_ERR_NOMEM, "reading features: out of memory");
+        rc = ocl_plan_read(a->plan, t->out, full, g_nbytes(t->g, t->out));
+        if (!rc)
+            memcpy(out, full, out_bytes);
+        free(full);
+    }
+    return rc;
+}
+
+static void normalize_rows(float *x, int n, int d)
+{
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int j = 0; j < d; j++)
+            s += (double)x[(size_t)i * d + j] * x[(size_t)i * d + j];
+        /* F.normalize's eps: a zero row stays zero instead of NaN. */
+        double inv = 1.0 / fmax(sqrt(s), 1e-12);
+        for (int j = 0; j < d; j++)
+            x[(size_t)i * d + j] = (float)(x[(size_t)i * d + j] * inv);
+    }
+}
+
+/* n rows of input in chunks of at most max_batch, all through one plan. */
+static int encode_rows(clipcl_model *cm, int text, const void *input, int n, size_t row_bytes,
+                       int flags, float *out)
+{
+    int D = cm->m->cfg.embed_dim;
+    int b = n < cm->max_batch ? n : cm->max_batch;
+    api_tower *a = NULL;
+    int rc = tower_get(cm, text, b, &a);
+    for (int i = 0; i < n && !rc; i += b) {
+        int rows = n - i < b ? n - i : b;
+        rc = tower_run(cm, a, (const char *)input + (size_t)i * row_bytes, rows, row_bytes,
+                       out + (size_t)i * D);
+    }
+    if (!rc && (flags & CLIPCL_NORMALIZE))
+        normalize_rows(out, n, D);
+    return rc;
+}
+
+static int check_n(const clipcl_model *cm, const void *in, int n, const float *out,
+                   const char *what)
+{
+    if (!cm || !in || !out)
+        return cc_fail(CC_ERR_INVALID, "%s: NULL argument", what);
+    if (n < 1)
+        return cc_fail(CC_ERR_INVALID, "%s: %d inputs: expected at least 1", what, n);
+    return CC_OK;
+}
+
+int clipcl_encode_image_pixels(clipcl_model *cm, const float *pixels, int n, int flags,
+                               float *out)
+{
+    int rc = check_n(cm, pixels, n, out, "encode images");
+    if (rc)
+        return rc;
+    size_t R = (size_t)cm->m->cfg.vision.resolution;
+    return encode_rows(cm, 0, pixels, n, 3 * R * R * sizeof(float), flags, out);
+}
+
+int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n, int flags,
+                              float *out)
+{
+    int rc = check_n(cm, paths, n, out, "encode images");
+    if (rc)
+        return rc;
+    int R = cm->m->cfg.vision.resolution;
+    size_t per = 3 * (size_t)R * (size_t)R;
+    /* Decoded one chunk at a time so memory stays at one batch of pixels. */
+    int b = n < cm->max_batch ? n : cm->max_batch;
+    float *px = malloc((size_t)b * per * sizeof *px);
+    if (!px)
+        return cc_fail(CC_ERR_NOMEM, "encode images: out of memory for %d images", b);
+    for (int i = 0; i < n && !rc; i += b) {
+        int rows = n - i < b ? n - i : b;
+        for (int r = 0; r < rows && !rc; r++) {
+            rc = img_clip_preprocess_file(paths[i + r], R, px + (size_t)r * per);
+            if (rc && !strstr(cc_last_error(), paths[i + r]))
+                rc = cc_fail(rc, "image '%s': %s", paths[i + r], cc_last_error());
+        }
+        if (!rc)
+            rc = encode_rows(cm, 0, px, rows, per * sizeof *px, 0,
+                             out + (size_t)i * cm->m->cfg.embed_dim);
+    }
+    free(px);
+    if (!rc && (flags & CLIPCL_NORMALIZE))
+        normalize_rows(out, n, cm->m->cfg.embed_dim);
+    return rc;
+}
+
+int clipcl_encode_token_ids(clipcl_model *cm, const int32_t *ids, int n, int flags, float *out)
+{
+    int rc = check_n(cm, ids, n, out, "encode token ids");
+    if (rc)
+        return rc;
+    int T = cm->m->cfg.text.context, V = cm->m->cfg.text.vocab;
+    /* The embedding gather does not check its indices. */
+    for (int64_t i = 0; i < (int64_t)n * T; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return cc_fail(CC_ERR_INVALID, "token ids: row %lld position %lld holds id %d: "
+                                           "expected 0 to %d (the model's vocabulary)",
+                           (long long)(i / T), (long long)(i % T), (int)ids[i], V - 1);
+    return encode_rows(cm, 1, ids, n, (size_t)T * sizeof *ids, flags, out);
+}
+
+static int load_tokenizer(clipcl_model *cm)
+{
+    if (cm->tok)
+        return CC_OK;
+    if (!cm->vocab[0])
+        return cc_fail(CC_ERR_IO, "no tokenizer for the model in '%s': expected "
+                                  "bpe_simple_vocab_16e6.txt.gz or vocab.json + merges.txt there",
+                       cm->dir);
+    size_t n = strlen(cm->vocab);
+    int rc;
+    if (n >= 5 && strcmp(cm->vocab + n - 5, ".json") == 0) {
+        char merges[1100];
+        snprintf(merges, sizeof merges, "%s", cm->vocab);
+        char *slash = strrchr(merges, '/');
+        snprintf(slash ? slash + 1 : merges, sizeof merges - (size_t)(slash ? slash + 1 - merges : 0),
+                 "merges.txt");
+        if (!is_file(merges))
+            return cc_fail(CC_ERR_IO, "tokenizer '%s' needs merges.txt beside it: '%s' not found",
+                           cm->vocab, merges);
+        rc = tok_load_hf(cm->vocab, merges, &cm->tok);
+    } else {
+        rc = tok_load_openai(cm->vocab, &cm->tok);
+    }
+    if (rc)
+        return rc;
+    int32_t tv = tok_vocab_size(cm->tok), mv = cm->m->cfg.text.vocab;
+    if (tv > mv) {
+        tok_free(cm->tok);
+        cm->tok = NULL;
+        return cc_fail(CC_ERR_SHAPE, "tokenizer '%s' has %d ids but the model's token embedding "
+                                     "has %d rows", cm->vocab, (int)tv, (int)mv);
+    }
+    return CC_OK;
+}
+
+int clipcl_encode_texts(clipcl_model *cm, const char *const *texts, int n, int flags,
+                        float *out, int *n_truncated)
+{
+    int rc = check_n(cm, texts, n, out, "encode texts");
+    if (!rc)
+        rc = load_tokenizer(cm);
+    if (rc)
+        return rc;
+    size_t T = (size_t)cm->m->cfg.text.context;
+    int32_t *ids = malloc((size_t)n * T * sizeof *ids);
+    if (!ids)
+        return cc_fail(CC_ERR_NOMEM, "encode texts: out of memory for %d texts", n);
+    int trunc_total = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        int tr = 0;
+        if (!texts[i])
+            rc = cc_fail(CC_ERR_INVALID, "encode texts: text %d is NULL", i);
+        else
+            rc = tok_encode_ctx(cm->tok, texts[i], ids + (size_t)i * T, T, &tr);
+        trunc_total += tr;
+    }
+    if (!rc)
+        rc = clipcl_encode_token_ids(cm, ids, n, flags, out);
+    free(ids);
+    if (n_truncated)
+        *n_truncated = trunc_total;
+    return rc;
+}
+
+/* ---- info ---- */
+
+static void dtype_summary(const char *weights, char *out, size_t len)
+{
+    st_file *f = NULL;
+    snprintf(out, len, "unknown");
+    if (!weights[0] || st_open(weights, &f) != CC_OK) {
+        cc_clear_error();
+        return;
+    }
+    size_t count[ST_DTYPE_COUNT] = {0};
+    for (size_t i = 0; i < st_count(f); i++)
+        count[st_at(f, i)->dtype]++;
+    st_close(f);
+    size_t used = 0;
+    out[0] = '\0';
+    for (int d = 0; d < ST_DTYPE_COUNT; d++) {
+        if (!count[d])
+            continue;
+        int k = snprintf(out + used, len - used, "%s%s (%zu)", used ? ", " : "",
+                         st_dtype_name((st_dtype)d), count[d]);
+        if (k < 0 || (size_t)k >= len - used)
+            break;
+        used += (size_t)k;
+    }
+}
+
+static int is_bn_stat(const char *name)
+{
+    size_t n = strlen(name);
+    return (n >= 12 && strcmp(name + n - 12, "running_mean") == 0) ||
+           (n >= 11 && strcmp(name + n - 11, "running_var") == 0);
+}
+
+int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
+{
+    if (!cm || !o)
+        return cc_fail(CC_ERR_INVALID, "clipcl_get_info: NULL argument");
+    memset(o, 0, sizeof *o);
+    const clip_config *c = &cm->m->cfg;
+    snprintf(o->naming, sizeof o->naming, "%s", clip_naming_name(c->naming));
+    o->is_vit = c->vision.is_vit;
+    o->image_size = c->vision.resolution;
+    o->patch_size = c->vision.is_vit ? c->vision.patch : 0;
+    o->vision_width = c->vision.width;
+    o->vision_layers = c->vision.layers;
+    o->vision_heads = c->vision.heads;
+    if (!c->vision.is_vit)
+        memcpy(o->rn_layers, c->vision.rn_layers, sizeof o->rn_layers);
+    snprintf(o->vision_act, sizeof o->vision_act, "%s",
+             c->vision.is_vit ? clip_act_name(c->vision.act) : "relu");
+    o->vision_eps = c->vision.eps;
+    o->text_width = c->text.width;
+    o->text_layers = c->text.layers;
+    o->text_heads = c->text.heads;
+    o->context_length = c->text.context;
+    o->vocab_size = c->text.vocab;
+    snprintf(o->text_act, sizeof o->text_act, "%s", clip_act_name(c->text.act));
+    o->text_eps = c->text.eps;
+    o->embed_dim = c->embed_dim;
+    o->logit_scale = cm->m->logit_scale;
+    const clip_wmap *w = cm->m->w;
+    o->n_tensors = w->n;
+    for (int i = 0; i < w->n; i++)
+        if (!is_bn_stat(w->w[i].name))
+            o->n_params += w->w[i].numel;
+    dtype_summary(cm->weights, o->dtype, sizeof o->dtype);
+    snprintf(o->weights_path, sizeof o->weights_path, "%s", cm->weights);
+    snprintf(o->config_path, sizeof o->config_path, "%s", cm->m->config_path);
+    snprintf(o->tokenizer_path, sizeof o->tokenizer_path, "%s", cm->vocab);
+    if (cm->use_ref)
+        snprintf(o->device, sizeof o->device, "reference backend (plain C)");
+    else
+        snprintf(o->device, sizeof o->device, "%s (%s)", cm->dev.device_name,
+                 cm->dev.platform_name);
+    return CC_OK;
+}

@@ -1,0 +1,348 @@
+/* clipcl zeroshot: classify images against label names, CLIP's way: each
+ * label's text embedding is the renormalised mean of its normalised prompt
+ * embeddings (one per template), and probabilities are a softmax over
+ * exp(logit_scale) * cos(image, label). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/cmd.h"
+#include "tools/cmd_clip.h"
+#include "tools/progress.h"
+
+#define DEFAULT_TEMPLATE "a photo of a {}."
+#define DEFAULT_TOP 5
+
+const char cmd_zeroshot_usage[] =
+    "usage: clipcl zeroshot --model MODEL --labels \"cat,dog,...\" [--template T]...\n"
+    "                       [--top K] [--json] [--batch N] [--device D] [--] IMAGE...\n\n"
+    "Prints, per image, the K most probable labels with their probabilities: a\n"
+    "softmax over exp(logit_scale) * cosine(image, label). A label's embedding\n"
+    "is the mean of its normalised prompt embeddings, one per template,\n"
+    "renormalised (CLIP's prompt ensembling).\n\n"
+    "  --model MODEL     a model directory (weights + tokenizer files)\n"
+    "  --labels LIST     comma-separated label names (spaces around them trimmed)\n"
+    "  --template T      a prompt with {} where the label goes; repeat to\n"
+    "                    ensemble (default \"" DEFAULT_TEMPLATE "\")\n"
+    "  --top K           labels printed per image (default 5, at most all)\n"
+    "  --json            one JSON document: per image the top labels and the\n"
+    "                    probabilities of every label, in --labels order\n"
+    "  --batch N         images per device run (default 16)\n"
+    "  --device D        as for embed-image\n"
+    "  --vocab FILE      the tokenizer file to use instead of the model's\n"
+    "  --                every later argument is an image\n";
+
+typedef struct zs_args {
+    cmd_model_opts mo;
+    const char *labels_arg;
+    cmd_strings labels, templates, images;
+    int top, json;
+} zs_args;
+
+static void zs_free(zs_args *a)
+{
+    cmd_strings_free(&a->labels);
+    cmd_strings_free(&a->templates);
+    cmd_strings_free(&a->images);
+}
+
+static int split_labels(const char *cmd, const char *s, cmd_strings *out)
+{
+    for (const char *p = s;;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        const char *b = p;
+        while (n && (*b == ' ' || *b == '\t'))
+            b++, n--;
+        while (n && (b[n - 1] == ' ' || b[n - 1] == '\t'))
+            n--;
+        if (n == 0)
+            return cmd_usage_error(cmd, "--labels \"%s\": label %d is empty", s, out->n + 1);
+        if (cmd_strings_push(out, b, n))
+            return 1;
+        if (!e)
+            return 0;
+        p = e + 1;
+    }
+}
+
+static int parse(int argc, char **argv, zs_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->top = DEFAULT_TOP;
+    int rest = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *v = NULL;
+        if (rest || s[0] != '-' || strcmp(s, "-") == 0) {
+            if (cmd_strings_push(&a->images, s, strlen(s)))
+                return 1;
+            continue;
+        }
+        if (strcmp(s, "--") == 0) {
+            rest = 1;
+            continue;
+        }
+        if (strcmp(s, "--json") == 0) {
+            a->json = 1;
+            continue;
+        }
+        int r = cmd_model_option(argc, argv, &i, &a->mo);
+        if (r == 2)
+            return 2;
+        if (r == 1)
+            continue;
+        if ((r = cmd_option_value(argc, argv, &i, "--labels", &v)) != 0) {
+            if (r < 0 || split_labels(argv[0], v, &a->labels))
+                return 2;
+            a->labels_arg = v;
+        } else if ((r = cmd_option_value(argc, argv, &i, "--template", &v)) != 0) {
+            if (r < 0)
+                return 2;
+            if (!strstr(v, "{}"))
+                return cmd_usage_error(argv[0], "--template \"%s\": expected {} where the "
+                                                "label goes", v);
+            if (cmd_strings_push(&a->templates, v, strlen(v)))
+                return 1;
+        } else if ((r = cmd_option_value(argc, argv, &i, "--top", &v)) != 0) {
+            if (r < 0)
+                return 2;
+            char *end = NULL;
+            long k = strtol(v, &end, 10);
+            if (!*v || *end || k < 1 || k > 1000000)
+                return cmd_usage_error(argv[0], "--top \"%s\": expected a positive integer", v);
+            a->top = (int)k;
+        } else {
+            return cmd_usage_error(argv[0], "unknown option \"%s\"", s);
+        }
+    }
+    if (!a->mo.model)
+        return cmd_usage_error(argv[0], "--model MODEL is required");
+    if (!a->labels_arg)
+        return cmd_usage_error(argv[0], "--labels \"a,b,...\" is required");
+    if (a->images.n == 0)
+        return cmd_usage_error(argv[0], "no images given");
+    if (a->templates.n == 0 && cmd_strings_push(&a->templates, DEFAULT_TEMPLATE,
+                                                strlen(DEFAULT_TEMPLATE)))
+        return 1;
+    if (a->top > a->labels.n)
+        a->top = a->labels.n;
+    return 0;
+}
+
+/* template with every {} replaced by label (malloc'd). */
+static char *fill(const char *tpl, const char *label)
+{
+    size_t n = 1, ll = strlen(label);
+    for (const char *p = tpl; *p; p++)
+        n += (p[0] == '{' && p[1] == '}') ? ll : 1;
+    char *o = malloc(n), *q = o;
+    if (!o)
+        return NULL;
+    for (const char *p = tpl; *p; p++) {
+        if (p[0] == '{' && p[1] == '}') {
+            memcpy(q, label, ll);
+            q += ll;
+            p++;
+        } else {
+            *q++ = *p;
+        }
+    }
+    *q = '\0';
+    return o;
+}
+
+static void normalize_row(float *r, int d)
+{
+    double s = 0;
+    for (int j = 0; j < d; j++)
+        s += (double)r[j] * r[j];
+    double inv = 1.0 / fmax(sqrt(s), 1e-12);
+    for (int j = 0; j < d; j++)
+        r[j] = (float)(r[j] * inv);
+}
+
+/* cls[L x D]: the ensembled, normalised label embeddings. */
+static int label_embeddings(clipcl_model *m, const zs_args *a, float *cls)
+{
+    int L = a->labels.n, T = a->templates.n, D = clipcl_embed_dim(m);
+    cmd_strings prompts = {0};
+    int rc = 0;
+    for (int l = 0; l < L && !rc; l++)
+        for (int t = 0; t < T && !rc; t++) {
+            char *p = fill(a->templates.v[t], a->labels.v[l]);
+            rc = p ? cmd_strings_push(&prompts, p, strlen(p)) : cmd_error("out of memory");
+            free(p);
+        }
+    float *f = rc ? NULL : malloc((size_t)L * T * D * sizeof *f);
+    if (!rc && !f)
+        rc = cmd_error("out of memory for %d prompt embeddings", L * T);
+    int truncated = 0;
+    if (!rc && (rc = clipcl_encode_texts(m, (const char *const *)prompts.v, L * T,
+                                         CLIPCL_NORMALIZE, f, &truncated)) != 0)
+        rc = cmd_lib_error(rc);
+    for (int l = 0; l < L && !rc; l++) {
+        for (int j = 0; j < D; j++) {
+            double s = 0;
+            for (int t = 0; t < T; t++)
+                s += f[((size_t)l * T + t) * D + j];
+            cls[(size_t)l * D + j] = (float)(s / T);
+        }
+        normalize_row(cls + (size_t)l * D, D);
+    }
+    if (!rc && truncated)
+        fprintf(stderr, "clipcl: warning: %d prompt%s cut to the context length\n", truncated,
+                truncated == 1 ? "" : "s");
+    free(f);
+    cmd_strings_free(&prompts);
+    return rc;
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+/* Indices of the k largest probabilities, largest first (ties: label order). */
+static void top_k(const double *p, int n, int k, int *idx)
+{
+    for (int i = 0; i < k; i++) {
+        int best = -1;
+        for (int j = 0; j < n; j++) {
+            int used = 0;
+            for (int u = 0; u < i; u++)
+                used |= idx[u] == j;
+            if (!used && (best < 0 || p[j] > p[best]))
+                best = j;
+        }
+        idx[i] = best;
+    }
+}
+
+static void print_image(const zs_args *a, int i, const double *p, const int *idx)
+{
+    if (!a->json) {
+        printf("%s\n", a->images.v[i]);
+        for (int k = 0; k < a->top; k++)
+            printf("  %.4f  %s\n", p[idx[k]], a->labels.v[idx[k]]);
+        return;
+    }
+    printf("%s\n    {\"image\": ", i ? "," : "");
+    json_str(a->images.v[i]);
+    printf(", \"top\": [");
+    for (int k = 0; k < a->top; k++) {
+        printf("%s{\"label\": ", k ? ", " : "");
+        json_str(a->labels.v[idx[k]]);
+        printf(", \"prob\": %.9g}", p[idx[k]]);
+    }
+    printf("],\n     \"probs\": [");
+    for (int l = 0; l < a->labels.n; l++)
+        printf("%s%.9g", l ? ", " : "", p[l]);
+    printf("]}");
+}
+
+/* Softmax over the scaled cosines of every image, printed as they come. */
+static int classify(const zs_args *a, float scale, const float *img, const float *cls, int D)
+{
+    int L = a->labels.n;
+    double *p = malloc((size_t)L * sizeof *p);
+    int *idx = malloc((size_t)a->top * sizeof *idx);
+    if (!p || !idx) {
+        free(p);
+        free(idx);
+        return cmd_error("out of memory for %d labels", L);
+    }
+    double s = exp((double)scale);
+    if (a->json) {
+        printf("{\"labels\": [");
+        for (int l = 0; l < L; l++) {
+            printf("%s", l ? ", " : "");
+            json_str(a->labels.v[l]);
+        }
+        printf("],\n \"templates\": [");
+        for (int t = 0; t < a->templates.n; t++) {
+            printf("%s", t ? ", " : "");
+            json_str(a->templates.v[t]);
+        }
+        printf("],\n \"logit_scale\": %.9g,\n \"results\": [", (double)scale);
+    }
+    for (int i = 0; i < a->images.n; i++) {
+        double mx = -INFINITY, z = 0;
+        for (int l = 0; l < L; l++) {
+            double d = 0;
+            for (int j = 0; j < D; j++)
+                d += (double)img[(size_t)i * D + j] * cls[(size_t)l * D + j];
+            p[l] = s * d;
+            mx = fmax(mx, p[l]);
+        }
+        for (int l = 0; l < L; l++)
+            z += (p[l] = exp(p[l] - mx));
+        for (int l = 0; l < L; l++)
+            p[l] /= z;
+        top_k(p, L, a->top, idx);
+        print_image(a, i, p, idx);
+    }
+    if (a->json)
+        printf("\n ]}\n");
+    free(p);
+    free(idx);
+    return 0;
+}
+
+static int image_embeddings(clipcl_model *m, const zs_args *a, float *img)
+{
+    int n = a->images.n, D = clipcl_embed_dim(m);
+    int b = a->mo.batch ? a->mo.batch : 16;
+    progress bar;
+    progress_start(&bar, "zeroshot", "img", n);
+    for (int i = 0; i < n; i += b) {
+        int c = n - i < b ? n - i : b;
+        int rc = clipcl_encode_image_files(m, (const char *const *)a->images.v + i, c,
+                                           CLIPCL_NORMALIZE, img + (size_t)i * D);
+        if (rc) {
+            progress_abort(&bar);
+            return cmd_lib_error(rc);
+        }
+        progress_update(&bar, i + c);
+    }
+    progress_finish(&bar);
+    return 0;
+}
+
+int cmd_zeroshot(int argc, char **argv)
+{
+    zs_args a;
+    int rc = parse(argc, argv, &a);
+    clipcl_model *m = NULL;
+    if (!rc)
+        rc = cmd_model_open(&a.mo, &m);
+    float *cls = NULL, *img = NULL;
+    if (!rc) {
+        size_t D = (size_t)clipcl_embed_dim(m);
+        cls = malloc((size_t)a.labels.n * D * sizeof *cls);
+        img = malloc((size_t)a.images.n * D * sizeof *img);
+        if (!cls || !img)
+            rc = cmd_error("out of memory for %d labels and %d images", a.labels.n, a.images.n);
+    }
+    /* Texts first: a missing tokenizer fails before any image is decoded. */
+    if (!rc)
+        rc = label_embeddings(m, &a, cls);
+    if (!rc)
+        rc = image_embeddings(m, &a, img);
+    if (!rc)
+        rc = classify(&a, clipcl_logit_scale(m), img, cls, clipcl_embed_dim(m));
+    free(cls);
+    free(img);
+    clipcl_free(m);
+    zs_free(&a);
+    return rc;
+}
