@@ -268,3 +268,13 @@ int g_need_f32(graph *g, const char *op, const char *what, int t)
         return g_err(g, CC_ERR_SHAPE, "%s: %s %s is i32, expected f32", op, what, g_sh(g, t));
     return 0;
 }
+
+int g_find_tensor(const graph *g, const char *name)
+{
+    if (!g || !name)
+        return -1;
+    for (int t = 0; t < g->n_tensors; t++)
+        if (strcmp(g->tensors[t].name, name) == 0)
+            return t;
+    return -1;
+}

@@ -85,13 +85,18 @@ typedef enum g_op {
     G_OP_SOFTMAX_GRAD,     /* in: y, dy -> y * (dy - sum_last(dy * y)) (y = softmax output) */
     G_OP_LAYERNORM_GRAD_X, /* in: x, gamma, dy. attrs: eps -> dx (mean/rstd recomputed) */
     G_OP_LAYERNORM_GRAD_GAMMA, /* in: x, dy. attrs: eps -> [C]: sum over rows of dy * xhat */
-    G_OP_CONV2D_GRAD_INPUT,    /* in: dy [N,O,Ho,Wo], w [O,C,kh,kw]. attrs: stride, pad -> [N,C,H,W] */
+    G_OP_CONV2D_GRAD_INPUT,    /* in: dy [N,O,Ho,Wo], w [O,C,kh,kw]. attrs: stride, pad (kernel
+                                * = kh, kw too) -> [N,C,H,W]; rows/cols of x that no window
+                                * reaches (H+2p-kh not a multiple of the stride) get 0 */
     G_OP_CONV2D_GRAD_WEIGHT,   /* in: x [N,C,H,W], dy [N,O,Ho,Wo]. attrs: stride, pad, kernel -> [O,C,kh,kw] */
     G_OP_AVGPOOL2D_GRAD,   /* in: dy. attrs: kernel, stride, pad (count_include_pad) -> x's shape */
     G_OP_EMBEDDING_GRAD,   /* in: ids, dy [..., D] -> [V, D]: row v = sum of dy rows whose id is v */
-    G_OP_SLICE_GRAD,       /* in: dy. attrs: axis, start, end, step -> x's shape, zeros off the slice */
+    G_OP_SLICE_GRAD,       /* in: dy. attrs: axis, start, end, step (clamped as g_slice stores
+                            * them: 0 <= start < end <= dim) -> x's shape, zeros off the slice */
     G_OP_L2NORM_GRAD,      /* in: x, dy. attrs: eps -> dx of x / max(||x||, eps) */
-    G_OP_ATTENTION_GRAD,   /* in: q, k, v, dout. attrs: heads, causal, which (0 dq, 1 dk, 2 dv) */
+    G_OP_ATTENTION_GRAD,   /* in: q, k, v, dout. attrs: heads, causal, which (0 dq, 1 dk, 2 dv)
+                            * -> q's shape (dq) or k's shape (dk, dv); the forward's math
+                            * (scale 1/sqrt(C/heads), probabilities recomputed) */
     G_OP_COUNT
 } g_op;
 
@@ -233,5 +238,48 @@ int g_storage_root(const graph *g, int t);
 int g_dump_text(const graph *g, FILE *f);
 /* Graphviz DOT: tensors as boxes (params/inputs styled apart), nodes as ellipses. */
 int g_dump_dot(const graph *g, FILE *f);
+
+/* ---- autodiff (graph/autodiff*.c; docs/autodiff.md) ----
+ * Reverse mode from a scalar loss (f32, one element, e.g. [1]), appending the
+ * backward nodes to the same graph so they are scheduled, fused and planned
+ * like forward ones.
+ *  - Seed: a new G_ROLE_INPUT tensor named "grad/<loss name>" with the loss's
+ *    shape; the caller fills it with 1.0 (or any scale, e.g. 1/k for gradient
+ *    accumulation over k micro-batches). Its id goes to *seed (may be NULL).
+ *  - grads[i] receives the id of d loss / d wrt[i]: a G_ROLE_GRAD tensor of
+ *    wrt[i]'s shape named "grad/<wrt name>", marked as an output. A wrt
+ *    tensor the loss does not depend on gets zeros (broadcast of 0 * seed).
+ *  - Every tensor the pass creates has role G_ROLE_GRAD; the final gradient
+ *    of each intermediate tensor is named "grad/<its name>" (an identity
+ *    gradient, e.g. through an add, keeps the name of the tensor it shares).
+ *  - Only branches from the loss that reach a wrt tensor get backward nodes;
+ *    gradients of a tensor feeding several nodes are summed with g_add.
+ *  - SCALE by 0 stops the gradient (the idiom for constants built from
+ *    tensors). MAX, ARGMAX and backward ops on a path from a wrt tensor to
+ *    the loss fail with CC_ERR_UNSUPPORTED; BATCHNORM (inference) gives
+ *    x, gamma and beta gradients and none to its running statistics.
+ * Returns CC_OK or a cc_code (message in cc_last_error()); on failure the
+ * nodes appended so far stay in the graph, unreferenced by any output. */
+int g_backward(graph *g, int loss, int n_wrt, const int *wrt, int *grads, int *seed);
+
+/* BatchNorm in training mode over x [N, C, H, W] or [N, C], as a composite
+ * of existing ops (so autodiff needs no rule of its own): per-channel batch
+ * mean and BIASED variance over N, H, W; y = (x - mean) / sqrt(var + eps) *
+ * gamma + beta. *batch_mean and *batch_var (may be NULL) receive the [C]
+ * statistics, marked as outputs: the trainer updates the running buffers
+ * from them as PyTorch does (momentum 0.1, UNBIASED variance):
+ *   running_mean = 0.9 running_mean + 0.1 batch_mean
+ *   running_var  = 0.9 running_var  + 0.1 batch_var * M / (M - 1), M = N*H*W.
+ * Returns y's id or -1, like every builder. */
+int g_batchnorm_train(graph *g, int x, int gamma, int beta, float eps, int *batch_mean, int *batch_var);
+
+/* The id of the first tensor named name, or -1 (binding grads by name). */
+int g_find_tensor(const graph *g, const char *name);
+
+/* Liveness as the memory planner sees it: for each tensor id, the first and
+ * last schedule step (index into order) at which its storage is live, or -1
+ * for both where it is not produced by the schedule; views extend their
+ * root's range; outputs end at n_order. start/end have g->n_tensors slots. */
+int g_live_ranges(const graph *g, const int *order, int n_order, int *start, int *end);
 
 #endif

@@ -60,38 +60,19 @@ static size_t place_all(item *it, int n, size_t align, size_t *off, int *placed)
     return peak;
 }
 
-int g_plan_memory(const graph *g, const int *order, int n_order, size_t align, g_memplan *out)
+int g_live_ranges(const graph *g, const int *order, int n_order, int *start, int *end)
 {
-    if (!out)
-        return cc_fail(CC_ERR_INVALID, "g_plan_memory: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!g || (n_order > 0 && !order) || n_order < 0)
-        return cc_fail(CC_ERR_INVALID, "g_plan_memory: graph or order missing");
-    if (align == 0 || (align & (align - 1)) != 0)
-        return cc_fail(CC_ERR_INVALID, "g_plan_memory: align %zu, expected a power of two",
-                       align);
+    if (!g || !start || !end || n_order < 0 || (n_order > 0 && !order))
+        return cc_fail(CC_ERR_INVALID, "g_live_ranges: graph, order or range arrays missing");
     int nt = g->n_tensors;
-    size_t *off = malloc((size_t)(nt ? nt : 1) * sizeof *off);
-    int *start = malloc((size_t)(nt ? nt : 1) * sizeof *start);
-    int *end = malloc((size_t)(nt ? nt : 1) * sizeof *end);
-    item *it = malloc((size_t)(nt ? nt : 1) * sizeof *it);
-    int *placed = malloc((size_t)(nt ? nt : 1) * sizeof *placed);
-    int rc = CC_OK;
-    if (!off || !start || !end || !it || !placed) {
-        rc = cc_fail(CC_ERR_NOMEM, "g_plan_memory: out of memory for %d tensors", nt);
-        goto fail;
-    }
     for (int t = 0; t < nt; t++) {
-        off[t] = (size_t)-1;
         start[t] = -1;
         end[t] = -1;
     }
     for (int p = 0; p < n_order; p++) {
         int nid = order[p];
-        if (nid < 0 || nid >= g->n_nodes) {
-            rc = cc_fail(CC_ERR_INVALID, "g_plan_memory: order[%d] = %d is not a node id", p, nid);
-            goto fail;
-        }
+        if (nid < 0 || nid >= g->n_nodes)
+            return cc_fail(CC_ERR_INVALID, "g_plan_memory: order[%d] = %d is not a node id", p, nid);
         int t = g->nodes[nid].out;
         int r = g_storage_root(g, t);
         if (r == t && start[t] < 0)
@@ -114,6 +95,34 @@ int g_plan_memory(const graph *g, const int *order, int n_order, size_t align, g
             if (r >= 0 && start[r] >= 0)
                 end[r] = n_order; /* past the last step: readable after the run */
         }
+    return CC_OK;
+}
+
+int g_plan_memory(const graph *g, const int *order, int n_order, size_t align, g_memplan *out)
+{
+    if (!out)
+        return cc_fail(CC_ERR_INVALID, "g_plan_memory: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!g || (n_order > 0 && !order) || n_order < 0)
+        return cc_fail(CC_ERR_INVALID, "g_plan_memory: graph or order missing");
+    if (align == 0 || (align & (align - 1)) != 0)
+        return cc_fail(CC_ERR_INVALID, "g_plan_memory: align %zu, expected a power of two",
+                       align);
+    int nt = g->n_tensors;
+    size_t *off = malloc((size_t)(nt ? nt : 1) * sizeof *off);
+    int *start = malloc((size_t)(nt ? nt : 1) * sizeof *start);
+    int *end = malloc((size_t)(nt ? nt : 1) * sizeof *end);
+    item *it = malloc((size_t)(nt ? nt : 1) * sizeof *it);
+    int *placed = malloc((size_t)(nt ? nt : 1) * sizeof *placed);
+    int rc = CC_OK;
+    if (!off || !start || !end || !it || !placed) {
+        rc = cc_fail(CC_ERR_NOMEM, "g_plan_memory: out of memory for %d tensors", nt);
+        goto fail;
+    }
+    for (int t = 0; t < nt; t++)
+        off[t] = (size_t)-1;
+    if ((rc = g_live_ranges(g, order, n_order, start, end)))
+        goto fail;
 
     int n = 0;
     size_t naive = 0;

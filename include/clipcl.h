@@ -78,7 +78,7 @@ int clipcl_encode_token_ids(clipcl_model *m, const int32_t *ids, int n, int flag
 
 /* What a checkpoint holds, as `clipcl info` prints it. */
 typedef struct clipcl_info {
-    char naming[16];          /* "openai" or "hf" */
+    char naming[16];          /* "openai" or "huggingface" */
     int is_vit;
     int image_size, patch_size;      /* patch 0 for a ResNet */
     int vision_width, vision_layers, vision_heads;

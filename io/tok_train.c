@@ -237,7 +237,7 @@ int tok_trainer_add_file(tok_trainer *tr, const char *path)
     gzFile f = gzopen(path, "rb");
     if (!f)
         return cc_fail(CC_ERR_IO, "tokenizer training: cannot open corpus '%s': %s", path, strerror(errno ? errno : ENOENT));
-    int64_t total = file_size(path), words0 = tr->st.words, lineno = 0;
+    int64_t total = file_size(path), words0 = tr->st.words, skipped0 = tr->st.skipped_lines, lineno = 0;
     tr->st.first_skipped = 0;
     size_t cap = 1 << 16, have = 0;
     char *buf = malloc(cap + 1);
@@ -280,6 +280,6 @@ int tok_trainer_add_file(tok_trainer *tr, const char *path)
     free(buf);
     if (rc == CC_OK && tr->st.words == words0)
         rc = cc_fail(CC_ERR_INVALID, "tokenizer training: corpus '%s' holds no words (%lld lines, %lld skipped as not UTF-8)",
-                     path, (long long)lineno, (long long)tr->st.skipped_lines);
+                     path, (long long)lineno, (long long)(tr->st.skipped_lines - skipped0));
     return rc;
 }

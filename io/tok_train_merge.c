@@ -216,7 +216,9 @@ static int apply(tt_learn *L, int32_t pi, int32_t k, char **buf, size_t *bcap, u
     int special = (na + nb == 15 && memcmp(*buf, "<|startoftext|>", 15) == 0) ||
                   (na + nb == 13 && memcmp(*buf, "<|endoftext|>", 13) == 0);
     if (special || tok_strmap_get(&tr->vocab, *buf, na + nb)) {
-        /* Two ids for one string cannot live in vocab.json; the pair stays unmerged. */
+        /* Two ids for one string cannot live in vocab.json; the pair stays unmerged. With
+         * merges applied as above a token's string has one merge history, so this is a
+         * guard, not a path real corpora take (docs/tokenizer.md). */
         L->p[pi].banned = 1;
         heap_remove(L, pi);
         tr->st.skipped_pairs++;

@@ -126,7 +126,17 @@ int clipcl_load(const char *model, const char *device, clipcl_model **out)
     int rc = cm->use_ref ? CC_OK : rt_select_device(device, &cm->dev);
     if (!rc)
         rc = clip_load(model, &cm->m);
+    /* Graphs hold shapes only, so building both towers once checks every
+     * tensor's presence and shape now, not when the other tower first runs. */
+    clip_tower *probe = NULL;
+    if (!rc && (rc = clip_build_image(cm->m->w, &cm->m->cfg, 1, &probe)) == CC_OK) {
+        clip_tower_free(probe);
+        probe = NULL;
+        rc = clip_build_text(cm->m->w, &cm->m->cfg, 1, &probe);
+    }
+    clip_tower_free(probe);
     if (rc) {
+        clip_model_free(cm->m);
         free(cm);
         return rc;
     }
@@ -349,8 +359,11 @@ int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n,
         int rows = n - i < b ? n - i : b;
         for (int r = 0; r < rows && !rc; r++) {
             rc = img_clip_preprocess_file(paths[i + r], R, px + (size_t)r * per);
-            if (rc && !strstr(cc_last_error(), paths[i + r]))
-                rc = cc_fail(rc, "image '%s': %s", paths[i + r], cc_last_error());
+            if (rc && !strstr(cc_last_error(), paths[i + r])) {
+                char msg[512]; /* cc_fail must not format from its own buffer */
+                snprintf(msg, sizeof msg, "%s", cc_last_error());
+                rc = cc_fail(rc, "image '%s': %s", paths[i + r], msg);
+            }
         }
         if (!rc)
             rc = encode_rows(cm, 0, px, rows, per * sizeof *px, 0,
@@ -388,11 +401,11 @@ static int load_tokenizer(clipcl_model *cm)
     size_t n = strlen(cm->vocab);
     int rc;
     if (n >= 5 && strcmp(cm->vocab + n - 5, ".json") == 0) {
+        /* merges.txt beside vocab.json: same directory part, other name */
         char merges[1100];
-        snprintf(merges, sizeof merges, "%s", cm->vocab);
-        char *slash = strrchr(merges, '/');
-        snprintf(slash ? slash + 1 : merges, sizeof merges - (size_t)(slash ? slash + 1 - merges : 0),
-                 "merges.txt");
+        const char *slash = strrchr(cm->vocab, '/');
+        int dir_len = slash ? (int)(slash - cm->vocab + 1) : 0;
+        snprintf(merges, sizeof merges, "%.*smerges.txt", dir_len, cm->vocab);
         if (!is_file(merges))
             return cc_fail(CC_ERR_IO, "tokenizer '%s' needs merges.txt beside it: '%s' not found",
                            cm->vocab, merges);
@@ -514,7 +527,7 @@ int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
     if (cm->use_ref)
         snprintf(o->device, sizeof o->device, "reference backend (plain C)");
     else
-        snprintf(o->device, sizeof o->device, "%s (%s)", cm->dev.device_name,
+        snprintf(o->device, sizeof o->device, "%.180s (%.60s)", cm->dev.device_name,
                  cm->dev.platform_name);
     return CC_OK;
 }

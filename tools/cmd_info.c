@@ -18,13 +18,13 @@ const char cmd_info_usage[] =
 static void print_info(const clipcl_info *f)
 {
     printf("weights:      %s\n", f->weights_path);
-    printf("naming:       %s\n", strcmp(f->naming, "hf") == 0 ? "hf (Hugging Face CLIPModel)"
-                                                               : "openai (OpenAI / open_clip)");
+    printf("naming:       %s\n", strcmp(f->naming, "openai") == 0 ? "openai (OpenAI / open_clip)"
+                                                                   : "huggingface (CLIPModel)");
     printf("dtype:        %s\n", f->dtype);
     printf("config:       %s\n", f->config_path[0] ? f->config_path
                                                    : "none (inferred from shapes only)");
     printf("tokenizer:    %s\n", f->tokenizer_path[0] ? f->tokenizer_path : "none found");
-    printf("parameters:   %lld (%.2f M) in %d tensors\n", (long long)f->n_params,
+    printf("parameters:   %lld (%.2f M) in %d weight tensors\n", (long long)f->n_params,
            (double)f->n_params / 1e6, f->n_tensors);
     printf("embed dim:    %d\n", f->embed_dim);
     printf("logit scale:  %.6g (exp: %.6g)\n", (double)f->logit_scale,

@@ -15,18 +15,36 @@
 #define OCL_GEMM_RM_MAX_ROW_TILES 2
 #define OCL_GEMM_RM_MAX_K 4096
 
+int ocl_gemm_parse_tile(const char *text, ocl_gemm_tile *out)
+{
+    int tm, vw, nv;
+    if (!text || sscanf(text, "%dx%dx%d", &tm, &vw, &nv) != 3 || tm < 1 || tm > 32 ||
+        !(vw == 1 || vw == 2 || vw == 4 || vw == 8 || vw == 16) || nv < 1 || nv > 8)
+        return 0;
+    out->tm = tm;
+    out->vw = vw;
+    out->nv = nv;
+    return 1;
+}
+
+static _Thread_local int tl_forced;
+static _Thread_local ocl_gemm_tile tl_forced_tile;
+
+void ocl_gemm_force_tile(const ocl_gemm_tile *t)
+{
+    tl_forced = t != NULL;
+    if (t)
+        tl_forced_tile = *t;
+}
+
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx)
 {
-    (void)ctx; /* one tile for every class so far; GPUs default to CLBlast by measurement */
-    ocl_gemm_tile t = {8, 16, 2};
-    const char *env = getenv("CLIPCL_GEMM_TILE");
-    int tm, vw, nv;
-    if (env && sscanf(env, "%dx%dx%d", &tm, &vw, &nv) == 3 && tm >= 1 && tm <= 32 &&
-        (vw == 1 || vw == 2 || vw == 4 || vw == 8 || vw == 16) && nv >= 1 && nv <= 8) {
-        t.tm = tm;
-        t.vw = vw;
-        t.nv = nv;
-    }
+    ocl_gemm_tile t = {8, 16, 2}; /* the best of the sweep on Zen 4 (perf-baselines.md §3) */
+    if (ocl_gemm_parse_tile(getenv("CLIPCL_GEMM_TILE"), &t))
+        return t;
+    if (tl_forced)
+        return tl_forced_tile;
+    ocl_gemm_tile_cached(ctx, &t); /* the tile measured for this device, if any */
     return t;
 }
 

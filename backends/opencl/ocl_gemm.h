@@ -62,8 +62,14 @@ typedef struct ocl_gemm_tile {
     int tm, vw, nv;       /* panel width = vw * nv */
 } ocl_gemm_tile;
 
-/* The tile for a device: TM=8, VW=16, NV=2 unless $CLIPCL_GEMM_TILE="TMxVWxNV". */
+/* The tile for a device: $CLIPCL_GEMM_TILE="TMxVWxNV" if set, else the one
+ * being measured (ocl_gemm_force_tile), else the one measured for the device
+ * (ocl_gemm_tile_cached), else TM=8, VW=16, NV=2. */
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx);
+/* "6x16x3" -> tile; 0 when malformed or out of range. */
+int ocl_gemm_parse_tile(const char *text, ocl_gemm_tile *out);
+/* This thread's emissions use t (NULL: back to normal). For the sweep. */
+void ocl_gemm_force_tile(const ocl_gemm_tile *t);
 /* "-DTM=8 -DVW=16 -DNV=2" for the tile. */
 void ocl_gemm_tile_options(ocl_gemm_tile t, char *buf, size_t len);
 /* Floats of one batch item of packed B for K x N (N rounded up to the panel). */
@@ -91,12 +97,16 @@ void ocl_gemm_direct_free(ocl_gemm_direct *d);
 /* ---- selection (ocl_gemm_select.c) ----
  * $CLIPCL_GEMM=own|clblast overrides; else the choice cached under
  * rt_cache_dir()/tuning/gemm-<hash of device and driver>.txt; else both are
- * timed on two CLIP shapes now and the winner is stored. */
+ * timed on two CLIP shapes now and the winner is stored, together with the
+ * own kernel's best tile among a few candidates. */
 int ocl_gemm_choose(rt_ctx *ctx, ocl_gemm_impl *out);
 const char *ocl_gemm_impl_name(ocl_gemm_impl impl);
 /* The tuning file for ctx's device; -1 when there is no cache folder (then
  * every process measures again). */
 int ocl_gemm_tuning_path(const rt_ctx *ctx, char *buf, size_t len);
+/* The tile stored for ctx's device (memo, then the tuning file's "tile"
+ * line); 0 when none is known. Never measures. */
+int ocl_gemm_tile_cached(const rt_ctx *ctx, ocl_gemm_tile *out);
 /* Forget the choices remembered in this process (tests). */
 void ocl_gemm_choose_reset(void);
 

@@ -95,12 +95,32 @@ done:
 
 /* ---------------- the cached choice ---------------- */
 
-static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
+/* Per device, what this process knows; memo_lock guards it and serialises
+ * measurements so that two threads never measure the same device at once. */
+typedef struct memo_entry {
     cl_device_id dev;
+    int have_impl, have_tile, file_read;
     ocl_gemm_impl impl;
-} memo[16];
+    ocl_gemm_tile tile;
+} memo_entry;
+
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+static memo_entry memo[16];
 static int n_memo;
+
+/* Called with memo_lock held. NULL when the table is full. */
+static memo_entry *memo_for(cl_device_id dev)
+{
+    for (int i = 0; i < n_memo; i++)
+        if (memo[i].dev == dev)
+            return &memo[i];
+    if (n_memo == (int)(sizeof memo / sizeof memo[0]))
+        return NULL;
+    memo_entry *e = &memo[n_memo++];
+    memset(e, 0, sizeof *e);
+    e->dev = dev;
+    return e;
+}
 
 static int mkdir_p(const char *path)
 {
@@ -151,85 +171,130 @@ void ocl_gemm_choose_reset(void)
     pthread_mutex_unlock(&memo_lock);
 }
 
-static int read_choice(const char *file, ocl_gemm_impl *out)
+/* Fills what the tuning file says into e (choice, tile). An unreadable or
+ * foreign file gives nothing and is measured again, never trusted. */
+static void read_file(const rt_ctx *ctx, memo_entry *e)
 {
+    char file[1000], line[512], word[64];
+    e->file_read = 1;
+    if (ocl_gemm_tuning_path(ctx, file, sizeof file))
+        return;
     FILE *f = fopen(file, "r");
     if (!f)
-        return 0;
-    char line[512], word[64];
-    int found = 0;
+        return;
     while (fgets(line, sizeof line, f)) {
         if (sscanf(line, "choice %63s", word) == 1) {
-            if (!strcmp(word, "own")) {
-                *out = OCL_GEMM_OWN;
-                found = 1;
-            } else if (!strcmp(word, "clblast")) {
-                *out = OCL_GEMM_CLBLAST;
-                found = 1;
+            if (!strcmp(word, "own") || !strcmp(word, "clblast")) {
+                e->impl = strcmp(word, "own") ? OCL_GEMM_CLBLAST : OCL_GEMM_OWN;
+                e->have_impl = 1;
             }
+        } else if (sscanf(line, "tile %63s", word) == 1) {
+            e->have_tile = ocl_gemm_parse_tile(word, &e->tile);
         }
     }
     fclose(f);
-    return found; /* an unreadable or foreign file is measured again, never trusted */
+}
+
+int ocl_gemm_tile_cached(const rt_ctx *ctx, ocl_gemm_tile *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&memo_lock);
+    memo_entry *e = memo_for(ctx->dev.device);
+    if (e && !e->file_read && !e->have_tile)
+        read_file(ctx, e);
+    if (e && e->have_tile) {
+        *out = e->tile;
+        found = 1;
+    }
+    pthread_mutex_unlock(&memo_lock);
+    return found;
 }
 
 /* The two shapes: ViT-B/32 fc1 at batch 1 and fc2 at batch 32. */
 static const int shapes[2][3] = {{50, 3072, 768}, {1600, 768, 3072}};
+/* Own-kernel tiles tried: 16-18 zmm accumulators in different shapes. */
+static const ocl_gemm_tile candidates[] = {{8, 16, 2}, {6, 16, 3}, {4, 16, 4}};
+#define N_CAND ((int)(sizeof candidates / sizeof candidates[0]))
 
-static int measure_and_store(rt_ctx *ctx, const char *file, ocl_gemm_impl *out)
+/* Seconds for one call of each shape, summed. */
+static int time_impl(rt_ctx *ctx, ocl_gemm_impl impl, double gf[2], double *seconds)
 {
-    double own[2] = {0, 0}, blast[2] = {0, 0};
-    double t_own = 0, t_blast = 0;
-    char blast_err[256] = "";
-    int rc;
+    *seconds = 0;
     for (int i = 0; i < 2; i++) {
-        const int *s = shapes[i];
-        if ((rc = ocl_gemm_measure(ctx, OCL_GEMM_OWN, s[0], s[1], s[2], 1, 1, 3, 0.0, &own[i])))
+        const int *sh = shapes[i];
+        int rc = ocl_gemm_measure(ctx, impl, sh[0], sh[1], sh[2], 1, 1, 3, 0.0, &gf[i]);
+        if (rc)
             return rc;
-        t_own += 2.0 * s[0] * s[1] * s[2] / own[i];
+        *seconds += 2.0 * sh[0] * sh[1] * sh[2] / (gf[i] * 1e9);
     }
-    for (int i = 0; i < 2 && !blast_err[0]; i++) {
-        const int *s = shapes[i];
-        if (ocl_gemm_measure(ctx, OCL_GEMM_CLBLAST, s[0], s[1], s[2], 1, 1, 3, 0.0, &blast[i])) {
-            snprintf(blast_err, sizeof blast_err, "%s", cc_last_error());
-            cc_clear_error();
-            break;
-        }
-        t_blast += 2.0 * s[0] * s[1] * s[2] / blast[i];
-    }
-    /* less total time over both shapes wins; a failing CLBlast never does */
-    *out = (!blast_err[0] && t_blast < t_own) ? OCL_GEMM_CLBLAST : OCL_GEMM_OWN;
+    return CC_OK;
+}
 
-    char dir[800];
-    if (!file || tuning_dir(dir, sizeof dir))
-        return CC_OK;
+static void write_file(const rt_ctx *ctx, const memo_entry *e, double own[][2], double blast[2],
+                       const char *blast_err)
+{
+    char dir[800], file[1000], tmp[1100];
+    if (tuning_dir(dir, sizeof dir) || ocl_gemm_tuning_path(ctx, file, sizeof file))
+        return;
     if (mkdir_p(dir)) {
         cc_clear_error(); /* a read-only cache costs a re-measure next time, not a failure */
-        return CC_OK;
+        return;
     }
-    char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", file, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f)
-        return CC_OK;
+        return;
     time_t now = time(NULL);
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
     fprintf(f, "# clipcl GEMM choice for one device and driver, measured %s\n", when);
-    fprintf(f, "# delete this file to measure again; CLIPCL_GEMM=own|clblast overrides it\n");
+    fprintf(f, "# delete this file to measure again; CLIPCL_GEMM=own|clblast and\n");
+    fprintf(f, "# CLIPCL_GEMM_TILE=TMxVWxNV override it\n");
     fprintf(f, "device %s\nplatform %s %s\ndriver %s\n", ctx->dev.device_name, ctx->dev.platform_name,
             ctx->dev.platform_version, ctx->dev.driver_version);
     for (int i = 0; i < 2; i++) {
-        fprintf(f, "gflops own %dx%dx%d %.1f\n", shapes[i][0], shapes[i][1], shapes[i][2], own[i]);
+        for (int c = 0; c < N_CAND; c++)
+            fprintf(f, "gflops own:%dx%dx%d %dx%dx%d %.1f\n", candidates[c].tm, candidates[c].vw,
+                    candidates[c].nv, shapes[i][0], shapes[i][1], shapes[i][2], own[c][i]);
         if (!blast_err[0])
             fprintf(f, "gflops clblast %dx%dx%d %.1f\n", shapes[i][0], shapes[i][1], shapes[i][2], blast[i]);
     }
     if (blast_err[0])
         fprintf(f, "clblast_error %s\n", blast_err);
-    fprintf(f, "choice %s\n", ocl_gemm_impl_name(*out));
+    fprintf(f, "tile %dx%dx%d\n", e->tile.tm, e->tile.vw, e->tile.nv);
+    fprintf(f, "choice %s\n", ocl_gemm_impl_name(e->impl));
     int bad = fclose(f) != 0;
     if (bad || rename(tmp, file))
         remove(tmp);
+}
+
+/* Called with memo_lock held: times every own tile and CLBlast, fills e,
+ * writes the file. */
+static int measure(rt_ctx *ctx, memo_entry *e)
+{
+    double own[N_CAND][2], blast[2] = {0, 0}, t_best = 0, t_blast = 0, t;
+    char blast_err[256] = "";
+    int rc;
+    for (int c = 0; c < N_CAND; c++) {
+        ocl_gemm_force_tile(&candidates[c]);
+        rc = time_impl(ctx, OCL_GEMM_OWN, own[c], &t);
+        ocl_gemm_force_tile(NULL);
+        if (rc)
+            return rc;
+        if (c == 0 || t < t_best) {
+            t_best = t;
+            e->tile = candidates[c];
+        }
+    }
+    e->have_tile = 1;
+    if (time_impl(ctx, OCL_GEMM_CLBLAST, blast, &t_blast)) {
+        snprintf(blast_err, sizeof blast_err, "%s", cc_last_error());
+        cc_clear_error();
+    }
+    /* less total time over both shapes wins; a failing CLBlast never does */
+    e->impl = (!blast_err[0] && t_blast < t_best) ? OCL_GEMM_CLBLAST : OCL_GEMM_OWN;
+    e->have_impl = 1;
+    write_file(ctx, e, own, blast, blast_err);
     return CC_OK;
 }
 
@@ -250,21 +315,19 @@ int ocl_gemm_choose(rt_ctx *ctx, ocl_gemm_impl *out)
     }
     int rc = CC_OK;
     pthread_mutex_lock(&memo_lock);
-    for (int i = 0; i < n_memo; i++) {
-        if (memo[i].dev == ctx->dev.device) {
-            *out = memo[i].impl;
-            pthread_mutex_unlock(&memo_lock);
-            return CC_OK;
-        }
+    memo_entry *e = memo_for(ctx->dev.device);
+    memo_entry scratch;
+    if (!e) { /* table full: work without remembering */
+        memset(&scratch, 0, sizeof scratch);
+        scratch.dev = ctx->dev.device;
+        e = &scratch;
     }
-    char file[1000];
-    int have_file = ocl_gemm_tuning_path(ctx, file, sizeof file) == 0;
-    if (!have_file || !read_choice(file, out))
-        rc = measure_and_store(ctx, have_file ? file : NULL, out);
-    if (!rc && n_memo < (int)(sizeof memo / sizeof memo[0])) {
-        memo[n_memo].dev = ctx->dev.device;
-        memo[n_memo++].impl = *out;
-    }
+    if (!e->have_impl && !e->file_read)
+        read_file(ctx, e);
+    if (!e->have_impl)
+        rc = measure(ctx, e);
+    if (!rc)
+        *out = e->impl;
     pthread_mutex_unlock(&memo_lock);
     return rc;
 }

@@ -231,7 +231,8 @@ static int lower_node(ocl_lower *lc, int node)
     case G_OP_SUM: case G_OP_MEAN: case G_OP_MAX: case G_OP_ARGMAX:
         return ocl_lower_reduce(lc, node);
     case G_OP_ATTENTION:
-        return ocl_lower_attention(lc, node);
+        return ocl_attention_use_cpu(lc, node) ? ocl_lower_attention_cpu(lc, node)
+                                               : ocl_lower_attention(lc, node);
     default:
         return cc_fail(CC_ERR_UNSUPPORTED, "ocl plan: node %d has op %d, which the OpenCL backend does not lower",
                        node, (int)n->op);

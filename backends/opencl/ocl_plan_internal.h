@@ -39,4 +39,10 @@ int ocl_lower_const_i64(ocl_lower *lc, const int64_t *vals, int n, cl_mem *out);
 /* Contiguous element strides of a tensor's shape. */
 void ocl_contig_strides(const g_tensor *t, int64_t *strides);
 
+/* G_OP_ATTENTION for CPU-class devices (ocl_lower_attention_cpu.c): whether
+ * it applies to the node (head dim a multiple of 16, CPU class or
+ * CLIPCL_ATTENTION=cpu), and its lowering. */
+int ocl_attention_use_cpu(ocl_lower *lc, int node);
+int ocl_lower_attention_cpu(ocl_lower *lc, int node);
+
 #endif

@@ -66,6 +66,18 @@ int ref_eval_node(const graph *g, int node, void **data)
         return ref_reduce(g, n, data);
     case G_OP_ATTENTION:
         return ref_attention(g, n, data);
+    case G_OP_LOG: case G_OP_SUM_TO: case G_OP_BROADCAST_TO: case G_OP_GELU_GRAD:
+    case G_OP_QUICKGELU_GRAD: case G_OP_RELU_GRAD: case G_OP_SIGMOID_GRAD:
+        return ref_grad_elem(g, n, data);
+    case G_OP_SOFTMAX_GRAD: case G_OP_LAYERNORM_GRAD_X: case G_OP_LAYERNORM_GRAD_GAMMA:
+    case G_OP_L2NORM_GRAD:
+        return ref_grad_norm(g, n, data);
+    case G_OP_CONV2D_GRAD_INPUT: case G_OP_CONV2D_GRAD_WEIGHT: case G_OP_AVGPOOL2D_GRAD:
+        return ref_grad_conv(g, n, data);
+    case G_OP_EMBEDDING_GRAD: case G_OP_SLICE_GRAD:
+        return ref_grad_shape(g, n, data);
+    case G_OP_ATTENTION_GRAD:
+        return ref_attention_grad(g, n, data);
     default:
         return cc_fail(CC_ERR_UNSUPPORTED, "ref backend: op kind %d is not known", (int)n->op);
     }

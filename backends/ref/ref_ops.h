@@ -24,6 +24,18 @@ int ref_reduce(const graph *g, const g_node *n, void **data);
 int ref_shape(const graph *g, const g_node *n, void **data);
 int ref_attention(const graph *g, const g_node *n, void **data);
 
+/* Backward/loss ops (ref_grad_*.c). log, sum_to, broadcast_to and the
+ * activation derivatives gelu/quickgelu/relu/sigmoid _grad. */
+int ref_grad_elem(const graph *g, const g_node *n, void **data);
+/* softmax_grad, layernorm_grad_x, layernorm_grad_gamma, l2norm_grad */
+int ref_grad_norm(const graph *g, const g_node *n, void **data);
+/* conv2d_grad_input, conv2d_grad_weight, avgpool2d_grad */
+int ref_grad_conv(const graph *g, const g_node *n, void **data);
+/* embedding_grad, slice_grad */
+int ref_grad_shape(const graph *g, const g_node *n, void **data);
+/* attention_grad: dq, dk or dv by attr which */
+int ref_attention_grad(const graph *g, const g_node *n, void **data);
+
 static inline const g_tensor *ref_t(const graph *g, int id) { return &g->tensors[id]; }
 
 static inline int64_t ref_numel(const g_tensor *t)

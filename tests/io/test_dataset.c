@@ -282,7 +282,8 @@ static void test_tar_shards(void **state)
     char longtxt[300];
     snprintf(longtxt, sizeof longtxt, "%.150s/sample.txt", longdir);
     tar_add_long(f, longtxt, "third", 5);
-    tar_add(f, "003.jpg", "\xff\xd8\xff\xe0 not really a jpeg", 24, '0', 0);
+    static const char fake_jpeg[] = "\xff\xd8\xff\xe0 not really a jpeg";
+    tar_add(f, "003.jpg", fake_jpeg, sizeof fake_jpeg - 1, '0', 0);
     tar_add(f, "003.txt", "broken image", 12, '0', 0);
     tar_add(f, "004.txt", "caption without image", 21, '0', 0);
     tar_end(f);

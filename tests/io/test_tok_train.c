@@ -395,7 +395,7 @@ static void test_against_naive(void **state)
             char *text;
             assert_int_equal(tok_decode(t, ids, n, &text), CC_OK);
             char want[16];
-            snprintf(want, sizeof want, "%s ", words[a]);
+            snprintf(want, sizeof want, "%.11s ", words[a]);
             assert_string_equal(text, want);
             free(text);
             free(ids);

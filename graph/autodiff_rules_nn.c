@@ -1,0 +1,151 @@
+/* Backward rules of the data-movement ops (reshape, permute, slice, concat),
+ * the normalisations and the network ops (conv2d, avgpool2d, embedding,
+ * attention). Most map onto one dedicated *_GRAD op per input. */
+#include "graph/autodiff_internal.h"
+
+#include <string.h>
+
+int ad_rule_shape(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int x = n->in[0], rc;
+    const g_tensor *X = &g->tensors[x];
+    int64_t xs[G_MAX_DIMS];
+    memcpy(xs, X->shape, sizeof xs);
+    switch (n->op) {
+    case G_OP_RESHAPE:
+        return ad_accum(c, x, ad_reshape_like(c, dy, x));
+    case G_OP_PERMUTE: {
+        int inv[G_MAX_DIMS];
+        for (int i = 0; i < X->ndim; i++)
+            inv[n->attr.perm[i]] = i;
+        return ad_accum(c, x, g_permute(g, dy, inv));
+    }
+    case G_OP_SLICE:
+        return ad_accum(c, x, g_slice_grad(g, dy, n->attr.axis, n->attr.start, n->attr.end, n->attr.step,
+                                           X->ndim, xs));
+    case G_OP_CONCAT: {
+        int64_t off = 0;
+        for (int i = 0; i < n->n_in; i++) {
+            int xi = n->in[i];
+            int64_t len = g->tensors[xi].shape[n->attr.axis];
+            if (ad_wants(c, xi) && (rc = ad_accum(c, xi, g_slice(g, dy, n->attr.axis, off, off + len, 1))))
+                return rc;
+            off += len;
+        }
+        return 0;
+    }
+    default:
+        return cc_fail(CC_ERR_INVALID, "g_backward: %s is not a shape op", g_op_name(n->op));
+    }
+}
+
+/* A per-channel [C] vector viewed so it broadcasts against [N, C, H, W]
+ * ([C, 1, 1]) or [N, C] (as is). */
+static int per_channel(graph *g, int v, int x_ndim)
+{
+    if (x_ndim != 4)
+        return v;
+    int64_t s[3] = {g->tensors[v].shape[0], 1, 1};
+    return g_reshape(g, v, 3, s);
+}
+
+/* d/dx, d/dgamma, d/dbeta of inference BatchNorm. The running statistics are
+ * buffers (PyTorch gives them no gradient); statistics computed from the
+ * wrt tensors would need their own rule, so they are refused. */
+static int batchnorm_rule(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int x = n->in[0], gamma = n->in[1], beta = n->in[2], mean = n->in[3], var = n->in[4], rc;
+    for (int k = 3; k < 5; k++)
+        if (ad_wants(c, n->in[k]) && g->tensors[n->in[k]].producer >= 0)
+            return cc_fail(CC_ERR_UNSUPPORTED,
+                           "g_backward: batchnorm '%s' takes computed statistics ('%s'); use "
+                           "g_batchnorm_train for batch statistics",
+                           n->name, g->tensors[n->in[k]].name);
+    int nd = g->tensors[x].ndim;
+    if (!ad_wants(c, x) && !ad_wants(c, gamma))
+        return ad_accum(c, beta, ad_reshape_like(c, g_sum_to(g, dy, nd == 4 ? 3 : 1,
+                                                              (int64_t[3]){g->tensors[beta].shape[0], 1, 1}),
+                                                 beta));
+    int rstd = g_exp(g, g_scale(g, g_log(g, g_add(g, var, ad_const_like(g, var, n->attr.eps))), -0.5f));
+    if (ad_wants(c, x) && (rc = ad_accum(c, x, g_mul(g, dy, per_channel(g, g_mul(g, gamma, rstd), nd)))))
+        return rc;
+    int64_t cs[3] = {g->tensors[gamma].shape[0], 1, 1};
+    int cnd = nd == 4 ? 3 : 1;
+    if (ad_wants(c, gamma)) {
+        int xhat = g_mul(g, g_sub(g, x, per_channel(g, mean, nd)), per_channel(g, rstd, nd));
+        int s = g_sum_to(g, g_mul(g, dy, xhat), cnd, cs);
+        if ((rc = ad_accum(c, gamma, ad_reshape_like(c, s, gamma))))
+            return rc;
+    }
+    if (ad_wants(c, beta))
+        return ad_accum(c, beta, ad_reshape_like(c, g_sum_to(g, dy, cnd, cs), beta));
+    return 0;
+}
+
+int ad_rule_norm(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int x = n->in[0], rc;
+    switch (n->op) {
+    case G_OP_SOFTMAX: /* causal too: masked entries have y = 0, hence no gradient */
+        return ad_accum(c, x, g_softmax_grad(g, n->out, dy));
+    case G_OP_L2NORM:
+        return ad_accum(c, x, g_l2norm_grad(g, x, dy, n->attr.eps));
+    case G_OP_LAYERNORM: {
+        int gamma = n->in[1], beta = n->in[2];
+        if (ad_wants(c, x) && (rc = ad_accum(c, x, g_layernorm_grad_x(g, x, gamma, dy, n->attr.eps))))
+            return rc;
+        if (ad_wants(c, gamma) && (rc = ad_accum(c, gamma, g_layernorm_grad_gamma(g, x, dy, n->attr.eps))))
+            return rc;
+        if (ad_wants(c, beta))
+            return ad_accum(c, beta, ad_sum_to_like(c, dy, beta));
+        return 0;
+    }
+    case G_OP_BATCHNORM:
+        return batchnorm_rule(c, n, dy);
+    default:
+        return cc_fail(CC_ERR_INVALID, "g_backward: %s is not a normalisation", g_op_name(n->op));
+    }
+}
+
+int ad_rule_nn(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    const g_attr *at = &n->attr;
+    int x = n->in[0], rc;
+    int64_t xs[G_MAX_DIMS];
+    memcpy(xs, g->tensors[x].shape, sizeof xs);
+    switch (n->op) {
+    case G_OP_CONV2D: {
+        int w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1;
+        if (ad_wants(c, x) &&
+            (rc = ad_accum(c, x, g_conv2d_grad_input(g, dy, w, at->stride[0], at->stride[1], at->pad[0],
+                                                     at->pad[1], 4, xs))))
+            return rc;
+        if (ad_wants(c, w) &&
+            (rc = ad_accum(c, w, g_conv2d_grad_weight(g, x, dy, at->stride[0], at->stride[1], at->pad[0],
+                                                      at->pad[1], at->kernel[0], at->kernel[1]))))
+            return rc;
+        if (bias >= 0 && ad_wants(c, bias)) {
+            int64_t cs[3] = {g->tensors[bias].shape[0], 1, 1};
+            return ad_accum(c, bias, ad_reshape_like(c, g_sum_to(g, dy, 3, cs), bias));
+        }
+        return 0;
+    }
+    case G_OP_AVGPOOL2D:
+        return ad_accum(c, x, g_avgpool2d_grad(g, dy, at->kernel[0], at->stride[0], at->pad[0], 4, xs));
+    case G_OP_EMBEDDING: /* in[0] is the table; the ids are integers */
+        return ad_accum(c, x, g_embedding_grad(g, n->in[1], dy, xs[0]));
+    case G_OP_ATTENTION:
+        for (int which = 0; which < 3; which++)
+            if (ad_wants(c, n->in[which]) &&
+                (rc = ad_accum(c, n->in[which], g_attention_grad(g, n->in[0], n->in[1], n->in[2], dy, at->heads,
+                                                                at->causal, which))))
+                return rc;
+        return 0;
+    default:
+        return cc_fail(CC_ERR_INVALID, "g_backward: %s is not a network op", g_op_name(n->op));
+    }
+}
