@@ -1,8 +1,9 @@
-/* Reverse-mode autodiff over the IR: marks which tensors depend on the wrt
- * tensors and which reach the loss, then walks the forward nodes in reverse
- * creation order (always a topological order, since a node's inputs exist
- * before it is appended), applying one rule per node and summing the
- * contributions of every consumer into each tensor's gradient. */
+/* Reverse-mode autodiff over the IR: orders the loss's live ancestors
+ * topologically, marks which tensors depend on the wrt tensors, then walks
+ * that order backwards, applying one rule per node and summing the
+ * contributions of every consumer into each tensor's gradient. The order is
+ * computed rather than taken from node ids, because a pass such as fusion
+ * may rewire a node to read a tensor created after it. */
 #include "graph/autodiff_internal.h"
 
 #include <stdlib.h>
@@ -126,44 +127,87 @@ static int check_args(graph *g, int loss, int n_wrt, const int *wrt, const int *
     return CC_OK;
 }
 
-/* req: depends on a wrt tensor (forward order). SCALE by 0 and integer
- * outputs cut the dependence. reach: an ancestor of the loss. */
-static void mark(const graph *g, int n_nodes, int loss, char *req, char *reach)
+/* Post-order DFS from the loss's producer over live producers: every node
+ * the loss depends on, each after all of its inputs' producers. */
+static int ancestors(const graph *g, int loss, int *order, int *n_order)
 {
-    for (int i = 0; i < n_nodes; i++) {
-        const g_node *n = &g->nodes[i];
-        if (n->dead || g->tensors[n->out].dtype != G_F32)
-            continue;
-        if (n->op == G_OP_SCALE && n->attr.alpha == 0.0f)
-            continue;
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0 && req[n->in[k]])
-                req[n->out] = 1;
+    int nn = g->n_nodes, n = 0, sp = 0, rc = CC_OK;
+    char *state = calloc((size_t)(nn ? nn : 1), 1); /* 0 new, 1 on the stack, 2 done */
+    int *stack = malloc((size_t)(nn ? nn : 1) * sizeof *stack);
+    int *next = calloc((size_t)(nn ? nn : 1), sizeof *next);
+    if (!state || !stack || !next) {
+        rc = cc_fail(CC_ERR_NOMEM, "g_backward: ordering %d nodes", nn);
+        goto done;
     }
-    reach[loss] = 1;
-    for (int i = n_nodes - 1; i >= 0; i--) {
-        const g_node *n = &g->nodes[i];
-        if (n->dead || !reach[n->out])
+    int p0 = g->tensors[loss].producer;
+    if (p0 >= 0) {
+        if (g->nodes[p0].dead) {
+            rc = cc_fail(CC_ERR_INVALID, "g_backward: the loss '%s' is produced by dead node %d",
+                         g->tensors[loss].name, p0);
+            goto done;
+        }
+        state[p0] = 1;
+        stack[sp++] = p0;
+    }
+    while (sp > 0) {
+        int v = stack[sp - 1];
+        const g_node *nd = &g->nodes[v];
+        if (next[v] == nd->n_in) {
+            state[v] = 2;
+            order[n++] = v;
+            sp--;
             continue;
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0)
-                reach[n->in[k]] = 1;
+        }
+        int t = nd->in[next[v]++];
+        int p = t >= 0 ? g->tensors[t].producer : -1;
+        if (p < 0 || state[p] == 2)
+            continue;
+        if (g->nodes[p].dead || state[p] == 1) {
+            rc = cc_fail(CC_ERR_INVALID, "g_backward: node %d '%s' reads '%s', whose producer %d is %s", v,
+                         nd->name, g->tensors[t].name, p, state[p] == 1 ? "on a cycle" : "dead");
+            goto done;
+        }
+        state[p] = 1;
+        stack[sp++] = p;
+    }
+    *n_order = n;
+done:
+    free(state);
+    free(stack);
+    free(next);
+    return rc;
+}
+
+/* req: depends on a wrt tensor (in topological order). SCALE by 0 and
+ * integer outputs cut the dependence. */
+static void mark(const graph *g, const int *order, int n, char *req)
+{
+    for (int i = 0; i < n; i++) {
+        const g_node *nd = &g->nodes[order[i]];
+        if (g->tensors[nd->out].dtype != G_F32)
+            continue;
+        if (nd->op == G_OP_SCALE && nd->attr.alpha == 0.0f)
+            continue;
+        for (int k = 0; k < nd->n_in; k++)
+            if (nd->in[k] >= 0 && req[nd->in[k]])
+                req[nd->out] = 1;
     }
 }
 
-static int check_supported(const graph *g, int n_nodes, const char *req, const char *reach)
+static int check_supported(const graph *g, const int *order, int n, const char *req)
 {
-    for (int i = 0; i < n_nodes; i++) {
-        const g_node *n = &g->nodes[i];
-        if (n->dead || !reach[n->out] || rule_for(n->op))
+    for (int i = 0; i < n; i++) {
+        const g_node *nd = &g->nodes[order[i]];
+        if (rule_for(nd->op))
             continue;
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0 && req[n->in[k]])
+        for (int k = 0; k < nd->n_in; k++)
+            if (nd->in[k] >= 0 && req[nd->in[k]])
                 return cc_fail(CC_ERR_UNSUPPORTED,
                                "g_backward: node %d '%s' (%s) lies on a path from a wrt tensor ('%s') to the "
                                "loss, and %s has no gradient rule (max/argmax are not differentiable here, "
                                "backward ops have no second derivative)",
-                               i, n->name, g_op_name(n->op), g->tensors[n->in[k]].name, g_op_name(n->op));
+                               order[i], nd->name, g_op_name(nd->op), g->tensors[nd->in[k]].name,
+                               g_op_name(nd->op));
     }
     return CC_OK;
 }
@@ -177,26 +221,26 @@ static int make_seed(graph *g, int loss)
     return g_input(g, buf, G_F32, g->tensors[loss].ndim, shape);
 }
 
-static int run_rules(ad_ctx *c, int n_nodes, const char *reach)
+static int run_rules(ad_ctx *c, const int *order, int n)
 {
     graph *g = c->g;
-    for (int i = n_nodes - 1; i >= 0; i--) {
-        g_node n = g->nodes[i]; /* a copy: rules append nodes */
-        if (n.dead || !reach[n.out] || c->acc[n.out] < 0)
+    for (int i = n - 1; i >= 0; i--) {
+        g_node nd = g->nodes[order[i]]; /* a copy: rules append nodes */
+        if (c->acc[nd.out] < 0)
             continue;
         int any = 0;
-        for (int k = 0; k < n.n_in; k++)
-            any |= ad_wants(c, n.in[k]);
+        for (int k = 0; k < nd.n_in; k++)
+            any |= ad_wants(c, nd.in[k]);
         if (!any)
             continue;
-        int dy = c->acc[n.out];
-        name_grad_of(c, n.out, dy);
-        int rc = rule_for(n.op)(c, &n, dy);
+        int dy = c->acc[nd.out];
+        name_grad_of(c, nd.out, dy);
+        int rc = rule_for(nd.op)(c, &nd, dy);
         if (rc < 0) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", cc_last_error());
-            return cc_fail(CC_ERR_SHAPE, "g_backward: rule for node %d '%s' (%s): %s", i, n.name,
-                           g_op_name(n.op), msg);
+            return cc_fail(CC_ERR_SHAPE, "g_backward: rule for node %d '%s' (%s): %s", order[i], nd.name,
+                           g_op_name(nd.op), msg);
         }
         if (rc > 0)
             return rc;
@@ -236,10 +280,10 @@ int g_backward(graph *g, int loss, int n_wrt, const int *wrt, int *grads, int *s
     int rc = check_args(g, loss, n_wrt, wrt, grads);
     if (rc)
         return rc;
-    int n0 = g->n_tensors, nn0 = g->n_nodes;
+    int n0 = g->n_tensors, n_order = 0;
     ad_ctx c = {g, n0, calloc((size_t)n0, 1), malloc((size_t)n0 * sizeof(int))};
-    char *reach = calloc((size_t)n0, 1);
-    if (!c.req || !c.acc || !reach) {
+    int *order = malloc((size_t)(g->n_nodes ? g->n_nodes : 1) * sizeof *order);
+    if (!c.req || !c.acc || !order) {
         rc = cc_fail(CC_ERR_NOMEM, "g_backward: bookkeeping for %d tensors", n0);
         goto done;
     }
@@ -247,8 +291,10 @@ int g_backward(graph *g, int loss, int n_wrt, const int *wrt, int *grads, int *s
         c.acc[t] = -1;
     for (int i = 0; i < n_wrt; i++)
         c.req[wrt[i]] = 1;
-    mark(g, nn0, loss, c.req, reach);
-    if ((rc = check_supported(g, nn0, c.req, reach)))
+    if ((rc = ancestors(g, loss, order, &n_order)))
+        goto done;
+    mark(g, order, n_order, c.req);
+    if ((rc = check_supported(g, order, n_order, c.req)))
         goto done;
     int seed = make_seed(g, loss);
     if (seed < 0) {
@@ -256,7 +302,7 @@ int g_backward(graph *g, int loss, int n_wrt, const int *wrt, int *grads, int *s
         goto done;
     }
     c.acc[loss] = seed;
-    if ((rc = run_rules(&c, nn0, reach)))
+    if ((rc = run_rules(&c, order, n_order)))
         goto done;
     for (int i = 0; i < n_wrt; i++) {
         grads[i] = finish_wrt(&c, wrt[i], seed);
@@ -273,6 +319,6 @@ int g_backward(graph *g, int loss, int n_wrt, const int *wrt, int *grads, int *s
 done:
     free(c.req);
     free(c.acc);
-    free(reach);
+    free(order);
     return rc;
 }

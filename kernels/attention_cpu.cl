@@ -10,14 +10,17 @@
  * branch, is what made the one-row-per-item kernel slow on PoCL). Each K and
  * V row loaded is used for TQ query rows. The S scores of a row are kept in a
  * private array of SMAX floats (SMAX >= S, a build option), so the softmax is
- * the plain two-pass one: max, exp and sum, then the weighted sum of V.
+ * the plain two-pass one (max, exp and sum, then the weighted sum of V) and
+ * runs 16 keys at a time: a scalar exp per score cost more than the dot
+ * products.
  *
- * Build options: -DHD=<head dim, multiple of 16> -DSMAX=<>= S> -DTQ=<rows>. */
+ * Build options: -DHD=<head dim, multiple of 16> -DSMAX=<multiple of 16, >= S>
+ * -DTQ=<rows per work-item>. */
 #ifndef HD
 #define HD 64
 #endif
 #ifndef SMAX
-#define SMAX 77
+#define SMAX 80
 #endif
 #ifndef TQ
 #define TQ 4
@@ -72,23 +75,29 @@ __kernel void attention_cpu(__global const float *restrict q, __global const flo
         }
     }
 
+    /* softmax over 16 keys at a time (vector exp): keys past lim and, for
+     * causal rows, past the row's own position score -inf and weigh 0 */
+    const int nch = (lim + 15) / 16;
     float inv[TQ];
 #pragma unroll
     for (int r = 0; r < TQ; r++) {
-        const int n = causal ? min(t0 + r + 1, S) : S;
-        float mx = -INFINITY;
-        for (int s = 0; s < n; s++)
-            mx = fmax(mx, sc[r][s]);
-        float sum = 0.0f;
-        for (int s = 0; s < n; s++) {
-            const float e = exp(sc[r][s] - mx);
-            sc[r][s] = e;
+        const int n = causal ? min(t0 + r + 1, lim) : lim;
+        for (int s = n; s < nch * 16; s++)
+            sc[r][s] = -INFINITY;
+        float16 m16 = vload16(0, sc[r]);
+        for (int c = 1; c < nch; c++)
+            m16 = fmax(m16, vload16(c, sc[r]));
+        float8 m8 = fmax(m16.lo, m16.hi);
+        float4 m4 = fmax(m8.lo, m8.hi);
+        float2 m2 = fmax(m4.lo, m4.hi);
+        const float mx = fmax(m2.x, m2.y);
+        float16 sum = (float16)(0.0f);
+        for (int c = 0; c < nch; c++) {
+            const float16 e = exp(vload16(c, sc[r]) - mx);
+            vstore16(e, c, sc[r]);
             sum += e;
         }
-        /* masked keys (causal, s >= n) weigh nothing */
-        for (int s = n; s < lim; s++)
-            sc[r][s] = 0.0f;
-        inv[r] = 1.0f / sum;
+        inv[r] = 1.0f / hsum16(sum);
     }
 
     float16 acc[TQ][NV];

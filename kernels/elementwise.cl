@@ -34,6 +34,34 @@ UNARY(ew_relu, v > 0.0f ? v : 0.0f)
 UNARY(ew_sigmoid, 1.0f / (1.0f + exp(-v)))
 UNARY(ew_exp, exp(v))
 
+/* The same ops on 16 elements per work-item, for sizes that are multiples of
+ * 16 (every CLIP activation): explicit float16 math gets PoCL's vector exp,
+ * where the one-element kernels above left a scalar exp call per element
+ * (profiled: quickgelu at ~3% of ViT-B/32, ~6 ns per element). */
+static inline float16 erf_fast16(float16 x)
+{
+    float16 a = fabs(x);
+    float16 t = 1.0f / (1.0f + 0.3275911f * a);
+    float16 p = t * (0.254829592f +
+                     t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    return copysign(1.0f - p * exp(-a * a), x);
+}
+
+#define UNARY16(NAME, EXPR)                                                    \
+    __kernel void NAME(__global const float *x, __global float *y, const float alpha) \
+    {                                                                          \
+        size_t i = get_global_id(0);                                           \
+        float16 v = vload16(i, x);                                             \
+        vstore16((EXPR), i, y);                                                \
+    }
+
+UNARY16(ew16_scale, alpha * v)
+UNARY16(ew16_gelu, 0.5f * v * (1.0f + erf_fast16(v * 0.70710678118654752f)))
+UNARY16(ew16_quickgelu, v / (1.0f + exp(-1.702f * v)))
+UNARY16(ew16_relu, fmax(v, 0.0f))
+UNARY16(ew16_sigmoid, 1.0f / (1.0f + exp(-v)))
+UNARY16(ew16_exp, exp(v))
+
 #define BINARY(OP, EXPR)                                                       \
     __kernel void ew_##OP##_same(__global const float *a, __global const float *b, \
                                  __global float *y)                            \

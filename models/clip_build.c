@@ -76,7 +76,7 @@ int cb_end(cb_ctx *c, int out, clip_tower **result)
     return CC_OK;
 }
 
-static int push_param(cb_ctx *c, int id, const float *data)
+int cb_push_param(cb_ctx *c, int id, const float *data)
 {
     clip_tower *t = c->t;
     if (t->n_params == t->cap_params) {
@@ -129,7 +129,7 @@ int cb_param(cb_ctx *c, const char *key, int part, int nparts, int ndim, const i
     if (id < 0)
         return -1;
     int64_t block = w->numel / nparts;
-    if (push_param(c, id, w->data + (int64_t)part * block))
+    if (cb_push_param(c, id, w->data + (int64_t)part * block))
         return -1;
     return id;
 }

@@ -3,6 +3,7 @@
 #define CLIPCL_MODELS_CLIP_INTERNAL_H
 
 #include "models/clip.h"
+#include "models/clip_train.h"
 
 /* One tower being built. rc holds the first failure; every helper returns -1
  * once it is set, so a chain of calls is checked once at the end, like the
@@ -13,6 +14,10 @@ typedef struct cb_ctx {
     const clip_config *cfg;
     clip_tower *t;
     int rc;
+    /* Training mode: BatchNorm uses batch statistics, recorded here. */
+    int training;
+    int n_bn, cap_bn;
+    clip_bn_stat *bn;
 } cb_ctx;
 
 int cb_begin(cb_ctx *c, const clip_wmap *m, const clip_config *cfg, int batch);
@@ -26,6 +31,8 @@ int cb_ok(cb_ctx *c, int id);
  * of rows (packed in_proj: part 0..2 of 3); nparts 1 takes the whole tensor.
  * Missing key or wrong shape -> cc_fail naming the key, expected and found. */
 int cb_param(cb_ctx *c, const char *key, int part, int nparts, int ndim, const int64_t *shape);
+/* Records a graph param and the weight data it reads (not owned). */
+int cb_push_param(cb_ctx *c, int id, const float *data);
 int cb_param1(cb_ctx *c, const char *key, int64_t n);
 int cb_param2(cb_ctx *c, const char *key, int64_t rows, int64_t cols);
 /* x @ W^T + b with W [out, in] (PyTorch Linear), optional row block of W/b. */

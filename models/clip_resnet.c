@@ -5,12 +5,40 @@
 #include "models/clip_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "runtime/status.h"
 
 #define BN_EPS 1e-5f
 
-/* conv (no bias) -> BatchNorm (eval); prefixes end with '.'. */
+/* Training mode: batch statistics, recorded so the trainer can update the
+ * running buffers (which are then not params at all). */
+static int bn_train(cb_ctx *c, int x, const char *bn, int ga, int be, int64_t cout)
+{
+    if (c->rc)
+        return -1;
+    if (c->n_bn == c->cap_bn) {
+        int cap = c->cap_bn ? 2 * c->cap_bn : 16;
+        clip_bn_stat *s = realloc(c->bn, (size_t)cap * sizeof *s);
+        if (!s)
+            return c->rc = cc_fail(CC_ERR_NOMEM, "clip build: out of memory"), -1;
+        c->bn = s;
+        c->cap_bn = cap;
+    }
+    clip_bn_stat *s = &c->bn[c->n_bn];
+    memset(s, 0, sizeof *s);
+    snprintf(s->prefix, sizeof s->prefix, "%s", bn);
+    const g_tensor *X = &c->g->tensors[x];
+    s->channels = cout;
+    s->count = X->shape[0] * X->shape[2] * X->shape[3];
+    int y = cb_ok(c, g_batchnorm_train(c->g, x, ga, be, BN_EPS, &s->mean, &s->var));
+    if (y >= 0)
+        c->n_bn++;
+    return y;
+}
+
+/* conv (no bias) -> BatchNorm; prefixes end with '.'. */
 static int conv_bn(cb_ctx *c, int x, const char *conv, const char *bn, int64_t cin, int64_t cout,
                    int k, int stride, int pad)
 {
@@ -18,6 +46,8 @@ static int conv_bn(cb_ctx *c, int x, const char *conv, const char *bn, int64_t c
     int w = cb_param(c, cb_key(conv, "weight"), 0, 1, 4, ws);
     x = cb_ok(c, g_conv2d(c->g, x, w, -1, stride, stride, pad, pad));
     int ga = cb_param1(c, cb_key(bn, "weight"), cout), be = cb_param1(c, cb_key(bn, "bias"), cout);
+    if (c->training)
+        return x < 0 || ga < 0 || be < 0 ? -1 : bn_train(c, x, bn, ga, be, cout);
     int mu = cb_param1(c, cb_key(bn, "running_mean"), cout);
     int va = cb_param1(c, cb_key(bn, "running_var"), cout);
     return cb_ok(c, g_batchnorm(c->g, x, ga, be, mu, va, BN_EPS));

@@ -10,12 +10,12 @@ static const cmd_entry commands[] = {
     {"selftest", "run a small MLP on the device and check it against the reference backend", cmd_selftest_usage, cmd_selftest},
     {"tokenize", "print CLIP token ids of texts (77 per line)", cmd_tokenize_usage, cmd_tokenize},
     {"preprocess", "write the normalised N x 3 x S x S image tensor as .npy", cmd_preprocess_usage, cmd_preprocess},
-#ifdef CLIPCL_HAVE_MODELS
     {"embed-image", "write CLIP image features of images (or pixels) as .npy", cmd_embed_image_usage, cmd_embed_image},
     {"embed-text", "write CLIP text features of texts (or token ids) as .npy", cmd_embed_text_usage, cmd_embed_text},
     {"zeroshot", "classify images against label names (prompt-ensembled)", cmd_zeroshot_usage, cmd_zeroshot},
     {"info", "print a checkpoint's inferred architecture, parameters, naming, dtype", cmd_info_usage, cmd_info},
-#endif
+    {"tokenizer-train", "learn CLIP BPE merges from a caption corpus (writes vocab.json + merges.txt)", cmd_tokenizer_train_usage, cmd_tokenizer_train},
+    {"synth", "generate the procedural shapes dataset (PNGs + CSVs, held-out pairs)", cmd_synth_usage, cmd_synth},
 };
 enum { n_commands = (int)(sizeof commands / sizeof commands[0]) };
 
@@ -23,7 +23,7 @@ static void print_list(FILE *f)
 {
     fprintf(f, "commands:\n");
     for (int i = 0; i < n_commands; i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
 }
 
 static void print_help(FILE *f)
@@ -36,7 +36,8 @@ static void print_help(FILE *f)
                "  CLIPCL_DEVICE      default device (gpu, cpu, P:D or part of a name)\n"
                "  CLIPCL_CACHE_DIR   program binary cache (default $XDG_CACHE_HOME/clipcl or ~/.cache/clipcl)\n"
                "  CLIPCL_KERNEL_DIR  folder of edited kernel .cl files replacing the embedded ones\n"
-               "  CLIPCL_PROFILE=1   enable OpenCL event profiling\n");
+               "  CLIPCL_PROFILE=1   enable OpenCL event profiling\n"
+               "  CLIPCL_PROGRESS=0  no progress bars, even on a terminal\n");
 }
 
 static const cmd_entry *find(const char *name)

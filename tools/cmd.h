@@ -31,8 +31,7 @@ int cmd_tokenize(int argc, char **argv);
 extern const char cmd_tokenize_usage[];
 int cmd_preprocess(int argc, char **argv);
 extern const char cmd_preprocess_usage[];
-/* CLIP commands (tools/cmd_embed.c, cmd_zeroshot.c, cmd_info.c): built only
- * when models/ is in the library (CLIPCL_HAVE_MODELS, tools/meson.build). */
+/* CLIP commands (tools/cmd_embed.c, cmd_zeroshot.c, cmd_info.c). */
 int cmd_embed_image(int argc, char **argv);
 extern const char cmd_embed_image_usage[];
 int cmd_embed_text(int argc, char **argv);
@@ -41,6 +40,10 @@ int cmd_zeroshot(int argc, char **argv);
 extern const char cmd_zeroshot_usage[];
 int cmd_info(int argc, char **argv);
 extern const char cmd_info_usage[];
+int cmd_tokenizer_train(int argc, char **argv);
+extern const char cmd_tokenizer_train_usage[];
+int cmd_synth(int argc, char **argv);
+extern const char cmd_synth_usage[];
 
 /* --- helpers shared by subcommands (tools/cmd_util.c) --- */
 /* Prints "clipcl: <message>" to stderr; returns 1. */

@@ -12,8 +12,6 @@
 #include <string.h>
 
 /* Declared here until tools/cmd.h lists them (the dispatcher's owner adds). */
-int cmd_synth(int argc, char **argv);
-extern const char cmd_synth_usage[];
 
 const char cmd_synth_usage[] =
     "usage: clipcl synth --out DIR --n N [--size S] [--seed K] [--holdout] [--n-holdout M]\n\n"
@@ -97,7 +95,7 @@ int cmd_synth(int argc, char **argv)
         return cmd_usage_error("synth", "--out DIR is required");
     if (!n_s)
         return cmd_usage_error("synth", "--n N is required (number of training images)");
-    int64_t n, size = 64, nh;
+    int64_t n = 0, size = 64, nh = 0;
     uint64_t seed = 0;
     if ((rc = parse_int("--n", n_s, 1, 100000000, &n)) != 0)
         return rc;

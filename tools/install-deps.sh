@@ -13,6 +13,7 @@ packages=(
   libxxhash-dev                                          # program-cache keys and checksums
   libpcre2-dev                                           # tokenizer pre-split (Unicode classes)
   zlib1g-dev                                             # OpenAI's .txt.gz BPE vocabulary
+  liblinear-dev                                          # logistic regression for the linear probe
   libcmocka-dev                                          # unit-test framework
   graphviz                                               # renders the graph DOT dumps
 )

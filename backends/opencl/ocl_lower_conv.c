@@ -17,7 +17,7 @@ static size_t conv_scratch_cap(void)
 {
     const char *e = getenv("CLIPCL_CONV_SCRATCH");
     long long v = e ? atoll(e) : 0;
-    return v > 0 ? (size_t)v : ((size_t)64 << 20);
+    return v > 0 ? (size_t)v : ((size_t)16 << 20);
 }
 
 typedef struct conv_geom {

@@ -112,6 +112,14 @@ int ocl_lower_elementwise(ocl_lower *lc, int node)
     if (!kname || n->n_in != 1)
         return cc_fail(CC_ERR_INVALID, "ocl_lower_elementwise: op %s with %d inputs is not elementwise",
                        g_op_name(n->op), n->n_in);
+    /* 16 elements per work-item where the size allows ("ew_X" -> "ew16_X") */
+    size_t gws = (size_t)g_numel(g, n->out);
+    char vname[32];
+    if (gws % 16 == 0) {
+        snprintf(vname, sizeof vname, "ew16_%s", kname + 3);
+        kname = vname;
+        gws /= 16;
+    }
     cl_kernel k;
     int rc = ocl_lower_kernel(lc, "elementwise.cl", kname, "", &k);
     if (rc)
@@ -120,6 +128,5 @@ int ocl_lower_elementwise(ocl_lower *lc, int node)
                       (double)(n->op == G_OP_SCALE ? n->attr.alpha : 0.0f));
     if (rc)
         return rc;
-    size_t gws = (size_t)g_numel(g, n->out);
     return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
 }

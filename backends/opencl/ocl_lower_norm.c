@@ -11,16 +11,20 @@ static int lower_batchnorm(ocl_lower *lc, int node, const g_node *n)
     int64_t C = X->shape[1], inner = 1;
     for (int d = 2; d < X->ndim; d++)
         inner *= X->shape[d];
+    if (C == 0 || inner == 0)
+        return CC_OK; /* nothing to compute */
+    if (C > INT32_MAX)
+        return cc_fail(CC_ERR_UNSUPPORTED, "batchnorm: %lld channels exceed the kernel's int range", (long long)C);
     cl_kernel k;
     int rc = ocl_lower_kernel(lc, "norm.cl", "batchnorm_infer", "", &k);
     if (rc)
         return rc;
-    rc = ocl_set_args(k, "mmmmmmllf", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
+    rc = ocl_set_args(k, "mmmmmmlif", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
                       ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->in[3]), ocl_lower_mem(lc, n->in[4]),
-                      ocl_lower_mem(lc, n->out), C, inner, (double)n->attr.eps);
+                      ocl_lower_mem(lc, n->out), inner, (int)C, (double)n->attr.eps);
     if (rc)
         return rc;
-    size_t gws = (size_t)g_numel(g, n->out);
+    size_t gws = (size_t)(g_numel(g, n->out) / inner);
     return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
 }
 

@@ -44,7 +44,9 @@ static void check_unary(unary_fn fn, const char *name, int ndim, const int64_t *
 static void test_unary(void **state)
 {
     (void)state;
-    static const int64_t s1[] = { 1 }, s2[] = { 7, 33 }, s3[] = { 3, 77, 5 }, s4[] = { 2, 1, 769 };
+    /* s5 (a multiple of 16) takes the 16-wide kernels */
+    static const int64_t s1[] = { 1 }, s2[] = { 7, 33 }, s3[] = { 3, 77, 5 }, s4[] = { 2, 1, 769 },
+                         s5[] = { 5, 48 };
     struct { unary_fn fn; const char *name; float rtol; } ops[] = {
         { scale_half, "scale", RTOL_ARITH }, { g_relu, "relu", RTOL_ARITH },
         { g_gelu, "gelu", RTOL_TRANS },      { g_quickgelu, "quickgelu", RTOL_TRANS },
@@ -56,6 +58,7 @@ static void test_unary(void **state)
         check_unary(ops[i].fn, ops[i].name, 2, s2, ops[i].rtol, -6.0f, 6.0f);
         check_unary(ops[i].fn, ops[i].name, 3, s3, ops[i].rtol, -6.0f, 6.0f);
         check_unary(ops[i].fn, ops[i].name, 3, s4, ops[i].rtol, -1.0f, 1.0f);
+        check_unary(ops[i].fn, ops[i].name, 2, s5, ops[i].rtol, -6.0f, 6.0f);
     }
 }
 

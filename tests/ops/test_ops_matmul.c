@@ -149,7 +149,12 @@ static void test_choice_measured_and_cached(void **state)
     char expect[64];
     snprintf(expect, sizeof expect, "choice %s", ocl_gemm_impl_name(first));
     assert_non_null(strstr(text, expect));
-    assert_non_null(strstr(text, "gflops own 50x3072x768"));
+    assert_non_null(strstr(text, "gflops own:8x16x2 50x3072x768"));
+    assert_non_null(strstr(text, "gflops own:6x16x3 1600x768x3072"));
+    ocl_gemm_tile t;
+    assert_int_equal(ocl_gemm_tile_cached(ctx, &t), 1);
+    snprintf(expect, sizeof expect, "tile %dx%dx%d", t.tm, t.vw, t.nv);
+    assert_non_null(strstr(text, expect));
     /* On a CPU device through PoCL the own kernel must win (CLBlast's
      * GPU-style tiles run ~10x slower there): the project's requirement. */
     if (ctx->dev.device_class == RT_CLASS_CPU)
@@ -158,12 +163,18 @@ static void test_choice_measured_and_cached(void **state)
     /* a hand-edited file is honoured by a new process (simulated by reset) */
     FILE *f = fopen(file, "w");
     assert_non_null(f);
-    fprintf(f, "# edited\nchoice %s\n", first == OCL_GEMM_OWN ? "clblast" : "own");
+    fprintf(f, "# edited\nchoice %s\ntile 5x8x3\n", first == OCL_GEMM_OWN ? "clblast" : "own");
     fclose(f);
     ocl_gemm_choose_reset();
     ocl_gemm_impl second;
     assert_int_equal(ocl_gemm_choose(ctx, &second), 0);
     assert_int_equal(second, first == OCL_GEMM_OWN ? OCL_GEMM_CLBLAST : OCL_GEMM_OWN);
+    t = ocl_gemm_tile_for(ctx);
+    assert_int_equal(t.tm, 5);
+    assert_int_equal(t.vw, 8);
+    assert_int_equal(t.nv, 3);
+    /* the own kernel with the file's odd tile (panel 24) still agrees with ref */
+    mm2("own", 33, 77, 50, 1);
 
     /* the environment overrides any file; nonsense is an error */
     setenv("CLIPCL_GEMM", "own", 1);
@@ -174,6 +185,10 @@ static void test_choice_measured_and_cached(void **state)
     unsetenv("CLIPCL_GEMM");
 
     remove(file);
+    char sub[700];
+    snprintf(sub, sizeof sub, "%s/tuning", dir);
+    rmdir(sub);
+    rmdir(dir);
     ocl_gemm_choose_reset();
     if (old) {
         setenv("CLIPCL_CACHE_DIR", old, 1);

@@ -111,7 +111,9 @@ static void test_batchnorm(void **state)
 {
     (void)state;
     static const int64_t s1[] = { 2, 3, 7, 7 }, s2[] = { 1, 33, 5, 3 }, s3[] = { 7, 77 }, s4[] = { 1, 1, 1, 1 };
+    static const int64_t s5[] = { 3, 5, 4, 9 }; /* H*W = 36: 16-wide steps and a tail */
     check_batchnorm(4, s1);
+    check_batchnorm(4, s5);
     check_batchnorm(4, s2);
     check_batchnorm(2, s3);
     check_batchnorm(4, s4);

@@ -66,6 +66,9 @@ static inline double gu_fd_check_(const graph *g, void **d, float *p, int64_t np
         }
     }
     free(fd);
+    if (getenv("CLIPCL_TEST_VERBOSE")) /* to see the margin under tol */
+        fprintf(stderr, "line %d, %s: worst |grad - fd| / scale = %.3g (tol %.3g)\n", line, what,
+                worst, tol);
     gu_loss(g, d, out, r); /* leave the graph's results at the unperturbed point */
     return worst;
 }

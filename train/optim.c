@@ -1,0 +1,456 @@
+/* AdamW on the device: the parameter registry, the optimizer-state arena and
+ * the per-step launch sequence (sum of squares per tensor -> one finalize
+ * that writes the norm and the clip/average factor -> one AdamW launch per
+ * tensor). See train/optim.h for the exact semantics. */
+#include "train/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPT_NAME_LEN 160
+#define OPT_MAX_DIMS 8
+/* The sum of squares gives each work-item about OPT_CHUNK elements of a
+ * tensor (strided, so neighbours read neighbours), at most OPT_MAX_PARTS
+ * items per tensor: parallel enough for a GPU, and few partials for the
+ * one-work-group finalize. */
+#define OPT_CHUNK 512
+#define OPT_MAX_PARTS 8192
+#define OPT_FIN_LWS 256
+/* Each tensor's state starts on a 64-byte boundary. */
+#define OPT_ALIGN_FLOATS 16
+
+typedef struct opt_param {
+    char name[OPT_NAME_LEN];
+    int ndim;
+    int64_t shape[OPT_MAX_DIMS];
+    int64_t numel;
+    cl_mem param, grad;   /* the caller's */
+    int decays;
+    float lo, hi;         /* clamp after the update */
+    int64_t m_off, v_off, acc_off; /* floats into the arena; acc -1 when K == 1 */
+    int64_t part_off;     /* first partial of this tensor's sum of squares */
+    int parts;
+} opt_param;
+
+struct train_optim {
+    rt_ctx *ctx;
+    train_adamw_cfg cfg;
+    opt_param *p;
+    int n, cap;
+    int ready;             /* arena allocated, kernels built */
+    cl_mem state;          /* m, v, accumulators of every tensor */
+    cl_mem partials;       /* sum-of-squares partials, `parts` per tensor */
+    int64_t n_parts;
+    size_t fin_lws;        /* finalize work-group size, a power of two */
+    cl_mem stats;          /* [0] norm, [1] gradient factor */
+    cl_kernel k_acc, k_sumsq, k_fin, k_adamw;
+    int n_accum;           /* micro-batches accumulated since the last step */
+    int64_t t;             /* steps taken */
+};
+
+train_adamw_cfg train_adamw_defaults(void)
+{
+    train_adamw_cfg c = {.beta1 = 0.9, .beta2 = 0.98, .eps = 1e-6, .weight_decay = 0.2,
+                         .clip_norm = 0.0, .accum_steps = 1};
+    return c;
+}
+
+int train_param_decays(const char *name, int ndim)
+{
+    static const char *const no_decay[] = {
+        "bn", "ln", "bias", "logit_scale", "token_embedding", "positional_embedding",
+        "position_embedding", "class_embedding",
+    };
+    if (ndim < 2)
+        return 0;
+    for (size_t i = 0; name && i < sizeof no_decay / sizeof no_decay[0]; i++)
+        if (strstr(name, no_decay[i]))
+            return 0;
+    return 1;
+}
+
+static int cfg_check(const train_adamw_cfg *c)
+{
+    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+        return cc_fail(CC_ERR_INVALID, "train_optim: betas must lie in [0, 1), found %g and %g", c->beta1,
+                       c->beta2);
+    if (!(c->eps > 0) || !(c->weight_decay >= 0))
+        return cc_fail(CC_ERR_INVALID, "train_optim: eps must be > 0 and weight decay >= 0, found %g and %g",
+                       c->eps, c->weight_decay);
+    if (c->accum_steps < 1)
+        return cc_fail(CC_ERR_INVALID, "train_optim: accum_steps must be >= 1, found %d", c->accum_steps);
+    if (isnan(c->clip_norm))
+        return cc_fail(CC_ERR_INVALID, "train_optim: clip_norm is NaN");
+    return CC_OK;
+}
+
+int train_optim_create(rt_ctx *ctx, const train_adamw_cfg *cfg, train_optim **out)
+{
+    if (!ctx || !out)
+        return cc_fail(CC_ERR_INVALID, "train_optim_create: ctx and out must not be NULL");
+    *out = NULL;
+    train_adamw_cfg c = cfg ? *cfg : train_adamw_defaults();
+    int rc = cfg_check(&c);
+    if (rc)
+        return rc;
+    train_optim *o = calloc(1, sizeof *o);
+    if (!o)
+        return cc_fail(CC_ERR_NOMEM, "train_optim_create: out of memory");
+    o->ctx = ctx;
+    o->cfg = c;
+    *out = o;
+    return CC_OK;
+}
+
+void train_optim_free(train_optim *o)
+{
+    if (!o)
+        return;
+    cl_kernel ks[4] = {o->k_acc, o->k_sumsq, o->k_fin, o->k_adamw};
+    for (int i = 0; i < 4; i++)
+        if (ks[i])
+            clReleaseKernel(ks[i]);
+    cl_mem ms[3] = {o->state, o->partials, o->stats};
+    for (int i = 0; i < 3; i++)
+        if (ms[i])
+            clReleaseMemObject(ms[i]);
+    free(o->p);
+    free(o);
+}
+
+int train_optim_add(train_optim *o, const char *name, int ndim, const int64_t *shape, cl_mem param,
+                    cl_mem grad, int *index)
+{
+    if (!o || !name || !param || !grad || (ndim > 0 && !shape))
+        return cc_fail(CC_ERR_INVALID, "train_optim_add: optimizer, name, param and grad must not be NULL");
+    if (o->ready)
+        return cc_fail(CC_ERR_INVALID, "train_optim_add: '%s' added after the first step; add every parameter "
+                       "first", name);
+    if (ndim < 0 || ndim > OPT_MAX_DIMS)
+        return cc_fail(CC_ERR_INVALID, "train_optim_add: '%s' has %d dims, expected 0..%d", name, ndim,
+                       OPT_MAX_DIMS);
+    if (strlen(name) >= OPT_NAME_LEN)
+        return cc_fail(CC_ERR_INVALID, "train_optim_add: name '%.40s...' is %zu chars, at most %d", name,
+                       strlen(name), OPT_NAME_LEN - 1);
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 1)
+            return cc_fail(CC_ERR_SHAPE, "train_optim_add: '%s' dim %d is %lld, expected >= 1", name, d,
+                           (long long)shape[d]);
+        numel *= shape[d];
+    }
+    if (o->n == o->cap) {
+        int cap = o->cap ? 2 * o->cap : 32;
+        opt_param *np = realloc(o->p, (size_t)cap * sizeof *np);
+        if (!np)
+            return cc_fail(CC_ERR_NOMEM, "train_optim_add: out of memory");
+        o->p = np;
+        o->cap = cap;
+    }
+    opt_param *q = &o->p[o->n];
+    memset(q, 0, sizeof *q);
+    strcpy(q->name, name);
+    q->ndim = ndim;
+    for (int d = 0; d < ndim; d++)
+        q->shape[d] = shape[d];
+    q->numel = numel;
+    q->param = param;
+    q->grad = grad;
+    q->decays = train_param_decays(name, ndim);
+    q->lo = -INFINITY;
+    q->hi = INFINITY;
+    if (index)
+        *index = o->n;
+    o->n++;
+    return CC_OK;
+}
+
+static int check_index(const train_optim *o, int i, const char *fn)
+{
+    if (!o)
+        return cc_fail(CC_ERR_INVALID, "%s: optimizer is NULL", fn);
+    if (i < 0 || i >= o->n)
+        return cc_fail(CC_ERR_INVALID, "%s: parameter index %d out of range [0, %d)", fn, i, o->n);
+    return CC_OK;
+}
+
+int train_optim_rebind(train_optim *o, int i, cl_mem param, cl_mem grad)
+{
+    int rc = check_index(o, i, "train_optim_rebind");
+    if (rc)
+        return rc;
+    if (!param || !grad)
+        return cc_fail(CC_ERR_INVALID, "train_optim_rebind: '%s': param and grad must not be NULL", o->p[i].name);
+    o->p[i].param = param;
+    o->p[i].grad = grad;
+    return CC_OK;
+}
+
+int train_optim_set_clamp(train_optim *o, int i, float lo, float hi)
+{
+    int rc = check_index(o, i, "train_optim_set_clamp");
+    if (rc)
+        return rc;
+    if (!(lo <= hi))
+        return cc_fail(CC_ERR_INVALID, "train_optim_set_clamp: '%s': need lo <= hi, found [%g, %g]",
+                       o->p[i].name, lo, hi);
+    o->p[i].lo = lo;
+    o->p[i].hi = hi;
+    return CC_OK;
+}
+
+int train_optim_set_decay(train_optim *o, int i, int decays)
+{
+    int rc = check_index(o, i, "train_optim_set_decay");
+    if (rc)
+        return rc;
+    o->p[i].decays = decays != 0;
+    return CC_OK;
+}
+
+int train_optim_count(const train_optim *o) { return o ? o->n : 0; }
+const char *train_optim_name(const train_optim *o, int i) { return o && i >= 0 && i < o->n ? o->p[i].name : NULL; }
+int64_t train_optim_numel(const train_optim *o, int i) { return o && i >= 0 && i < o->n ? o->p[i].numel : -1; }
+int train_optim_decays(const train_optim *o, int i) { return o && i >= 0 && i < o->n ? o->p[i].decays : 0; }
+int64_t train_optim_steps(const train_optim *o) { return o ? o->t : 0; }
+void train_optim_set_steps(train_optim *o, int64_t t)
+{
+    if (o && t >= 0)
+        o->t = t;
+}
+
+static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+/* Lays out the arena, allocates it zeroed (torch starts m and v at 0) and
+ * builds the kernels. Runs once, at the first use. */
+static int make_ready(train_optim *o)
+{
+    if (o->ready)
+        return CC_OK;
+    if (o->n == 0)
+        return cc_fail(CC_ERR_INVALID, "train_optim: no parameters were added");
+    int64_t off = 0;
+    o->n_parts = 0;
+    for (int i = 0; i < o->n; i++) {
+        opt_param *q = &o->p[i];
+        int64_t span = round_up(q->numel, OPT_ALIGN_FLOATS);
+        q->m_off = off;
+        q->v_off = off + span;
+        off += 2 * span;
+        q->acc_off = -1;
+        if (o->cfg.accum_steps > 1) {
+            q->acc_off = off;
+            off += span;
+        }
+        int64_t parts = (q->numel + OPT_CHUNK - 1) / OPT_CHUNK;
+        q->parts = (int)(parts > OPT_MAX_PARTS ? OPT_MAX_PARTS : parts);
+        q->part_off = o->n_parts;
+        o->n_parts += q->parts;
+    }
+    if (o->n_parts > INT32_MAX)
+        return cc_fail(CC_ERR_INVALID, "train_optim: %lld sum-of-squares partials exceed the kernel's int count",
+                       (long long)o->n_parts);
+    rt_ctx *ctx = o->ctx;
+    int rc = CC_OK;
+    /* guarded so that a retry after a failure does not leak */
+    if (!o->state)
+        rc = rt_alloc(ctx, (size_t)off * sizeof(float), &o->state);
+    if (!rc && !o->partials)
+        rc = rt_alloc(ctx, (size_t)o->n_parts * sizeof(float), &o->partials);
+    if (!rc && !o->stats)
+        rc = rt_alloc(ctx, 4 * sizeof(float), &o->stats);
+    if (rc)
+        return rc;
+    const float zero = 0.0f;
+    RT_CHECK(clEnqueueFillBuffer(ctx->queue, o->state, &zero, sizeof zero, 0, (size_t)off * sizeof(float), 0,
+                                 NULL, NULL));
+    RT_CHECK(clEnqueueFillBuffer(ctx->queue, o->stats, &zero, sizeof zero, 0, 4 * sizeof(float), 0, NULL, NULL));
+    if ((!o->k_acc && (rc = rt_kernel(ctx, "optim.cl", "", "optim_accumulate", &o->k_acc))) ||
+        (!o->k_sumsq && (rc = rt_kernel(ctx, "optim.cl", "", "optim_sumsq", &o->k_sumsq))) ||
+        (!o->k_fin && (rc = rt_kernel(ctx, "optim.cl", "", "optim_finalize", &o->k_fin))) ||
+        (!o->k_adamw && (rc = rt_kernel(ctx, "optim.cl", "", "optim_adamw", &o->k_adamw))))
+        return rc;
+    size_t kmax = 1;
+    RT_CHECK(clGetKernelWorkGroupInfo(o->k_fin, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
+                                      NULL));
+    o->fin_lws = 1;
+    while (o->fin_lws * 2 <= OPT_FIN_LWS && o->fin_lws * 2 <= kmax)
+        o->fin_lws *= 2;
+    o->ready = 1;
+    return CC_OK;
+}
+
+#define SETARG(k, i, v) RT_CHECK(clSetKernelArg((k), (i), sizeof(v), &(v)))
+
+static int launch(train_optim *o, cl_kernel k, int64_t n)
+{
+    size_t gws = (size_t)round_up(n > 0 ? n : 1, 64);
+    RT_CHECK(clEnqueueNDRangeKernel(o->ctx->queue, k, 1, NULL, &gws, NULL, 0, NULL, NULL));
+    return CC_OK;
+}
+
+int train_optim_accumulate(train_optim *o)
+{
+    if (!o)
+        return cc_fail(CC_ERR_INVALID, "train_optim_accumulate: optimizer is NULL");
+    if (o->cfg.accum_steps <= 1)
+        return cc_fail(CC_ERR_INVALID, "train_optim_accumulate: accum_steps is %d; accumulation needs >= 2",
+                       o->cfg.accum_steps);
+    if (o->n_accum >= o->cfg.accum_steps)
+        return cc_fail(CC_ERR_INVALID, "train_optim_accumulate: already %d of %d micro-batches; call "
+                       "train_optim_step first", o->n_accum, o->cfg.accum_steps);
+    int rc = make_ready(o);
+    if (rc)
+        return rc;
+    cl_int first = o->n_accum == 0;
+    for (int i = 0; i < o->n; i++) {
+        opt_param *q = &o->p[i];
+        cl_long acc_off = q->acc_off, n = q->numel;
+        SETARG(o->k_acc, 0, o->state);
+        SETARG(o->k_acc, 1, acc_off);
+        SETARG(o->k_acc, 2, q->grad);
+        SETARG(o->k_acc, 3, n);
+        SETARG(o->k_acc, 4, first);
+        if ((rc = launch(o, o->k_acc, q->numel)))
+            return rc;
+    }
+    o->n_accum++;
+    RT_CHECK(clFlush(o->ctx->queue));
+    return CC_OK;
+}
+
+/* Source of the step's gradient for tensor q: the accumulator or the grad. */
+static void grad_source(const train_optim *o, const opt_param *q, cl_mem *buf, cl_long *off)
+{
+    if (o->cfg.accum_steps > 1) {
+        *buf = o->state;
+        *off = q->acc_off;
+    } else {
+        *buf = q->grad;
+        *off = 0;
+    }
+}
+
+static int enqueue_norm(train_optim *o)
+{
+    int rc;
+    for (int i = 0; i < o->n; i++) {
+        opt_param *q = &o->p[i];
+        cl_mem src;
+        cl_int parts = q->parts;
+        cl_long src_off, n = q->numel, part_off = q->part_off;
+        grad_source(o, q, &src, &src_off);
+        SETARG(o->k_sumsq, 0, src);
+        SETARG(o->k_sumsq, 1, src_off);
+        SETARG(o->k_sumsq, 2, n);
+        SETARG(o->k_sumsq, 3, o->partials);
+        SETARG(o->k_sumsq, 4, part_off);
+        SETARG(o->k_sumsq, 5, parts);
+        if ((rc = launch(o, o->k_sumsq, q->parts)))
+            return rc;
+    }
+    cl_int count = (cl_int)o->n_parts;
+    cl_float inv_k = (cl_float)(1.0 / o->cfg.accum_steps);
+    cl_float max_norm = o->cfg.clip_norm > 0 ? (cl_float)o->cfg.clip_norm : 0.0f;
+    SETARG(o->k_fin, 0, o->partials);
+    SETARG(o->k_fin, 1, count);
+    SETARG(o->k_fin, 2, o->stats);
+    SETARG(o->k_fin, 3, inv_k);
+    SETARG(o->k_fin, 4, max_norm);
+    RT_CHECK(clSetKernelArg(o->k_fin, 5, o->fin_lws * sizeof(float), NULL));
+    RT_CHECK(clEnqueueNDRangeKernel(o->ctx->queue, o->k_fin, 1, NULL, &o->fin_lws, &o->fin_lws, 0, NULL, NULL));
+    return CC_OK;
+}
+
+static int enqueue_adamw(train_optim *o, const opt_param *q, double lr, double bc1, double bc2)
+{
+    const train_adamw_cfg *c = &o->cfg;
+    cl_mem src;
+    cl_long src_off, m_off = q->m_off, v_off = q->v_off, n = q->numel;
+    grad_source(o, q, &src, &src_off);
+    cl_float decay_mul = (cl_float)(1.0 - lr * (q->decays ? c->weight_decay : 0.0));
+    cl_float w1 = (cl_float)(1.0 - c->beta1), b2 = (cl_float)c->beta2, w2 = (cl_float)(1.0 - c->beta2);
+    cl_float neg_step = (cl_float)(-(lr / bc1)), bc2_sqrt = (cl_float)sqrt(bc2), eps = (cl_float)c->eps;
+    cl_float lo = q->lo, hi = q->hi;
+    cl_kernel k = o->k_adamw;
+    SETARG(k, 0, q->param);
+    SETARG(k, 1, src);
+    SETARG(k, 2, src_off);
+    SETARG(k, 3, o->state);
+    SETARG(k, 4, m_off);
+    SETARG(k, 5, v_off);
+    SETARG(k, 6, n);
+    SETARG(k, 7, o->stats);
+    SETARG(k, 8, decay_mul);
+    SETARG(k, 9, w1);
+    SETARG(k, 10, b2);
+    SETARG(k, 11, w2);
+    SETARG(k, 12, neg_step);
+    SETARG(k, 13, bc2_sqrt);
+    SETARG(k, 14, eps);
+    SETARG(k, 15, lo);
+    SETARG(k, 16, hi);
+    return launch(o, k, q->numel);
+}
+
+int train_optim_step(train_optim *o, double lr)
+{
+    if (!o)
+        return cc_fail(CC_ERR_INVALID, "train_optim_step: optimizer is NULL");
+    if (!(lr >= 0) || isinf(lr))
+        return cc_fail(CC_ERR_INVALID, "train_optim_step: learning rate must be finite and >= 0, found %g", lr);
+    if (o->cfg.accum_steps > 1 && o->n_accum != o->cfg.accum_steps)
+        return cc_fail(CC_ERR_INVALID, "train_optim_step: %d of %d micro-batches accumulated; call "
+                       "train_optim_accumulate after each micro-batch", o->n_accum, o->cfg.accum_steps);
+    int rc = make_ready(o);
+    if (rc || (rc = enqueue_norm(o)))
+        return rc;
+    o->t++;
+    double bc1 = 1.0 - pow(o->cfg.beta1, (double)o->t);
+    double bc2 = 1.0 - pow(o->cfg.beta2, (double)o->t);
+    for (int i = 0; i < o->n; i++)
+        if ((rc = enqueue_adamw(o, &o->p[i], lr, bc1, bc2)))
+            return rc;
+    o->n_accum = 0;
+    RT_CHECK(clFlush(o->ctx->queue));
+    return CC_OK;
+}
+
+int train_optim_grad_norm(train_optim *o, float *norm)
+{
+    if (!o || !norm)
+        return cc_fail(CC_ERR_INVALID, "train_optim_grad_norm: optimizer and norm must not be NULL");
+    if (!o->ready || o->t == 0)
+        return cc_fail(CC_ERR_INVALID, "train_optim_grad_norm: no step taken yet");
+    return rt_download(o->ctx, o->stats, 0, norm, sizeof *norm);
+}
+
+int train_optim_get_state(train_optim *o, int i, float *m, float *v)
+{
+    int rc = check_index(o, i, "train_optim_get_state");
+    if (rc || (rc = make_ready(o)))
+        return rc;
+    const opt_param *q = &o->p[i];
+    size_t bytes = (size_t)q->numel * sizeof(float);
+    if (m && (rc = rt_download(o->ctx, o->state, (size_t)q->m_off * sizeof(float), m, bytes)))
+        return rc;
+    if (v && (rc = rt_download(o->ctx, o->state, (size_t)q->v_off * sizeof(float), v, bytes)))
+        return rc;
+    return CC_OK;
+}
+
+int train_optim_set_state(train_optim *o, int i, const float *m, const float *v)
+{
+    int rc = check_index(o, i, "train_optim_set_state");
+    if (rc || (rc = make_ready(o)))
+        return rc;
+    if (!m || !v)
+        return cc_fail(CC_ERR_INVALID, "train_optim_set_state: '%s': m and v must not be NULL", o->p[i].name);
+    const opt_param *q = &o->p[i];
+    size_t bytes = (size_t)q->numel * sizeof(float);
+    if ((rc = rt_upload(o->ctx, o->state, (size_t)q->m_off * sizeof(float), m, bytes)) ||
+        (rc = rt_upload(o->ctx, o->state, (size_t)q->v_off * sizeof(float), v, bytes)))
+        return rc;
+    return CC_OK;
+}
