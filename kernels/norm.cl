@@ -119,16 +119,24 @@ __kernel void l2norm_wg(__global const float *x, __global float *y, const int nc
  * version (one work-item per element, channel from a 64-bit division) was
  * ~25% of RN50 on PoCL; a (inner, C, N) grid was still slow for small H*W
  * (many tiny work-groups). */
+/* Per-channel sqrt(var + eps), once per change of the params (a static
+ * launch, see ocl_lower_launch_static), not once per row per run. */
+__kernel void batchnorm_sd(__global const float *var, __global float *sd, const float eps)
+{
+    const size_t c = get_global_id(0);
+    sd[c] = sqrt(var[c] + eps);
+}
+
 __kernel void batchnorm_infer(__global const float *x, __global const float *gamma,
                               __global const float *beta, __global const float *mean,
-                              __global const float *var, __global float *y, const long inner,
-                              const int C, const float eps)
+                              __global const float *sdv, __global float *y, const long inner,
+                              const int C)
 {
     const long row = get_global_id(0);
     const int c = (int)(row % C);
     __global const float *xr = x + row * inner;
     __global float *yr = y + row * inner;
-    const float m = mean[c], sd = sqrt(var[c] + eps), ga = gamma[c], be = beta[c];
+    const float m = mean[c], sd = sdv[c], ga = gamma[c], be = beta[c];
     const long n16 = inner / 16;
     for (long i = 0; i < n16; i++)
         vstore16((vload16(i, xr) - m) / sd * ga + be, i, yr);

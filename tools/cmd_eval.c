@@ -87,7 +87,7 @@ static int parse_shots(const char *cmd, const char *v, ev_args *a)
     char buf[256];
     snprintf(buf, sizeof buf, "%s", v);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        long k;
+        long k = 0;
         if (a->n_shots == 16)
             return cmd_usage_error(cmd, "--shots \"%s\": at most 16 values", v);
         if (parse_int(cmd, "--shots", t, 1, 100000, &k))
@@ -137,7 +137,7 @@ static int parse(int argc, char **argv, ev_args *a)
             }
         if (done)
             continue;
-        long k;
+        long k = 0;
         if ((r = cmd_option_value(argc, argv, &i, "--template", &v)) != 0) {
             if (r < 0 || add_template(cmd, a, v))
                 return 2;

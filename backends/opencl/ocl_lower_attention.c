@@ -4,14 +4,9 @@
  * backends/ref: q k^T / sqrt(d). */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "backends/opencl/ocl_backend.h"
 #include "runtime/status.h"
-
-/* Query rows per work-item, and the largest S the block kernel takes. */
-#define ATTN_QR 4
-#define ATTN_BLOCK_MAX_S 1024
 
 int ocl_lower_attention(ocl_lower *lc, int node)
 {
@@ -26,16 +21,10 @@ int ocl_lower_attention(ocl_lower *lc, int node)
         return cc_fail(CC_ERR_SHAPE, "ocl attention '%s': %d heads do not divide C = %lld", n->name, heads,
                        (long long)C);
     const int hd = (int)(C / heads);
-    /* the block kernel keeps QR x S scores in private memory: fine for CLIP's
-     * S <= 77 (and far beyond); past the limit the online-softmax kernel runs */
-    const int block = S <= ATTN_BLOCK_MAX_S && !getenv("CLIPCL_ATTN_ONLINE");
-    char opts[64];
-    if (block)
-        snprintf(opts, sizeof opts, "-DHD=%d -DSMAX=%d -DQR=%d", hd, (int)S, ATTN_QR);
-    else
-        snprintf(opts, sizeof opts, "-DHD=%d", hd);
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DHD=%d", hd);
     cl_kernel k;
-    int rc = ocl_lower_kernel(lc, "attention.cl", block ? "attention_block" : "attention_rows", opts, &k);
+    int rc = ocl_lower_kernel(lc, "attention.cl", "attention_rows", opts, &k);
     if (rc)
         return rc;
     const float scale = (float)(1.0 / sqrt((double)hd));
@@ -43,7 +32,6 @@ int ocl_lower_attention(ocl_lower *lc, int node)
                            ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->out), (int)T, (int)S, (int)C,
                            n->attr.causal ? 1 : 0, (double)scale)))
         return rc;
-    size_t rows = block ? ((size_t)T + ATTN_QR - 1) / ATTN_QR : (size_t)T;
-    size_t gws[3] = {rows, (size_t)heads, (size_t)B};
+    size_t gws[3] = {(size_t)T, (size_t)heads, (size_t)B};
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
 }

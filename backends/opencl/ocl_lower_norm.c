@@ -15,13 +15,22 @@ static int lower_batchnorm(ocl_lower *lc, int node, const g_node *n)
         return CC_OK; /* nothing to compute */
     if (C > INT32_MAX)
         return cc_fail(CC_ERR_UNSUPPORTED, "batchnorm: %lld channels exceed the kernel's int range", (long long)C);
-    cl_kernel k;
-    int rc = ocl_lower_kernel(lc, "norm.cl", "batchnorm_infer", "", &k);
-    if (rc)
+    /* sqrt(var + eps) per channel: when var is a param (inference), a static
+     * launch computes it once; otherwise (var computed in the graph) every run */
+    cl_mem sd;
+    cl_kernel ks, k;
+    int rc = ocl_lower_scratch(lc, (size_t)C * sizeof(float), &sd);
+    if (rc || (rc = ocl_lower_kernel(lc, "norm.cl", "batchnorm_sd", "", &ks)) ||
+        (rc = ocl_set_args(ks, "mmf", ocl_lower_mem(lc, n->in[4]), sd, (double)n->attr.eps)))
         return rc;
-    rc = ocl_set_args(k, "mmmmmmlif", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
-                      ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->in[3]), ocl_lower_mem(lc, n->in[4]),
-                      ocl_lower_mem(lc, n->out), inner, (int)C, (double)n->attr.eps);
+    size_t gc = (size_t)C;
+    rc = ocl_lower_is_param(lc, n->in[4]) ? ocl_lower_launch_static(lc, node, ks, 1, &gc, NULL)
+                                          : ocl_lower_launch(lc, node, ks, 1, &gc, NULL);
+    if (rc || (rc = ocl_lower_kernel(lc, "norm.cl", "batchnorm_infer", "", &k)))
+        return rc;
+    rc = ocl_set_args(k, "mmmmmmli", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
+                      ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->in[3]), sd, ocl_lower_mem(lc, n->out),
+                      inner, (int)C);
     if (rc)
         return rc;
     size_t gws = (size_t)(g_numel(g, n->out) / inner);

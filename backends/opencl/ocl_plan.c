@@ -19,6 +19,7 @@ typedef struct ocl_launch {
     int has_lws;
     ocl_host_call fn;
     void *data;
+    int once;               /* reads params only: skipped while no param changed */
 } ocl_launch;
 
 struct ocl_plan {
@@ -38,6 +39,8 @@ struct ocl_plan {
     cl_event *events;       /* one per launch when profiling */
     double *node_seconds;   /* per node, from the last profiled run */
     int ran;
+    int params_dirty;       /* a param may have changed since the last run */
+    unsigned char *is_param; /* per tensor: G_ROLE_PARAM */
 };
 
 struct ocl_lower {
@@ -133,6 +136,21 @@ int ocl_lower_launch(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const s
     }
     L->has_lws = lws != NULL;
     return 0;
+}
+
+int ocl_lower_launch_static(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const size_t *gws,
+                            const size_t *lws)
+{
+    int before = lc->p->n_launches;
+    int rc = ocl_lower_launch(lc, node, k, dims, gws, lws);
+    if (!rc && lc->p->n_launches > before)
+        lc->p->launches[lc->p->n_launches - 1].once = 1;
+    return rc;
+}
+
+int ocl_lower_is_param(ocl_lower *lc, int tensor)
+{
+    return tensor >= 0 && tensor < lc->g->n_tensors && lc->g->tensors[tensor].role == G_ROLE_PARAM;
 }
 
 int ocl_lower_call(ocl_lower *lc, int node, ocl_host_call fn, void *data)
@@ -306,18 +324,22 @@ int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
         goto done;
     }
     p->ctx = ctx;
+    p->params_dirty = 1;
     p->n_tensors = g->n_tensors;
     p->n_nodes = g->n_nodes;
     p->nbytes = calloc((size_t)g->n_tensors + 1, sizeof(size_t));
     p->mem = calloc((size_t)g->n_tensors + 1, sizeof(cl_mem));
     p->owned = calloc((size_t)g->n_tensors + 1, 1);
+    p->is_param = calloc((size_t)g->n_tensors + 1, 1);
     p->node_seconds = malloc(sizeof(double) * ((size_t)g->n_nodes + 1));
-    if (!p->nbytes || !p->mem || !p->owned || !p->node_seconds) {
+    if (!p->nbytes || !p->mem || !p->owned || !p->is_param || !p->node_seconds) {
         rc = cc_fail(CC_ERR_NOMEM, "ocl_plan_create: out of host memory");
         goto done;
     }
     for (int i = 0; i < g->n_nodes; i++)
         p->node_seconds[i] = -1.0;
+    for (int t = 0; t < g->n_tensors; t++)
+        p->is_param[t] = g->tensors[t].role == G_ROLE_PARAM;
 
     int n_order = g_schedule(g, order);
     if (n_order < 0) {
@@ -391,6 +413,7 @@ void ocl_plan_free(ocl_plan *p)
     free(p->nbytes);
     free(p->mem);
     free(p->owned);
+    free(p->is_param);
     free(p->node_seconds);
     free(p);
 }
@@ -414,6 +437,8 @@ int ocl_plan_write(ocl_plan *p, int tensor, const void *host, size_t bytes)
     int rc = check_io(p, tensor, bytes, "ocl_plan_write");
     if (rc || bytes == 0)
         return rc;
+    if (p->is_param[tensor])
+        p->params_dirty = 1;
     RT_CHECK(clEnqueueWriteBuffer(p->ctx->queue, p->mem[tensor], CL_TRUE, 0, bytes, host, 0, NULL, NULL));
     return 0;
 }
@@ -431,6 +456,9 @@ cl_mem ocl_plan_mem(ocl_plan *p, int tensor)
 {
     if (!p || tensor < 0 || tensor >= p->n_tensors)
         return NULL;
+    /* the caller may write a param through it: redo what derives from params */
+    if (p->is_param[tensor])
+        p->params_dirty = 1;
     return p->mem[tensor];
 }
 
@@ -451,6 +479,8 @@ int ocl_plan_run(ocl_plan *p)
             }
             ev = &p->events[i];
         }
+        if (L->once && !p->params_dirty)
+            continue;
         if (L->k) {
             cl_int err = clEnqueueNDRangeKernel(q, L->k, L->dims, NULL, L->gws, L->has_lws ? L->lws : NULL, 0,
                                                 NULL, ev);
@@ -473,6 +503,7 @@ int ocl_plan_run(ocl_plan *p)
     if (err != CL_SUCCESS)
         return cc_fail(CC_ERR_OPENCL, "ocl_plan_run: clFinish failed: %s", rt_cl_error_string(err));
     p->ran = 1;
+    p->params_dirty = 0;
     if (p->events) {
         for (int n = 0; n < p->n_nodes; n++)
             p->node_seconds[n] = -1.0;

@@ -39,6 +39,16 @@ int ocl_lower_const_i64(ocl_lower *lc, const int64_t *vals, int n, cl_mem *out);
 /* Contiguous element strides of a tensor's shape. */
 void ocl_contig_strides(const g_tensor *t, int64_t *strides);
 
+/* A launch that reads params only and writes a plan-owned scratch buffer
+ * nothing else writes (e.g. packing a weight into GEMM panels): run by the
+ * first ocl_plan_run() and afterwards only when a param may have changed
+ * (ocl_plan_write() to a PARAM tensor, or ocl_plan_mem() handed one out).
+ * Saves re-packing every weight on every inference run. */
+int ocl_lower_launch_static(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const size_t *gws,
+                            const size_t *lws);
+/* 1 when the tensor is a G_ROLE_PARAM (persistent weights). */
+int ocl_lower_is_param(ocl_lower *lc, int tensor);
+
 /* G_OP_ATTENTION for CPU-class devices (ocl_lower_attention_cpu.c): whether
  * it applies to the node (head dim a multiple of 16, CPU class or
  * CLIPCL_ATTENTION=cpu), and its lowering. */

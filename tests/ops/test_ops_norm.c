@@ -6,9 +6,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backends/opencl/ocl_backend.h"
 #include "tests/common/op_harness.h"
 
 /* Float mean/variance over up to 769 terms against a double oracle. */
@@ -119,12 +121,85 @@ static void test_batchnorm(void **state)
     check_batchnorm(4, s4);
 }
 
+/* y = (x - mean) / sqrt(var + eps) * gamma + beta in double, per element. */
+static void bn_expect(const float *x, const float *ga, const float *be, const float *mu, const float *var,
+                      int N, int C, int inner, float eps, double *out)
+{
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < inner; i++) {
+                size_t k = ((size_t)n * C + c) * inner + i;
+                out[k] = ((double)x[k] - mu[c]) / sqrt((double)var[c] + eps) * ga[c] + be[c];
+            }
+}
+
+static void bn_compare(ocl_plan *p, int y, const double *want, size_t n, const char *what)
+{
+    float got[2 * 3 * 20];
+    assert_int_equal(ocl_plan_read(p, y, got, n * sizeof(float)), CC_OK);
+    double maxerr = 0.0;
+    for (size_t i = 0; i < n; i++)
+        maxerr = fmax(maxerr, fabs(got[i] - want[i]) / (1.0 + fabs(want[i])));
+    print_message("batchnorm %-34s max rel err %.3e\n", what, maxerr);
+    assert_true(maxerr < 1e-5);
+}
+
+/* The per-channel sqrt(var + eps) is a static launch (computed once per
+ * change of the params): rewriting var, through ocl_plan_write or through
+ * the cl_mem from ocl_plan_mem, must be seen by the next run. */
+static void test_batchnorm_param_rewrite(void **state)
+{
+    (void)state;
+    enum { N = 2, C = 3, I = 20 };
+    graph *g = g_new();
+    int64_t xs[4] = { N, C, 4, 5 }, cs[1] = { C };
+    int x = g_input(g, "x", G_F32, 4, xs);
+    int ga = g_param(g, "gamma", 1, cs), be = g_param(g, "beta", 1, cs);
+    int mu = g_param(g, "mean", 1, cs), var = g_param(g, "var", 1, cs);
+    int y = g_batchnorm(g, x, ga, be, mu, var, 1e-5f);
+    assert_true(y >= 0);
+    g_mark_output(g, y);
+    float xv[N * C * I], gv[C] = { 1.5f, -0.5f, 2.0f }, bv[C] = { 0.1f, -0.2f, 0.3f };
+    float mv[C] = { 0.25f, -1.0f, 0.5f }, vv[C] = { 0.5f, 2.0f, 0.1f };
+    for (int i = 0; i < N * C * I; i++)
+        xv[i] = (float)((i * 37) % 23) / 7.0f - 1.5f;
+    ocl_plan *p = NULL;
+    assert_int_equal(ocl_plan_create(oh_ctx(), g, &p), CC_OK);
+    assert_int_equal(ocl_plan_write(p, x, xv, sizeof xv), CC_OK);
+    assert_int_equal(ocl_plan_write(p, ga, gv, sizeof gv), CC_OK);
+    assert_int_equal(ocl_plan_write(p, be, bv, sizeof bv), CC_OK);
+    assert_int_equal(ocl_plan_write(p, mu, mv, sizeof mv), CC_OK);
+    assert_int_equal(ocl_plan_write(p, var, vv, sizeof vv), CC_OK);
+    double want[N * C * I];
+    assert_int_equal(ocl_plan_run(p), CC_OK);
+    assert_int_equal(ocl_plan_run(p), CC_OK); /* second run: the static launch is skipped */
+    bn_expect(xv, gv, bv, mv, vv, N, C, I, 1e-5f, want);
+    bn_compare(p, y, want, N * C * I, "first params, second run");
+
+    float v2[C] = { 4.0f, 0.01f, 1.0f };
+    assert_int_equal(ocl_plan_write(p, var, v2, sizeof v2), CC_OK);
+    assert_int_equal(ocl_plan_run(p), CC_OK);
+    bn_expect(xv, gv, bv, mv, v2, N, C, I, 1e-5f, want);
+    bn_compare(p, y, want, N * C * I, "var rewritten with ocl_plan_write");
+
+    float v3[C] = { 0.3f, 3.0f, 9.0f };
+    cl_mem m = ocl_plan_mem(p, var);
+    assert_non_null(m);
+    assert_int_equal(rt_upload(oh_ctx(), m, 0, v3, sizeof v3), CC_OK);
+    assert_int_equal(ocl_plan_run(p), CC_OK);
+    bn_expect(xv, gv, bv, mv, v3, N, C, I, 1e-5f, want);
+    bn_compare(p, y, want, N * C * I, "var rewritten through ocl_plan_mem");
+    ocl_plan_free(p);
+    g_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_l2norm),
         cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_batchnorm_param_rewrite),
     };
     return cmocka_run_group_tests(t, NULL, NULL);
 }

@@ -339,10 +339,33 @@ static void test_param_key(void **state)
     assert_int_equal(clip_param_key("visual.proj", k, 4, NULL, NULL), CC_ERR_INVALID);
 }
 
+/* Bad arguments and weights that do not fit come back as errors naming the
+ * problem, with nothing half-built handed out. */
+static void test_build_errors(void **state)
+{
+    (void)state;
+    ts_golden gd;
+    ts_golden_read("train_step_rn", &gd);
+    clip_train_graph *tg = (clip_train_graph *)&gd; /* must be reset to NULL */
+    assert_int_equal(clip_train_build(gd.model->w, &gd.model->cfg, 0, CLIP_LOSS_CONTRASTIVE, &tg),
+                     CC_ERR_INVALID);
+    assert_null(tg);
+    clip_config cfg = gd.model->cfg;
+    cfg.vision.width *= 2; /* stem convolutions no longer match the weights */
+    tg = (clip_train_graph *)&gd;
+    int rc = clip_train_build(gd.model->w, &cfg, TS_BATCH, CLIP_LOSS_CONTRASTIVE, &tg);
+    assert_int_equal(rc, CC_ERR_SHAPE);
+    assert_null(tg);
+    assert_non_null(strstr(cc_last_error(), "visual.conv1.weight"));
+    assert_int_equal(clip_train_bind(NULL, NULL, NULL, NULL), CC_ERR_INVALID);
+    ts_golden_free(&gd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_param_key),
+        cmocka_unit_test(test_build_errors),
         cmocka_unit_test(test_vit_ref),
         cmocka_unit_test(test_rn_ref),
         cmocka_unit_test(test_vit_ocl),
