@@ -85,6 +85,15 @@ __kernel void convg_colt_packed(__global const float *restrict x, CONVG_GEOM_ARG
     }
 }
 
+/* wt[k][o] = w[o][k]: W^T once per run for the dX GEMM. Grid: (K, O). */
+__kernel void convg_transpose(__global const float *restrict w, __global float *restrict wt)
+{
+    const int k = get_global_id(0);
+    const int o = get_global_id(1);
+    const int K = get_global_size(0), O = get_global_size(1);
+    wt[(long)k * O + o] = w[(long)o * K + k];
+}
+
 /* acc[i] += part[i]. Grid: (numel). */
 __kernel void convg_accumulate(__global float *restrict acc, __global const float *restrict part)
 {

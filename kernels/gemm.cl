@@ -170,6 +170,64 @@ __kernel void gemm_tiled_rm(const int M, const int N, const int K,
               C + c_off + (long)b * c_stride, bias + bias_off, bias_mode);
 }
 
+/* GPU-class variant: a 16x16 work-group computes a 64x64 block of C, each
+ * work-item a 4x4 micro-tile strided by 16 (so neighbouring work-items touch
+ * neighbouring addresses); K is walked in steps of 16 through local-memory
+ * tiles of A and B. A row-major M x K (trans_a already resolved), B
+ * row-major K x N read in place (trans_b resolved by gemm_transpose). Loads
+ * past M, N or K read zeros; stores past M or N are skipped. Grid:
+ * (ceil(N/64)*16, ceil(M/64)*16, batch), local size (16, 16, 1). */
+#define LT 16
+#define LR 4
+#define LB (LT * LR)
+__kernel __attribute__((reqd_work_group_size(LT, LT, 1)))
+void gemm_local(const int M, const int N, const int K,
+                __global const float *restrict A, const long a_off, const long a_stride,
+                __global const float *restrict B, const long b_off, const long b_stride,
+                __global float *restrict C, const long c_off, const long c_stride,
+                __global const float *restrict bias, const long bias_off, const int bias_mode)
+{
+    __local float As[LT][LB + 1]; /* [k][m], padded against bank conflicts */
+    __local float Bs[LT][LB];     /* [k][n] */
+    const int lx = get_local_id(0), ly = get_local_id(1);
+    const int tid = ly * LT + lx;
+    const int bn0 = get_group_id(0) * LB, bm0 = get_group_id(1) * LB;
+    const int b = get_global_id(2);
+    __global const float *ab = A + a_off + (long)b * a_stride;
+    __global const float *bb = B + b_off + (long)b * b_stride;
+    float acc[LR][LR];
+    for (int i = 0; i < LR; i++)
+        for (int j = 0; j < LR; j++) acc[i][j] = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += LT) {
+        for (int e = tid; e < LB * LT; e += LT * LT) {
+            const int r = e / LT, c = e % LT; /* A: 64 rows x 16 k */
+            As[c][r] = (bm0 + r < M && k0 + c < K) ? ab[(long)(bm0 + r) * K + k0 + c] : 0.0f;
+            const int kr = e / LB, nc = e % LB; /* B: 16 k x 64 columns */
+            Bs[kr][nc] = (k0 + kr < K && bn0 + nc < N) ? bb[(long)(k0 + kr) * N + bn0 + nc] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int kk = 0; kk < LT; kk++) {
+            float av[LR], bv[LR];
+            for (int i = 0; i < LR; i++) av[i] = As[kk][ly + LT * i];
+            for (int j = 0; j < LR; j++) bv[j] = Bs[kk][lx + LT * j];
+            for (int i = 0; i < LR; i++)
+                for (int j = 0; j < LR; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    __global float *cb = C + c_off + (long)b * c_stride;
+    __global const float *bs = bias + bias_off;
+    for (int i = 0; i < LR; i++) {
+        const int m = bm0 + ly + LT * i;
+        if (m >= M) continue;
+        for (int j = 0; j < LR; j++) {
+            const int n = bn0 + lx + LT * j;
+            if (n < N)
+                cb[(long)m * N + n] = acc[i][j] + (bias_mode == 1 ? bs[n] : bias_mode == 2 ? bs[m] : 0.0f);
+        }
+    }
+}
+
 /* C[b][m][n] = bias[n] (mode 1) or bias[m] (mode 2), before a beta = 1 GEMM
  * (the CLBlast path). Grid: (N, M, batch). */
 __kernel void gemm_bias_fill(const int M, const int N, __global float *restrict C,

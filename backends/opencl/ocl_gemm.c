@@ -75,6 +75,17 @@ int ocl_gemm_use_rowmajor_b(int M, int N, int K, ocl_gemm_tile t)
     return row_tiles <= OCL_GEMM_RM_MAX_ROW_TILES && K <= OCL_GEMM_RM_MAX_K;
 }
 
+int ocl_gemm_use_local(const rt_ctx *ctx)
+{
+    const char *env = getenv("CLIPCL_FORCE_VARIANT"); /* the same switch as the row ops */
+    if (env && !strcmp(env, "gpu"))
+        return 1;
+    if (env && !strcmp(env, "cpu"))
+        return 0;
+    return ctx->dev.device_class != RT_CLASS_CPU && ctx->dev.local_mem_is_real &&
+           ctx->dev.max_work_group_size >= 256;
+}
+
 static int check_args(const ocl_gemm_args *a)
 {
     if (a->M < 1 || a->N < 1 || a->K < 1 || a->batch < 1)
@@ -90,6 +101,45 @@ static int check_args(const ocl_gemm_args *a)
 }
 
 /* ---------------- own kernel ---------------- */
+
+/* The GPU-class kernel, after A has been made row-major: B transposed into
+ * scratch when stored N x K, then one gemm_local launch. */
+static int emit_local(const ocl_gemm_sink *s, const ocl_gemm_args *g, cl_mem a, int64_t a_off,
+                      int64_t a_stride, cl_mem bias, int64_t bias_off)
+{
+    int rc;
+    if (g->b_packed)
+        return cc_fail(CC_ERR_INVALID, "ocl_gemm: the local-memory kernel cannot take a pre-packed B");
+    cl_mem b = g->b;
+    int64_t b_off = (int64_t)g->b_off, b_stride = (int64_t)g->b_stride;
+    if (g->trans_b) {
+        size_t nb = g->b_stride ? (size_t)g->batch : 1;
+        cl_mem bt;
+        cl_kernel k;
+        if ((rc = s->scratch(s->user, nb * (size_t)g->N * (size_t)g->K * sizeof(float), &bt)) ||
+            (rc = s->kernel(s->user, "gemm.cl", "gemm_transpose", "", &k)))
+            return rc;
+        int64_t dst_stride = (int64_t)g->N * g->K;
+        /* source is N x K: R = N rows, Cn = K columns */
+        if ((rc = ocl_set_args(k, "iimllml", g->N, g->K, g->b, b_off, b_stride, bt, dst_stride)))
+            return rc;
+        size_t gws[3] = {(size_t)g->K, ((size_t)g->N + 15) / 16, nb};
+        if ((rc = s->launch(s->user, k, 3, gws, NULL)))
+            return rc;
+        b = bt;
+        b_off = 0;
+        b_stride = g->b_stride ? dst_stride : 0;
+    }
+    cl_kernel k;
+    if ((rc = s->kernel(s->user, "gemm.cl", "gemm_local", "", &k)))
+        return rc;
+    if ((rc = ocl_set_args(k, "iiimllmllmllmli", g->M, g->N, g->K, a, a_off, a_stride, b, b_off, b_stride,
+                           g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias, bias_off, (int)g->bias_mode)))
+        return rc;
+    const size_t lws[3] = {16, 16, 1};
+    size_t gws[3] = {ocl_round_up((size_t)g->N, 64) / 4, ocl_round_up((size_t)g->M, 64) / 4, (size_t)g->batch};
+    return s->launch(s->user, k, 3, gws, lws);
+}
 
 static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
 {
@@ -124,10 +174,13 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         a_stride = g->a_stride ? dst_stride : 0;
     }
 
-    /* B: in place (row-major, full panels), or packed into panels */
     const int bias_mode = (int)g->bias_mode;
     cl_mem bias = g->bias_mode != OCL_BIAS_NONE ? g->bias : g->c; /* any valid buffer when unused */
     const int64_t bias_off = g->bias_mode != OCL_BIAS_NONE ? (int64_t)g->bias_off : 0;
+    if (ocl_gemm_use_local(s->ctx))
+        return emit_local(s, g, a, a_off, a_stride, bias, bias_off);
+
+    /* B: in place (row-major, full panels), or packed into panels */
     const size_t full = (size_t)g->N / pw;
     size_t p_base = 0;
     const size_t row_tiles = ((size_t)g->M + (size_t)t.tm - 1) / (size_t)t.tm;

@@ -5,8 +5,9 @@
  *   C[b] = op(A[b]) @ op(B[b]) (+ bias)   for b in [0, batch)
  *
  * row-major fp32, op(A) is M x K, op(B) is K x N, C is M x N, any sizes >= 1.
- * Two implementations: the own register-tiled kernel (kernels/gemm.cl, with
- * B packed into column panels every run) and CLBlast. Which one a device gets
+ * Two implementations: the own kernels (kernels/gemm.cl: register-tiled with
+ * B packed into column panels every run on CPU-class devices, local-memory
+ * tiled on GPU-class ones) and CLBlast. Which one a device gets
  * is measured once per device and driver and cached (ocl_gemm_select.c).
  *
  * Launches go to a "sink": the plan's (ocl_lower_*) while lowering a graph,
@@ -74,6 +75,11 @@ void ocl_gemm_force_tile(const ocl_gemm_tile *t);
 void ocl_gemm_tile_options(ocl_gemm_tile t, char *buf, size_t len);
 /* Floats of one batch item of packed B for K x N (N rounded up to the panel). */
 size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N);
+
+/* 1 when the own path uses the local-memory kernel (gemm_local): a GPU-class
+ * device with real local memory; $CLIPCL_FORCE_VARIANT=gpu|cpu overrides (the
+ * same switch as the row ops, so tests run both variants on PoCL). */
+int ocl_gemm_use_local(const rt_ctx *ctx);
 
 /* 1 when the own path should read a row-major B in place instead of packing
  * it first. $CLIPCL_GEMM_PACK=always|never overrides. */

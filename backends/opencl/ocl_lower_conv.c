@@ -73,7 +73,8 @@ static int lower_conv2d(ocl_lower *lc, int node)
     }
     cl_mem x = ocl_lower_mem(lc, nd->in[0]);
 
-    const int packed = impl == OCL_GEMM_OWN;
+    /* the CPU-class own kernel reads B in panels: im2col writes them directly */
+    const int packed = impl == OCL_GEMM_OWN && !ocl_gemm_use_local(ocl_lower_ctx(lc));
     ocl_gemm_tile t = ocl_gemm_tile_for(ocl_lower_ctx(lc));
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
     const size_t per_image = packed ? ocl_gemm_panel_floats(t, K, Q) : (size_t)K * Q;

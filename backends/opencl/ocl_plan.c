@@ -10,6 +10,7 @@
 
 #include "backends/opencl/ocl_backend.h"
 #include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_grad2.h"
 
 typedef struct ocl_launch {
     int node;
@@ -242,6 +243,10 @@ static int lower_node(ocl_lower *lc, int node)
         return ocl_lower_norm(lc, node);
     case G_OP_CONV2D: case G_OP_AVGPOOL2D:
         return ocl_lower_conv(lc, node);
+    case G_OP_CONV2D_GRAD_INPUT: case G_OP_CONV2D_GRAD_WEIGHT: case G_OP_AVGPOOL2D_GRAD:
+        return ocl_lower_conv_grad(lc, node);
+    case G_OP_ATTENTION_GRAD:
+        return ocl_lower_attention_grad(lc, node);
     case G_OP_EMBEDDING:
         return ocl_lower_embedding(lc, node);
     case G_OP_RESHAPE: case G_OP_PERMUTE: case G_OP_SLICE: case G_OP_CONCAT:

@@ -1,7 +1,8 @@
 /* G_OP_CONV2D and G_OP_AVGPOOL2D on OpenCL against the ref backend: stride
  * 1/2, pad 0/1, 1x1, 3x3, a ViT-like 32x32 stride-32 patch conv, bias and no
- * bias, channel counts that are multiples of nothing; both GEMM paths; the
- * chunked im2col path forced with a tiny scratch cap. */
+ * bias, channel counts that are multiples of nothing; both GEMM paths and
+ * the local-memory variant; the chunked im2col path forced with a tiny
+ * scratch cap. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +66,17 @@ static void test_conv_chunked(void **state)
     unsetenv("CLIPCL_CONV_SCRATCH");
 }
 
+/* The local-memory (GPU-class) own GEMM: plain im2col, no panels. */
+static void test_conv_local_variant(void **state)
+{
+    (void)state;
+    setenv("CLIPCL_FORCE_VARIANT", "gpu", 1);
+    conv_case("own", 2, 5, 9, 7, 7, 3, 1, 1, 1);
+    conv_case("own", 3, 33, 5, 6, 17, 1, 1, 0, 1);
+    conv_case("own", 2, 3, 64, 64, 33, 32, 32, 0, 0);
+    unsetenv("CLIPCL_FORCE_VARIANT");
+}
+
 /* CLBlast compiles for seconds on PoCL: a few shapes. */
 static void test_conv_clblast(void **state)
 {
@@ -105,6 +117,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_own),
         cmocka_unit_test(test_conv_chunked),
+        cmocka_unit_test(test_conv_local_variant),
         cmocka_unit_test(test_conv_clblast),
         cmocka_unit_test(test_avgpool),
     };

@@ -1,7 +1,8 @@
 /* G_OP_MATMUL on OpenCL against the ref backend, through BOTH GEMM
  * implementations (forced with CLIPCL_GEMM): odd M/N/K that are multiples of
  * no tile, both transposes, with and without bias, batched with a shared and
- * a per-batch B; B packed into panels and read in place. Then the per-device choice: measured, written to the tuning
+ * a per-batch B; B packed into panels and read in place; the local-memory
+ * variant forced with CLIPCL_FORCE_VARIANT=gpu. Then the per-device choice: measured, written to the tuning
  * file, read back, and a hand-written file honoured. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -103,6 +104,25 @@ static void test_own_pack_modes(void **state)
     unsetenv("CLIPCL_GEMM_PACK");
 }
 
+/* The local-memory (GPU-class) own kernel, forced on PoCL: 64x64 blocks,
+ * so sizes around and past 64 matter. */
+static void test_own_local_variant(void **state)
+{
+    (void)state;
+    setenv("CLIPCL_FORCE_VARIANT", "gpu", 1);
+    mm2("own", 1, 1, 1, 1);
+    mm2("own", 7, 33, 50, 0);
+    mm2("own", 65, 129, 17, 1);
+    mm2("own", 64, 64, 64, 0);
+    static const int64_t a1[] = {3, 50, 33}, b1[] = {33, 77};
+    matmul_case("own", 3, a1, 2, b1, 1, 0, 0);
+    static const int64_t a3[] = {2, 3, 7, 64}, b3[] = {2, 3, 77, 64};
+    matmul_case("own", 4, a3, 4, b3, 0, 0, 1);
+    static const int64_t a4[] = {2, 129, 7}, b4[] = {2, 129, 33};
+    matmul_case("own", 3, a4, 3, b4, 1, 1, 0);
+    unsetenv("CLIPCL_FORCE_VARIANT");
+}
+
 /* CLBlast compiles for seconds per kernel family on PoCL: a few shapes only. */
 static void test_clblast(void **state)
 {
@@ -202,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_own_2d),
         cmocka_unit_test(test_own_batched),
         cmocka_unit_test(test_own_pack_modes),
+        cmocka_unit_test(test_own_local_variant),
         cmocka_unit_test(test_clblast),
         cmocka_unit_test(test_choice_measured_and_cached),
     };

@@ -1,0 +1,114 @@
+/* Internals shared by train/trainer*.c, train/checkpoint*.c and
+ * train/init.c; not part of the public training API. */
+#ifndef CLIPCL_TRAIN_TRAINER_INTERNAL_H
+#define CLIPCL_TRAIN_TRAINER_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/dataset.h"
+#include "io/tokenizer.h"
+#include "models/clip_train.h"
+#include "train/trainer.h"
+
+/* ---- trainer_config.c ---- */
+/* The model config object of a file (its "model_cfg" if it has one) as
+ * compact JSON text (malloc'd). */
+int train_config_model_text(const char *path, char **text);
+/* open_clip_config.json's text for a model config (malloc'd). */
+int train_config_write_open_clip(const char *model_cfg_text, char **out);
+
+/* ---- init.c ---- */
+/* shapes_only: every tensor shares one dummy float (not owned), for
+ * validating a checkpoint against the schema without allocating it. */
+int train_init_weights_ex(const clip_config *cfg, clip_loss_kind kind, uint64_t seed,
+                          int shapes_only, clip_wmap **out);
+/* 1 for BatchNorm running buffers (not trained, not in the optimizer). */
+int train_key_is_buffer(const char *key);
+
+/* ---- trainer_exec*.c: one step on a backend ---- */
+typedef struct train_exec train_exec;
+
+/* device "ref": plain C with a host AdamW (trainer_adamw_host.c); anything
+ * else: an OpenCL plan + train/optim.h. Params are read from tg's weight
+ * map w, which the ref backend updates in place and train_exec_sync
+ * refreshes from the device. */
+int train_exec_create(const char *device, clip_train_graph *tg, clip_wmap *w,
+                      const train_adamw_cfg *cfg, train_exec **out);
+void train_exec_free(train_exec *e);
+/* Forward + backward of one micro-batch; accumulates its gradients and
+ * updates BatchNorm running buffers in w. */
+int train_exec_micro(train_exec *e, const float *pixels, const int32_t *ids, float *loss);
+/* One AdamW step over the accumulated micro-batches. */
+int train_exec_step(train_exec *e, double lr, float *grad_norm);
+int train_exec_sync(train_exec *e);
+float train_exec_logit_scale(train_exec *e);
+int64_t train_exec_steps(const train_exec *e);
+void train_exec_set_steps(train_exec *e, int64_t t);
+/* AdamW m and v of graph param i (tg->t->param_t[i]). */
+int train_exec_get_state(train_exec *e, int i, float *m, float *v);
+int train_exec_set_state(train_exec *e, int i, const float *m, const float *v);
+const char *train_exec_device(const train_exec *e);
+
+/* ---- trainer_adamw_host.c: train/optim.h's math on the host ---- */
+typedef struct train_host_adamw train_host_adamw;
+int train_host_adamw_create(const train_adamw_cfg *cfg, int n, train_host_adamw **out);
+void train_host_adamw_free(train_host_adamw *o);
+/* Parameter i: numel floats at param (updated in place), decay from the
+ * name's rule, clamp [lo, hi] (use -inf/inf for none). */
+int train_host_adamw_add(train_host_adamw *o, int i, const char *name, int ndim, float *param,
+                         int64_t numel, float lo, float hi);
+/* Adds a micro-batch's gradient of parameter i. */
+void train_host_adamw_accumulate(train_host_adamw *o, int i, const float *grad);
+/* Step with the gradient sum / micro-batches (then clipped). */
+int train_host_adamw_step(train_host_adamw *o, double lr, float *grad_norm);
+int64_t train_host_adamw_steps(const train_host_adamw *o);
+void train_host_adamw_set_steps(train_host_adamw *o, int64_t t);
+float *train_host_adamw_m(train_host_adamw *o, int i);
+float *train_host_adamw_v(train_host_adamw *o, int i);
+
+/* ---- trainer_data.c: dataset, loader position, tokens ---- */
+typedef struct train_data {
+    ds_dataset *ds;
+    ds_loader *loader;
+    ds_batch batch;
+    tok_tokenizer *tok;
+    int32_t *ids;            /* batch x context */
+    int context;
+    int64_t epoch, epoch_batches; /* position after the last batch taken */
+    int64_t samples;
+} train_data;
+
+typedef struct train_data_opts {
+    const char *data;
+    const char *csv_img_key, *csv_caption_key;
+    int batch, resolution, image_size, augment, workers;
+    uint64_t seed;
+    ds_warn_fn warn;
+    void *warn_user;
+} train_data_opts;
+
+int train_data_open(train_data *d, const train_data_opts *o);
+/* Loads the tokenizer files of dir (vocab.json + merges.txt, or
+ * bpe_simple_vocab_16e6.txt[.gz]); checks ids fit the model's vocab. */
+int train_data_tokenizer(train_data *d, const char *dir, int vocab, int context);
+/* Learns BPE merges from the dataset's captions into dir (vocab.json +
+ * merges.txt) with at most vocab ids. */
+int train_data_learn_tokenizer(const train_data *d, const char *dir, int vocab);
+/* Next full batch (crossing epochs), its pixels in d->batch and ids in
+ * d->ids. */
+int train_data_next(train_data *d);
+/* Takes batches until the position is (epoch, epoch_batches). */
+int train_data_seek(train_data *d, int64_t epoch, int64_t epoch_batches);
+int64_t train_data_skipped(const train_data *d);
+void train_data_close(train_data *d);
+
+/* Copies a file atomically (tokenizer files into a run or checkpoint). */
+int train_copy_file(const char *src, const char *dst);
+/* mkdir -p of one level; an existing directory is fine. */
+int train_mkdir(const char *dir);
+/* Tokenizer file names a checkpoint may hold, NULL-terminated. */
+extern const char *const train_tokenizer_files[];
+
+#endif
