@@ -86,6 +86,20 @@ def inputs(cfg, tower, batch):
     return ids
 
 
+def blas_libraries():
+    """The BLAS shared objects this process has mapped (torch's Linear goes
+    through libblas.so.3, whichever library the alternatives system or
+    LD_LIBRARY_PATH makes that)."""
+    found = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            name = os.path.basename(path)
+            if "blas" in name or "mkl" in name:
+                found.add(os.path.realpath(path))
+    return sorted(found)
+
+
 def time_calls(fn, x, min_time, min_iters):
     for _ in range(2):
         fn(x)
@@ -108,6 +122,13 @@ def main():
     ap.add_argument("--min-iters", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    torch.randn(64, 64) @ torch.randn(64, 64)  # maps the BLAS
+    libs = blas_libraries()
+    print("torch %s, BLAS: %s" % (torch.__version__, ", ".join(libs) or "none mapped"), flush=True)
+    if not any("openblas" in p or "mkl" in p for p in libs):
+        print("WARNING: PyTorch is not using OpenBLAS or MKL; Debian's reference libblas is ~100x slower "
+              "(install libopenblas0-pthread, or point LD_LIBRARY_PATH at its openblas-pthread folder)",
+              flush=True)
     model, cfg = load(a.model)
     with torch.no_grad():
         for tower in a.tower.split(","):

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 bench/run_clip_bench.py --clipcl BUILD/tools/clipcl
         [--models vit-b-32,rn50] [--batch 1,32] [--tower image,text]
-        [--cache DIR] [--repeat 1] [--min-time 3] [--device D]
+        [--cache DIR] [--repeat 1] [--min-time 3] [--device D] [--single-thread]
 
 1. Writes the checkpoints once (bench/make_random_clip.py) into --cache
    (default $CLIPCL_BENCH_DIR, else ~/.cache/clipcl/bench-models; ~1 GB).
@@ -17,6 +17,11 @@ PyTorch runs with the anchor settings of perf-baselines.md 4 (2 threads,
 OMP_WAIT_POLICY=PASSIVE); clipcl with whatever OpenCL device --device (or
 $CLIPCL_DEVICE) selects. On a shared machine use --repeat 3 and read the
 spread: both sides are hit by the same noise only when it is steady.
+--single-thread runs both sides on one thread (POCL_MAX_PTHREAD_COUNT=1;
+torch.set_num_threads(1) and OPENBLAS_NUM_THREADS=1): on a machine whose
+cores other processes are using, two spinning thread pools (OpenMP and
+OpenBLAS) slow PyTorch down far more than PoCL, and one thread per side
+compares the code rather than the scheduler.
 """
 import argparse
 import os
@@ -67,7 +72,14 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default=None)
     ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with torch and numpy")
+    ap.add_argument("--single-thread", action="store_true", help="one thread on each side")
     a = ap.parse_args()
+    cl_env, pt_env = dict(os.environ), dict(os.environ)
+    if a.single_thread:
+        a.threads = 1
+        cl_env["POCL_MAX_PTHREAD_COUNT"] = "1"
+        pt_env["OPENBLAS_NUM_THREADS"] = "1"
+        pt_env["OMP_NUM_THREADS"] = "1"
 
     models = a.models.split(",")
     towers = a.tower.split(",")
@@ -80,10 +92,10 @@ def main():
                    "--min-time", str(a.min_time)]
             if a.device:
                 cmd += ["--device", a.device]
-            collect(run(cmd), LINE_CL, ours, model)
+            collect(run(cmd, cl_env), LINE_CL, ours, model)
             cmd = [a.python, os.path.join(HERE, "clip_torch_bench.py"), "--model", d, "--batch", a.batch,
                    "--tower", ",".join(towers), "--threads", str(a.threads), "--min-time", str(a.min_time)]
-            collect(run(cmd), LINE_PT, theirs, model)
+            collect(run(cmd, pt_env), LINE_PT, theirs, model)
 
     print()
     print("| model | tower | batch | clipcl items/s | PyTorch items/s | clipcl / PyTorch |")

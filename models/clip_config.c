@@ -67,27 +67,49 @@ static int grid_of(const char *key, int64_t rows, int *grid)
     return CC_OK;
 }
 
-static int infer_openai_vision(const clip_wmap *m, clip_config *c)
+/* The tensors architecture inference reads, per naming. */
+typedef struct naming_keys {
+    const char *patch, *vit_layers, *vit_pos; /* ViT image tower */
+    const char *proj;                         /* text projection */
+    int proj_embed_dim;                       /* which dim of proj is embed_dim */
+    const char *text_pos, *tok, *ln_final, *text_layers;
+} naming_keys;
+
+static const naming_keys OPENAI_KEYS = {
+    "visual.conv1.weight", "visual.transformer.resblocks.", "visual.positional_embedding",
+    "text_projection", 1, "positional_embedding", "token_embedding.weight", "ln_final.weight",
+    "transformer.resblocks.",
+};
+
+static const naming_keys HF_KEYS = {
+    "vision_model.embeddings.patch_embedding.weight", "vision_model.encoder.layers.",
+    "vision_model.embeddings.position_embedding.weight", "text_projection.weight", 0,
+    "text_model.embeddings.position_embedding.weight",
+    "text_model.embeddings.token_embedding.weight", "text_model.final_layer_norm.weight",
+    "text_model.encoder.layers.",
+};
+
+static int infer_vit(const clip_wmap *m, const naming_keys *k, clip_vision_cfg *v)
 {
     const clip_weight *w = NULL; /* need() sets it; -O3 cannot tell cc_fail is non-zero */
-    int rc;
-    clip_vision_cfg *v = &c->vision;
-    if (clip_wmap_find(m, "visual.proj")) {
-        v->is_vit = 1;
-        if ((rc = need(m, "visual.conv1.weight", 4, &w)))
-            return rc;
-        v->width = (int)w->shape[0];
-        v->patch = (int)w->shape[3];
-        v->layers = count_indexed(m, "visual.transformer.resblocks.");
-        if ((rc = need(m, "visual.positional_embedding", 2, &w)))
-            return rc;
-        int g = 0;
-        if ((rc = grid_of(w->name, w->shape[0], &g)))
-            return rc;
-        v->resolution = v->patch * g;
-        v->heads = v->width / 64;
-        return CC_OK;
-    }
+    int rc, g = 0;
+    v->is_vit = 1;
+    if ((rc = need(m, k->patch, 4, &w)))
+        return rc;
+    v->width = (int)w->shape[0];
+    v->patch = (int)w->shape[3];
+    v->layers = count_indexed(m, k->vit_layers);
+    if ((rc = need(m, k->vit_pos, 2, &w)) || (rc = grid_of(w->name, w->shape[0], &g)))
+        return rc;
+    v->resolution = v->patch * g;
+    v->heads = v->width / 64;
+    return CC_OK;
+}
+
+static int infer_resnet(const clip_wmap *m, clip_vision_cfg *v)
+{
+    const clip_weight *w = NULL;
+    int rc, g = 0;
     v->is_vit = 0;
     v->layers = 0;
     for (int b = 0; b < 4; b++) {
@@ -102,72 +124,43 @@ static int infer_openai_vision(const clip_wmap *m, clip_config *c)
     if ((rc = need(m, "visual.layer1.0.conv1.weight", 4, &w)))
         return rc;
     v->width = (int)w->shape[0];
-    if ((rc = need(m, "visual.attnpool.positional_embedding", 2, &w)))
-        return rc;
-    int g = 0;
-    if ((rc = grid_of(w->name, w->shape[0], &g)))
+    if ((rc = need(m, "visual.attnpool.positional_embedding", 2, &w)) ||
+        (rc = grid_of(w->name, w->shape[0], &g)))
         return rc;
     v->resolution = 32 * g;
     v->heads = v->width * 32 / 64;
     return CC_OK;
 }
 
-static int infer_openai(const clip_wmap *m, clip_config *c)
+static int infer_text(const clip_wmap *m, const naming_keys *k, clip_config *c)
 {
-    const clip_weight *w = NULL; /* need() sets it; -O3 cannot tell cc_fail is non-zero */
+    const clip_weight *w = NULL;
     int rc;
-    if ((rc = infer_openai_vision(m, c)))
+    if ((rc = need(m, k->proj, 2, &w)))
         return rc;
-    if ((rc = need(m, "text_projection", 2, &w)))
-        return rc;
-    c->embed_dim = (int)w->shape[1];
-    if ((rc = need(m, "positional_embedding", 2, &w)))
+    c->embed_dim = (int)w->shape[k->proj_embed_dim];
+    if ((rc = need(m, k->text_pos, 2, &w)))
         return rc;
     c->text.context = (int)w->shape[0];
-    if ((rc = need(m, "token_embedding.weight", 2, &w)))
+    if ((rc = need(m, k->tok, 2, &w)))
         return rc;
     c->text.vocab = (int)w->shape[0];
-    if ((rc = need(m, "ln_final.weight", 1, &w)))
+    if ((rc = need(m, k->ln_final, 1, &w)))
         return rc;
     c->text.width = (int)w->shape[0];
-    c->text.layers = count_indexed(m, "transformer.resblocks.");
+    c->text.layers = count_indexed(m, k->text_layers);
     c->text.heads = c->text.width / 64;
     return CC_OK;
 }
 
-static int infer_hf(const clip_wmap *m, clip_config *c)
+/* OpenAI checkpoints hold either tower (visual.proj marks the ViT); Hugging
+ * Face CLIPModel only the ViT. */
+static int infer_naming(const clip_wmap *m, int hf, clip_config *c)
 {
-    const clip_weight *w = NULL; /* need() sets it; -O3 cannot tell cc_fail is non-zero */
-    int rc;
-    clip_vision_cfg *v = &c->vision;
-    v->is_vit = 1;
-    if ((rc = need(m, "vision_model.embeddings.patch_embedding.weight", 4, &w)))
-        return rc;
-    v->width = (int)w->shape[0];
-    v->patch = (int)w->shape[3];
-    v->layers = count_indexed(m, "vision_model.encoder.layers.");
-    if ((rc = need(m, "vision_model.embeddings.position_embedding.weight", 2, &w)))
-        return rc;
-    int g = 0;
-    if ((rc = grid_of(w->name, w->shape[0], &g)))
-        return rc;
-    v->resolution = v->patch * g;
-    v->heads = v->width / 64;
-    if ((rc = need(m, "text_projection.weight", 2, &w)))
-        return rc;
-    c->embed_dim = (int)w->shape[0];
-    if ((rc = need(m, "text_model.embeddings.position_embedding.weight", 2, &w)))
-        return rc;
-    c->text.context = (int)w->shape[0];
-    if ((rc = need(m, "text_model.embeddings.token_embedding.weight", 2, &w)))
-        return rc;
-    c->text.vocab = (int)w->shape[0];
-    if ((rc = need(m, "text_model.final_layer_norm.weight", 1, &w)))
-        return rc;
-    c->text.width = (int)w->shape[0];
-    c->text.layers = count_indexed(m, "text_model.encoder.layers.");
-    c->text.heads = c->text.width / 64;
-    return CC_OK;
+    const naming_keys *k = hf ? &HF_KEYS : &OPENAI_KEYS;
+    int vit = hf || clip_wmap_find(m, "visual.proj");
+    int rc = vit ? infer_vit(m, k, &c->vision) : infer_resnet(m, &c->vision);
+    return rc ? rc : infer_text(m, k, c);
 }
 
 int clip_config_infer(const clip_wmap *m, clip_config *c)
@@ -187,7 +180,7 @@ int clip_config_infer(const clip_wmap *m, clip_config *c)
                                        "or Hugging Face keys ('vision_model.*', 'text_model.*')",
                        m->n, hf ? "both namings' keys" : "neither naming's keys");
     c->naming = hf ? CLIP_NAMING_HF : CLIP_NAMING_OPENAI;
-    int rc = hf ? infer_hf(m, c) : infer_openai(m, c);
+    int rc = infer_naming(m, hf, c);
     if (rc)
         return rc;
     c->vision.act = c->text.act = CLIP_ACT_QUICKGELU;

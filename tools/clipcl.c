@@ -16,6 +16,9 @@ static const cmd_entry commands[] = {
     {"info", "print a checkpoint's inferred architecture, parameters, naming, dtype", cmd_info_usage, cmd_info},
     {"tokenizer-train", "learn CLIP BPE merges from a caption corpus (writes vocab.json + merges.txt)", cmd_tokenizer_train_usage, cmd_tokenizer_train},
     {"synth", "generate the procedural shapes dataset (PNGs + CSVs, held-out pairs)", cmd_synth_usage, cmd_synth},
+    {"train", "train or resume a CLIP from a model config on image-caption data", cmd_train_usage, cmd_train},
+    {"eval", "zero-shot accuracy, retrieval recall, linear probe and few-shot of a model", cmd_eval_usage, cmd_eval},
+    {"plot", "draw loss and temperature curves of a training log as a PNG", cmd_plot_usage, cmd_plot},
 };
 enum { n_commands = (int)(sizeof commands / sizeof commands[0]) };
 

@@ -44,6 +44,14 @@ int cmd_tokenizer_train(int argc, char **argv);
 extern const char cmd_tokenizer_train_usage[];
 int cmd_synth(int argc, char **argv);
 extern const char cmd_synth_usage[];
+/* Training (tools/cmd_train.c) and its curves (tools/cmd_plot.c, PLplot). */
+int cmd_train(int argc, char **argv);
+extern const char cmd_train_usage[];
+int cmd_plot(int argc, char **argv);
+extern const char cmd_plot_usage[];
+/* Zero-shot, retrieval, linear probe, few-shot (tools/cmd_eval.c). */
+int cmd_eval(int argc, char **argv);
+extern const char cmd_eval_usage[];
 
 /* --- helpers shared by subcommands (tools/cmd_util.c) --- */
 /* Prints "clipcl: <message>" to stderr; returns 1. */

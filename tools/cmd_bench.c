@@ -307,6 +307,23 @@ static int parse_batches(const char *s, bench_opts *o)
     return o->n_batches ? 0 : -1;
 }
 
+/* "image", "text" or both, comma-separated. */
+static int parse_towers(const char *s, bench_opts *o)
+{
+    o->image = o->text = 0;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (n == 5 && !strncmp(s, "image", 5))
+            o->image = 1;
+        else if (n == 4 && !strncmp(s, "text", 4))
+            o->text = 1;
+        else
+            return -1;
+        s += n + (s[n] == ',');
+    }
+    return o->image || o->text ? 0 : -1;
+}
+
 /* 0, or 2 after a usage error. */
 static int parse_count(const char *cmd, const char *opt, const char *v, int *out)
 {
@@ -363,9 +380,7 @@ int cmd_bench(int argc, char **argv)
         } else if ((r = cmd_option_value(argc, argv, &i, "--tower", &v))) {
             if (r < 0)
                 return 2;
-            o.image = strstr(v, "image") != NULL;
-            o.text = strstr(v, "text") != NULL;
-            if (!o.image && !o.text)
+            if (parse_towers(v, &o))
                 return cmd_usage_error(argv[0], "--tower \"%s\": expected image, text or image,text", v);
         } else if ((r = cmd_option_value(argc, argv, &i, "--runs", &v))) {
             if (r < 0 || parse_count(argv[0], "--runs", v, &o.runs))

@@ -15,12 +15,14 @@ packages=(
   zlib1g-dev                                             # OpenAI's .txt.gz BPE vocabulary
   liblinear-dev                                          # logistic regression for the linear probe
   libcmocka-dev                                          # unit-test framework
+  libplplot-dev plplot-driver-cairo                      # `clipcl plot`: training curves as PNG
   graphviz                                               # renders the graph DOT dumps
 )
 # Only needed for benchmarks against numpy/PyTorch and for regenerating goldens;
 # CI does not need them. Set CLIPCL_WITH_PYTORCH=1 to add them.
 if [ "${CLIPCL_WITH_PYTORCH:-0}" = 1 ]; then
-  packages+=(python3-numpy python3-torch python3-torchvision python3-pil)
+  # libopenblas0-pthread: numpy and torch otherwise fall back to the reference BLAS (~1 GFLOP/s)
+  packages+=(python3-numpy python3-torch python3-torchvision python3-pil libopenblas0-pthread)
 fi
 
 SUDO=""

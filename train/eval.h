@@ -63,7 +63,9 @@ typedef struct eval_probe eval_probe;
  * trust-region solver L2R_LR, with a bias feature of value 1) minimising
  * 0.5 |w|^2 + C * sum_i log(1 + exp(-y_i w.x_i)) per class. Rows of x are
  * L2-normalised first (so one C grid suits every model). y[i] in
- * [0, n_classes); classes absent from y are never predicted. */
+ * [0, n_classes); classes absent from y are never predicted. With three or
+ * more classes the binary problems run on a thread each, up to the online
+ * CPUs (CLIPCL_EVAL_THREADS overrides); results do not depend on the count. */
 int eval_probe_fit(const float *x, const int32_t *y, int64_t n, int d, int n_classes, double c,
                    eval_probe **out);
 /* pred[i]: the class with the largest decision value (ties: lowest class). */

@@ -7,8 +7,10 @@
 
 #include <linear.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/status.h"
 
@@ -65,6 +67,108 @@ int eval_rows_make(const float *x, int64_t n, int d, eval_rows *r)
     return CC_OK;
 }
 
+/* One binary logistic regression: ys[i] = +1 or -1. Writes the weights of
+ * the +1 side (d values, then the bias weight) into w. */
+static int fit_binary(const eval_rows *r, struct feature_node **xs, double *ys, int64_t m,
+                      double c, double *w)
+{
+    struct problem prob = {.l = (int)m, .n = r->d + 1, .y = ys, .x = xs, .bias = 1.0};
+    /* eps 1e-3 (liblinear's default is 1e-2): a tighter optimum at a small
+     * cost, so C comparisons on the validation split are not solver noise. */
+    struct parameter par = {.solver_type = L2R_LR, .eps = 1e-3, .C = c};
+    const char *bad = check_parameter(&prob, &par);
+    if (bad)
+        return cc_fail(CC_ERR_INVALID, "linear probe: liblinear refused the problem: %s", bad);
+    struct model *mod = train(&prob, &par);
+    if (!mod)
+        return cc_fail(CC_ERR_NOMEM, "linear probe: liblinear could not train (%lld samples)",
+                       (long long)m);
+    int li = mod->nr_class == 2 && mod->label[1] == 1 ? 1 : 0;
+    for (int j = 0; j < r->d; j++)
+        w[j] = get_decfun_coef(mod, j + 1, li);
+    w[r->d] = get_decfun_bias(mod, li);
+    free_and_destroy_model(&mod);
+    return CC_OK;
+}
+
+/* One-vs-rest, one class per task, on a few threads: liblinear's own
+ * multi-class path solves the same binary problems one after another. */
+typedef struct ovr_job {
+    const eval_rows *r;
+    struct feature_node **xs;
+    const int32_t *lab; /* m class ids */
+    int64_t m;
+    double c;
+    eval_probe *p;
+    pthread_mutex_t mu;
+    int next, rc;
+} ovr_job;
+
+static void *ovr_worker(void *arg)
+{
+    ovr_job *j = arg;
+    double *ys = malloc((size_t)j->m * sizeof *ys);
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        while (j->next < j->p->n_classes && !j->p->present[j->next])
+            j->next++;
+        int cls = j->rc == CC_OK && j->next < j->p->n_classes ? j->next++ : -1;
+        if (cls >= 0 && !ys)
+            j->rc = cc_fail(CC_ERR_NOMEM, "linear probe: %lld labels", (long long)j->m), cls = -1;
+        pthread_mutex_unlock(&j->mu);
+        if (cls < 0)
+            break;
+        for (int64_t i = 0; i < j->m; i++)
+            ys[i] = j->lab[i] == cls ? 1.0 : -1.0;
+        int rc = fit_binary(j->r, j->xs, ys, j->m, j->c,
+                            j->p->w + (size_t)cls * (j->r->d + 1));
+        if (rc != CC_OK) {
+            /* cc_fail's message is per thread: carry it to the caller's. */
+            pthread_mutex_lock(&j->mu);
+            if (j->rc == CC_OK)
+                j->rc = rc;
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+    free(ys);
+    return NULL;
+}
+
+static int n_threads(int tasks)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *e = getenv("CLIPCL_EVAL_THREADS");
+    if (e && atoi(e) > 0)
+        n = atoi(e);
+    if (n < 1)
+        n = 1;
+    if (n > 32)
+        n = 32;
+    return (int)(n < tasks ? n : tasks);
+}
+
+static int fit_ovr(const eval_rows *r, struct feature_node **xs, const int32_t *lab, int64_t m,
+                   double c, int n_present, eval_probe *p)
+{
+    ovr_job j = {.r = r, .xs = xs, .lab = lab, .m = m, .c = c, .p = p, .rc = CC_OK};
+    pthread_mutex_init(&j.mu, NULL);
+    int nt = n_threads(n_present), started = 0;
+    pthread_t th[32];
+    for (int t = 1; t < nt; t++)
+        if (pthread_create(&th[t], NULL, ovr_worker, &j) == 0)
+            started = t;
+        else
+            break;
+    ovr_worker(&j);
+    for (int t = 1; t <= started; t++)
+        pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&j.mu);
+    if (j.rc != CC_OK)
+        return cc_fail((cc_code)j.rc, "linear probe: liblinear failed on a one-vs-rest problem "
+                                      "(%lld samples, C %g)", (long long)m, c);
+    return CC_OK;
+}
+
 int eval_fit_rows(const eval_rows *r, const int32_t *y, const int64_t *idx, int64_t m,
                   int n_classes, double c, eval_probe **out)
 {
@@ -75,66 +179,55 @@ int eval_fit_rows(const eval_rows *r, const int32_t *y, const int64_t *idx, int6
     eval_probe *p = calloc(1, sizeof *p);
     struct feature_node **xs = malloc((size_t)m * sizeof *xs);
     double *ys = malloc((size_t)m * sizeof *ys);
+    int32_t *lab = malloc((size_t)m * sizeof *lab);
     if (p) {
         p->present = calloc((size_t)n_classes, 1);
         p->w = calloc((size_t)n_classes * ((size_t)r->d + 1), sizeof *p->w);
     }
-    if (!p || !xs || !ys || !p->present || !p->w) {
-        free(xs), free(ys);
-        eval_probe_free(p);
-        return cc_fail(CC_ERR_NOMEM, "linear probe: %lld samples", (long long)m);
-    }
-    p->d = r->d;
-    p->n_classes = n_classes;
-    int n_present = 0, only = -1;
-    for (int64_t i = 0; i < m; i++) {
+    int rc = CC_OK;
+    if (!p || !xs || !ys || !lab || !p->present || !p->w)
+        rc = cc_fail(CC_ERR_NOMEM, "linear probe: %lld samples", (long long)m);
+    int n_present = 0, first = -1, second = -1;
+    for (int64_t i = 0; i < m && rc == CC_OK; i++) {
         int64_t k = idx ? idx[i] : i;
         if (k < 0 || k >= r->n || y[k] < 0 || y[k] >= n_classes) {
-            free(xs), free(ys);
-            eval_probe_free(p);
-            return cc_fail(CC_ERR_INVALID, "linear probe: sample %lld has label %d, expected "
-                                           "0..%d", (long long)k, k >= 0 && k < r->n ? y[k] : -1,
-                           n_classes - 1);
+            rc = cc_fail(CC_ERR_INVALID, "linear probe: sample %lld has label %d, expected "
+                                         "0..%d", (long long)k, k >= 0 && k < r->n ? y[k] : -1,
+                         n_classes - 1);
+            break;
         }
         xs[i] = r->x[k];
-        ys[i] = y[k];
-        n_present += !p->present[y[k]];
-        p->present[y[k]] = 1;
-        only = y[k];
-    }
-    if (n_present == 1) {
-        /* Nothing to separate: the one class wins everywhere (zero weights,
-         * bias 1 against the absent classes' nothing). */
-        p->w[(size_t)only * (r->d + 1) + r->d] = 1;
-        free(xs), free(ys);
-        *out = p;
-        return CC_OK;
-    }
-    struct problem prob = {.l = (int)m, .n = r->d + 1, .y = ys, .x = xs, .bias = 1.0};
-    /* eps 1e-3 (liblinear's default is 1e-2): a tighter optimum at a small
-     * cost, so C comparisons on the validation split are not solver noise. */
-    struct parameter par = {.solver_type = L2R_LR, .eps = 1e-3, .C = c};
-    const char *bad = check_parameter(&prob, &par);
-    int rc = CC_OK;
-    if (bad) {
-        rc = cc_fail(CC_ERR_INVALID, "linear probe: liblinear refused the problem: %s", bad);
-    } else {
-        set_print_string_function(quiet);
-        struct model *mod = train(&prob, &par);
-        if (!mod) {
-            rc = cc_fail(CC_ERR_NOMEM, "linear probe: liblinear could not train (%lld samples)",
-                         (long long)m);
-        } else {
-            for (int li = 0; li < mod->nr_class; li++) {
-                double *w = p->w + (size_t)mod->label[li] * (r->d + 1);
-                for (int j = 0; j < r->d; j++)
-                    w[j] = get_decfun_coef(mod, j + 1, li);
-                w[r->d] = get_decfun_bias(mod, li);
-            }
-            free_and_destroy_model(&mod);
+        lab[i] = y[k];
+        if (!p->present[y[k]]) {
+            n_present++;
+            if (first < 0)
+                first = y[k];
+            else if (second < 0)
+                second = y[k];
         }
+        p->present[y[k]] = 1;
     }
-    free(xs), free(ys);
+    if (rc == CC_OK) {
+        p->d = r->d;
+        p->n_classes = n_classes;
+        set_print_string_function(quiet);
+    }
+    if (rc == CC_OK && n_present == 1) {
+        /* Nothing to separate: the one class wins everywhere. */
+        p->w[(size_t)first * (r->d + 1) + r->d] = 1;
+    } else if (rc == CC_OK && n_present == 2) {
+        /* One problem, as liblinear solves two classes: the other class's
+         * weights are its negation, so the two decisions are exact mirrors. */
+        for (int64_t i = 0; i < m; i++)
+            ys[i] = lab[i] == first ? 1.0 : -1.0;
+        double *w1 = p->w + (size_t)first * (r->d + 1), *w2 = p->w + (size_t)second * (r->d + 1);
+        rc = fit_binary(r, xs, ys, m, c, w1);
+        for (int j = 0; rc == CC_OK && j <= r->d; j++)
+            w2[j] = -w1[j];
+    } else if (rc == CC_OK) {
+        rc = fit_ovr(r, xs, lab, m, c, n_present, p);
+    }
+    free(xs), free(ys), free(lab);
     if (rc != CC_OK) {
         eval_probe_free(p);
         return rc;

@@ -11,6 +11,7 @@
 #include "train/trainer_internal.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,11 @@ enum { I_ZERO, I_ONE, I_NORMAL, I_UNIFORM };
 typedef struct init_ctx {
     clip_wmap *m;
     uint64_t seed;
+    int shapes_only;
     int rc;
 } init_ctx;
+
+static float dummy_value;
 
 static uint64_t name_hash(const char *s)
 {
@@ -47,6 +51,10 @@ static void add(init_ctx *c, const char *name, int kind, double scale, int ndim,
         n *= shape[i];
     }
     va_end(ap);
+    if (c->shapes_only) {
+        c->rc = clip_wmap_add(c->m, name, ndim, shape, &dummy_value, 0);
+        return;
+    }
     float *d = malloc((size_t)(n > 0 ? n : 1) * sizeof *d);
     if (!d) {
         c->rc = cc_fail(CC_ERR_NOMEM, "train init: out of memory for '%s'", name);
@@ -74,11 +82,13 @@ static const char *k(const char *a, const char *b, int i, const char *tail)
 {
     static char buf[8][160];
     static int next;
-    char *o = buf[next++ & 7];
+    char *o = buf[next++ & 7], t[160];
+    /* via t: a and b may be earlier results of k() */
     if (i >= 0)
-        snprintf(o, sizeof buf[0], "%s%s%d.%s", a, b, i, tail);
+        snprintf(t, sizeof t, "%s%s%d.%s", a, b, i, tail);
     else
-        snprintf(o, sizeof buf[0], "%s%s", a, b);
+        snprintf(t, sizeof t, "%s%s", a, b);
+    memcpy(o, t, sizeof t);
     return o;
 }
 
@@ -201,12 +211,25 @@ static void text(init_ctx *c, const clip_config *cfg)
     add(c, "text_projection", I_NORMAL, pow((double)w, -0.5), 2, w, (int64_t)cfg->embed_dim);
 }
 
+int train_key_is_buffer(const char *key)
+{
+    size_t n = strlen(key);
+    return (n >= 12 && strcmp(key + n - 12, "running_mean") == 0) ||
+           (n >= 11 && strcmp(key + n - 11, "running_var") == 0);
+}
+
 int train_init_weights(const clip_config *cfg, clip_loss_kind kind, uint64_t seed, clip_wmap **out)
+{
+    return train_init_weights_ex(cfg, kind, seed, 0, out);
+}
+
+int train_init_weights_ex(const clip_config *cfg, clip_loss_kind kind, uint64_t seed,
+                          int shapes_only, clip_wmap **out)
 {
     if (!cfg || !out)
         return cc_fail(CC_ERR_INVALID, "train_init_weights: NULL argument");
     *out = NULL;
-    init_ctx c = {clip_wmap_new(), seed, CC_OK};
+    init_ctx c = {clip_wmap_new(), seed, shapes_only, CC_OK};
     if (!c.m)
         return cc_fail(CC_ERR_NOMEM, "train init: out of memory");
     if (cfg->vision.is_vit)
@@ -221,6 +244,10 @@ int train_init_weights(const clip_config *cfg, clip_loss_kind kind, uint64_t see
     if (c.rc) {
         clip_wmap_free(c.m);
         return c.rc;
+    }
+    if (shapes_only) {
+        *out = c.m;
+        return CC_OK;
     }
     clip_wmap_find(c.m, "logit_scale")->data[0] = clip_loss_init_scale(kind);
     if (kind == CLIP_LOSS_SIGLIP)

@@ -84,7 +84,7 @@ int train_run(const train_opts *o);
 
 /* ---- pieces, for tests and tools ---- */
 
-/* open_clip model config (the JSON of model_configs/*.json, or an
+/* open_clip model config (the JSON of open_clip's model_configs/NAME.json, or an
  * open_clip_config.json holding {"model_cfg": ...}) -> clip_config with
  * OpenAI naming. ResNet iff vision_cfg.layers is a list. */
 int train_config_read(const char *path, clip_config *cfg);

@@ -1,10 +1,11 @@
-/* open_clip model configs (model_configs/*.json, or the "model_cfg" of an
+/* open_clip model configs (model_configs/NAME.json, or the "model_cfg" of an
  * open_clip_config.json) read into a clip_config, without any weights: the
  * trainer builds the model from this alone. Defaults are open_clip's
  * CLIPVisionCfg / CLIPTextCfg ones, so a config may state only what differs. */
 #include "train/trainer_internal.h"
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,13 +1,17 @@
 /* G_OP_ATTENTION_GRAD (kernels/attention_grad.cl): one node yields one of
  * dq, dk, dv (attr which). Two launches per node: attng_stats writes each
  * query row's log-sum-exp and D = rowsum(dP * P) into plan scratch, then the
- * gradient kernel recomputes any probability from one dot product. Same
+ * gradient kernel recomputes any probability from one dot product (the
+ * CPU-class dq kernel holds whole probability rows and needs no stats). Same
  * semantics as backends/ref/ref_grad_attention.c (scale 1/sqrt(C/heads),
  * causal mask col > row). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "backends/opencl/ocl_lower_grad2.h"
+#include "backends/opencl/ocl_plan_internal.h"
 #include "runtime/status.h"
 
 static int check_shapes(const graph *g, const g_node *n)
@@ -35,6 +39,27 @@ static int check_shapes(const graph *g, const g_node *n)
     return CC_OK;
 }
 
+/* Private score rows of the CPU-class kernels: 2 x TQ x SMAX floats. */
+#define ATTNG_CPU_MAX_S 512
+#define ATTNG_TQ 4
+#define ATTNG_TK 4
+
+/* The CPU-class kernels (float16 head-dim vectors, work-group size 1) where
+ * they apply: head dim a multiple of 16, S small enough for the private
+ * score rows, a device without real local memory.
+ * $CLIPCL_ATTENTION_GRAD=rows|cpu forces either (tests run both). */
+static int use_cpu(ocl_lower *lc, int hd, int64_t S)
+{
+    if (hd % 16 || hd > 256 || S > ATTNG_CPU_MAX_S)
+        return 0;
+    const char *env = getenv("CLIPCL_ATTENTION_GRAD");
+    if (env && !strcmp(env, "rows"))
+        return 0;
+    if (env && !strcmp(env, "cpu"))
+        return 1;
+    return !ocl_lower_gpu_rows(lc);
+}
+
 int ocl_lower_attention_grad(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
@@ -45,28 +70,43 @@ int ocl_lower_attention_grad(ocl_lower *lc, int node)
     const g_tensor *tq = &g->tensors[n->in[0]], *tk = &g->tensors[n->in[1]];
     const int64_t B = tq->shape[0], T = tq->shape[1], C = tq->shape[2], S = tk->shape[1];
     const int heads = n->attr.heads, hd = (int)(C / heads), causal = n->attr.causal ? 1 : 0;
+    const int which = n->attr.which, cpu = use_cpu(lc, hd, S);
     const float scale = (float)(1.0 / sqrt((double)hd));
     cl_mem q = ocl_lower_mem(lc, n->in[0]), k = ocl_lower_mem(lc, n->in[1]);
-    cl_mem v = ocl_lower_mem(lc, n->in[2]), dout = ocl_lower_mem(lc, n->in[3]);
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DHD=%d", hd);
+    cl_mem v = ocl_lower_mem(lc, n->in[2]), dout = ocl_lower_mem(lc, n->in[3]), out = ocl_lower_mem(lc, n->out);
+    char opts[96];
+    if (cpu) /* SMAX rounded up so nearby S share one compiled program */
+        snprintf(opts, sizeof opts, "-DHD=%d -DSMAX=%d -DTQ=%d -DTK=%d", hd, (int)((S + 15) / 16 * 16), ATTNG_TQ,
+                 ATTNG_TK);
+    else
+        snprintf(opts, sizeof opts, "-DHD=%d", hd);
+    static const size_t one[3] = {1, 1, 1};
+    const size_t *lws = cpu ? one : NULL;
+    const size_t rows_q[3] = {cpu ? (size_t)(T + ATTNG_TQ - 1) / ATTNG_TQ : (size_t)T, (size_t)heads, (size_t)B};
+    const size_t rows_k[3] = {cpu ? (size_t)(S + ATTNG_TK - 1) / ATTNG_TK : (size_t)S, (size_t)heads, (size_t)B};
+    cl_kernel kg;
+
+    if (cpu && which == 0) { /* holds its rows' P and dP: no stats pass */
+        if ((rc = ocl_lower_kernel(lc, "attention_grad.cl", "attng_dq_cpu", opts, &kg)) ||
+            (rc = ocl_set_args(kg, "mmmmmiiiif", q, k, v, dout, out, (int)T, (int)S, (int)C, causal,
+                               (double)scale)))
+            return rc;
+        return ocl_lower_launch(lc, node, kg, 3, rows_q, lws);
+    }
 
     cl_mem stats;
-    cl_kernel ks, kg;
+    cl_kernel ks;
     if ((rc = ocl_lower_scratch(lc, (size_t)(B * heads * T) * 2 * sizeof(float), &stats)) ||
-        (rc = ocl_lower_kernel(lc, "attention_grad.cl", "attng_stats", opts, &ks)) ||
+        (rc = ocl_lower_kernel(lc, "attention_grad.cl", cpu ? "attng_stats_cpu" : "attng_stats", opts, &ks)) ||
         (rc = ocl_set_args(ks, "mmmmmiiiif", q, k, v, dout, stats, (int)T, (int)S, (int)C, causal, (double)scale)))
         return rc;
-    size_t rows_q[3] = {(size_t)T, (size_t)heads, (size_t)B};
-    if ((rc = ocl_lower_launch(lc, node, ks, 3, rows_q, NULL)))
+    if ((rc = ocl_lower_launch(lc, node, ks, 3, rows_q, lws)))
         return rc;
-
-    static const char *const names[3] = {"attng_dq", "attng_dk", "attng_dv"};
-    const int which = n->attr.which;
-    if ((rc = ocl_lower_kernel(lc, "attention_grad.cl", names[which], opts, &kg)) ||
-        (rc = ocl_set_args(kg, "mmmmmmiiiif", q, k, v, dout, stats, ocl_lower_mem(lc, n->out), (int)T, (int)S,
-                           (int)C, causal, (double)scale)))
+    static const char *const names[2][3] = {{"attng_dq", "attng_dk", "attng_dv"},
+                                            {"attng_dq_cpu", "attng_dk_cpu", "attng_dv_cpu"}};
+    if ((rc = ocl_lower_kernel(lc, "attention_grad.cl", names[cpu][which], opts, &kg)) ||
+        (rc = ocl_set_args(kg, "mmmmmmiiiif", q, k, v, dout, stats, out, (int)T, (int)S, (int)C, causal,
+                           (double)scale)))
         return rc;
-    size_t rows_k[3] = {(size_t)S, (size_t)heads, (size_t)B};
-    return ocl_lower_launch(lc, node, kg, 3, which == 0 ? rows_q : rows_k, NULL);
+    return ocl_lower_launch(lc, node, kg, 3, which == 0 ? rows_q : rows_k, lws);
 }

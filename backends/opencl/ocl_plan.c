@@ -247,6 +247,10 @@ static int lower_node(ocl_lower *lc, int node)
         return ocl_lower_conv_grad(lc, node);
     case G_OP_ATTENTION_GRAD:
         return ocl_lower_attention_grad(lc, node);
+    case G_OP_LOG: case G_OP_SUM_TO: case G_OP_BROADCAST_TO: case G_OP_GELU_GRAD: case G_OP_QUICKGELU_GRAD:
+    case G_OP_RELU_GRAD: case G_OP_SIGMOID_GRAD: case G_OP_SOFTMAX_GRAD: case G_OP_LAYERNORM_GRAD_X:
+    case G_OP_LAYERNORM_GRAD_GAMMA: case G_OP_L2NORM_GRAD: case G_OP_SLICE_GRAD: case G_OP_EMBEDDING_GRAD:
+        return ocl_lower_grad(lc, node);
     case G_OP_EMBEDDING:
         return ocl_lower_embedding(lc, node);
     case G_OP_RESHAPE: case G_OP_PERMUTE: case G_OP_SLICE: case G_OP_CONCAT:

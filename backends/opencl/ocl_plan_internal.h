@@ -55,4 +55,9 @@ int ocl_lower_is_param(ocl_lower *lc, int tensor);
 int ocl_attention_use_cpu(ocl_lower *lc, int node);
 int ocl_lower_attention_cpu(ocl_lower *lc, int node);
 
+/* The backward/loss ops log, sum_to, broadcast_to, the gelu/quickgelu/relu/
+ * sigmoid/softmax/layernorm (x, gamma)/l2norm derivatives, slice_grad and
+ * embedding_grad (ocl_lower_grad*.c, kernels/grad.cl). */
+int ocl_lower_grad(ocl_lower *lc, int node);
+
 #endif

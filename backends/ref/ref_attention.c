@@ -6,6 +6,30 @@
 
 #include "backends/ref/ref_ops.h"
 
+int64_t ref_attn_probs(const float *qr, const float *k, int64_t ldk, int64_t d, int64_t S,
+                       int causal, int64_t t, double scale, double *p)
+{
+    int64_t lim = causal ? (t + 1 < S ? t + 1 : S) : S;
+    double mx = -INFINITY, sum = 0.0;
+    for (int64_t s = 0; s < lim; s++) {
+        const float *kr = k + s * ldk;
+        double acc = 0.0;
+        for (int64_t c = 0; c < d; c++)
+            acc += (double)qr[c] * kr[c];
+        p[s] = acc * scale;
+        mx = p[s] > mx ? p[s] : mx;
+    }
+    for (int64_t s = 0; s < lim; s++) {
+        p[s] = exp(p[s] - mx);
+        sum += p[s];
+    }
+    for (int64_t s = 0; s < lim; s++)
+        p[s] /= sum;
+    for (int64_t s = lim; s < S; s++)
+        p[s] = 0.0;
+    return lim;
+}
+
 int ref_attention(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tq = ref_t(g, n->in[0]), *tk = ref_t(g, n->in[1]), *tv = ref_t(g, n->in[2]);
@@ -32,26 +56,13 @@ int ref_attention(const graph *g, const g_node *n, void **data)
     for (int64_t b = 0; b < B; b++)
         for (int64_t hi = 0; hi < h; hi++)
             for (int64_t t = 0; t < T; t++) {
-                const float *qr = q + (b * T + t) * C + hi * d;
-                int64_t lim = n->attr.causal ? (t + 1 < S ? t + 1 : S) : S;
-                double mx = -INFINITY, sum = 0.0;
-                for (int64_t s = 0; s < lim; s++) {
-                    const float *kr = k + (b * S + s) * C + hi * d;
-                    double acc = 0.0;
-                    for (int64_t c = 0; c < d; c++)
-                        acc += (double)qr[c] * kr[c];
-                    w[s] = acc * scale;
-                    mx = w[s] > mx ? w[s] : mx;
-                }
-                for (int64_t s = 0; s < lim; s++) {
-                    w[s] = exp(w[s] - mx);
-                    sum += w[s];
-                }
+                int64_t lim = ref_attn_probs(q + (b * T + t) * C + hi * d, k + b * S * C + hi * d, C,
+                                             d, S, n->attr.causal, t, scale, w);
                 for (int64_t c = 0; c < d; c++) {
                     double acc = 0.0;
                     for (int64_t s = 0; s < lim; s++)
                         acc += w[s] * v[(b * S + s) * C + hi * d + c];
-                    o[(b * T + t) * C + hi * d + c] = (float)(acc / sum);
+                    o[(b * T + t) * C + hi * d + c] = (float)acc;
                 }
             }
     free(w);

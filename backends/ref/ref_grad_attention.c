@@ -22,28 +22,13 @@ static void probs_and_dscores(const head_view *hv, int causal, double scale, dou
         double *pr = P + t * S, *dr = dS + t * S;
         const float *qr = hv->q + hv->off_q + t * C;
         const float *gr = hv->dout + hv->off_q + t * C;
-        int64_t lim = causal ? (t + 1 < S ? t + 1 : S) : S;
-        double mx = -INFINITY, sum = 0.0, dot = 0.0;
-        for (int64_t s = 0; s < S; s++) {
-            pr[s] = 0.0;
+        int64_t lim = ref_attn_probs(qr, hv->k + hv->off_kv, C, d, S, causal, t, scale, pr);
+        double dot = 0.0;
+        for (int64_t s = 0; s < S; s++)
             dr[s] = 0.0;
-        }
-        for (int64_t s = 0; s < lim; s++) {
-            const float *kr = hv->k + hv->off_kv + s * C;
-            double acc = 0.0;
-            for (int64_t c = 0; c < d; c++)
-                acc += (double)qr[c] * kr[c];
-            pr[s] = acc * scale;
-            mx = pr[s] > mx ? pr[s] : mx;
-        }
-        for (int64_t s = 0; s < lim; s++) {
-            pr[s] = exp(pr[s] - mx);
-            sum += pr[s];
-        }
         for (int64_t s = 0; s < lim; s++) {
             const float *vr = hv->v + hv->off_kv + s * C;
             double dp = 0.0;
-            pr[s] /= sum;
             for (int64_t c = 0; c < d; c++)
                 dp += (double)gr[c] * vr[c];
             dr[s] = dp; /* dP for now */

@@ -23,6 +23,12 @@ int ref_reduce(const graph *g, const g_node *n, void **data);
 /* reshape, permute, slice, concat, embedding */
 int ref_shape(const graph *g, const g_node *n, void **data);
 int ref_attention(const graph *g, const g_node *n, void **data);
+/* One query row's attention probabilities, shared by forward and backward:
+ * p[s] = softmax over s < lim of scale * (qr . k row s), k rows `ldk` floats
+ * apart, d channels; lim = t + 1 (at most S) when causal, else S, and p[s] = 0
+ * for the masked s < S. Returns lim. */
+int64_t ref_attn_probs(const float *qr, const float *k, int64_t ldk, int64_t d, int64_t S,
+                       int causal, int64_t t, double scale, double *p);
 
 /* Backward/loss ops (ref_grad_*.c). log, sum_to, broadcast_to and the
  * activation derivatives gelu/quickgelu/relu/sigmoid _grad. */

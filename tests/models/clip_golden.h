@@ -1,5 +1,6 @@
 /* Shared by the models/ tests: paths under $CLIPCL_TEST_DATA, golden .npy
- * reading, loading a model, and the acceptance rule of issue 3. Static
+ * reading, loading a model, the acceptance rule of issue 3, and the tower
+ * and logits checks both backends run. Static
  * functions: each test executable includes this once. */
 #ifndef CLIPCL_TEST_CLIP_GOLDEN_H
 #define CLIPCL_TEST_CLIP_GOLDEN_H
@@ -106,6 +107,77 @@ static void golden_free(golden *g)
     npy_free(&g->img);
     npy_free(&g->txt);
     npy_free(&g->logits);
+}
+
+/* A backend's half of the model tests: runs g with its inputs and params
+ * bound in slots and copies tensor `out` (n floats) into dst, asserting
+ * success. ctx is the backend's own (NULL for ref). */
+typedef void (*golden_run_fn)(void *ctx, graph *g, void **slots, int out, float *dst);
+
+/* Builds a tower, runs it; returns malloc'd [B, E] features. */
+static float *run_tower(golden_run_fn run, void *ctx, const clip_model *m, int text, int batch,
+                        const void *input)
+{
+    clip_tower *t = NULL;
+    int rc = text ? clip_build_text(m->w, &m->cfg, batch, &t)
+                  : clip_build_image(m->w, &m->cfg, batch, &t);
+    if (rc)
+        print_error("build %s tower: %s\n", text ? "text" : "image", cc_last_error());
+    assert_int_equal(rc, CC_OK);
+    void **slots = calloc((size_t)t->g->n_tensors, sizeof *slots);
+    assert_non_null(slots);
+    assert_int_equal(clip_tower_bind(t, slots, input), CC_OK);
+    int64_t n = g_numel(t->g, t->out);
+    assert_int_equal(n, (int64_t)batch * m->cfg.embed_dim);
+    float *out = malloc((size_t)n * sizeof *out);
+    assert_non_null(out);
+    run(ctx, t->g, slots, t->out, out);
+    free(slots);
+    clip_tower_free(t);
+    return out;
+}
+
+static float *run_logits(golden_run_fn run, void *ctx, const clip_model *m, const float *img,
+                         int n_img, const float *txt, int n_txt)
+{
+    clip_logits_graph l;
+    assert_int_equal(clip_build_logits(n_img, n_txt, m->cfg.embed_dim, m->logit_scale, &l), CC_OK);
+    void **slots = calloc((size_t)l.g->n_tensors, sizeof *slots);
+    assert_non_null(slots);
+    slots[l.img] = (void *)img;
+    slots[l.txt] = (void *)txt;
+    assert_int_equal(g_numel(l.g, l.out), (int64_t)n_img * n_txt);
+    float *out = malloc((size_t)n_img * n_txt * sizeof *out);
+    assert_non_null(out);
+    run(ctx, l.g, slots, l.out, out);
+    free(slots);
+    clip_logits_free(&l);
+    return out;
+}
+
+/* One model directory's towers and logits against its goldens. */
+static void check_model(golden_run_fn run, void *ctx, const char *backend, const char *dir,
+                        const char *sub)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s/%s", dir, sub);
+    clip_model *m = load_ok(rel);
+    golden gd;
+    golden_read(dir, &gd);
+    int ni = (int)gd.px.shape[0], nt = (int)gd.ids.shape[0];
+    assert_int_equal(gd.ids.shape[1], m->cfg.text.context);
+    printf("%s/%s (%s naming), %s backend:\n", dir, sub, clip_naming_name(m->cfg.naming), backend);
+    float *img = run_tower(run, ctx, m, 0, ni, gd.px.data);
+    compare("image features", img, &gd.img);
+    float *txt = run_tower(run, ctx, m, 1, nt, gd.ids.data);
+    compare("text features", txt, &gd.txt);
+    float *l = run_logits(run, ctx, m, img, ni, txt, nt);
+    compare("logits_per_image", l, &gd.logits);
+    free(img);
+    free(txt);
+    free(l);
+    golden_free(&gd);
+    clip_model_free(m);
 }
 
 #endif

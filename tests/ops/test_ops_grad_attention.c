@@ -14,8 +14,9 @@
 #include "tests/common/op_harness.h"
 
 /* fp32 recomputation of P from a stored log-sum-exp and dS = P * (dP - D),
- * whose difference cancels, against a double oracle; scale-aware */
-#define RTOL_ATTN_GRAD 5e-5f
+ * whose difference cancels, against a double oracle; scale-aware;
+ * measured <= 1.1e-6 (the r4 case) */
+#define RTOL_ATTN_GRAD 1e-5f
 
 static void attn_grad_case(int64_t B, int64_t T, int64_t S, int64_t C, int heads, int causal, float range)
 {

@@ -158,6 +158,8 @@ static void test_choice_measured_and_cached(void **state)
     char *old = base ? strdup(base) : NULL;
     setenv("CLIPCL_CACHE_DIR", dir, 1);
     unsetenv("CLIPCL_GEMM");
+    unsetenv("CLIPCL_FORCE_VARIANT"); /* in case an earlier test failed before resetting it */
+    unsetenv("CLIPCL_GEMM_TILE");
     ocl_gemm_choose_reset();
     assert_int_equal(ocl_gemm_tuning_path(ctx, file, sizeof file), 0);
     remove(file);

@@ -1,0 +1,320 @@
+/* The training loop (train/trainer.h): settings, model, data, backend,
+ * then steps with a log line each and checkpoints every N steps and at
+ * the end. */
+#include "train/trainer_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/status.h"
+#include "train/checkpoint.h"
+#include "train/schedule.h"
+#include "train/trainer_log.h"
+
+void train_opts_defaults(train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->batch = o->accum = o->siglip = o->augment = o->image_size = o->workers = -1;
+    o->steps = o->warmup = o->seed = o->checkpoint_every = -1;
+    o->lr = o->weight_decay = o->beta1 = o->beta2 = o->eps = o->clip_grad_norm = -1;
+}
+
+typedef struct run {
+    const train_opts *o;
+    train_ckpt ck;             /* the run's settings in ck.st; model/optim while saving */
+    clip_loss_kind kind;
+    clip_wmap *w;
+    clip_train_graph *tg;
+    train_exec *ex;
+    train_data data;
+    train_log log;
+    train_schedule sched;
+    char tok_dir[1100], log_path[1100];
+    int64_t start;
+} run;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+#define PICK_I(f, dflt) st->f = o->f >= 0 ? o->f : (resumed ? st->f : (dflt))
+#define PICK_D(f, dflt) st->f = o->f >= 0 ? o->f : (resumed ? st->f : (dflt))
+#define PICK_S(f, src, dflt)                                                                  \
+    do {                                                                                      \
+        const char *v_ = (src) ? (src) : (resumed ? st->f : (dflt));                           \
+        if (v_ != st->f)                                                                      \
+            snprintf(st->f, sizeof st->f, "%s", v_);                                          \
+    } while (0)
+
+/* Explicit options win, then the checkpoint's values, then the defaults. */
+static int settings(run *r, int resumed)
+{
+    const train_opts *o = r->o;
+    train_ckpt_state *st = &r->ck.st;
+    PICK_I(batch, 32);
+    PICK_I(accum, 1);
+    PICK_I(siglip, 0);
+    PICK_I(augment, 0);
+    PICK_I(image_size, 0);
+    PICK_I(steps, 0);
+    PICK_I(warmup, 0);
+    PICK_I(seed, 0);
+    PICK_D(lr, 5e-4);
+    PICK_D(weight_decay, 0.2);
+    PICK_D(beta1, 0.9);
+    PICK_D(beta2, 0.98);
+    PICK_D(eps, 1e-6);
+    if (o->clip_grad_norm >= 0 || !resumed)
+        st->clip_grad_norm = o->clip_grad_norm > 0 ? o->clip_grad_norm : 0;
+    PICK_S(data, o->data, "");
+    PICK_S(csv_img_key, o->csv_img_key, "filepath");
+    PICK_S(csv_caption_key, o->csv_caption_key, "title");
+    PICK_S(device, o->device, "");
+    if (st->steps < 1)
+        return cc_fail(CC_ERR_INVALID, "trainer: the number of steps must be given and >= 1");
+    if (st->batch < 2)
+        return cc_fail(CC_ERR_INVALID, "trainer: batch %d: a contrastive batch needs >= 2 pairs",
+                       st->batch);
+    if (st->accum < 1)
+        return cc_fail(CC_ERR_INVALID, "trainer: accum %d < 1", st->accum);
+    r->kind = st->siglip ? CLIP_LOSS_SIGLIP : CLIP_LOSS_CONTRASTIVE;
+    return train_schedule_init(&r->sched, TRAIN_SCHED_COSINE, st->lr, st->warmup, st->steps);
+}
+
+static void warn_cb(void *user, const char *msg)
+{
+    const train_opts *o = user;
+    if (o->on_warn)
+        o->on_warn(o->user, msg);
+}
+
+/* The tokenizer files go to OUT/tokenizer, which each checkpoint copies. */
+static int setup_tokenizer(run *r, int resumed)
+{
+    const train_opts *o = r->o;
+    snprintf(r->tok_dir, sizeof r->tok_dir, "%s/tokenizer", o->out_dir);
+    int rc = train_mkdir(r->tok_dir);
+    char a[2300], b[2300];
+    if (!rc && (resumed || o->tokenizer_dir)) {
+        const char *src = resumed && !o->tokenizer_dir ? r->ck.dir : o->tokenizer_dir;
+        for (int i = 0; !rc && train_tokenizer_files[i]; i++) {
+            snprintf(a, sizeof a, "%s/%s", src, train_tokenizer_files[i]);
+            snprintf(b, sizeof b, "%s/%s", r->tok_dir, train_tokenizer_files[i]);
+            FILE *f = fopen(a, "rb");
+            if (f) {
+                fclose(f);
+                if (strcmp(a, b) != 0)
+                    rc = train_copy_file(a, b);
+            }
+        }
+    } else if (!rc && o->vocab_file) {
+        size_t n = strlen(o->vocab_file);
+        int gz = n > 3 && strcmp(o->vocab_file + n - 3, ".gz") == 0;
+        snprintf(b, sizeof b, "%s/bpe_simple_vocab_16e6.txt%s", r->tok_dir, gz ? ".gz" : "");
+        rc = train_copy_file(o->vocab_file, b);
+    } else if (!rc) {
+        rc = train_data_learn_tokenizer(&r->data, r->tok_dir, r->ck.cfg.text.vocab);
+    }
+    if (!rc)
+        rc = train_data_tokenizer(&r->data, r->tok_dir, r->ck.cfg.text.vocab, r->ck.cfg.text.context);
+    return rc;
+}
+
+/* Splits param i's optimizer-state block out of (or into) its checkpoint key's tensor. */
+static int param_block(const run *r, int i, char *key, size_t len, int64_t *off, int64_t *n)
+{
+    int part = 0, nparts = 1;
+    int rc = clip_param_key(r->tg->g->tensors[r->tg->t->param_t[i]].name, key, len, &part, &nparts);
+    *n = g_numel(r->tg->g, r->tg->t->param_t[i]);
+    *off = (int64_t)part * *n;
+    return rc;
+}
+
+static int moments(run *r, int restore)
+{
+    int rc = CC_OK;
+    char key[G_NAME_LEN], km[G_NAME_LEN + 16], kv[G_NAME_LEN + 16];
+    for (int i = 0; i < r->tg->t->n_params && !rc; i++) {
+        int64_t off, n;
+        if ((rc = param_block(r, i, key, sizeof key, &off, &n)))
+            break;
+        snprintf(km, sizeof km, "exp_avg.%s", key);
+        snprintf(kv, sizeof kv, "exp_avg_sq.%s", key);
+        const clip_weight *m = clip_wmap_find(r->ck.optim, km), *v = clip_wmap_find(r->ck.optim, kv);
+        if (!m || !v || off + n > m->numel)
+            return cc_fail(CC_ERR_INVALID, "trainer: no optimizer state for '%s'", key);
+        rc = restore ? train_exec_set_state(r->ex, i, m->data + off, v->data + off)
+                     : train_exec_get_state(r->ex, i, m->data + off, v->data + off);
+    }
+    if (restore && !rc)
+        train_exec_set_steps(r->ex, r->ck.st.step);
+    return rc;
+}
+
+/* A map of zeroed exp_avg/exp_avg_sq tensors for every trained key. */
+static int optim_map(run *r)
+{
+    if (r->ck.optim)
+        return CC_OK;
+    r->ck.optim = clip_wmap_new();
+    int rc = r->ck.optim ? CC_OK : cc_fail(CC_ERR_NOMEM, "trainer: out of memory");
+    char k[G_NAME_LEN + 16];
+    for (int i = 0; i < r->w->n && !rc; i++) {
+        const clip_weight *w = &r->w->w[i];
+        if (train_key_is_buffer(w->name))
+            continue;
+        for (int j = 0; j < 2 && !rc; j++) {
+            float *d = calloc((size_t)(w->numel > 0 ? w->numel : 1), sizeof *d);
+            snprintf(k, sizeof k, "%s.%s", j ? "exp_avg_sq" : "exp_avg", w->name);
+            rc = d ? clip_wmap_add(r->ck.optim, k, w->ndim, w->shape, d, 1)
+                   : cc_fail(CC_ERR_NOMEM, "trainer: out of memory");
+            if (rc)
+                free(d);
+        }
+    }
+    return rc;
+}
+
+static int checkpoint(run *r, int64_t step)
+{
+    train_ckpt_state *st = &r->ck.st;
+    st->step = step;
+    st->epoch = r->data.epoch;
+    st->epoch_batches = r->data.epoch_batches;
+    st->samples = r->data.samples;
+    st->skipped = train_data_skipped(&r->data);
+    int rc = train_exec_sync(r->ex);
+    if (!rc)
+        rc = optim_map(r);
+    if (!rc)
+        rc = moments(r, 0);
+    r->ck.model = r->w;
+    char path[2300];
+    if (!rc)
+        rc = train_ckpt_save(r->o->out_dir, &r->ck, r->tok_dir, path, sizeof path);
+    r->ck.model = NULL;
+    if (!rc && r->o->on_checkpoint)
+        r->o->on_checkpoint(r->o->user, path);
+    return rc;
+}
+
+static int one_step(run *r, int64_t step)
+{
+    double t0 = now_s(), loss_sum = 0;
+    int rc = CC_OK;
+    for (int k = 0; k < r->ck.st.accum && !rc; k++) {
+        float loss = 0;
+        rc = train_data_next(&r->data);
+        if (!rc)
+            rc = train_exec_micro(r->ex, r->data.batch.pixels, r->data.ids, &loss);
+        loss_sum += loss;
+    }
+    double lr = train_schedule_lr(&r->sched, step);
+    float gn = 0;
+    if (!rc)
+        rc = train_exec_step(r->ex, lr, &gn);
+    if (rc)
+        return rc;
+    train_step_info s = {0};
+    s.step = step + 1;
+    s.steps = r->ck.st.steps;
+    s.epoch = r->data.epoch;
+    s.loss = loss_sum / r->ck.st.accum;
+    s.lr = lr;
+    s.logit_scale = train_exec_logit_scale(r->ex);
+    s.temperature = exp(s.logit_scale);
+    s.grad_norm = gn;
+    double dt = now_s() - t0;
+    s.samples_per_s = dt > 0 ? (double)r->ck.st.batch * r->ck.st.accum / dt : 0;
+    s.skipped = train_data_skipped(&r->data);
+    s.elapsed_s = dt;
+    if (!isfinite(s.loss))
+        return cc_fail(CC_ERR_INVALID, "trainer: loss is %g at step %lld (diverged; lower --lr?)",
+                       s.loss, (long long)s.step);
+    if ((rc = train_log_step(&r->log, &s)))
+        return rc;
+    if (r->o->on_step)
+        r->o->on_step(r->o->user, &s);
+    return CC_OK;
+}
+
+static int setup(run *r)
+{
+    const train_opts *o = r->o;
+    int resumed = o->resume != NULL, rc;
+    if (!o->out_dir)
+        return cc_fail(CC_ERR_INVALID, "trainer: no output directory given (--out)");
+    if ((rc = train_mkdir(o->out_dir)))
+        return rc;
+    if (resumed) {
+        if ((rc = train_ckpt_load(o->resume, &r->ck)))
+            return rc;
+        r->w = r->ck.model;
+        r->ck.model = NULL;
+        r->start = r->ck.st.step;
+    } else {
+        if (!o->model_config)
+            return cc_fail(CC_ERR_INVALID, "trainer: no model config given (--model-config)");
+        if ((rc = train_config_model_text(o->model_config, &r->ck.model_cfg_text)) ||
+            (rc = train_config_read(o->model_config, &r->ck.cfg)))
+            return rc;
+    }
+    if ((rc = settings(r, resumed)))
+        return rc;
+    train_ckpt_state *st = &r->ck.st;
+    if (!resumed && (rc = train_init_weights(&r->ck.cfg, r->kind, (uint64_t)st->seed, &r->w)))
+        return rc;
+    train_data_opts dopt = {st->data, st->csv_img_key, st->csv_caption_key, st->batch,
+                            r->ck.cfg.vision.resolution, st->image_size, st->augment,
+                            o->workers >= 0 ? o->workers : 0, (uint64_t)st->seed, warn_cb,
+                            (void *)o};
+    if ((rc = train_data_open(&r->data, &dopt)) || (rc = setup_tokenizer(r, resumed)))
+        return rc;
+    if (resumed && (rc = train_data_seek(&r->data, st->epoch, st->epoch_batches)))
+        return rc;
+    if ((rc = clip_train_build(r->w, &r->ck.cfg, st->batch, r->kind, &r->tg)))
+        return rc;
+    train_adamw_cfg ac = train_adamw_defaults();
+    ac.beta1 = st->beta1;
+    ac.beta2 = st->beta2;
+    ac.eps = st->eps;
+    ac.weight_decay = st->weight_decay;
+    ac.clip_norm = st->clip_grad_norm;
+    ac.accum_steps = st->accum;
+    if ((rc = train_exec_create(st->device, r->tg, r->w, &ac, &r->ex)))
+        return rc;
+    if (resumed && (rc = moments(r, 1)))
+        return rc;
+    snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", o->out_dir);
+    return train_log_open(&r->log, r->log_path, r->start);
+}
+
+int train_run(const train_opts *o)
+{
+    if (!o)
+        return cc_fail(CC_ERR_INVALID, "train_run: NULL options");
+    run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    int rc = setup(&r);
+    int64_t every = o->checkpoint_every > 0 ? o->checkpoint_every : 0;
+    for (int64_t s = r.start; !rc && s < r.ck.st.steps; s++) {
+        rc = one_step(&r, s);
+        int64_t done = s + 1;
+        if (!rc && ((every && done % every == 0) || done == r.ck.st.steps))
+            rc = checkpoint(&r, done);
+    }
+    train_log_close(&r.log);
+    train_exec_free(r.ex);
+    clip_train_free(r.tg);
+    train_data_close(&r.data);
+    clip_wmap_free(r.w);
+    train_ckpt_free(&r.ck);
+    return rc;
+}
