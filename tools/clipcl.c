@@ -15,6 +15,7 @@ static const cmd_entry commands[] = {
     {"zeroshot", "classify images against label names (prompt-ensembled)", cmd_zeroshot_usage, cmd_zeroshot},
     {"info", "print a checkpoint's inferred architecture, parameters, naming, dtype", cmd_info_usage, cmd_info},
     {"tokenizer-train", "learn CLIP BPE merges from a caption corpus (writes vocab.json + merges.txt)", cmd_tokenizer_train_usage, cmd_tokenizer_train},
+    {"bench", "time the image and text towers of a model, with a per-op table", cmd_bench_usage, cmd_bench},
     {"synth", "generate the procedural shapes dataset (PNGs + CSVs, held-out pairs)", cmd_synth_usage, cmd_synth},
     {"train", "train or resume a CLIP from a model config on image-caption data", cmd_train_usage, cmd_train},
     {"eval", "zero-shot accuracy, retrieval recall, linear probe and few-shot of a model", cmd_eval_usage, cmd_eval},

@@ -42,6 +42,8 @@ int cmd_info(int argc, char **argv);
 extern const char cmd_info_usage[];
 int cmd_tokenizer_train(int argc, char **argv);
 extern const char cmd_tokenizer_train_usage[];
+int cmd_bench(int argc, char **argv);
+extern const char cmd_bench_usage[];
 int cmd_synth(int argc, char **argv);
 extern const char cmd_synth_usage[];
 /* Training (tools/cmd_train.c) and its curves (tools/cmd_plot.c, PLplot). */

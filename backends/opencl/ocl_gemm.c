@@ -330,9 +330,11 @@ static int plan_kernel(void *u, const char *file, const char *name, const char *
 {
     return ocl_lower_kernel(((ocl_gemm_plan_user *)u)->lc, file, name, opts, out);
 }
+/* Packed B, transposed A and B live only within the node's launches: the
+ * plan-wide shared scratch (re-packed every run anyway). */
 static int plan_scratch(void *u, size_t bytes, cl_mem *out)
 {
-    return ocl_lower_scratch(((ocl_gemm_plan_user *)u)->lc, bytes, out);
+    return ocl_lower_shared_scratch(((ocl_gemm_plan_user *)u)->lc, bytes, out);
 }
 static int plan_launch(void *u, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws)
 {

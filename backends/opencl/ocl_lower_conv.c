@@ -7,6 +7,8 @@
  * through in chunks that reuse it (the queue is in order), so a batch-32 RN50
  * layer does not need a gigabyte of columns. */
 #include "backends/opencl/ocl_gemm.h"
+#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_shared_scratch.h"
 #include "runtime/status.h"
 
 #include <stdlib.h>
@@ -36,6 +38,7 @@ static int set_im2col_args(cl_kernel k, cl_mem x, const conv_geom *c, int n0, cl
     RT_CHECK(clSetKernelArg(k, 3, sizeof g2, &g2));
     RT_CHECK(clSetKernelArg(k, 4, sizeof n, &n));
     RT_CHECK(clSetKernelArg(k, 5, sizeof dst, &dst));
+    ocl_ss_note_arg(k, 5, dst); /* dst is shared scratch: re-bound after lowering */
     return CC_OK;
 }
 
@@ -94,7 +97,7 @@ static int lower_conv2d(ocl_lower *lc, int node)
         return ocl_gemm_emit(&s, &a, impl);
     }
     cl_mem col;
-    if ((rc = ocl_lower_scratch(lc, chunk * per_image * sizeof(float), &col)))
+    if ((rc = ocl_lower_shared_scratch(lc, chunk * per_image * sizeof(float), &col)))
         return rc;
     char opts[96];
     ocl_gemm_tile_options(t, opts, sizeof opts);

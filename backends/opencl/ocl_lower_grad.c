@@ -151,6 +151,8 @@ static int lower_embedding_grad(ocl_lower *lc, int node, const g_node *n)
     cl_mem first, last;
     cl_kernel k;
     int rc;
+    /* GPU: a work-item per (column, row), coalesced; CPU: one per row. */
+    int gpu = ocl_lower_gpu_rows(lc);
     size_t gv = (size_t)V, gc = (size_t)cnt, gr[2] = { (size_t)D, (size_t)V };
     if ((rc = ocl_lower_scratch(lc, sizeof(cl_int) * (size_t)V, &first)) ||
         (rc = ocl_lower_scratch(lc, sizeof(cl_int) * (size_t)V, &last)) ||
@@ -158,10 +160,10 @@ static int lower_embedding_grad(ocl_lower *lc, int node, const g_node *n)
         (rc = ocl_set_args(k, "mm", first, last)) || (rc = ocl_lower_launch(lc, node, k, 1, &gv, NULL)) ||
         (rc = ocl_lower_kernel(lc, "grad.cl", "emb_grad_range", "", &k)) ||
         (rc = ocl_set_args(k, "mmmi", ids, first, last, (int)V)) || (rc = ocl_lower_launch(lc, node, k, 1, &gc, NULL)) ||
-        (rc = ocl_lower_kernel(lc, "grad.cl", "emb_grad_rows", "", &k)) ||
+        (rc = ocl_lower_kernel(lc, "grad.cl", gpu ? "emb_grad_rows" : "emb_grad_rows_cpu", "", &k)) ||
         (rc = ocl_set_args(k, "mmmmmil", ids, dy, first, last, y, (int)V, D)))
         return rc;
-    return ocl_lower_launch(lc, node, k, 2, gr, NULL);
+    return gpu ? ocl_lower_launch(lc, node, k, 2, gr, NULL) : ocl_lower_launch(lc, node, k, 1, &gv, NULL);
 }
 
 int ocl_lower_grad(ocl_lower *lc, int node)

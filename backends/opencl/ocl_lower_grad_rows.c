@@ -12,7 +12,7 @@ int ocl_grad_split(ocl_lower *lc, int64_t n_out, int64_t len, int64_t per_step, 
 {
     int64_t cu = (int64_t)ocl_lower_ctx(lc)->dev.compute_units;
     /* A CPU wants a few work-groups per core; a GPU thousands of items. */
-    int64_t want = (cu > 0 ? cu : 1) * (ocl_lower_gpu_rows(lc) ? 2048 : 16);
+    int64_t want = (cu > 0 ? cu : 1) * (ocl_lower_gpu_rows(lc) ? 2048 : 64);
     int64_t p = n_out > 0 ? (want + n_out - 1) / n_out : 1;
     int64_t cap = len * (per_step > 0 ? per_step : 1) / 256;
     if (p > cap)
@@ -97,18 +97,20 @@ static int lower_sum_to(ocl_lower *lc, int node, const g_node *n)
             per_step *= meta[6 + i];
     if (n_out == 0)
         return 0;
-    int64_t chunk;
-    int p = ocl_grad_split(lc, n_out, len, per_step, &chunk);
+    /* CPU class, innermost dim kept and contiguous: 8 outputs per item. */
+    int wide = !ocl_lower_gpu_rows(lc) && nk >= 1 && kx[nk - 1] == 1 && ks[nk - 1] % 8 == 0;
+    int64_t items = wide ? n_out / 8 : n_out, chunk;
+    int p = ocl_grad_split(lc, items, len, per_step, &chunk);
     cl_mem y = ocl_lower_mem(lc, n->out), part = y, m;
     cl_kernel k;
     if ((rc = ocl_lower_const_i64(lc, meta, 12, &m)))
         return rc;
     if (p > 1 && (rc = ocl_lower_scratch(lc, sizeof(float) * (size_t)(n_out * p), &part)))
         return rc;
-    if ((rc = ocl_lower_kernel(lc, "grad.cl", "sum_to_nd", "", &k)) ||
+    if ((rc = ocl_lower_kernel(lc, "grad.cl", wide ? "sum_to_nd8" : "sum_to_nd", "", &k)) ||
         (rc = ocl_set_args(k, "mmmill", ocl_lower_mem(lc, n->in[0]), part, m, sd, chunk, n_out)))
         return rc;
-    size_t gws[2] = { (size_t)n_out, (size_t)p };
+    size_t gws[2] = { (size_t)items, (size_t)p };
     if ((rc = ocl_lower_launch(lc, node, k, 2, gws, NULL)))
         return rc;
     return p > 1 ? add_partials(lc, node, part, y, n_out, p) : 0;
@@ -127,8 +129,10 @@ static int lower_ln_gamma(ocl_lower *lc, int node, const g_node *n, int64_t nrow
     cl_mem x = ocl_lower_mem(lc, n->in[0]), dy = ocl_lower_mem(lc, n->in[1]), y = ocl_lower_mem(lc, n->out);
     cl_mem stats, part = y;
     cl_kernel k;
-    int64_t chunk;
-    int p = ocl_grad_split(lc, ncols, nrows, 1, &chunk), rc;
+    /* CPU class: 8 adjacent columns per work-item where ncols allows. */
+    int wide = !ocl_lower_gpu_rows(lc) && ncols % 8 == 0;
+    int64_t items = wide ? ncols / 8 : ncols, chunk;
+    int p = ocl_grad_split(lc, items, nrows, wide ? 8 : 1, &chunk), rc;
     if ((rc = ocl_lower_scratch(lc, 4 * sizeof(float) * (size_t)nrows, &stats)) ||
         (rc = ocl_lower_row_kernel(lc, "grad.cl", "ln_stats", &k)) ||
         (rc = ocl_set_args(k, "mmif", x, stats, (int)ncols, (double)n->attr.eps)) ||
@@ -136,10 +140,10 @@ static int lower_ln_gamma(ocl_lower *lc, int node, const g_node *n, int64_t nrow
         return rc;
     if (p > 1 && (rc = ocl_lower_scratch(lc, sizeof(float) * (size_t)(ncols * p), &part)))
         return rc;
-    if ((rc = ocl_lower_kernel(lc, "grad.cl", "ln_grad_gamma_cols", "", &k)) ||
+    if ((rc = ocl_lower_kernel(lc, "grad.cl", wide ? "ln_grad_gamma_cols8" : "ln_grad_gamma_cols", "", &k)) ||
         (rc = ocl_set_args(k, "mmmmlll", x, dy, stats, part, nrows, ncols, chunk)))
         return rc;
-    size_t gws[2] = { (size_t)ncols, (size_t)p };
+    size_t gws[2] = { (size_t)items, (size_t)p };
     if ((rc = ocl_lower_launch(lc, node, k, 2, gws, NULL)))
         return rc;
     return p > 1 ? add_partials(lc, node, part, y, ncols, p) : 0;

@@ -11,6 +11,7 @@
 #include "backends/opencl/ocl_backend.h"
 #include "backends/opencl/ocl_plan_internal.h"
 #include "backends/opencl/ocl_lower_grad2.h"
+#include "backends/opencl/ocl_shared_scratch.h"
 
 typedef struct ocl_launch {
     int node;
@@ -37,6 +38,8 @@ struct ocl_plan {
     int n_kernels, cap_kernels;
     cl_mem *scratch;
     int n_scratch, cap_scratch;
+    size_t scratch_bytes;   /* private scratch (ocl_lower_scratch) */
+    ocl_shared_scratch ss;  /* transient scratch shared by all nodes */
     cl_event *events;       /* one per launch when profiling */
     double *node_seconds;   /* per node, from the last profiled run */
     int ran;
@@ -92,7 +95,13 @@ int ocl_lower_scratch(ocl_lower *lc, size_t bytes, cl_mem *out)
     if (rc)
         return rc;
     p->scratch[p->n_scratch++] = *out;
+    p->scratch_bytes += bytes ? bytes : 4;
     return 0;
+}
+
+int ocl_lower_shared_scratch(ocl_lower *lc, size_t bytes, cl_mem *out)
+{
+    return ocl_ss_request(&lc->p->ss, lc->p->ctx, bytes, out);
 }
 
 int ocl_lower_kernel(ocl_lower *lc, const char *file, const char *name, const char *options, cl_kernel *out)
@@ -182,7 +191,7 @@ int ocl_set_args(cl_kernel k, const char *fmt, ...)
     cl_uint i = 0;
     for (; fmt[i] && err == CL_SUCCESS; i++) {
         switch (fmt[i]) {
-        case 'm': { cl_mem v = va_arg(ap, cl_mem); err = clSetKernelArg(k, i, sizeof v, &v); break; }
+        case 'm': { cl_mem v = va_arg(ap, cl_mem); err = clSetKernelArg(k, i, sizeof v, &v); ocl_ss_note_arg(k, i, v); break; }
         case 'i': { cl_int v = va_arg(ap, int); err = clSetKernelArg(k, i, sizeof v, &v); break; }
         case 'u': { cl_uint v = va_arg(ap, unsigned); err = clSetKernelArg(k, i, sizeof v, &v); break; }
         case 'l': { cl_long v = va_arg(ap, int64_t); err = clSetKernelArg(k, i, sizeof v, &v); break; }
@@ -366,7 +375,9 @@ int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
         goto done;
 
     ocl_lower lc = { p, g };
+    ocl_ss_begin(&p->ss);
     for (int i = 0; i < n_order && !rc; i++) {
+        p->ss.node = order[i];
         rc = lower_node(&lc, order[i]);
         if (rc) {
             char msg[1024];
@@ -376,6 +387,9 @@ int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
                          n->name[0] ? " " : "", n->name, msg);
         }
     }
+    ocl_ss_end();
+    if (!rc)
+        rc = ocl_ss_finish(&p->ss, ctx);
     if (rc)
         goto done;
     if (ctx->profiling && p->n_launches) {
@@ -408,6 +422,7 @@ void ocl_plan_free(ocl_plan *p)
         clReleaseKernel(p->kernels[i]);
     for (int i = 0; i < p->n_scratch; i++)
         clReleaseMemObject(p->scratch[i]);
+    ocl_ss_free(&p->ss);
     /* Sub-buffers before the arena they view. */
     if (p->mem)
         for (int t = 0; t < p->n_tensors; t++)
@@ -472,6 +487,7 @@ cl_mem ocl_plan_mem(ocl_plan *p, int tensor)
 }
 
 size_t ocl_plan_arena_bytes(const ocl_plan *p) { return p ? p->arena_bytes : 0; }
+size_t ocl_plan_scratch_bytes(const ocl_plan *p) { return p ? p->scratch_bytes + p->ss.bytes : 0; }
 
 /* ---- run --------------------------------------------------------------- */
 

@@ -256,6 +256,30 @@ static void test_few_shot(void **state)
     }
 }
 
+static void test_threads_do_not_change_the_fit(void **state)
+{
+    (void)state;
+    /* one-vs-rest problems solved on 1 thread and on 3 give identical weights */
+    enum { K = 5, PER = 12, D = 4 };
+    float x[K * PER * D];
+    int32_t y[K * PER];
+    blobs(K, PER, D, 1.0, 31, x, y);
+    double w[2][K][D + 1];
+    const char *nt[2] = {"1", "3"};
+    for (int t = 0; t < 2; t++) {
+        setenv("CLIPCL_EVAL_THREADS", nt[t], 1);
+        eval_probe *p = NULL;
+        assert_int_equal(eval_probe_fit(x, y, K * PER, D, K + 2, 3.0, &p), CC_OK);
+        for (int c = 0; c < K; c++)
+            assert_int_equal(eval_probe_weights(p, c, w[t][c], &w[t][c][D]), CC_OK);
+        /* classes 5 and 6 had no samples: never trained */
+        assert_int_equal(eval_probe_weights(p, K, NULL, NULL), CC_ERR_INVALID);
+        eval_probe_free(p);
+    }
+    unsetenv("CLIPCL_EVAL_THREADS");
+    assert_memory_equal(w[0], w[1], sizeof w[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_c_selection_avoids_underfitting),
         cmocka_unit_test(test_sampling_per_class_and_seeded),
         cmocka_unit_test(test_few_shot),
+        cmocka_unit_test(test_threads_do_not_change_the_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
