@@ -267,6 +267,7 @@ static int one_step(tb_run *r, double lr, double *fb, double *opt, float *loss)
     double t1 = now_s();
     if (!rc)
         rc = train_optim_step(r->o, lr);
+    ocl_plan_params_changed(r->p); /* AdamW rewrote the params in place */
     if (!rc)
         rc = rt_finish(r->ctx);
     double t2 = now_s();

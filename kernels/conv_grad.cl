@@ -102,8 +102,10 @@ __kernel void convg_accumulate(__global float *restrict acc, __global const floa
 }
 
 /* dx[n0 + n][c][iy][ix] = sum of col[n][(c*KH + ky)*KW + kx][oy*OW + ox]
- * over the taps (ky, kx) with oy*SH - PH + ky = iy (and likewise along W)
- * inside the output. col is K x Q per image. Grid: (W, H, images * C). */
+ * over the taps with oy*SH - PH + ky = iy (and likewise along W) inside the
+ * output. The loops run over the output rows/cols whose window covers the
+ * pixel, so a patchify conv (stride = kernel) visits one tap, not KH*KW.
+ * col is K x Q per image. Grid: (W, H, images * C). */
 __kernel void convg_col2im(__global const float *restrict col, CONVG_GEOM_ARGS, const int n0,
                            __global float *restrict dx)
 {
@@ -113,17 +115,16 @@ __kernel void convg_col2im(__global const float *restrict col, CONVG_GEOM_ARGS, 
     const int n = nc / C, c = nc % C;
     const long Q = (long)OH * OW;
     __global const float *cn = col + ((long)n * C + c) * KH * KW * Q;
+    /* oy*SH <= iy + PH < oy*SH + KH */
+    const int ry = iy + PH, rx = ix + PWD;
+    const int ay = ry - KH + 1, ax = rx - KW + 1;
+    const int oy0 = ay <= 0 ? 0 : (ay + SH - 1) / SH, oy1 = min(ry / SH, OH - 1);
+    const int ox0 = ax <= 0 ? 0 : (ax + SW - 1) / SW, ox1 = min(rx / SW, OW - 1);
     float s = 0.0f;
-    for (int ky = 0; ky < KH; ky++) {
-        const int ty = iy + PH - ky;
-        if (ty < 0 || ty % SH || ty / SH >= OH)
-            continue;
-        for (int kx = 0; kx < KW; kx++) {
-            const int tx = ix + PWD - kx;
-            if (tx < 0 || tx % SW || tx / SW >= OW)
-                continue;
-            s += cn[(long)(ky * KW + kx) * Q + (ty / SH) * OW + tx / SW];
-        }
+    for (int oy = oy0; oy <= oy1; oy++) {
+        __global const float *cr = cn + (long)((ry - oy * SH) * KW) * Q + (long)oy * OW;
+        for (int ox = ox0; ox <= ox1; ox++)
+            s += cr[(long)(rx - ox * SW) * Q + ox];
     }
     dx[(((long)(n0 + n) * C + c) * H + iy) * W + ix] = s;
 }

@@ -268,6 +268,8 @@ static int setup(run *r)
     if ((rc = settings(r, resumed)))
         return rc;
     train_ckpt_state *st = &r->ck.st;
+    if (!resumed && st->siglip && (rc = train_config_add_siglip(&r->ck.model_cfg_text)))
+        return rc;
     if (!resumed && (rc = train_init_weights(&r->ck.cfg, r->kind, (uint64_t)st->seed, &r->w)))
         return rc;
     train_data_opts dopt = {st->data, st->csv_img_key, st->csv_caption_key, st->batch,

@@ -170,6 +170,29 @@ int train_config_read(const char *path, clip_config *cfg)
     return rc;
 }
 
+int train_config_add_siglip(char **text)
+{
+    struct json_object *o = json_tokener_parse(*text);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return cc_fail(CC_ERR_INVALID, "model config: not a JSON object");
+    }
+    /* open_clip builds logit_bias only when the config asks for it */
+    if (!get(o, "init_logit_scale"))
+        json_object_object_add(o, "init_logit_scale",
+                               json_object_new_double(clip_loss_init_scale(CLIP_LOSS_SIGLIP)));
+    if (!get(o, "init_logit_bias"))
+        json_object_object_add(o, "init_logit_bias", json_object_new_double(clip_loss_init_bias()));
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    char *copy = s ? strdup(s) : NULL;
+    json_object_put(o);
+    if (!copy)
+        return cc_fail(CC_ERR_NOMEM, "model config: out of memory");
+    free(*text);
+    *text = copy;
+    return CC_OK;
+}
+
 int train_config_write_open_clip(const char *model_cfg_text, char **out)
 {
     static const char pre[] = "{\"model_cfg\": ";

@@ -100,6 +100,7 @@ int train_exec_ocl_micro(train_exec *e, const float *pixels, const int32_t *ids,
 int train_exec_ocl_step(train_exec *e, double lr, float *grad_norm)
 {
     int rc = train_optim_step(e->opt, lr);
+    ocl_plan_params_changed(e->plan); /* AdamW rewrote the params in place */
     if (!rc && grad_norm)
         rc = train_optim_grad_norm(e->opt, grad_norm);
     return rc;

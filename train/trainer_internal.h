@@ -16,6 +16,9 @@
 /* The model config object of a file (its "model_cfg" if it has one) as
  * compact JSON text (malloc'd). */
 int train_config_model_text(const char *path, char **text);
+/* Adds open_clip's init_logit_scale / init_logit_bias (SigLIP) to a model
+ * config text (replaced), so open_clip builds the logit_bias parameter. */
+int train_config_add_siglip(char **text);
 /* open_clip_config.json's text for a model config (malloc'd). */
 int train_config_write_open_clip(const char *model_cfg_text, char **out);
 

@@ -23,6 +23,16 @@ int ocl_plan_write(ocl_plan *p, int tensor, const void *host, size_t bytes);
 int ocl_plan_read(ocl_plan *p, int tensor, void *host, size_t bytes);
 cl_mem ocl_plan_mem(ocl_plan *p, int tensor);
 
+/* Tell the plan that parameter values changed on the device behind its back
+ * (e.g. an optimizer step updating params in place through cl_mems from
+ * ocl_plan_mem()). Launches that derive data from params only (packed GEMM
+ * weights, batchnorm's per-channel sqrt(var + eps)) run once and are skipped
+ * afterwards until a param changes: ocl_plan_write() to a param and handing
+ * out a param's cl_mem notice that by themselves, an in-place update does
+ * not. Call this after every such update, before the next ocl_plan_run();
+ * forgetting it runs the plan on the stale derived data. Cheap: sets a flag. */
+void ocl_plan_params_changed(ocl_plan *p);
+
 /* Enqueue every launch in order and wait once. */
 int ocl_plan_run(ocl_plan *p);
 

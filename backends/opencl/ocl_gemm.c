@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_shared_scratch.h"
 #include "runtime/status.h"
 
 /* Where B is read in place instead of packed (see ocl_gemm_use_rowmajor_b). */
@@ -286,6 +287,11 @@ static int emit_clblast(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     if (!d)
         return cc_fail(CC_ERR_NOMEM, "ocl_gemm: out of memory for a CLBlast call");
     d->g = *g;
+    /* operands may be plan shared scratch (conv's im2col): re-bound after lowering */
+    ocl_ss_note_slot(&d->g.a);
+    ocl_ss_note_slot(&d->g.b);
+    ocl_ss_note_slot(&d->g.c);
+    ocl_ss_note_slot(&d->g.bias);
     return s->call(s->user, run_clblast, d);
 }
 

@@ -486,6 +486,12 @@ cl_mem ocl_plan_mem(ocl_plan *p, int tensor)
     return p->mem[tensor];
 }
 
+void ocl_plan_params_changed(ocl_plan *p)
+{
+    if (p)
+        p->params_dirty = 1;
+}
+
 size_t ocl_plan_arena_bytes(const ocl_plan *p) { return p ? p->arena_bytes : 0; }
 size_t ocl_plan_scratch_bytes(const ocl_plan *p) { return p ? p->scratch_bytes + p->ss.bytes : 0; }
 

@@ -42,8 +42,10 @@ void ocl_contig_strides(const g_tensor *t, int64_t *strides);
 /* A launch that reads params only and writes a plan-owned scratch buffer
  * nothing else writes (e.g. packing a weight into GEMM panels): run by the
  * first ocl_plan_run() and afterwards only when a param may have changed
- * (ocl_plan_write() to a PARAM tensor, or ocl_plan_mem() handed one out).
- * Saves re-packing every weight on every inference run. */
+ * (ocl_plan_write() to a PARAM tensor, ocl_plan_mem() handed one out, or the
+ * owner called ocl_plan_params_changed(), as training must after each
+ * in-place optimizer step). Saves re-packing every weight on every inference
+ * run. Its output must depend on params only: no input, no activation. */
 int ocl_lower_launch_static(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const size_t *gws,
                             const size_t *lws);
 /* 1 when the tensor is a G_ROLE_PARAM (persistent weights). */

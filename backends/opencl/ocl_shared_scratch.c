@@ -61,7 +61,7 @@ int ocl_ss_request(ocl_shared_scratch *ss, rt_ctx *ctx, size_t bytes, cl_mem *ou
     return CC_OK;
 }
 
-void ocl_ss_note_arg(cl_kernel k, cl_uint arg, cl_mem v)
+static void note(cl_kernel k, cl_uint arg, cl_mem *slot, cl_mem v)
 {
     ocl_shared_scratch *ss = tl_ss;
     if (!ss || !v)
@@ -74,10 +74,18 @@ void ocl_ss_note_arg(cl_kernel k, cl_uint arg, cl_mem v)
             ss->oom = 1;
             return;
         }
-        ss->patch[ss->n_patch++] = (ocl_ss_patch){k, arg, i};
+        ss->patch[ss->n_patch++] = (ocl_ss_patch){k, arg, slot, i};
         ss->req[i].bound++;
         return;
     }
+}
+
+void ocl_ss_note_arg(cl_kernel k, cl_uint arg, cl_mem v) { note(k, arg, NULL, v); }
+
+void ocl_ss_note_slot(cl_mem *slot)
+{
+    if (slot)
+        note(NULL, 0, slot, *slot);
 }
 
 int ocl_ss_finish(ocl_shared_scratch *ss, rt_ctx *ctx)
@@ -109,12 +117,16 @@ int ocl_ss_finish(ocl_shared_scratch *ss, rt_ctx *ctx)
     for (int i = 0; i < ss->n_patch; i++) {
         const ocl_ss_patch *p = &ss->patch[i];
         cl_mem sub = ss->req[p->req].sub;
+        if (p->slot) {
+            *p->slot = sub;
+            continue;
+        }
         cl_int err = clSetKernelArg(p->k, p->arg, sizeof sub, &sub);
         if (err != CL_SUCCESS)
             return cc_fail(CC_ERR_OPENCL, "shared scratch: re-binding kernel argument %u failed: %s", p->arg,
                            rt_cl_error_string(err));
     }
-    /* every argument now names its sub-buffer: the placeholders can go */
+    /* every argument and slot now names its sub-buffer: the placeholders can go */
     for (int i = 0; i < ss->n_req; i++) {
         clReleaseMemObject(ss->req[i].ph);
         ss->req[i].ph = NULL;

@@ -14,9 +14,10 @@
  *
  * Rules for users: the contents live only within the node's own launches
  * (never a "static" launch's output, never read by a later node); the handle
- * goes to kernels only, through ocl_set_args() or a raw clSetKernelArg()
- * followed by ocl_ss_note_arg() (not into host-call data). A request that
- * no argument ever took fails ocl_ss_finish(), so a forgotten note is loud. */
+ * goes to kernels through ocl_set_args() or a raw clSetKernelArg() followed
+ * by ocl_ss_note_arg(), and into host-call data only with ocl_ss_note_slot()
+ * on the field. A request that nothing ever took fails ocl_ss_finish(), so a
+ * forgotten note is loud. */
 #ifndef CLIPCL_OCL_SHARED_SCRATCH_H
 #define CLIPCL_OCL_SHARED_SCRATCH_H
 
@@ -32,8 +33,9 @@ typedef struct ocl_ss_req {
 } ocl_ss_req;
 
 typedef struct ocl_ss_patch {
-    cl_kernel k;
+    cl_kernel k;          /* a kernel argument, or ... */
     cl_uint arg;
+    cl_mem *slot;         /* ... a cl_mem inside plan-owned host-call data */
     int req;
 } ocl_ss_patch;
 
@@ -61,6 +63,9 @@ int ocl_ss_request(ocl_shared_scratch *ss, rt_ctx *ctx, size_t bytes, cl_mem *ou
 /* Argument `arg` of k was just set to v: recorded when v is a placeholder of
  * the plan being lowered on this thread, ignored otherwise. */
 void ocl_ss_note_arg(cl_kernel k, cl_uint arg, cl_mem v);
+/* *slot (a cl_mem inside host-call data the plan owns until it is freed)
+ * may hold a placeholder: recorded, and overwritten with the sub-buffer. */
+void ocl_ss_note_slot(cl_mem *slot);
 
 /* Create the shared buffer and re-bind every recorded argument. */
 int ocl_ss_finish(ocl_shared_scratch *ss, rt_ctx *ctx);

@@ -1,8 +1,10 @@
 /* G_OP_ATTENTION_GRAD (dq, dk and dv as three nodes of one graph) on OpenCL
  * against the ref backend (backends/ref/ref_grad_attention.c): T = S = 1, 7,
  * 50, 77; heads 1, 2, 8; causal on and off; cross attention with T != S;
- * head dims 1, 3, 16, 64; CLIP's shapes; a score range wide enough that the
- * log-sum-exp must subtract the row max. */
+ * head dims 1, 3, 6, 16, 32, 64; CLIP's shapes; a score range wide enough
+ * that the log-sum-exp must subtract the row max. Head dims that are
+ * multiples of 16 take the CPU-class kernels on PoCL by default; the
+ * one-row-per-work-item kernels run on them too, forced. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +12,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "tests/common/op_harness.h"
 
@@ -66,8 +69,28 @@ static void test_cross_and_range(void **state)
     (void)state;
     attn_grad_case(3, 1, 50, 64, 2, 0, 1.0f);  /* attention pooling: one query */
     attn_grad_case(2, 7, 33, 24, 8, 0, 1.0f);  /* head dim 3 */
+    attn_grad_case(2, 7, 33, 64, 2, 0, 1.0f);  /* head dim 32, S past T */
+    attn_grad_case(1, 19, 19, 48, 3, 1, 1.0f); /* head dim 16, T past a 16-query block */
     attn_grad_case(1, 9, 5, 8, 8, 0, 2.0f);    /* head dim 1 */
     attn_grad_case(2, 33, 33, 64, 2, 1, 4.0f); /* scores up to ~100: exp overflows without the max */
+}
+
+static void test_rows_forced(void **state)
+{
+    (void)state;
+    setenv("CLIPCL_ATTENTION_GRAD", "rows", 1);
+    attn_grad_case(2, 77, 77, 64, 8, 1, 1.0f);
+    attn_grad_case(2, 50, 50, 16, 1, 0, 1.0f);
+    attn_grad_case(3, 1, 50, 64, 2, 0, 1.0f);
+    attn_grad_case(2, 33, 33, 64, 2, 1, 4.0f);
+    unsetenv("CLIPCL_ATTENTION_GRAD");
+}
+
+static int clear_env(void **state)
+{
+    (void)state;
+    unsetenv("CLIPCL_ATTENTION_GRAD");
+    return 0;
 }
 
 int main(void)
@@ -76,6 +99,7 @@ int main(void)
         cmocka_unit_test(test_self),
         cmocka_unit_test(test_clip_shapes),
         cmocka_unit_test(test_cross_and_range),
+        cmocka_unit_test_teardown(test_rows_forced, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

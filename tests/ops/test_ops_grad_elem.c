@@ -140,6 +140,13 @@ static void test_sum_to(void **state)
     check_sum_to(2, h, 1, h1);
     check_sum_to(2, k, 2, k1);                 /* contiguous rows, chunked */
     check_sum_to(2, m, 1, a1);
+    /* Innermost dim kept and a multiple of 8: the CPU variant's float8 kernel. */
+    static const int64_t w[] = { 7, 40 }, w1[] = { 40 }, u[] = { 5, 16, 3, 8 }, u1[] = { 16, 1, 8 };
+    static const int64_t v[] = { 2, 77, 64 }, v1[] = { 1, 1, 64 }, z[] = { 1025, 16 }, z1[] = { 16 };
+    check_sum_to(2, w, 1, w1);
+    check_sum_to(4, u, 3, u1);
+    check_sum_to(3, v, 3, v1);
+    check_sum_to(2, z, 1, z1);                 /* and cut into chunks */
 }
 
 static void check_broadcast_to(int nx, const int64_t *xs, int ny, const int64_t *ys)
@@ -209,24 +216,29 @@ static void test_slice_grad(void **state)
     check_slice_grad(2, d, 1, 0, 9, 20);       /* a step past the end: one element */
 }
 
+/* Both variants: a work-item per (column, row) for GPUs, per row for CPUs. */
 static void check_embedding_grad(int64_t V, int64_t D, int nid, const int64_t *ids_shape)
 {
-    graph *g = g_new();
-    int64_t ds[G_MAX_DIMS];
-    memcpy(ds, ids_shape, sizeof(int64_t) * (size_t)nid);
-    ds[nid] = D;
-    int ids = g_input(g, "ids", G_I32, nid, ids_shape);
-    int dy = g_input(g, "dy", G_F32, nid + 1, ds);
-    int y = g_embedding_grad(g, ids, dy, V);
-    assert_true(y >= 0);
-    g_mark_output(g, y);
-    oh_int_range(ids, 0, (int32_t)(V - 1));
-    oh_opts o = oh_tol(RTOL_EMBEDDING_GRAD);
-    char label[96];
-    snprintf(label, sizeof label, "embedding_grad V=%lld D=%lld ids=%lld", (long long)V, (long long)D,
-             (long long)g_numel(g, ids));
-    assert_int_equal(oh_check(g, &o, label), 0);
-    g_free(g);
+    for (int v = 0; v < 2; v++) {
+        setenv("CLIPCL_FORCE_VARIANT", variants[v], 1);
+        graph *g = g_new();
+        int64_t ds[G_MAX_DIMS];
+        memcpy(ds, ids_shape, sizeof(int64_t) * (size_t)nid);
+        ds[nid] = D;
+        int ids = g_input(g, "ids", G_I32, nid, ids_shape);
+        int dy = g_input(g, "dy", G_F32, nid + 1, ds);
+        int y = g_embedding_grad(g, ids, dy, V);
+        assert_true(y >= 0);
+        g_mark_output(g, y);
+        oh_int_range(ids, 0, (int32_t)(V - 1));
+        oh_opts o = oh_tol(RTOL_EMBEDDING_GRAD);
+        char label[96];
+        snprintf(label, sizeof label, "embedding_grad %s V=%lld D=%lld ids=%lld", variants[v], (long long)V,
+                 (long long)D, (long long)g_numel(g, ids));
+        assert_int_equal(oh_check(g, &o, label), 0);
+        g_free(g);
+    }
+    unsetenv("CLIPCL_FORCE_VARIANT");
 }
 
 static void test_embedding_grad(void **state)
@@ -259,9 +271,8 @@ static ocl_plan *run_dirty(graph *g, int out, int n_in, const int *in, void *con
     return p;
 }
 
-static void test_dirty_storage(void **state)
+static void dirty_storage(void)
 {
-    (void)state;
     assert_non_null(oh_ctx());
     /* slice_grad [4, 5] axis 1 [1:5:2] -> columns 1 and 3 hold dy. */
     graph *g = g_new();
@@ -309,6 +320,16 @@ static void test_dirty_storage(void **state)
         assert_true(tab[i] == want2[i]);
     ocl_plan_free(p);
     g_free(g);
+}
+
+static void test_dirty_storage(void **state)
+{
+    (void)state;
+    for (int v = 0; v < 2; v++) {
+        setenv("CLIPCL_FORCE_VARIANT", variants[v], 1);
+        dirty_storage();
+    }
+    unsetenv("CLIPCL_FORCE_VARIANT");
 }
 
 int main(void)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "backends/opencl/ocl_backend.h"
+#include "backends/ref/ref.h"
 #include "tests/common/op_harness.h"
 
 /* Float mean/variance over up to 769 terms against a double oracle. */
@@ -193,6 +194,102 @@ static void test_batchnorm_param_rewrite(void **state)
     g_free(g);
 }
 
+/* An optimizer-like kernel outside the plan: v <- v * a + b in place. */
+static const char *k_update_src =
+    "__kernel void upd(__global float *v, float a, float b) { size_t i = get_global_id(0); v[i] = v[i] * a + b; }";
+
+static void device_update(cl_mem m, size_t n, float a, float b)
+{
+    rt_ctx *ctx = oh_ctx();
+    cl_int err;
+    cl_program prog = clCreateProgramWithSource(ctx->context, 1, &k_update_src, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    assert_int_equal(clBuildProgram(prog, 1, &ctx->dev.device, "", NULL, NULL), CL_SUCCESS);
+    cl_kernel k = clCreateKernel(prog, "upd", &err);
+    assert_int_equal(err, CL_SUCCESS);
+    assert_int_equal(ocl_set_args(k, "mff", m, (double)a, (double)b), CC_OK);
+    assert_int_equal(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &n, NULL, 0, NULL, NULL), CL_SUCCESS);
+    /* No clFinish: the plan's run is queued behind it on the in-order queue,
+     * as the training loop's next forward is queued behind AdamW. */
+    clReleaseKernel(k);
+    clReleaseProgram(prog);
+}
+
+/* Training's pattern: the cl_mems of the params are taken once, before the
+ * first run, and a kernel outside the plan rewrites the params in place.
+ * Without ocl_plan_params_changed() the static launch (sqrt(var + eps)) is
+ * skipped and the plan computes with the old var; with it, the result
+ * matches the ref backend on the new params. */
+static void test_batchnorm_params_changed_on_device(void **state)
+{
+    (void)state;
+    enum { N = 2, C = 3, I = 20 };
+    graph *g = g_new();
+    int64_t xs[4] = { N, C, 4, 5 }, cs[1] = { C };
+    int x = g_input(g, "x", G_F32, 4, xs);
+    int ga = g_param(g, "gamma", 1, cs), be = g_param(g, "beta", 1, cs);
+    int mu = g_param(g, "mean", 1, cs), var = g_param(g, "var", 1, cs);
+    int y = g_batchnorm(g, x, ga, be, mu, var, 1e-5f);
+    assert_true(y >= 0);
+    g_mark_output(g, y);
+    float xv[N * C * I], gv[C] = { 1.5f, -0.5f, 2.0f }, bv[C] = { 0.1f, -0.2f, 0.3f };
+    float mv[C] = { 0.25f, -1.0f, 0.5f }, vv[C] = { 0.5f, 2.0f, 0.1f };
+    for (int i = 0; i < N * C * I; i++)
+        xv[i] = (float)((i * 37) % 23) / 7.0f - 1.5f;
+    ocl_plan *p = NULL;
+    assert_int_equal(ocl_plan_create(oh_ctx(), g, &p), CC_OK);
+    assert_int_equal(ocl_plan_write(p, x, xv, sizeof xv), CC_OK);
+    assert_int_equal(ocl_plan_write(p, ga, gv, sizeof gv), CC_OK);
+    assert_int_equal(ocl_plan_write(p, be, bv, sizeof bv), CC_OK);
+    assert_int_equal(ocl_plan_write(p, mu, mv, sizeof mv), CC_OK);
+    assert_int_equal(ocl_plan_write(p, var, vv, sizeof vv), CC_OK);
+    cl_mem vm = ocl_plan_mem(p, var);
+    assert_non_null(vm);
+    assert_int_equal(ocl_plan_run(p), CC_OK);
+
+    /* var <- 3 var + 0.25 on the device: {1.75, 6.25, 0.55} */
+    device_update(vm, C, 3.0f, 0.25f);
+    float v_new[C] = { 1.75f, 6.25f, 0.55f }, v_dev[C];
+    float got[N * C * I];
+    double old_want[N * C * I], want[N * C * I];
+    bn_expect(xv, gv, bv, mv, vv, N, C, I, 1e-5f, old_want);
+
+    /* Without the call the plan still uses the old sqrt(var + eps): this is
+     * the stale result the API exists to prevent (and shows the static
+     * launch really is skipped, so the check below can fail). */
+    assert_int_equal(ocl_plan_run(p), CC_OK);
+    bn_compare(p, y, old_want, N * C * I, "stale without params_changed");
+
+    ocl_plan_params_changed(p);
+    assert_int_equal(ocl_plan_run(p), CC_OK);
+    assert_int_equal(ocl_plan_read(p, var, v_dev, sizeof v_dev), CC_OK);
+    for (int c = 0; c < C; c++)
+        assert_float_equal(v_dev[c], v_new[c], 1e-6f);
+    assert_int_equal(ocl_plan_read(p, y, got, sizeof got), CC_OK);
+
+    void **slots = calloc((size_t)g->n_tensors, sizeof *slots);
+    assert_non_null(slots);
+    slots[x] = xv, slots[ga] = gv, slots[be] = bv, slots[mu] = mv, slots[var] = v_dev;
+    assert_int_equal(ref_eval(g, slots), CC_OK);
+    const float *ref = slots[y];
+    double maxerr = 0.0, moved = 0.0;
+    for (int i = 0; i < N * C * I; i++) {
+        maxerr = fmax(maxerr, fabs(got[i] - ref[i]) / (1.0 + fabs(ref[i])));
+        moved = fmax(moved, fabs(ref[i] - old_want[i]));
+    }
+    print_message("batchnorm %-34s max rel err %.3e (output moved by %.3f)\n", "after ocl_plan_params_changed",
+                  maxerr, moved);
+    assert_true(moved > 0.1); /* the new params give a visibly different output */
+    assert_true(maxerr < 1e-5);
+    bn_expect(xv, gv, bv, mv, v_new, N, C, I, 1e-5f, want);
+    bn_compare(p, y, want, N * C * I, "new params, hand-derived");
+
+    ref_free_acts(g, slots);
+    free(slots);
+    ocl_plan_free(p);
+    g_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
@@ -200,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_l2norm),
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_batchnorm_param_rewrite),
+        cmocka_unit_test(test_batchnorm_params_changed_on_device),
     };
     return cmocka_run_group_tests(t, NULL, NULL);
 }
