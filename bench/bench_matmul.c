@@ -8,7 +8,9 @@
  * Each number: one warm-up call, then the median of >= N calls (default 5)
  * lasting >= S seconds in all (default 1), each followed by clFinish.
  * Output: one line per (shape, impl), machine-readable:
- *   gemm <label> <impl> M N K batch <gflops> */
+ *   gemm <label> <impl> M N K batch <gflops> <gflop per CPU-second>
+ * (the second: all the process's threads' CPU time over the timed calls,
+ * which a loaded machine inflates far less than wall time) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,18 +76,18 @@ int main(int argc, char **argv)
     for (int bi = 0; bi < n_batches; bi++) {
         for (int s = 0; s < 3; s++) {
             for (int i = 0; i < n_impls; i++) {
-                double gf = 0;
+                double gf = 0, gf_cpu = 0;
                 char label[32];
                 snprintf(label, sizeof label, "%s_b%d", shapes[s].name, batches[bi]);
-                if (ocl_gemm_measure(ctx, impls[i], 50, shapes[s].n, shapes[s].k, batches[bi], 1, runs, min_time,
-                                     &gf)) {
+                if (ocl_gemm_measure_cpu(ctx, impls[i], 50, shapes[s].n, shapes[s].k, batches[bi], 1, runs,
+                                         min_time, &gf, &gf_cpu)) {
                     fprintf(stderr, "bench_matmul: %s %s: %s\n", label, ocl_gemm_impl_name(impls[i]),
                             cc_last_error());
                     rc = 1;
                     continue;
                 }
-                printf("gemm %s %s %d %d %d %d %.1f\n", label, ocl_gemm_impl_name(impls[i]), 50 * batches[bi],
-                       shapes[s].n, shapes[s].k, batches[bi], gf);
+                printf("gemm %s %s %d %d %d %d %.1f %.1f\n", label, ocl_gemm_impl_name(impls[i]),
+                       50 * batches[bi], shapes[s].n, shapes[s].k, batches[bi], gf, gf_cpu);
                 fflush(stdout);
             }
         }

@@ -86,7 +86,7 @@ static int random_inputs(const clip_config *cfg, int batch, tb_inputs *in)
     in->pixels = malloc((size_t)np * sizeof *in->pixels);
     in->ids = calloc((size_t)batch * (size_t)ctx, sizeof *in->ids);
     if (!in->pixels || !in->ids)
-        return cc_fail(CC_ERR_NOMEM, "bench_train: out of memory for the inputs of batch %d", batch);
+        return cc_fail(CC_ERR_NOMEM, "out of memory for the inputs of batch %d", batch);
     uint64_t s = 2024;
     for (int64_t i = 0; i < np; i++)
         in->pixels[i] = (float)(sqrt(-2.0 * log(next_unit(&s))) * cos(6.283185307179586 * next_unit(&s)));
@@ -112,11 +112,13 @@ static int file_inputs(const clip_config *cfg, const tb_opts *o, tb_inputs *in)
         rc = npy_read(o->ids, NPY_I32, &ids);
     const int64_t res = cfg->vision.resolution;
     if (!rc && (px.ndim != 4 || px.shape[1] != 3 || px.shape[2] != res || px.shape[3] != res))
-        rc = cc_fail(CC_ERR_SHAPE, "bench_train: %s: expected pixels [B, 3, %lld, %lld]", o->pixels,
-                     (long long)res, (long long)res);
+        rc = cc_fail(CC_ERR_SHAPE, "%s: expected pixels [B, 3, %lld, %lld], found %d dims [%lld, %lld, ...]",
+                     o->pixels, (long long)res, (long long)res, px.ndim, (long long)px.shape[0],
+                     (long long)px.shape[1]);
     if (!rc && (ids.ndim != 2 || ids.shape[0] != px.shape[0] || ids.shape[1] != cfg->text.context))
-        rc = cc_fail(CC_ERR_SHAPE, "bench_train: %s: expected ids [%lld, %d]", o->ids,
-                     (long long)px.shape[0], cfg->text.context);
+        rc = cc_fail(CC_ERR_SHAPE, "%s: expected ids [%lld, %d], found %d dims [%lld, %lld, ...]", o->ids,
+                     (long long)px.shape[0], cfg->text.context, ids.ndim, (long long)ids.shape[0],
+                     (long long)ids.shape[1]);
     if (rc) {
         npy_free(&px);
         npy_free(&ids);
@@ -246,7 +248,7 @@ static int add_params(tb_run *r)
         const g_tensor *T = &r->tg->g->tensors[t->param_t[i]];
         cl_mem pm = ocl_plan_mem(r->p, t->param_t[i]), gm = ocl_plan_mem(r->p, r->tg->grad_t[i]);
         if (!pm || !gm)
-            return cc_fail(CC_ERR_INVALID, "bench_train: param '%s' or its gradient has no device buffer",
+            return cc_fail(CC_ERR_INVALID, "param '%s' or its gradient has no device buffer",
                            T->name);
         int idx = -1;
         int rc = train_optim_add(r->o, T->name, T->ndim, T->shape, pm, gm, &idx);
@@ -311,7 +313,7 @@ static int time_steps(tb_run *r, const tb_opts *o, double setup_s)
     double *node_s = malloc((size_t)g->n_nodes * sizeof *node_s), *one = malloc((size_t)g->n_nodes * sizeof *one);
     double first_s = 0, fb, op;
     if (!times || !opts || !losses || !node_s || !one) {
-        rc = cc_fail(CC_ERR_NOMEM, "bench_train: out of memory");
+        rc = cc_fail(CC_ERR_NOMEM, "out of memory");
         goto done;
     }
     for (int w = 0; w < o->warmup; w++) {
@@ -358,7 +360,7 @@ static int time_steps(tb_run *r, const tb_opts *o, double setup_s)
     printf("\n");
     for (int i = 0; i < nl; i++)
         if (!isfinite(losses[i])) {
-            rc = cc_fail(CC_ERR_INVALID, "bench_train: loss of step %d is %g", i + 1, losses[i]);
+            rc = cc_fail(CC_ERR_INVALID, "loss of step %d is %g", i + 1, losses[i]);
             goto done;
         }
     if (r->ctx->profiling)
@@ -388,7 +390,7 @@ static int bench(const clip_model *m, const tb_inputs *in, const tb_opts *o)
     const graph *g = r.tg->g;
     slots = calloc((size_t)g->n_tensors, sizeof *slots);
     if (!slots) {
-        rc = cc_fail(CC_ERR_NOMEM, "bench_train: out of memory");
+        rc = cc_fail(CC_ERR_NOMEM, "out of memory");
         goto done;
     }
     if ((rc = clip_train_bind(r.tg, slots, in->pixels, in->ids)))

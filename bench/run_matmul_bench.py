@@ -43,14 +43,17 @@ def time_numpy(m, n, k, runs, min_time):
     c = np.empty((m, n), dtype=np.float32)
     np.matmul(a, b, out=c)  # warm-up
     times, total = [], 0.0
+    cpu0 = time.process_time()
     while len(times) < runs or total < min_time:
         t0 = time.perf_counter()
         np.matmul(a, b, out=c)
         dt = time.perf_counter() - t0
         times.append(dt)
         total += dt
+    cpu = time.process_time() - cpu0
     times.sort()
-    return 2.0 * m * n * k / times[len(times) // 2] * 1e-9
+    flop = 2.0 * m * n * k
+    return flop / times[len(times) // 2] * 1e-9, (flop * len(times) / cpu * 1e-9 if cpu > 0 else 0.0)
 
 
 def main():
@@ -68,6 +71,7 @@ def main():
                  "and pass --bench BUILD/bench/bench_matmul")
     batches = [int(b) for b in args.batches.split(",") if b]
 
+    load_before = " ".join(open("/proc/loadavg").read().split()[:3])
     blas = {}
     for bsz in batches:
         for name, n, k in SHAPES:
@@ -81,7 +85,7 @@ def main():
     for line in out.splitlines():
         f = line.split()
         if f and f[0] == "gemm":
-            ocl[(f[1], f[2])] = float(f[7])
+            ocl[(f[1], f[2])] = (float(f[7]), float(f[8]) if len(f) > 8 else 0.0)
         elif line.startswith("#"):
             header.append(line)
 
@@ -89,19 +93,25 @@ def main():
     print("# numpy %s, BLAS loaded: %s" % (np.__version__, ", ".join(libs) or "unknown"))
     if not any("openblas" in lib.lower() for lib in libs):
         print("# WARNING: numpy is not using OpenBLAS here, so the 'blas' column is not the OpenBLAS baseline")
+    print("# BLAS threads: OPENBLAS_NUM_THREADS=%s; load average before: %s" %
+          (os.environ.get("OPENBLAS_NUM_THREADS", "(default)"), load_before))
+    print("# wall: GFLOP/s from the median call; cpu: GFLOP per CPU-second of the process (all threads)")
     impls = ["own", "clblast"] if args.impl == "both" else [args.impl]
-    cols = ["shape", "M", "N", "K", "blas"] + impls + ["%s/blas" % i for i in impls]
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
-    for bsz in batches:
-        for name, n, k in SHAPES:
-            label = "%s_b%d" % (name, bsz)
-            ref = blas[(name, bsz)]
-            vals = [ocl.get((label, i)) for i in impls]
-            row = [label, str(50 * bsz), str(n), str(k), "%.1f" % ref]
-            row += ["%.1f" % v if v is not None else "-" for v in vals]
-            row += ["%.2fx" % (v / ref) if v is not None else "-" for v in vals]
-            print("| " + " | ".join(row) + " |")
+    for kind, idx in (("wall", 0), ("cpu", 1)):
+        cols = ["shape", "M", "N", "K", "blas " + kind] + ["%s %s" % (i, kind) for i in impls]
+        cols += ["%s/blas" % i for i in impls]
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
+        for bsz in batches:
+            for name, n, k in SHAPES:
+                label = "%s_b%d" % (name, bsz)
+                ref = blas[(name, bsz)][idx]
+                vals = [ocl[(label, i)][idx] if (label, i) in ocl else None for i in impls]
+                row = [label, str(50 * bsz), str(n), str(k), "%.1f" % ref]
+                row += ["%.1f" % v if v is not None else "-" for v in vals]
+                row += ["%.2fx" % (v / ref) if v is not None and ref > 0 else "-" for v in vals]
+                print("| " + " | ".join(row) + " |")
+        print()
 
 
 if __name__ == "__main__":

@@ -91,14 +91,24 @@ def parse(lines, pattern):
     return rate, losses
 
 
+LOSS_TOL = 1e-3  # far above f32 rounding over a few steps, far below a wrong step
+
+
+def loss_diff(ls):
+    """(largest relative difference of the two loss sequences, steps), or None."""
+    a, b = ls.get("clipcl"), ls.get("torch")
+    if not a or not b:
+        return None
+    n = min(len(a), len(b))
+    return max(abs(x - y) / max(abs(y), 1e-30) for x, y in zip(a[:n], b[:n])), n
+
+
 def loss_cell(ls):
     """'first loss clipcl / PyTorch; max relative difference over the steps'."""
-    a, b = ls.get("clipcl"), ls.get("torch")
-    cell = " / ".join("%.6f" % x[0] if x else "-" for x in (a, b))
-    if a and b:
-        n = min(len(a), len(b))
-        d = max(abs(x - y) / max(abs(y), 1e-30) for x, y in zip(a[:n], b[:n]))
-        cell += "; max rel diff %.1e over %d steps" % (d, n)
+    cell = " / ".join("%.6f" % x[0] if x else "-" for x in (ls.get("clipcl"), ls.get("torch")))
+    d = loss_diff(ls)
+    if d:
+        cell += "; max rel diff %.1e over %d steps" % d
     return cell
 
 
@@ -214,6 +224,11 @@ def main():
                                                     loss_cell(loss.get(key, {}))))
     for key, w in why.items():
         print("%s batch %d, clipcl: %s" % (key[0], key[1], w))
+    for key, ls in sorted(loss.items()):
+        d = loss_diff(ls)
+        if d and not d[0] <= LOSS_TOL:
+            print("WARNING: %s batch %d: clipcl's losses differ from PyTorch's by %.1e (> %g): the two "
+                  "sides are not taking the same step; the speed ratio is not comparable" % (key + (d[0], LOSS_TOL)))
     print("PyTorch %d thread(s), BLAS: %s" % (a.threads, ", ".join(sorted(blas)) or "unknown"))
     if any("openblas" not in b.lower() for b in blas):
         print("WARNING: PyTorch did not run on OpenBLAS: its numbers are not a fair baseline (see --torch-blas)")

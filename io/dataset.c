@@ -68,17 +68,22 @@ int ds_push(ds_dataset *ds, char *caption, char *name, int32_t shard, int64_t of
     return CC_OK;
 }
 
+void ds_vwarn(ds_warn_fn warn, void *user, const char *fmt, va_list ap)
+{
+    if (!warn)
+        return;
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    warn(user, line);
+}
+
 void ds_open_warn(ds_dataset *ds, const char *fmt, ...)
 {
     ds->open_skipped++;
-    if (!ds->warn)
-        return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    ds_vwarn(ds->warn, ds->warn_user, fmt, ap);
     va_end(ap);
-    ds->warn(ds->warn_user, line);
 }
 
 void ds_close(ds_dataset *ds)

@@ -20,6 +20,7 @@
 #ifndef CLIPCL_IO_DATASET_H
 #define CLIPCL_IO_DATASET_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -213,6 +214,8 @@ struct ds_dataset {
 ds_dataset *ds_new(int kind, const ds_open_opts *opts);
 /* Appends a sample, taking ownership of caption and name (freed on failure). */
 int ds_push(ds_dataset *ds, char *caption, char *name, int32_t shard, int64_t offset, int64_t size);
+/* Formats one warning line and hands it to warn (nothing when warn is NULL). */
+void ds_vwarn(ds_warn_fn warn, void *user, const char *fmt, va_list ap);
 /* Counts a skipped row/member and warns once. */
 void ds_open_warn(ds_dataset *ds, const char *fmt, ...)
 #if defined(__GNUC__)

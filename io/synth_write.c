@@ -133,16 +133,6 @@ int synth_write_png(const char *path, const img_u8 *im)
     return rc;
 }
 
-static int make_dir(const char *path)
-{
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return cc_fail(CC_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return cc_fail(CC_ERR_IO, "%s exists and is not a directory", path);
-    return CC_OK;
-}
-
 /* A growable text buffer for the CSV and label files. */
 typedef struct text {
     membuf m;
@@ -210,7 +200,7 @@ static int write_split(const synth_write_opts *o, int split, int64_t n, int64_t 
     const char *name = synth_split_names[split];
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", o->out_dir, name);
-    int rc = make_dir(path);
+    int rc = io_make_dirs(path);
     text csv = {0};
     text_printf(&csv, "filepath,title,shape,colour,size,position,class_shape,class_pair\n");
     for (int64_t i = 0; i < n && rc == CC_OK; i++) {
@@ -251,7 +241,7 @@ int synth_write_dataset(const synth_write_opts *o)
         return cc_fail(CC_ERR_INVALID, "synth: negative image count");
     if (strlen(o->out_dir) > 3000)
         return cc_fail(CC_ERR_INVALID, "synth: output path too long");
-    int rc = make_dir(o->out_dir);
+    int rc = io_make_dirs(o->out_dir);
     if (rc == CC_OK)
         rc = write_labels(o->out_dir);
     int64_t done = 0, total = o->n + (o->holdout ? 2 * o->n_heldout : 0);

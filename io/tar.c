@@ -34,14 +34,10 @@ static void warnf(scan *s, const char *fmt, ...) CC_PRINTF(2, 3);
 static void warnf(scan *s, const char *fmt, ...)
 {
     ++*s->bad;
-    if (!s->warn)
-        return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    ds_vwarn(s->warn, s->warn_user, fmt, ap);
     va_end(ap);
-    s->warn(s->warn_user, line);
 }
 
 /* Octal field (leading spaces, ending at NUL or space) or GNU base-256. */

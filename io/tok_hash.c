@@ -25,7 +25,7 @@ static int strmap_grow(tok_strmap *m)
     return CC_OK;
 }
 
-static int reserve(void **p, size_t *cap, size_t need, size_t elem)
+int tok_grow(void **p, size_t *cap, size_t need, size_t elem, const char *what)
 {
     if (need <= *cap)
         return CC_OK;
@@ -34,7 +34,8 @@ static int reserve(void **p, size_t *cap, size_t need, size_t elem)
         c *= 2;
     void *q = realloc(*p, c * elem);
     if (!q)
-        return cc_fail(CC_ERR_NOMEM, "tokenizer: out of memory growing a table to %zu entries", c);
+        return cc_fail(CC_ERR_NOMEM, "tokenizer: out of memory for %zu %s (%zu bytes each)", c,
+                       what, elem);
     *p = q;
     *cap = c;
     return CC_OK;
@@ -65,8 +66,8 @@ int tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t a, int32_
         e->b = b;
         return CC_OK;
     }
-    if ((rc = reserve((void **)&m->ent, &m->ent_cap, m->n + 1, sizeof *m->ent)) ||
-        (rc = reserve((void **)&m->pool, &m->pool_cap, m->pool_n + len + 1, 1)))
+    if ((rc = tok_grow((void **)&m->ent, &m->ent_cap, m->n + 1, sizeof *m->ent, "vocabulary entries")) ||
+        (rc = tok_grow((void **)&m->pool, &m->pool_cap, m->pool_n + len + 1, 1, "key bytes")))
         return rc;
     memcpy(m->pool + m->pool_n, key, len);
     m->pool[m->pool_n + len] = 0;

@@ -13,31 +13,6 @@
 
 #include "runtime/status.h"
 
-/* mkdir -p: each missing component is created. */
-static int make_dirs(const char *dir)
-{
-    size_t n = strlen(dir);
-    char *p = malloc(n + 1);
-    if (!p)
-        return cc_fail(CC_ERR_NOMEM, "tokenizer training: out of memory");
-    memcpy(p, dir, n + 1);
-    int rc = CC_OK;
-    for (size_t i = 1; i <= n && rc == CC_OK; i++) {
-        if (i < n && p[i] != '/')
-            continue;
-        char c = p[i];
-        p[i] = '\0';
-        struct stat sb;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST)
-            rc = cc_fail(CC_ERR_IO, "tokenizer training: cannot create directory '%s': %s", p, strerror(errno));
-        else if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            rc = cc_fail(CC_ERR_IO, "tokenizer training: '%s' exists and is not a directory", p);
-        p[i] = c;
-    }
-    free(p);
-    return rc;
-}
-
 static char *join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
@@ -134,7 +109,7 @@ int tok_trainer_write_hf(const tok_trainer *tr, const char *dir)
         return cc_fail(CC_ERR_INVALID, "tok_trainer_write_hf: trainer or directory is missing");
     if (tr->learned != 1)
         return cc_fail(CC_ERR_INVALID, "tok_trainer_write_hf: no merges learned yet (call tok_trainer_learn first)");
-    int rc = make_dirs(dir);
+    int rc = io_make_dirs(dir);
     if (rc)
         return rc;
     char *merges = join(dir, "merges.txt"), *vocab = join(dir, "vocab.json");

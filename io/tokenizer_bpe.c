@@ -201,6 +201,23 @@ static int add_symbol(tok_tokenizer *t, const char *s, size_t n, int32_t id)
     return rc;
 }
 
+/* The common end of both loaders: completes t when all went well so far, frees
+ * the parse state, and hands t out or frees it. */
+static int load_end(int rc, tok_tokenizer *t, merge_list *m, char *buf, const char *path,
+                    tok_tokenizer **out)
+{
+    if (rc == CC_OK)
+        rc = finish(t, m, path);
+    merges_free(m);
+    free(buf);
+    if (rc) {
+        tok_free(t);
+        return rc;
+    }
+    *out = t;
+    return CC_OK;
+}
+
 int tok_load_openai(const char *path, tok_tokenizer **out)
 {
     *out = NULL;
@@ -245,17 +262,8 @@ int tok_load_openai(const char *path, tok_tokenizer **out)
             rc = add_symbol(t, "<|startoftext|>", 15, nv - 2);
         if (rc == CC_OK)
             rc = add_symbol(t, "<|endoftext|>", 13, nv - 1);
-        if (rc == CC_OK)
-            rc = finish(t, &m, path);
     }
-    merges_free(&m);
-    free(buf);
-    if (rc) {
-        tok_free(t);
-        return rc;
-    }
-    *out = t;
-    return CC_OK;
+    return load_end(rc, t, &m, buf, path, out);
 }
 
 static int load_hf_vocab(tok_tokenizer *t, const char *path)
@@ -313,16 +321,7 @@ int tok_load_hf(const char *vocab_json, const char *merges_txt, tok_tokenizer **
         rc = read_all(merges_txt, &buf, &len);
     if (rc == CC_OK)
         rc = parse_merges(buf, len, merges_txt, &m);
-    if (rc == CC_OK)
-        rc = finish(t, &m, merges_txt);
-    merges_free(&m);
-    free(buf);
-    if (rc) {
-        tok_free(t);
-        return rc;
-    }
-    *out = t;
-    return CC_OK;
+    return load_end(rc, t, &m, buf, merges_txt, out);
 }
 
 void tok_free(tok_tokenizer *t)

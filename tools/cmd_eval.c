@@ -1,7 +1,7 @@
 /* clipcl eval: the CLIP paper's evaluations of a model — zero-shot
  * classification with prompt ensembling, image<->text retrieval, a linear
  * probe and few-shot probes on frozen image features. Features come from the
- * public API (include/clipcl.h, through encode_images/encode_texts below);
+ * public API (include/clipcl.h, through encode() below);
  * the scoring is train/eval.h, the set readers train/eval_data.h. */
 #include <errno.h>
 #include <json-c/json.h>
@@ -193,45 +193,25 @@ static int api_error(void)
     return cmd_error("%s", clipcl_last_error());
 }
 
-/* n x D normalised image features of paths, in chunks behind a progress bar. */
-static int encode_images(clipcl_model *m, char *const *paths, int64_t n, const char *what,
-                         float **out)
+/* n x D normalised features of image paths (texts == 0) or of texts, in
+ * chunks behind a progress bar. */
+static int encode(clipcl_model *m, int texts, char *const *items, int64_t n, const char *what,
+                  float **out)
 {
     size_t D = (size_t)clipcl_embed_dim(m);
+    const char *unit = texts ? "text" : "img";
     float *f = malloc((size_t)n * D * sizeof *f);
     if (!f)
-        return cmd_error("out of memory for %lld image features", (long long)n);
+        return cmd_error("out of memory for %lld %s features", (long long)n, unit);
     progress bar;
-    progress_start(&bar, what, "img", n);
-    for (int64_t i = 0; i < n; i += CHUNK) {
-        int c = (int)(n - i < CHUNK ? n - i : CHUNK);
-        if (clipcl_encode_image_files(m, (const char *const *)paths + i, c, CLIPCL_NORMALIZE,
-                                      f + (size_t)i * D)) {
-            progress_abort(&bar);
-            free(f);
-            return api_error();
-        }
-        progress_update(&bar, i + c);
-    }
-    progress_finish(&bar);
-    *out = f;
-    return 0;
-}
-
-static int encode_texts(clipcl_model *m, char *const *texts, int64_t n, const char *what,
-                        float **out)
-{
-    size_t D = (size_t)clipcl_embed_dim(m);
-    float *f = malloc((size_t)n * D * sizeof *f);
-    if (!f)
-        return cmd_error("out of memory for %lld text features", (long long)n);
-    progress bar;
-    progress_start(&bar, what, "text", n);
+    progress_start(&bar, what, unit, n);
     int cut = 0;
     for (int64_t i = 0; i < n; i += CHUNK) {
         int c = (int)(n - i < CHUNK ? n - i : CHUNK), t = 0;
-        if (clipcl_encode_texts(m, (const char *const *)texts + i, c, CLIPCL_NORMALIZE,
-                                f + (size_t)i * D, &t)) {
+        const char *const *chunk = (const char *const *)items + i;
+        float *dst = f + (size_t)i * D;
+        if (texts ? clipcl_encode_texts(m, chunk, c, CLIPCL_NORMALIZE, dst, &t)
+                  : clipcl_encode_image_files(m, chunk, c, CLIPCL_NORMALIZE, dst)) {
             progress_abort(&bar);
             free(f);
             return api_error();
@@ -247,27 +227,6 @@ static int encode_texts(clipcl_model *m, char *const *texts, int64_t n, const ch
     return 0;
 }
 
-/* template with every {} replaced by name (malloc'd) */
-static char *fill(const char *tpl, const char *name)
-{
-    size_t n = 1, ll = strlen(name);
-    for (const char *p = tpl; *p; p++)
-        n += (p[0] == '{' && p[1] == '}') ? ll : 1;
-    char *o = malloc(n), *q = o;
-    for (const char *p = tpl; o && *p; p++) {
-        if (p[0] == '{' && p[1] == '}') {
-            memcpy(q, name, ll);
-            q += ll;
-            p++;
-        } else {
-            *q++ = *p;
-        }
-    }
-    if (o)
-        *q = '\0';
-    return o;
-}
-
 /* classes x D ensembled class embeddings */
 static int class_embeddings(clipcl_model *m, const ev_args *a, const eval_strs *classes,
                             float **out)
@@ -277,13 +236,13 @@ static int class_embeddings(clipcl_model *m, const ev_args *a, const eval_strs *
     int rc = 0;
     for (int64_t c = 0; c < classes->n && !rc; c++)
         for (int t = 0; t < T && !rc; t++) {
-            char *p = fill(a->templates.v[t], classes->v[c]);
+            char *p = cmd_fill_template(a->templates.v[t], classes->v[c]);
             rc = !p ? cmd_error("out of memory") : eval_strs_push(&prompts, p) ? cmd_lib_error(1) : 0;
             free(p);
         }
     float *f = NULL;
     if (!rc)
-        rc = encode_texts(m, prompts.v, prompts.n, "prompts", &f);
+        rc = encode(m, 1, prompts.v, prompts.n, "prompts", &f);
     eval_strs_free(&prompts);
     float *cls = rc ? NULL : malloc((size_t)classes->n * clipcl_embed_dim(m) * sizeof *cls);
     if (!rc && !cls)
@@ -510,9 +469,9 @@ static int run(const ev_args *a, const lsets *s, clipcl_model *m, ev_out *r)
     if (a->zs)
         rc = class_embeddings(m, a, &s->zs_classes, &cls);
     if (!rc && a->retr)
-        rc = encode_texts(m, s->caps.texts.v, s->caps.texts.n, "captions", &txt);
+        rc = encode(m, 1, s->caps.texts.v, s->caps.texts.n, "captions", &txt);
     if (!rc && a->zs)
-        rc = encode_images(m, s->zs.paths.v, s->zs.paths.n, "zeroshot", &img);
+        rc = encode(m, 0, s->zs.paths.v, s->zs.paths.n, "zeroshot", &img);
     if (!rc && a->zs &&
         eval_zeroshot(img, s->zs.paths.n, cls, (int)s->zs_classes.n, D, s->zs_labels, NULL,
                       &r->zs))
@@ -520,15 +479,15 @@ static int run(const ev_args *a, const lsets *s, clipcl_model *m, ev_out *r)
     free(img);
     img = NULL;
     if (!rc && a->retr)
-        rc = encode_images(m, s->caps.images.v, s->caps.images.n, "retrieval", &img);
+        rc = encode(m, 0, s->caps.images.v, s->caps.images.n, "retrieval", &img);
     if (!rc && a->retr &&
         eval_retrieval(img, s->caps.images.n, txt, s->caps.texts.n, D, s->caps.text_image,
                        &r->retr))
         rc = cmd_lib_error(1);
     if (!rc && (a->probe || a->few))
-        rc = encode_images(m, s->train.paths.v, s->train.paths.n, "probe train", &tr);
+        rc = encode(m, 0, s->train.paths.v, s->train.paths.n, "probe train", &tr);
     if (!rc && (a->probe || a->few))
-        rc = encode_images(m, s->test.paths.v, s->test.paths.n, "probe test", &te);
+        rc = encode(m, 0, s->test.paths.v, s->test.paths.n, "probe test", &te);
     eval_probe_opts po = {.seed = a->seed};
     int nc = (int)s->probe_classes.n;
     if (!rc && a->probe &&

@@ -27,7 +27,7 @@ const char cmd_synth_usage[] =
     "appear in train; with --holdout, DIR/heldout_seen.csv holds new images of\n"
     "training pairs and DIR/heldout_unseen.csv images of the held-out pairs.\n"
     "Every file is written atomically.\n\n"
-    "  --out DIR        output directory (created if missing)\n"
+    "  --out DIR        output directory (created with its parents if missing)\n"
     "  --n N            number of training images (>= 1)\n"
     "  --size S         image side in pixels, 8 to 4096 (default 64)\n"
     "  --seed K         random seed, a non-negative integer (default 0)\n"
@@ -91,8 +91,10 @@ int cmd_synth(int argc, char **argv)
     }
     if (rc)
         return rc;
-    if (!out || !*out)
+    if (!out)
         return cmd_usage_error("synth", "--out DIR is required");
+    if (!*out)
+        return cmd_usage_error("synth", "--out \"\": expected a directory path");
     if (!n_s)
         return cmd_usage_error("synth", "--n N is required (number of training images)");
     int64_t n = 0, size = 64, nh = 0;

@@ -130,28 +130,6 @@ static int parse(int argc, char **argv, zs_args *a)
     return 0;
 }
 
-/* template with every {} replaced by label (malloc'd). */
-static char *fill(const char *tpl, const char *label)
-{
-    size_t n = 1, ll = strlen(label);
-    for (const char *p = tpl; *p; p++)
-        n += (p[0] == '{' && p[1] == '}') ? ll : 1;
-    char *o = malloc(n), *q = o;
-    if (!o)
-        return NULL;
-    for (const char *p = tpl; *p; p++) {
-        if (p[0] == '{' && p[1] == '}') {
-            memcpy(q, label, ll);
-            q += ll;
-            p++;
-        } else {
-            *q++ = *p;
-        }
-    }
-    *q = '\0';
-    return o;
-}
-
 static void normalize_row(float *r, int d)
 {
     double s = 0;
@@ -170,7 +148,7 @@ static int label_embeddings(clipcl_model *m, const zs_args *a, float *cls)
     int rc = 0;
     for (int l = 0; l < L && !rc; l++)
         for (int t = 0; t < T && !rc; t++) {
-            char *p = fill(a->templates.v[t], a->labels.v[l]);
+            char *p = cmd_fill_template(a->templates.v[t], a->labels.v[l]);
             rc = p ? cmd_strings_push(&prompts, p, strlen(p)) : cmd_error("out of memory");
             free(p);
         }

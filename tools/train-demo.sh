@@ -31,7 +31,7 @@ lr=${LR:-2e-3}
 warmup=${WARMUP:-100}
 n_train=${N_TRAIN:-10000}
 n_heldout=${N_HELDOUT:-1000}
-n_probe=${N_PROBE:-3000}
+n_probe=${N_PROBE:-2000}
 seed=${SEED:-1}
 size=$(sed -n 's/.*"image_size": *\([0-9]*\).*/\1/p' "$config")
 vocab=$(sed -n 's/.*"vocab_size": *\([0-9]*\).*/\1/p' "$config")
@@ -68,25 +68,36 @@ stamp "train: done in $train_s s"
 "$clipcl" plot "$out/run/log.jsonl" --out "$out/curves.png" \
     --title "clip-tiny-vit: $steps steps x $batch pairs, from scratch on $device" >&2
 
-# One eval per (label, held-out split): zero-shot, and the probes on the
-# training images' frozen features tested on the same split.
+# One eval per (label, held-out split): zero-shot, the linear probe and (pairs
+# of seen images only, the slowest part) few-shot, both fit on the frozen
+# features of the first n_probe training images and tested on the split.
 model=$out/run/latest
-ev() { # NAME LABEL SPLIT [probes]
-    local name=$1 label=$2 split=$3 probes=${4:-}
+ev() { # NAME LABEL SPLIT PROBES(none|lp|lp+fs) TEMPLATE-ARGS...
+    local name=$1 label=$2 split=$3 probes=$4
+    shift 4
     local args=(--model "$model" --label-key "$label" --zeroshot "$data/heldout_$split.csv"
-                "${templates[@]}" --device "$device" --json)
-    if [ -n "$probes" ]; then
-        args+=(--linear-probe "$data/probe_train.csv" --few-shot "$data/probe_train.csv"
-               --probe-test "$data/heldout_$split.csv")
+                "$@" --device "$device" --json)
+    if [ "$probes" != none ]; then
+        args+=(--linear-probe "$data/probe_train.csv" --probe-test "$data/heldout_$split.csv")
+    fi
+    if [ "$probes" = lp+fs ]; then
+        args+=(--few-shot "$data/probe_train.csv")
     fi
     "$clipcl" eval "${args[@]}" > "$out/eval_$name.json"
 }
+# Captions never name a shape without its colour, so a shape's prompts are
+# ensembled over the eight colours (io/synth.c) - prompt engineering as in
+# the CLIP paper, no training data involved.
+shape_templates=()
+for c in red green blue yellow purple orange cyan pink; do
+    shape_templates+=(--template "a photo of a $c {}" --template "a $c {}")
+done
 stamp "eval: zero-shot, linear probe, few-shot"
-ev pair_seen class_pair seen probes
+ev pair_seen class_pair seen lp+fs "${templates[@]}"
 # No training image shows a never-captioned pair: nothing to fit a probe on.
-ev pair_unseen class_pair unseen
-ev shape_seen class_shape seen probes
-ev shape_unseen class_shape unseen probes
+ev pair_unseen class_pair unseen none "${templates[@]}"
+ev shape_seen class_shape seen lp "${shape_templates[@]}"
+ev shape_unseen class_shape unseen lp "${shape_templates[@]}"
 total_s=$(($(date +%s) - t0))
 
 # Pretty JSON puts one key per line: pick values by key, as percentages.

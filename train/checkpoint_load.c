@@ -225,16 +225,16 @@ int train_ckpt_load(const char *path, train_ckpt *c)
     if ((rc = read_state(p, &c->st)))
         return rc;
     snprintf(p, sizeof p, "%s/open_clip_config.json", c->dir);
-    if ((rc = train_config_model_text(p, &c->model_cfg_text)))
-        return rc;
     char what[2300];
     snprintf(what, sizeof what, "'%s'", p);
-    if ((rc = train_config_from_json_text(c->model_cfg_text, what, &c->cfg)))
-        return rc;
     clip_wmap *schema = NULL;
     clip_loss_kind kind = c->st.siglip ? CLIP_LOSS_SIGLIP : CLIP_LOSS_CONTRASTIVE;
-    if ((rc = train_init_weights_ex(&c->cfg, kind, 0, 1, &schema)))
+    if ((rc = train_config_model_text(p, &c->model_cfg_text)) ||
+        (rc = train_config_from_json_text(c->model_cfg_text, what, &c->cfg)) ||
+        (rc = train_init_weights_ex(&c->cfg, kind, 0, 1, &schema))) {
+        train_ckpt_free(c);
         return rc;
+    }
     c->model = clip_wmap_new();
     c->optim = clip_wmap_new();
     if (!c->model || !c->optim)

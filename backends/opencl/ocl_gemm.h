@@ -122,5 +122,10 @@ void ocl_gemm_choose_reset(void);
  * median. For selection and benchmarks. */
 int ocl_gemm_measure(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, int batch,
                      int shared_b, int runs, double min_seconds, double *gflops);
+/* The same, also giving GFLOP per CPU-second of the whole process (user +
+ * system time of every thread over the timed calls), which load from other
+ * processes on a shared machine inflates far less than wall time. */
+int ocl_gemm_measure_cpu(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, int batch, int shared_b,
+                         int runs, double min_seconds, double *gflops, double *gflops_per_cpu_s);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,8 +48,23 @@ static int fill_buffer(rt_ctx *ctx, cl_mem m, size_t n)
 
 #define MEASURE_MAX_RUNS 256
 
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 int ocl_gemm_measure(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, int batch,
                      int shared_b, int runs, double min_seconds, double *gflops)
+{
+    double per_cpu;
+    return ocl_gemm_measure_cpu(ctx, impl, M, N, K, batch, shared_b, runs, min_seconds, gflops, &per_cpu);
+}
+
+int ocl_gemm_measure_cpu(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, int batch, int shared_b,
+                         int runs, double min_seconds, double *gflops, double *gflops_per_cpu_s)
 {
     ocl_gemm_args g;
     memset(&g, 0, sizeof g);
@@ -73,6 +89,7 @@ int ocl_gemm_measure(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, int b
     if ((rc = ocl_gemm_emit(&sink, &g, impl)) || (rc = ocl_gemm_direct_run(d)) || (rc = rt_finish(ctx)))
         goto done;
     double total = 0;
+    const double cpu0 = cpu_s();
     while (n < MEASURE_MAX_RUNS && (n < runs || total < min_seconds)) {
         double t0 = now_s();
         if ((rc = ocl_gemm_direct_run(d)) || (rc = rt_finish(ctx)))
@@ -80,8 +97,10 @@ int ocl_gemm_measure(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, int b
         t[n] = now_s() - t0;
         total += t[n++];
     }
+    const double cpu = cpu_s() - cpu0;
     qsort(t, (size_t)n, sizeof(double), cmp_double);
     *gflops = 2.0 * batch * M * N * K / t[n / 2] * 1e-9;
+    *gflops_per_cpu_s = cpu > 0 ? 2.0 * batch * M * N * K * n / cpu * 1e-9 : 0.0;
 done:
     ocl_gemm_direct_free(d);
     if (g.a)

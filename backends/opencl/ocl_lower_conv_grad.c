@@ -12,12 +12,15 @@
  *    GEMM's panel layout. Chunks after the first go through a partial buffer
  *    added into dW in queue order: deterministic.
  *
- * Scratch is capped per node as in ocl_lower_conv.c ($CLIPCL_CONV_SCRATCH
- * bytes, default 16 MiB): images go through in chunks that reuse it. */
+ * All scratch is the plan's shared transient scratch (it lives only within
+ * the node's launches). Column scratch is capped per node as in
+ * ocl_lower_conv.c ($CLIPCL_CONV_SCRATCH bytes, default 16 MiB): images go
+ * through in chunks that reuse it. */
 #include <stdlib.h>
 
 #include "backends/opencl/ocl_gemm.h"
 #include "backends/opencl/ocl_lower_grad2.h"
+#include "backends/opencl/ocl_plan_internal.h"
 #include "runtime/status.h"
 
 static size_t scratch_cap(void)
@@ -119,7 +122,7 @@ static int lower_grad_input(ocl_lower *lc, int node)
         /* the own GEMM would transpose W again for every chunk's call */
         cl_mem wt;
         cl_kernel k;
-        if ((rc = ocl_lower_scratch(lc, (size_t)K * c.O * sizeof(float), &wt)) ||
+        if ((rc = ocl_lower_shared_scratch(lc, (size_t)K * c.O * sizeof(float), &wt)) ||
             (rc = ocl_lower_kernel(lc, "conv_grad.cl", "convg_transpose", "", &k)) ||
             (rc = ocl_set_args(k, "mm", a.a, wt)))
             return rc;
@@ -138,7 +141,7 @@ static int lower_grad_input(ocl_lower *lc, int node)
     const size_t per_image = (size_t)K * Q;
     const size_t chunk = chunk_images(per_image, c.N);
     cl_mem col;
-    if ((rc = ocl_lower_scratch(lc, chunk * per_image * sizeof(float), &col)))
+    if ((rc = ocl_lower_shared_scratch(lc, chunk * per_image * sizeof(float), &col)))
         return rc;
     for (size_t n0 = 0; n0 < (size_t)c.N; n0 += chunk) {
         const size_t cnt = (size_t)c.N - n0 < chunk ? (size_t)c.N - n0 : chunk;
@@ -190,9 +193,9 @@ static int lower_grad_weight(ocl_lower *lc, int node)
     const int chunks = (int)(((size_t)c.N + chunk - 1) / chunk);
     cl_mem col, dyp = NULL, part = NULL;
     const size_t col_floats = packed ? ocl_gemm_panel_floats(t, (int)(chunk * Q), K) : chunk * Q * K;
-    if ((rc = ocl_lower_scratch(lc, col_floats * sizeof(float), &col)) ||
-        (chunk > 1 && (rc = ocl_lower_scratch(lc, chunk * Q * c.O * sizeof(float), &dyp))) ||
-        (chunks > 1 && (rc = ocl_lower_scratch(lc, (size_t)c.O * K * sizeof(float), &part))))
+    if ((rc = ocl_lower_shared_scratch(lc, col_floats * sizeof(float), &col)) ||
+        (chunk > 1 && (rc = ocl_lower_shared_scratch(lc, chunk * Q * c.O * sizeof(float), &dyp))) ||
+        (chunks > 1 && (rc = ocl_lower_shared_scratch(lc, (size_t)c.O * K * sizeof(float), &part))))
         return rc;
     char opts[96];
     ocl_gemm_tile_options(t, opts, sizeof opts);

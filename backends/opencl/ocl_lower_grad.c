@@ -154,8 +154,8 @@ static int lower_embedding_grad(ocl_lower *lc, int node, const g_node *n)
     /* GPU: a work-item per (column, row), coalesced; CPU: one per row. */
     int gpu = ocl_lower_gpu_rows(lc);
     size_t gv = (size_t)V, gc = (size_t)cnt, gr[2] = { (size_t)D, (size_t)V };
-    if ((rc = ocl_lower_scratch(lc, sizeof(cl_int) * (size_t)V, &first)) ||
-        (rc = ocl_lower_scratch(lc, sizeof(cl_int) * (size_t)V, &last)) ||
+    if ((rc = ocl_lower_shared_scratch(lc, sizeof(cl_int) * (size_t)V, &first)) ||
+        (rc = ocl_lower_shared_scratch(lc, sizeof(cl_int) * (size_t)V, &last)) ||
         (rc = ocl_lower_kernel(lc, "grad.cl", "emb_grad_init", "", &k)) ||
         (rc = ocl_set_args(k, "mm", first, last)) || (rc = ocl_lower_launch(lc, node, k, 1, &gv, NULL)) ||
         (rc = ocl_lower_kernel(lc, "grad.cl", "emb_grad_range", "", &k)) ||

@@ -3,7 +3,8 @@
  * deterministic reductions (sum_to, the layernorm gamma gradient): one
  * work-item per output element, cut into chunks of the outermost reduced
  * dim when the outputs alone are too few, the chunks' partial sums added in
- * a fixed order by a second kernel. kernels/grad.cl. */
+ * a fixed order by a second kernel. kernels/grad.cl. Partial sums and row
+ * statistics live only within their node: the plan's shared scratch. */
 #include <string.h>
 
 #include "backends/opencl/ocl_lower_grad.h"
@@ -105,7 +106,7 @@ static int lower_sum_to(ocl_lower *lc, int node, const g_node *n)
     cl_kernel k;
     if ((rc = ocl_lower_const_i64(lc, meta, 12, &m)))
         return rc;
-    if (p > 1 && (rc = ocl_lower_scratch(lc, sizeof(float) * (size_t)(n_out * p), &part)))
+    if (p > 1 && (rc = ocl_lower_shared_scratch(lc, sizeof(float) * (size_t)(n_out * p), &part)))
         return rc;
     if ((rc = ocl_lower_kernel(lc, "grad.cl", wide ? "sum_to_nd8" : "sum_to_nd", "", &k)) ||
         (rc = ocl_set_args(k, "mmmill", ocl_lower_mem(lc, n->in[0]), part, m, sd, chunk, n_out)))
@@ -133,12 +134,12 @@ static int lower_ln_gamma(ocl_lower *lc, int node, const g_node *n, int64_t nrow
     int wide = !ocl_lower_gpu_rows(lc) && ncols % 8 == 0;
     int64_t items = wide ? ncols / 8 : ncols, chunk;
     int p = ocl_grad_split(lc, items, nrows, wide ? 8 : 1, &chunk), rc;
-    if ((rc = ocl_lower_scratch(lc, 4 * sizeof(float) * (size_t)nrows, &stats)) ||
+    if ((rc = ocl_lower_shared_scratch(lc, 4 * sizeof(float) * (size_t)(nrows ? nrows : 1), &stats)) ||
         (rc = ocl_lower_row_kernel(lc, "grad.cl", "ln_stats", &k)) ||
         (rc = ocl_set_args(k, "mmif", x, stats, (int)ncols, (double)n->attr.eps)) ||
         (rc = ocl_lower_row_launch(lc, node, k, nrows)))
         return rc;
-    if (p > 1 && (rc = ocl_lower_scratch(lc, sizeof(float) * (size_t)(ncols * p), &part)))
+    if (p > 1 && (rc = ocl_lower_shared_scratch(lc, sizeof(float) * (size_t)(ncols * p), &part)))
         return rc;
     if ((rc = ocl_lower_kernel(lc, "grad.cl", wide ? "ln_grad_gamma_cols8" : "ln_grad_gamma_cols", "", &k)) ||
         (rc = ocl_set_args(k, "mmmmlll", x, dy, stats, part, nrows, ncols, chunk)))

@@ -6,6 +6,26 @@
 
 #include "backends/opencl/ocl_plan_internal.h"
 
+/* Tile edge of copy_t: a multiple of 16 (vload16 rows). */
+#define COPY_TT 16
+
+/* A collapsed copy whose source is contiguous along the second-last dim and
+ * whose destination is contiguous along the last: a transpose, batched over
+ * an optional leading dim (kernels/shape.cl copy_t). */
+static int transpose_copy(ocl_lower *lc, int node, cl_mem src, cl_mem dst, int nd, const int64_t *shape,
+                          int64_t st[][G_MAX_DIMS], int64_t soff, int64_t doff)
+{
+    int64_t R = shape[nd - 2], C = shape[nd - 1], B = nd == 3 ? shape[0] : 1;
+    int64_t sbs = nd == 3 ? st[0][0] : 0, dbs = nd == 3 ? st[1][0] : 0;
+    cl_kernel k;
+    int rc;
+    if ((rc = ocl_lower_kernel(lc, "shape.cl", "copy_t", "", &k)) ||
+        (rc = ocl_set_args(k, "mmllllllll", src, dst, R, C, soff, sbs, st[0][nd - 1], doff, dbs, st[1][nd - 2])))
+        return rc;
+    size_t gws[3] = { (size_t)((C + COPY_TT - 1) / COPY_TT), (size_t)((R + COPY_TT - 1) / COPY_TT), (size_t)B };
+    return ocl_lower_launch(lc, node, k, 3, gws, NULL);
+}
+
 /* Appends one strided copy: iteration shape[nd], src/dst element strides and
  * offsets. */
 static int strided_copy(ocl_lower *lc, int node, cl_mem src, cl_mem dst, int nd, const int64_t *shape_in,
@@ -24,6 +44,9 @@ static int strided_copy(ocl_lower *lc, int node, cl_mem src, cl_mem dst, int nd,
     nd = ocl_collapse_dims(nd, shape, 2, st);
     cl_kernel k;
     int rc;
+    if (nd >= 2 && nd <= 3 && st[0][nd - 2] == 1 && st[1][nd - 1] == 1 && st[0][nd - 1] != 1 &&
+        shape[nd - 2] >= 4 && shape[nd - 1] >= 4)
+        return transpose_copy(lc, node, src, dst, nd, shape, st, soff, doff);
     if (nd <= 2) {
         int64_t rows = nd == 2 ? shape[0] : 1, cols = shape[nd - 1];
         int64_t srs = nd == 2 ? st[0][0] : 0, drs = nd == 2 ? st[1][0] : 0;

@@ -53,11 +53,12 @@ int ocl_lower_is_param(ocl_lower *lc, int tensor);
 
 /* Transient scratch for one node's launches, shared with every other node of
  * the plan (one buffer sized to the largest node's total; the queue is in
- * order). Contents live only within the node's own launches: not for a
- * launch_static output, not for host-call data. The handle must reach kernels
- * through ocl_set_args (or clSetKernelArg + ocl_ss_note_arg): it is a
- * placeholder re-bound to the real buffer after lowering
- * (ocl_shared_scratch.h). Requests of one node never overlap each other. */
+ * order). Contents live only within the node's own launches (never a
+ * launch_static output). The handle is a placeholder re-bound to the real
+ * buffer after lowering, so it must reach kernels through ocl_set_args (or
+ * clSetKernelArg + ocl_ss_note_arg) and host-call data through
+ * ocl_ss_note_slot (ocl_shared_scratch.h). Requests of one node never
+ * overlap each other. */
 int ocl_lower_shared_scratch(ocl_lower *lc, size_t bytes, cl_mem *out);
 /* Device bytes of all plan scratch: private (ocl_lower_scratch) + shared. */
 size_t ocl_plan_scratch_bytes(const ocl_plan *p);

@@ -18,59 +18,12 @@
 #include "io/dataset.h"
 #include "io/synth.h"
 #include "runtime/status.h"
-
-static char g_dir[1024];
-
-static const char *path_in(const char *name)
-{
-    static char buf[4][2048];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
+#include "tests/io/io_test_util.h"
 
 static int setup(void **state)
 {
     (void)state;
-    const char *c = getenv("CLIPCL_CACHE_DIR");
-    if (c)
-        mkdir(c, 0755);
-    snprintf(g_dir, sizeof g_dir, "%s/G_dataset_%ld", c ? c : "/tmp", (long)getpid());
-    mkdir(g_dir, 0755);
-    mkdir(path_in("sub dir"), 0755);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void write_text(const char *path, const char *s)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(s, f);
-    fclose(f);
-}
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
+    return iot_setup("G_dataset") ? -1 : mkdir(iot_path("sub dir"), 0755);
 }
 
 /* A small PNG (a procedural sample) at path. */
@@ -102,9 +55,9 @@ static void collect(void *user, const char *msg)
 static void test_tsv_quotes_tabs_missing(void **state)
 {
     (void)state;
-    make_png(path_in("a.png"), 0);
-    make_png(path_in("sub dir/c.png"), 1);
-    make_png(path_in("abs.png"), 2);
+    make_png(iot_path("a.png"), 0);
+    make_png(iot_path("sub dir/c.png"), 1);
+    make_png(iot_path("abs.png"), 2);
     char csv[8192];
     snprintf(csv, sizeof csv,
              "\xef\xbb\xbf" "id\tfilepath\ttitle\r\n"
@@ -114,13 +67,13 @@ static void test_tsv_quotes_tabs_missing(void **state)
              "3\tmissing.png\tnothing here\r\n"
              "4\tonly two fields\r\n"
              "5\t%s\tabsolute path\r\n",
-             path_in("abs.png"));
-    write_text(path_in("list.tsv"), csv);
+             iot_path("abs.png"));
+    iot_write_text(iot_path("list.tsv"), csv);
 
     warnings w = {0};
     ds_open_opts o = {.warn = collect, .warn_user = &w};
     ds_dataset *ds;
-    if (ds_open_csv(&ds, path_in("list.tsv"), &o) != CC_OK)
+    if (ds_open_csv(&ds, iot_path("list.tsv"), &o) != CC_OK)
         fail_msg("%s", cc_last_error());
     assert_int_equal(ds_count(ds), 4);
     assert_int_equal(ds_open_skipped(ds), 1);
@@ -130,9 +83,9 @@ static void test_tsv_quotes_tabs_missing(void **state)
     assert_string_equal(ds_caption(ds, 1), "two\nlines");
     assert_string_equal(ds_caption(ds, 2), "nothing here");
     assert_string_equal(ds_caption(ds, 3), "absolute path");
-    assert_string_equal(ds_name(ds, 0), path_in("a.png"));
-    assert_string_equal(ds_name(ds, 1), path_in("sub dir/c.png"));
-    assert_string_equal(ds_name(ds, 3), path_in("abs.png"));
+    assert_string_equal(ds_name(ds, 0), iot_path("a.png"));
+    assert_string_equal(ds_name(ds, 1), iot_path("sub dir/c.png"));
+    assert_string_equal(ds_name(ds, 3), iot_path("abs.png"));
 
     img_u8 im;
     assert_int_equal(ds_load_image(ds, 1, &im), CC_OK);
@@ -173,12 +126,12 @@ static void test_tsv_quotes_tabs_missing(void **state)
 static void test_csv_options_and_errors(void **state)
 {
     (void)state;
-    make_png(path_in("x.png"), 3);
+    make_png(iot_path("x.png"), 3);
     /* Comma by extension, other column names, LF only, no final newline. */
-    write_text(path_in("pairs.csv"), "caption,image\n\"x, quoted\",x.png\nplain,x.png");
+    iot_write_text(iot_path("pairs.csv"), "caption,image\n\"x, quoted\",x.png\nplain,x.png");
     ds_open_opts o = {.img_key = "image", .caption_key = "caption"};
     ds_dataset *ds;
-    if (ds_open_csv(&ds, path_in("pairs.csv"), &o) != CC_OK)
+    if (ds_open_csv(&ds, iot_path("pairs.csv"), &o) != CC_OK)
         fail_msg("%s", cc_last_error());
     assert_int_equal(ds_count(ds), 2);
     assert_string_equal(ds_caption(ds, 0), "x, quoted");
@@ -186,22 +139,22 @@ static void test_csv_options_and_errors(void **state)
     ds_close(ds);
 
     /* Default keys are open_clip's (filepath, title): absent here. */
-    assert_int_equal(ds_open_csv(&ds, path_in("pairs.csv"), NULL), CC_ERR_INVALID);
+    assert_int_equal(ds_open_csv(&ds, iot_path("pairs.csv"), NULL), CC_ERR_INVALID);
     assert_null(ds);
     assert_non_null(strstr(cc_last_error(), "\"filepath\""));
     assert_non_null(strstr(cc_last_error(), "\"caption\", \"image\""));
     /* A forced separator overrides the extension. */
-    write_text(path_in("semi.csv"), "filepath;title\nx.png;semi;colon\n");
+    iot_write_text(iot_path("semi.csv"), "filepath;title\nx.png;semi;colon\n");
     o = (ds_open_opts){.separator = ';'};
-    assert_int_equal(ds_open_csv(&ds, path_in("semi.csv"), &o), CC_OK);
+    assert_int_equal(ds_open_csv(&ds, iot_path("semi.csv"), &o), CC_OK);
     assert_int_equal(ds_count(ds), 1);
     assert_string_equal(ds_caption(ds, 0), "semi");
     ds_close(ds);
     /* Unterminated quote: the row is skipped; nothing left is an error. */
-    write_text(path_in("bad.csv"), "filepath,title\nx.png,\"never closed\n");
-    assert_int_equal(ds_open_csv(&ds, path_in("bad.csv"), NULL), CC_ERR_INVALID);
+    iot_write_text(iot_path("bad.csv"), "filepath,title\nx.png,\"never closed\n");
+    assert_int_equal(ds_open_csv(&ds, iot_path("bad.csv"), NULL), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "no usable rows (1 skipped)"));
-    assert_int_equal(ds_open_csv(&ds, path_in("nope.csv"), NULL), CC_ERR_IO);
+    assert_int_equal(ds_open_csv(&ds, iot_path("nope.csv"), NULL), CC_ERR_IO);
     assert_non_null(strstr(cc_last_error(), "nope.csv"));
 }
 
@@ -262,16 +215,16 @@ static void test_tar_shards(void **state)
 {
     (void)state;
     size_t n0, n1, n2;
-    make_png(path_in("t0.png"), 10);
-    make_png(path_in("t1.png"), 11);
-    make_png(path_in("t2.png"), 12);
-    uint8_t *p0 = slurp(path_in("t0.png"), &n0), *p1 = slurp(path_in("t1.png"), &n1),
-            *p2 = slurp(path_in("t2.png"), &n2);
+    make_png(iot_path("t0.png"), 10);
+    make_png(iot_path("t1.png"), 11);
+    make_png(iot_path("t2.png"), 12);
+    uint8_t *p0 = iot_slurp(iot_path("t0.png"), &n0), *p1 = iot_slurp(iot_path("t1.png"), &n1),
+            *p2 = iot_slurp(iot_path("t2.png"), &n2);
     char longdir[300];
     memset(longdir, 'd', 150);
     snprintf(longdir + 150, sizeof longdir - 150, "/sample.png");
 
-    FILE *f = fopen(path_in("shard-0.tar"), "wb");
+    FILE *f = fopen(iot_path("shard-0.tar"), "wb");
     assert_non_null(f);
     tar_add(f, "000.png", p0, n0, '0', 0);
     tar_add(f, "000.txt", "first caption\n", 14, '0', 0);
@@ -288,7 +241,7 @@ static void test_tar_shards(void **state)
     tar_add(f, "004.txt", "caption without image", 21, '0', 0);
     tar_end(f);
 
-    f = fopen(path_in("shard-1.tar"), "wb");
+    f = fopen(iot_path("shard-1.tar"), "wb");
     assert_non_null(f);
     tar_add(f, "100.png", p0, n0, '0', 0);
     tar_add(f, "100.txt", "fourth", 6, '0', 0);
@@ -302,7 +255,7 @@ static void test_tar_shards(void **state)
     ds_open_opts o = {.warn = collect, .warn_user = &w};
     ds_dataset *ds;
     char pattern[2048];
-    snprintf(pattern, sizeof pattern, "%s", path_in("shard-{0..1}.tar"));
+    snprintf(pattern, sizeof pattern, "%s", iot_path("shard-{0..1}.tar"));
     const char *shards[] = {pattern};
     if (ds_open_tar(&ds, shards, 1, &o) != CC_OK)
         fail_msg("%s", cc_last_error());
@@ -319,9 +272,9 @@ static void test_tar_shards(void **state)
     assert_non_null(strstr(w.all, "corrupt tar header at offset"));
     assert_non_null(strstr(w.all, "101 has no image"));
     char want_name[2048];
-    snprintf(want_name, sizeof want_name, "%s:dir/001", path_in("shard-0.tar"));
+    snprintf(want_name, sizeof want_name, "%s:dir/001", iot_path("shard-0.tar"));
     assert_string_equal(ds_name(ds, 1), want_name);
-    snprintf(want_name, sizeof want_name, "%s:%.150s/sample", path_in("shard-0.tar"), longdir);
+    snprintf(want_name, sizeof want_name, "%s:%.150s/sample", iot_path("shard-0.tar"), longdir);
     assert_string_equal(ds_name(ds, 2), want_name);
 
     const uint8_t *src[] = {p0, p1, p2, NULL, p0, p2};
@@ -345,21 +298,21 @@ static void test_tar_shards(void **state)
     ds_close(ds);
 
     /* A missing shard is an error that names it. */
-    snprintf(pattern, sizeof pattern, "%s", path_in("shard-{0..2}.tar"));
+    snprintf(pattern, sizeof pattern, "%s", iot_path("shard-{0..2}.tar"));
     assert_int_equal(ds_open_tar(&ds, shards, 1, &o), CC_ERR_IO);
     assert_non_null(strstr(cc_last_error(), "shard-2.tar"));
     /* A shard cut inside 001.PNG's data keeps the complete sample 000 and
      * warns once: 000.png header + data, 000.txt and 000.json (one block of
      * data each), then 001.PNG's header and 10 bytes. */
     size_t n;
-    uint8_t *whole = slurp(path_in("shard-0.tar"), &n);
+    uint8_t *whole = iot_slurp(iot_path("shard-0.tar"), &n);
     size_t cut_at = 512 + (n0 + 511) / 512 * 512 + 2 * 1024 + 512 + 10;
-    f = fopen(path_in("cut.tar"), "wb");
+    f = fopen(iot_path("cut.tar"), "wb");
     assert_int_equal(fwrite(whole, 1, cut_at, f), cut_at);
     fclose(f);
     free(whole);
     memset(&w, 0, sizeof w);
-    const char *cut[] = {path_in("cut.tar")};
+    const char *cut[] = {iot_path("cut.tar")};
     if (ds_open_tar(&ds, cut, 1, &o) != CC_OK)
         fail_msg("%s", cc_last_error());
     assert_int_equal(ds_count(ds), 1);
@@ -455,5 +408,5 @@ int main(void)
         cmocka_unit_test(test_brace_expansion),
         cmocka_unit_test(test_random_resized_crop),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, iot_teardown);
 }

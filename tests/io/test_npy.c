@@ -14,22 +14,19 @@
 
 #include "io/npy.h"
 #include "runtime/status.h"
+#include "tests/io/io_test_util.h"
+
+static int setup(void **state)
+{
+    (void)state;
+    return iot_setup("G_npy");
+}
 
 static const char *data(const char *name)
 {
     static char buf[1024];
     const char *d = getenv("CLIPCL_TEST_DATA");
     snprintf(buf, sizeof buf, "%s/%s", d ? d : "tests/data", name);
-    return buf;
-}
-
-static const char *tmp(const char *name)
-{
-    static char buf[1024];
-    const char *c = getenv("CLIPCL_CACHE_DIR");
-    if (c)
-        mkdir(c, 0755);
-    snprintf(buf, sizeof buf, "%s/G_npy_%ld_%s", c ? c : "/tmp", (long)getpid(), name);
     return buf;
 }
 
@@ -79,10 +76,10 @@ static void test_refused(void **state)
     (void)state;
     expect_error(data("npy_numpy_f64.npy"), "'<f8'");
     expect_error(data("npy_numpy_f32_fortran.npy"), "fortran_order");
-    expect_error(tmp("missing.npy"), "cannot open");
+    expect_error(iot_path("missing.npy"), "cannot open");
 
     /* truncated copy of a numpy file */
-    const char *p = tmp("trunc.npy");
+    const char *p = iot_path("trunc.npy");
     FILE *src = fopen(data("npy_numpy_f32_2x3x4.npy"), "rb");
     assert_non_null(src);
     unsigned char buf[512];
@@ -103,7 +100,7 @@ static void test_refused(void **state)
 static void test_round_trip(void **state)
 {
     (void)state;
-    const char *p = tmp("rt.npy");
+    const char *p = iot_path("rt.npy");
     float v[2 * 5 * 3];
     for (int i = 0; i < 30; i++)
         v[i] = (float)i / 7.0f - 1.0f;
@@ -147,7 +144,7 @@ static void test_numpy_reads_ours(void **state)
     (void)state;
     if (access("/usr/bin/python3", X_OK) != 0)
         skip();
-    const char *p = tmp("for_numpy.npy");
+    const char *p = iot_path("for_numpy.npy");
     float v[6] = {0.5f, -1.25f, 3.0f, 1e-3f, 0.0f, 42.0f};
     int64_t shape[2] = {3, 2};
     assert_int_equal(npy_write_f32(p, v, shape, 2), CC_OK);
@@ -174,5 +171,5 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_numpy_reads_ours),
     };
-    return cmocka_run_group_tests(t, NULL, NULL);
+    return cmocka_run_group_tests(t, setup, iot_teardown);
 }

@@ -15,15 +15,12 @@
 
 #include "io/safetensors.h"
 #include "runtime/status.h"
+#include "tests/io/io_test_util.h"
 
-static const char *tmp(const char *name)
+static int setup(void **state)
 {
-    static char buf[1024];
-    const char *c = getenv("CLIPCL_CACHE_DIR");
-    if (c)
-        mkdir(c, 0755);
-    snprintf(buf, sizeof buf, "%s/G_st_%ld_%s", c ? c : "/tmp", (long)getpid(), name);
-    return buf;
+    (void)state;
+    return iot_setup("G_st");
 }
 
 /* F16 bit patterns and their values derived by hand from the IEEE layout. */
@@ -70,7 +67,7 @@ static void write_sample(const char *path)
 static void test_round_trip(void **state)
 {
     (void)state;
-    const char *p = tmp("rt.safetensors");
+    const char *p = iot_path("rt.safetensors");
     write_sample(p);
     st_file *f;
     if (st_open(p, &f) != CC_OK)
@@ -157,7 +154,7 @@ static void expect_open_error(const char *path, const char *a, const char *b)
 
 static void crafted(const char *json, size_t data_len, const char *a, const char *b)
 {
-    const char *p = tmp("bad.safetensors");
+    const char *p = iot_path("bad.safetensors");
     craft(p, strlen(json), json, data_len);
     expect_open_error(p, a, b);
     unlink(p);
@@ -167,7 +164,7 @@ static void test_malformed(void **state)
 {
     (void)state;
     char p[1024];
-    snprintf(p, sizeof p, "%s", tmp("bad.safetensors"));
+    snprintf(p, sizeof p, "%s", iot_path("bad.safetensors"));
 
     /* a valid file cut at every length: a clean error each time */
     write_sample(p);
@@ -196,7 +193,7 @@ static void test_malformed(void **state)
     expect_open_error(p, "exceeds", NULL);
     assert_int_equal(truncate(p, 5), 0);
     expect_open_error(p, "at least 8", NULL);
-    expect_open_error(tmp("absent.safetensors"), "cannot open", NULL);
+    expect_open_error(iot_path("absent.safetensors"), "cannot open", NULL);
 
     craft(p, 1u << 20, "{}", 0);
     expect_open_error(p, "header length 1048576 exceeds", NULL);
@@ -251,5 +248,5 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_malformed),
     };
-    return cmocka_run_group_tests(t, NULL, NULL);
+    return cmocka_run_group_tests(t, setup, iot_teardown);
 }

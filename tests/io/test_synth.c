@@ -19,44 +19,18 @@
 #include "io/dataset.h"
 #include "io/synth.h"
 #include "runtime/status.h"
+#include "tests/io/io_test_util.h"
 
-static const char *tmpdir(const char *name)
+static int setup(void **state)
 {
-    static char buf[1024];
-    const char *c = getenv("CLIPCL_CACHE_DIR");
-    if (c)
-        mkdir(c, 0755);
-    snprintf(buf, sizeof buf, "%s/G_synth_%ld_%s", c ? c : "/tmp", (long)getpid(), name);
-    return buf;
-}
-
-static void rm_rf(const char *path)
-{
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    assert_int_equal(system(cmd), 0);
-}
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
+    (void)state;
+    return iot_setup("G_synth");
 }
 
 static int same_file(const char *a, const char *b)
 {
     size_t na, nb;
-    uint8_t *x = slurp(a, &na), *y = slurp(b, &nb);
+    uint8_t *x = iot_slurp(a, &na), *y = iot_slurp(b, &nb);
     int same = na == nb && memcmp(x, y, na) == 0;
     free(x);
     free(y);
@@ -74,9 +48,9 @@ static void test_same_seed_same_bytes(void **state)
 {
     (void)state;
     char a[1024], b[1024], c[1024];
-    snprintf(a, sizeof a, "%s", tmpdir("a"));
-    snprintf(b, sizeof b, "%s", tmpdir("b"));
-    snprintf(c, sizeof c, "%s", tmpdir("c"));
+    snprintf(a, sizeof a, "%s", iot_path("a"));
+    snprintf(b, sizeof b, "%s", iot_path("b"));
+    snprintf(c, sizeof c, "%s", iot_path("c"));
     write_set(a, 7);
     write_set(b, 7);
     write_set(c, 8);
@@ -116,9 +90,9 @@ static void test_same_seed_same_bytes(void **state)
     }
     closedir(d);
     assert_int_equal(pngs, 24);
-    rm_rf(a);
-    rm_rf(b);
-    rm_rf(c);
+    assert_int_equal(iot_rm_rf(a), 0);
+    assert_int_equal(iot_rm_rf(b), 0);
+    assert_int_equal(iot_rm_rf(c), 0);
 }
 
 /* Which shape and colour words a caption contains (-1: none, -2: several). */
@@ -251,7 +225,7 @@ static void test_written_images_decode(void **state)
 {
     (void)state;
     char dir[1024], csv[1100];
-    snprintf(dir, sizeof dir, "%s", tmpdir("dec"));
+    snprintf(dir, sizeof dir, "%s", iot_path("dec"));
     write_set(dir, 5);
     for (int split = 0; split < 3; split++) {
         snprintf(csv, sizeof csv, "%s/%s.csv", dir, synth_split_names[split]);
@@ -279,7 +253,7 @@ static void test_written_images_decode(void **state)
         }
         ds_close(ds);
     }
-    rm_rf(dir);
+    assert_int_equal(iot_rm_rf(dir), 0);
 }
 
 static void test_in_memory_matches_files(void **state)
@@ -313,5 +287,5 @@ int main(void)
         cmocka_unit_test(test_written_images_decode),
         cmocka_unit_test(test_in_memory_matches_files),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, iot_teardown);
 }

@@ -21,39 +21,12 @@
 #include "io/tok_train.h"
 #include "io/tokenizer.h"
 #include "runtime/status.h"
-
-static char g_tmp[1024];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][1200];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_tmp, name);
-    return buf[k];
-}
-
-static void write_bytes(const char *path, const char *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
+#include "tests/io/io_test_util.h"
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/clipcl-toktrain-XXXXXX");
-    return mkdtemp(g_tmp) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return iot_setup("G_toktrain");
 }
 
 /* Sennrich et al.'s example: low x5, lower x2, newest x6, widest x3. */
@@ -132,6 +105,19 @@ static void test_hand_merges(void **state)
 
 /* "café" is c a f 0xC3 0xA9: symbols c a f Ã ©</w>, every pair seen once, so ties decide
  * everything and they compare the symbols' UTF-8 bytes ('a' < 'c' < 'f' < "Ã"). */
+/* Writes tr's HF files into folder dir, frees tr, and loads the files back. */
+static tok_tokenizer *write_and_load(tok_trainer *tr, const char *dir)
+{
+    assert_int_equal(tok_trainer_write_hf(tr, iot_path(dir)), CC_OK);
+    tok_trainer_free(tr);
+    char vj[1200], mt[1200];
+    snprintf(vj, sizeof vj, "%s/vocab.json", iot_path(dir));
+    snprintf(mt, sizeof mt, "%s/merges.txt", iot_path(dir));
+    tok_tokenizer *t;
+    assert_int_equal(tok_load_hf(vj, mt, &t), CC_OK);
+    return t;
+}
+
 static void test_non_ascii(void **state)
 {
     (void)state;
@@ -139,13 +125,7 @@ static void test_non_ascii(void **state)
     tok_trainer *tr = train_texts(texts, 1, 1000, 0);
     const char *want[] = {"a f", "af \xC3\x83", "af\xC3\x83 \xC2\xA9</w>", "c af\xC3\x83\xC2\xA9</w>"};
     expect_merges(tr, want, 4);
-    assert_int_equal(tok_trainer_write_hf(tr, tmp_path("cafe")), CC_OK);
-    tok_trainer_free(tr);
-    char vj[1200], mt[1200];
-    snprintf(vj, sizeof vj, "%s", tmp_path("cafe/vocab.json"));
-    snprintf(mt, sizeof mt, "%s", tmp_path("cafe/merges.txt"));
-    tok_tokenizer *t;
-    assert_int_equal(tok_load_hf(vj, mt, &t), CC_OK);
+    tok_tokenizer *t = write_and_load(tr, "cafe");
     int32_t *ids;
     size_t n;
     assert_int_equal(tok_encode_ids(t, "CAFÉ café", &ids, &n), CC_OK);
@@ -203,7 +183,7 @@ static void test_write_and_load(void **state)
 {
     (void)state;
     tok_trainer *tr = train_texts(SENNRICH, 4, 600, 0);
-    const char *dir = tmp_path("a/b/tok"); /* missing parents are created */
+    const char *dir = iot_path("a/b/tok"); /* missing parents are created */
     assert_int_equal(tok_trainer_write_hf(tr, dir), CC_OK);
     assert_int_equal(tok_trainer_write_hf(tr, dir), CC_OK); /* replaces */
     tok_trainer_free(tr);
@@ -249,8 +229,8 @@ static void test_file_corpus(void **state)
     static const char data[] = "low low low low low\r\nlower lower\r\n\xFF\xFE bad\n"
                                "newest newest newest newest newest newest\nx\0y\n\n"
                                "widest widest widest";
-    const char *plain = tmp_path("corpus.txt");
-    write_bytes(plain, data, sizeof data - 1);
+    const char *plain = iot_path("corpus.txt");
+    iot_write(plain, data, sizeof data - 1);
     tok_trainer *tr;
     assert_int_equal(tok_trainer_new(&tr), CC_OK);
     assert_int_equal(tok_trainer_add_file(tr, plain), CC_OK);
@@ -265,7 +245,7 @@ static void test_file_corpus(void **state)
     expect_merges(tr, SENNRICH_MERGES, N_SENNRICH);
     tok_trainer_free(tr);
 
-    const char *gz = tmp_path("corpus.txt.gz");
+    const char *gz = iot_path("corpus.txt.gz");
     gzFile g = gzopen(gz, "wb");
     assert_non_null(g);
     assert_int_equal(gzwrite(g, data, sizeof data - 1), (int)(sizeof data - 1));
@@ -380,13 +360,7 @@ static void test_against_naive(void **state)
         assert_int_equal(k, st.merges);
 
         /* Trained to the end, every corpus word is one token, and the encoder finds it. */
-        assert_int_equal(tok_trainer_write_hf(tr, tmp_path("naive")), CC_OK);
-        tok_trainer_free(tr);
-        char vj[1200], mt[1200];
-        snprintf(vj, sizeof vj, "%s", tmp_path("naive/vocab.json"));
-        snprintf(mt, sizeof mt, "%s", tmp_path("naive/merges.txt"));
-        tok_tokenizer *t;
-        assert_int_equal(tok_load_hf(vj, mt, &t), CC_OK);
+        tok_tokenizer *t = write_and_load(tr, "naive");
         for (int a = 0; a < nw; a++) {
             int32_t *ids;
             size_t n;
@@ -415,14 +389,14 @@ static void test_errors(void **state)
     tok_train_opts o = {.vocab_size = 600};
     assert_int_equal(tok_trainer_learn(tr, &o), CC_ERR_INVALID); /* no words */
     assert_non_null(strstr(cc_last_error(), "no words"));
-    assert_int_equal(tok_trainer_write_hf(tr, tmp_path("never")), CC_ERR_INVALID);
-    assert_int_equal(tok_trainer_add_file(tr, tmp_path("missing.txt")), CC_ERR_IO);
+    assert_int_equal(tok_trainer_write_hf(tr, iot_path("never")), CC_ERR_INVALID);
+    assert_int_equal(tok_trainer_add_file(tr, iot_path("missing.txt")), CC_ERR_IO);
     assert_non_null(strstr(cc_last_error(), "missing.txt"));
-    write_bytes(tmp_path("empty.txt"), "", 0);
-    assert_int_equal(tok_trainer_add_file(tr, tmp_path("empty.txt")), CC_ERR_INVALID);
+    iot_write(iot_path("empty.txt"), "", 0);
+    assert_int_equal(tok_trainer_add_file(tr, iot_path("empty.txt")), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "holds no words"));
-    write_bytes(tmp_path("blank.txt"), "  \n\t\n<|startoftext|> <|endoftext|>\n", 36);
-    assert_int_equal(tok_trainer_add_file(tr, tmp_path("blank.txt")), CC_ERR_INVALID);
+    iot_write(iot_path("blank.txt"), "  \n\t\n<|startoftext|> <|endoftext|>\n", 36);
+    assert_int_equal(tok_trainer_add_file(tr, iot_path("blank.txt")), CC_ERR_INVALID);
     assert_int_equal(tok_trainer_add_text(tr, "bad \xC3("), CC_ERR_INVALID);
 
     assert_int_equal(tok_trainer_add_text(tr, "hello hello"), CC_OK);
@@ -440,15 +414,15 @@ static void test_errors(void **state)
     assert_int_equal(st.vocab_size, 514);
     assert_int_equal(tok_trainer_learn(tr, &o), CC_ERR_INVALID); /* once */
     assert_int_equal(tok_trainer_add_text(tr, "more"), CC_ERR_INVALID);
-    write_bytes(tmp_path("plainfile"), "x", 1);
-    assert_int_equal(tok_trainer_write_hf(tr, tmp_path("plainfile")), CC_ERR_IO);
+    iot_write(iot_path("plainfile"), "x", 1);
+    assert_int_equal(tok_trainer_write_hf(tr, iot_path("plainfile")), CC_ERR_IO);
     assert_non_null(strstr(cc_last_error(), "not a directory"));
-    assert_int_equal(tok_trainer_write_hf(tr, tmp_path("min")), CC_OK);
+    assert_int_equal(tok_trainer_write_hf(tr, iot_path("min")), CC_OK);
     tok_trainer_free(tr);
     /* No merges: a byte-level tokenizer, "hello" as its five byte symbols. */
     char vj[1200], mt[1200];
-    snprintf(vj, sizeof vj, "%s", tmp_path("min/vocab.json"));
-    snprintf(mt, sizeof mt, "%s", tmp_path("min/merges.txt"));
+    snprintf(vj, sizeof vj, "%s", iot_path("min/vocab.json"));
+    snprintf(mt, sizeof mt, "%s", iot_path("min/merges.txt"));
     tok_tokenizer *t = NULL;
     assert_int_equal(tok_load_hf(vj, mt, &t), CC_OK);
     assert_int_equal(tok_vocab_size(t), 514);
@@ -474,5 +448,5 @@ int main(void)
         cmocka_unit_test(test_against_naive),
         cmocka_unit_test(test_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, iot_teardown);
 }

@@ -18,25 +18,7 @@
 
 #include "io/tokenizer.h"
 #include "runtime/status.h"
-
-static char g_tmp[1024];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][1200];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_tmp, name);
-    return buf[k];
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    fclose(f);
-}
+#include "tests/io/io_test_util.h"
 
 /* ---- a hand-made vocabulary ------------------------------------------------------
  * Byte symbols in bytes_to_unicode order: printable c in 33..126 has id c-33, with
@@ -57,7 +39,7 @@ static void test_tiny_openai(void **state)
 {
     (void)state;
     tok_tokenizer *t = NULL;
-    assert_int_equal(tok_load_openai(tmp_path("tiny_merges.txt"), &t), CC_OK);
+    assert_int_equal(tok_load_openai(iot_path("tiny_merges.txt"), &t), CC_OK);
     assert_int_equal(tok_vocab_size(t), 521);
     assert_int_equal(tok_sot_id(t), 519);
     assert_int_equal(tok_eot_id(t), 520);
@@ -80,12 +62,12 @@ static void test_tiny_openai(void **state)
 static void test_tiny_gzip(void **state)
 {
     (void)state;
-    gzFile f = gzopen(tmp_path("tiny_merges.txt.gz"), "wb");
+    gzFile f = gzopen(iot_path("tiny_merges.txt.gz"), "wb");
     assert_non_null(f);
     assert_int_equal(gzwrite(f, TINY, (unsigned)strlen(TINY)), (int)strlen(TINY));
     gzclose(f);
     tok_tokenizer *t = NULL;
-    assert_int_equal(tok_load_openai(tmp_path("tiny_merges.txt.gz"), &t), CC_OK);
+    assert_int_equal(tok_load_openai(iot_path("tiny_merges.txt.gz"), &t), CC_OK);
     int32_t ids[TOK_CONTEXT_LENGTH];
     assert_int_equal(tok_encode(t, TINY_TEXT, ids, NULL), CC_OK);
     check_ctx(ids, TINY_IDS, sizeof TINY_IDS / sizeof TINY_IDS[0]);
@@ -133,12 +115,12 @@ static void test_tiny_hf(void **state)
     const int ids_of[] = {5, 6, 7, 8, 9, 3, 1, 2};
     for (int i = 0; i < 8; i++)
         json_object_object_add(v, names[i], json_object_new_int(ids_of[i]));
-    assert_int_equal(json_object_to_file(tmp_path("tiny_vocab.json"), v), 0);
+    assert_int_equal(json_object_to_file(iot_path("tiny_vocab.json"), v), 0);
     json_object_put(v);
-    write_file(tmp_path("tiny_hf_merges.txt"), TINY);
+    iot_write_text(iot_path("tiny_hf_merges.txt"), TINY);
 
     tok_tokenizer *t = NULL;
-    assert_int_equal(tok_load_hf(tmp_path("tiny_vocab.json"), tmp_path("tiny_hf_merges.txt"), &t), CC_OK);
+    assert_int_equal(tok_load_hf(iot_path("tiny_vocab.json"), iot_path("tiny_hf_merges.txt"), &t), CC_OK);
     assert_int_equal(tok_vocab_size(t), 2256);
     const int32_t want[] = {1, 6, 8, 1075, 2078, 2011, 5, 2075, 1075, 2075, 8, 2078, 3, 2078, 2};
     int32_t ids[TOK_CONTEXT_LENGTH];
@@ -155,7 +137,7 @@ static void test_truncation(void **state)
 {
     (void)state;
     tok_tokenizer *t = NULL;
-    assert_int_equal(tok_load_openai(tmp_path("tiny_merges.txt"), &t), CC_OK);
+    assert_int_equal(tok_load_openai(iot_path("tiny_merges.txt"), &t), CC_OK);
     char text[400] = "";
     int32_t ids[TOK_CONTEXT_LENGTH];
     int trunc;
@@ -198,9 +180,9 @@ static void test_truncation(void **state)
 
 static void expect_load_error(const char *content, int code, const char *needle)
 {
-    write_file(tmp_path("bad_merges.txt"), content);
+    iot_write_text(iot_path("bad_merges.txt"), content);
     tok_tokenizer *t = (tok_tokenizer *)1;
-    assert_int_equal(tok_load_openai(tmp_path("bad_merges.txt"), &t), code);
+    assert_int_equal(tok_load_openai(iot_path("bad_merges.txt"), &t), code);
     assert_null(t);
     if (!strstr(cc_last_error(), needle))
         fail_msg("error \"%s\" lacks \"%s\"", cc_last_error(), needle);
@@ -210,14 +192,14 @@ static void test_bad_files(void **state)
 {
     (void)state;
     tok_tokenizer *t = NULL;
-    assert_int_equal(tok_load_openai(tmp_path("does_not_exist.txt.gz"), &t), CC_ERR_IO);
+    assert_int_equal(tok_load_openai(iot_path("does_not_exist.txt.gz"), &t), CC_ERR_IO);
     assert_non_null(strstr(cc_last_error(), "does_not_exist.txt.gz"));
     expect_load_error("#version: 0.2\nl o\nl o x\n", CC_ERR_INVALID, "line 3");
     expect_load_error("#version: 0.2\nzz q\n", CC_ERR_INVALID, "not in the vocabulary");
     expect_load_error("", CC_ERR_INVALID, "is empty");
     /* A header alone: bytes and specials only (what tokenizer-train writes for 514). */
-    write_file(tmp_path("header_only.txt"), "#version: 0.2\n");
-    assert_int_equal(tok_load_openai(tmp_path("header_only.txt"), &t), CC_OK);
+    iot_write_text(iot_path("header_only.txt"), "#version: 0.2\n");
+    assert_int_equal(tok_load_openai(iot_path("header_only.txt"), &t), CC_OK);
     assert_int_equal(tok_vocab_size(t), 514);
     int32_t *hv;
     size_t hn;
@@ -230,20 +212,20 @@ static void test_bad_files(void **state)
     t = NULL;
     expect_load_error("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage that is not deflate", CC_ERR_IO, "bad_merges.txt");
 
-    write_file(tmp_path("bad_vocab.json"), "{not json");
-    write_file(tmp_path("ok_merges.txt"), TINY);
-    assert_int_not_equal(tok_load_hf(tmp_path("bad_vocab.json"), tmp_path("ok_merges.txt"), &t), CC_OK);
+    iot_write_text(iot_path("bad_vocab.json"), "{not json");
+    iot_write_text(iot_path("ok_merges.txt"), TINY);
+    assert_int_not_equal(tok_load_hf(iot_path("bad_vocab.json"), iot_path("ok_merges.txt"), &t), CC_OK);
     assert_null(t);
     assert_non_null(strstr(cc_last_error(), "bad_vocab.json"));
-    write_file(tmp_path("bad_vocab.json"), "{\"a\": \"seven\"}");
-    assert_int_equal(tok_load_hf(tmp_path("bad_vocab.json"), tmp_path("ok_merges.txt"), &t), CC_ERR_INVALID);
+    iot_write_text(iot_path("bad_vocab.json"), "{\"a\": \"seven\"}");
+    assert_int_equal(tok_load_hf(iot_path("bad_vocab.json"), iot_path("ok_merges.txt"), &t), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "integer"));
-    write_file(tmp_path("bad_vocab.json"), "{\"a\": 0}");
-    assert_int_equal(tok_load_hf(tmp_path("bad_vocab.json"), tmp_path("ok_merges.txt"), &t), CC_ERR_INVALID);
+    iot_write_text(iot_path("bad_vocab.json"), "{\"a\": 0}");
+    assert_int_equal(tok_load_hf(iot_path("bad_vocab.json"), iot_path("ok_merges.txt"), &t), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "byte"));
 
     /* Text that is not UTF-8 is refused, not guessed at. */
-    assert_int_equal(tok_load_openai(tmp_path("tiny_merges.txt"), &t), CC_OK);
+    assert_int_equal(tok_load_openai(iot_path("tiny_merges.txt"), &t), CC_OK);
     int32_t ids[TOK_CONTEXT_LENGTH];
     assert_int_equal(tok_encode(t, "caf\xe9", ids, NULL), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "UTF-8"));
@@ -415,9 +397,9 @@ static void test_goldens_hf(void **state)
         print_message("skipping: no bpe_simple_vocab_16e6.txt.gz under $CLIPCL_SHARED_DIR/data\n");
         skip();
     }
-    write_hf_from_gz(tmp_path("vocab.json"), tmp_path("merges.txt"));
+    write_hf_from_gz(iot_path("vocab.json"), iot_path("merges.txt"));
     tok_tokenizer *t = NULL;
-    assert_int_equal(tok_load_hf(tmp_path("vocab.json"), tmp_path("merges.txt"), &t), CC_OK);
+    assert_int_equal(tok_load_hf(iot_path("vocab.json"), iot_path("merges.txt"), &t), CC_OK);
     assert_int_equal(tok_vocab_size(t), 49408);
     check_goldens(t, 0);
     tok_free(t);
@@ -426,12 +408,9 @@ static void test_goldens_hf(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *cache = getenv("CLIPCL_CACHE_DIR");
-    snprintf(g_tmp, sizeof g_tmp, "%s/tokenizer", cache ? cache : "/tmp");
-    if (cache)
-        mkdir(cache, 0755);
-    mkdir(g_tmp, 0755);
-    write_file(tmp_path("tiny_merges.txt"), TINY);
+    if (iot_setup("G_tokenizer"))
+        return -1;
+    iot_write_text(iot_path("tiny_merges.txt"), TINY);
     return 0;
 }
 
@@ -447,5 +426,5 @@ int main(void)
         cmocka_unit_test(test_goldens_openai),
         cmocka_unit_test(test_goldens_hf),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, iot_teardown);
 }

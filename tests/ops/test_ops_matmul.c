@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backends/opencl/ocl_gemm.h"
+#include "backends/opencl/ocl_plan_internal.h"
 #include "tests/common/op_harness.h"
 
 /* fp32 fma accumulation over K <= 3072 against a double oracle; scale-aware
@@ -218,6 +219,83 @@ static void test_choice_measured_and_cached(void **state)
     }
 }
 
+/* Plan-wide shared scratch (ocl_lower_shared_scratch): a chain of GEMMs whose
+ * scratch needs differ, one with two requests in the same node (transposed A
+ * and packed B: they must not overlap), all through one shared buffer that
+ * is re-bound after lowering. Values against ref for every node's output, and
+ * the plan's scratch is the largest single node's, not the sum. */
+static graph *chain_graph(int part)
+{
+    graph *g = g_new();
+    static const int64_t sa[] = {33, 50}, sb1[] = {77, 33}, sb2[] = {77, 129}, sc[] = {50, 7};
+    int y1 = -1, y2 = -1, y3 = -1;
+    if (part == 0 || part == 1) {
+        int a = g_input(g, "A", G_F32, 2, sa);
+        int b1 = g_param(g, "B1", 2, sb1);
+        y1 = g_matmul(g, a, b1, -1, 1, 1); /* [50, 77] */
+    }
+    if (part == 0 || part == 2) {
+        static const int64_t s1[] = {50, 77};
+        if (part == 2)
+            y1 = g_input(g, "Y1", G_F32, 2, s1);
+        int b2 = g_param(g, "B2", 2, sb2);
+        y2 = g_matmul(g, y1, b2, -1, 0, 0); /* [50, 129] */
+    }
+    if (part == 0 || part == 3) {
+        static const int64_t s2[] = {50, 129};
+        if (part == 3)
+            y2 = g_input(g, "Y2", G_F32, 2, s2);
+        int c = g_input(g, "C", G_F32, 2, sc);
+        y3 = g_matmul(g, y2, c, -1, 1, 0); /* [129, 7] */
+    }
+    if (y1 >= 0 && part != 2)
+        g_mark_output(g, y1);
+    if (y2 >= 0 && part != 3)
+        g_mark_output(g, y2);
+    if (y3 >= 0)
+        g_mark_output(g, y3);
+    return g;
+}
+
+static size_t plan_scratch(graph *g)
+{
+    ocl_plan *p = NULL;
+    assert_int_equal(ocl_plan_create(oh_ctx(), g, &p), CC_OK);
+    size_t s = ocl_plan_scratch_bytes(p);
+    ocl_plan_free(p);
+    return s;
+}
+
+static void test_shared_scratch(void **state)
+{
+    (void)state;
+    static const char *impls[] = {"own", "clblast"};
+    for (int i = 0; i < 2; i++) {
+        setenv("CLIPCL_GEMM", impls[i], 1);
+        graph *g = chain_graph(0);
+        char label[64];
+        snprintf(label, sizeof label, "matmul %s chain A^T B1^T, B2, Y2^T C", impls[i]);
+        oh_opts o = oh_tol(RTOL_MATMUL);
+        assert_int_equal(oh_check(g, &o, label), 0);
+        if (i == 0) {
+            size_t whole = plan_scratch(g), most = 0, sum = 0;
+            for (int part = 1; part <= 3; part++) {
+                graph *gp = chain_graph(part);
+                size_t s = plan_scratch(gp);
+                most = s > most ? s : most;
+                sum += s;
+                g_free(gp);
+            }
+            printf("shared scratch: chain %zu bytes, largest node %zu, sum of nodes %zu\n", whole, most, sum);
+            assert_true(most > 0);
+            assert_int_equal(whole, most);
+            assert_true(whole < sum);
+        }
+        g_free(g);
+    }
+    unsetenv("CLIPCL_GEMM");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_own_batched),
         cmocka_unit_test(test_own_pack_modes),
         cmocka_unit_test(test_own_local_variant),
+        cmocka_unit_test(test_shared_scratch),
         cmocka_unit_test(test_clblast),
         cmocka_unit_test(test_choice_measured_and_cached),
     };

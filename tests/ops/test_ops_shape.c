@@ -49,6 +49,29 @@ static void test_permute(void **state)
     finish(g, g_transpose(g, x, 1, 3), "transpose [2,3,5,7] (1,3)");
 }
 
+/* Transposes take the tiled copy_t kernel (16 x 16 tiles): whole tiles only,
+ * partial tiles only, both, batched and not, two merged dims, a transpose
+ * after a slice, and the ViT patch permute [B, W, P]. */
+static void test_transpose_tiles(void **state)
+{
+    (void)state;
+    static const int p3[] = { 0, 2, 1 }, p2[] = { 1, 0 }, p4[] = { 0, 3, 1, 2 };
+    static const int64_t a[] = { 5, 16, 32 }, b[] = { 3, 33, 77 }, c[] = { 2, 17, 4 }, d[] = { 1, 5, 7 },
+                         e[] = { 64, 64, 16 }, f[] = { 48, 16 }, h[] = { 2, 7, 5, 33 };
+    check_permute(3, a, p3, "transpose [5,16,32] (0,2,1) whole tiles");
+    check_permute(3, b, p3, "transpose [3,33,77] (0,2,1) partial tiles");
+    check_permute(3, c, p3, "transpose [2,17,4] (0,2,1) thin");
+    check_permute(3, d, p3, "transpose [1,5,7] (0,2,1) one partial tile");
+    check_permute(3, e, p3, "transpose [64,64,16] (0,2,1) ViT patches");
+    check_permute(2, f, p2, "transpose [48,16] (1,0)");
+    check_permute(4, h, p4, "permute [2,7,5,33] (0,3,1,2) batched transpose of merged dims");
+    graph *g = g_new();
+    int64_t xs[3] = { 3, 20, 40 };
+    int x = g_input(g, "x", G_F32, 3, xs);
+    int sl = g_slice(g, x, 2, 4, 37, 1);
+    finish(g, g_permute(g, sl, p3), "transpose of a slice [3,20,40][..., 4:37] (0,2,1)");
+}
+
 static void check_slice(int ndim, const int64_t *shape, int axis, int64_t start, int64_t end, int64_t step,
                         const char *label)
 {
@@ -116,6 +139,7 @@ int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(test_permute),
+        cmocka_unit_test(test_transpose_tiles),
         cmocka_unit_test(test_slice),
         cmocka_unit_test(test_concat),
         cmocka_unit_test(test_reshape_chain),

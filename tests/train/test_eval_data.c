@@ -14,54 +14,24 @@
 #include <cmocka.h>
 
 #include "runtime/status.h"
+#include "tests/io/io_test_util.h"
 #include "train/eval_data.h"
-
-static char root[256];
-
-static void put(const char *rel, const char *text)
-{
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", root, rel);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static const char *at(const char *rel)
-{
-    static char p[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", root, rel);
-    return p[k];
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(root, sizeof root, "/tmp/clipcl-test-eval-data-XXXXXX");
-    assert_non_null(mkdtemp(root));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd) == 0 ? 0 : -1;
+    return iot_setup("G_eval_data");
 }
 
 static void test_csv_names_and_default_key(void **state)
 {
     (void)state;
     /* no "label" column: "class" is the default's second choice */
-    put("named.csv", "filepath,class,other\nimg/a.png,dog,x\n/abs/b.png,cat,y\nimg/c.png,dog,z\n");
+    iot_write_text(iot_path("named.csv"), "filepath,class,other\nimg/a.png,dog,x\n/abs/b.png,cat,y\nimg/c.png,dog,z\n");
     eval_set s;
-    assert_int_equal(eval_set_open(at("named.csv"), NULL, &s), CC_OK);
+    assert_int_equal(eval_set_open(iot_path("named.csv"), NULL, &s), CC_OK);
     assert_int_equal(s.paths.n, 3);
-    assert_string_equal(s.paths.v[0], at("img/a.png")); /* relative to the CSV */
+    assert_string_equal(s.paths.v[0], iot_path("img/a.png")); /* relative to the CSV */
     assert_string_equal(s.paths.v[1], "/abs/b.png");
     assert_string_equal(s.labels.v[1], "cat");
     assert_int_equal(s.numeric, 0);
@@ -79,19 +49,19 @@ static void test_csv_names_and_default_key(void **state)
     assert_int_equal(lab[2], 1);
     eval_strs_free(&cls);
     /* a class list without "cat": an error naming the label and image */
-    put("dogs.txt", "dog\nwolf\n");
-    assert_int_equal(eval_classes_read(at("dogs.txt"), &cls), CC_OK);
+    iot_write_text(iot_path("dogs.txt"), "dog\nwolf\n");
+    assert_int_equal(eval_classes_read(iot_path("dogs.txt"), &cls), CC_OK);
     assert_int_equal(eval_set_classes(&s, &cls, 1, lab), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "\"cat\""));
     assert_non_null(strstr(cc_last_error(), "/abs/b.png"));
     eval_strs_free(&cls);
     eval_set_free(&s);
     /* no label column at all, or a named one missing */
-    put("nolabel.csv", "filepath,title\na.png,x\n");
-    assert_int_equal(eval_set_open(at("nolabel.csv"), NULL, &s), CC_ERR_INVALID);
+    iot_write_text(iot_path("nolabel.csv"), "filepath,title\na.png,x\n");
+    assert_int_equal(eval_set_open(iot_path("nolabel.csv"), NULL, &s), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "--label-key"));
     eval_set_opts o = {.label_key = "nosuch"};
-    assert_int_not_equal(eval_set_open(at("named.csv"), &o, &s), CC_OK);
+    assert_int_not_equal(eval_set_open(iot_path("named.csv"), &o, &s), CC_OK);
     assert_non_null(strstr(cc_last_error(), "nosuch"));
 }
 
@@ -99,12 +69,12 @@ static void test_csv_numeric_with_hint(void **state)
 {
     (void)state;
     /* the layout `clipcl synth` writes: class_pair ids + classes_pair.txt */
-    put("syn.csv", "filepath,title,class_pair\nx/0.png,a,2\nx/1.png,b,0\nx/2.png,c,10\n");
-    put("classes_pair.txt", "zero\r\none\ntwo\n\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n");
+    iot_write_text(iot_path("syn.csv"), "filepath,title,class_pair\nx/0.png,a,2\nx/1.png,b,0\nx/2.png,c,10\n");
+    iot_write_text(iot_path("classes_pair.txt"), "zero\r\none\ntwo\n\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n");
     eval_set s;
-    assert_int_equal(eval_set_open(at("syn.csv"), NULL, &s), CC_OK);
+    assert_int_equal(eval_set_open(iot_path("syn.csv"), NULL, &s), CC_OK);
     assert_int_equal(s.numeric, 1);
-    assert_string_equal(s.classes_hint, at("classes_pair.txt"));
+    assert_string_equal(s.classes_hint, iot_path("classes_pair.txt"));
     eval_strs cls;
     assert_int_equal(eval_classes_read(s.classes_hint, &cls), CC_OK);
     assert_int_equal(cls.n, 11); /* blank line skipped, \r dropped */
@@ -126,58 +96,56 @@ static void test_csv_numeric_with_hint(void **state)
     assert_int_equal(lab[2], 2);
     eval_strs_free(&cls);
     /* an index past the file's classes */
-    put("short.txt", "zero\none\n");
-    assert_int_equal(eval_classes_read(at("short.txt"), &cls), CC_OK);
+    iot_write_text(iot_path("short.txt"), "zero\none\n");
+    assert_int_equal(eval_classes_read(iot_path("short.txt"), &cls), CC_OK);
     assert_int_equal(eval_set_classes(&s, &cls, 1, lab), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "0..1"));
     eval_strs_free(&cls);
     eval_set_free(&s);
-    put("dup.txt", "a\nb\na\n");
-    assert_int_equal(eval_classes_read(at("dup.txt"), &cls), CC_ERR_INVALID);
+    iot_write_text(iot_path("dup.txt"), "a\nb\na\n");
+    assert_int_equal(eval_classes_read(iot_path("dup.txt"), &cls), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "twice"));
 }
 
 static void test_folders(void **state)
 {
     (void)state;
-    char p[512];
-    snprintf(p, sizeof p, "%s/f", root);
-    assert_int_equal(mkdir(p, 0755), 0);
-    assert_int_equal(mkdir(at("f/zebra_crossing"), 0755), 0);
-    assert_int_equal(mkdir(at("f/apple"), 0755), 0);
-    assert_int_equal(mkdir(at("f/.hidden"), 0755), 0);
-    put("f/zebra_crossing/b.JPG", "");
-    put("f/zebra_crossing/a.png", "");
-    put("f/zebra_crossing/notes.txt", "");
-    put("f/apple/x.png", "");
-    put("f/.hidden/y.png", "");
-    put("f/readme.md", "");
+    assert_int_equal(mkdir(iot_path("f"), 0755), 0);
+    assert_int_equal(mkdir(iot_path("f/zebra_crossing"), 0755), 0);
+    assert_int_equal(mkdir(iot_path("f/apple"), 0755), 0);
+    assert_int_equal(mkdir(iot_path("f/.hidden"), 0755), 0);
+    iot_write_text(iot_path("f/zebra_crossing/b.JPG"), "");
+    iot_write_text(iot_path("f/zebra_crossing/a.png"), "");
+    iot_write_text(iot_path("f/zebra_crossing/notes.txt"), "");
+    iot_write_text(iot_path("f/apple/x.png"), "");
+    iot_write_text(iot_path("f/.hidden/y.png"), "");
+    iot_write_text(iot_path("f/readme.md"), "");
     eval_set s;
-    assert_int_equal(eval_set_open(at("f"), NULL, &s), CC_OK);
+    assert_int_equal(eval_set_open(iot_path("f"), NULL, &s), CC_OK);
     assert_int_equal(s.from_folders, 1);
     assert_int_equal(s.paths.n, 3);
-    assert_string_equal(s.paths.v[0], at("f/apple/x.png"));
-    assert_string_equal(s.paths.v[1], at("f/zebra_crossing/a.png"));
-    assert_string_equal(s.paths.v[2], at("f/zebra_crossing/b.JPG"));
+    assert_string_equal(s.paths.v[0], iot_path("f/apple/x.png"));
+    assert_string_equal(s.paths.v[1], iot_path("f/zebra_crossing/a.png"));
+    assert_string_equal(s.paths.v[2], iot_path("f/zebra_crossing/b.JPG"));
     assert_string_equal(s.labels.v[0], "apple");
     assert_string_equal(s.labels.v[2], "zebra crossing");
     eval_set_free(&s);
-    assert_int_equal(mkdir(at("g"), 0755), 0);
-    assert_int_equal(eval_set_open(at("g"), NULL, &s), CC_ERR_INVALID);
+    assert_int_equal(mkdir(iot_path("g"), 0755), 0);
+    assert_int_equal(eval_set_open(iot_path("g"), NULL, &s), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "sub-folders"));
 }
 
 static void test_captions_grouped(void **state)
 {
     (void)state;
-    put("caps.tsv", "filepath\ttitle\na.png\tone\nb.png\ttwo\na.png\tthree\nc.png\tfour\n"
+    iot_write_text(iot_path("caps.tsv"), "filepath\ttitle\na.png\tone\nb.png\ttwo\na.png\tthree\nc.png\tfour\n"
                     "b.png\tfive\n");
     eval_captions c;
-    assert_int_equal(eval_captions_open(at("caps.tsv"), NULL, NULL, NULL, NULL, &c), CC_OK);
+    assert_int_equal(eval_captions_open(iot_path("caps.tsv"), NULL, NULL, NULL, NULL, &c), CC_OK);
     assert_int_equal(c.images.n, 3);
     assert_int_equal(c.texts.n, 5);
-    assert_string_equal(c.images.v[0], at("a.png"));
-    assert_string_equal(c.images.v[2], at("c.png"));
+    assert_string_equal(c.images.v[0], iot_path("a.png"));
+    assert_string_equal(c.images.v[2], iot_path("c.png"));
     const int64_t want[5] = {0, 1, 0, 2, 1};
     for (int i = 0; i < 5; i++)
         assert_int_equal(c.text_image[i], want[i]);
@@ -193,5 +161,5 @@ int main(void)
         cmocka_unit_test(test_folders),
         cmocka_unit_test(test_captions_grouped),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, iot_teardown);
 }
