@@ -218,6 +218,9 @@ int tok_trainer_add_file(tok_trainer *tr, const char *path)
         return cc_fail(CC_ERR_INVALID, "tok_trainer_add_file: trainer or path is NULL");
     if (tr->learned)
         return cc_fail(CC_ERR_INVALID, "tok_trainer_add_file: merges are already learned; add texts before tok_trainer_learn");
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return cc_fail(CC_ERR_IO, "tokenizer training: corpus '%s' is a directory (expected a text file, one caption per line)", path);
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)

@@ -25,7 +25,7 @@ if [ -z "$clipcl" ]; then
 fi
 device=${CLIPCL_DEVICE:-cpu}
 config=${CONFIG:-$here/demo/clip-tiny-vit.json}
-steps=${STEPS:-1200}
+steps=${STEPS:-2400}
 batch=${BATCH:-64}
 lr=${LR:-2e-3}
 warmup=${WARMUP:-100}

@@ -279,6 +279,30 @@ static int open_csv(const char *src, const eval_set_opts *o, eval_set *s)
     return rc;
 }
 
+/* A folder that holds a labelled CSV (what `clipcl synth` writes) is most
+ * likely named by mistake for that CSV: its sub-folders are splits, not
+ * classes. Say so once; the folder reading stands. */
+static void warn_csv_beside(const char *dir, const eval_set_opts *o)
+{
+    if (!o || !o->warn)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 4 && strcmp(e->d_name + n - 4, ".csv") == 0) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s holds %s: its sub-folders are read as the classes; "
+                     "to use a CSV's labels, name the CSV instead", dir, e->d_name);
+            o->warn(o->warn_user, msg);
+            break;
+        }
+    }
+    closedir(d);
+}
+
 int eval_set_open(const char *src, const eval_set_opts *o, eval_set *out)
 {
     memset(out, 0, sizeof *out);
@@ -288,6 +312,8 @@ int eval_set_open(const char *src, const eval_set_opts *o, eval_set *out)
     if (stat(src, &st) != 0)
         return cc_fail(CC_ERR_IO, "eval: cannot open %s: %s", src, strerror(errno));
     int rc = S_ISDIR(st.st_mode) ? open_folders(src, out) : open_csv(src, o, out);
+    if (rc == CC_OK && S_ISDIR(st.st_mode))
+        warn_csv_beside(src, o);
     if (rc == CC_OK && out->paths.n == 0)
         rc = cc_fail(CC_ERR_INVALID, "eval: %s holds no images", src);
     if (rc != CC_OK)
@@ -321,6 +347,8 @@ int eval_classes_read(const char *path, eval_strs *out)
         else
             rc = eval_strs_push(out, line);
     }
+    if (rc == CC_OK && ferror(f))
+        rc = cc_fail(CC_ERR_IO, "eval: cannot read class list %s: %s", path, strerror(errno));
     fclose(f);
     if (rc == CC_OK && out->n == 0)
         rc = cc_fail(CC_ERR_INVALID, "eval: class list %s is empty", path);

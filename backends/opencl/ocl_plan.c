@@ -13,6 +13,12 @@
 #include "backends/opencl/ocl_lower_grad2.h"
 #include "backends/opencl/ocl_shared_scratch.h"
 
+typedef struct ocl_memo {
+    int key[OCL_MEMO_MAX_KEY];
+    int n;
+    cl_mem mem; /* not owned: a plan scratch buffer */
+} ocl_memo;
+
 typedef struct ocl_launch {
     int node;
     cl_kernel k;            /* NULL for a host call */
@@ -45,6 +51,8 @@ struct ocl_plan {
     int ran;
     int params_dirty;       /* a param may have changed since the last run */
     unsigned char *is_param; /* per tensor: G_ROLE_PARAM */
+    ocl_memo *memo;         /* derived buffers shared between nodes */
+    int n_memo, cap_memo;
 };
 
 struct ocl_lower {
@@ -156,6 +164,34 @@ int ocl_lower_launch_static(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, 
     if (!rc && lc->p->n_launches > before)
         lc->p->launches[lc->p->n_launches - 1].once = 1;
     return rc;
+}
+
+int ocl_lower_memo_get(ocl_lower *lc, const int *key, int n, cl_mem *out)
+{
+    const ocl_plan *p = lc->p;
+    for (int i = 0; i < p->n_memo; i++)
+        if (p->memo[i].n == n && !memcmp(p->memo[i].key, key, sizeof(int) * (size_t)n)) {
+            *out = p->memo[i].mem;
+            return 1;
+        }
+    return 0;
+}
+
+int ocl_lower_memo_put(ocl_lower *lc, const int *key, int n, cl_mem mem)
+{
+    ocl_plan *p = lc->p;
+    if (n < 1 || n > OCL_MEMO_MAX_KEY || !mem)
+        return cc_fail(CC_ERR_INVALID, "ocl_lower_memo_put: expected 1..%d key ints and a buffer, found %d and %s",
+                       OCL_MEMO_MAX_KEY, n, mem ? "a buffer" : "NULL");
+    int rc = grow((void **)&p->memo, &p->cap_memo, p->n_memo + 1, sizeof(ocl_memo));
+    if (rc)
+        return rc;
+    ocl_memo *m = &p->memo[p->n_memo++];
+    memset(m, 0, sizeof *m);
+    memcpy(m->key, key, sizeof(int) * (size_t)n);
+    m->n = n;
+    m->mem = mem;
+    return 0;
 }
 
 int ocl_lower_is_param(ocl_lower *lc, int tensor)
@@ -438,6 +474,7 @@ void ocl_plan_free(ocl_plan *p)
     free(p->mem);
     free(p->owned);
     free(p->is_param);
+    free(p->memo);
     free(p->node_seconds);
     free(p);
 }

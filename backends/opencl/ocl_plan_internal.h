@@ -48,6 +48,18 @@ void ocl_contig_strides(const g_tensor *t, int64_t *strides);
  * run. Its output must depend on params only: no input, no activation. */
 int ocl_lower_launch_static(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const size_t *gws,
                             const size_t *lws);
+/* A memo for lowering code, alive while the plan is: nodes that need the
+ * same derived data (the per-row softmax statistics shared by the dk and dv
+ * nodes of one attention) compute it once, in whichever node is lowered
+ * first, i.e. runs first. key: 1..OCL_MEMO_MAX_KEY ints naming the data
+ * (op, input tensor ids, attributes). get returns 1 and the buffer when
+ * found, 0 otherwise. Safe when every user reads the same input tensors (they
+ * stay live until the last user runs) and the buffer is private scratch
+ * (ocl_lower_scratch), never shared scratch. */
+#define OCL_MEMO_MAX_KEY 12
+int ocl_lower_memo_get(ocl_lower *lc, const int *key, int n, cl_mem *out);
+int ocl_lower_memo_put(ocl_lower *lc, const int *key, int n, cl_mem mem);
+
 /* 1 when the tensor is a G_ROLE_PARAM (persistent weights). */
 int ocl_lower_is_param(ocl_lower *lc, int tensor);
 
