@@ -138,3 +138,9 @@ int io_make_dirs(const char *dir)
     free(p);
     return rc;
 }
+
+const char *io_not_regular(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file";
+}

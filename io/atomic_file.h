@@ -29,4 +29,8 @@ void io_atomic_abort(io_atomic *a);
  * component that could not be made or that exists as a non-directory. */
 int io_make_dirs(const char *dir);
 
+/* For an open file that is refused as data: "is a directory" (the common
+ * slip) or "not a regular file". */
+const char *io_not_regular(int fd);
+
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/atomic_file.h"
 #include "runtime/status.h"
 
 typedef struct record {
@@ -113,8 +114,9 @@ static int read_file(const char *path, char **buf, size_t *len)
         return cc_fail(CC_ERR_IO, "cannot open dataset CSV %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        const char *why = io_not_regular(fileno(f));
         fclose(f);
-        return cc_fail(CC_ERR_IO, "dataset CSV %s: not a regular file", path);
+        return cc_fail(CC_ERR_IO, "dataset CSV %s: %s (expected a CSV/TSV file)", path, why);
     }
     size_t n = (size_t)st.st_size;
     *buf = malloc(n + 1);

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "io/atomic_file.h"
 #include "runtime/status.h"
 
 /* Pillow refuses images above twice MAX_IMAGE_PIXELS as decompression bombs. */
@@ -193,8 +194,9 @@ int img_load(const char *path, img_u8 *out)
         return cc_fail(CC_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        const char *why = io_not_regular(fileno(f));
         fclose(f);
-        return cc_fail(CC_ERR_IO, "%s: not a regular file", path);
+        return cc_fail(CC_ERR_IO, "%s: %s (expected an image file)", path, why);
     }
     size_t n = (size_t)st.st_size;
     uint8_t *buf = malloc(n ? n : 1);

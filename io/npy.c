@@ -256,8 +256,9 @@ static int read_all(const char *path, unsigned char **buf, size_t *len)
         return cc_fail(CC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        const char *why = io_not_regular(fileno(f));
         fclose(f);
-        return cc_fail(CC_ERR_IO, "%s: not a regular file", path);
+        return cc_fail(CC_ERR_IO, "%s: %s (expected a .npy file)", path, why);
     }
     size_t n = (size_t)st.st_size;
     unsigned char *b = malloc(n ? n : 1);

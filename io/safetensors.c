@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/atomic_file.h"
 #include "runtime/status.h"
 
 /* The reference implementation refuses larger headers too; it bounds the
@@ -304,7 +305,7 @@ int st_open(const char *path, st_file **out)
     if (fd < 0) {
         rc = cc_fail(CC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = cc_fail(CC_ERR_IO, "%s: not a regular file", path);
+        rc = cc_fail(CC_ERR_IO, "%s: %s (expected a .safetensors file)", path, io_not_regular(fd));
     } else if (st.st_size < 8) {
         rc = cc_fail(CC_ERR_IO, "%s: file is %lld bytes, expected at least 8 (header length)",
                      path, (long long)st.st_size);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/atomic_file.h"
 #include "runtime/status.h"
 
 #define BLOCK 512
@@ -245,8 +246,9 @@ int ds_tar_scan(const char *path, ds_tar_fn fn, void *user, ds_warn_fn warn, voi
         return cc_fail(CC_ERR_IO, "cannot open tar shard %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(s.f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        const char *why = io_not_regular(fileno(s.f));
         fclose(s.f);
-        return cc_fail(CC_ERR_IO, "tar shard %s: not a regular file", path);
+        return cc_fail(CC_ERR_IO, "tar shard %s: %s (expected a .tar file)", path, why);
     }
     s.file_size = (int64_t)st.st_size;
     int rc = walk(&s, fn, user);

@@ -109,30 +109,9 @@ static inline float hmax16(float16 v)
     return fmax(c.x, c.y);
 }
 
-#ifndef KT
-#define KT 0
-#endif
-
-/* kt[b][ch][s] = k[b][s][ch] for s < S, 0 up to spad (a multiple of KB): the
- * keys of one head channel contiguous, for the KT=1 scores.
- * Grid: (spad, C, B). */
-__kernel void attention_kt(__global const float *restrict k, __global float *restrict kt, const int S,
-                           const int C, const int spad)
-{
-    const int s = get_global_id(0);
-    const int ch = get_global_id(1);
-    const long b = get_global_id(2);
-    kt[(b * C + ch) * spad + s] = s < S ? k[(b * S + s) * C + ch] : 0.0f;
-}
-
-/* KT=1: the scores of a block are 16-key vectors, fma'd over the head dim
- * from kt (a broadcast q scalar times 16 keys; no horizontal sums), kt being
- * attention_kt's output with row length spad. KT=0: dot products of q and
- * k rows in VW-wide vectors, a horizontal sum per score; kt unused. */
 __kernel void attention_blk(__global const float *restrict q, __global const float *restrict k,
                             __global const float *restrict v, __global float *restrict out,
-                            const int T, const int S, const int C, const int causal, const float scale,
-                            __global const float *restrict kt, const int spad)
+                            const int T, const int S, const int C, const int causal, const float scale)
 {
     const int t0 = get_global_id(0) * TQ;
     const int h = get_global_id(1);
@@ -141,12 +120,7 @@ __kernel void attention_blk(__global const float *restrict q, __global const flo
     __global const float *vb = v + b * S * C + h * HD;
     const int nr = min(TQ, T - t0);
 
-#if KT
-    float qs[TQ][HD];
-#else
-    VT qr[TQ][NVEC];
-#endif
-    VT acc[TQ][NVEC];
+    VT qr[TQ][NVEC], acc[TQ][NVEC];
     float mx[TQ], sum[TQ];
     int nk[TQ]; /* keys row r sees */
 #pragma unroll
@@ -155,11 +129,7 @@ __kernel void attention_blk(__global const float *restrict q, __global const flo
         __global const float *src = q + (b * T + t0 + min(r, nr - 1)) * C + h * HD;
 #pragma unroll
         for (int j = 0; j < NVEC; j++) {
-#if KT
-            VSTORE(VLOAD(j, src) * scale, j, qs[r]);
-#else
             qr[r][j] = VLOAD(j, src) * scale;
-#endif
             acc[r][j] = (VT)(0.0f);
         }
         mx[r] = -INFINITY;
@@ -171,35 +141,6 @@ __kernel void attention_blk(__global const float *restrict q, __global const flo
     float sc[TQ][KB];
     for (int s0 = 0; s0 < lim; s0 += KB) {
         const int nb = min(KB, lim - s0);
-#if KT
-        {
-            __global const float *ktb = kt + (b * C + h * HD) * (long)spad + s0;
-            float16 s16[TQ][NCH];
-#pragma unroll
-            for (int r = 0; r < TQ; r++)
-#pragma unroll
-                for (int c = 0; c < NCH; c++)
-                    s16[r][c] = (float16)(0.0f);
-            for (int d = 0; d < HD; d++) {
-                float16 kv[NCH];
-#pragma unroll
-                for (int c = 0; c < NCH; c++)
-                    kv[c] = vload16(c, ktb + (long)d * spad);
-#pragma unroll
-                for (int r = 0; r < TQ; r++) {
-                    const float16 qv = (float16)(qs[r][d]);
-#pragma unroll
-                    for (int c = 0; c < NCH; c++)
-                        s16[r][c] = fma(qv, kv[c], s16[r][c]);
-                }
-            }
-#pragma unroll
-            for (int r = 0; r < TQ; r++)
-#pragma unroll
-                for (int c = 0; c < NCH; c++)
-                    vstore16(s16[r][c], c, sc[r]);
-        }
-#else
         for (int j = 0; j < nb; j++) {
             __global const float *kr = kb + (long)(s0 + j) * C;
             VT kv[NVEC];
@@ -215,7 +156,6 @@ __kernel void attention_blk(__global const float *restrict q, __global const flo
                 sc[r][j] = hsum_v(p);
             }
         }
-#endif
 #pragma unroll
         for (int r = 0; r < TQ; r++) {
             /* keys past the block's end or the row's own limit weigh 0 */

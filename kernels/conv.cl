@@ -54,6 +54,36 @@ __kernel void conv_im2col_packed(__global const float *restrict x, const int4 g0
     }
 }
 
+/* colT[n][q][k] (one row of K taps per output pixel) for images
+ * n0 + get_global_id(2), for the small-Q path that computes Y^T = colT @ W^T
+ * as one tall GEMM. Grid: (C*KH*KW, OH*OW, images); adjacent work-items read
+ * adjacent taps (for a patchify conv, contiguous runs of x). */
+__kernel void conv_im2col_rows(__global const float *restrict x, const int4 g0, const int4 g1,
+                               const int4 g2, const int n0, __global float *restrict colT)
+{
+    CONV_GEOMETRY;
+    const int k = get_global_id(0);
+    const int q = get_global_id(1);
+    const int n = get_global_id(2);
+    const int K = get_global_size(0), Q = get_global_size(1);
+    const int j = k % KW, i = (k / KW) % KH, c = k / (KW * KH);
+    const int oh = q / OW, ow = q % OW;
+    __global const float *xc = x + (((long)(n0 + n) * C + c) * H) * W;
+    colT[((long)n * Q + q) * K + k] = conv_tap(xc, H, W, oh * SH - PH + i, ow * SW - PWD + j);
+}
+
+/* y[n0 + n][o][q] = yT[n][q][o]: the small-Q path's GEMM output back to
+ * NCHW. Grid: (Q, O, images). */
+__kernel void conv_untranspose(__global const float *restrict yT, const int O, const int n0,
+                               __global float *restrict y)
+{
+    const int q = get_global_id(0);
+    const int o = get_global_id(1);
+    const long n = get_global_id(2);
+    const int Q = get_global_size(0);
+    y[((n0 + n) * O + o) * (long)Q + q] = yT[(n * Q + q) * (long)O + o];
+}
+
 /* col[n][k][q] for images n0 + get_global_id(2). Grid: (OH*OW, C*KH*KW, images). */
 __kernel void conv_im2col(__global const float *restrict x, const int4 g0, const int4 g1,
                           const int4 g2, const int n0, __global float *restrict col)

@@ -379,9 +379,19 @@ static void print_table(const ev_args *a, const lsets *s, const ev_out *r)
     }
 }
 
+/* The shorter of %.15g / %.17g that reads back as x: 0.05, not
+ * 0.050000000000000003 (json-c's default), with no value changed. */
 static json_object *jnum(double x)
 {
-    return isfinite(x) ? json_object_new_double(x) : NULL;
+    if (!isfinite(x))
+        return NULL;
+    char b[32];
+    snprintf(b, sizeof b, "%.15g", x);
+    if (strtod(b, NULL) != x)
+        snprintf(b, sizeof b, "%.17g", x);
+    if (!strpbrk(b, ".e")) /* stays a float for readers that care: 0.0, not 0 */
+        strcat(b, ".0");
+    return json_object_new_double_s(x, b);
 }
 
 static json_object *jrecall(const double *v)
@@ -455,7 +465,8 @@ static void print_json(const ev_args *a, const lsets *s, const ev_out *r)
         json_object_object_add(root, "few_shot", o);
     }
     printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                            JSON_C_TO_STRING_SPACED));
+                                                            JSON_C_TO_STRING_SPACED |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
 }
 

@@ -32,9 +32,15 @@ typedef struct train_adamw_cfg {
     double weight_decay; /* for the tensors that decay (train_param_decays) */
     double clip_norm;    /* > 0: clip by global gradient norm; <= 0: off */
     int accum_steps;     /* K >= 1 micro-batches per optimizer step */
+    /* With clipping off, whether each step also computes the global
+     * gradient norm for train_optim_grad_norm (the trainer logs it). It is
+     * folded into the update pass (no second read of the gradients), so it
+     * costs one small finalize launch; 0 skips even that, and
+     * train_optim_grad_norm then fails. Clipping on always computes it. */
+    int track_grad_norm;
 } train_adamw_cfg;
 
-/* b1 0.9, b2 0.98, eps 1e-6, wd 0.2, no clipping, K = 1. */
+/* b1 0.9, b2 0.98, eps 1e-6, wd 0.2, no clipping, K = 1, norm tracked. */
 train_adamw_cfg train_adamw_defaults(void);
 
 /* open_clip's exclusion rule, widened to embeddings as CLIP's recipe asks:
@@ -80,7 +86,8 @@ int train_optim_accumulate(train_optim *o);
 int train_optim_step(train_optim *o, double lr);
 
 /* Global L2 norm of the (averaged, unclipped) gradient of the last step;
- * reads one float back (waits for the queue). */
+ * reads one float back (waits for the queue). CC_ERR_INVALID when that step
+ * did not compute it (clip_norm <= 0 and track_grad_norm == 0). */
 int train_optim_grad_norm(train_optim *o, float *norm);
 
 /* ---- checkpoint hooks: host copies of the state ----

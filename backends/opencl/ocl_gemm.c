@@ -40,7 +40,9 @@ void ocl_gemm_force_tile(const ocl_gemm_tile *t)
 
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx)
 {
-    ocl_gemm_tile t = {8, 16, 2}; /* the best of the sweep on Zen 4 (perf-baselines.md §3) */
+    /* 6x16x3: the best of the sweeps on the PoCL Xeon (docs/gemm.md); 8x16x2
+     * was on Zen 4 (perf-baselines.md §3). Used when nothing is measured. */
+    ocl_gemm_tile t = {6, 16, 3};
     if (ocl_gemm_parse_tile(getenv("CLIPCL_GEMM_TILE"), &t))
         return t;
     if (tl_forced)

@@ -65,7 +65,7 @@ typedef struct ocl_gemm_tile {
 
 /* The tile for a device: $CLIPCL_GEMM_TILE="TMxVWxNV" if set, else the one
  * being measured (ocl_gemm_force_tile), else the one measured for the device
- * (ocl_gemm_tile_cached), else TM=8, VW=16, NV=2. */
+ * (ocl_gemm_tile_cached), else TM=6, VW=16, NV=3. */
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx);
 /* "6x16x3" -> tile; 0 when malformed or out of range. */
 int ocl_gemm_parse_tile(const char *text, ocl_gemm_tile *out);

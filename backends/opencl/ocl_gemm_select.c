@@ -231,8 +231,11 @@ int ocl_gemm_tile_cached(const rt_ctx *ctx, ocl_gemm_tile *out)
 
 /* The two shapes: ViT-B/32 fc1 at batch 1 and fc2 at batch 32. */
 static const int shapes[2][3] = {{50, 3072, 768}, {1600, 768, 3072}};
-/* Own-kernel tiles tried: 16-18 zmm accumulators in different shapes. */
-static const ocl_gemm_tile candidates[] = {{8, 16, 2}, {6, 16, 3}, {4, 16, 4}};
+/* Own-kernel tiles tried: 16-24 zmm accumulators in different shapes. On the
+ * PoCL Xeon (docs/gemm.md, GFLOP per CPU-second, best of 3 interleaved
+ * rounds at batch 32) the 48-wide panels (6/7/8 x 16x3) did 88-90 and
+ * 8x16x2 78; 4x16x4 stays for devices that like wider panels. */
+static const ocl_gemm_tile candidates[] = {{6, 16, 3}, {7, 16, 3}, {8, 16, 3}, {8, 16, 2}, {4, 16, 4}};
 #define N_CAND ((int)(sizeof candidates / sizeof candidates[0]))
 #define TILE_ROUNDS 2
 

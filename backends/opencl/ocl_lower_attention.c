@@ -27,14 +27,6 @@ static int blk_keys(void)
     return kb >= 16 && kb <= 256 && kb % 16 == 0 ? kb : 32;
 }
 
-/* 1: attention_blk computes scores from K transposed per head channel
- * (16-key vectors, no horizontal sums); $CLIPCL_ATTENTION_KT=0|1 overrides. */
-static int blk_kt(void)
-{
-    const char *env = getenv("CLIPCL_ATTENTION_KT");
-    return env ? atoi(env) != 0 : 1;
-}
-
 /* The vector width of attention_blk for head dim hd, or 0 for attention_rows:
  * the block kernel on CPU-class devices when 4 divides hd (PoCL vectorises
  * nothing across its work-items of local size 1, so the vectors must be in
@@ -65,33 +57,20 @@ int ocl_lower_attention(ocl_lower *lc, int node)
                        (long long)C);
     const int hd = (int)(C / heads);
     const int vw = blk_width(lc, hd);
-    const int kb = blk_keys(), kt = vw && blk_kt();
+    const int kb = blk_keys();
     char opts[80];
     if (vw)
-        snprintf(opts, sizeof opts, "-DHD=%d -DVW=%d -DTQ=%d -DKB=%d -DKT=%d", hd, vw, OCL_ATTN_BLK_TQ, kb, kt);
+        snprintf(opts, sizeof opts, "-DHD=%d -DVW=%d -DTQ=%d -DKB=%d", hd, vw, OCL_ATTN_BLK_TQ, kb);
     else
         snprintf(opts, sizeof opts, "-DHD=%d", hd);
     cl_kernel k;
-    int rc;
-    cl_mem kmem = ocl_lower_mem(lc, n->in[1]), ktmem = kmem;
-    const int64_t spad = (S + kb - 1) / kb * kb;
-    if (kt) {
-        /* K transposed per head channel into the plan's shared scratch */
-        cl_kernel kk;
-        if ((rc = ocl_lower_shared_scratch(lc, (size_t)(B * C * spad) * sizeof(float), &ktmem)) ||
-            (rc = ocl_lower_kernel(lc, "attention.cl", "attention_kt", opts, &kk)) ||
-            (rc = ocl_set_args(kk, "mmiii", kmem, ktmem, (int)S, (int)C, (int)spad)))
-            return rc;
-        const size_t gk[3] = {(size_t)spad, (size_t)C, (size_t)B};
-        if ((rc = ocl_lower_launch(lc, node, kk, 3, gk, NULL)))
-            return rc;
-    }
-    if ((rc = ocl_lower_kernel(lc, "attention.cl", vw ? "attention_blk" : "attention_rows", opts, &k)))
+    int rc = ocl_lower_kernel(lc, "attention.cl", vw ? "attention_blk" : "attention_rows", opts, &k);
+    if (rc)
         return rc;
     const float scale = (float)(1.0 / sqrt((double)hd));
-    if ((rc = ocl_set_args(k, vw ? "mmmmiiiifmi" : "mmmmiiiif", ocl_lower_mem(lc, n->in[0]), kmem,
+    if ((rc = ocl_set_args(k, "mmmmiiiif", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
                            ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->out), (int)T, (int)S, (int)C,
-                           n->attr.causal ? 1 : 0, (double)scale, ktmem, (int)spad)))
+                           n->attr.causal ? 1 : 0, (double)scale)))
         return rc;
     if (vw) {
         const size_t gws[3] = {(size_t)((T + OCL_ATTN_BLK_TQ - 1) / OCL_ATTN_BLK_TQ), (size_t)heads, (size_t)B};

@@ -100,14 +100,20 @@ int ocl_lower_attention_grad(ocl_lower *lc, int node)
         return ocl_lower_launch(lc, node, kg, 3, rows_q, lws);
     }
 
+    /* The dk and dv nodes of one attention read the same q, k, v, dout and
+     * need the same statistics: the first one lowered (= run) computes them
+     * into private scratch, the other reuses them (ocl_lower_memo_get). */
+    const int key[8] = {G_OP_ATTENTION_GRAD, n->in[0], n->in[1], n->in[2], n->in[3], causal, heads, cpu};
     cl_mem stats;
-    cl_kernel ks;
-    if ((rc = ocl_lower_shared_scratch(lc, (size_t)(B * heads * T) * 2 * sizeof(float), &stats)) ||
-        (rc = ocl_lower_kernel(lc, "attention_grad.cl", cpu ? "attng_stats_cpu" : "attng_stats", opts, &ks)) ||
-        (rc = ocl_set_args(ks, "mmmmmiiiif", q, k, v, dout, stats, (int)T, (int)S, (int)C, causal, (double)scale)))
-        return rc;
-    if ((rc = ocl_lower_launch(lc, node, ks, 3, rows_q, lws)))
-        return rc;
+    if (!ocl_lower_memo_get(lc, key, 8, &stats)) {
+        cl_kernel ks;
+        if ((rc = ocl_lower_scratch(lc, (size_t)(B * heads * T) * 2 * sizeof(float), &stats)) ||
+            (rc = ocl_lower_kernel(lc, "attention_grad.cl", cpu ? "attng_stats_cpu" : "attng_stats", opts, &ks)) ||
+            (rc = ocl_set_args(ks, "mmmmmiiiif", q, k, v, dout, stats, (int)T, (int)S, (int)C, causal,
+                               (double)scale)) ||
+            (rc = ocl_lower_launch(lc, node, ks, 3, rows_q, lws)) || (rc = ocl_lower_memo_put(lc, key, 8, stats)))
+            return rc;
+    }
     static const char *const names[2][3] = {{"attng_dq", "attng_dk", "attng_dv"},
                                             {"attng_dq_cpu", "attng_dk_cpu", "attng_dv_cpu"}};
     if ((rc = ocl_lower_kernel(lc, "attention_grad.cl", names[cpu][which], opts, &kg)) ||

@@ -42,6 +42,66 @@ static int set_im2col_args(cl_kernel k, cl_mem x, const conv_geom *c, int n0, cl
     return CC_OK;
 }
 
+/* The small-Q path: with few output pixels per image (ViT's patch
+ * embedding: Q = 49 against panels of 32-48 columns) the per-image GEMM
+ * W[O, K] @ col[K, Q] wastes most of its last panel and re-reads W for every
+ * image. Instead Y^T = colT[N*Q, K] @ W^T[K, O] + b is one tall GEMM over a
+ * chunk of images (W packed once, bias per column in the epilogue), and
+ * conv_untranspose writes NCHW. */
+static int lower_conv2d_rows(ocl_lower *lc, int node, const conv_geom *c, const ocl_gemm_sink *s,
+                             ocl_gemm_impl impl, size_t chunk)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *nd = &g->nodes[node];
+    const int K = c->C * c->KH * c->KW, Q = c->OH * c->OW;
+    cl_mem x = ocl_lower_mem(lc, nd->in[0]), y = ocl_lower_mem(lc, nd->out), colT, yT;
+    int rc;
+    if ((rc = ocl_lower_shared_scratch(lc, chunk * Q * (size_t)K * sizeof(float), &colT)) ||
+        (rc = ocl_lower_shared_scratch(lc, chunk * Q * (size_t)c->O * sizeof(float), &yT)))
+        return rc;
+    for (size_t n0 = 0; n0 < (size_t)c->N; n0 += chunk) {
+        const size_t cnt = (size_t)c->N - n0 < chunk ? (size_t)c->N - n0 : chunk;
+        cl_kernel k;
+        if ((rc = ocl_lower_kernel(lc, "conv.cl", "conv_im2col_rows", "", &k)) ||
+            (rc = set_im2col_args(k, x, c, (int)n0, colT)))
+            return rc;
+        const size_t gi[3] = {(size_t)K, (size_t)Q, cnt};
+        if ((rc = ocl_lower_launch(lc, node, k, 3, gi, NULL)))
+            return rc;
+        ocl_gemm_args a = {0};
+        a.M = (int)(cnt * Q);
+        a.N = c->O;
+        a.K = K;
+        a.batch = 1;
+        a.a = colT;
+        a.b = ocl_lower_mem(lc, nd->in[1]); /* W [O, K] read as W^T */
+        a.trans_b = 1;
+        a.c = yT;
+        if (nd->n_in > 2 && nd->in[2] >= 0) {
+            a.bias = ocl_lower_mem(lc, nd->in[2]);
+            a.bias_mode = OCL_BIAS_COL;
+        }
+        if ((rc = ocl_gemm_emit(s, &a, impl)) ||
+            (rc = ocl_lower_kernel(lc, "conv.cl", "conv_untranspose", "", &k)) ||
+            (rc = ocl_set_args(k, "miim", yT, c->O, (int)n0, y)))
+            return rc;
+        const size_t gu[3] = {(size_t)Q, (size_t)c->O, cnt};
+        if ((rc = ocl_lower_launch(lc, node, k, 3, gu, NULL)))
+            return rc;
+    }
+    return CC_OK;
+}
+
+/* 1 when the small-Q path applies: the own CPU-class GEMM and fewer output
+ * pixels than two column panels; $CLIPCL_CONV_ROWS=0|1 overrides (tests). */
+static int use_rows_path(int packed, int Q, size_t pw)
+{
+    const char *env = getenv("CLIPCL_CONV_ROWS");
+    if (env && *env)
+        return atoi(env) != 0;
+    return packed && (size_t)Q < 2 * pw;
+}
+
 static int lower_conv2d(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
@@ -86,6 +146,12 @@ static int lower_conv2d(ocl_lower *lc, int node)
         chunk = 1;
     if (chunk > (size_t)c.N)
         chunk = (size_t)c.N;
+    if (use_rows_path(packed, Q, pw)) {
+        /* the cap bounds colT and yT together */
+        size_t rows_chunk = conv_scratch_cap() / ((size_t)Q * ((size_t)K + (size_t)c.O) * sizeof(float));
+        rows_chunk = rows_chunk < 1 ? 1 : rows_chunk > (size_t)c.N ? (size_t)c.N : rows_chunk;
+        return lower_conv2d_rows(lc, node, &c, &s, impl, rows_chunk);
+    }
     /* 1x1 stride-1 unpadded: x already is col. CLBlast reads it in place;
      * the own GEMM packs it, which is the same copy as the packed im2col, so
      * it goes through the chunked path unless the whole batch fits the cap. */

@@ -41,9 +41,8 @@ static void conv_case(const char *impl, int64_t n, int64_t c, int64_t h, int64_t
     unsetenv("CLIPCL_GEMM");
 }
 
-static void test_conv_own(void **state)
+static void conv_own_cases(void)
 {
-    (void)state;
     conv_case("own", 2, 5, 9, 7, 7, 3, 1, 1, 1);   /* 3x3 s1 p1 */
     conv_case("own", 2, 5, 9, 7, 13, 3, 2, 1, 0);  /* 3x3 s2 p1 */
     conv_case("own", 1, 3, 11, 11, 6, 3, 2, 0, 1); /* 3x3 s2 p0 */
@@ -52,6 +51,20 @@ static void test_conv_own(void **state)
     conv_case("own", 1, 3, 5, 5, 4, 5, 1, 2, 1);   /* 5x5 p2 */
     conv_case("own", 2, 3, 64, 64, 33, 32, 32, 0, 0); /* ViT patch conv, 2x2 patches */
     conv_case("own", 1, 3, 96, 96, 40, 32, 32, 0, 1); /* 3x3 patches, bias */
+}
+
+/* Both own-GEMM paths on every shape: the per-image W @ col with panels, and
+ * the small-Q Y^T = colT @ W^T (the default below two panels of pixels). */
+static void test_conv_own(void **state)
+{
+    (void)state;
+    static const char *modes[] = {"0", "1"};
+    for (int m = 0; m < 2; m++) {
+        setenv("CLIPCL_CONV_ROWS", modes[m], 1);
+        printf("CLIPCL_CONV_ROWS=%s\n", modes[m]);
+        conv_own_cases();
+    }
+    unsetenv("CLIPCL_CONV_ROWS");
 }
 
 static void test_conv_chunked(void **state)
@@ -63,6 +76,14 @@ static void test_conv_chunked(void **state)
     conv_case("own", 5, 4, 9, 8, 6, 3, 1, 1, 1);
     conv_case("own", 4, 9, 7, 7, 5, 1, 1, 0, 1);
     conv_case("clblast", 3, 4, 9, 8, 6, 3, 2, 1, 1);
+    /* the small-Q path in chunks of one image, then of two (5 = 2 + 2 + 1):
+     * colT 72 x 36 + yT 72 x 6 floats per image */
+    setenv("CLIPCL_CONV_ROWS", "1", 1);
+    conv_case("own", 5, 4, 9, 8, 6, 3, 1, 1, 1);
+    setenv("CLIPCL_CONV_SCRATCH", "24192", 1);
+    conv_case("own", 5, 4, 9, 8, 6, 3, 1, 1, 1);
+    conv_case("own", 5, 3, 64, 64, 7, 32, 32, 0, 1);
+    unsetenv("CLIPCL_CONV_ROWS");
     unsetenv("CLIPCL_CONV_SCRATCH");
 }
 

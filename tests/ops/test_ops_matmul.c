@@ -174,6 +174,7 @@ static void test_choice_measured_and_cached(void **state)
     assert_non_null(strstr(text, expect));
     assert_non_null(strstr(text, "gflops own:8x16x2 50x3072x768"));
     assert_non_null(strstr(text, "gflops own:6x16x3 1600x768x3072"));
+    assert_non_null(strstr(text, "gflops own:8x16x3 1600x768x3072"));
     ocl_gemm_tile t;
     assert_int_equal(ocl_gemm_tile_cached(ctx, &t), 1);
     snprintf(expect, sizeof expect, "tile %dx%dx%d", t.tm, t.vw, t.nv);

@@ -23,6 +23,16 @@ static int setup(void **state)
     return iot_setup("G_eval_data");
 }
 
+/* Maps the three labels of s onto cls and checks the indices. */
+static void expect_labels(const eval_set *s, const eval_strs *cls, int from_file,
+                          const int32_t want[3], int32_t lab[3])
+{
+    assert_int_equal(s->labels.n, 3);
+    assert_int_equal(eval_set_classes(s, cls, from_file, lab), CC_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(lab[i], want[i]);
+}
+
 static void test_csv_names_and_default_key(void **state)
 {
     (void)state;
@@ -43,10 +53,7 @@ static void test_csv_names_and_default_key(void **state)
     assert_string_equal(cls.v[0], "cat"); /* sorted */
     assert_string_equal(cls.v[1], "dog");
     int32_t lab[3];
-    assert_int_equal(eval_set_classes(&s, &cls, 0, lab), CC_OK);
-    assert_int_equal(lab[0], 1);
-    assert_int_equal(lab[1], 0);
-    assert_int_equal(lab[2], 1);
+    expect_labels(&s, &cls, 0, (const int32_t[]){1, 0, 1}, lab);
     eval_strs_free(&cls);
     /* a class list without "cat": an error naming the label and image */
     iot_write_text(iot_path("dogs.txt"), "dog\nwolf\n");
@@ -80,10 +87,7 @@ static void test_csv_numeric_with_hint(void **state)
     assert_int_equal(cls.n, 11); /* blank line skipped, \r dropped */
     assert_string_equal(cls.v[0], "zero");
     int32_t lab[3];
-    assert_int_equal(eval_set_classes(&s, &cls, 1, lab), CC_OK);
-    assert_int_equal(lab[0], 2);
-    assert_int_equal(lab[1], 0);
-    assert_int_equal(lab[2], 10);
+    expect_labels(&s, &cls, 1, (const int32_t[]){2, 0, 10}, lab);
     eval_strs_free(&cls);
     /* without a file the integers are names, sorted as numbers */
     const eval_set *sets[1] = {&s};

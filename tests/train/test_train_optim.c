@@ -2,7 +2,8 @@
  * goldens (adamw_golden.h, made by make_adamw_golden.py) and against an
  * independent double-precision AdamW written here; weight-decay groups by
  * name; clipping by global norm; accumulation equals one big batch;
- * checkpoint state round trip; the temperature clamp. */
+ * checkpoint state round trip; the temperature clamp; vector tails and the
+ * norm modes (tracked, untracked, clipping). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -459,6 +460,88 @@ static void test_grad_norm_large(void **state)
     free(ga), free(pa);
 }
 
+/* Tensor sizes around the kernels' float8 vectors and work-item chunks (a
+ * CPU work-item owns 256 elements, a GPU one 8): scalar tails, a single
+ * element, exact multiples, one past. Four optimizers see the same
+ * gradients and must end bit-identical: clipping off with the norm tracked
+ * (folded into the update), off and untracked (no norm: grad_norm must
+ * refuse), on with a limit never reached (separate sum-of-squares pass), and
+ * K = 2 accumulating the same gradient twice ((g + g) / 2 == g exactly).
+ * The first is also checked against the double AdamW and its norm against
+ * a double sum. */
+static void test_tails_and_norm_modes(void **state)
+{
+    (void)state;
+    enum { NT = 9, NO = 4, STEPS = 3 };
+    static const int sizes[NT] = {1, 7, 8, 9, 255, 256, 257, 773, 2047};
+    static float p0[2048], g[NT][2048], got[2048];
+    static dadam ref[NT];
+    static double dg[2048];
+    dt t[NO][NT];
+    train_optim *o[NO];
+    unsigned s = 2024;
+    for (int k = 0; k < NO; k++) {
+        train_adamw_cfg c = train_adamw_defaults();
+        c.track_grad_norm = k != 1;
+        c.clip_norm = k == 2 ? 1e9 : 0;
+        c.accum_steps = k == 3 ? 2 : 1;
+        ok(train_optim_create(oh_ctx(), &c, &o[k]));
+    }
+    for (int i = 0; i < NT; i++) {
+        for (int j = 0; j < sizes[i]; j++)
+            p0[j] = frand(&s);
+        dadam_init(&ref[i], p0, sizes[i], 0.2);
+        int64_t sh[2] = {1, sizes[i]};
+        char name[32];
+        snprintf(name, sizeof name, "t%d.weight", i);
+        for (int k = 0; k < NO; k++) {
+            t[k][i] = dt_new(p0, sizes[i]);
+            ok(train_optim_add(o[k], name, 2, sh, t[k][i].p, t[k][i].g, NULL));
+        }
+    }
+    for (int step = 1; step <= STEPS; step++) {
+        double ss = 0, lr = 3e-2 / step;
+        for (int i = 0; i < NT; i++) {
+            for (int j = 0; j < sizes[i]; j++)
+                g[i][j] = frand(&s) * (float)step, dg[j] = g[i][j], ss += dg[j] * dg[j];
+            dadam_step(&ref[i], dg, lr, step);
+            for (int k = 0; k < NO; k++)
+                dt_grad(&t[k][i], g[i]);
+        }
+        ok(train_optim_accumulate(o[3]));
+        ok(train_optim_accumulate(o[3]));
+        for (int k = 0; k < NO; k++)
+            ok(train_optim_step(o[k], lr));
+        float nrm[NO];
+        double want = sqrt(ss);
+        for (int k = 0; k < NO; k++) {
+            if (k == 1) {
+                assert_int_equal(train_optim_grad_norm(o[k], &nrm[k]), CC_ERR_INVALID);
+                continue;
+            }
+            ok(train_optim_grad_norm(o[k], &nrm[k]));
+            near("norm", &nrm[k], &want, 1, 0, 1e-6);
+        }
+    }
+    for (int i = 0; i < NT; i++) {
+        dt_read(&t[0][i], got);
+        near("tail vs double", got, ref[i].p, sizes[i], 2e-6, 2e-6);
+        for (int k = 1; k < NO; k++) {
+            static float other[2048];
+            dt_read(&t[k][i], other);
+            if (memcmp(got, other, sizeof(float) * (size_t)sizes[i])) {
+                print_error("tensor %d (size %d): optimizer %d differs from the tracked one\n", i, sizes[i], k);
+                fail();
+            }
+        }
+    }
+    for (int k = 0; k < NO; k++) {
+        train_optim_free(o[k]);
+        for (int i = 0; i < NT; i++)
+            dt_free(&t[k][i]);
+    }
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -495,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_state_roundtrip_resume),
         cmocka_unit_test(test_logit_scale_clamp),
         cmocka_unit_test(test_grad_norm_large),
+        cmocka_unit_test(test_tails_and_norm_modes),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,7 +80,7 @@ def main():
                  "--labels", "red circle,blue square", "--top", "2",
                  os.path.join(img, "train", "0000000.png")])
         assert "red circle" in p.stdout and "blue square" in p.stdout, p.stdout
-        run([clipcl, "train", "--resume", kill, "--out", kill])
+        run([clipcl, "train", "--resume", kill, "--out", kill, "--steps", "6"])
         assert os.readlink(os.path.join(kill, "latest")) == "ckpt-000006"
         assert not os.path.exists(os.path.join(kill, "ckpt-000006.tmp"))
         assert sorted(losses(os.path.join(kill, "log.jsonl"))) == [1, 2, 3, 4, 5, 6]
