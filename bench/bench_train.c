@@ -405,6 +405,7 @@ static int bench(const clip_model *m, const tb_inputs *in, const tb_opts *o)
         if (slots[t] && (rc = ocl_plan_write(r.p, t, slots[t], g_nbytes(g, t))))
             goto done;
     train_adamw_cfg cfg = train_adamw_defaults();
+    cfg.track_grad_norm = 0; /* torch's AdamW.step() computes no norm either */
     if ((rc = train_optim_create(r.ctx, &cfg, &r.o)) || (rc = add_params(&r)) || (rc = rt_finish(r.ctx)))
         goto done;
     int64_t np = 0;

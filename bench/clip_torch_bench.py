@@ -125,7 +125,10 @@ def main():
     torch.randn(64, 64) @ torch.randn(64, 64)  # maps the BLAS
     libs = blas_libraries()
     print("torch %s, BLAS: %s" % (torch.__version__, ", ".join(libs) or "none mapped"), flush=True)
-    if not any("openblas" in p or "mkl" in p for p in libs):
+    # Debian's liblapack.so.3 maps libopenblas even when libblas.so.3 (where
+    # the GEMMs go) is the reference one: judge by libblas's real path.
+    gemm = [p for p in libs if os.path.basename(p).startswith(("libblas.so", "libcblas.so"))] or libs
+    if not gemm or not all("openblas" in p or "mkl" in p for p in gemm):
         print("WARNING: PyTorch is not using OpenBLAS or MKL; Debian's reference libblas is ~100x slower "
               "(install libopenblas0-pthread, or point LD_LIBRARY_PATH at its openblas-pthread folder)",
               flush=True)

@@ -324,7 +324,11 @@ int st_open(const char *path, st_file **out)
         for (int i = 7; i >= 0; i--)
             hlen = hlen << 8 | f->map[i];
         size_t avail = f->map_len - 8;
-        if (hlen > avail)
+        if (hlen > avail && f->map[8 < f->map_len ? 8 : 0] != '{')
+            rc = cc_fail(CC_ERR_INVALID, "%s: not a safetensors file (no JSON header after the "
+                         "8-byte length; header length %llu exceeds the %zu bytes left)", path,
+                         (unsigned long long)hlen, avail);
+        else if (hlen > avail)
             rc = cc_fail(CC_ERR_IO, "%s: header length %llu exceeds the %zu bytes after the "
                          "length field (truncated or not a safetensors file)", path,
                          (unsigned long long)hlen, avail);

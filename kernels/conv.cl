@@ -56,20 +56,26 @@ __kernel void conv_im2col_packed(__global const float *restrict x, const int4 g0
 
 /* colT[n][q][k] (one row of K taps per output pixel) for images
  * n0 + get_global_id(2), for the small-Q path that computes Y^T = colT @ W^T
- * as one tall GEMM. Grid: (C*KH*KW, OH*OW, images); adjacent work-items read
- * adjacent taps (for a patchify conv, contiguous runs of x). */
+ * as one tall GEMM. One work-item writes the KW taps of one (channel, kernel
+ * row): the index divisions (scalar on CPUs: no vector integer divide) are
+ * paid once per KW taps, and for a patchify conv the KW reads and writes are
+ * contiguous runs. Grid: (C*KH, OH*OW, images). */
 __kernel void conv_im2col_rows(__global const float *restrict x, const int4 g0, const int4 g1,
                                const int4 g2, const int n0, __global float *restrict colT)
 {
     CONV_GEOMETRY;
-    const int k = get_global_id(0);
+    const int ci = get_global_id(0);
     const int q = get_global_id(1);
     const int n = get_global_id(2);
-    const int K = get_global_size(0), Q = get_global_size(1);
-    const int j = k % KW, i = (k / KW) % KH, c = k / (KW * KH);
+    const int Q = get_global_size(1);
+    const int K = get_global_size(0) * KW;
+    const int i = ci % KH, c = ci / KH;
     const int oh = q / OW, ow = q % OW;
+    const int ih = oh * SH - PH + i, iw0 = ow * SW - PWD;
     __global const float *xc = x + (((long)(n0 + n) * C + c) * H) * W;
-    colT[((long)n * Q + q) * K + k] = conv_tap(xc, H, W, oh * SH - PH + i, ow * SW - PWD + j);
+    __global float *dst = colT + ((long)n * Q + q) * K + (long)ci * KW;
+    for (int j = 0; j < KW; j++)
+        dst[j] = conv_tap(xc, H, W, ih, iw0 + j);
 }
 
 /* y[n0 + n][o][q] = yT[n][q][o]: the small-Q path's GEMM output back to

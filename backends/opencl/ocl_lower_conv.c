@@ -65,7 +65,7 @@ static int lower_conv2d_rows(ocl_lower *lc, int node, const conv_geom *c, const 
         if ((rc = ocl_lower_kernel(lc, "conv.cl", "conv_im2col_rows", "", &k)) ||
             (rc = set_im2col_args(k, x, c, (int)n0, colT)))
             return rc;
-        const size_t gi[3] = {(size_t)K, (size_t)Q, cnt};
+        const size_t gi[3] = {(size_t)c->C * (size_t)c->KH, (size_t)Q, cnt};
         if ((rc = ocl_lower_launch(lc, node, k, 3, gi, NULL)))
             return rc;
         ocl_gemm_args a = {0};

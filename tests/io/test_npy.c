@@ -77,6 +77,7 @@ static void test_refused(void **state)
     expect_error(data("npy_numpy_f64.npy"), "'<f8'");
     expect_error(data("npy_numpy_f32_fortran.npy"), "fortran_order");
     expect_error(iot_path("missing.npy"), "cannot open");
+    expect_error(iot_root(), "is a directory");
 
     /* truncated copy of a numpy file */
     const char *p = iot_path("trunc.npy");

@@ -199,6 +199,9 @@ static void test_malformed(void **state)
     expect_open_error(p, "header length 1048576 exceeds", NULL);
     craft(p, UINT64_MAX, "{}", 0);
     expect_open_error(p, "exceeds", NULL);
+    /* some other file named as weights (a config, a README): said plainly */
+    iot_write_text(p, "{\"model_cfg\": {\"embed_dim\": 512}}\n");
+    expect_open_error(p, "not a safetensors file", NULL);
     unlink(p);
 
     crafted("{\"a\": {\"dtype\": \"F32\", ", 0, "not valid JSON", NULL);

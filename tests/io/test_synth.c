@@ -278,6 +278,24 @@ static void test_in_memory_matches_files(void **state)
     assert_non_null(strstr(cc_last_error(), "split"));
 }
 
+/* The output folder is made with its parents; a file in the way is an
+ * error naming it. */
+static void test_out_dir_parents(void **state)
+{
+    (void)state;
+    synth_write_opts o = {iot_path("p/q/r"), 2, 0, 16, 0, 0, NULL, NULL};
+    if (synth_write_dataset(&o) != CC_OK)
+        fail_msg("%s", cc_last_error());
+    struct stat st;
+    assert_int_equal(stat(iot_path("p/q/r/train.csv"), &st), 0);
+    assert_int_equal(stat(iot_path("p/q/r/train/0000001.png"), &st), 0);
+    iot_write_text(iot_path("plain"), "x");
+    o.out_dir = iot_path("plain/sub");
+    assert_int_equal(synth_write_dataset(&o), CC_ERR_IO);
+    assert_non_null(strstr(cc_last_error(), "plain"));
+    assert_non_null(strstr(cc_last_error(), "not a directory"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_pictures_show_the_caption),
         cmocka_unit_test(test_written_images_decode),
         cmocka_unit_test(test_in_memory_matches_files),
+        cmocka_unit_test(test_out_dir_parents),
     };
     return cmocka_run_group_tests(tests, setup, iot_teardown);
 }

@@ -392,6 +392,8 @@ static void test_errors(void **state)
     assert_int_equal(tok_trainer_write_hf(tr, iot_path("never")), CC_ERR_INVALID);
     assert_int_equal(tok_trainer_add_file(tr, iot_path("missing.txt")), CC_ERR_IO);
     assert_non_null(strstr(cc_last_error(), "missing.txt"));
+    assert_int_equal(tok_trainer_add_file(tr, iot_root()), CC_ERR_IO);
+    assert_non_null(strstr(cc_last_error(), "is a directory"));
     iot_write(iot_path("empty.txt"), "", 0);
     assert_int_equal(tok_trainer_add_file(tr, iot_path("empty.txt")), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "holds no words"));

@@ -111,6 +111,13 @@ static void test_csv_numeric_with_hint(void **state)
     assert_non_null(strstr(cc_last_error(), "twice"));
 }
 
+static char *record_warning_to;
+static void record_warning(void *user, const char *msg)
+{
+    ++*(int *)user;
+    snprintf(record_warning_to, 600, "%s", msg);
+}
+
 static void test_folders(void **state)
 {
     (void)state;
@@ -137,6 +144,22 @@ static void test_folders(void **state)
     assert_int_equal(mkdir(iot_path("g"), 0755), 0);
     assert_int_equal(eval_set_open(iot_path("g"), NULL, &s), CC_ERR_INVALID);
     assert_non_null(strstr(cc_last_error(), "sub-folders"));
+    /* a folder named as the class list */
+    eval_strs cls;
+    assert_int_equal(eval_classes_read(iot_path("g"), &cls), CC_ERR_IO);
+    assert_non_null(strstr(cc_last_error(), "s a directory")); /* strerror: "Is a ..." */
+    /* a CSV beside the class folders (`clipcl synth`'s root named by
+     * mistake): read as folders, with one warning naming the CSV */
+    iot_write_text(iot_path("f/train.csv"), "filepath,title\n");
+    char warned[600] = "";
+    int n_warn = 0;
+    eval_set_opts o = {.warn = record_warning, .warn_user = &n_warn};
+    record_warning_to = warned;
+    assert_int_equal(eval_set_open(iot_path("f"), &o, &s), CC_OK);
+    assert_int_equal(s.paths.n, 3);
+    assert_int_equal(n_warn, 1);
+    assert_non_null(strstr(warned, "train.csv"));
+    eval_set_free(&s);
 }
 
 static void test_captions_grouped(void **state)

@@ -461,7 +461,7 @@ static void test_grad_norm_large(void **state)
 }
 
 /* Tensor sizes around the kernels' float8 vectors and work-item chunks (a
- * CPU work-item owns 256 elements, a GPU one 8): scalar tails, a single
+ * CPU work-item owns 512 elements, a GPU one 8): scalar tails, a single
  * element, exact multiples, one past. Four optimizers see the same
  * gradients and must end bit-identical: clipping off with the norm tracked
  * (folded into the update), off and untracked (no norm: grad_norm must
@@ -472,8 +472,8 @@ static void test_grad_norm_large(void **state)
 static void test_tails_and_norm_modes(void **state)
 {
     (void)state;
-    enum { NT = 9, NO = 4, STEPS = 3 };
-    static const int sizes[NT] = {1, 7, 8, 9, 255, 256, 257, 773, 2047};
+    enum { NT = 12, NO = 4, STEPS = 3 };
+    static const int sizes[NT] = {1, 7, 8, 9, 255, 256, 257, 511, 512, 513, 1543, 2047};
     static float p0[2048], g[NT][2048], got[2048];
     static dadam ref[NT];
     static double dg[2048];
