@@ -31,10 +31,10 @@ static double cpu_s(void)
            1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static int fail(const char *what, int rc)
+static int fail(const char *what)
 {
     fprintf(stderr, "bench_plan_mem: %s: %s\n", what, cc_last_error());
-    return rc ? 1 : 1;
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -64,18 +64,18 @@ int main(int argc, char **argv)
     void *input = NULL;
     int rc, status = 0;
     if ((rc = clip_load(argv[1], &m)))
-        return fail("clip_load", rc);
+        return fail("clip_load");
     if ((rc = rt_ctx_create(NULL, 0, &ctx))) {
-        status = fail("rt_ctx_create", rc);
+        status = fail("rt_ctx_create");
         goto done;
     }
     rc = text ? clip_build_text(m->w, &m->cfg, batch, &t) : clip_build_image(m->w, &m->cfg, batch, &t);
     if (rc) {
-        status = fail("build", rc);
+        status = fail("build");
         goto done;
     }
     if ((rc = ocl_plan_create(ctx, t->g, &p))) {
-        status = fail("ocl_plan_create", rc);
+        status = fail("ocl_plan_create");
         goto done;
     }
     size_t params = 0;
@@ -89,23 +89,23 @@ int main(int argc, char **argv)
         slots = calloc((size_t)g->n_tensors, sizeof *slots);
         input = calloc(1, in_bytes); /* zeros: valid pixels and valid token ids */
         if (!slots || !input || (rc = clip_tower_bind(t, slots, input))) {
-            status = fail("bind", rc);
+            status = fail("bind");
             goto done;
         }
         for (int i = 0; i < g->n_tensors; i++)
             if (slots[i] && (rc = ocl_plan_write(p, i, slots[i], g_nbytes(g, i)))) {
-                status = fail("write", rc);
+                status = fail("write");
                 goto done;
             }
         if ((rc = ocl_plan_run(p))) { /* warm-up: kernel specialisations */
-            status = fail("run", rc);
+            status = fail("run");
             goto done;
         }
         double best = 1e30, best_cpu = 1e30;
         for (int r = 0; r < runs; r++) {
             double w0 = now_s(), c0 = cpu_s();
             if ((rc = ocl_plan_run(p))) {
-                status = fail("run", rc);
+                status = fail("run");
                 goto done;
             }
             double w = now_s() - w0, c = cpu_s() - c0;

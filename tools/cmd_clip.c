@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/npy.h"
 #include "tools/cmd.h"
@@ -91,7 +93,7 @@ void cmd_strings_free(cmd_strings *l)
     memset(l, 0, sizeof *l);
 }
 
-static int slurp(FILE *f, const char *name, char **buf, size_t *len)
+static int slurp(FILE *f, const char *opt, const char *name, char **buf, size_t *len)
 {
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap);
@@ -106,10 +108,11 @@ static int slurp(FILE *f, const char *name, char **buf, size_t *len)
         cap *= 2;
     }
     if (!b)
-        return cmd_error("out of memory reading %s", name);
+        return cmd_error("%s %s: out of memory", opt, name);
     if (ferror(f)) {
+        int e = errno;
         free(b);
-        return cmd_error("cannot read %s", name);
+        return cmd_error("%s %s: cannot read: %s", opt, name, strerror(e));
     }
     *buf = b;
     *len = n;
@@ -123,9 +126,16 @@ int cmd_strings_read_lines(const char *opt, const char *path, cmd_strings *l)
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f)
         return cmd_error("%s %s: cannot open: %s", opt, path, strerror(errno));
+    /* fopen accepts a directory on Linux; only the read would fail. */
+    struct stat st;
+    if (!is_stdin && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return cmd_error("%s %s: is a directory (expected a text file, one text per line)", opt,
+                         path);
+    }
     char *buf = NULL;
     size_t len = 0;
-    int rc = slurp(f, name, &buf, &len);
+    int rc = slurp(f, opt, name, &buf, &len);
     if (!is_stdin)
         fclose(f);
     if (rc)
@@ -176,4 +186,30 @@ int cmd_write_features(const char *path, const float *x, int rows, int cols)
     int64_t shape[2] = {rows, cols};
     int rc = npy_write_f32(path, x, shape, 2);
     return rc ? cmd_lib_error(rc) : 0;
+}
+
+int cmd_check_out(const char *opt, const char *path)
+{
+    struct stat st;
+    if (!*path)
+        return cmd_error("%s: empty path (expected a .npy file path)", opt);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cmd_error("%s %s: is a directory (expected a .npy file path)", opt, path);
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return 0; /* too long to check here; the write will say */
+    if (stat(dir, &st) != 0)
+        return cmd_error("%s %s: folder %s: %s", opt, path, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cmd_error("%s %s: %s is not a folder", opt, path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return cmd_error("%s %s: folder %s is not writable: %s", opt, path, dir, strerror(errno));
+    return 0;
 }

@@ -103,7 +103,8 @@ static int parse(int argc, char **argv, int text, embed_args *a)
     if (file_in && (a->inputs.n || a->texts))
         return cmd_usage_error(argv[0], "%s replaces the %s: give one or the other",
                                text ? "--ids" : "--pixels", text ? "texts" : "image files");
-    return 0;
+    /* Before the model loads and every input is encoded, not at the rename. */
+    return cmd_check_out("--out", a->out);
 }
 
 /* One chunk of inputs: files, pixel rows, texts or id rows. */
@@ -169,7 +170,7 @@ static int read_pixels(const char *path, int R, npy_array *a)
 {
     int rc = npy_read(path, NPY_F32, a);
     if (rc)
-        return cmd_lib_error(rc);
+        return cmd_error("--pixels: %s (expected float32 N x 3 x %d x %d)", cc_last_error(), R, R);
     int ok = a->ndim == 4 && a->shape[0] >= 1 && a->shape[1] == 3 && a->shape[2] == R &&
              a->shape[3] == R;
     if (!ok) {
@@ -190,7 +191,7 @@ static int read_ids(const char *path, int T, npy_array *a)
 {
     int rc = npy_read(path, NPY_I32, a);
     if (rc)
-        return cmd_lib_error(rc);
+        return cmd_error("--ids: %s (expected int32 token ids, N x %d)", cc_last_error(), T);
     if (a->ndim != 2 || a->shape[0] < 1 || a->shape[1] != T) {
         long long r = a->ndim >= 1 ? (long long)a->shape[0] : 0;
         long long c = a->ndim >= 2 ? (long long)a->shape[1] : 0;
@@ -255,8 +256,8 @@ static int embed_main(int argc, char **argv, int text)
     if (!rc)
         rc = run_chunks(m, n, batch, &s, argv[0], text ? "text" : "img", a.out);
     if (!rc && s.truncated)
-        fprintf(stderr, "clipcl: warning: %d text%s longer than %d tokens cut, <|endoftext|> "
-                        "kept last\n", s.truncated, s.truncated == 1 ? " was" : "s were",
+        fprintf(stderr, "clipcl: warning: %d text%s longer than %d tokens; cut to fit, with "
+                        "<|endoftext|> kept last.\n", s.truncated, s.truncated == 1 ? " was" : "s were",
                 clipcl_context_length(m));
     npy_free(&arr);
     clipcl_free(m);

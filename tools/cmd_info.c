@@ -8,12 +8,12 @@
 #include "tools/cmd_clip.h"
 
 const char cmd_info_usage[] =
-    "usage: clipcl info --model MODEL\n\n"
+    "usage: clipcl info [--model] MODEL\n\n"
     "Prints the architecture inferred from the tensor shapes (and the config\n"
     "file beside the weights, which overrides heads, activation and eps), the\n"
     "parameter count, the key naming, the storage dtype and the files used.\n"
     "Nothing runs on a device.\n\n"
-    "  --model MODEL   a .safetensors file or a directory holding one\n";
+    "  [--model] MODEL  a .safetensors file or a directory holding one\n";
 
 static void print_info(const clipcl_info *f)
 {
@@ -45,15 +45,27 @@ static void print_info(const clipcl_info *f)
 int cmd_info(int argc, char **argv)
 {
     cmd_model_opts mo = {0};
+    const char *pos = NULL; /* MODEL without --model */
     for (int i = 1; i < argc; i++) {
         int r = cmd_model_option(argc, argv, &i, &mo);
         if (r == 2)
             return 2;
-        if (r == 0)
-            return cmd_usage_error(argv[0], "unexpected argument \"%s\"", argv[i]);
+        if (r == 1)
+            continue;
+        if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
+            return cmd_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
+        if (pos)
+            return cmd_usage_error(argv[0], "one MODEL only (got \"%s\" and \"%s\")", pos,
+                                   argv[i]);
+        pos = argv[i];
     }
+    if (pos && mo.model)
+        return cmd_usage_error(argv[0], "one MODEL only (got \"%s\" and --model \"%s\")", pos,
+                               mo.model);
+    if (pos)
+        mo.model = pos;
     if (!mo.model)
-        return cmd_usage_error(argv[0], "--model MODEL is required");
+        return cmd_usage_error(argv[0], "MODEL is required (clipcl info [--model] MODEL)");
     if (mo.device && strcmp(mo.device, "ref") != 0)
         return cmd_usage_error(argv[0], "--device: info runs nothing on a device");
     mo.device = "ref"; /* no OpenCL needed to read a checkpoint */

@@ -7,15 +7,6 @@
 
 #include "backends/ref/ref_window.h"
 
-/* Zeroed [n] doubles, the scatter target of one image. */
-static double *acc_new(const g_node *n, int64_t cells, const char *out)
-{
-    double *a = calloc((size_t)(cells > 0 ? cells : 1), sizeof *a);
-    if (!a)
-        cc_fail(CC_ERR_NOMEM, "%s: %lld accumulators for '%s'", g_op_name(n->op), (long long)cells, out);
-    return a;
-}
-
 /* dx[b,c,iy,ix] = sum over o and the taps that read x[b,c,iy,ix] of
  * dy[b,o,oy,ox] w[o,c,ky,kx]; positions no tap reads get 0. */
 static int conv2d_grad_input(const graph *g, const g_node *n, void **data)
@@ -35,11 +26,6 @@ static int conv2d_grad_input(const graph *g, const g_node *n, void **data)
     if (rc)
         return rc;
     int64_t P = tp.P, K = tp.K, plane = C * win.H * win.W;
-    double *acc = acc_new(n, plane, to->name);
-    if (!acc) {
-        ref_taps_free(&tp);
-        return CC_ERR_NOMEM;
-    }
     const float *dy = data[n->in[0]], *w = data[n->in[1]];
     float *o = data[n->out];
     for (int64_t b = 0; b < N; b++) {
@@ -53,13 +39,8 @@ static int conv2d_grad_input(const graph *g, const g_node *n, void **data)
                 for (int64_t k = 0; k < K; k++)
                     row[k] += gv * (double)wr[k];
             }
-        for (int64_t i = 0; i < plane; i++)
-            acc[i] = 0.0;
-        ref_taps_scatter(&tp, acc);
-        for (int64_t i = 0; i < plane; i++)
-            o[b * plane + i] = (float)acc[i];
+        ref_taps_scatter(&tp, o + b * plane);
     }
-    free(acc);
     ref_taps_free(&tp);
     return CC_OK;
 }
@@ -86,10 +67,11 @@ static int conv2d_grad_weight(const graph *g, const g_node *n, void **data)
     if (rc)
         return rc;
     int64_t P = tp.P, K = tp.K;
-    double *acc = acc_new(n, O * K, to->name);
+    double *acc = calloc((size_t)(O * K > 0 ? O * K : 1), sizeof *acc);
     if (!acc) {
         ref_taps_free(&tp);
-        return CC_ERR_NOMEM;
+        return cc_fail(CC_ERR_NOMEM, "conv2d_grad_weight: %lld accumulators for '%s'",
+                       (long long)(O * K), to->name);
     }
     const float *x = data[n->in[0]], *dy = data[n->in[1]];
     for (int64_t b = 0; b < N; b++) {
@@ -128,11 +110,6 @@ static int avgpool2d_grad(const graph *g, const g_node *n, void **data)
     int rc = ref_taps_init(&tp, n, &win, tdy->name);
     if (rc)
         return rc;
-    double *acc = acc_new(n, plane, to->name);
-    if (!acc) {
-        ref_taps_free(&tp);
-        return CC_ERR_NOMEM;
-    }
     const float *dy = data[n->in[0]];
     float *o = data[n->out];
     double inv = 1.0 / (double)tp.K;
@@ -140,13 +117,8 @@ static int avgpool2d_grad(const graph *g, const g_node *n, void **data)
         for (int64_t p = 0; p < tp.P; p++)
             for (int64_t k = 0; k < tp.K; k++)
                 tp.rows[p * tp.K + k] = (double)dy[pl * tp.P + p] * inv;
-        for (int64_t i = 0; i < plane; i++)
-            acc[i] = 0.0;
-        ref_taps_scatter(&tp, acc);
-        for (int64_t i = 0; i < plane; i++)
-            o[pl * plane + i] = (float)acc[i];
+        ref_taps_scatter(&tp, o + pl * plane);
     }
-    free(acc);
     ref_taps_free(&tp);
     return CC_OK;
 }

@@ -41,6 +41,7 @@ int ref_taps_init(ref_taps *t, const g_node *n, const ref_window *w, const char 
 {
     t->idx = NULL;
     t->rows = NULL;
+    t->acc = NULL;
     int rc = check_window(n, w, out);
     if (rc)
         return rc;
@@ -50,7 +51,9 @@ int ref_taps_init(ref_taps *t, const g_node *n, const ref_window *w, const char 
     size_t cells = (size_t)(t->P * t->K > 0 ? t->P * t->K : 1);
     t->idx = malloc(cells * sizeof *t->idx);
     t->rows = malloc(cells * sizeof *t->rows);
-    if (!t->idx || !t->rows) {
+    int64_t plane = w->C * w->H * w->W;
+    t->acc = malloc((size_t)(plane > 0 ? plane : 1) * sizeof *t->acc);
+    if (!t->idx || !t->rows || !t->acc) {
         ref_taps_free(t);
         return cc_fail(CC_ERR_NOMEM, "%s: %lld x %lld window taps for '%s'", g_op_name(n->op),
                        (long long)t->P, (long long)t->K, out);
@@ -74,8 +77,10 @@ void ref_taps_free(ref_taps *t)
 {
     free(t->idx);
     free(t->rows);
+    free(t->acc);
     t->idx = NULL;
     t->rows = NULL;
+    t->acc = NULL;
 }
 
 void ref_taps_gather(ref_taps *t, const float *x)
@@ -84,9 +89,14 @@ void ref_taps_gather(ref_taps *t, const float *x)
         t->rows[i] = t->idx[i] >= 0 ? (double)x[t->idx[i]] : 0.0;
 }
 
-void ref_taps_scatter(const ref_taps *t, double *dx)
+void ref_taps_scatter(ref_taps *t, float *dx)
 {
+    int64_t plane = t->w.C * t->w.H * t->w.W;
+    for (int64_t i = 0; i < plane; i++)
+        t->acc[i] = 0.0;
     for (int64_t i = 0; i < t->P * t->K; i++)
         if (t->idx[i] >= 0)
-            dx[t->idx[i]] += t->rows[i];
+            t->acc[t->idx[i]] += t->rows[i];
+    for (int64_t i = 0; i < plane; i++)
+        dx[i] = (float)t->acc[i];
 }

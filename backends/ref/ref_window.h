@@ -21,6 +21,7 @@ typedef struct ref_taps {
     int64_t P, K;  /* rows (output positions) and taps per row */
     int64_t *idx;  /* [P*K] offset into the [C, H, W] planes, -1 in the padding */
     double *rows;  /* [P*K] patch rows, filled by gather or by the caller */
+    double *acc;   /* [C*H*W] scatter accumulator */
 } ref_taps;
 
 /* Fails with CC_ERR_SHAPE unless t is 4-D (NCHW / OIHW). */
@@ -37,7 +38,8 @@ void ref_taps_free(ref_taps *t);
 
 /* rows = x at each tap (0 in the padding); x is one image's [C, H, W]. */
 void ref_taps_gather(ref_taps *t, const float *x);
-/* dx[tap] += rows for every tap inside x: the adjoint of gather. */
-void ref_taps_scatter(const ref_taps *t, double *dx);
+/* dx = the sum, over every tap inside x, of the rows that read it (0 where
+ * none does): the adjoint of gather, accumulated in double, rounded once. */
+void ref_taps_scatter(ref_taps *t, float *dx);
 
 #endif
