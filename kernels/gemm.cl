@@ -150,6 +150,88 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
               bias + bias_off, bias_mode);
 }
 
+/* Ap[b][t][k][0..TM) = A[b][t*TM + 0..TM)[k], zero past M: A in row panels
+ * (one pack per run, like OpenBLAS) so the product reads one sequential
+ * stream of A instead of TM strided rows. Grid: (K, row tiles, batch). */
+__kernel void gemm_pack_a(const int M, const int K, __global const float *restrict A, const long a_off,
+                          const long a_stride, __global float *restrict Ap)
+{
+    const int k = get_global_id(0);
+    const int t = get_global_id(1);
+    const int b = get_global_id(2);
+    const int T = get_global_size(1);
+    __global const float *src = A + a_off + (long)b * a_stride + (long)t * TM * K + k;
+    __global float *dst = Ap + (((long)b * T + t) * K + k) * TM;
+    _Pragma("unroll")
+    for (int i = 0; i < TM; i++) dst[i] = (t * TM + i < M) ? src[(long)i * K] : 0.0f;
+}
+
+/* The product over packed A and packed B: per k one contiguous TM-float
+ * chunk of A (broadcast per row) and NV vectors of the B panel. K is walked
+ * in blocks of KC so a group of work-items sweeping the same B panel slice
+ * finds it in L2. Grid: (ceil(M/TM), panels, batch), local size 1. */
+__kernel void gemm_tiled_pa(const int M, const int N, const int K,
+                            __global const float *restrict Ap, const long ap_stride,
+                            __global const float *restrict Bp, const long bp_stride,
+                            __global float *restrict C, const long c_off, const long c_stride,
+                            __global const float *restrict bias, const long bias_off,
+                            const int bias_mode, const int p_base)
+{
+    const int t = get_global_id(0);
+    const int p = get_global_id(1);
+    const int b = get_global_id(2);
+    const int m0 = t * TM;
+    const int n0 = (p_base + p) * PW;
+    __global const float *ap = Ap + (long)b * ap_stride + (long)t * K * TM;
+    __global const float *bp = Bp + (long)b * bp_stride + (long)p * K * PW;
+    __global float *cb = C + c_off + (long)b * c_stride;
+    __global const float *bs = bias + bias_off;
+    floatV acc[TM][NV];
+    _Pragma("unroll")
+    for (int i = 0; i < TM; i++) {
+        _Pragma("unroll")
+        for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);
+    }
+    for (int k = 0; k < K; k++) {
+        floatV bv[NV];
+        _Pragma("unroll")
+        for (int j = 0; j < NV; j++) bv[j] = vloadV(0, bp + j * VW);
+        bp += PW;
+        _Pragma("unroll")
+        for (int i = 0; i < TM; i++) {
+            const floatV a = (floatV)(ap[i]);
+            _Pragma("unroll")
+            for (int j = 0; j < NV; j++) acc[i][j] = fma(a, bv[j], acc[i][j]);
+        }
+        ap += TM;
+    }
+    if (n0 + PW <= N) {
+        floatV bcol[NV];
+        _Pragma("unroll")
+        for (int j = 0; j < NV; j++) bcol[j] = bias_mode == 1 ? vloadV(0, bs + n0 + j * VW) : (floatV)(0.0f);
+        _Pragma("unroll")
+        for (int i = 0; i < TM; i++) {
+            if (m0 + i < M) {
+                const float brow = bias_mode == 2 ? bs[m0 + i] : 0.0f;
+                _Pragma("unroll")
+                for (int j = 0; j < NV; j++)
+                    vstoreV(acc[i][j] + bcol[j] + brow, 0, cb + (long)(m0 + i) * N + n0 + j * VW);
+            }
+        }
+    } else {
+        float tmp[PW];
+        for (int i = 0; i < TM; i++) {
+            if (m0 + i >= M) break;
+            _Pragma("unroll")
+            for (int j = 0; j < NV; j++) vstoreV(acc[i][j], 0, tmp + j * VW);
+            const float brow = bias_mode == 2 ? bs[m0 + i] : 0.0f;
+            __global float *crow = cb + (long)(m0 + i) * N;
+            for (int j = 0; n0 + j < N; j++)
+                crow[n0 + j] = tmp[j] + brow + (bias_mode == 1 ? bs[n0 + j] : 0.0f);
+        }
+    }
+}
+
 /* B read in place, row-major K x N (b_stride floats per batch item): no
  * packing pass, for the full panels only (columns < N / PW * PW); the caller
  * packs the partial last panel and runs gemm_tiled on it. Worth it where

@@ -1,6 +1,7 @@
 /* The `clipcl` command line: a table of subcommands and a dispatcher.
  * Each subcommand lives in its own tools/cmd_NAME.c (see tools/cmd.h). */
 #include "tools/cmd.h"
+#include "tools/cmd_clip.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -59,7 +60,12 @@ static int is_help(const char *a)
 
 static int unknown(const char *name)
 {
-    cmd_error("unknown command \"%s\"", name);
+    const char *names[n_commands];
+    char hint[160];
+    for (int i = 0; i < n_commands; i++)
+        names[i] = commands[i].name;
+    cmd_suggest(name, names, n_commands, hint, sizeof hint);
+    cmd_error("unknown command \"%s\"%s", name, hint);
     print_list(stderr);
     return 2;
 }
@@ -96,6 +102,7 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    cmd_set_usage(c->usage);
     int rc = c->fn(argc - 1, argv + 1);
     return rc < 0 || rc > 125 ? 1 : rc;
 }

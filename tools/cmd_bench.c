@@ -278,10 +278,10 @@ static int bench_tower(rt_ctx *ctx, const clip_model *m, int text, int batch, co
     else
         rc = time_plan(ctx, t, input, o, node_s, &r);
     if (!rc) {
-        printf("%s batch %d: %.2f %s (%.4f s/batch, median of %d runs, min %.4f max %.4f; "
+        printf("%s batch %d: %.2f %s (%.4f s/batch, median of %d run%s, min %.4f max %.4f; "
                "setup %.2f s, first run %.2f s)\n",
                text ? "text" : "image", batch, batch / r.median_s, text ? "texts/s" : "images/s", r.median_s,
-               r.n_runs, r.min_s, r.max_s, r.build_s, r.first_s);
+               r.n_runs, r.n_runs == 1 ? "" : "s", r.min_s, r.max_s, r.build_s, r.first_s);
         if (ctx->profiling) {
             print_ops(t->g, node_s, r.median_s, o->top);
         }
@@ -385,6 +385,8 @@ int cmd_bench(int argc, char **argv)
         } else if ((r = cmd_option_value(argc, argv, &i, "--runs", &v))) {
             if (r < 0 || parse_count(argv[0], "--runs", v, &o.runs))
                 return 2;
+            if (o.runs < 1)
+                return cmd_usage_error(argv[0], "--runs \"%s\": expected a count 1..100000", v);
         } else if ((r = cmd_option_value(argc, argv, &i, "--warmup", &v))) {
             if (r < 0 || parse_count(argv[0], "--warmup", v, &o.warmup))
                 return 2;
@@ -406,8 +408,6 @@ int cmd_bench(int argc, char **argv)
     }
     if (!o.model)
         return cmd_usage_error(argv[0], "--model MODEL is required");
-    if (o.runs < 1)
-        o.runs = 1;
 
     clip_model *m = NULL;
     int rc = clip_load(o.model, &m);

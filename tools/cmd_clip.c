@@ -130,7 +130,7 @@ int cmd_strings_read_lines(const char *opt, const char *path, cmd_strings *l)
     struct stat st;
     if (!is_stdin && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(f);
-        return cmd_error("%s %s: is a directory (expected a text file, one text per line)", opt,
+        return cmd_error("%s %s: is a directory (expected a text file)", opt,
                          path);
     }
     char *buf = NULL;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char cmd_selftest_usage[] =
     "usage: clipcl selftest [--device D] [--dot FILE] [--batch N]\n\n"
@@ -125,6 +126,11 @@ static int run(const char *device, const char *dot_path, int64_t batch)
         goto done;
     if ((rc = rt_ctx_create(device, 0, &ctx)))
         goto done;
+    /* A cold program cache makes this the slow step: say why on a terminal. */
+    const char *progress_env = getenv("CLIPCL_PROGRESS");
+    if (isatty(STDERR_FILENO) && !(progress_env && strcmp(progress_env, "0") == 0))
+        fprintf(stderr, "clipcl selftest: building the plan (compiles kernels the first time on "
+                        "a device; cached afterwards)...\n");
     if ((rc = ocl_plan_create(ctx, g, &plan)))
         goto done;
     for (int t = 0; t < g->n_tensors; t++)

@@ -71,29 +71,30 @@ void cmd_set_usage(const char *usage)
     current_usage = usage;
 }
 
-/* Levenshtein distance; long words are never near anything we know. */
+/* Edit distance counting a swap of neighbours as one edit ("--dto" is one
+ * from "--dot"); long words are never near anything we know. */
 static int edit_distance(const char *a, size_t na, const char *b, size_t nb)
 {
-    int row[64];
+    int d[3][64]; /* rows i-2, i-1, i of the usual table, by i % 3 */
     if (na >= 64 || nb >= 64)
         return 99;
     for (size_t j = 0; j <= nb; j++)
-        row[j] = (int)j;
+        d[0][j] = (int)j;
     for (size_t i = 1; i <= na; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
+        int *cur = d[i % 3], *up = d[(i - 1) % 3], *up2 = d[(i + 1) % 3];
+        cur[0] = (int)i;
         for (size_t j = 1; j <= nb; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
+            int best = up[j - 1] + (a[i - 1] != b[j - 1]);
+            if (up[j] + 1 < best)
+                best = up[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && up2[j - 2] + 1 < best)
+                best = up2[j - 2] + 1;
+            cur[j] = best;
         }
     }
-    return row[nb];
+    return d[na % 3][nb];
 }
 
 /* Leading dashes are not part of the name: "-model" is near "--model". */

@@ -78,6 +78,17 @@ int ocl_gemm_use_rowmajor_b(int M, int N, int K, ocl_gemm_tile t)
     return row_tiles <= OCL_GEMM_RM_MAX_ROW_TILES && K <= OCL_GEMM_RM_MAX_K;
 }
 
+int ocl_gemm_use_packed_a(int M, ocl_gemm_tile t)
+{
+    const char *env = getenv("CLIPCL_GEMM_PACK_A");
+    if (env && !strcmp(env, "always"))
+        return 1;
+    if (env && !strcmp(env, "never"))
+        return 0;
+    /* the pack is a copy of M x K: worth it once A is re-read by many panels */
+    return (M + t.tm - 1) / t.tm > OCL_GEMM_RM_MAX_ROW_TILES;
+}
+
 int ocl_gemm_use_local(const rt_ctx *ctx)
 {
     const char *env = getenv("CLIPCL_FORCE_VARIANT"); /* the same switch as the row ops */
@@ -227,6 +238,28 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     }
 
     cl_kernel k;
+    if (ocl_gemm_use_packed_a(g->M, t)) {
+        /* A into row panels too: one sequential stream of A per work-item */
+        size_t nb = a_stride ? (size_t)g->batch : one;
+        size_t per = row_tiles * (size_t)t.tm * (size_t)g->K;
+        cl_mem ap;
+        if ((rc = s->scratch(s->user, nb * per * sizeof(float), &ap)) ||
+            (rc = s->kernel(s->user, "gemm.cl", "gemm_pack_a", opts, &k)))
+            return rc;
+        if ((rc = ocl_set_args(k, "iimllm", g->M, g->K, a, a_off, a_stride, ap)))
+            return rc;
+        size_t pgws[3] = {(size_t)g->K, row_tiles, nb};
+        if ((rc = s->launch(s->user, k, 3, pgws, NULL)))
+            return rc;
+        if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", opts, &k)))
+            return rc;
+        if ((rc = ocl_set_args(k, "iiimlmlmllmlii", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
+                               bp, bp_stride, g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias,
+                               bias_off, bias_mode, (int)p_base)))
+            return rc;
+        size_t gws[3] = {row_tiles, n_panels, (size_t)g->batch};
+        return s->launch(s->user, k, 3, gws, lws);
+    }
     if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled", opts, &k)))
         return rc;
     if ((rc = ocl_set_args(k, "iiimllmlmllmlii", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,

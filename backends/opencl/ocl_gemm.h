@@ -84,6 +84,9 @@ int ocl_gemm_use_local(const rt_ctx *ctx);
 /* 1 when the own path should read a row-major B in place instead of packing
  * it first. $CLIPCL_GEMM_PACK=always|never overrides. */
 int ocl_gemm_use_rowmajor_b(int M, int N, int K, ocl_gemm_tile t);
+/* 1 when A is packed into row panels Ap[M/TM][K][TM] before the product
+ * (CLIPCL_GEMM_PACK_A=always|never overrides). */
+int ocl_gemm_use_packed_a(int M, ocl_gemm_tile t);
 
 /* Append the launches for one GEMM. impl AUTO resolves per device. */
 int ocl_gemm_emit(const ocl_gemm_sink *s, const ocl_gemm_args *a, ocl_gemm_impl impl);

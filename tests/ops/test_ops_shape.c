@@ -107,7 +107,7 @@ static void test_concat(void **state)
         graph *g = g_new();
         int xs[3];
         for (int i = 0; i < cases[c].n; i++) {
-            char nm[8];
+            char nm[16];
             snprintf(nm, sizeof nm, "x%d", i);
             xs[i] = g_input(g, nm, G_F32, cases[c].ndim, cases[c].shapes[i]);
         }
