@@ -166,45 +166,16 @@ __kernel void gemm_pack_a(const int M, const int K, __global const float *restri
     for (int i = 0; i < TM; i++) dst[i] = (t * TM + i < M) ? src[(long)i * K] : 0.0f;
 }
 
-/* The product over packed A and packed B: per k one contiguous TM-float
- * chunk of A (broadcast per row) and NV vectors of the B panel. K is walked
- * in blocks of KC so a group of work-items sweeping the same B panel slice
- * finds it in L2. Grid: (ceil(M/TM), panels, batch), local size 1. */
-__kernel void gemm_tiled_pa(const int M, const int N, const int K,
-                            __global const float *restrict Ap, const long ap_stride,
-                            __global const float *restrict Bp, const long bp_stride,
-                            __global float *restrict C, const long c_off, const long c_stride,
-                            __global const float *restrict bias, const long bias_off,
-                            const int bias_mode, const int p_base)
+#ifndef KC
+#define KC 0
+#endif
+
+/* acc -> C rows m0.., columns n0.. (never past M or N); the bias only with
+ * the last K block. */
+inline void gemm_pa_store(floatV acc[TM][NV], const int M, const int N, const int m0, const int n0,
+                          __global float *restrict cb, __global const float *restrict bs,
+                          const int bias_mode)
 {
-    const int t = get_global_id(0);
-    const int p = get_global_id(1);
-    const int b = get_global_id(2);
-    const int m0 = t * TM;
-    const int n0 = (p_base + p) * PW;
-    __global const float *ap = Ap + (long)b * ap_stride + (long)t * K * TM;
-    __global const float *bp = Bp + (long)b * bp_stride + (long)p * K * PW;
-    __global float *cb = C + c_off + (long)b * c_stride;
-    __global const float *bs = bias + bias_off;
-    floatV acc[TM][NV];
-    _Pragma("unroll")
-    for (int i = 0; i < TM; i++) {
-        _Pragma("unroll")
-        for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);
-    }
-    for (int k = 0; k < K; k++) {
-        floatV bv[NV];
-        _Pragma("unroll")
-        for (int j = 0; j < NV; j++) bv[j] = vloadV(0, bp + j * VW);
-        bp += PW;
-        _Pragma("unroll")
-        for (int i = 0; i < TM; i++) {
-            const floatV a = (floatV)(ap[i]);
-            _Pragma("unroll")
-            for (int j = 0; j < NV; j++) acc[i][j] = fma(a, bv[j], acc[i][j]);
-        }
-        ap += TM;
-    }
     if (n0 + PW <= N) {
         floatV bcol[NV];
         _Pragma("unroll")
@@ -228,6 +199,77 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
             __global float *crow = cb + (long)(m0 + i) * N;
             for (int j = 0; n0 + j < N; j++)
                 crow[n0 + j] = tmp[j] + brow + (bias_mode == 1 ? bs[n0 + j] : 0.0f);
+        }
+    }
+}
+
+/* The product over packed A and packed B: per k one contiguous TM-float
+ * chunk of A (broadcast per row) and NV vectors of the B panel. One
+ * work-item sweeps rt consecutive row tiles of one column panel, K in blocks
+ * of KC (0 = all of K; partial sums go through C), so the B panel slice is
+ * re-read from cache and PoCL schedules rt times fewer work-groups.
+ * Grid: (ceil(M/(TM*rt)), panels, batch), local size 1. */
+__kernel void gemm_tiled_pa(const int M, const int N, const int K,
+                            __global const float *restrict Ap, const long ap_stride,
+                            __global const float *restrict Bp, const long bp_stride,
+                            __global float *restrict C, const long c_off, const long c_stride,
+                            __global const float *restrict bias, const long bias_off,
+                            const int bias_mode, const int p_base, const int rt)
+{
+    const int p = get_global_id(1);
+    const int b = get_global_id(2);
+    const int n0 = (p_base + p) * PW;
+    const int kc = KC > 0 ? KC : K;
+    __global float *cb = C + c_off + (long)b * c_stride;
+    __global const float *bs = bias + bias_off;
+    for (int k0 = 0; k0 < K; k0 += kc) {
+        const int k1 = min(k0 + kc, K);
+        for (int r = 0; r < rt; r++) {
+            const int t = get_global_id(0) * rt + r;
+            const int m0 = t * TM;
+            if (m0 >= M) break;
+            __global const float *ap = Ap + (long)b * ap_stride + ((long)t * K + k0) * TM;
+            __global const float *bp = Bp + (long)b * bp_stride + ((long)p * K + k0) * PW;
+            floatV acc[TM][NV];
+            if (k0 == 0 || n0 + PW > N) {
+                _Pragma("unroll")
+                for (int i = 0; i < TM; i++) {
+                    _Pragma("unroll")
+                    for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);
+                }
+            } else { /* partial sums of the earlier K blocks (full panels only) */
+                _Pragma("unroll")
+                for (int i = 0; i < TM; i++) {
+                    const long row = (long)min(m0 + i, M - 1) * N + n0;
+                    _Pragma("unroll")
+                    for (int j = 0; j < NV; j++) acc[i][j] = vloadV(0, cb + row + j * VW);
+                }
+            }
+            for (int k = k0; k < k1; k++) {
+                floatV bv[NV];
+                _Pragma("unroll")
+                for (int j = 0; j < NV; j++) bv[j] = vloadV(0, bp + j * VW);
+                bp += PW;
+                _Pragma("unroll")
+                for (int i = 0; i < TM; i++) {
+                    const floatV a = (floatV)(ap[i]);
+                    _Pragma("unroll")
+                    for (int j = 0; j < NV; j++) acc[i][j] = fma(a, bv[j], acc[i][j]);
+                }
+                ap += TM;
+            }
+            if (n0 + PW > N && k0 > 0) { /* partial panel: add the stored partial sums */
+                for (int i = 0; i < TM; i++) {
+                    if (m0 + i >= M) break;
+                    float tmp[PW];
+                    _Pragma("unroll")
+                    for (int j = 0; j < NV; j++) vstoreV(acc[i][j], 0, tmp + j * VW);
+                    for (int j = 0; n0 + j < N; j++) tmp[j] += cb[(long)(m0 + i) * N + n0 + j];
+                    _Pragma("unroll")
+                    for (int j = 0; j < NV; j++) acc[i][j] = vloadV(0, tmp + j * VW);
+                }
+            }
+            gemm_pa_store(acc, M, N, m0, n0, cb, bs, k1 == K ? bias_mode : 0);
         }
     }
 }

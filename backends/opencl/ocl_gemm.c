@@ -40,9 +40,10 @@ void ocl_gemm_force_tile(const ocl_gemm_tile *t)
 
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx)
 {
-    /* 6x16x3: the best of the sweeps on the PoCL Xeon (docs/gemm.md); 8x16x2
-     * was on Zen 4 (perf-baselines.md §3). Used when nothing is measured. */
-    ocl_gemm_tile t = {6, 16, 3};
+    /* 6x16x4 (with packed A): the best of the sweeps on the PoCL Xeon
+     * (docs/gemm.md); 8x16x2 was on Zen 4 (perf-baselines.md §3). Used when
+     * nothing is measured. */
+    ocl_gemm_tile t = {6, 16, 4};
     if (ocl_gemm_parse_tile(getenv("CLIPCL_GEMM_TILE"), &t))
         return t;
     if (tl_forced)
@@ -51,9 +52,34 @@ ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx)
     return t;
 }
 
+/* Row tiles per work-item and the K block of gemm_tiled_pa (docs/gemm.md);
+ * CLIPCL_GEMM_RT / CLIPCL_GEMM_KC override for a sweep. */
+static int env_int(const char *name, int dflt, int lo, int hi)
+{
+    const char *e = getenv(name);
+    int v = e ? atoi(e) : dflt;
+    return v < lo || v > hi ? dflt : v;
+}
+/* Row tiles per work-item: up to 16 (best of a sweep on the PoCL Xeon,
+ * docs/gemm.md), fewer where that would leave under 4 work-items per compute
+ * unit. K blocks of 768: only K > 768 is blocked (fc2: a 3072 x 64 B panel
+ * outgrows L2). CLIPCL_GEMM_RT / CLIPCL_GEMM_KC override for a sweep. */
+static int pa_rt(const rt_ctx *ctx, size_t row_tiles, size_t cols)
+{
+    int rt = env_int("CLIPCL_GEMM_RT", 0, 1, 64);
+    if (rt)
+        return rt;
+    size_t want = 4 * (size_t)(ctx->dev.compute_units ? ctx->dev.compute_units : 1);
+    rt = 16;
+    while (rt > 1 && (row_tiles + (size_t)rt - 1) / (size_t)rt * cols < want)
+        rt /= 2;
+    return rt;
+}
+static int pa_kc(void) { return env_int("CLIPCL_GEMM_KC", 768, 0, 1 << 20); }
+
 void ocl_gemm_tile_options(ocl_gemm_tile t, char *buf, size_t len)
 {
-    snprintf(buf, len, "-DTM=%d -DVW=%d -DNV=%d", t.tm, t.vw, t.nv);
+    snprintf(buf, len, "-DTM=%d -DVW=%d -DNV=%d -DKC=%d", t.tm, t.vw, t.nv, pa_kc());
 }
 
 size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N)
@@ -253,11 +279,12 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
             return rc;
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", opts, &k)))
             return rc;
-        if ((rc = ocl_set_args(k, "iiimlmlmllmlii", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
+        const int rt = pa_rt(s->ctx, row_tiles, n_panels * (size_t)g->batch);
+        if ((rc = ocl_set_args(k, "iiimlmlmllmliii", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
                                bp, bp_stride, g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias,
-                               bias_off, bias_mode, (int)p_base)))
+                               bias_off, bias_mode, (int)p_base, rt)))
             return rc;
-        size_t gws[3] = {row_tiles, n_panels, (size_t)g->batch};
+        size_t gws[3] = {(row_tiles + (size_t)rt - 1) / (size_t)rt, n_panels, (size_t)g->batch};
         return s->launch(s->user, k, 3, gws, lws);
     }
     if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled", opts, &k)))
