@@ -25,6 +25,12 @@ if [ "${CLIPCL_WITH_PYTORCH:-0}" = 1 ]; then
   packages+=(python3-numpy python3-torch python3-torchvision python3-pil libopenblas0-pthread)
 fi
 
+# --list: print the packages and stop (.ci/run installs them itself).
+if [ "${1:-}" = "--list" ]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
+
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
