@@ -12,7 +12,7 @@
 
 #include "tools/cmd.h"
 #include "tools/cmd_clip.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 #include "train/eval.h"
 #include "train/eval_data.h"
 
@@ -204,7 +204,7 @@ static int encode(clipcl_model *m, int texts, char *const *items, int64_t n, con
     if (!f)
         return cmd_error("out of memory for %lld %s features", (long long)n, unit);
     progress bar;
-    progress_start(&bar, what, unit, n);
+    cmd_progress_start(&bar, what, unit, n);
     int cut = 0;
     for (int64_t i = 0; i < n; i += CHUNK) {
         int c = (int)(n - i < CHUNK ? n - i : CHUNK), t = 0;

@@ -2,7 +2,7 @@
  * a user can diff them against another tokenizer's. */
 #include "io/tokenizer.h"
 #include "tools/cmd.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -253,7 +253,7 @@ static int print_ids(const int32_t *ids)
 static int tokenize_all(tok_tokenizer *tok, const text_list *l)
 {
     progress bar;
-    progress_start(&bar, "tokenize", "text", (int64_t)l->n);
+    cmd_progress_start(&bar, "tokenize", "text", (int64_t)l->n);
     for (size_t i = 0; i < l->n; i++) {
         int32_t ids[TOK_CONTEXT_LENGTH];
         int truncated = 0;

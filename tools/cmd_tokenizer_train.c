@@ -3,7 +3,7 @@
 #include "io/tok_train.h"
 #include "runtime/clock.h"
 #include "tools/cmd.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -107,7 +107,7 @@ static int read_corpora(tok_trainer *tr, const char *const *corpus, int n)
     tok_trainer_set_progress(tr, on_progress, &b);
     int64_t skipped = 0;
     for (int i = 0; i < n; i++) {
-        progress_start(&b.bar, "reading", "KiB", 0);
+        cmd_progress_start(&b.bar, "reading", "KiB", 0);
         if (tok_trainer_add_file(tr, corpus[i]) != CC_OK) {
             progress_abort(&b.bar);
             return cmd_lib_error(1);
@@ -128,7 +128,7 @@ static int read_corpora(tok_trainer *tr, const char *const *corpus, int n)
 static int learn(tok_trainer *tr, long long vocab, long long min_freq)
 {
     bar_ctx b = {.scale = 1};
-    progress_start(&b.bar, "merges", "merge", vocab - TOK_TRAIN_MIN_VOCAB);
+    cmd_progress_start(&b.bar, "merges", "merge", vocab - TOK_TRAIN_MIN_VOCAB);
     tok_trainer_set_progress(tr, on_progress, &b);
     tok_train_opts o = {.vocab_size = (int32_t)vocab, .min_frequency = min_freq};
     int rc = tok_trainer_learn(tr, &o);

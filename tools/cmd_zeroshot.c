@@ -9,7 +9,7 @@
 
 #include "tools/cmd.h"
 #include "tools/cmd_clip.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 
 #define DEFAULT_TEMPLATE "a photo of a {}."
 #define DEFAULT_TOP 5
@@ -281,7 +281,7 @@ static int image_embeddings(clipcl_model *m, const zs_args *a, float *img)
     int n = a->images.n, D = clipcl_embed_dim(m);
     int b = a->mo.batch ? a->mo.batch : 16;
     progress bar;
-    progress_start(&bar, "zeroshot", "img", n);
+    cmd_progress_start(&bar, "zeroshot", "img", n);
     for (int i = 0; i < n; i += b) {
         int c = n - i < b ? n - i : b;
         int rc = clipcl_encode_image_files(m, (const char *const *)a->images.v + i, c,
