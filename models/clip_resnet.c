@@ -1,4 +1,4 @@
-/* The ModifiedResNet image tower (clip-spec.md 1.4): three-conv stem with
+/* The ModifiedResNet image tower (OpenAI's clip/model.py): three-conv stem with
  * avgpool, anti-aliased bottlenecks (stride as an avgpool after conv2, and
  * avgpool + 1x1 conv + BN on the shortcut), attention pooling whose only
  * query is the mean token. OpenAI naming only: HF has no ResNet CLIP. */

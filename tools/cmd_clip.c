@@ -187,29 +187,3 @@ int cmd_write_features(const char *path, const float *x, int rows, int cols)
     int rc = npy_write_f32(path, x, shape, 2);
     return rc ? cmd_lib_error(rc) : 0;
 }
-
-int cmd_check_out(const char *opt, const char *path)
-{
-    struct stat st;
-    if (!*path)
-        return cmd_error("%s: empty path (expected a .npy file path)", opt);
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return cmd_error("%s %s: is a directory (expected a .npy file path)", opt, path);
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return 0; /* too long to check here; the write will say */
-    if (stat(dir, &st) != 0)
-        return cmd_error("%s %s: folder %s: %s", opt, path, dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return cmd_error("%s %s: %s is not a folder", opt, path, dir);
-    if (access(dir, W_OK | X_OK) != 0)
-        return cmd_error("%s %s: folder %s is not writable: %s", opt, path, dir, strerror(errno));
-    return 0;
-}

@@ -1,5 +1,5 @@
 /* Random initialisation of a CLIP for training from scratch, as
- * clip-spec.md 1.7 describes OpenAI's initialize_parameters (text tower,
+ * OpenAI's initialize_parameters (clip/model.py) describes it (text tower,
  * attention pool, zero bn3 gains, embeddings, projections) with PyTorch's
  * module defaults everywhere else (Linear/Conv: U(+-1/sqrt(fan_in));
  * MultiheadAttention: Xavier-uniform in_proj, zero in_proj and out_proj
