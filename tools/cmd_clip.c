@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/npy.h"
+#include "runtime/grow.h"
 #include "tools/cmd.h"
 
 /* A batch beyond this is surely a typo, and its plan would not fit anyway. */
@@ -68,14 +69,8 @@ int cmd_model_open(const cmd_model_opts *o, clipcl_model **out)
 
 int cmd_strings_push(cmd_strings *l, const char *s, size_t len)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v)
-            return cmd_error("out of memory for %d strings", cap);
-        l->v = v;
-        l->cap = cap;
-    }
+    if (cc_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v, "a list of strings"))
+        return cmd_lib_error(CC_ERR_NOMEM);
     char *t = malloc(len + 1);
     if (!t)
         return cmd_error("out of memory for a string of %zu bytes", len);
