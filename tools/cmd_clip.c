@@ -155,27 +155,6 @@ int cmd_strings_read_lines(const char *opt, const char *path, cmd_strings *l)
     return rc;
 }
 
-char *cmd_fill_template(const char *tpl, const char *name)
-{
-    size_t n = 1, ll = strlen(name);
-    for (const char *p = tpl; *p; p++)
-        n += (p[0] == '{' && p[1] == '}') ? ll : 1;
-    char *o = malloc(n), *q = o;
-    if (!o)
-        return NULL;
-    for (const char *p = tpl; *p; p++) {
-        if (p[0] == '{' && p[1] == '}') {
-            memcpy(q, name, ll);
-            q += ll;
-            p++;
-        } else {
-            *q++ = *p;
-        }
-    }
-    *q = '\0';
-    return o;
-}
-
 int cmd_write_features(const char *path, const float *x, int rows, int cols)
 {
     int64_t shape[2] = {rows, cols};

@@ -33,10 +33,6 @@ void cmd_strings_free(cmd_strings *l);
  * does not start another text. Prints the error and returns 1 on failure. */
 int cmd_strings_read_lines(const char *opt, const char *path, cmd_strings *l);
 
-/* tpl with every "{}" replaced by name (malloc'd; NULL when out of memory):
- * one prompt of CLIP's prompt ensembling. */
-char *cmd_fill_template(const char *tpl, const char *name);
-
 /* Writes rows x cols float32 as .npy (atomically); prints the error. */
 int cmd_write_features(const char *path, const float *x, int rows, int cols);
 

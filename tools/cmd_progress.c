@@ -27,9 +27,14 @@ static int stderr_width(void *user)
 
 static const progress_sink stderr_sink = {stderr_write, stderr_width, NULL};
 
-void cmd_progress_start(progress *p, const char *label, const char *unit, int64_t total)
+const progress_sink *cmd_progress_sink(void)
 {
     const char *env = getenv("CLIPCL_PROGRESS");
     int on = isatty(STDERR_FILENO) && !(env && strcmp(env, "0") == 0);
-    progress_start(p, label, unit, total, on ? &stderr_sink : NULL);
+    return on ? &stderr_sink : NULL;
+}
+
+void cmd_progress_start(progress *p, const char *label, const char *unit, int64_t total)
+{
+    progress_start(p, label, unit, total, cmd_progress_sink());
 }

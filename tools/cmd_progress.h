@@ -8,7 +8,9 @@
 
 #include "runtime/progress.h"
 
-/* progress_start with the stderr sink when a bar should be drawn. */
+/* The stderr sink when a bar should be drawn, else NULL. */
+const progress_sink *cmd_progress_sink(void);
+/* progress_start with cmd_progress_sink(). */
 void cmd_progress_start(progress *p, const char *label, const char *unit, int64_t total);
 
 #endif
