@@ -14,14 +14,8 @@
 
 #include "backends/opencl/ocl_plan_internal.h"
 #include "models/clip.h"
+#include "runtime/clock.h"
 #include "runtime/rt.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double cpu_s(void)
 {
@@ -103,12 +97,12 @@ int main(int argc, char **argv)
         }
         double best = 1e30, best_cpu = 1e30;
         for (int r = 0; r < runs; r++) {
-            double w0 = now_s(), c0 = cpu_s();
+            double w0 = cc_now_s(), c0 = cpu_s();
             if ((rc = ocl_plan_run(p))) {
                 status = fail("run");
                 goto done;
             }
-            double w = now_s() - w0, c = cpu_s() - c0;
+            double w = cc_now_s() - w0, c = cpu_s() - c0;
             best = w < best ? w : best;
             best_cpu = c < best_cpu ? c : best_cpu;
         }

@@ -34,6 +34,8 @@
 #include "io/npy.h"
 #include "models/clip.h"
 #include "models/clip_train.h"
+#include "runtime/clock.h"
+#include "runtime/rng.h"
 #include "runtime/rt.h"
 #include "runtime/status.h"
 #include "train/optim.h"
@@ -44,31 +46,10 @@ typedef struct tb_opts {
     double lr, min_time;
 } tb_opts;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-/* splitmix64: a seeded stream independent of the C library's rand(). */
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double next_unit(uint64_t *s)
-{
-    return ((double)(next_u64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
 /* ---- inputs: the caller's .npy files, or seeded random ones ---- */
@@ -89,16 +70,16 @@ static int random_inputs(const clip_config *cfg, int batch, tb_inputs *in)
         return cc_fail(CC_ERR_NOMEM, "out of memory for the inputs of batch %d", batch);
     uint64_t s = 2024;
     for (int64_t i = 0; i < np; i++)
-        in->pixels[i] = (float)(sqrt(-2.0 * log(next_unit(&s))) * cos(6.283185307179586 * next_unit(&s)));
+        in->pixels[i] = (float)(sqrt(-2.0 * log(cc_rng_uniform_open(&s))) * cos(6.283185307179586 * cc_rng_uniform_open(&s)));
     /* SOT, random tokens, EOT (the row's argmax) at a varying position */
     for (int b = 0; b < batch; b++) {
         int32_t *r = in->ids + (size_t)b * (size_t)ctx;
-        int64_t eot = 5 + (int64_t)(next_u64(&s) % (uint64_t)(ctx > 10 ? ctx - 6 : 1));
+        int64_t eot = 5 + (int64_t)(cc_rng_next(&s) % (uint64_t)(ctx > 10 ? ctx - 6 : 1));
         if (eot >= ctx)
             eot = ctx - 1;
         r[0] = (int32_t)(vocab - 2);
         for (int64_t i = 1; i < eot; i++)
-            r[i] = 1 + (int32_t)(next_u64(&s) % (uint64_t)(vocab - 3));
+            r[i] = 1 + (int32_t)(cc_rng_next(&s) % (uint64_t)(vocab - 3));
         r[eot] = (int32_t)(vocab - 1);
     }
     return CC_OK;
@@ -264,15 +245,15 @@ static int add_params(tb_run *r)
  * run ends with clFinish) and of the AdamW update (enqueued, then waited). */
 static int one_step(tb_run *r, double lr, double *fb, double *opt, float *loss)
 {
-    double t0 = now_s();
+    double t0 = cc_now_s();
     int rc = ocl_plan_run(r->p);
-    double t1 = now_s();
+    double t1 = cc_now_s();
     if (!rc)
         rc = train_optim_step(r->o, lr);
     ocl_plan_params_changed(r->p); /* AdamW rewrote the params in place */
     if (!rc)
         rc = rt_finish(r->ctx);
-    double t2 = now_s();
+    double t2 = cc_now_s();
     if (!rc)
         rc = ocl_plan_read(r->p, r->tg->loss.loss, loss, sizeof *loss);
     *fb = t1 - t0;
@@ -324,8 +305,8 @@ static int time_steps(tb_run *r, const tb_opts *o, double setup_s)
     }
     for (int i = 0; i < g->n_nodes; i++)
         node_s[i] = -1.0;
-    double start = now_s();
-    while ((n < o->steps || now_s() - start < o->min_time) && nl < cap) {
+    double start = cc_now_s();
+    while ((n < o->steps || cc_now_s() - start < o->min_time) && nl < cap) {
         if ((rc = one_step(r, o->lr, &fb, &op, &losses[nl++])))
             goto done;
         times[n] = fb + op;
@@ -395,7 +376,7 @@ static int bench(const clip_model *m, const tb_inputs *in, const tb_opts *o)
     }
     if ((rc = clip_train_bind(r.tg, slots, in->pixels, in->ids)))
         goto done;
-    double t0 = now_s();
+    double t0 = cc_now_s();
     if ((rc = ocl_plan_create(r.ctx, g, &r.p))) {
         fprintf(stderr, "bench_train: the training graph does not lower to OpenCL: %s\n", cc_last_error());
         rc = -3;
@@ -414,7 +395,7 @@ static int bench(const clip_model *m, const tb_inputs *in, const tb_opts *o)
     printf("memory: plan arena %.1f MiB, AdamW state %.1f MiB; lr %g constant, AdamW b1 %g b2 %g eps %g wd %g\n",
            (double)ocl_plan_arena_bytes(r.p) / 1048576.0, 2.0 * (double)np * 4 / 1048576.0, o->lr, cfg.beta1,
            cfg.beta2, cfg.eps, cfg.weight_decay);
-    rc = time_steps(&r, o, now_s() - t0);
+    rc = time_steps(&r, o, cc_now_s() - t0);
 done:
     if (rc > 0)
         fprintf(stderr, "bench_train: %s\n", cc_last_error());

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Times PyTorch CPU on a CLIP checkpoint written by bench/make_random_clip.py
-(the same weights `clipcl bench` runs), with the anchor settings of
-shared/reference/perf-baselines.md 4: fp32, eval(), no_grad(), 2 threads,
+(the same weights `clipcl bench` runs), with the anchor settings:
+fp32, eval(), no_grad(), 2 threads,
 OMP_WAIT_POLICY=PASSIVE, Debian's torch at /usr/bin/python3.
 
     /usr/bin/python3 bench/clip_torch_bench.py --model DIR [--batch 1,32] [--tower image,text]
@@ -14,7 +14,7 @@ Prints one line per tower and batch:
 """
 import os
 
-# Must be set before libgomp starts (perf-baselines.md 4, configuration B).
+# Must be set before libgomp starts (the anchor settings).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402

@@ -5,7 +5,7 @@
 
 Writes OUTDIR/<model>/model.safetensors (OpenAI/open_clip naming, F32) and
 OUTDIR/<model>/open_clip_config.json for ViT-B/32 and RN50 as OpenAI ships
-them (clip-spec.md; perf-baselines.md 4). Weights are random, not trained:
+them (OpenAI's clip/model.py shapes). Weights are random, not trained:
 they exist so `clipcl bench` and bench/clip_torch_bench.py time exactly the
 same model. Scales keep activations finite through every layer (fan-in
 scaled matrices, gains near 1, positive BatchNorm variances), so no denormal

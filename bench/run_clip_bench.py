@@ -13,7 +13,7 @@
 3. Prints one table: items/s of each side (median over repeats) and the
    ratio clipcl / PyTorch.
 
-PyTorch runs with the anchor settings of perf-baselines.md 4 (2 threads,
+PyTorch runs with the anchor settings (2 threads,
 OMP_WAIT_POLICY=PASSIVE); clipcl with whatever OpenCL device --device (or
 $CLIPCL_DEVICE) selects. On a shared machine use --repeat 3 and read the
 spread: both sides are hit by the same noise only when it is steady.

@@ -24,14 +24,14 @@
    same batch, same AdamW: the two runs train the same way, so the losses
    agree to ~1e-5 at first and drift apart only slowly with rounding).
 
-PyTorch runs with the anchor settings of perf-baselines.md 4 (2 threads,
+PyTorch runs with the anchor settings (2 threads,
 OMP_WAIT_POLICY=PASSIVE); clipcl with whatever OpenCL device --device (or
 $CLIPCL_DEVICE) selects. bench_train exits with status 3 when the training
 graph does not lower to OpenCL in this build: that row shows "-" and says why.
 
 PyTorch's matmuls go to the system's libblas.so.3. With only Debian's netlib
 reference BLAS installed they run ~40x slower than with OpenBLAS (the anchor
-of perf-baselines.md), which would make any ratio meaningless: install
+measurements' BLAS), which would make any ratio meaningless: install
 libopenblas0-pthread, or pass --torch-blas DIR, a folder holding OpenBLAS's
 libblas.so.3 (e.g. /usr/lib/x86_64-linux-gnu/openblas-pthread, or the same
 folder unpacked from the .deb with `apt-get download libopenblas0-pthread;
@@ -53,7 +53,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_random_clip  # noqa: E402
 
-# The small model: registered next to D's full-size ones so the same writer
+# The small model: registered next to the full-size ones so the same writer
 # (scales, naming, open_clip_config.json, up-to-date check) makes it.
 SMALL = dict(kind="vit", res=64, patch=16, width=256, layers=4, heads=4,
              embed=256, twidth=256, tlayers=4, theads=4)

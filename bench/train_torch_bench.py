@@ -14,7 +14,7 @@ backward, torch.optim.AdamW with CLIP's hyper-parameters (betas 0.9/0.98,
 eps 1e-6, weight decay 0.2 on exactly the tensors
 train/optim.c:train_param_decays() decays, 0 elsewhere), constant lr, then
 logit_scale clamped to [0, ln 100] as open_clip does. fp32, train(), the
-anchor settings of shared/reference/perf-baselines.md 4 (2 threads,
+anchor settings (2 threads,
 OMP_WAIT_POLICY=PASSIVE, Debian's torch at /usr/bin/python3). Every step
 trains on the same batch, as bench_train does, so the printed losses of
 both can be compared step by step. Prints:
@@ -28,7 +28,7 @@ which one ran, with a warning when it is not OpenBLAS.
 """
 import os
 
-# Must be set before libgomp starts (perf-baselines.md 4, configuration B).
+# Must be set before libgomp starts (the anchor settings).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402

@@ -237,10 +237,8 @@ static int run_rules(ad_ctx *c, const int *order, int n)
         name_grad_of(c, nd.out, dy);
         int rc = rule_for(nd.op)(c, &nd, dy);
         if (rc < 0) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", cc_last_error());
-            return cc_fail(CC_ERR_SHAPE, "g_backward: rule for node %d '%s' (%s): %s", order[i], nd.name,
-                           g_op_name(nd.op), msg);
+            return cc_wrap(CC_ERR_SHAPE, "g_backward: rule for node %d '%s' (%s)", order[i], nd.name,
+                           g_op_name(nd.op));
         }
         if (rc > 0)
             return rc;

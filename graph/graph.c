@@ -1,5 +1,6 @@
 /* Graph storage: tensor and node arrays, tensor declaration, node appending. */
 #include "graph/graph_internal.h"
+#include "runtime/grow.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -81,23 +82,6 @@ const char *g_sh(const graph *g, int t)
     return g_shape_str(g, t, buf, sizeof ring[0]);
 }
 
-/* Doubling keeps appends amortised O(1); ids stay valid because callers hold
- * indices, never pointers. */
-static int grow(void **arr, int *cap, int need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    int ncap = *cap ? *cap : 16;
-    while (ncap < need)
-        ncap *= 2;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 static int check_shape(graph *g, const char *what, const char *name, int ndim,
                        const int64_t *shape)
 {
@@ -119,7 +103,7 @@ static int check_shape(graph *g, const char *what, const char *name, int ndim,
 static int new_tensor(graph *g, const char *name, g_dtype dt, g_role role, int ndim,
                       const int64_t *shape)
 {
-    if (grow((void **)&g->tensors, &g->cap_tensors, g->n_tensors + 1, sizeof(g_tensor)))
+    if (cc_grow((void **)&g->tensors, &g->cap_tensors, g->n_tensors + 1, sizeof(g_tensor), "graph tensors"))
         return g_err(g, CC_ERR_NOMEM, "graph: out of memory growing tensors to %d",
                      g->n_tensors + 1);
     int id = g->n_tensors++;
@@ -188,7 +172,7 @@ int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr
         memcpy(ins, in, (size_t)n_in * sizeof ins[0]);
     if (attr)
         at = *attr;
-    if (grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof(g_node)))
+    if (cc_grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof(g_node), "graph nodes"))
         return g_err(g, CC_ERR_NOMEM, "graph: out of memory growing nodes to %d",
                      g->n_nodes + 1);
 

@@ -137,41 +137,6 @@ int ds_loader_next(ds_loader *l, ds_batch *b, int *got);
 int64_t ds_loader_skipped(const ds_loader *l);
 void ds_loader_close(ds_loader *l);
 
-/* ---- seeded random numbers (splitmix64), shared with io/synth ---- */
-
-static inline uint64_t ds_mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-/* A stream state from up to three keys, so (seed, epoch, position) streams
- * are independent of one another. */
-static inline uint64_t ds_rng_init(uint64_t a, uint64_t b, uint64_t c)
-{
-    return ds_mix64(ds_mix64(ds_mix64(a + 0x9e3779b97f4a7c15ULL) ^ b) + c);
-}
-static inline uint64_t ds_rng_next(uint64_t *s)
-{
-    *s += 0x9e3779b97f4a7c15ULL;
-    return ds_mix64(*s);
-}
-/* Uniform in [0, 1) with 53 bits. */
-static inline double ds_rng_uniform(uint64_t *s)
-{
-    return (double)(ds_rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-/* Uniform integer in [0, n) without modulo bias (n >= 1). */
-static inline uint64_t ds_rng_below(uint64_t *s, uint64_t n)
-{
-    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
-    uint64_t v;
-    do
-        v = ds_rng_next(s);
-    while (v >= lim);
-    return v % n;
-}
-
 /* ---- internals shared by io/dataset*.c and io/tar*.c ---- */
 
 /* One regular file inside a tar: full path (pax/GNU long names applied),

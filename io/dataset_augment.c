@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/rng.h"
 #include "runtime/status.h"
 
-static double uniform(uint64_t *s, double lo, double hi) { return lo + (hi - lo) * ds_rng_uniform(s); }
+static double uniform(uint64_t *s, double lo, double hi) { return lo + (hi - lo) * cc_rng_uniform(s); }
 
 /* Python's round(): half to even. */
 static int round_half_even(double v)
@@ -32,8 +33,8 @@ void ds_rrc_params(const ds_rrc *r, int w, int h, uint64_t *rng, int *cx, int *c
         int th = round_half_even(sqrt(target / aspect));
         if (tw > 0 && tw <= w && th > 0 && th <= h) {
             /* torch.randint(0, n + 1): n + 1 choices. */
-            *cy = (int)ds_rng_below(rng, (uint64_t)(h - th + 1));
-            *cx = (int)ds_rng_below(rng, (uint64_t)(w - tw + 1));
+            *cy = (int)cc_rng_below(rng, (uint64_t)(h - th + 1));
+            *cx = (int)cc_rng_below(rng, (uint64_t)(w - tw + 1));
             *cw = tw;
             *ch = th;
             return;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "io/atomic_file.h"
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 typedef struct record {
@@ -29,14 +30,8 @@ static void record_clear(record *r)
 
 static int record_add(record *r, const char *s, size_t len)
 {
-    if (r->n == r->cap) {
-        int cap = r->cap ? r->cap * 2 : 8;
-        char **f = realloc(r->f, (size_t)cap * sizeof *f);
-        if (!f)
-            return CC_ERR_NOMEM;
-        r->f = f;
-        r->cap = cap;
-    }
+    if (cc_grow((void **)&r->f, &r->cap, r->n + 1, sizeof *r->f, "CSV fields"))
+        return CC_ERR_NOMEM;
     char *d = malloc(len + 1);
     if (!d)
         return CC_ERR_NOMEM;

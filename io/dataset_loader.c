@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/rng.h"
 #include "runtime/status.h"
 
 typedef struct slot {
@@ -54,9 +55,9 @@ static const int64_t *perm_for(ds_loader *l, int64_t epoch)
         for (int64_t i = 0; i < l->n; i++)
             p[i] = i;
         if (!l->o.no_shuffle) {
-            uint64_t r = ds_rng_init(l->o.seed, (uint64_t)epoch, 0x5bu);
+            uint64_t r = cc_rng_init(l->o.seed, (uint64_t)epoch, 0x5bu);
             for (int64_t i = l->n - 1; i > 0; i--) {
-                int64_t j = (int64_t)ds_rng_below(&r, (uint64_t)i + 1);
+                int64_t j = (int64_t)cc_rng_below(&r, (uint64_t)i + 1);
                 int64_t t = p[i];
                 p[i] = p[j];
                 p[j] = t;
@@ -71,7 +72,7 @@ static void decode(ds_loader *l, slot *s, int64_t p, int64_t idx)
 {
     img_u8 im;
     int64_t epoch = p / l->n;
-    uint64_t rng = ds_rng_init(l->o.seed ^ 0xa5a5a5a5u, (uint64_t)epoch, (uint64_t)(p % l->n));
+    uint64_t rng = cc_rng_init(l->o.seed ^ 0xa5a5a5a5u, (uint64_t)epoch, (uint64_t)(p % l->n));
     int rc = ds_load_image(l->ds, idx, &im);
     if (rc == CC_OK) {
         rc = ds_preprocess(&im, l->o.size, &l->o.rrc, &rng, s->px);

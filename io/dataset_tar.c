@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 #define MAX_EXPANSION 1000000
@@ -29,15 +30,9 @@ static int strv_push(strv *s, char *str)
         free(str);
         return cc_fail(CC_ERR_INVALID, "shard pattern expands to more than %d names", MAX_EXPANSION);
     }
-    if (s->n == s->cap) {
-        int cap = s->cap ? s->cap * 2 : 16;
-        char **v = realloc(s->v, (size_t)cap * sizeof *v);
-        if (!v) {
-            free(str);
-            return cc_fail(CC_ERR_NOMEM, "shard pattern: out of memory");
-        }
-        s->v = v;
-        s->cap = cap;
+    if (cc_grow((void **)&s->v, &s->cap, s->n + 1, sizeof *s->v, "shard names")) {
+        free(str);
+        return cc_fail(CC_ERR_NOMEM, "shard pattern: out of memory");
     }
     s->v[s->n++] = str;
     return CC_OK;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "io/dataset.h"
+#include "runtime/rng.h"
 
 const char *const synth_shape_names[SYNTH_N_SHAPES] = {
     "circle", "square", "triangle", "star", "hexagon", "diamond", "cross", "heart",
@@ -79,15 +80,15 @@ void synth_sample(uint64_t seed, int split, int64_t i, synth_attrs *a)
         return;
     /* Each split its own stream: held-out-seen images are new draws of the
      * training pairs, not copies of training images. */
-    uint64_t r = ds_rng_init(seed, 0x5717u + (uint64_t)split, (uint64_t)i);
+    uint64_t r = cc_rng_init(seed, 0x5717u + (uint64_t)split, (uint64_t)i);
     int unseen = split == SYNTH_HELDOUT_UNSEEN;
     int n_pairs = unseen ? SYNTH_N_HELDOUT_PAIRS
                          : SYNTH_N_SHAPES * SYNTH_N_COLOURS - SYNTH_N_HELDOUT_PAIRS;
-    pick_pair(unseen, (int)ds_rng_below(&r, (uint64_t)n_pairs), &a->shape, &a->colour);
-    a->size = (int)ds_rng_below(&r, SYNTH_N_SIZES);
-    a->position = (int)ds_rng_below(&r, SYNTH_N_POSITIONS);
-    a->phrasing = (int)ds_rng_below(&r, N_PHRASINGS);
-    a->render_seed = ds_rng_next(&r);
+    pick_pair(unseen, (int)cc_rng_below(&r, (uint64_t)n_pairs), &a->shape, &a->colour);
+    a->size = (int)cc_rng_below(&r, SYNTH_N_SIZES);
+    a->position = (int)cc_rng_below(&r, SYNTH_N_POSITIONS);
+    a->phrasing = (int)cc_rng_below(&r, N_PHRASINGS);
+    a->render_seed = cc_rng_next(&r);
 }
 
 static const char *word_for(const synth_attrs *a, char c)

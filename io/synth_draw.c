@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "io/dataset.h"
+#include "runtime/rng.h"
 #include "runtime/status.h"
 
 static const uint8_t colour_rgb[SYNTH_N_COLOURS][3] = {
@@ -94,9 +95,9 @@ static uint8_t clamp8(double v)
 
 static void muted_colour(uint64_t *r, double c[3])
 {
-    double grey = 50 + 155 * ds_rng_uniform(r);
+    double grey = 50 + 155 * cc_rng_uniform(r);
     for (int k = 0; k < 3; k++)
-        c[k] = grey + 50 * (ds_rng_uniform(r) - 0.5);
+        c[k] = grey + 50 * (cc_rng_uniform(r) - 0.5);
 }
 
 static void background(uint64_t *r, int size, uint8_t *px)
@@ -104,14 +105,14 @@ static void background(uint64_t *r, int size, uint8_t *px)
     double c1[3], c2[3];
     muted_colour(r, c1);
     muted_colour(r, c2);
-    int kind = (int)ds_rng_below(r, 3);
-    double ang = 2 * M_PI * ds_rng_uniform(r), dx = cos(ang), dy = sin(ang);
-    double noise = kind == 1 ? 8 + 16 * ds_rng_uniform(r) : kind == 2 ? 6 : 0;
-    int grid = 3 + (int)ds_rng_below(r, 4);
+    int kind = (int)cc_rng_below(r, 3);
+    double ang = 2 * M_PI * cc_rng_uniform(r), dx = cos(ang), dy = sin(ang);
+    double noise = kind == 1 ? 8 + 16 * cc_rng_uniform(r) : kind == 2 ? 6 : 0;
+    int grid = 3 + (int)cc_rng_below(r, 4);
     double val[8][8];
     for (int j = 0; j < grid + 1; j++)
         for (int i = 0; i < grid + 1; i++)
-            val[j][i] = ds_rng_uniform(r);
+            val[j][i] = cc_rng_uniform(r);
     for (int y = 0; y < size; y++)
         for (int x = 0; x < size; x++) {
             double t;
@@ -128,7 +129,7 @@ static void background(uint64_t *r, int size, uint8_t *px)
             }
             uint8_t *p = px + ((size_t)y * size + x) * 3;
             for (int k = 0; k < 3; k++) {
-                double n = noise > 0 ? noise * (2 * ds_rng_uniform(r) - 1) : 0;
+                double n = noise > 0 ? noise * (2 * cc_rng_uniform(r) - 1) : 0;
                 p[k] = clamp8(c1[k] * (1 - t) + c2[k] * t + n);
             }
         }
@@ -151,16 +152,16 @@ int synth_render(const synth_attrs *a, int size, img_u8 *out)
     background(&r, size, out->px);
 
     shape_geom g = {.kind = a->shape};
-    g.r = size * size_radius[a->size] * (0.93 + 0.14 * ds_rng_uniform(&r));
+    g.r = size * size_radius[a->size] * (0.93 + 0.14 * cc_rng_uniform(&r));
     static const double frac[3] = {0.1, 0.5, 0.9};
-    double fx = frac[a->position % 3] + 0.08 * (ds_rng_uniform(&r) - 0.5);
-    double fy = frac[a->position / 3] + 0.08 * (ds_rng_uniform(&r) - 0.5);
+    double fx = frac[a->position % 3] + 0.08 * (cc_rng_uniform(&r) - 0.5);
+    double fy = frac[a->position / 3] + 0.08 * (cc_rng_uniform(&r) - 0.5);
     fx = fx < 0 ? 0 : fx > 1 ? 1 : fx;
     fy = fy < 0 ? 0 : fy > 1 ? 1 : fy;
     g.cx = g.r + (size - 2 * g.r) * fx;
     g.cy = g.r + (size - 2 * g.r) * fy;
     /* Within +-15 degrees a square never turns into a diamond. */
-    double ang = (ds_rng_uniform(&r) - 0.5) * (M_PI / 6);
+    double ang = (cc_rng_uniform(&r) - 0.5) * (M_PI / 6);
     g.cosa = cos(ang);
     g.sina = sin(ang);
     if (a->shape == 2)
@@ -171,7 +172,7 @@ int synth_render(const synth_attrs *a, int size, img_u8 *out)
         regular_polygon(&g, 6, 0.95, 0, 0);
     double col[3];
     for (int k = 0; k < 3; k++)
-        col[k] = colour_rgb[a->colour][k] + 30 * (ds_rng_uniform(&r) - 0.5);
+        col[k] = colour_rgb[a->colour][k] + 30 * (cc_rng_uniform(&r) - 0.5);
 
     int x0 = (int)floor(g.cx - 1.5 * g.r), x1 = (int)ceil(g.cx + 1.5 * g.r);
     int y0 = (int)floor(g.cy - 1.5 * g.r), y1 = (int)ceil(g.cy + 1.5 * g.r);

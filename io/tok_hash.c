@@ -5,6 +5,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 static int strmap_grow(tok_strmap *m)
@@ -22,22 +23,6 @@ static int strmap_grow(tok_strmap *m)
     free(m->slots);
     m->slots = slots;
     m->cap = cap;
-    return CC_OK;
-}
-
-int tok_grow(void **p, size_t *cap, size_t need, size_t elem, const char *what)
-{
-    if (need <= *cap)
-        return CC_OK;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return cc_fail(CC_ERR_NOMEM, "tokenizer: out of memory for %zu %s (%zu bytes each)", c,
-                       what, elem);
-    *p = q;
-    *cap = c;
     return CC_OK;
 }
 
@@ -66,8 +51,8 @@ int tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t a, int32_
         e->b = b;
         return CC_OK;
     }
-    if ((rc = tok_grow((void **)&m->ent, &m->ent_cap, m->n + 1, sizeof *m->ent, "vocabulary entries")) ||
-        (rc = tok_grow((void **)&m->pool, &m->pool_cap, m->pool_n + len + 1, 1, "key bytes")))
+    if ((rc = cc_grow_size((void **)&m->ent, &m->ent_cap, m->n + 1, sizeof *m->ent, "vocabulary entries")) ||
+        (rc = cc_grow_size((void **)&m->pool, &m->pool_cap, m->pool_n + len + 1, 1, "key bytes")))
         return rc;
     memcpy(m->pool + m->pool_n, key, len);
     m->pool[m->pool_n + len] = 0;

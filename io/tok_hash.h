@@ -6,10 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Grows the array *p of *cap elements to hold at least need (doubling, from 256);
- * what names the elements in the out-of-memory message. */
-int tok_grow(void **p, size_t *cap, size_t need, size_t elem, const char *what);
-
 typedef struct tok_strmap_entry { uint64_t hash; uint32_t off, len; int32_t a, b; } tok_strmap_entry;
 
 typedef struct tok_strmap {

@@ -11,13 +11,14 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 int tt_add_symbol(tok_trainer *tr, const char *s, size_t n)
 {
     if (tr->n_sym == tr->sym_cap) {
         size_t cap = (size_t)tr->sym_cap;
-        int rc = tok_grow((void **)&tr->sym_ent, &cap, cap + 1, sizeof *tr->sym_ent, "symbols");
+        int rc = cc_grow_size((void **)&tr->sym_ent, &cap, cap + 1, sizeof *tr->sym_ent, "symbols");
         if (rc)
             return rc;
         tr->sym_cap = (int32_t)cap;
@@ -123,18 +124,18 @@ static int count_word(tok_trainer *tr, const unsigned char *b, size_t n)
     if (tr->nw >= INT32_MAX)
         return cc_fail(CC_ERR_UNSUPPORTED, "tokenizer training: more than %d distinct words", INT32_MAX);
     size_t cap = tr->wcap;
-    int rc = tok_grow((void **)&tr->wcount, &cap, tr->nw + 1, sizeof *tr->wcount, "words");
+    int rc = cc_grow_size((void **)&tr->wcount, &cap, tr->nw + 1, sizeof *tr->wcount, "words");
     if (rc == CC_OK && cap != tr->wcap) {
         size_t c2 = tr->wcap;
-        rc = tok_grow((void **)&tr->woff, &c2, cap, sizeof *tr->woff, "words");
+        rc = cc_grow_size((void **)&tr->woff, &c2, cap, sizeof *tr->woff, "words");
         c2 = tr->wcap;
         if (rc == CC_OK)
-            rc = tok_grow((void **)&tr->wlen, &c2, cap, sizeof *tr->wlen, "words");
+            rc = cc_grow_size((void **)&tr->wlen, &c2, cap, sizeof *tr->wlen, "words");
         if (rc == CC_OK)
             tr->wcap = cap;
     }
     if (rc == CC_OK)
-        rc = tok_grow((void **)&tr->syms, &tr->syms_cap, tr->syms_n + n, sizeof *tr->syms, "symbols");
+        rc = cc_grow_size((void **)&tr->syms, &tr->syms_cap, tr->syms_n + n, sizeof *tr->syms, "symbols");
     if (rc == CC_OK)
         rc = tok_strmap_put(&tr->words, (const char *)b, n, (int32_t)tr->nw, 0);
     if (rc)

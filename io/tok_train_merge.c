@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 typedef struct tt_pair {
@@ -117,8 +118,8 @@ static int delta(tt_learn *L, int32_t l, int32_t r, int64_t d, uint32_t w)
     if (pi < 0) {
         if (L->np >= INT32_MAX)
             return cc_fail(CC_ERR_UNSUPPORTED, "tokenizer training: more than %d distinct pairs", INT32_MAX);
-        if ((rc = tok_grow((void **)&L->p, &L->pcap, L->np + 1, sizeof *L->p, "pairs")) ||
-            (rc = tok_grow((void **)&L->heap, &L->hcap, L->np + 1, sizeof *L->heap, "heap slots")))
+        if ((rc = cc_grow_size((void **)&L->p, &L->pcap, L->np + 1, sizeof *L->p, "pairs")) ||
+            (rc = cc_grow_size((void **)&L->heap, &L->hcap, L->np + 1, sizeof *L->heap, "heap slots")))
             return rc;
         pi = (int32_t)L->np++;
         L->p[pi] = (tt_pair){l, r, 0, -1, 0, 0};
@@ -130,7 +131,7 @@ static int delta(tt_learn *L, int32_t l, int32_t r, int64_t d, uint32_t w)
     if (d > 0 && (!p->head || L->occ[p->head - 1].word != w)) {
         if (L->nocc >= UINT32_MAX - 1)
             return cc_fail(CC_ERR_UNSUPPORTED, "tokenizer training: more than %u pair occurrences", UINT32_MAX - 1);
-        if ((rc = tok_grow((void **)&L->occ, &L->occcap, L->nocc + 1, sizeof *L->occ, "pair occurrences")))
+        if ((rc = cc_grow_size((void **)&L->occ, &L->occcap, L->nocc + 1, sizeof *L->occ, "pair occurrences")))
             return rc;
         L->occ[L->nocc] = (tt_occ){w, p->head};
         p->head = (uint32_t)++L->nocc;
@@ -193,7 +194,7 @@ static int apply(tt_learn *L, int32_t pi, int32_t k, char **buf, size_t *bcap, u
     int32_t a = L->p[pi].l, b = L->p[pi].r;
     size_t na, nb;
     const char *sa = tt_sym(tr, a, &na), *sb = tt_sym(tr, b, &nb);
-    int rc = tok_grow((void **)buf, bcap, na + nb, 1, "symbol bytes");
+    int rc = cc_grow_size((void **)buf, bcap, na + nb, 1, "symbol bytes");
     if (rc)
         return rc;
     memcpy(*buf, sa, na);

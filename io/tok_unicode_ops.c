@@ -4,18 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 int tok_u32_push(tok_u32 *s, uint32_t c)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        uint32_t *v = realloc(s->v, cap * sizeof *v);
-        if (!v)
-            return cc_fail(CC_ERR_NOMEM, "tokenizer: out of memory growing a %zu-char string", cap);
-        s->v = v;
-        s->cap = cap;
-    }
+    int rc = cc_grow_size((void **)&s->v, &s->cap, s->n + 1, sizeof *s->v, "a tokenizer string");
+    if (rc)
+        return rc;
     s->v[s->n++] = c;
     return CC_OK;
 }

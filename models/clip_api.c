@@ -360,9 +360,7 @@ int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n,
         for (int r = 0; r < rows && !rc; r++) {
             rc = img_clip_preprocess_file(paths[i + r], R, px + (size_t)r * per);
             if (rc && !strstr(cc_last_error(), paths[i + r])) {
-                char msg[512]; /* cc_fail must not format from its own buffer */
-                snprintf(msg, sizeof msg, "%s", cc_last_error());
-                rc = cc_fail(rc, "image '%s': %s", paths[i + r], msg);
+                rc = cc_wrap(rc, "image '%s'", paths[i + r]);
             }
         }
         if (!rc)

@@ -1,5 +1,5 @@
 /* Naming detection and architecture inference from tensor shapes, following
- * OpenAI's build_model (clip-spec.md 2.3) and its Hugging Face equivalent. */
+ * OpenAI's build_model (clip/model.py) and its Hugging Face equivalent. */
 #include "models/clip.h"
 
 #include <math.h>

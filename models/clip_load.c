@@ -13,7 +13,7 @@
 #include "io/safetensors.h"
 #include "runtime/status.h"
 
-/* Entries a CLIP state dict carries that are not weights (clip-spec.md 9). */
+/* Entries a CLIP state dict carries that are not weights (OpenAI's build_model deletes them too). */
 static int skipped(const char *name)
 {
     static const char *const tails[] = {"position_ids", "num_batches_tracked", "input_resolution",

@@ -82,14 +82,8 @@ static int siglip(graph *g, clip_loss *L, int cos)
     return g_scale(g, total, (float)(1.0 / L->n));
 }
 
-/* Re-records a builder's message under this function's name; copied first
- * because cc_fail writes the buffer cc_last_error() points into. */
-static int builder_failed(void)
-{
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", cc_last_error());
-    return cc_fail(CC_ERR_SHAPE, "clip_loss_build: %s", msg);
-}
+/* Re-records a builder's message under this function's name. */
+static int builder_failed(void) { return cc_wrap(CC_ERR_SHAPE, "clip_loss_build"); }
 
 int clip_loss_build(graph *g, int img, int txt, clip_loss_kind kind, clip_loss *out)
 {

@@ -1,4 +1,4 @@
-/* The ModifiedResNet image tower (clip-spec.md 1.4): three-conv stem with
+/* The ModifiedResNet image tower (OpenAI's clip/model.py): three-conv stem with
  * avgpool, anti-aliased bottlenecks (stride as an avgpool after conv2, and
  * avgpool + 1x1 conv + BN on the shortcut), attention pooling whose only
  * query is the mean token. OpenAI naming only: HF has no ResNet CLIP. */
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 #define BN_EPS 1e-5f
@@ -18,14 +19,8 @@ static int bn_train(cb_ctx *c, int x, const char *bn, int ga, int be, int64_t co
 {
     if (c->rc)
         return -1;
-    if (c->n_bn == c->cap_bn) {
-        int cap = c->cap_bn ? 2 * c->cap_bn : 16;
-        clip_bn_stat *s = realloc(c->bn, (size_t)cap * sizeof *s);
-        if (!s)
-            return c->rc = cc_fail(CC_ERR_NOMEM, "clip build: out of memory"), -1;
-        c->bn = s;
-        c->cap_bn = cap;
-    }
+    if (cc_grow((void **)&c->bn, &c->cap_bn, c->n_bn + 1, sizeof *c->bn, "BatchNorm statistics"))
+        return c->rc = cc_fail(CC_ERR_NOMEM, "clip build: out of memory"), -1;
     clip_bn_stat *s = &c->bn[c->n_bn];
     memset(s, 0, sizeof *s);
     snprintf(s->prefix, sizeof s->prefix, "%s", bn);

@@ -1,4 +1,4 @@
-/* The text tower (clip-spec.md 1.5): token + positional embedding, causal
+/* The text tower (OpenAI's CLIP.encode_text): token + positional embedding, causal
  * pre-LN blocks, ln_final, the row at argmax(ids), text_projection. */
 #include "models/clip_internal.h"
 

@@ -1,4 +1,4 @@
-/* The ViT image tower (clip-spec.md 1.3). */
+/* The ViT image tower (OpenAI's VisionTransformer, clip/model.py). */
 #include "models/clip_internal.h"
 
 #include <stdio.h>

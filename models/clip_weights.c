@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 clip_wmap *clip_wmap_new(void)
@@ -33,14 +34,8 @@ int clip_wmap_add(clip_wmap *m, const char *name, int ndim, const int64_t *shape
                        name ? name : "(null)");
     if (clip_wmap_find(m, name))
         return cc_fail(CC_ERR_INVALID, "clip_wmap_add: tensor '%s' added twice", name);
-    if (m->n == m->cap) {
-        int cap = m->cap ? 2 * m->cap : 64;
-        clip_weight *w = realloc(m->w, (size_t)cap * sizeof *w);
-        if (!w)
-            return cc_fail(CC_ERR_NOMEM, "clip_wmap_add: out of memory at tensor '%s'", name);
-        m->w = w;
-        m->cap = cap;
-    }
+    if (cc_grow((void **)&m->w, &m->cap, m->n + 1, sizeof *m->w, "the weight map"))
+        return cc_fail(CC_ERR_NOMEM, "clip_wmap_add: out of memory at tensor '%s'", name);
     clip_weight *w = &m->w[m->n];
     memset(w, 0, sizeof *w);
     w->name = strdup(name);

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_message[4096];
 
@@ -17,3 +18,17 @@ int cc_fail(cc_code code, const char *fmt, ...)
 const char *cc_last_error(void) { return last_message; }
 
 void cc_clear_error(void) { last_message[0] = '\0'; }
+
+int cc_wrap(int code, const char *fmt, ...)
+{
+    /* Copied first: the context is formatted into the buffer it came from. */
+    char previous[sizeof last_message];
+    memcpy(previous, last_message, sizeof previous);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof last_message)
+        snprintf(last_message + n, sizeof last_message - (size_t)n, ": %s", previous);
+    return code;
+}

@@ -30,5 +30,9 @@ int cc_fail(cc_code code, const char *fmt, ...) CC_PRINTF(2, 3);
 /* The last message recorded on this thread ("" if none). */
 const char *cc_last_error(void);
 void cc_clear_error(void);
+/* Puts context in front of the message already recorded on this thread:
+ * "<context>: <previous message>", for a caller that adds where a failure of
+ * a callee happened (which node, which file). Returns code. */
+int cc_wrap(int code, const char *fmt, ...) CC_PRINTF(2, 3);
 
 #endif

@@ -1,7 +1,6 @@
 /* The `clipcl` command line: a table of subcommands and a dispatcher.
  * Each subcommand lives in its own tools/cmd_NAME.c (see tools/cmd.h). */
 #include "tools/cmd.h"
-#include "tools/cmd_clip.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -11,6 +11,8 @@
 #ifndef CLIPCL_TOOLS_CMD_H
 #define CLIPCL_TOOLS_CMD_H
 
+#include <stddef.h>
+
 #include "runtime/status.h"
 
 typedef int (*cmd_fn)(int argc, char **argv);
@@ -66,5 +68,17 @@ int cmd_usage_error(const char *name, const char *fmt, ...) CC_PRINTF(2, 3);
  * Returns 1 and sets *value on a match, 0 if argv[*i] is another argument,
  * -1 if the value is missing (after printing a usage error). */
 int cmd_option_value(int argc, char **argv, int *i, const char *opt, const char **value);
+/* Before any work: path must not be a directory and its folder must exist
+ * and be writable. Prints "OPT PATH: ..." and returns 1 otherwise. */
+int cmd_check_out(const char *opt, const char *path);
+/* Near-miss hints. The dispatcher sets the running command's usage text,
+ * from which cmd_usage_error takes the candidates when its message is
+ * 'unknown option "X"' (or 'unknown/unexpected argument "X"') and X starts
+ * with '-'. */
+void cmd_set_usage(const char *usage);
+/* Writes " (did you mean A or B?)" to buf (or "" if none is near): the
+ * names[0..n) closest to word, leading dashes ignored, within 2 edits (at
+ * most half the name) or, failing that, that word begins (3+ chars). */
+void cmd_suggest(const char *word, const char *const *names, int n, char *buf, size_t size);
 
 #endif

@@ -12,6 +12,8 @@
 
 #include "backends/opencl/ocl_backend.h"
 #include "models/clip.h"
+#include "runtime/clock.h"
+#include "runtime/rng.h"
 #include "runtime/rt.h"
 #include "tools/cmd.h"
 
@@ -38,31 +40,10 @@ typedef struct bench_opts {
     double min_time;
 } bench_opts;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-/* splitmix64: a seeded stream independent of the C library's rand(). */
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double next_unit(uint64_t *s)
-{
-    return ((double)(next_u64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
 /* Roughly CLIP-normalised pixels: N(0, 1). */
@@ -70,7 +51,7 @@ static float *random_pixels(int64_t n, uint64_t seed)
 {
     float *p = malloc((size_t)n * sizeof *p);
     for (int64_t i = 0; p && i < n; i++)
-        p[i] = (float)(sqrt(-2.0 * log(next_unit(&seed))) * cos(6.283185307179586 * next_unit(&seed)));
+        p[i] = (float)(sqrt(-2.0 * log(cc_rng_uniform_open(&seed))) * cos(6.283185307179586 * cc_rng_uniform_open(&seed)));
     return p;
 }
 
@@ -84,7 +65,7 @@ static int32_t *random_ids(int batch, int ctx, int vocab, uint64_t seed)
         int32_t *r = ids + (size_t)b * (size_t)ctx;
         r[0] = vocab - 2;
         for (int i = 1; i < eot; i++)
-            r[i] = 1 + (int32_t)(next_u64(&seed) % (uint64_t)(vocab - 3));
+            r[i] = 1 + (int32_t)(cc_rng_next(&seed) % (uint64_t)(vocab - 3));
         r[eot] = vocab - 1;
     }
     return ids;
@@ -199,7 +180,7 @@ static int time_plan(rt_ctx *ctx, clip_tower *t, const void *input, const bench_
     }
     if ((rc = clip_tower_bind(t, slots, input)))
         goto done;
-    double t0 = now_s();
+    double t0 = cc_now_s();
     if ((rc = ocl_plan_create(ctx, g, &p)))
         goto done;
     for (int i = 0; i < g->n_tensors; i++)
@@ -207,13 +188,13 @@ static int time_plan(rt_ctx *ctx, clip_tower *t, const void *input, const bench_
             goto done;
     if ((rc = rt_finish(ctx)))
         goto done;
-    r->build_s = now_s() - t0;
-    t0 = now_s();
+    r->build_s = cc_now_s() - t0;
+    t0 = cc_now_s();
     for (int w = 0; w < (o->warmup > 0 ? o->warmup : 1); w++) {
         if ((rc = ocl_plan_run(p)))
             goto done;
         if (w == 0)
-            r->first_s = now_s() - t0;
+            r->first_s = cc_now_s() - t0;
     }
     int cap = 64, n = 0;
     times = malloc((size_t)cap * sizeof *times);
@@ -223,12 +204,12 @@ static int time_plan(rt_ctx *ctx, clip_tower *t, const void *input, const bench_
     }
     for (int i = 0; i < g->n_nodes; i++)
         node_s[i] = -1.0;
-    double start = now_s();
-    while (n < o->runs || now_s() - start < o->min_time) {
-        double a = now_s();
+    double start = cc_now_s();
+    while (n < o->runs || cc_now_s() - start < o->min_time) {
+        double a = cc_now_s();
         if ((rc = ocl_plan_run(p)))
             goto done;
-        double dt = now_s() - a;
+        double dt = cc_now_s() - a;
         if (n == cap) {
             double *nt = realloc(times, (size_t)(cap *= 2) * sizeof *nt);
             if (!nt) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/npy.h"
+#include "runtime/grow.h"
 #include "tools/cmd.h"
 
 /* A batch beyond this is surely a typo, and its plan would not fit anyway. */
@@ -68,14 +69,8 @@ int cmd_model_open(const cmd_model_opts *o, clipcl_model **out)
 
 int cmd_strings_push(cmd_strings *l, const char *s, size_t len)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v)
-            return cmd_error("out of memory for %d strings", cap);
-        l->v = v;
-        l->cap = cap;
-    }
+    if (cc_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v, "a list of strings"))
+        return cmd_lib_error(CC_ERR_NOMEM);
     char *t = malloc(len + 1);
     if (!t)
         return cmd_error("out of memory for a string of %zu bytes", len);
@@ -160,56 +155,9 @@ int cmd_strings_read_lines(const char *opt, const char *path, cmd_strings *l)
     return rc;
 }
 
-char *cmd_fill_template(const char *tpl, const char *name)
-{
-    size_t n = 1, ll = strlen(name);
-    for (const char *p = tpl; *p; p++)
-        n += (p[0] == '{' && p[1] == '}') ? ll : 1;
-    char *o = malloc(n), *q = o;
-    if (!o)
-        return NULL;
-    for (const char *p = tpl; *p; p++) {
-        if (p[0] == '{' && p[1] == '}') {
-            memcpy(q, name, ll);
-            q += ll;
-            p++;
-        } else {
-            *q++ = *p;
-        }
-    }
-    *q = '\0';
-    return o;
-}
-
 int cmd_write_features(const char *path, const float *x, int rows, int cols)
 {
     int64_t shape[2] = {rows, cols};
     int rc = npy_write_f32(path, x, shape, 2);
     return rc ? cmd_lib_error(rc) : 0;
-}
-
-int cmd_check_out(const char *opt, const char *path)
-{
-    struct stat st;
-    if (!*path)
-        return cmd_error("%s: empty path (expected a .npy file path)", opt);
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return cmd_error("%s %s: is a directory (expected a .npy file path)", opt, path);
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return 0; /* too long to check here; the write will say */
-    if (stat(dir, &st) != 0)
-        return cmd_error("%s %s: folder %s: %s", opt, path, dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return cmd_error("%s %s: %s is not a folder", opt, path, dir);
-    if (access(dir, W_OK | X_OK) != 0)
-        return cmd_error("%s %s: folder %s is not writable: %s", opt, path, dir, strerror(errno));
-    return 0;
 }

@@ -33,24 +33,7 @@ void cmd_strings_free(cmd_strings *l);
  * does not start another text. Prints the error and returns 1 on failure. */
 int cmd_strings_read_lines(const char *opt, const char *path, cmd_strings *l);
 
-/* tpl with every "{}" replaced by name (malloc'd; NULL when out of memory):
- * one prompt of CLIP's prompt ensembling. */
-char *cmd_fill_template(const char *tpl, const char *name);
-
 /* Writes rows x cols float32 as .npy (atomically); prints the error. */
 int cmd_write_features(const char *path, const float *x, int rows, int cols);
-/* Before any work: path must not be a directory and its folder must exist
- * and be writable. Prints "OPT PATH: ..." and returns 1 otherwise. */
-int cmd_check_out(const char *opt, const char *path);
-
-/* Near-miss hints (tools/cmd_util.c; declared here because tools/cmd.h is
- * shared). The dispatcher sets the running command's usage text, from which
- * cmd_usage_error takes the candidates when its message is 'unknown option
- * "X"' (or 'unknown/unexpected argument "X"') and X starts with '-'. */
-void cmd_set_usage(const char *usage);
-/* Writes " (did you mean A or B?)" to buf (or "" if none is near): the
- * names[0..n) closest to word, leading dashes ignored, within 2 edits (at
- * most half the name) or, failing that, that word begins (3+ chars). */
-void cmd_suggest(const char *word, const char *const *names, int n, char *buf, size_t size);
 
 #endif

@@ -8,7 +8,7 @@
 #include "io/npy.h"
 #include "tools/cmd.h"
 #include "tools/cmd_clip.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 
 #define DEFAULT_BATCH 16
 
@@ -145,7 +145,7 @@ static int run_chunks(clipcl_model *m, int n, int batch, chunk_src *s, const cha
     if (!out)
         return cmd_error("out of memory for %d x %d features", n, D);
     progress bar;
-    progress_start(&bar, label, unit, n);
+    cmd_progress_start(&bar, label, unit, n);
     int rc = 0;
     for (int i = 0; i < n && !rc; i += batch) {
         int count = n - i < batch ? n - i : batch;

@@ -1,8 +1,7 @@
 /* clipcl eval: the CLIP paper's evaluations of a model — zero-shot
  * classification with prompt ensembling, image<->text retrieval, a linear
- * probe and few-shot probes on frozen image features. Features come from the
- * public API (include/clipcl.h, through encode() below);
- * the scoring is train/eval.h, the set readers train/eval_data.h. */
+ * probe and few-shot probes on frozen image features. This file parses the
+ * options and prints the results; the run itself is train/eval_run.h. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
@@ -12,12 +11,10 @@
 
 #include "tools/cmd.h"
 #include "tools/cmd_clip.h"
-#include "tools/progress.h"
-#include "train/eval.h"
-#include "train/eval_data.h"
+#include "tools/cmd_progress.h"
+#include "train/eval_run.h"
 
 #define DEFAULT_TEMPLATE "a photo of a {}."
-#define CHUNK 64 /* rows handed to the API at once (it splits them further) */
 
 const char cmd_eval_usage[] =
     "usage: clipcl eval --model MODEL [--zeroshot SET [--template T]... [--templates FILE]]\n"
@@ -66,7 +63,7 @@ typedef struct ev_args {
     cmd_strings templates;
     int json, seeds;
     uint64_t seed;
-    int shots[16], n_shots;
+    int shots[EVAL_MAX_SHOTS], n_shots;
 } ev_args;
 
 static int parse_int(const char *cmd, const char *opt, const char *v, long lo, long hi, long *out)
@@ -88,8 +85,8 @@ static int parse_shots(const char *cmd, const char *v, ev_args *a)
     snprintf(buf, sizeof buf, "%s", v);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         long k = 0;
-        if (a->n_shots == 16)
-            return cmd_usage_error(cmd, "--shots \"%s\": at most 16 values", v);
+        if (a->n_shots == EVAL_MAX_SHOTS)
+            return cmd_usage_error(cmd, "--shots \"%s\": at most %d values", v, EVAL_MAX_SHOTS);
         if (parse_int(cmd, "--shots", t, 1, 100000, &k))
             return 2;
         a->shots[a->n_shots++] = (int)k;
@@ -186,78 +183,7 @@ static int parse(int argc, char **argv, ev_args *a)
     return 0;
 }
 
-/* ---- features (the only place that talks to the model) ---- */
-
-static int api_error(void)
-{
-    return cmd_error("%s", clipcl_last_error());
-}
-
-/* n x D normalised features of image paths (texts == 0) or of texts, in
- * chunks behind a progress bar. */
-static int encode(clipcl_model *m, int texts, char *const *items, int64_t n, const char *what,
-                  float **out)
-{
-    size_t D = (size_t)clipcl_embed_dim(m);
-    const char *unit = texts ? "text" : "img";
-    float *f = malloc((size_t)n * D * sizeof *f);
-    if (!f)
-        return cmd_error("out of memory for %lld %s features", (long long)n, unit);
-    progress bar;
-    progress_start(&bar, what, unit, n);
-    int cut = 0;
-    for (int64_t i = 0; i < n; i += CHUNK) {
-        int c = (int)(n - i < CHUNK ? n - i : CHUNK), t = 0;
-        const char *const *chunk = (const char *const *)items + i;
-        float *dst = f + (size_t)i * D;
-        if (texts ? clipcl_encode_texts(m, chunk, c, CLIPCL_NORMALIZE, dst, &t)
-                  : clipcl_encode_image_files(m, chunk, c, CLIPCL_NORMALIZE, dst)) {
-            progress_abort(&bar);
-            free(f);
-            return api_error();
-        }
-        cut += t;
-        progress_update(&bar, i + c);
-    }
-    progress_finish(&bar);
-    if (cut)
-        fprintf(stderr, "clipcl: warning: %d text%s cut to the context length\n", cut,
-                cut == 1 ? "" : "s");
-    *out = f;
-    return 0;
-}
-
-/* classes x D ensembled class embeddings */
-static int class_embeddings(clipcl_model *m, const ev_args *a, const eval_strs *classes,
-                            float **out)
-{
-    int T = a->templates.n;
-    eval_strs prompts = {0};
-    int rc = 0;
-    for (int64_t c = 0; c < classes->n && !rc; c++)
-        for (int t = 0; t < T && !rc; t++) {
-            char *p = cmd_fill_template(a->templates.v[t], classes->v[c]);
-            rc = !p ? cmd_error("out of memory") : eval_strs_push(&prompts, p) ? cmd_lib_error(1) : 0;
-            free(p);
-        }
-    float *f = NULL;
-    if (!rc)
-        rc = encode(m, 1, prompts.v, prompts.n, "prompts", &f);
-    eval_strs_free(&prompts);
-    float *cls = rc ? NULL : malloc((size_t)classes->n * clipcl_embed_dim(m) * sizeof *cls);
-    if (!rc && !cls)
-        rc = cmd_error("out of memory for %lld class embeddings", (long long)classes->n);
-    if (!rc && eval_ensemble(f, (int)classes->n, T, clipcl_embed_dim(m), cls))
-        rc = cmd_lib_error(1);
-    free(f);
-    if (rc)
-        free(cls);
-    else
-        *out = cls;
-    return rc;
-}
-
-/* ---- sets and classes ---- */
+/* ---- the run (train/eval_run.h) ---- */
 
 static void warn_line(void *user, const char *msg)
 {
@@ -265,83 +191,36 @@ static void warn_line(void *user, const char *msg)
     fprintf(stderr, "clipcl: warning: %s\n", msg);
 }
 
-typedef struct lsets {
-    eval_set zs, train, test;
-    eval_captions caps;
-    eval_strs zs_classes, probe_classes;
-    int32_t *zs_labels, *train_labels, *test_labels;
-} lsets;
-
-static void lsets_free(lsets *s)
+static void run_opts(const ev_args *a, eval_run_opts *o)
 {
-    eval_set_free(&s->zs);
-    eval_set_free(&s->train);
-    eval_set_free(&s->test);
-    eval_captions_free(&s->caps);
-    eval_strs_free(&s->zs_classes);
-    eval_strs_free(&s->probe_classes);
-    free(s->zs_labels);
-    free(s->train_labels);
-    free(s->test_labels);
-}
-
-/* The class list of sets: --classes, else the class file a synth-style CSV
- * points to, else the distinct labels; then each set's label indices. */
-static int resolve(const ev_args *a, eval_set *const *sets, int32_t **labels, int n,
-                   eval_strs *classes)
-{
-    const char *file = a->classes;
-    if (!file && sets[0]->numeric && sets[0]->classes_hint[0])
-        file = sets[0]->classes_hint;
-    int rc = file ? eval_classes_read(file, classes)
-                  : eval_classes_collect((const eval_set *const *)sets, n, classes);
-    for (int k = 0; k < n && rc == CC_OK; k++) {
-        labels[k] = malloc((size_t)sets[k]->labels.n * sizeof *labels[k]);
-        rc = labels[k] ? eval_set_classes(sets[k], classes, file != NULL, labels[k])
-                       : cc_fail(CC_ERR_NOMEM, "eval: %lld labels",
-                                 (long long)sets[k]->labels.n);
-    }
-    return rc;
-}
-
-static int open_sets(const ev_args *a, lsets *s)
-{
-    eval_set_opts o = {.img_key = a->img_key, .label_key = a->label_key, .warn = warn_line};
-    int rc = CC_OK;
-    if (a->zs && (rc = eval_set_open(a->zs, &o, &s->zs)) == CC_OK) {
-        eval_set *sets[1] = {&s->zs};
-        rc = resolve(a, sets, &s->zs_labels, 1, &s->zs_classes);
-    }
-    const char *tr = a->probe ? a->probe : a->few;
-    if (rc == CC_OK && tr && (rc = eval_set_open(tr, &o, &s->train)) == CC_OK &&
-        (rc = eval_set_open(a->test, &o, &s->test)) == CC_OK) {
-        eval_set *sets[2] = {&s->train, &s->test};
-        int32_t *l[2] = {NULL, NULL};
-        rc = resolve(a, sets, l, 2, &s->probe_classes);
-        s->train_labels = l[0];
-        s->test_labels = l[1];
-    }
-    if (rc == CC_OK && a->retr)
-        rc = eval_captions_open(a->retr, a->img_key, a->caption_key, warn_line, NULL, &s->caps);
-    return rc == CC_OK ? 0 : cmd_lib_error(rc);
+    memset(o, 0, sizeof *o);
+    o->zeroshot = a->zs;
+    o->retrieval = a->retr;
+    o->probe = a->probe;
+    o->few = a->few;
+    o->test = a->test;
+    o->classes = a->classes;
+    o->label_key = a->label_key;
+    o->img_key = a->img_key;
+    o->caption_key = a->caption_key;
+    o->templates = (const char *const *)a->templates.v;
+    o->n_templates = a->templates.n;
+    memcpy(o->shots, a->shots, sizeof o->shots);
+    o->n_shots = a->n_shots;
+    o->seeds = a->seeds;
+    o->seed = a->seed;
+    o->warn = warn_line;
+    o->progress = cmd_progress_sink();
 }
 
 /* ---- results ---- */
-
-typedef struct ev_out {
-    eval_zs_result zs;
-    eval_retrieval_result retr;
-    eval_probe_result probe;
-    eval_fewshot_result few[16];
-    int n_few;
-} ev_out;
 
 static double pct(double x)
 {
     return 100.0 * x;
 }
 
-static void print_table(const ev_args *a, const lsets *s, const ev_out *r)
+static void print_table(const ev_args *a, const eval_run_sets *s, const eval_run_results *r)
 {
     if (a->zs) {
         double nc = (double)s->zs_classes.n;
@@ -405,7 +284,7 @@ static json_object *jrecall(const double *v)
     return o;
 }
 
-static void print_json(const ev_args *a, const lsets *s, const ev_out *r)
+static void print_json(const ev_args *a, const eval_run_sets *s, const eval_run_results *r)
 {
     json_object *root = json_object_new_object();
     json_object_object_add(root, "model", json_object_new_string(a->mo.model));
@@ -470,67 +349,24 @@ static void print_json(const ev_args *a, const lsets *s, const ev_out *r)
     json_object_put(root);
 }
 
-/* ---- the run ---- */
-
-static int run(const ev_args *a, const lsets *s, clipcl_model *m, ev_out *r)
-{
-    int D = clipcl_embed_dim(m), rc = 0;
-    float *cls = NULL, *txt = NULL, *img = NULL, *tr = NULL, *te = NULL;
-    /* Texts first: a missing tokenizer fails before any image is decoded. */
-    if (a->zs)
-        rc = class_embeddings(m, a, &s->zs_classes, &cls);
-    if (!rc && a->retr)
-        rc = encode(m, 1, s->caps.texts.v, s->caps.texts.n, "captions", &txt);
-    if (!rc && a->zs)
-        rc = encode(m, 0, s->zs.paths.v, s->zs.paths.n, "zeroshot", &img);
-    if (!rc && a->zs &&
-        eval_zeroshot(img, s->zs.paths.n, cls, (int)s->zs_classes.n, D, s->zs_labels, NULL,
-                      &r->zs))
-        rc = cmd_lib_error(1);
-    free(img);
-    img = NULL;
-    if (!rc && a->retr)
-        rc = encode(m, 0, s->caps.images.v, s->caps.images.n, "retrieval", &img);
-    if (!rc && a->retr &&
-        eval_retrieval(img, s->caps.images.n, txt, s->caps.texts.n, D, s->caps.text_image,
-                       &r->retr))
-        rc = cmd_lib_error(1);
-    if (!rc && (a->probe || a->few))
-        rc = encode(m, 0, s->train.paths.v, s->train.paths.n, "probe train", &tr);
-    if (!rc && (a->probe || a->few))
-        rc = encode(m, 0, s->test.paths.v, s->test.paths.n, "probe test", &te);
-    eval_probe_opts po = {.seed = a->seed};
-    int nc = (int)s->probe_classes.n;
-    if (!rc && a->probe &&
-        eval_linear_probe(tr, s->train_labels, s->train.paths.n, te, s->test_labels,
-                          s->test.paths.n, D, nc, &po, &r->probe))
-        rc = cmd_lib_error(1);
-    for (int i = 0; !rc && a->few && i < a->n_shots; i++) {
-        if (eval_few_shot(tr, s->train_labels, s->train.paths.n, te, s->test_labels,
-                          s->test.paths.n, D, nc, a->shots[i], a->seeds, &po, &r->few[i]))
-            rc = cmd_lib_error(1);
-        r->n_few = i + 1;
-    }
-    free(cls), free(txt), free(img), free(tr), free(te);
-    return rc;
-}
-
 int cmd_eval(int argc, char **argv)
 {
     ev_args a;
     int rc = parse(argc, argv, &a);
-    lsets s;
+    eval_run_opts o;
+    run_opts(&a, &o);
+    eval_run_sets s;
     memset(&s, 0, sizeof s);
     /* Sets before the model: a bad CSV fails without loading weights. */
-    if (!rc)
-        rc = open_sets(&a, &s);
+    if (!rc && eval_run_sets_open(&o, &s))
+        rc = cmd_lib_error(1);
     clipcl_model *m = NULL;
     if (!rc)
         rc = cmd_model_open(&a.mo, &m);
-    ev_out r;
+    eval_run_results r;
     memset(&r, 0, sizeof r);
-    if (!rc)
-        rc = run(&a, &s, m, &r);
+    if (!rc && eval_run(&o, &s, m, &r))
+        rc = cmd_lib_error(1);
     if (!rc) {
         if (a.json)
             print_json(&a, &s, &r);
@@ -538,7 +374,7 @@ int cmd_eval(int argc, char **argv)
             print_table(&a, &s, &r);
     }
     clipcl_free(m);
-    lsets_free(&s);
+    eval_run_sets_free(&s);
     cmd_strings_free(&a.templates);
     return rc;
 }

@@ -5,7 +5,7 @@
 #include "io/atomic_file.h"
 #include "io/image.h"
 #include "tools/cmd.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -112,7 +112,7 @@ static int run(const char *out, int size, char **images, int n)
 
     int rc = write_npy_header(&a, n, size) == CC_OK ? 0 : cmd_lib_error(1);
     progress bar;
-    progress_start(&bar, "preprocess", "img", n);
+    cmd_progress_start(&bar, "preprocess", "img", n);
     for (int i = 0; i < n && rc == 0; i++) {
         if (img_clip_preprocess_file(images[i], size, buf) != CC_OK) {
             progress_abort(&bar);

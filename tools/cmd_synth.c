@@ -3,7 +3,7 @@
  * read. */
 #include "io/synth.h"
 #include "tools/cmd.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -113,7 +113,7 @@ int cmd_synth(int argc, char **argv)
 
     progress bar;
     int64_t total = n + (holdout ? 2 * nh : 0);
-    progress_start(&bar, "synth", "img", total);
+    cmd_progress_start(&bar, "synth", "img", total);
     synth_write_opts o = {out, n, nh, (int)size, seed, holdout, on_progress, &bar};
     if (synth_write_dataset(&o) != CC_OK) {
         progress_abort(&bar);

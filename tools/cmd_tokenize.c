@@ -1,8 +1,9 @@
 /* clipcl tokenize: CLIP token ids of texts, one line of 77 ids per text, so
  * a user can diff them against another tokenizer's. */
 #include "io/tokenizer.h"
+#include "runtime/grow.h"
 #include "tools/cmd.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,14 +50,8 @@ static void texts_free(text_list *l)
 
 static int texts_push(text_list *l, const char *s, size_t len, const char *file, long line)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        text_item *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return cmd_error("out of memory for %zu texts", cap);
-        l->v = v;
-        l->cap = cap;
-    }
+    if (cc_grow_size((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v, "the texts"))
+        return cmd_lib_error(CC_ERR_NOMEM);
     char *t = malloc(len + 1);
     if (!t)
         return cmd_error("out of memory for a text of %zu bytes", len);
@@ -253,7 +248,7 @@ static int print_ids(const int32_t *ids)
 static int tokenize_all(tok_tokenizer *tok, const text_list *l)
 {
     progress bar;
-    progress_start(&bar, "tokenize", "text", (int64_t)l->n);
+    cmd_progress_start(&bar, "tokenize", "text", (int64_t)l->n);
     for (size_t i = 0; i < l->n; i++) {
         int32_t ids[TOK_CONTEXT_LENGTH];
         int truncated = 0;

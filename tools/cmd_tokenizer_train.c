@@ -1,8 +1,9 @@
 /* clipcl tokenizer-train: learns CLIP-style BPE merges from a caption corpus and
  * writes vocab.json + merges.txt, so a model can be trained without OpenAI's vocabulary. */
 #include "io/tok_train.h"
+#include "runtime/clock.h"
 #include "tools/cmd.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,13 +30,6 @@ const char cmd_tokenizer_train_usage[] =
     "                       times (default 1: learn until N or no pair is left)\n\n"
     "Merges are chosen greedily by pair count over all word occurrences; ties go\n"
     "to the pair whose (left, right) symbols sort first (see docs/tokenizer.md).\n";
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 typedef struct bar_ctx { progress bar; int64_t scale; } bar_ctx;
 
@@ -113,7 +107,7 @@ static int read_corpora(tok_trainer *tr, const char *const *corpus, int n)
     tok_trainer_set_progress(tr, on_progress, &b);
     int64_t skipped = 0;
     for (int i = 0; i < n; i++) {
-        progress_start(&b.bar, "reading", "KiB", 0);
+        cmd_progress_start(&b.bar, "reading", "KiB", 0);
         if (tok_trainer_add_file(tr, corpus[i]) != CC_OK) {
             progress_abort(&b.bar);
             return cmd_lib_error(1);
@@ -134,7 +128,7 @@ static int read_corpora(tok_trainer *tr, const char *const *corpus, int n)
 static int learn(tok_trainer *tr, long long vocab, long long min_freq)
 {
     bar_ctx b = {.scale = 1};
-    progress_start(&b.bar, "merges", "merge", vocab - TOK_TRAIN_MIN_VOCAB);
+    cmd_progress_start(&b.bar, "merges", "merge", vocab - TOK_TRAIN_MIN_VOCAB);
     tok_trainer_set_progress(tr, on_progress, &b);
     tok_train_opts o = {.vocab_size = (int32_t)vocab, .min_frequency = min_freq};
     int rc = tok_trainer_learn(tr, &o);
@@ -159,15 +153,15 @@ int cmd_tokenizer_train(int argc, char **argv)
     int rc = parse_args(argc, argv, corpus, &n_corpus, &vocab, &min_freq, &out);
     if (rc)
         return rc;
-    double t0 = now_s();
+    double t0 = cc_now_s();
     tok_trainer *tr = NULL;
     if (tok_trainer_new(&tr) != CC_OK)
         return cmd_lib_error(1);
     rc = read_corpora(tr, corpus, n_corpus);
-    double t1 = now_s();
+    double t1 = cc_now_s();
     if (rc == 0)
         rc = learn(tr, vocab, min_freq);
-    double t2 = now_s();
+    double t2 = cc_now_s();
     if (rc == 0 && tok_trainer_write_hf(tr, out) != CC_OK)
         rc = cmd_lib_error(1);
     if (rc == 0) {

@@ -2,7 +2,7 @@
  * an image-caption dataset (train/trainer.h). */
 #include "train/trainer.h"
 #include "tools/cmd.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
 
 #include <errno.h>
 #include <math.h>
@@ -66,7 +66,7 @@ static void on_step(void *user, const train_step_info *s)
 {
     ui *u = user;
     if (!u->started) {
-        progress_start(&u->bar, "train", "step", s->steps);
+        cmd_progress_start(&u->bar, "train", "step", s->steps);
         u->started = 1;
     }
     if (u->log_every > 0 && (s->step % u->log_every == 0 || s->step == s->steps) && !u->bar.enabled)

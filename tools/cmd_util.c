@@ -1,11 +1,13 @@
 /* Error printing and option helpers shared by every subcommand, so all of
  * them report errors the same way ("clipcl: ..." on stderr). */
 #include "tools/cmd.h"
-#include "tools/cmd_clip.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int cmd_error(const char *fmt, ...)
 {
@@ -197,4 +199,30 @@ static void option_hint(const char *msg, char *buf, size_t size)
     for (int i = 0; i < n; i++)
         list[i] = names[i];
     cmd_suggest(word, list, n, buf, size);
+}
+
+int cmd_check_out(const char *opt, const char *path)
+{
+    struct stat st;
+    if (!*path)
+        return cmd_error("%s: empty path (expected a .npy file path)", opt);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cmd_error("%s %s: is a directory (expected a .npy file path)", opt, path);
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return 0; /* too long to check here; the write will say */
+    if (stat(dir, &st) != 0)
+        return cmd_error("%s %s: folder %s: %s", opt, path, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cmd_error("%s %s: %s is not a folder", opt, path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return cmd_error("%s %s: folder %s is not writable: %s", opt, path, dir, strerror(errno));
+    return 0;
 }

@@ -9,7 +9,8 @@
 
 #include "tools/cmd.h"
 #include "tools/cmd_clip.h"
-#include "tools/progress.h"
+#include "tools/cmd_progress.h"
+#include "train/eval_run.h"
 
 #define DEFAULT_TEMPLATE "a photo of a {}."
 #define DEFAULT_TOP 5
@@ -148,7 +149,7 @@ static int label_embeddings(clipcl_model *m, const zs_args *a, float *cls)
     int rc = 0;
     for (int l = 0; l < L && !rc; l++)
         for (int t = 0; t < T && !rc; t++) {
-            char *p = cmd_fill_template(a->templates.v[t], a->labels.v[l]);
+            char *p = eval_fill_template(a->templates.v[t], a->labels.v[l]);
             rc = p ? cmd_strings_push(&prompts, p, strlen(p)) : cmd_error("out of memory");
             free(p);
         }
@@ -281,7 +282,7 @@ static int image_embeddings(clipcl_model *m, const zs_args *a, float *img)
     int n = a->images.n, D = clipcl_embed_dim(m);
     int b = a->mo.batch ? a->mo.batch : 16;
     progress bar;
-    progress_start(&bar, "zeroshot", "img", n);
+    cmd_progress_start(&bar, "zeroshot", "img", n);
     for (int i = 0; i < n; i += b) {
         int c = n - i < b ? n - i : b;
         int rc = clipcl_encode_image_files(m, (const char *const *)a->images.v + i, c,

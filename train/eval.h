@@ -2,7 +2,7 @@
  * image<->text retrieval, linear probe and few-shot probes, as in the CLIP
  * paper. Everything here works on host feature matrices (float32, row-major,
  * one row per image or text), so it needs no device and no model: the caller
- * (tools/cmd_eval.c) encodes, this module scores.
+ * (train/eval_run.c, behind `clipcl eval`) encodes, this module scores.
  *
  * Similarities are cosines: rows need not be normalised (norms are divided
  * out). Ranking ties are broken by index, lower first, as a stable

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "io/dataset.h"
+#include "runtime/rng.h"
 #include "runtime/status.h"
 
 const int eval_shots[EVAL_N_SHOTS] = {1, 2, 4, 8, 16};
@@ -64,9 +65,9 @@ static int buckets_make(const int32_t *y, int64_t n, int n_classes, const unsign
     for (int c = 0; c < n_classes; c++) {
         int64_t *g = b->idx + b->start[c];
         int64_t m = b->start[c + 1] - b->start[c];
-        uint64_t rng = ds_rng_init(seed, (uint64_t)c, 0x6576616cULL);
+        uint64_t rng = cc_rng_init(seed, (uint64_t)c, 0x6576616cULL);
         for (int64_t i = m - 1; i > 0; i--) {
-            int64_t j = (int64_t)ds_rng_below(&rng, (uint64_t)i + 1);
+            int64_t j = (int64_t)cc_rng_below(&rng, (uint64_t)i + 1);
             int64_t t = g[i];
             g[i] = g[j];
             g[j] = t;

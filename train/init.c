@@ -1,5 +1,5 @@
 /* Random initialisation of a CLIP for training from scratch, as
- * clip-spec.md 1.7 describes OpenAI's initialize_parameters (text tower,
+ * OpenAI's initialize_parameters (clip/model.py) describes it (text tower,
  * attention pool, zero bn3 gains, embeddings, projections) with PyTorch's
  * module defaults everywhere else (Linear/Conv: U(+-1/sqrt(fan_in));
  * MultiheadAttention: Xavier-uniform in_proj, zero in_proj and out_proj
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "io/dataset.h"
+#include "runtime/rng.h"
 #include "runtime/status.h"
 
 enum { I_ZERO, I_ONE, I_NORMAL, I_UNIFORM };
@@ -60,15 +61,15 @@ static void add(init_ctx *c, const char *name, int kind, double scale, int ndim,
         c->rc = cc_fail(CC_ERR_NOMEM, "train init: out of memory for '%s'", name);
         return;
     }
-    uint64_t s = ds_rng_init(c->seed, name_hash(name), 0x1417);
+    uint64_t s = cc_rng_init(c->seed, name_hash(name), 0x1417);
     for (int64_t i = 0; i < n; i++) {
         switch (kind) {
         case I_ZERO: d[i] = 0.0f; break;
         case I_ONE: d[i] = 1.0f; break;
-        case I_UNIFORM: d[i] = (float)((2.0 * ds_rng_uniform(&s) - 1.0) * scale); break;
+        case I_UNIFORM: d[i] = (float)((2.0 * cc_rng_uniform(&s) - 1.0) * scale); break;
         default: {
             /* Box-Muller; u1 in (0, 1] so the log is finite */
-            double u1 = 1.0 - ds_rng_uniform(&s), u2 = ds_rng_uniform(&s);
+            double u1 = 1.0 - cc_rng_uniform(&s), u2 = cc_rng_uniform(&s);
             d[i] = (float)(scale * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
         }
         }

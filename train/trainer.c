@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "runtime/clock.h"
 #include "runtime/status.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
@@ -35,13 +36,6 @@ typedef struct run {
     char tok_dir[1100], log_path[1100];
     int64_t start;
 } run;
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 #define PICK_I(f, dflt) st->f = o->f >= 0 ? o->f : (resumed ? st->f : (dflt))
 #define PICK_D(f, dflt) st->f = o->f >= 0 ? o->f : (resumed ? st->f : (dflt))
@@ -206,7 +200,7 @@ static int checkpoint(run *r, int64_t step)
 
 static int one_step(run *r, int64_t step)
 {
-    double t0 = now_s(), loss_sum = 0;
+    double t0 = cc_now_s(), loss_sum = 0;
     int rc = CC_OK;
     for (int k = 0; k < r->ck.st.accum && !rc; k++) {
         float loss = 0;
@@ -230,7 +224,7 @@ static int one_step(run *r, int64_t step)
     s.logit_scale = train_exec_logit_scale(r->ex);
     s.temperature = exp(s.logit_scale);
     s.grad_norm = gn;
-    double dt = now_s() - t0;
+    double dt = cc_now_s() - t0;
     s.samples_per_s = dt > 0 ? (double)r->ck.st.batch * r->ck.st.accum / dt : 0;
     s.skipped = train_data_skipped(&r->data);
     s.elapsed_s = dt;

@@ -90,8 +90,8 @@ int train_run(const train_opts *o);
 int train_config_read(const char *path, clip_config *cfg);
 int train_config_from_json_text(const char *text, const char *what, clip_config *cfg);
 
-/* A fresh weight map for cfg initialised as clip-spec.md 1.7 (OpenAI's
- * initialize_parameters, PyTorch's defaults elsewhere), deterministic by
+/* A fresh weight map for cfg initialised as OpenAI's
+ * initialize_parameters does (clip/model.py; PyTorch's defaults elsewhere), deterministic by
  * seed: every tensor the towers read, BatchNorm running buffers,
  * logit_scale = ln(1/0.07) (SigLIP: ln 10, and logit_bias = -10). */
 int train_init_weights(const clip_config *cfg, clip_loss_kind kind, uint64_t seed, clip_wmap **out);

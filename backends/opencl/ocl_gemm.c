@@ -41,7 +41,7 @@ void ocl_gemm_force_tile(const ocl_gemm_tile *t)
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx)
 {
     /* 6x16x4 (with packed A): the best of the sweeps on the PoCL Xeon
-     * (docs/gemm.md); 8x16x2 was on Zen 4 (perf-baselines.md §3). Used when
+     * (docs/gemm.md); 8x16x2 was the best on Zen 4. Used when
      * nothing is measured. */
     ocl_gemm_tile t = {6, 16, 4};
     if (ocl_gemm_parse_tile(getenv("CLIPCL_GEMM_TILE"), &t))

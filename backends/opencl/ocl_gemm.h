@@ -1,6 +1,6 @@
 /* The one GEMM entry of the OpenCL backend, shared by every lowering that
  * needs a matrix product (matmul, conv via im2col, attention projections,
- * later autodiff):
+ * and the matmul and conv gradients of autodiff):
  *
  *   C[b] = op(A[b]) @ op(B[b]) (+ bias)   for b in [0, batch)
  *

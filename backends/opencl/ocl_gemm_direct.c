@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_gemm.h"
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 typedef struct direct_step {
@@ -25,21 +26,6 @@ struct ocl_gemm_direct {
     cl_mem *mems;
     int n_mems, cap_mems;
 };
-
-static int grow(void **arr, int *cap, int need, size_t elem)
-{
-    if (need <= *cap)
-        return CC_OK;
-    int nc = *cap ? *cap * 2 : 8;
-    while (nc < need)
-        nc *= 2;
-    void *p = realloc(*arr, (size_t)nc * elem);
-    if (!p)
-        return cc_fail(CC_ERR_NOMEM, "ocl_gemm_direct: out of memory growing to %d entries", nc);
-    *arr = p;
-    *cap = nc;
-    return CC_OK;
-}
 
 int ocl_gemm_direct_create(rt_ctx *ctx, ocl_gemm_direct **out)
 {
@@ -69,7 +55,7 @@ void ocl_gemm_direct_free(ocl_gemm_direct *d)
 static int d_kernel(void *u, const char *file, const char *name, const char *opts, cl_kernel *out)
 {
     ocl_gemm_direct *d = u;
-    int rc = grow((void **)&d->kernels, &d->cap_kernels, d->n_kernels + 1, sizeof(cl_kernel));
+    int rc = cc_grow((void **)&d->kernels, &d->cap_kernels, d->n_kernels + 1, sizeof(cl_kernel), "ocl_gemm_direct kernels");
     if (rc || (rc = rt_kernel(d->ctx, file, opts, name, out)))
         return rc;
     d->kernels[d->n_kernels++] = *out;
@@ -79,7 +65,7 @@ static int d_kernel(void *u, const char *file, const char *name, const char *opt
 static int d_scratch(void *u, size_t bytes, cl_mem *out)
 {
     ocl_gemm_direct *d = u;
-    int rc = grow((void **)&d->mems, &d->cap_mems, d->n_mems + 1, sizeof(cl_mem));
+    int rc = cc_grow((void **)&d->mems, &d->cap_mems, d->n_mems + 1, sizeof(cl_mem), "ocl_gemm_direct buffers");
     if (rc || (rc = rt_alloc(d->ctx, bytes, out)))
         return rc;
     d->mems[d->n_mems++] = *out;
@@ -89,7 +75,7 @@ static int d_scratch(void *u, size_t bytes, cl_mem *out)
 static int d_launch(void *u, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws)
 {
     ocl_gemm_direct *d = u;
-    int rc = grow((void **)&d->steps, &d->cap_steps, d->n_steps + 1, sizeof(direct_step));
+    int rc = cc_grow((void **)&d->steps, &d->cap_steps, d->n_steps + 1, sizeof(direct_step), "ocl_gemm_direct steps");
     if (rc)
         return rc;
     direct_step *s = &d->steps[d->n_steps++];
@@ -107,7 +93,7 @@ static int d_launch(void *u, cl_kernel k, cl_uint dims, const size_t *gws, const
 static int d_call(void *u, ocl_host_call fn, void *data)
 {
     ocl_gemm_direct *d = u;
-    int rc = grow((void **)&d->steps, &d->cap_steps, d->n_steps + 1, sizeof(direct_step));
+    int rc = cc_grow((void **)&d->steps, &d->cap_steps, d->n_steps + 1, sizeof(direct_step), "ocl_gemm_direct steps");
     if (rc) {
         free(data);
         return rc;

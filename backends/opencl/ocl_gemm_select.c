@@ -16,14 +16,8 @@
 #include <xxhash.h>
 
 #include "backends/opencl/ocl_gemm.h"
+#include "runtime/clock.h"
 #include "runtime/status.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -91,10 +85,10 @@ int ocl_gemm_measure_cpu(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, i
     double total = 0;
     const double cpu0 = cpu_s();
     while (n < MEASURE_MAX_RUNS && (n < runs || total < min_seconds)) {
-        double t0 = now_s();
+        double t0 = cc_now_s();
         if ((rc = ocl_gemm_direct_run(d)) || (rc = rt_finish(ctx)))
             goto done;
-        t[n] = now_s() - t0;
+        t[n] = cc_now_s() - t0;
         total += t[n++];
     }
     const double cpu = cpu_s() - cpu0;

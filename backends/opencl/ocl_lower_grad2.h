@@ -1,4 +1,4 @@
-/* Lowerings of the spatial and attention backward ops (engineer F):
+/* Lowerings of the spatial and attention backward ops:
  * G_OP_CONV2D_GRAD_INPUT, G_OP_CONV2D_GRAD_WEIGHT, G_OP_AVGPOOL2D_GRAD
  * (ocl_lower_conv_grad.c, kernels/conv_grad.cl) and G_OP_ATTENTION_GRAD
  * (ocl_lower_attention_grad.c, kernels/attention_grad.cl). Same contract as

@@ -12,6 +12,7 @@
 #include "backends/opencl/ocl_plan_internal.h"
 #include "backends/opencl/ocl_lower_grad2.h"
 #include "backends/opencl/ocl_shared_scratch.h"
+#include "runtime/grow.h"
 
 typedef struct ocl_memo {
     int key[OCL_MEMO_MAX_KEY];
@@ -64,23 +65,6 @@ static _Thread_local cl_event *tl_event_slot;
 
 cl_event *ocl_lower_event_slot(void) { return tl_event_slot; }
 
-/* ---- growable arrays -------------------------------------------------- */
-
-static int grow(void **arr, int *cap, int need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    int nc = *cap ? *cap * 2 : 16;
-    while (nc < need)
-        nc *= 2;
-    void *na = realloc(*arr, (size_t)nc * elem);
-    if (!na)
-        return cc_fail(CC_ERR_NOMEM, "ocl plan: out of host memory growing a list to %d entries", nc);
-    *arr = na;
-    *cap = nc;
-    return 0;
-}
-
 /* ---- lowering helpers --------------------------------------------------- */
 
 rt_ctx *ocl_lower_ctx(ocl_lower *lc) { return lc->p->ctx; }
@@ -96,7 +80,7 @@ cl_mem ocl_lower_mem(ocl_lower *lc, int tensor)
 int ocl_lower_scratch(ocl_lower *lc, size_t bytes, cl_mem *out)
 {
     ocl_plan *p = lc->p;
-    int rc = grow((void **)&p->scratch, &p->cap_scratch, p->n_scratch + 1, sizeof(cl_mem));
+    int rc = cc_grow((void **)&p->scratch, &p->cap_scratch, p->n_scratch + 1, sizeof(cl_mem), "plan scratch buffers");
     if (rc)
         return rc;
     rc = rt_alloc(p->ctx, bytes ? bytes : 4, out);
@@ -115,7 +99,7 @@ int ocl_lower_shared_scratch(ocl_lower *lc, size_t bytes, cl_mem *out)
 int ocl_lower_kernel(ocl_lower *lc, const char *file, const char *name, const char *options, cl_kernel *out)
 {
     ocl_plan *p = lc->p;
-    int rc = grow((void **)&p->kernels, &p->cap_kernels, p->n_kernels + 1, sizeof(cl_kernel));
+    int rc = cc_grow((void **)&p->kernels, &p->cap_kernels, p->n_kernels + 1, sizeof(cl_kernel), "plan kernels");
     if (rc)
         return rc;
     rc = rt_kernel(p->ctx, file, options ? options : "", name, out);
@@ -140,7 +124,7 @@ int ocl_lower_launch(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const s
                            "ocl launch for node %d: global size %zu in dim %u is not a multiple of local size %zu",
                            node, gws[d], d, lws[d]);
     }
-    int rc = grow((void **)&p->launches, &p->cap_launches, p->n_launches + 1, sizeof(ocl_launch));
+    int rc = cc_grow((void **)&p->launches, &p->cap_launches, p->n_launches + 1, sizeof(ocl_launch), "plan launches");
     if (rc)
         return rc;
     ocl_launch *L = &p->launches[p->n_launches++];
@@ -183,7 +167,7 @@ int ocl_lower_memo_put(ocl_lower *lc, const int *key, int n, cl_mem mem)
     if (n < 1 || n > OCL_MEMO_MAX_KEY || !mem)
         return cc_fail(CC_ERR_INVALID, "ocl_lower_memo_put: expected 1..%d key ints and a buffer, found %d and %s",
                        OCL_MEMO_MAX_KEY, n, mem ? "a buffer" : "NULL");
-    int rc = grow((void **)&p->memo, &p->cap_memo, p->n_memo + 1, sizeof(ocl_memo));
+    int rc = cc_grow((void **)&p->memo, &p->cap_memo, p->n_memo + 1, sizeof(ocl_memo), "plan memo entries");
     if (rc)
         return rc;
     ocl_memo *m = &p->memo[p->n_memo++];
@@ -206,7 +190,7 @@ int ocl_lower_call(ocl_lower *lc, int node, ocl_host_call fn, void *data)
         free(data);
         return cc_fail(CC_ERR_INVALID, "ocl host call for node %d: expected a function, found NULL", node);
     }
-    int rc = grow((void **)&p->launches, &p->cap_launches, p->n_launches + 1, sizeof(ocl_launch));
+    int rc = cc_grow((void **)&p->launches, &p->cap_launches, p->n_launches + 1, sizeof(ocl_launch), "plan launches");
     if (rc) {
         free(data);
         return rc;
@@ -416,11 +400,9 @@ int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
         p->ss.node = order[i];
         rc = lower_node(&lc, order[i]);
         if (rc) {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s", cc_last_error());
             const g_node *n = &g->nodes[order[i]];
-            rc = cc_fail((cc_code)rc, "lowering node %d (%s%s%s): %s", order[i], g_op_name(n->op),
-                         n->name[0] ? " " : "", n->name, msg);
+            rc = cc_wrap(rc, "lowering node %d (%s%s%s)", order[i], g_op_name(n->op),
+                         n->name[0] ? " " : "", n->name);
         }
     }
     ocl_ss_end();

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/grow.h"
 #include "runtime/status.h"
 
 static _Thread_local ocl_shared_scratch *tl_ss;
@@ -12,27 +13,12 @@ static _Thread_local ocl_shared_scratch *tl_ss;
 void ocl_ss_begin(ocl_shared_scratch *ss) { tl_ss = ss; }
 void ocl_ss_end(void) { tl_ss = NULL; }
 
-static int grow(void **arr, int *cap, int need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    int nc = *cap ? *cap * 2 : 16;
-    while (nc < need)
-        nc *= 2;
-    void *na = realloc(*arr, (size_t)nc * elem);
-    if (!na)
-        return 1;
-    *arr = na;
-    *cap = nc;
-    return 0;
-}
-
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 int ocl_ss_request(ocl_shared_scratch *ss, rt_ctx *ctx, size_t bytes, cl_mem *out)
 {
     *out = NULL;
-    if (grow((void **)&ss->req, &ss->cap_req, ss->n_req + 1, sizeof(ocl_ss_req)))
+    if (cc_grow((void **)&ss->req, &ss->cap_req, ss->n_req + 1, sizeof(ocl_ss_req), "shared scratch requests"))
         return cc_fail(CC_ERR_NOMEM, "shared scratch: out of host memory for request %d", ss->n_req + 1);
     /* sub-buffer origins must meet the device's base-address alignment */
     size_t align = ctx->dev.mem_base_addr_align_bytes;
@@ -70,7 +56,7 @@ static void note(cl_kernel k, cl_uint arg, cl_mem *slot, cl_mem v)
     for (int i = ss->n_req - 1; i >= 0; i--) {
         if (ss->req[i].ph != v)
             continue;
-        if (grow((void **)&ss->patch, &ss->cap_patch, ss->n_patch + 1, sizeof(ocl_ss_patch))) {
+        if (cc_grow((void **)&ss->patch, &ss->cap_patch, ss->n_patch + 1, sizeof(ocl_ss_patch), "shared scratch patches")) {
             ss->oom = 1;
             return;
         }

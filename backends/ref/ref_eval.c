@@ -126,10 +126,8 @@ int ref_eval(const graph *g, void **data)
         rc = ref_eval_node(g, order[i], data);
         if (rc) {
             const g_node *n = &g->nodes[order[i]];
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", cc_last_error());
-            cc_fail((cc_code)rc, "node %d '%s' (%s): %s", order[i], n->name[0] ? n->name : g->tensors[n->out].name,
-                    g_op_name(n->op), msg);
+            cc_wrap(rc, "node %d '%s' (%s)", order[i], n->name[0] ? n->name : g->tensors[n->out].name,
+                    g_op_name(n->op));
         }
     }
     free(order);

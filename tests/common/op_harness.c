@@ -7,6 +7,7 @@
 
 #include "backends/opencl/ocl_backend.h"
 #include "backends/ref/ref.h"
+#include "runtime/rng.h"
 #include "tests/common/op_harness.h"
 
 typedef struct oh_range {
@@ -74,17 +75,6 @@ oh_opts oh_tol(float rtol)
     return o;
 }
 
-/* splitmix64: small, seedable, same stream on every platform. */
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double next_unit(uint64_t *s) { return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0); }
-
 static void fill(const graph *g, int t, const oh_opts *o, void *buf)
 {
     const g_tensor *T = &g->tensors[t];
@@ -96,12 +86,12 @@ static void fill(const graph *g, int t, const oh_opts *o, void *buf)
         int32_t *p = buf;
         uint64_t span = (uint64_t)((int64_t)hi - lo + 1);
         for (int64_t i = 0; i < n; i++)
-            p[i] = (int32_t)(lo + (int64_t)(next_u64(&s) % span));
+            p[i] = (int32_t)(lo + (int64_t)(cc_rng_next(&s) % span));
     } else {
         float lo = r && !r->is_int ? r->flo : o->lo, hi = r && !r->is_int ? r->fhi : o->hi;
         float *p = buf;
         for (int64_t i = 0; i < n; i++)
-            p[i] = (float)(lo + (hi - lo) * next_unit(&s));
+            p[i] = (float)(lo + (hi - lo) * cc_rng_uniform(&s));
     }
 }
 

@@ -142,10 +142,11 @@ static void test_normalize(void **state)
 static void test_photos(void **state)
 {
     (void)state;
+    /* photos live in the optional data directory, not in the repository */
     const char *shared = getenv("CLIPCL_SHARED_DIR");
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/data/images", shared ? shared : "../shared");
-    DIR *d = opendir(dir);
+    snprintf(dir, sizeof dir, "%s/data/images", shared ? shared : "");
+    DIR *d = shared && *shared ? opendir(dir) : NULL;
     if (!d) {
         printf("  photos: %s absent, skipping the photo goldens\n", dir);
         skip();

@@ -1,5 +1,5 @@
 /* Shared by the models/ tests: paths under $CLIPCL_TEST_DATA, golden .npy
- * reading, loading a model, the acceptance rule of issue 3, and the tower
+ * reading, loading a model, the towers' acceptance rule, and the tower
  * and logits checks both backends run. Static
  * functions: each test executable includes this once. */
 #ifndef CLIPCL_TEST_CLIP_GOLDEN_H
@@ -48,7 +48,7 @@ static clip_model *load_ok(const char *rel)
     return m;
 }
 
-/* The acceptance rule of issue 3, with the measured numbers printed. */
+/* The towers' acceptance rule, with the measured numbers printed. */
 static void compare(const char *what, const float *got, const npy_array *ref)
 {
     assert_int_equal(ref->ndim, 2);

@@ -18,15 +18,9 @@
 #include "backends/opencl/ocl_backend.h"
 #include "io/npy.h"
 #include "models/clip.h"
+#include "runtime/clock.h"
 #include "runtime/rt.h"
 #include "runtime/status.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Uploads every bound input and parameter, runs once, reads `out` back into
  * a malloc'd buffer (*res). */
@@ -34,7 +28,7 @@ static int run_graph(rt_ctx *ctx, const graph *g, void **slots, int out, const c
                      float **res)
 {
     *res = NULL;
-    double t0 = now_s();
+    double t0 = cc_now_s();
     ocl_plan *p = NULL;
     int rc = ocl_plan_create(ctx, g, &p);
     for (int i = 0; !rc && i < g->n_tensors; i++) {
@@ -42,7 +36,7 @@ static int run_graph(rt_ctx *ctx, const graph *g, void **slots, int out, const c
         if ((r == G_ROLE_INPUT || r == G_ROLE_PARAM) && slots[i])
             rc = ocl_plan_write(p, i, slots[i], g_nbytes(g, i));
     }
-    double t1 = now_s();
+    double t1 = cc_now_s();
     if (!rc)
         rc = ocl_plan_run(p);
     if (!rc) {
@@ -51,7 +45,7 @@ static int run_graph(rt_ctx *ctx, const graph *g, void **slots, int out, const c
         rc = *res ? ocl_plan_read(p, out, *res, bytes)
                   : cc_fail(CC_ERR_NOMEM, "%s: %zu bytes for the output", what, bytes);
     }
-    double t2 = now_s();
+    double t2 = cc_now_s();
     ocl_plan_free(p);
     if (rc) {
         free(*res);

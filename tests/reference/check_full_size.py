@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """Full-size ViT-B/32 and RN50 (random weights) on clipcl's OpenCL backend
-against PyTorch: issue 3's agreement rule at real size. A developer check,
+against PyTorch: the towers' agreement rule (tests/models/clip_golden.h) at real size. A developer check,
 not CI (minutes per model on PoCL); docs/models.md keeps the measured numbers.
 
     /usr/bin/python3 tests/reference/check_full_size.py --build BUILDDIR \
         [--model vit-b-32|rn50|all] [--dir CACHE] [--device D]
 
-1. The checkpoint comes from bench/make_random_clip.py (engineer D's
+1. The checkpoint comes from bench/make_random_clip.py (the
    benchmark generator, imported, not copied), so the model checked here is
    the model `clipcl bench` times: OpenAI naming, F32, QuickGELU, fan-in
    scaled matrices, LayerNorm/BatchNorm gains 1 +- 0.1, non-zero biases,
@@ -17,7 +17,7 @@ not CI (minutes per model on PoCL); docs/models.md keeps the measured numbers.
    float64 (the exact answer) and float32 (to show how far PyTorch's own f32
    is from it) on 4 random pixel tensors and 4 token rows: real captions
    through open_clip's reference tokenizer when the vocabulary is in
-   $CLIPCL_SHARED_DIR/data, else fixed ids.
+   $CLIPCL_SHARED_DIR/data (an optional data directory), else fixed ids.
 3. BUILDDIR/tests/models/full_size_driver runs the image tower, the text
    tower and the logits graph on OpenCL and writes .npy; each is compared
    with the float64 reference: cosine >= 0.99999 per row and
@@ -104,8 +104,8 @@ def torch_model(name, ckpt_dir):
 
 # --------------------------------------------------------------- inputs ----
 def token_rows():
-    shared = os.environ.get("CLIPCL_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
-    vocab = os.path.join(shared, "data", "bpe_simple_vocab_16e6.txt.gz")
+    shared = os.environ.get("CLIPCL_SHARED_DIR", "")
+    vocab = os.path.join(shared, "data", "bpe_simple_vocab_16e6.txt.gz") if shared else ""
     rows = np.zeros((len(CAPTIONS), CTX), dtype=np.int32)
     try:
         tokref = load_module("make_tokenizer_goldens",

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Build two small random-weight CLIP models in plain torch.nn (written from
-/work/shared/reference/clip-spec.md sections 1-2, OpenAI's model structure),
+the CLIP specification, OpenAI's model structure),
 save them as safetensors in OpenAI/open_clip naming (both) and Hugging Face
 CLIPModel naming (ViT only), and write golden features and logits as .npy.
 
@@ -293,7 +293,7 @@ def openai_tensors(model, mode):
 
 
 def hf_tensors(model, mode):
-    """Hugging Face CLIPModel names (clip-spec.md 2.5): q/k/v split out of
+    """Hugging Face CLIPModel names (transformers' modeling_clip.py): q/k/v split out of
     in_proj, projections transposed, position_ids buffers kept (int64) so
     readers prove they skip them."""
     sd = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()}

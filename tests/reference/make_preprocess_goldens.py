@@ -8,8 +8,7 @@ normalised float32 3 x S x S tensor (ToTensor + Normalize).
 
 Synthetic inputs are generated here (seeded) and saved as PNG/JPEG next to the
 goldens, so the C tests decode the very same files. Photos come from
-$CLIPCL_SHARED_DIR/data/images (default ../shared relative to the repo) when
-present.
+$CLIPCL_SHARED_DIR/data/images (an optional data directory) when present.
 
 Also writes the tiny numpy-made .npy fixtures used by test_npy.
 
@@ -111,8 +110,8 @@ def main():
     np.save(os.path.join(out, "preprocess_rgb_200x150_S224.npy"), clip_uint8(src, 224))
     np.save(os.path.join(out, "preprocess_rgb_200x150_S64_norm.npy"), clip_float(src, 64))
 
-    shared = os.environ.get("CLIPCL_SHARED_DIR", os.path.join(REPO, "..", "shared"))
-    img_dir = os.path.join(shared, "data", "images")
+    shared = os.environ.get("CLIPCL_SHARED_DIR", "")
+    img_dir = os.path.join(shared, "data", "images") if shared else ""
     if os.path.isdir(img_dir):
         for fn in sorted(os.listdir(img_dir)):
             stem = os.path.splitext(fn)[0]

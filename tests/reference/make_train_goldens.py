@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Goldens for one full CLIP training step (issue 4, item 8): a tiny ViT CLIP
+"""Goldens for one full CLIP training step: a tiny ViT CLIP
 (QuickGELU) and a tiny ModifiedResNet CLIP (GELU text tower, BatchNorm in
 training mode), a batch of N = 4 (image, token ids) pairs, the symmetric
 contrastive loss, every parameter's gradient, the parameters after one

@@ -1,4 +1,4 @@
-"""`clipcl preprocess`: pixels against G's goldens (tests/data, made with PIL
+"""`clipcl preprocess`: pixels against the goldens (tests/data, made with PIL
 and torchvision by tests/reference/make_preprocess_goldens.py), against images
 written here whose expected tensor follows by hand, and every error path (no
 output file may be left behind, an existing one must stay untouched)."""
@@ -63,7 +63,7 @@ class Preprocess(CliCase):
             self.assertEqual((gd, gshape), ("|u1", (size, size, 3)), g)
             name = os.path.basename(p)
             if p.endswith((".jpg", ".jpeg")):
-                # stb_image is not libjpeg: the issue's bar is 1/255 for 99% of values.
+                # stb_image is not libjpeg: the bar is 1/255 for 99% of values.
                 u = unnormalise_chw(got, size)
                 close = sum(1 for a, b in zip(u, gv) if abs(a - b) <= 1.0 + 1e-3)
                 self.assertGreaterEqual(close / len(gv), 0.99, name)
@@ -72,7 +72,7 @@ class Preprocess(CliCase):
 
     def test_goldens_s64_one_batch(self):
         pairs = golden_inputs(64)
-        self.assertGreaterEqual(len(pairs), 8, "expected G's committed images in " + DATA)
+        self.assertGreaterEqual(len(pairs), 8, "expected the committed images in " + DATA)
         self.check_golden_batch(64, pairs)
 
     def test_goldens_s224(self):

@@ -10,15 +10,13 @@ procedural sets written by io/synth (the layout `clipcl synth` writes).
 - Linear probe and few-shot: counts, chance and seeded reproducibility.
 - Bad input: one error line and exit status 1 (runtime) or 2 (usage).
 
-Arguments: PATH-TO-CLIPCL PATH-TO-eval_cli_driver (the driver runs the eval
-command and writes the synth sets; clipcl runs embed-*, and eval too once its
-dispatcher lists the command)."""
+Argument: PATH-TO-CLIPCL (it writes the sets with `clipcl synth --holdout`
+and runs eval and embed-*)."""
 import csv
 import gzip
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -30,19 +28,11 @@ from cli_util import CliCase, run  # noqa: E402
 import test_cli_clip as clip_t  # noqa: E402  (the tiny-vocabulary model helpers)
 
 DATA = os.environ.get("CLIPCL_TEST_DATA", os.path.join(HERE, "..", "data"))
-DRIVER = None
 TEMPLATES = ["a photo of a {}.", "a drawing of a {}"]
 
 
-def drive(*args):
-    p = subprocess.run([DRIVER] + [str(a) for a in args], capture_output=True, timeout=300)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
 def eval_cmd(*args):
-    """`clipcl eval` if the tool lists it, else the driver."""
-    rc, _, _ = run("help", "eval")
-    return run("eval", *args) if rc == 0 else drive("eval", *args)
+    return run("eval", *args)
 
 
 def rank(scores, t):
@@ -85,7 +75,8 @@ class Eval(CliCase):
         with gzip.open(os.path.join(cls.model, "bpe_simple_vocab_16e6.txt.gz"), "wt") as f:
             f.write("#version: tiny\n" + "\n".join(clip_t.MERGES) + "\n")
         cls.syn = os.path.join(d, "synth")
-        rc, _, err = drive("synth", cls.syn, 64, 40, 32, 5)
+        rc, _, err = run("synth", "--out", cls.syn, "--n", 64, "--n-holdout", 40,
+                         "--size", 32, "--seed", 5, "--holdout")
         if rc != 0:
             raise RuntimeError("synth failed: " + err)
         with open(os.path.join(cls.syn, "classes_pair.txt")) as f:
@@ -259,7 +250,4 @@ class Eval(CliCase):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        sys.exit("usage: %s PATH-TO-CLIPCL PATH-TO-eval_cli_driver" % sys.argv[0])
-    DRIVER = os.path.abspath(sys.argv.pop(2))
     cli_util.main()

@@ -1,4 +1,4 @@
-/* One full CLIP training step against PyTorch (issue 4, item 8): a tiny ViT
+/* One full CLIP training step against PyTorch: a tiny ViT
  * CLIP and a tiny ResNet CLIP (BatchNorm in training mode), batch 4,
  * symmetric contrastive loss, goldens from tests/reference/
  * make_train_goldens.py (PyTorch float64, stored as f32).
@@ -7,7 +7,7 @@
  * joint graph lowers; otherwise the OpenCL case is reported and skipped):
  *  - the loss: relative error <= 1e-4;
  *  - every parameter's gradient: ||g - g_ref|| / ||g_ref|| <= 1e-3 per
- *    checkpoint tensor (the issue's bar); tensors whose exact gradient is
+ *    checkpoint tensor; tensors whose exact gradient is
  *    zero must be tiny instead (train_step_util.h);
  *  - BatchNorm running statistics after the step (batch statistics from the
  *    graph, PyTorch's momentum update): relative error <= 1e-4 per tensor.

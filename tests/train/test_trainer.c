@@ -2,7 +2,7 @@
  * procedural dataset:
  *  - random init: the weight map has exactly the tensors and shapes that
  *    models/ infers an OpenAI-named CLIP from (clip_config_infer, an
- *    independent reader), with clip-spec 1.7's statistics;
+ *    independent reader), with initialize_parameters' statistics;
  *  - loss decreases over a few steps (ref backend; ViT and ResNet, whose
  *    BatchNorm running statistics must move off their init);
  *  - resume equality: 6 uninterrupted steps vs 3 + resume 3 (with gradient
@@ -52,7 +52,7 @@ static void check_infer(const char *cfg_name, int is_vit)
     assert_int_equal(inferred.text.context, cfg.text.context);
     assert_int_equal(inferred.text.vocab, cfg.text.vocab);
     assert_int_equal(inferred.text.act, cfg.text.act);
-    /* clip-spec 1.7: token embedding N(0, 0.02) (600 x 32 values: the
+    /* initialize_parameters: token embedding N(0, 0.02) (600 x 32 values: the
      * sample std is within a few percent); logit_scale ln(1/0.07) */
     const clip_weight *te = clip_wmap_find(m, "token_embedding.weight");
     assert_non_null(te);

@@ -1,18 +1,28 @@
-/* A one-line progress bar for long batches in the `clipcl` tool:
+/* A one-line progress bar for long batches:
  *
  *   preprocess  120/500 [#########..................]  35.2 img/s  ETA 0:10
  *
- * Drawn on stderr with carriage returns, at most ~10 times a second, and only
- * when stderr is a terminal, so redirected logs and CI output stay clean.
- * CLIPCL_PROGRESS=0 turns it off on a terminal too. */
-#ifndef CLIPCL_TOOLS_PROGRESS_H
-#define CLIPCL_TOOLS_PROGRESS_H
+ * This part keeps the count, the clock and the text, and redraws at most ~10
+ * times a second with carriage returns. It never writes anywhere itself: the
+ * caller passes a sink (the `clipcl` tool's writes to stderr when that is a
+ * terminal, tools/cmd_progress.c), or NULL for a bar that stays silent. */
+#ifndef CLIPCL_RUNTIME_PROGRESS_H
+#define CLIPCL_RUNTIME_PROGRESS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+/* Where a bar goes: write() gets text to show as is ("\r", the line, blanks,
+ * "\n") and should show it at once; width() says how many columns there are. */
+typedef struct progress_sink {
+    void (*write)(void *user, const char *text);
+    int (*width)(void *user);
+    void *user;
+} progress_sink;
+
 typedef struct progress {
-    int enabled;        /* stderr is a terminal and not turned off */
+    const progress_sink *sink; /* not owned; NULL: silent */
+    int enabled;        /* a sink was given and the bar is not finished */
     int drawn;          /* a line is on screen (needs clearing before other output) */
     const char *label;  /* not owned */
     const char *unit;   /* "img", "text", ... (not owned) */
@@ -23,8 +33,10 @@ typedef struct progress {
     int last_len;       /* characters of the last line, to blank leftovers */
 } progress;
 
-/* Starts a bar for `total` items; label and unit must outlive the bar. */
-void progress_start(progress *p, const char *label, const char *unit, int64_t total);
+/* Starts a bar for `total` items, drawn through sink (NULL: never drawn);
+ * label, unit and sink must outlive the bar. */
+void progress_start(progress *p, const char *label, const char *unit, int64_t total,
+                    const progress_sink *sink);
 /* Records that `done` items are finished; redraws if ~0.1 s have passed. */
 void progress_update(progress *p, int64_t done);
 /* Erases the bar so a message can be printed; the next update redraws it. */

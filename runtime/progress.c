@@ -1,34 +1,15 @@
-/* Terminal progress bar (see tools/progress.h). */
-#include "tools/progress.h"
+/* Progress bar state and text (see runtime/progress.h). */
+#include "runtime/progress.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <time.h>
-#include <unistd.h>
 
-/* A redraw costs a write(2) per call on unbuffered stderr; 10 per second is
+#include "runtime/clock.h"
+
+/* A redraw costs a write(2) per call on an unbuffered terminal; 10 per second is
  * smooth to the eye and invisible in the profile. */
 #define REDRAW_INTERVAL_S 0.1
 #define MIN_BAR 10
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int terminal_width(void)
-{
-    struct winsize ws;
-    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-        return ws.ws_col;
-    const char *c = getenv("COLUMNS");
-    int w = c ? atoi(c) : 0;
-    return w > 0 ? w : 80;
-}
 
 static void format_duration(char *buf, size_t cap, double s)
 {
@@ -116,29 +97,31 @@ int progress_format(char *buf, size_t cap, int width, const char *label, const c
 
 static void draw(progress *p, double t)
 {
-    char line[512];
-    int len = progress_format(line, sizeof line, terminal_width(), p->label, p->unit, p->done,
-                              p->total, t - p->t_start);
+    char line[512], out[1100];
+    int len = progress_format(line, sizeof line, p->sink->width(p->sink->user), p->label, p->unit,
+                              p->done, p->total, t - p->t_start);
     /* Blank what a longer previous line left (the rate can shrink a digit). */
     int pad = p->last_len > len ? p->last_len - len : 0;
-    fprintf(stderr, "\r%s%*s", line, pad, "");
     if (pad)
-        fprintf(stderr, "\r%s", line);
-    fflush(stderr);
+        snprintf(out, sizeof out, "\r%s%*s\r%s", line, pad, "", line);
+    else
+        snprintf(out, sizeof out, "\r%s", line);
+    p->sink->write(p->sink->user, out);
     p->last_len = len;
     p->drawn = 1;
     p->t_drawn = t;
 }
 
-void progress_start(progress *p, const char *label, const char *unit, int64_t total)
+void progress_start(progress *p, const char *label, const char *unit, int64_t total,
+                    const progress_sink *sink)
 {
     memset(p, 0, sizeof *p);
     p->label = label;
     p->unit = unit;
     p->total = total < 0 ? 0 : total;
-    const char *env = getenv("CLIPCL_PROGRESS");
-    p->enabled = isatty(STDERR_FILENO) && !(env && strcmp(env, "0") == 0);
-    p->t_start = now_s();
+    p->sink = sink;
+    p->enabled = sink != NULL;
+    p->t_start = cc_now_s();
     /* The first draw waits one interval: batches that finish sooner only get
      * the final line. */
     p->t_drawn = p->t_start;
@@ -149,7 +132,7 @@ void progress_update(progress *p, int64_t done)
     p->done = done;
     if (!p->enabled)
         return;
-    double t = now_s();
+    double t = cc_now_s();
     if (t - p->t_drawn >= REDRAW_INTERVAL_S)
         draw(p, t);
 }
@@ -158,8 +141,9 @@ void progress_clear(progress *p)
 {
     if (!p->enabled || !p->drawn)
         return;
-    fprintf(stderr, "\r%*s\r", p->last_len, "");
-    fflush(stderr);
+    char out[1100];
+    snprintf(out, sizeof out, "\r%*s\r", p->last_len < 1024 ? p->last_len : 1024, "");
+    p->sink->write(p->sink->user, out);
     p->drawn = 0;
     p->last_len = 0;
 }
@@ -168,9 +152,8 @@ void progress_finish(progress *p)
 {
     if (!p->enabled)
         return;
-    draw(p, now_s());
-    fputc('\n', stderr);
-    fflush(stderr);
+    draw(p, cc_now_s());
+    p->sink->write(p->sink->user, "\n");
     p->enabled = 0;
     p->drawn = 0;
 }

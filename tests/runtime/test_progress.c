@@ -1,5 +1,6 @@
-/* The progress bar's text (tools/progress.c): counts, bar fill, rate and ETA
- * against values worked out by hand, and the width limit at any width. */
+/* The progress bar (runtime/progress.c): its text (counts, bar fill, rate and
+ * ETA against values worked out by hand, the width limit at any width) and
+ * what it hands its sink. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,9 +9,8 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "tools/progress.h"
+#include "runtime/progress.h"
 
 static int count_char(const char *s, char c)
 {
@@ -110,14 +110,13 @@ static void test_clamps(void **s)
     assert_int_equal(count_char(buf, '#'), 0);
 }
 
-/* Not a terminal under the test runner: every call must stay silent and safe. */
-static void test_silent_without_tty(void **s)
+/* Without a sink (the tool passes none off a terminal): every call must stay
+ * silent and safe. */
+static void test_silent_without_sink(void **s)
 {
     (void)s;
-    if (isatty(2))
-        skip(); /* run by hand in a terminal: the bar is meant to draw */
     progress p;
-    progress_start(&p, "quiet", "img", 3);
+    progress_start(&p, "quiet", "img", 3, NULL);
     assert_int_equal(p.enabled, 0);
     progress_update(&p, 1);
     progress_clear(&p);
@@ -126,6 +125,46 @@ static void test_silent_without_tty(void **s)
     progress_abort(&p);
     assert_int_equal(p.drawn, 0);
     assert_int_equal(p.done, 3);
+}
+
+typedef struct captured {
+    char text[4096];
+    int writes;
+} captured;
+
+static void capture_write(void *user, const char *text)
+{
+    captured *c = user;
+    size_t n = strlen(c->text);
+    snprintf(c->text + n, sizeof c->text - n, "%s", text);
+    c->writes++;
+}
+
+static int capture_width(void *user)
+{
+    (void)user;
+    return 80;
+}
+
+/* With a sink: the final line ends with the full count and a newline, a
+ * clear blanks the line, and nothing is written after finish. */
+static void test_sink_gets_final_line(void **s)
+{
+    (void)s;
+    captured c = {{0}, 0};
+    progress_sink sink = {capture_write, capture_width, &c};
+    progress p;
+    progress_start(&p, "resize", "img", 4, &sink);
+    assert_int_equal(p.enabled, 1);
+    progress_update(&p, 4);
+    progress_finish(&p);
+    assert_non_null(strstr(c.text, "resize  4/4"));
+    assert_int_equal(c.text[strlen(c.text) - 1], '\n');
+    int writes = c.writes;
+    progress_update(&p, 4);
+    progress_clear(&p);
+    progress_finish(&p);
+    assert_int_equal(c.writes, writes);
 }
 
 int main(void)
@@ -138,7 +177,8 @@ int main(void)
         cmocka_unit_test(test_rate_precision),
         cmocka_unit_test(test_narrow_and_buffer_limits),
         cmocka_unit_test(test_clamps),
-        cmocka_unit_test(test_silent_without_tty),
+        cmocka_unit_test(test_silent_without_sink),
+        cmocka_unit_test(test_sink_gets_final_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
