@@ -7,6 +7,7 @@
 #include <CL/cl.h>
 #include <stddef.h>
 
+#include "runtime/policy.h"
 #include "runtime/status.h"
 
 typedef enum rt_device_class {
@@ -70,6 +71,7 @@ typedef struct rt_ctx {
     cl_context context;
     cl_command_queue queue;
     int profiling;                 /* queue created with CL_QUEUE_PROFILING_ENABLE */
+    rt_policy policy;              /* every kernel-variant choice (runtime/policy.h) */
     rt_program_entry *programs;    /* in-memory program cache (file + options) */
     int n_programs, cap_programs;
     /* statistics, for tests and --verbose */

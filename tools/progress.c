@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+#include "runtime/settings.h"
 
 /* A redraw costs a write(2) per call on unbuffered stderr; 10 per second is
  * smooth to the eye and invisible in the profile. */
@@ -136,7 +137,7 @@ void progress_start(progress *p, const char *label, const char *unit, int64_t to
     p->label = label;
     p->unit = unit;
     p->total = total < 0 ? 0 : total;
-    const char *env = getenv("CLIPCL_PROGRESS");
+    const char *env = rt_setting_value(RT_SET_PROGRESS);
     p->enabled = isatty(STDERR_FILENO) && !(env && strcmp(env, "0") == 0);
     p->t_start = now_s();
     /* The first draw waits one interval: batches that finish sooner only get
