@@ -299,9 +299,12 @@ void rt_policy_reload(rt_ctx *ctx)
         rt_policy_fill(&ctx->policy, &ctx->dev);
 }
 
+/* The tuned setters write only on a change: lowerings read the policy while
+ * another thread's GEMM choice may overlay the same, already known, result. */
 void rt_policy_tune_gemm_impl(rt_policy *p, rt_gemm_impl_choice impl)
 {
-    if (p->source[RT_POL_GEMM_IMPL] == RT_SRC_ENV || p->gemm_impl_error[0])
+    if (p->source[RT_POL_GEMM_IMPL] == RT_SRC_ENV || p->gemm_impl_error[0] ||
+        (p->source[RT_POL_GEMM_IMPL] == RT_SRC_TUNED && p->gemm_impl == impl))
         return;
     p->gemm_impl = impl;
     p->source[RT_POL_GEMM_IMPL] = RT_SRC_TUNED;
@@ -309,7 +312,8 @@ void rt_policy_tune_gemm_impl(rt_policy *p, rt_gemm_impl_choice impl)
 
 void rt_policy_tune_gemm_tile(rt_policy *p, int tm, int vw, int nv)
 {
-    if (p->source[RT_POL_GEMM_TILE] == RT_SRC_ENV)
+    if (p->source[RT_POL_GEMM_TILE] == RT_SRC_ENV ||
+        (p->source[RT_POL_GEMM_TILE] == RT_SRC_TUNED && p->gemm_tm == tm && p->gemm_vw == vw && p->gemm_nv == nv))
         return;
     p->gemm_tm = tm;
     p->gemm_vw = vw;

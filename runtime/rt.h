@@ -78,7 +78,8 @@ typedef struct rt_ctx {
     int disk_cache_hits, disk_cache_misses, disk_cache_rejected;
 } rt_ctx;
 
-/* spec as rt_select_device. profiling also honours $CLIPCL_PROFILE=1. */
+/* spec as rt_select_device. profiling also honours $CLIPCL_PROFILE=1. Fills
+ * ctx->policy from the device and the environment (runtime/policy.h). */
 int rt_ctx_create(const char *spec, int profiling, rt_ctx **out);
 void rt_ctx_free(rt_ctx *ctx);
 

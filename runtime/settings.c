@@ -60,7 +60,7 @@ const char *rt_setting_value(rt_setting s)
 {
     if ((int)s < 0 || s >= RT_SET_COUNT)
         return NULL;
-    return getenv(table[s].name);
+    return getenv(table[s].name); /* the one getenv of every CLIPCL_* variable */
 }
 
 const rt_setting_info *rt_setting_info_of(rt_setting s)
