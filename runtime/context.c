@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/settings.h"
 
 int rt_ctx_create(const char *spec, int profiling, rt_ctx **out)
 {
@@ -17,7 +18,8 @@ int rt_ctx_create(const char *spec, int profiling, rt_ctx **out)
         free(c);
         return rc;
     }
-    const char *env = getenv("CLIPCL_PROFILE");
+    rt_policy_fill(&c->policy, &c->dev);
+    const char *env = rt_setting_value(RT_SET_PROFILE);
     c->profiling = profiling || (env && strcmp(env, "1") == 0);
 
     cl_int err = CL_SUCCESS;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "runtime/settings.h"
 
 #define RT_NO_PLATFORM_MSG                                                     \
     "no OpenCL platform found: install an OpenCL ICD, e.g. `apt-get install "  \
@@ -248,7 +249,7 @@ int rt_select_device(const char *spec, rt_device_info *out)
     if (rc != CC_OK)
         return rc;
     if (!spec || !*spec)
-        spec = getenv("CLIPCL_DEVICE");
+        spec = rt_setting_value(RT_SET_DEVICE);
     int idx;
     if (spec && *spec) {
         idx = match_spec(l, n, spec);

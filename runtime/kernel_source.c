@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/settings.h"
 
 /* Every distinct override text ever returned stays alive until exit: callers
  * may hold the pointer (e.g. while compiling) when another thread or a later
@@ -86,7 +87,7 @@ static const char *remember_override(const char *file, char *text, size_t len)
 
 static const char *from_dir(const char *file, size_t *len)
 {
-    const char *dir = getenv("CLIPCL_KERNEL_DIR");
+    const char *dir = rt_setting_value(RT_SET_KERNEL_DIR);
     if (!dir || !*dir)
         return NULL;
     char path[4096];

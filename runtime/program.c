@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+#include "runtime/settings.h"
 
 static int find_entry(const rt_ctx *ctx, const char *file, const char *options, uint64_t h)
 {
@@ -125,7 +126,7 @@ int rt_program(rt_ctx *ctx, const char *file, const char *options, cl_program *o
     size_t len = 0;
     const char *src = rt_kernel_source(file, &len, NULL);
     if (!src) {
-        const char *dir = getenv("CLIPCL_KERNEL_DIR");
+        const char *dir = rt_setting_value(RT_SET_KERNEL_DIR);
         return cc_fail(CC_ERR_IO, "kernel source %s not found: not embedded and not in $CLIPCL_KERNEL_DIR (%s)",
                        file, dir && *dir ? dir : "unset");
     }

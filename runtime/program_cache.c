@@ -12,10 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include "runtime/settings.h"
 
 const char *rt_cache_dir(char *buf, size_t len)
 {
-    const char *env = getenv("CLIPCL_CACHE_DIR");
+    const char *env = rt_setting_value(RT_SET_CACHE_DIR);
     const char *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
     int w;

@@ -7,6 +7,7 @@
 #include <CL/cl.h>
 #include <stddef.h>
 
+#include "runtime/policy.h"
 #include "runtime/status.h"
 
 typedef enum rt_device_class {
@@ -70,13 +71,15 @@ typedef struct rt_ctx {
     cl_context context;
     cl_command_queue queue;
     int profiling;                 /* queue created with CL_QUEUE_PROFILING_ENABLE */
+    rt_policy policy;              /* every kernel-variant choice (runtime/policy.h) */
     rt_program_entry *programs;    /* in-memory program cache (file + options) */
     int n_programs, cap_programs;
     /* statistics, for tests and --verbose */
     int disk_cache_hits, disk_cache_misses, disk_cache_rejected;
 } rt_ctx;
 
-/* spec as rt_select_device. profiling also honours $CLIPCL_PROFILE=1. */
+/* spec as rt_select_device. profiling also honours $CLIPCL_PROFILE=1. Fills
+ * ctx->policy from the device and the environment (runtime/policy.h). */
 int rt_ctx_create(const char *spec, int profiling, rt_ctx **out);
 void rt_ctx_free(rt_ctx *ctx);
 

@@ -1,22 +1,30 @@
 /* clipcl devices: every platform/device with the properties that kernel
  * selection looks at, and which one default selection (or --device /
- * CLIPCL_DEVICE) picks. */
+ * CLIPCL_DEVICE) picks; --policy adds each device's kernel policy,
+ * --settings lists every CLIPCL_* variable (cmd_devices_policy.c). */
 #include "runtime/rt.h"
 #include "tools/cmd.h"
+#include "tools/cmd_devices_policy.h"
 
 #include <json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/settings.h"
 
 const char cmd_devices_usage[] =
-    "usage: clipcl devices [--json] [--device D]\n\n"
+    "usage: clipcl devices [--json] [--device D] [--policy] [--settings]\n\n"
     "Lists every OpenCL platform and device and marks with * the one clipcl\n"
     "would use. D (or $CLIPCL_DEVICE) is gpu, cpu, P:D (platform:device\n"
     "indices) or a case-insensitive part of the device or platform name;\n"
     "without one the first GPU is used, else the first CPU.\n\n"
     "  --json      machine-readable output\n"
-    "  --device D  mark the device that D selects (fails if none matches)\n";
+    "  --device D  mark the device that D selects (fails if none matches)\n"
+    "  --policy    also the kernel policy of every device (of D's alone with\n"
+    "              --device): each field, its value and where it came from:\n"
+    "              default (the table row that matched), tuned (measured and\n"
+    "              cached), or env VARIABLE\n"
+    "  --settings  every CLIPCL_* environment variable, its meaning and value\n";
 
 static const char *type_name(cl_device_type t)
 {
@@ -114,12 +122,31 @@ static json_object *device_json(const rt_device_info *d, int selected)
     return o;
 }
 
-static void print_json(const rt_device_info *l, int n, const rt_device_info *sel)
+/* Which devices get their policy shown: all, or the selected one alone. */
+static int wants_policy(int policy, int only_selected, const rt_device_info *d, const rt_device_info *sel)
+{
+    return policy && (!only_selected || is_selected(d, sel));
+}
+
+static int print_json(const rt_device_info *l, int n, const rt_device_info *sel, int policy, int only_selected)
 {
     json_object *root = json_object_new_object();
     json_object *arr = json_object_new_array();
-    for (int i = 0; i < n; i++)
-        json_object_array_add(arr, device_json(&l[i], is_selected(&l[i], sel)));
+    for (int i = 0; i < n; i++) {
+        json_object *o = device_json(&l[i], is_selected(&l[i], sel));
+        json_object_array_add(arr, o);
+        if (!wants_policy(policy, only_selected, &l[i], sel))
+            continue;
+        rt_ctx *ctx = NULL;
+        int rc = devices_policy_of(&l[i], &ctx);
+        if (rc != CC_OK) {
+            json_object_put(root);
+            json_object_put(arr);
+            return rc;
+        }
+        json_object_object_add(o, "policy", devices_policy_json(&ctx->policy));
+        rt_ctx_free(ctx);
+    }
     json_object_object_add(root, "devices", arr);
     if (sel) {
         char id[24];
@@ -130,11 +157,27 @@ static void print_json(const rt_device_info *l, int n, const rt_device_info *sel
     }
     printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
     json_object_put(root);
+    return CC_OK;
+}
+
+static int print_policies(const rt_device_info *l, int n, const rt_device_info *sel, int only_selected)
+{
+    for (int i = 0; i < n; i++) {
+        if (!wants_policy(1, only_selected, &l[i], sel))
+            continue;
+        rt_ctx *ctx = NULL;
+        int rc = devices_policy_of(&l[i], &ctx);
+        if (rc != CC_OK)
+            return rc;
+        devices_print_policy(&l[i], &ctx->policy);
+        rt_ctx_free(ctx);
+    }
+    return CC_OK;
 }
 
 int cmd_devices(int argc, char **argv)
 {
-    int json = 0;
+    int json = 0, policy = 0, settings = 0;
     const char *spec = NULL;
     for (int i = 1; i < argc; i++) {
         int r = cmd_option_value(argc, argv, &i, "--device", &spec);
@@ -144,15 +187,23 @@ int cmd_devices(int argc, char **argv)
             continue;
         if (strcmp(argv[i], "--json") == 0)
             json = 1;
+        else if (strcmp(argv[i], "--policy") == 0)
+            policy = 1;
+        else if (strcmp(argv[i], "--settings") == 0)
+            settings = 1;
         else
             return cmd_usage_error("devices", "unknown argument \"%s\"", argv[i]);
+    }
+    if (settings) {
+        devices_print_settings(json);
+        return 0;
     }
     rt_device_info *list = NULL;
     int n = 0;
     int rc = rt_list_devices(&list, &n);
     if (rc != CC_OK)
         return cmd_lib_error(rc);
-    const char *env = getenv("CLIPCL_DEVICE");
+    const char *env = rt_setting_value(RT_SET_DEVICE);
     char why[300];
     if (spec && *spec)
         snprintf(why, sizeof why, "--device %s", spec);
@@ -170,10 +221,14 @@ int cmd_devices(int argc, char **argv)
         }
         selp = &sel;
     }
-    if (json)
-        print_json(list, n, selp);
-    else
+    const int only_selected = spec && *spec;
+    if (json) {
+        rc = print_json(list, n, selp, policy, only_selected);
+    } else {
         print_table(list, n, selp, why);
+        if (policy)
+            rc = print_policies(list, n, selp, only_selected);
+    }
     free(list);
-    return 0;
+    return rc != CC_OK ? cmd_lib_error(rc) : 0;
 }

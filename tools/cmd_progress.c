@@ -7,6 +7,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "runtime/settings.h"
+
 static void stderr_write(void *user, const char *text)
 {
     (void)user;
@@ -29,7 +31,7 @@ static const progress_sink stderr_sink = {stderr_write, stderr_width, NULL};
 
 const progress_sink *cmd_progress_sink(void)
 {
-    const char *env = getenv("CLIPCL_PROGRESS");
+    const char *env = rt_setting_value(RT_SET_PROGRESS);
     int on = isatty(STDERR_FILENO) && !(env && strcmp(env, "0") == 0);
     return on ? &stderr_sink : NULL;
 }

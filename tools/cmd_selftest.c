@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "runtime/settings.h"
 
 const char cmd_selftest_usage[] =
     "usage: clipcl selftest [--device D] [--dot FILE] [--batch N]\n\n"
@@ -123,7 +124,7 @@ static int run(const char *device, const char *dot_path, int64_t batch)
     if ((rc = rt_ctx_create(device, 0, &ctx)))
         goto done;
     /* A cold program cache makes this the slow step: say why on a terminal. */
-    const char *progress_env = getenv("CLIPCL_PROGRESS");
+    const char *progress_env = rt_setting_value(RT_SET_PROGRESS);
     if (isatty(STDERR_FILENO) && !(progress_env && strcmp(progress_env, "0") == 0))
         fprintf(stderr, "clipcl selftest: building the plan (compiles kernels the first time on "
                         "a device; cached afterwards)...\n");

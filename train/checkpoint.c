@@ -17,12 +17,13 @@
 #include "io/safetensors.h"
 #include "runtime/status.h"
 #include "train/trainer_internal.h"
+#include "runtime/settings.h"
 
 /* Files completed in this process's current checkpoint, for the kill hook. */
 static void file_done(int *count)
 {
     (*count)++;
-    const char *k = getenv("CLIPCL_CKPT_KILL_AFTER");
+    const char *k = rt_setting_value(RT_SET_CKPT_KILL_AFTER);
     if (k && atoi(k) == *count)
         raise(SIGKILL); /* simulates a crash between two files */
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "runtime/status.h"
+#include "runtime/settings.h"
 
 struct eval_probe {
     int d, n_classes;
@@ -137,7 +138,7 @@ static void *ovr_worker(void *arg)
 static int n_threads(int tasks)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    const char *e = getenv("CLIPCL_EVAL_THREADS");
+    const char *e = rt_setting_value(RT_SET_EVAL_THREADS);
     if (e && atoi(e) > 0)
         n = atoi(e);
     if (n < 1)

@@ -12,14 +12,13 @@
 
 #define OPT_NAME_LEN 160
 #define OPT_MAX_DIMS 8
-/* Elements per work-item = 8 * vpi (float8 vectors per item). On a CPU
- * device 512 contiguous elements per item (32 to 128 vectors measured
- * alike) amortise PoCL's per-work-item cost and keep the partials few (one
- * per item, 0.3 M for ViT-B/32's 151 M parameters); on a GPU one float8 per
- * item keeps the launch wide. The same split serves the update, the sum of
- * squares and the accumulation, so the norm's partials have one layout. */
-#define OPT_VPI_CPU 64
-#define OPT_VPI_GPU 1
+/* Elements per work-item = 8 * vpi (float8 vectors per item), the context's
+ * policy.optim_vpi (runtime/policy.h): on a CPU-style device 512 contiguous
+ * elements per item (32 to 128 vectors measured alike) amortise PoCL's
+ * per-work-item cost and keep the partials few (one per item, 0.3 M for
+ * ViT-B/32's 151 M parameters); on a GPU one float8 per item keeps the launch
+ * wide. The same split serves the update, the sum of squares and the
+ * accumulation, so the norm's partials have one layout. */
 #define OPT_FIN_LWS 256
 /* Each tensor's state starts on a 64-byte boundary. */
 #define OPT_ALIGN_FLOATS 16
@@ -238,7 +237,7 @@ static int make_ready(train_optim *o)
         return cc_fail(CC_ERR_INVALID, "train_optim: no parameters were added");
     int64_t off = 0;
     o->n_parts = 0;
-    o->vpi = (o->ctx->dev.type & CL_DEVICE_TYPE_CPU) ? OPT_VPI_CPU : OPT_VPI_GPU;
+    o->vpi = o->ctx->policy.optim_vpi;
     const int64_t per_item = 8 * (int64_t)o->vpi;
     for (int i = 0; i < o->n; i++) {
         opt_param *q = &o->p[i];

@@ -40,25 +40,17 @@ void ocl_gemm_force_tile(const ocl_gemm_tile *t)
 
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx)
 {
-    /* 6x16x4 (with packed A): the best of the sweeps on the PoCL Xeon
-     * (docs/gemm.md); 8x16x2 was the best on Zen 4. Used when
-     * nothing is measured. */
-    ocl_gemm_tile t = {6, 16, 4};
-    if (ocl_gemm_parse_tile(getenv("CLIPCL_GEMM_TILE"), &t))
+    /* policy.gemm_tile: the defaults table (6x16x4, docs/gemm.md), then the
+     * tile measured for this device (the tuned overlay), then
+     * CLIPCL_GEMM_TILE, which also wins over a sweep's forced tile */
+    const rt_policy *p = &ctx->policy;
+    ocl_gemm_tile t = {p->gemm_tm, p->gemm_vw, p->gemm_nv};
+    if (p->source[RT_POL_GEMM_TILE] == RT_SRC_ENV)
         return t;
     if (tl_forced)
         return tl_forced_tile;
     ocl_gemm_tile_cached(ctx, &t); /* the tile measured for this device, if any */
     return t;
-}
-
-/* Row tiles per work-item and the K block of gemm_tiled_pa (docs/gemm.md);
- * CLIPCL_GEMM_RT / CLIPCL_GEMM_KC override for a sweep. */
-static int env_int(const char *name, int dflt, int lo, int hi)
-{
-    const char *e = getenv(name);
-    int v = e ? atoi(e) : dflt;
-    return v < lo || v > hi ? dflt : v;
 }
 /* Row tiles per work-item: up to 16 (best of a sweep on the PoCL Xeon,
  * docs/gemm.md), fewer where that would leave under 4 work-items per compute
@@ -66,7 +58,7 @@ static int env_int(const char *name, int dflt, int lo, int hi)
  * outgrows L2). CLIPCL_GEMM_RT / CLIPCL_GEMM_KC override for a sweep. */
 static int pa_rt(const rt_ctx *ctx, size_t row_tiles, size_t cols)
 {
-    int rt = env_int("CLIPCL_GEMM_RT", 0, 1, 64);
+    int rt = ctx->policy.gemm_rt;
     if (rt)
         return rt;
     size_t want = 4 * (size_t)(ctx->dev.compute_units ? ctx->dev.compute_units : 1);
@@ -75,11 +67,9 @@ static int pa_rt(const rt_ctx *ctx, size_t row_tiles, size_t cols)
         rt /= 2;
     return rt;
 }
-static int pa_kc(void) { return env_int("CLIPCL_GEMM_KC", 768, 0, 1 << 20); }
-
-void ocl_gemm_tile_options(ocl_gemm_tile t, char *buf, size_t len)
+void ocl_gemm_tile_options(const rt_ctx *ctx, ocl_gemm_tile t, char *buf, size_t len)
 {
-    snprintf(buf, len, "-DTM=%d -DVW=%d -DNV=%d -DKC=%d", t.tm, t.vw, t.nv, pa_kc());
+    snprintf(buf, len, "-DTM=%d -DVW=%d -DNV=%d -DKC=%d", t.tm, t.vw, t.nv, ctx->policy.gemm_kc);
 }
 
 size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N)
@@ -88,13 +78,10 @@ size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N)
     return ocl_round_up((size_t)N, pw) * (size_t)K;
 }
 
-int ocl_gemm_use_rowmajor_b(int M, int N, int K, ocl_gemm_tile t)
+int ocl_gemm_use_rowmajor_b(const rt_ctx *ctx, int M, int N, int K, ocl_gemm_tile t)
 {
-    const char *env = getenv("CLIPCL_GEMM_PACK");
-    if (env && !strcmp(env, "always"))
-        return 0;
-    if (env && !strcmp(env, "never"))
-        return 1;
+    if (ctx->policy.gemm_pack_b != RT_PACK_AUTO) /* CLIPCL_GEMM_PACK */
+        return ctx->policy.gemm_pack_b == RT_PACK_NEVER;
     (void)N;
     /* Packing costs a copy of K x N (memory-bound, about as long as the
      * product itself at M = 50); reading B in place costs a page/TLB miss per
@@ -104,26 +91,17 @@ int ocl_gemm_use_rowmajor_b(int M, int N, int K, ocl_gemm_tile t)
     return row_tiles <= OCL_GEMM_RM_MAX_ROW_TILES && K <= OCL_GEMM_RM_MAX_K;
 }
 
-int ocl_gemm_use_packed_a(int M, ocl_gemm_tile t)
+int ocl_gemm_use_packed_a(const rt_ctx *ctx, int M, ocl_gemm_tile t)
 {
-    const char *env = getenv("CLIPCL_GEMM_PACK_A");
-    if (env && !strcmp(env, "always"))
-        return 1;
-    if (env && !strcmp(env, "never"))
-        return 0;
+    if (ctx->policy.gemm_pack_a != RT_PACK_AUTO) /* CLIPCL_GEMM_PACK_A */
+        return ctx->policy.gemm_pack_a == RT_PACK_ALWAYS;
     /* the pack is a copy of M x K: worth it once A is re-read by many panels */
     return (M + t.tm - 1) / t.tm > OCL_GEMM_RM_MAX_ROW_TILES;
 }
 
 int ocl_gemm_use_local(const rt_ctx *ctx)
 {
-    const char *env = getenv("CLIPCL_FORCE_VARIANT"); /* the same switch as the row ops */
-    if (env && !strcmp(env, "gpu"))
-        return 1;
-    if (env && !strcmp(env, "cpu"))
-        return 0;
-    return ctx->dev.device_class != RT_CLASS_CPU && ctx->dev.local_mem_is_real &&
-           ctx->dev.max_work_group_size >= 256;
+    return ctx->policy.gemm_variant == RT_STYLE_GPU; /* runtime/policy.h */
 }
 
 static int check_args(const ocl_gemm_args *a)
@@ -185,7 +163,7 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
 {
     ocl_gemm_tile t = ocl_gemm_tile_for(s->ctx);
     char opts[96];
-    ocl_gemm_tile_options(t, opts, sizeof opts);
+    ocl_gemm_tile_options(s->ctx, t, opts, sizeof opts);
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
     const size_t panels = ocl_round_up((size_t)g->N, pw) / pw;
     const size_t one = 1;
@@ -224,7 +202,7 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     const size_t full = (size_t)g->N / pw;
     size_t p_base = 0;
     const size_t row_tiles = ((size_t)g->M + (size_t)t.tm - 1) / (size_t)t.tm;
-    if (!g->b_packed && !g->trans_b && full > 0 && ocl_gemm_use_rowmajor_b(g->M, g->N, g->K, t)) {
+    if (!g->b_packed && !g->trans_b && full > 0 && ocl_gemm_use_rowmajor_b(s->ctx, g->M, g->N, g->K, t)) {
         cl_kernel k;
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_rm", opts, &k)))
             return rc;
@@ -264,7 +242,7 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     }
 
     cl_kernel k;
-    if (ocl_gemm_use_packed_a(g->M, t)) {
+    if (ocl_gemm_use_packed_a(s->ctx, g->M, t)) {
         /* A into row panels too: one sequential stream of A per work-item */
         size_t nb = a_stride ? (size_t)g->batch : one;
         size_t per = row_tiles * (size_t)t.tm * (size_t)g->K;

@@ -65,28 +65,28 @@ typedef struct ocl_gemm_tile {
 
 /* The tile for a device: $CLIPCL_GEMM_TILE="TMxVWxNV" if set, else the one
  * being measured (ocl_gemm_force_tile), else the one measured for the device
- * (ocl_gemm_tile_cached), else TM=6, VW=16, NV=3. */
+ * (ocl_gemm_tile_cached), else the policy's default (runtime/policy.h). */
 ocl_gemm_tile ocl_gemm_tile_for(const rt_ctx *ctx);
 /* "6x16x3" -> tile; 0 when malformed or out of range. */
 int ocl_gemm_parse_tile(const char *text, ocl_gemm_tile *out);
 /* This thread's emissions use t (NULL: back to normal). For the sweep. */
 void ocl_gemm_force_tile(const ocl_gemm_tile *t);
-/* "-DTM=8 -DVW=16 -DNV=2" for the tile. */
-void ocl_gemm_tile_options(ocl_gemm_tile t, char *buf, size_t len);
+/* "-DTM=8 -DVW=16 -DNV=2 -DKC=768" for the tile (K block: ctx's policy). */
+void ocl_gemm_tile_options(const rt_ctx *ctx, ocl_gemm_tile t, char *buf, size_t len);
 /* Floats of one batch item of packed B for K x N (N rounded up to the panel). */
 size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N);
 
-/* 1 when the own path uses the local-memory kernel (gemm_local): a GPU-class
- * device with real local memory; $CLIPCL_FORCE_VARIANT=gpu|cpu overrides (the
- * same switch as the row ops, so tests run both variants on PoCL). */
+/* 1 when the own path uses the local-memory kernel (gemm_local): ctx's
+ * policy.gemm_variant (runtime/policy.h; $CLIPCL_FORCE_VARIANT=gpu|cpu
+ * switches it with the row ops, so tests run both variants on PoCL). */
 int ocl_gemm_use_local(const rt_ctx *ctx);
 
 /* 1 when the own path should read a row-major B in place instead of packing
  * it first. $CLIPCL_GEMM_PACK=always|never overrides. */
-int ocl_gemm_use_rowmajor_b(int M, int N, int K, ocl_gemm_tile t);
+int ocl_gemm_use_rowmajor_b(const rt_ctx *ctx, int M, int N, int K, ocl_gemm_tile t);
 /* 1 when A is packed into row panels Ap[M/TM][K][TM] before the product
  * (CLIPCL_GEMM_PACK_A=always|never overrides). */
-int ocl_gemm_use_packed_a(int M, ocl_gemm_tile t);
+int ocl_gemm_use_packed_a(const rt_ctx *ctx, int M, ocl_gemm_tile t);
 
 /* Append the launches for one GEMM. impl AUTO resolves per device. */
 int ocl_gemm_emit(const ocl_gemm_sink *s, const ocl_gemm_args *a, ocl_gemm_impl impl);
@@ -104,7 +104,7 @@ int ocl_gemm_direct_run(ocl_gemm_direct *d);
 void ocl_gemm_direct_free(ocl_gemm_direct *d);
 
 /* ---- selection (ocl_gemm_select.c) ----
- * $CLIPCL_GEMM=own|clblast overrides; else the choice cached under
+ * ctx->policy.gemm_impl ($CLIPCL_GEMM=own|clblast) overrides; else the choice cached under
  * rt_cache_dir()/tuning/gemm-<hash of device and driver>.txt; else both are
  * timed on two CLIP shapes now and the winner is stored, together with the
  * own kernel's best tile among a few candidates. */
@@ -116,6 +116,11 @@ int ocl_gemm_tuning_path(const rt_ctx *ctx, char *buf, size_t len);
 /* The tile stored for ctx's device (memo, then the tuning file's "tile"
  * line); 0 when none is known. Never measures. */
 int ocl_gemm_tile_cached(const rt_ctx *ctx, ocl_gemm_tile *out);
+/* The tuned overlay of ctx's policy (runtime/policy.h): the choice and tile
+ * known for the device (memo, then the tuning file) set policy.gemm_impl and
+ * the tile unless the environment set them. Never measures (ocl_gemm_choose
+ * does, and overlays its result too). 1 when something was known. */
+int ocl_gemm_policy_overlay(rt_ctx *ctx);
 /* Forget the choices remembered in this process (tests). */
 void ocl_gemm_choose_reset(void);
 

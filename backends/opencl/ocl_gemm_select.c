@@ -294,8 +294,9 @@ static int measure(rt_ctx *ctx, memo_entry *e)
     char blast_err[256] = "";
     int rc;
     /* a tile forced by the environment is the only one that can run */
-    ocl_gemm_tile env_tile;
-    const int forced = ocl_gemm_parse_tile(getenv("CLIPCL_GEMM_TILE"), &env_tile);
+    const rt_policy *pol = &ctx->policy;
+    const ocl_gemm_tile env_tile = {pol->gemm_tm, pol->gemm_vw, pol->gemm_nv};
+    const int forced = pol->source[RT_POL_GEMM_TILE] == RT_SRC_ENV; /* CLIPCL_GEMM_TILE */
     const ocl_gemm_tile *cand = forced ? &env_tile : candidates;
     const int n_cand = forced ? 1 : N_CAND;
     /* rounds interleaved over the candidates, best of each kept, so a burst
@@ -333,20 +334,41 @@ static int measure(rt_ctx *ctx, memo_entry *e)
     return CC_OK;
 }
 
+/* Called with memo_lock held: what e knows becomes the tuned overlay of
+ * ctx's policy (fields set by the environment stay). */
+static void overlay(rt_ctx *ctx, const memo_entry *e)
+{
+    if (e->have_impl)
+        rt_policy_tune_gemm_impl(&ctx->policy, e->impl == OCL_GEMM_CLBLAST ? RT_GEMM_CLBLAST : RT_GEMM_OWN);
+    if (e->have_tile)
+        rt_policy_tune_gemm_tile(&ctx->policy, e->tile.tm, e->tile.vw, e->tile.nv);
+}
+
+int ocl_gemm_policy_overlay(rt_ctx *ctx)
+{
+    int known = 0;
+    pthread_mutex_lock(&memo_lock);
+    memo_entry *e = memo_for(ctx->dev.device);
+    if (e && !e->file_read && !(e->have_impl && e->have_tile))
+        read_file(ctx, e);
+    if (e) {
+        overlay(ctx, e);
+        known = e->have_impl || e->have_tile;
+    }
+    pthread_mutex_unlock(&memo_lock);
+    return known;
+}
+
 int ocl_gemm_choose(rt_ctx *ctx, ocl_gemm_impl *out)
 {
-    const char *env = getenv("CLIPCL_GEMM");
-    if (env && *env) {
-        if (!strcmp(env, "own")) {
-            *out = OCL_GEMM_OWN;
-            return CC_OK;
-        }
-        if (!strcmp(env, "clblast")) {
-            *out = OCL_GEMM_CLBLAST;
-            return CC_OK;
-        }
-        if (strcmp(env, "auto"))
-            return cc_fail(CC_ERR_INVALID, "CLIPCL_GEMM: expected own, clblast or auto, found \"%s\"", env);
+    /* policy.gemm_impl: CLIPCL_GEMM (or a defaults row) naming one wins;
+     * otherwise the measured choice, which becomes the tuned overlay */
+    const rt_policy *pol = &ctx->policy;
+    if (pol->gemm_impl_error[0])
+        return cc_fail(CC_ERR_INVALID, "%s", pol->gemm_impl_error);
+    if (pol->source[RT_POL_GEMM_IMPL] != RT_SRC_TUNED && pol->gemm_impl != RT_GEMM_MEASURE) {
+        *out = pol->gemm_impl == RT_GEMM_CLBLAST ? OCL_GEMM_CLBLAST : OCL_GEMM_OWN;
+        return CC_OK;
     }
     int rc = CC_OK;
     pthread_mutex_lock(&memo_lock);
@@ -361,8 +383,10 @@ int ocl_gemm_choose(rt_ctx *ctx, ocl_gemm_impl *out)
         read_file(ctx, e);
     if (!e->have_impl)
         rc = measure(ctx, e);
-    if (!rc)
+    if (!rc) {
         *out = e->impl;
+        overlay(ctx, e);
+    }
     pthread_mutex_unlock(&memo_lock);
     return rc;
 }

@@ -20,11 +20,9 @@
 #define OCL_ATTN_BLK_TQ 4
 
 /* Keys per block of attention_blk ($CLIPCL_ATTENTION_KB for a sweep). */
-static int blk_keys(void)
+static int blk_keys(ocl_lower *lc)
 {
-    const char *env = getenv("CLIPCL_ATTENTION_KB");
-    const int kb = env ? atoi(env) : 0;
-    return kb >= 16 && kb <= 256 && kb % 16 == 0 ? kb : 32;
+    return ocl_lower_ctx(lc)->policy.attention_kb;
 }
 
 /* The vector width of attention_blk for head dim hd, or 0 for attention_rows:
@@ -35,12 +33,7 @@ static int blk_keys(void)
 static int blk_width(ocl_lower *lc, int hd)
 {
     const int vw = hd % 16 == 0 ? 16 : hd % 8 == 0 ? 8 : hd % 4 == 0 ? 4 : 0;
-    const char *env = getenv("CLIPCL_ATTENTION_KERNEL");
-    if (env && !strcmp(env, "rows"))
-        return 0;
-    if (env && !strcmp(env, "blk"))
-        return vw;
-    return ocl_lower_gpu_rows(lc) ? 0 : vw;
+    return ocl_lower_ctx(lc)->policy.attention_kernel == RT_STYLE_GPU ? 0 : vw;
 }
 
 int ocl_lower_attention(ocl_lower *lc, int node)
@@ -57,7 +50,7 @@ int ocl_lower_attention(ocl_lower *lc, int node)
                        (long long)C);
     const int hd = (int)(C / heads);
     const int vw = blk_width(lc, hd);
-    const int kb = blk_keys();
+    const int kb = blk_keys(lc);
     char opts[80];
     if (vw)
         snprintf(opts, sizeof opts, "-DHD=%d -DVW=%d -DTQ=%d -DKB=%d", hd, vw, OCL_ATTN_BLK_TQ, kb);

@@ -27,12 +27,7 @@ int ocl_attention_use_cpu(ocl_lower *lc, int node)
     const int64_t hd = tq->shape[2] / n->attr.heads;
     if (hd % 16 || hd > 256 || tk->shape[1] > OCL_ATTN_CPU_MAX_S)
         return 0;
-    const char *env = getenv("CLIPCL_ATTENTION");
-    if (env && !strcmp(env, "rows"))
-        return 0;
-    if (env && !strcmp(env, "cpu"))
-        return 1;
-    return !ocl_lower_gpu_rows(lc);
+    return ocl_lower_ctx(lc)->policy.attention == RT_STYLE_CPU; /* CLIPCL_ATTENTION */
 }
 
 int ocl_lower_attention_cpu(ocl_lower *lc, int node)

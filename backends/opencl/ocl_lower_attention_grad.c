@@ -54,12 +54,7 @@ static int use_cpu(ocl_lower *lc, int hd, int64_t S)
 {
     if (hd % 16 || hd > 256 || S > ATTNG_CPU_MAX_S)
         return 0;
-    const char *env = getenv("CLIPCL_ATTENTION_GRAD");
-    if (env && !strcmp(env, "rows"))
-        return 0;
-    if (env && !strcmp(env, "cpu"))
-        return 1;
-    return !ocl_lower_gpu_rows(lc);
+    return ocl_lower_ctx(lc)->policy.attention_grad == RT_STYLE_CPU; /* CLIPCL_ATTENTION_GRAD */
 }
 
 int ocl_lower_attention_grad(ocl_lower *lc, int node)

@@ -15,11 +15,9 @@
 
 /* Largest im2col scratch one conv node gets; $CLIPCL_CONV_SCRATCH (bytes)
  * overrides, so tests can force the chunked path on small images. */
-static size_t conv_scratch_cap(void)
+static size_t conv_scratch_cap(ocl_lower *lc)
 {
-    const char *e = getenv("CLIPCL_CONV_SCRATCH");
-    long long v = e ? atoll(e) : 0;
-    return v > 0 ? (size_t)v : ((size_t)16 << 20);
+    return ocl_lower_ctx(lc)->policy.conv_scratch_bytes;
 }
 
 typedef struct conv_geom {
@@ -94,11 +92,11 @@ static int lower_conv2d_rows(ocl_lower *lc, int node, const conv_geom *c, const 
 
 /* 1 when the small-Q path applies: the own CPU-class GEMM and fewer output
  * pixels than two column panels; $CLIPCL_CONV_ROWS=0|1 overrides (tests). */
-static int use_rows_path(int packed, int Q, size_t pw)
+static int use_rows_path(ocl_lower *lc, int packed, int Q, size_t pw)
 {
-    const char *env = getenv("CLIPCL_CONV_ROWS");
-    if (env && *env)
-        return atoi(env) != 0;
+    const int forced = ocl_lower_ctx(lc)->policy.conv_rows;
+    if (forced >= 0)
+        return forced;
     return packed && (size_t)Q < 2 * pw;
 }
 
@@ -141,14 +139,14 @@ static int lower_conv2d(ocl_lower *lc, int node)
     ocl_gemm_tile t = ocl_gemm_tile_for(ocl_lower_ctx(lc));
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
     const size_t per_image = packed ? ocl_gemm_panel_floats(t, K, Q) : (size_t)K * Q;
-    size_t chunk = conv_scratch_cap() / (per_image * sizeof(float));
+    size_t chunk = conv_scratch_cap(lc) / (per_image * sizeof(float));
     if (chunk < 1)
         chunk = 1;
     if (chunk > (size_t)c.N)
         chunk = (size_t)c.N;
-    if (use_rows_path(packed, Q, pw)) {
+    if (use_rows_path(lc, packed, Q, pw)) {
         /* the cap bounds colT and yT together */
-        size_t rows_chunk = conv_scratch_cap() / ((size_t)Q * ((size_t)K + (size_t)c.O) * sizeof(float));
+        size_t rows_chunk = conv_scratch_cap(lc) / ((size_t)Q * ((size_t)K + (size_t)c.O) * sizeof(float));
         rows_chunk = rows_chunk < 1 ? 1 : rows_chunk > (size_t)c.N ? (size_t)c.N : rows_chunk;
         return lower_conv2d_rows(lc, node, &c, &s, impl, rows_chunk);
     }
@@ -166,7 +164,7 @@ static int lower_conv2d(ocl_lower *lc, int node)
     if ((rc = ocl_lower_shared_scratch(lc, chunk * per_image * sizeof(float), &col)))
         return rc;
     char opts[96];
-    ocl_gemm_tile_options(t, opts, sizeof opts);
+    ocl_gemm_tile_options(ocl_lower_ctx(lc), t, opts, sizeof opts);
     for (size_t n0 = 0; n0 < (size_t)c.N; n0 += chunk) {
         size_t cnt = (size_t)c.N - n0 < chunk ? (size_t)c.N - n0 : chunk;
         cl_kernel k;

@@ -23,11 +23,9 @@
 #include "backends/opencl/ocl_plan_internal.h"
 #include "runtime/status.h"
 
-static size_t scratch_cap(void)
+static size_t scratch_cap(ocl_lower *lc)
 {
-    const char *e = getenv("CLIPCL_CONV_SCRATCH");
-    long long v = e ? atoll(e) : 0;
-    return v > 0 ? (size_t)v : ((size_t)16 << 20);
+    return ocl_lower_ctx(lc)->policy.conv_scratch_bytes;
 }
 
 typedef struct cg_geom {
@@ -35,9 +33,9 @@ typedef struct cg_geom {
 } cg_geom;
 
 /* Images per chunk when one image needs per_image floats of scratch. */
-static size_t chunk_images(size_t per_image, int N)
+static size_t chunk_images(ocl_lower *lc, size_t per_image, int N)
 {
-    size_t chunk = scratch_cap() / (per_image * sizeof(float));
+    size_t chunk = scratch_cap(lc) / (per_image * sizeof(float));
     if (chunk < 1)
         chunk = 1;
     return chunk > (size_t)N ? (size_t)N : chunk;
@@ -139,7 +137,7 @@ static int lower_grad_input(ocl_lower *lc, int node)
         return ocl_gemm_emit(&s, &a, impl);
     }
     const size_t per_image = (size_t)K * Q;
-    const size_t chunk = chunk_images(per_image, c.N);
+    const size_t chunk = chunk_images(lc, per_image, c.N);
     cl_mem col;
     if ((rc = ocl_lower_shared_scratch(lc, chunk * per_image * sizeof(float), &col)))
         return rc;
@@ -187,7 +185,7 @@ static int lower_grad_weight(ocl_lower *lc, int node)
     const ocl_gemm_tile t = ocl_gemm_tile_for(ocl_lower_ctx(lc));
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
     const size_t col_per_image = packed ? ocl_gemm_panel_floats(t, Q, K) : (size_t)Q * K;
-    size_t chunk = chunk_images(col_per_image + (size_t)c.O * Q, c.N);
+    size_t chunk = chunk_images(lc, col_per_image + (size_t)c.O * Q, c.N);
     if (chunk * (size_t)Q > 0x7fffffff)
         chunk = 0x7fffffff / (size_t)Q;
     const int chunks = (int)(((size_t)c.N + chunk - 1) / chunk);
@@ -198,7 +196,7 @@ static int lower_grad_weight(ocl_lower *lc, int node)
         (chunks > 1 && (rc = ocl_lower_shared_scratch(lc, (size_t)c.O * K * sizeof(float), &part))))
         return rc;
     char opts[96];
-    ocl_gemm_tile_options(t, opts, sizeof opts);
+    ocl_gemm_tile_options(ocl_lower_ctx(lc), t, opts, sizeof opts);
     for (size_t n0 = 0; n0 < (size_t)c.N; n0 += chunk) {
         const size_t cnt = (size_t)c.N - n0 < chunk ? (size_t)c.N - n0 : chunk;
         const size_t R = cnt * (size_t)Q;

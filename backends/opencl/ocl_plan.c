@@ -234,25 +234,12 @@ int ocl_set_args(cl_kernel k, const char *fmt, ...)
 
 int ocl_lower_gpu_rows(ocl_lower *lc)
 {
-    const char *force = getenv("CLIPCL_FORCE_VARIANT");
-    if (force && strcmp(force, "cpu") == 0)
-        return 0;
-    if (force && strcmp(force, "gpu") == 0)
-        return 1;
-    const rt_device_info *d = &lc->p->ctx->dev;
-    /* Emulated local memory (PoCL) makes barriers and tree reductions slower
-     * than a plain loop per work-item. */
-    return (d->device_class == RT_CLASS_IGPU || d->device_class == RT_CLASS_DGPU ||
-            d->device_class == RT_CLASS_OTHER) && d->local_mem_is_real;
+    return lc->p->ctx->policy.row_variant == RT_STYLE_GPU; /* runtime/policy.h */
 }
 
 size_t ocl_lower_row_wg(ocl_lower *lc)
 {
-    size_t maxwg = lc->p->ctx->dev.max_work_group_size;
-    size_t wg = 256;
-    while (wg > 1 && wg > maxwg)
-        wg /= 2;
-    return wg;
+    return (size_t)lc->p->ctx->policy.row_wg;
 }
 
 /* ---- create ------------------------------------------------------------ */

@@ -13,12 +13,12 @@
 cl_event *ocl_lower_event_slot(void);
 
 /* 1 when row ops (softmax, norms, reductions) should use the work-group-per-row
- * variant with a local-memory tree reduction, 0 for one work-item per row.
- * Decided from the device: GPU class with real local memory. The environment
- * variable CLIPCL_FORCE_VARIANT=cpu|gpu overrides (tests run both on PoCL). */
+ * variant with a local-memory tree reduction, 0 for one work-item per row:
+ * the context's policy.row_variant (runtime/policy.h; CLIPCL_FORCE_VARIANT
+ * switches it, tests run both on PoCL). */
 int ocl_lower_gpu_rows(ocl_lower *lc);
-/* Work-group size for the GPU row variant: a power of two <= the device's
- * max work-group size and <= 256. */
+/* Work-group size for the GPU row variant: policy.row_wg, a power of two <=
+ * the device's max work-group size. */
 size_t ocl_lower_row_wg(ocl_lower *lc);
 
 /* The kernel "<base>_wg" (GPU rows, built with -DWG=ocl_lower_row_wg) or

@@ -30,6 +30,10 @@ rt_ctx *oh_ctx(void)
             g_ctx = NULL;
         }
     }
+    /* the policy is filled once per context; tests switch variants with
+     * setenv() between checks, so every use re-reads it */
+    if (g_ctx)
+        rt_policy_reload(g_ctx);
     return g_ctx;
 }
 

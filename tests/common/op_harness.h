@@ -14,7 +14,10 @@
 #include "graph/graph.h"
 #include "runtime/rt.h"
 
-/* One context for the whole test process (created on first use). */
+/* One context for the whole test process (created on first use). Each call
+ * re-reads its device policy from the environment (rt_policy_reload), so a
+ * test selects a variant with setenv(CLIPCL_FORCE_VARIANT, ...) and the next
+ * oh_check / oh_ctx() uses it. */
 rt_ctx *oh_ctx(void);
 
 typedef struct oh_opts {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "runtime/settings.h"
 
 static inline char *iot_root(void)
 {
@@ -20,7 +21,7 @@ static inline char *iot_root(void)
 /* Makes the folder ("<tag>-XXXXXX"); a cmocka group setup. */
 static inline int iot_setup(const char *tag)
 {
-    const char *c = getenv("CLIPCL_CACHE_DIR");
+    const char *c = rt_setting_value(RT_SET_CACHE_DIR);
     if (c)
         mkdir(c, 0755);
     snprintf(iot_root(), 1024, "%s/%s-XXXXXX", c ? c : "/tmp", tag);

@@ -18,6 +18,7 @@
 #include "io/dataset.h"
 #include "io/synth.h"
 #include "runtime/status.h"
+#include "runtime/settings.h"
 
 #define N 37
 #define S 16
@@ -167,7 +168,7 @@ static void count_warning(void *user, const char *msg)
 static void test_unreadable_samples_skipped(void **state)
 {
     (void)state;
-    const char *cache = getenv("CLIPCL_CACHE_DIR");
+    const char *cache = rt_setting_value(RT_SET_CACHE_DIR);
     if (cache)
         mkdir(cache, 0755);
     char dir[1024], csv[1200], line[1300];

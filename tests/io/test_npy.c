@@ -15,6 +15,7 @@
 #include "io/npy.h"
 #include "runtime/status.h"
 #include "tests/io/io_test_util.h"
+#include "runtime/settings.h"
 
 static int setup(void **state)
 {
@@ -25,7 +26,7 @@ static int setup(void **state)
 static const char *data(const char *name)
 {
     static char buf[1024];
-    const char *d = getenv("CLIPCL_TEST_DATA");
+    const char *d = rt_setting_value(RT_SET_TEST_DATA);
     snprintf(buf, sizeof buf, "%s/%s", d ? d : "tests/data", name);
     return buf;
 }

@@ -16,10 +16,11 @@
 #include "io/image.h"
 #include "io/npy.h"
 #include "runtime/status.h"
+#include "runtime/settings.h"
 
 static const char *data_dir(void)
 {
-    const char *d = getenv("CLIPCL_TEST_DATA");
+    const char *d = rt_setting_value(RT_SET_TEST_DATA);
     return d ? d : "tests/data";
 }
 
@@ -143,7 +144,7 @@ static void test_photos(void **state)
 {
     (void)state;
     /* photos live in the optional data directory, not in the repository */
-    const char *shared = getenv("CLIPCL_SHARED_DIR");
+    const char *shared = rt_setting_value(RT_SET_SHARED_DIR);
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/data/images", shared ? shared : "");
     DIR *d = shared && *shared ? opendir(dir) : NULL;
@@ -182,7 +183,7 @@ static void test_photos(void **state)
 static const char *tmp_path(const char *name)
 {
     static char buf[1024];
-    const char *c = getenv("CLIPCL_CACHE_DIR");
+    const char *c = rt_setting_value(RT_SET_CACHE_DIR);
     snprintf(buf, sizeof buf, "%s/G_pre_%ld_%s", c ? c : "/tmp", (long)getpid(), name);
     return buf;
 }

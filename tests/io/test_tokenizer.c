@@ -19,6 +19,7 @@
 #include "io/tokenizer.h"
 #include "runtime/status.h"
 #include "tests/io/io_test_util.h"
+#include "runtime/settings.h"
 
 /* ---- a hand-made vocabulary ------------------------------------------------------
  * Byte symbols in bytes_to_unicode order: printable c in 33..126 has id c-33, with
@@ -272,7 +273,7 @@ static char g_vocab[1200];
 
 static int have_vocab(void)
 {
-    const char *shared = getenv("CLIPCL_SHARED_DIR");
+    const char *shared = rt_setting_value(RT_SET_SHARED_DIR);
     if (!shared)
         return 0;
     snprintf(g_vocab, sizeof g_vocab, "%s/data/bpe_simple_vocab_16e6.txt.gz", shared);
@@ -282,7 +283,7 @@ static int have_vocab(void)
 
 static json_object *load_goldens(void)
 {
-    const char *data = getenv("CLIPCL_TEST_DATA");
+    const char *data = rt_setting_value(RT_SET_TEST_DATA);
     assert_non_null(data);
     char path[1200];
     snprintf(path, sizeof path, "%s/tokenizer_goldens.json", data);

@@ -19,6 +19,7 @@
 #include "io/npy.h"
 #include "models/clip.h"
 #include "runtime/status.h"
+#include "runtime/settings.h"
 
 static char g_data[1024];
 
@@ -34,7 +35,7 @@ static const char *data_path(const char *rel)
 
 static void golden_init(void)
 {
-    const char *d = getenv("CLIPCL_TEST_DATA");
+    const char *d = rt_setting_value(RT_SET_TEST_DATA);
     snprintf(g_data, sizeof g_data, "%s", d ? d : "tests/data");
 }
 

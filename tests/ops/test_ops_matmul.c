@@ -19,6 +19,7 @@
 #include "backends/opencl/ocl_gemm.h"
 #include "backends/opencl/ocl_plan_internal.h"
 #include "tests/common/op_harness.h"
+#include "runtime/settings.h"
 
 /* fp32 fma accumulation over K <= 3072 against a double oracle; scale-aware
  * (max |ocl - ref| <= RTOL * max |ref|). */
@@ -152,7 +153,7 @@ static void test_choice_measured_and_cached(void **state)
     (void)state;
     rt_ctx *ctx = oh_ctx();
     assert_non_null(ctx);
-    const char *base = getenv("CLIPCL_CACHE_DIR");
+    const char *base = rt_setting_value(RT_SET_CACHE_DIR);
     char dir[600], file[1000], text[4096];
     snprintf(dir, sizeof dir, "%s/gemm-choice-%ld", base && *base ? base : "/tmp", (long)getpid());
     mkdir(dir, 0755);
@@ -161,6 +162,7 @@ static void test_choice_measured_and_cached(void **state)
     unsetenv("CLIPCL_GEMM");
     unsetenv("CLIPCL_FORCE_VARIANT"); /* in case an earlier test failed before resetting it */
     unsetenv("CLIPCL_GEMM_TILE");
+    rt_policy_reload(ctx);
     ocl_gemm_choose_reset();
     assert_int_equal(ocl_gemm_tuning_path(ctx, file, sizeof file), 0);
     remove(file);
@@ -202,11 +204,14 @@ static void test_choice_measured_and_cached(void **state)
 
     /* the environment overrides any file; nonsense is an error */
     setenv("CLIPCL_GEMM", "own", 1);
+    rt_policy_reload(ctx);
     assert_int_equal(ocl_gemm_choose(ctx, &second), 0);
     assert_int_equal(second, OCL_GEMM_OWN);
     setenv("CLIPCL_GEMM", "fastest", 1);
+    rt_policy_reload(ctx);
     assert_int_equal(ocl_gemm_choose(ctx, &second), CC_ERR_INVALID);
     unsetenv("CLIPCL_GEMM");
+    rt_policy_reload(ctx);
 
     remove(file);
     char sub[700];

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tests/ref/ref_test_util.h"
+#include "runtime/settings.h"
 
 static inline double gu_loss(const graph *g, void **d, int out, const float *r)
 {
@@ -66,7 +67,7 @@ static inline double gu_fd_check_(const graph *g, void **d, float *p, int64_t np
         }
     }
     free(fd);
-    if (getenv("CLIPCL_TEST_VERBOSE")) /* to see the margin under tol */
+    if (rt_setting_value(RT_SET_TEST_VERBOSE)) /* to see the margin under tol */
         fprintf(stderr, "line %d, %s: worst |grad - fd| / scale = %.3g (tol %.3g)\n", line, what,
                 worst, tol);
     gu_loss(g, d, out, r); /* leave the graph's results at the unperturbed point */

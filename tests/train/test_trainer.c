@@ -18,6 +18,7 @@
 #include "io/safetensors.h"
 #include "models/clip.h"
 #include "train/checkpoint.h"
+#include "runtime/settings.h"
 
 /* ---- init ---- */
 static double stddev(const clip_weight *w)
@@ -212,7 +213,7 @@ static void test_resume_equality_ref(void **state)
 static void test_resume_equality_ocl(void **state)
 {
     (void)state;
-    const char *dev = getenv("CLIPCL_DEVICE") ? getenv("CLIPCL_DEVICE") : "";
+    const char *dev = rt_setting_value(RT_SET_DEVICE) ? rt_setting_value(RT_SET_DEVICE) : "";
     train_opts o;
     tt_losses l;
     tt_opts(&o, "vit.json", "probe-ocl", dev, &l);
@@ -274,7 +275,7 @@ static void test_opencl(void **state)
     o.data = "synth:16:3";
     o.steps = 10;
     tt_ok(train_run(&o), "ref run");
-    tt_opts(&o, "vit.json", "ocl", getenv("CLIPCL_DEVICE") ? getenv("CLIPCL_DEVICE") : "", &ocl);
+    tt_opts(&o, "vit.json", "ocl", rt_setting_value(RT_SET_DEVICE) ? rt_setting_value(RT_SET_DEVICE) : "", &ocl);
     o.data = "synth:16:3";
     o.steps = 10;
     int rc = train_run(&o);

@@ -22,6 +22,7 @@
 
 #include "runtime/status.h"
 #include "train/trainer.h"
+#include "runtime/settings.h"
 
 #define TT_MAX_STEPS 64
 
@@ -84,7 +85,7 @@ static int tt_setup(void **state)
 static int tt_teardown(void **state)
 {
     (void)state;
-    if (!getenv("CLIPCL_KEEP_TEST_DIR"))
+    if (!rt_setting_value(RT_SET_KEEP_TEST_DIR))
         nftw(tt_root, tt_rm, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }

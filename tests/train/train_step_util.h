@@ -22,6 +22,7 @@
 #include "models/clip.h"
 #include "models/clip_train.h"
 #include "runtime/status.h"
+#include "runtime/settings.h"
 
 #define TS_BATCH 4
 
@@ -37,7 +38,7 @@ static const char *ts_path(const char *dir, const char *file)
     static char buf[4][1200];
     static int next;
     char *b = buf[next++ & 3];
-    const char *d = getenv("CLIPCL_TEST_DATA");
+    const char *d = rt_setting_value(RT_SET_TEST_DATA);
     int n = snprintf(b, sizeof buf[0], "%s/%s/%s", d ? d : "tests/data", dir, file);
     assert_true(n > 0 && (size_t)n < sizeof buf[0]);
     return b;
