@@ -61,7 +61,8 @@ int backend_plan_run(backend_plan *p);
 
 /* Seconds per node (g->n_nodes entries) from the last run; -1 where the
  * node had no timed work or the backend keeps no times (the reference
- * backend, or OpenCL without profiling). */
+ * backend, or OpenCL without profiling). With profiling, fails before the
+ * first run. */
 int backend_plan_node_seconds(const backend_plan *p, double *per_node);
 /* Bytes of the activation arena (0 on the reference backend, which
  * allocates per tensor), and of the plan's private and shared scratch. */

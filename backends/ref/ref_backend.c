@@ -4,7 +4,6 @@
  * by ref_eval() at each run (zeroed, as ref_eval expects) and kept until the
  * next run so that they can be read back. The optimizer is the host AdamW
  * (ref_adamw.c) updating the param buffers in place. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
