@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/backend.h"
 #include "models/clip.h"
 #include "runtime/clock.h"
 #include "runtime/rt.h"
@@ -51,16 +51,16 @@ int main(int argc, char **argv)
         }
     }
     clip_model *m = NULL;
-    rt_ctx *ctx = NULL;
+    backend *be = NULL;
     clip_tower *t = NULL;
-    ocl_plan *p = NULL;
+    backend_plan *p = NULL;
     void **slots = NULL;
     void *input = NULL;
     int rc, status = 0;
     if ((rc = clip_load(argv[1], &m)))
         return fail("clip_load");
-    if ((rc = rt_ctx_create(NULL, 0, &ctx))) {
-        status = fail("rt_ctx_create");
+    if ((rc = backend_open(NULL, 0, &be))) {
+        status = fail("backend_open");
         goto done;
     }
     rc = text ? clip_build_text(m->w, &m->cfg, batch, &t) : clip_build_image(m->w, &m->cfg, batch, &t);
@@ -68,15 +68,15 @@ int main(int argc, char **argv)
         status = fail("build");
         goto done;
     }
-    if ((rc = ocl_plan_create(ctx, t->g, &p))) {
-        status = fail("ocl_plan_create");
+    if ((rc = backend_plan_create(be, t->g, &p))) {
+        status = fail("backend_plan_create");
         goto done;
     }
     size_t params = 0;
     for (int i = 0; i < t->n_params; i++)
         params += g_nbytes(t->g, t->param_t[i]);
     printf("plan %s batch %d arena_mb %.1f scratch_mb %.1f params_mb %.1f", text ? "text" : "image", batch,
-           ocl_plan_arena_bytes(p) / 1048576.0, ocl_plan_scratch_bytes(p) / 1048576.0, params / 1048576.0);
+           backend_plan_arena_bytes(p) / 1048576.0, backend_plan_scratch_bytes(p) / 1048576.0, params / 1048576.0);
     if (runs > 0) {
         const graph *g = t->g;
         size_t in_bytes = g_nbytes(g, t->input);
@@ -87,18 +87,18 @@ int main(int argc, char **argv)
             goto done;
         }
         for (int i = 0; i < g->n_tensors; i++)
-            if (slots[i] && (rc = ocl_plan_write(p, i, slots[i], g_nbytes(g, i)))) {
+            if (slots[i] && (rc = backend_plan_write(p, i, slots[i], g_nbytes(g, i)))) {
                 status = fail("write");
                 goto done;
             }
-        if ((rc = ocl_plan_run(p))) { /* warm-up: kernel specialisations */
+        if ((rc = backend_plan_run(p))) { /* warm-up: kernel specialisations */
             status = fail("run");
             goto done;
         }
         double best = 1e30, best_cpu = 1e30;
         for (int r = 0; r < runs; r++) {
             double w0 = cc_now_s(), c0 = cpu_s();
-            if ((rc = ocl_plan_run(p))) {
+            if ((rc = backend_plan_run(p))) {
                 status = fail("run");
                 goto done;
             }
@@ -112,9 +112,9 @@ int main(int argc, char **argv)
 done:
     free(slots);
     free(input);
-    ocl_plan_free(p);
+    backend_plan_free(p);
     clip_tower_free(t);
-    rt_ctx_free(ctx);
+    backend_close(be);
     clip_model_free(m);
     return status;
 }

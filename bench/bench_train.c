@@ -1,8 +1,9 @@
 /* bench_train: training samples/s of a CLIP checkpoint on one OpenCL device:
  * one full step = forward + backward of the joint image+text+contrastive
  * loss graph (models/clip_train.h, g_backward) as one plan, then one AdamW
- * update of every parameter through train/optim.h (CLIP's defaults: betas
- * 0.9/0.98, eps 1e-6, weight decay 0.2 where train_param_decays says,
+ * update of every parameter by the backend's optimizer (backends/backend.h;
+ * CLIP's defaults: betas 0.9/0.98, eps 1e-6, weight decay 0.2 where
+ * adamw_param_decays says,
  * logit_scale clamped to [0, ln 100]), constant learning rate.
  *
  * usage: bench_train --model DIR [--batch 32 | --pixels P.npy --ids I.npy]
@@ -30,7 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "backends/opencl/ocl_backend.h"
+#include "backends/backend.h"
 #include "io/npy.h"
 #include "models/clip.h"
 #include "models/clip_train.h"
@@ -38,7 +39,6 @@
 #include "runtime/rng.h"
 #include "runtime/rt.h"
 #include "runtime/status.h"
-#include "train/optim.h"
 
 typedef struct tb_opts {
     const char *model, *device, *pixels, *ids;
@@ -215,26 +215,21 @@ static void print_ops(const graph *g, const double *node_s, double step_s, doubl
 /* ---- the step ---- */
 typedef struct tb_run {
     clip_train_graph *tg;
-    ocl_plan *p;
-    train_optim *o;
-    rt_ctx *ctx;
+    backend_plan *p;
+    backend_optim *o;
+    backend *be;
 } tb_run;
 
-/* Registers every graph param with the optimizer: the plan's own buffer and
- * the gradient's sub-buffer of the plan arena, updated in place. */
+/* Registers every graph param and its gradient with the optimizer, which
+ * updates the plan's params in place. */
 static int add_params(tb_run *r)
 {
     const clip_tower *t = r->tg->t;
     for (int i = 0; i < t->n_params; i++) {
         const g_tensor *T = &r->tg->g->tensors[t->param_t[i]];
-        cl_mem pm = ocl_plan_mem(r->p, t->param_t[i]), gm = ocl_plan_mem(r->p, r->tg->grad_t[i]);
-        if (!pm || !gm)
-            return cc_fail(CC_ERR_INVALID, "param '%s' or its gradient has no device buffer",
-                           T->name);
-        int idx = -1;
-        int rc = train_optim_add(r->o, T->name, T->ndim, T->shape, pm, gm, &idx);
+        int rc = backend_optim_add(r->o, t->param_t[i], r->tg->grad_t[i]);
         if (!rc && !strcmp(T->name, "logit_scale"))
-            rc = train_optim_set_clamp(r->o, idx, CLIP_LOGIT_SCALE_MIN, CLIP_LOGIT_SCALE_MAX);
+            rc = backend_optim_set_clamp(r->o, i, CLIP_LOGIT_SCALE_MIN, CLIP_LOGIT_SCALE_MAX);
         if (rc)
             return rc;
     }
@@ -246,22 +241,23 @@ static int add_params(tb_run *r)
 static int one_step(tb_run *r, double lr, double *fb, double *opt, float *loss)
 {
     double t0 = cc_now_s();
-    int rc = ocl_plan_run(r->p);
+    int rc = backend_plan_run(r->p);
     double t1 = cc_now_s();
     if (!rc)
-        rc = train_optim_step(r->o, lr);
-    ocl_plan_params_changed(r->p); /* AdamW rewrote the params in place */
+        rc = backend_optim_accumulate(r->o);
     if (!rc)
-        rc = rt_finish(r->ctx);
+        rc = backend_optim_step(r->o, lr, NULL);
+    if (!rc)
+        rc = backend_finish(r->be);
     double t2 = cc_now_s();
     if (!rc)
-        rc = ocl_plan_read(r->p, r->tg->loss.loss, loss, sizeof *loss);
+        rc = backend_plan_read(r->p, r->tg->loss.loss, loss, sizeof *loss);
     *fb = t1 - t0;
     *opt = t2 - t1;
     return rc;
 }
 
-static void print_model(const clip_config *c, const clip_train_graph *tg, const rt_ctx *ctx)
+static void print_model(const clip_config *c, const clip_train_graph *tg, const backend *be)
 {
     const clip_vision_cfg *v = &c->vision;
     if (v->is_vit)
@@ -280,8 +276,12 @@ static void print_model(const clip_config *c, const clip_train_graph *tg, const 
            c->text.layers, c->text.heads, c->text.context, c->text.vocab, c->embed_dim, clip_act_name(v->act));
     printf("training graph: %d params (%.2f M values), %d forward + %d backward nodes\n", tg->t->n_params,
            (double)np * 1e-6, nf, nb);
-    printf("device: %s (%s, %s class)%s\n", ctx->dev.device_name, ctx->dev.platform_version,
-           rt_device_class_name(ctx->dev.device_class), ctx->profiling ? ", profiling on" : "");
+    const rt_device_info *d = backend_device(be);
+    if (d)
+        printf("device: %s (%s, %s class)%s\n", d->device_name, d->platform_version,
+               rt_device_class_name(d->device_class), backend_profiling(be) ? ", profiling on" : "");
+    else
+        printf("device: %s\n", backend_name(be));
 }
 
 /* Warm-up steps, then timed ones; prints the result line, losses, table. */
@@ -311,8 +311,8 @@ static int time_steps(tb_run *r, const tb_opts *o, double setup_s)
             goto done;
         times[n] = fb + op;
         opts[n++] = op;
-        if (r->ctx->profiling) {
-            if ((rc = ocl_plan_node_seconds(r->p, one)))
+        if (backend_profiling(r->be)) {
+            if ((rc = backend_plan_node_seconds(r->p, one)))
                 goto done;
             for (int i = 0; i < g->n_nodes; i++)
                 if (one[i] >= 0.0)
@@ -344,7 +344,7 @@ static int time_steps(tb_run *r, const tb_opts *o, double setup_s)
             rc = cc_fail(CC_ERR_INVALID, "loss of step %d is %g", i + 1, losses[i]);
             goto done;
         }
-    if (r->ctx->profiling)
+    if (backend_profiling(r->be))
         print_ops(g, node_s, step_mean, opt_mean, o->top);
     fflush(stdout);
 done:
@@ -363,10 +363,10 @@ static int bench(const clip_model *m, const tb_inputs *in, const tb_opts *o)
     void **slots = NULL;
     int rc = clip_train_build(m->w, &m->cfg, in->batch, CLIP_LOSS_CONTRASTIVE, &r.tg);
     if (!rc)
-        rc = rt_ctx_create(o->device, o->ops, &r.ctx);
+        rc = backend_open(o->device, o->ops, &r.be);
     if (rc)
         goto done;
-    print_model(&m->cfg, r.tg, r.ctx);
+    print_model(&m->cfg, r.tg, r.be);
     fflush(stdout);
     const graph *g = r.tg->g;
     slots = calloc((size_t)g->n_tensors, sizeof *slots);
@@ -377,33 +377,34 @@ static int bench(const clip_model *m, const tb_inputs *in, const tb_opts *o)
     if ((rc = clip_train_bind(r.tg, slots, in->pixels, in->ids)))
         goto done;
     double t0 = cc_now_s();
-    if ((rc = ocl_plan_create(r.ctx, g, &r.p))) {
+    if ((rc = backend_plan_create(r.be, g, &r.p))) {
         fprintf(stderr, "bench_train: the training graph does not lower to OpenCL: %s\n", cc_last_error());
         rc = -3;
         goto done;
     }
     for (int t = 0; t < g->n_tensors; t++)
-        if (slots[t] && (rc = ocl_plan_write(r.p, t, slots[t], g_nbytes(g, t))))
+        if (slots[t] && (rc = backend_plan_write(r.p, t, slots[t], g_nbytes(g, t))))
             goto done;
-    train_adamw_cfg cfg = train_adamw_defaults();
+    adamw_cfg cfg = adamw_defaults();
     cfg.track_grad_norm = 0; /* torch's AdamW.step() computes no norm either */
-    if ((rc = train_optim_create(r.ctx, &cfg, &r.o)) || (rc = add_params(&r)) || (rc = rt_finish(r.ctx)))
+    if ((rc = backend_optim_create(r.p, &cfg, r.tg->t->n_params, &r.o)) || (rc = add_params(&r)) ||
+        (rc = backend_finish(r.be)))
         goto done;
     int64_t np = 0;
     for (int i = 0; i < r.tg->t->n_params; i++)
         np += g_numel(g, r.tg->t->param_t[i]);
     printf("memory: plan arena %.1f MiB, AdamW state %.1f MiB; lr %g constant, AdamW b1 %g b2 %g eps %g wd %g\n",
-           (double)ocl_plan_arena_bytes(r.p) / 1048576.0, 2.0 * (double)np * 4 / 1048576.0, o->lr, cfg.beta1,
+           (double)backend_plan_arena_bytes(r.p) / 1048576.0, 2.0 * (double)np * 4 / 1048576.0, o->lr, cfg.beta1,
            cfg.beta2, cfg.eps, cfg.weight_decay);
     rc = time_steps(&r, o, cc_now_s() - t0);
 done:
     if (rc > 0)
         fprintf(stderr, "bench_train: %s\n", cc_last_error());
-    train_optim_free(r.o);
-    ocl_plan_free(r.p);
+    backend_optim_free(r.o);
+    backend_plan_free(r.p);
     free(slots);
     clip_train_free(r.tg);
-    rt_ctx_free(r.ctx);
+    backend_close(r.be);
     return rc == -3 ? 3 : rc ? 1 : 0;
 }
 

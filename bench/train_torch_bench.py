@@ -12,7 +12,7 @@ loaded with strict key and shape checking), the symmetric contrastive loss
 (exp(t) * normalize(I) @ normalize(T)^T, mean of the two cross-entropies),
 backward, torch.optim.AdamW with CLIP's hyper-parameters (betas 0.9/0.98,
 eps 1e-6, weight decay 0.2 on exactly the tensors
-train/optim.c:train_param_decays() decays, 0 elsewhere), constant lr, then
+backends/adamw.c:adamw_param_decays() decays, 0 elsewhere), constant lr, then
 logit_scale clamped to [0, ln 100] as open_clip does. fp32, train(), the
 anchor settings (2 threads,
 OMP_WAIT_POLICY=PASSIVE, Debian's torch at /usr/bin/python3). Every step
@@ -44,7 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import clip_torch_bench as ctb  # noqa: E402
 
-# train/optim.c:train_param_decays (the same list as tests/reference/make_train_goldens.py)
+# backends/adamw.c:adamw_param_decays (the same list as tests/reference/make_train_goldens.py)
 NO_DECAY = ("bn", "ln", "bias", "logit_scale", "token_embedding", "positional_embedding",
             "position_embedding", "class_embedding")
 BETAS, EPS, WD = (0.9, 0.98), 1e-6, 0.2

@@ -1,6 +1,6 @@
 /* The public API (include/clipcl.h) over models/: a loaded clip_model, its
- * tokenizer, and one cached tower per kind (image, text) run on an OpenCL
- * plan or on the reference backend.
+ * tokenizer, and one cached tower per kind (image, text) run on a backend
+ * plan (backends/backend.h: OpenCL or the reference backend).
  *
  * A plan is built for one batch size and gets its own copy of the weights, so
  * a remainder batch (the last 3 of 35 at batch 16) is padded up to the cached
@@ -16,8 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "backends/opencl/ocl_backend.h"
-#include "backends/ref/ref.h"
+#include "backends/backend.h"
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
@@ -27,20 +26,17 @@
 
 #define DEFAULT_MAX_BATCH 16
 
-/* One built tower for a fixed batch, with its plan (OpenCL) or slots (ref). */
+/* One built tower for a fixed batch, with its plan. */
 typedef struct api_tower {
     clip_tower *t;
-    ocl_plan *plan; /* NULL on the reference backend */
-    void **slots;
+    backend_plan *plan;
+    void **slots;          /* the input, params and host inputs bind fills */
     int batch;
 } api_tower;
 
 struct clipcl_model {
     clip_model *m;
-    int use_ref;
-    char device_spec[256];
-    rt_device_info dev;
-    rt_ctx *ctx;           /* created at the first OpenCL run */
+    backend *be;
     tok_tokenizer *tok;    /* loaded at the first text */
     char dir[1024];        /* where tokenizer files are looked for */
     char weights[1024];
@@ -119,11 +115,9 @@ int clipcl_load(const char *model, const char *device, clipcl_model **out)
     if (!cm)
         return cc_fail(CC_ERR_NOMEM, "clipcl_load: out of memory");
     cm->max_batch = DEFAULT_MAX_BATCH;
-    snprintf(cm->device_spec, sizeof cm->device_spec, "%s", device ? device : "");
-    cm->use_ref = device && strcmp(device, "ref") == 0;
-    /* The device is checked before the weights are read, so a typo in it
-     * costs nothing; the context itself waits for the first run. */
-    int rc = cm->use_ref ? CC_OK : rt_select_device(device, &cm->dev);
+    /* The device is opened before the weights are read, so a typo in it
+     * costs nothing. */
+    int rc = backend_open(device, 0, &cm->be);
     if (!rc)
         rc = clip_load(model, &cm->m);
     /* Graphs hold shapes only, so building both towers once checks every
@@ -148,9 +142,7 @@ int clipcl_load(const char *model, const char *device, clipcl_model **out)
 
 static void tower_drop(api_tower *a)
 {
-    ocl_plan_free(a->plan);
-    if (!a->plan && a->slots && a->t)
-        ref_free_acts(a->t->g, a->slots);
+    backend_plan_free(a->plan);
     free(a->slots);
     clip_tower_free(a->t);
     memset(a, 0, sizeof *a);
@@ -162,7 +154,7 @@ void clipcl_free(clipcl_model *cm)
         return;
     tower_drop(&cm->tower[0]);
     tower_drop(&cm->tower[1]);
-    rt_ctx_free(cm->ctx);
+    backend_close(cm->be);
     tok_free(cm->tok);
     clip_model_free(cm->m);
     free(cm->pad);
@@ -207,15 +199,11 @@ static int tower_build(clipcl_model *cm, int text, int batch, api_tower *a)
     a->slots = calloc((size_t)a->t->g->n_tensors, sizeof *a->slots);
     if (!a->slots)
         return cc_fail(CC_ERR_NOMEM, "%s tower: out of memory", text ? "text" : "image");
-    if (cm->use_ref)
-        return CC_OK;
-    if (!cm->ctx && (rc = rt_ctx_create(cm->device_spec, 0, &cm->ctx)) != CC_OK)
-        return rc;
-    if ((rc = ocl_plan_create(cm->ctx, a->t->g, &a->plan)) != CC_OK)
+    if ((rc = backend_plan_create(cm->be, a->t->g, &a->plan)) != CC_OK)
         return rc;
     for (int i = 0; i < a->t->n_params && !rc; i++)
-        rc = ocl_plan_write(a->plan, a->t->param_t[i], a->t->param_data[i],
-                            g_nbytes(a->t->g, a->t->param_t[i]));
+        rc = backend_plan_write(a->plan, a->t->param_t[i], a->t->param_data[i],
+                                g_nbytes(a->t->g, a->t->param_t[i]));
     return rc;
 }
 
@@ -264,26 +252,19 @@ static int tower_run(clipcl_model *cm, api_tower *a, const void *input, int rows
     size_t out_bytes = (size_t)rows * (size_t)cm->m->cfg.embed_dim * sizeof(float);
     if (rc)
         return rc;
-    if (!a->plan) {
-        rc = ref_eval(t->g, a->slots);
-        if (!rc)
-            memcpy(out, a->slots[t->out], out_bytes);
-        ref_free_acts(t->g, a->slots);
-        return rc;
-    }
-    rc = ocl_plan_write(a->plan, t->input, in, g_nbytes(t->g, t->input));
+    rc = backend_plan_write(a->plan, t->input, in, g_nbytes(t->g, t->input));
     for (int i = 0; i < t->n_host && !rc; i++)
-        rc = ocl_plan_write(a->plan, t->host_t[i], t->host_buf[i], g_nbytes(t->g, t->host_t[i]));
+        rc = backend_plan_write(a->plan, t->host_t[i], t->host_buf[i], g_nbytes(t->g, t->host_t[i]));
     if (!rc)
-        rc = ocl_plan_run(a->plan);
+        rc = backend_plan_run(a->plan);
     if (!rc && rows == a->batch)
-        return ocl_plan_read(a->plan, t->out, out, out_bytes);
+        return backend_plan_read(a->plan, t->out, out, out_bytes);
     if (!rc) {
-        /* ocl_plan_read reads whole tensors; the padded rows are dropped. */
+        /* backend_plan_read reads whole tensors; the padded rows are dropped. */
         float *full = malloc(g_nbytes(t->g, t->out));
         if (!full)
             return cc_fail(CC_ERR_NOMEM, "reading features: out of memory");
-        rc = ocl_plan_read(a->plan, t->out, full, g_nbytes(t->g, t->out));
+        rc = backend_plan_read(a->plan, t->out, full, g_nbytes(t->g, t->out));
         if (!rc)
             memcpy(out, full, out_bytes);
         free(full);
@@ -522,10 +503,6 @@ int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
     snprintf(o->weights_path, sizeof o->weights_path, "%s", cm->weights);
     snprintf(o->config_path, sizeof o->config_path, "%s", cm->m->config_path);
     snprintf(o->tokenizer_path, sizeof o->tokenizer_path, "%s", cm->vocab);
-    if (cm->use_ref)
-        snprintf(o->device, sizeof o->device, "reference backend (plain C)");
-    else
-        snprintf(o->device, sizeof o->device, "%.180s (%.60s)", cm->dev.device_name,
-                 cm->dev.platform_name);
+    snprintf(o->device, sizeof o->device, "%s", backend_name(cm->be));
     return CC_OK;
 }

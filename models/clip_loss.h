@@ -21,7 +21,7 @@
  * log of an underflowed value. t starts at ln 10, b at -10.
  *
  * The temperature: exp(t) <= 100 is kept, as open_clip does, by clamping t
- * to [0, ln 100] AFTER each optimizer step (train_optim_set_clamp on the
+ * to [0, ln 100] AFTER each optimizer step (backend_optim_set_clamp on the
  * logit_scale parameter with CLIP_LOGIT_SCALE_MIN/MAX), not inside the
  * graph, so the gradient of t is never cut by a clamp. */
 #ifndef CLIPCL_MODELS_CLIP_LOSS_H

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "backends/opencl/ocl_backend.h"
+#include "backends/backend.h"
 #include "models/clip.h"
 #include "runtime/clock.h"
 #include "runtime/rng.h"
@@ -165,14 +165,14 @@ typedef struct bench_result {
 
 /* Uploads params and inputs, warms up, times; node_s (per node, averaged over
  * the timed runs) only when the context profiles. */
-static int time_plan(rt_ctx *ctx, clip_tower *t, const void *input, const bench_opts *o,
+static int time_plan(backend *be, clip_tower *t, const void *input, const bench_opts *o,
                      double *node_s, bench_result *r)
 {
     const graph *g = t->g;
     void **slots = calloc((size_t)g->n_tensors, sizeof *slots);
     double *one = calloc((size_t)g->n_nodes, sizeof *one);
     double *times = NULL;
-    ocl_plan *p = NULL;
+    backend_plan *p = NULL;
     int rc = CC_OK;
     if (!slots || !one) {
         rc = cc_fail(CC_ERR_NOMEM, "bench: out of memory");
@@ -181,17 +181,17 @@ static int time_plan(rt_ctx *ctx, clip_tower *t, const void *input, const bench_
     if ((rc = clip_tower_bind(t, slots, input)))
         goto done;
     double t0 = cc_now_s();
-    if ((rc = ocl_plan_create(ctx, g, &p)))
+    if ((rc = backend_plan_create(be, g, &p)))
         goto done;
     for (int i = 0; i < g->n_tensors; i++)
-        if (slots[i] && (rc = ocl_plan_write(p, i, slots[i], g_nbytes(g, i))))
+        if (slots[i] && (rc = backend_plan_write(p, i, slots[i], g_nbytes(g, i))))
             goto done;
-    if ((rc = rt_finish(ctx)))
+    if ((rc = backend_finish(be)))
         goto done;
     r->build_s = cc_now_s() - t0;
     t0 = cc_now_s();
     for (int w = 0; w < (o->warmup > 0 ? o->warmup : 1); w++) {
-        if ((rc = ocl_plan_run(p)))
+        if ((rc = backend_plan_run(p)))
             goto done;
         if (w == 0)
             r->first_s = cc_now_s() - t0;
@@ -207,7 +207,7 @@ static int time_plan(rt_ctx *ctx, clip_tower *t, const void *input, const bench_
     double start = cc_now_s();
     while (n < o->runs || cc_now_s() - start < o->min_time) {
         double a = cc_now_s();
-        if ((rc = ocl_plan_run(p)))
+        if ((rc = backend_plan_run(p)))
             goto done;
         double dt = cc_now_s() - a;
         if (n == cap) {
@@ -219,8 +219,8 @@ static int time_plan(rt_ctx *ctx, clip_tower *t, const void *input, const bench_
             times = nt;
         }
         times[n++] = dt;
-        if (ctx->profiling) {
-            if ((rc = ocl_plan_node_seconds(p, one)))
+        if (backend_profiling(be)) {
+            if ((rc = backend_plan_node_seconds(p, one)))
                 goto done;
             for (int i = 0; i < g->n_nodes; i++)
                 if (one[i] >= 0.0)
@@ -236,14 +236,14 @@ static int time_plan(rt_ctx *ctx, clip_tower *t, const void *input, const bench_
     r->max_s = times[n - 1];
     r->median_s = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
 done:
-    ocl_plan_free(p);
+    backend_plan_free(p);
     free(times);
     free(one);
     free(slots);
     return rc;
 }
 
-static int bench_tower(rt_ctx *ctx, const clip_model *m, int text, int batch, const bench_opts *o)
+static int bench_tower(backend *be, const clip_model *m, int text, int batch, const bench_opts *o)
 {
     clip_tower *t = NULL;
     int rc = text ? clip_build_text(m->w, &m->cfg, batch, &t) : clip_build_image(m->w, &m->cfg, batch, &t);
@@ -257,13 +257,13 @@ static int bench_tower(rt_ctx *ctx, const clip_model *m, int text, int batch, co
     if (!input || !node_s)
         rc = cc_fail(CC_ERR_NOMEM, "bench: out of memory for batch %d", batch);
     else
-        rc = time_plan(ctx, t, input, o, node_s, &r);
+        rc = time_plan(be, t, input, o, node_s, &r);
     if (!rc) {
         printf("%s batch %d: %.2f %s (%.4f s/batch, median of %d run%s, min %.4f max %.4f; "
                "setup %.2f s, first run %.2f s)\n",
                text ? "text" : "image", batch, batch / r.median_s, text ? "texts/s" : "images/s", r.median_s,
                r.n_runs, r.n_runs == 1 ? "" : "s", r.min_s, r.max_s, r.build_s, r.first_s);
-        if (ctx->profiling) {
+        if (backend_profiling(be)) {
             print_ops(t->g, node_s, r.median_s, o->top);
         }
         fflush(stdout);
@@ -316,7 +316,7 @@ static int parse_count(const char *cmd, const char *opt, const char *v, int *out
     return 0;
 }
 
-static void print_model(const clip_model *m, const rt_ctx *ctx)
+static void print_model(const clip_model *m, const backend *be)
 {
     const clip_vision_cfg *v = &m->cfg.vision;
     const clip_text_cfg *t = &m->cfg.text;
@@ -328,8 +328,12 @@ static void print_model(const clip_model *m, const rt_ctx *ctx)
                v->rn_layers[0], v->rn_layers[1], v->rn_layers[2], v->rn_layers[3], v->resolution);
     printf("; text width %d, %d layers, %d heads; embed %d; %s\n", t->width, t->layers, t->heads,
            m->cfg.embed_dim, clip_act_name(v->act));
-    printf("device: %s (%s, %s class)%s\n", ctx->dev.device_name, ctx->dev.platform_version,
-           rt_device_class_name(ctx->dev.device_class), ctx->profiling ? ", profiling on" : "");
+    const rt_device_info *d = backend_device(be);
+    if (d)
+        printf("device: %s (%s, %s class)%s\n", d->device_name, d->platform_version,
+               rt_device_class_name(d->device_class), backend_profiling(be) ? ", profiling on" : "");
+    else
+        printf("device: %s\n", backend_name(be));
 }
 
 int cmd_bench(int argc, char **argv)
@@ -394,20 +398,20 @@ int cmd_bench(int argc, char **argv)
     int rc = clip_load(o.model, &m);
     if (rc)
         return cmd_lib_error(rc);
-    rt_ctx *ctx = NULL;
-    if ((rc = rt_ctx_create(o.device, o.ops, &ctx))) {
+    backend *be = NULL;
+    if ((rc = backend_open(o.device, o.ops, &be))) {
         clip_model_free(m);
         return cmd_lib_error(rc);
     }
-    print_model(m, ctx);
+    print_model(m, be);
     int status = 0;
     for (int tw = 0; tw < 2 && !status; tw++) {
         if (!(tw ? o.text : o.image))
             continue;
         for (int b = 0; b < o.n_batches && !status; b++)
-            status = bench_tower(ctx, m, tw, o.batches[b], &o);
+            status = bench_tower(be, m, tw, o.batches[b], &o);
     }
-    rt_ctx_free(ctx);
+    backend_close(be);
     clip_model_free(m);
     return status;
 }

@@ -276,7 +276,7 @@ static int setup(run *r)
         return rc;
     if ((rc = clip_train_build(r->w, &r->ck.cfg, st->batch, r->kind, &r->tg)))
         return rc;
-    train_adamw_cfg ac = train_adamw_defaults();
+    adamw_cfg ac = adamw_defaults();
     ac.beta1 = st->beta1;
     ac.beta2 = st->beta2;
     ac.eps = st->eps;

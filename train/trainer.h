@@ -10,7 +10,7 @@
  * One step: K micro-batches (o.adamw.accum_steps) of B image-caption pairs
  * each run forward + backward of models/clip_train.h's joint graph (towers,
  * loss, g_backward) on the ref backend or an OpenCL plan; then one AdamW
- * step (train/optim.h on OpenCL, its host twin on ref) with the cosine
+ * step (the backend's own: OpenCL kernels, or host loops on ref) with the cosine
  * schedule's learning rate, the temperature clamped to [0, ln 100].
  *
  * Resume: a checkpoint holds the weights, AdamW's m, v and step, and the
@@ -26,7 +26,6 @@
 
 #include "models/clip.h"
 #include "models/clip_loss.h"
-#include "train/optim.h"
 
 typedef struct train_step_info {
     int64_t step;              /* 1-based: optimizer steps done */

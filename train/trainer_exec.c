@@ -1,16 +1,29 @@
-/* One training step on a backend: the reference backend with the host
- * AdamW, or (trainer_exec_ocl.c) an OpenCL plan with train/optim.h. Both
- * update the BatchNorm running buffers of the weight map after every
- * micro-batch, as PyTorch's BatchNorm does during its training forward. */
-#include "train/trainer_exec_internal.h"
-
+/* One training step on a backend (backends/backend.h): the joint graph
+ * (forward + backward) as one plan whose params persist across runs and are
+ * updated in place by the backend's AdamW. Only the loss, the BatchNorm
+ * batch statistics and, for the log, the gradient norm and the temperature
+ * come back to the host per step; the BatchNorm running buffers of the
+ * weight map are updated after every micro-batch, as PyTorch's BatchNorm
+ * does during its training forward. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/ref/ref.h"
+#include "backends/backend.h"
 #include "runtime/status.h"
+#include "train/trainer_internal.h"
+
+struct train_exec {
+    clip_train_graph *tg;
+    clip_wmap *w;
+    int scale_param;          /* graph param index of logit_scale, or -1 */
+    backend *be;
+    backend_plan *plan;
+    backend_optim *opt;
+    void **slots;             /* the inputs clip_train_bind fills */
+    float **bn_host;          /* 2 * n_bn read-back buffers: means then vars */
+};
 
 /* The running buffers of BatchNorm layer i in the map. */
 static int bn_buffers(const train_exec *e, int i, float **mean, float **var)
@@ -28,7 +41,7 @@ static int bn_buffers(const train_exec *e, int i, float **mean, float **var)
     return CC_OK;
 }
 
-int train_exec_bn_update(train_exec *e, float *const *bmean, float *const *bvar)
+static int bn_update(train_exec *e, float *const *bmean, float *const *bvar)
 {
     for (int i = 0; i < e->tg->n_bn; i++) {
         float *rm = NULL, *rv = NULL;
@@ -41,7 +54,8 @@ int train_exec_bn_update(train_exec *e, float *const *bmean, float *const *bvar)
     return CC_OK;
 }
 
-int train_exec_param_clamp(const train_exec *e, int i, float *lo, float *hi)
+/* Sets the clamp of param i; returns 1 for logit_scale. */
+static int param_clamp(const train_exec *e, int i, float *lo, float *hi)
 {
     const char *name = e->tg->g->tensors[e->tg->t->param_t[i]].name;
     int is_scale = strcmp(name, "logit_scale") == 0;
@@ -50,54 +64,41 @@ int train_exec_param_clamp(const train_exec *e, int i, float *lo, float *hi)
     return is_scale;
 }
 
-static int ref_create(train_exec *e, const train_adamw_cfg *cfg)
-{
-    clip_tower *t = e->tg->t;
-    int rc = train_host_adamw_create(cfg, t->n_params, &e->host);
-    for (int i = 0; i < t->n_params && !rc; i++) {
-        const g_tensor *T = &e->tg->g->tensors[t->param_t[i]];
-        float lo, hi;
-        if (train_exec_param_clamp(e, i, &lo, &hi))
-            e->scale_param = i;
-        /* the graph's params point into the weight map, which we own */
-        rc = train_host_adamw_add(e->host, i, T->name, T->ndim, (float *)t->param_data[i],
-                                  g_numel(e->tg->g, t->param_t[i]), lo, hi);
-    }
-    if (!rc && !(e->slots = calloc((size_t)e->tg->g->n_tensors, sizeof *e->slots)))
-        rc = cc_fail(CC_ERR_NOMEM, "trainer: out of memory");
-    snprintf(e->device, sizeof e->device, "reference backend (plain C)");
-    return rc;
-}
-
-static int ref_micro(train_exec *e, const float *pixels, const int32_t *ids, float *loss)
+static int exec_setup(train_exec *e, const char *device, const adamw_cfg *cfg)
 {
     clip_train_graph *tg = e->tg;
-    int rc = clip_train_bind(tg, e->slots, pixels, ids);
+    const graph *g = tg->g;
+    clip_tower *t = tg->t;
+    int rc = backend_open(device, 0, &e->be);
     if (!rc)
-        rc = ref_eval(tg->g, e->slots);
-    if (!rc) {
-        *loss = ((const float *)e->slots[tg->loss.loss])[0];
-        for (int i = 0; i < tg->t->n_params; i++)
-            train_host_adamw_accumulate(e->host, i, e->slots[tg->grad_t[i]]);
-        float **bm = calloc((size_t)tg->n_bn + 1, sizeof *bm), **bv = calloc((size_t)tg->n_bn + 1, sizeof *bv);
-        if (!bm || !bv) {
-            rc = cc_fail(CC_ERR_NOMEM, "trainer: out of memory");
-        } else {
-            for (int i = 0; i < tg->n_bn; i++) {
-                bm[i] = e->slots[tg->bn[i].mean];
-                bv[i] = e->slots[tg->bn[i].var];
-            }
-            rc = train_exec_bn_update(e, bm, bv);
+        rc = backend_plan_create(e->be, g, &e->plan);
+    for (int i = 0; i < t->n_params && !rc; i++)
+        rc = backend_plan_write(e->plan, t->param_t[i], t->param_data[i], g_nbytes(g, t->param_t[i]));
+    if (!rc)
+        rc = backend_optim_create(e->plan, cfg, t->n_params, &e->opt);
+    for (int i = 0; i < t->n_params && !rc; i++) {
+        rc = backend_optim_add(e->opt, t->param_t[i], tg->grad_t[i]);
+        float lo, hi;
+        if (!rc && param_clamp(e, i, &lo, &hi)) {
+            e->scale_param = i;
+            rc = backend_optim_set_clamp(e->opt, i, lo, hi);
         }
-        free(bm);
-        free(bv);
     }
-    ref_free_acts(tg->g, e->slots);
+    if (!rc && !(e->slots = calloc((size_t)g->n_tensors, sizeof *e->slots)))
+        rc = cc_fail(CC_ERR_NOMEM, "trainer: out of memory");
+    if (!rc && !(e->bn_host = calloc((size_t)(2 * tg->n_bn + 1), sizeof *e->bn_host)))
+        rc = cc_fail(CC_ERR_NOMEM, "trainer: out of memory");
+    for (int i = 0; i < tg->n_bn && !rc; i++) {
+        e->bn_host[i] = malloc((size_t)tg->bn[i].channels * sizeof(float));
+        e->bn_host[tg->n_bn + i] = malloc((size_t)tg->bn[i].channels * sizeof(float));
+        if (!e->bn_host[i] || !e->bn_host[tg->n_bn + i])
+            rc = cc_fail(CC_ERR_NOMEM, "trainer: out of memory");
+    }
     return rc;
 }
 
 int train_exec_create(const char *device, clip_train_graph *tg, clip_wmap *w,
-                      const train_adamw_cfg *cfg, train_exec **out)
+                      const adamw_cfg *cfg, train_exec **out)
 {
     *out = NULL;
     train_exec *e = calloc(1, sizeof *e);
@@ -106,9 +107,7 @@ int train_exec_create(const char *device, clip_train_graph *tg, clip_wmap *w,
     e->tg = tg;
     e->w = w;
     e->scale_param = -1;
-    e->accum = cfg && cfg->accum_steps > 1 ? cfg->accum_steps : 1;
-    e->is_ref = device && strcmp(device, "ref") == 0;
-    int rc = e->is_ref ? ref_create(e, cfg) : train_exec_ocl_create(e, device, cfg);
+    int rc = exec_setup(e, device, cfg);
     if (rc) {
         train_exec_free(e);
         return rc;
@@ -121,69 +120,82 @@ void train_exec_free(train_exec *e)
 {
     if (!e)
         return;
-    if (!e->is_ref)
-        train_exec_ocl_free(e);
-    train_host_adamw_free(e->host);
+    if (e->bn_host)
+        for (int i = 0; i < 2 * e->tg->n_bn; i++)
+            free(e->bn_host[i]);
+    free(e->bn_host);
     free(e->slots);
+    backend_optim_free(e->opt);
+    backend_plan_free(e->plan);
+    backend_close(e->be);
     free(e);
 }
 
 int train_exec_micro(train_exec *e, const float *pixels, const int32_t *ids, float *loss)
 {
-    return e->is_ref ? ref_micro(e, pixels, ids, loss) : train_exec_ocl_micro(e, pixels, ids, loss);
+    clip_train_graph *tg = e->tg;
+    const graph *g = tg->g;
+    int rc = clip_train_bind(tg, e->slots, pixels, ids);
+    /* Every caller-supplied input (pixels, ids, the host inputs derived
+     * from them, labels, seed); params stay in the plan. */
+    for (int t = 0; t < g->n_tensors && !rc; t++) {
+        if (g->tensors[t].role != G_ROLE_INPUT)
+            continue;
+        if (!e->slots[t])
+            return cc_fail(CC_ERR_INVALID, "trainer: input '%s' has no data", g->tensors[t].name);
+        rc = backend_plan_write(e->plan, t, e->slots[t], g_nbytes(g, t));
+    }
+    if (!rc)
+        rc = backend_plan_run(e->plan);
+    if (!rc)
+        rc = backend_plan_read(e->plan, tg->loss.loss, loss, sizeof *loss);
+    for (int i = 0; i < tg->n_bn && !rc; i++) {
+        size_t b = (size_t)tg->bn[i].channels * sizeof(float);
+        rc = backend_plan_read(e->plan, tg->bn[i].mean, e->bn_host[i], b);
+        if (!rc)
+            rc = backend_plan_read(e->plan, tg->bn[i].var, e->bn_host[tg->n_bn + i], b);
+    }
+    if (!rc)
+        rc = bn_update(e, e->bn_host, e->bn_host + tg->n_bn);
+    if (!rc)
+        rc = backend_optim_accumulate(e->opt);
+    return rc;
 }
 
 int train_exec_step(train_exec *e, double lr, float *grad_norm)
 {
-    return e->is_ref ? train_host_adamw_step(e->host, lr, grad_norm)
-                     : train_exec_ocl_step(e, lr, grad_norm);
+    return backend_optim_step(e->opt, lr, grad_norm);
 }
 
 int train_exec_sync(train_exec *e)
 {
-    return e->is_ref ? CC_OK : train_exec_ocl_sync(e);
+    clip_tower *t = e->tg->t;
+    int rc = CC_OK;
+    for (int i = 0; i < t->n_params && !rc; i++)
+        rc = backend_plan_read(e->plan, t->param_t[i], (float *)t->param_data[i],
+                               g_nbytes(e->tg->g, t->param_t[i]));
+    return rc;
 }
 
 float train_exec_logit_scale(train_exec *e)
 {
-    if (e->scale_param < 0)
+    float v = NAN;
+    if (e->scale_param < 0 || backend_plan_read(e->plan, e->tg->t->param_t[e->scale_param], &v, sizeof v))
         return NAN;
-    if (!e->is_ref)
-        return train_exec_ocl_scalar(e, e->scale_param);
-    return e->tg->t->param_data[e->scale_param][0];
+    return v;
 }
 
-int64_t train_exec_steps(const train_exec *e)
-{
-    return e->is_ref ? train_host_adamw_steps(e->host) : train_optim_steps(e->opt);
-}
-
-void train_exec_set_steps(train_exec *e, int64_t t)
-{
-    if (e->is_ref)
-        train_host_adamw_set_steps(e->host, t);
-    else
-        train_optim_set_steps(e->opt, t);
-}
+int64_t train_exec_steps(const train_exec *e) { return backend_optim_steps(e->opt); }
+void train_exec_set_steps(train_exec *e, int64_t t) { backend_optim_set_steps(e->opt, t); }
 
 int train_exec_get_state(train_exec *e, int i, float *m, float *v)
 {
-    if (!e->is_ref)
-        return train_optim_get_state(e->opt, i, m, v);
-    size_t b = (size_t)g_numel(e->tg->g, e->tg->t->param_t[i]) * sizeof(float);
-    memcpy(m, train_host_adamw_m(e->host, i), b);
-    memcpy(v, train_host_adamw_v(e->host, i), b);
-    return CC_OK;
+    return backend_optim_get_state(e->opt, i, m, v);
 }
 
 int train_exec_set_state(train_exec *e, int i, const float *m, const float *v)
 {
-    if (!e->is_ref)
-        return train_optim_set_state(e->opt, i, m, v);
-    size_t b = (size_t)g_numel(e->tg->g, e->tg->t->param_t[i]) * sizeof(float);
-    memcpy(train_host_adamw_m(e->host, i), m, b);
-    memcpy(train_host_adamw_v(e->host, i), v, b);
-    return CC_OK;
+    return backend_optim_set_state(e->opt, i, m, v);
 }
 
-const char *train_exec_device(const train_exec *e) { return e->device; }
+const char *train_exec_device(const train_exec *e) { return backend_name(e->be); }

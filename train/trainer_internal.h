@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backends/adamw.h"
 #include "io/dataset.h"
 #include "io/tokenizer.h"
 #include "models/clip_train.h"
@@ -33,12 +34,11 @@ int train_key_is_buffer(const char *key);
 /* ---- trainer_exec*.c: one step on a backend ---- */
 typedef struct train_exec train_exec;
 
-/* device "ref": plain C with a host AdamW (trainer_adamw_host.c); anything
- * else: an OpenCL plan + train/optim.h. Params are read from tg's weight
- * map w, which the ref backend updates in place and train_exec_sync
- * refreshes from the device. */
+/* device: backend_open's ("ref", or an OpenCL device); the backend's own
+ * AdamW trains. Params are read from tg's weight map w once; train_exec_sync
+ * copies the trained values back into it. */
 int train_exec_create(const char *device, clip_train_graph *tg, clip_wmap *w,
-                      const train_adamw_cfg *cfg, train_exec **out);
+                      const adamw_cfg *cfg, train_exec **out);
 void train_exec_free(train_exec *e);
 /* Forward + backward of one micro-batch; accumulates its gradients and
  * updates BatchNorm running buffers in w. */
@@ -53,23 +53,6 @@ void train_exec_set_steps(train_exec *e, int64_t t);
 int train_exec_get_state(train_exec *e, int i, float *m, float *v);
 int train_exec_set_state(train_exec *e, int i, const float *m, const float *v);
 const char *train_exec_device(const train_exec *e);
-
-/* ---- trainer_adamw_host.c: train/optim.h's math on the host ---- */
-typedef struct train_host_adamw train_host_adamw;
-int train_host_adamw_create(const train_adamw_cfg *cfg, int n, train_host_adamw **out);
-void train_host_adamw_free(train_host_adamw *o);
-/* Parameter i: numel floats at param (updated in place), decay from the
- * name's rule, clamp [lo, hi] (use -inf/inf for none). */
-int train_host_adamw_add(train_host_adamw *o, int i, const char *name, int ndim, float *param,
-                         int64_t numel, float lo, float hi);
-/* Adds a micro-batch's gradient of parameter i. */
-void train_host_adamw_accumulate(train_host_adamw *o, int i, const float *grad);
-/* Step with the gradient sum / micro-batches (then clipped). */
-int train_host_adamw_step(train_host_adamw *o, double lr, float *grad_norm);
-int64_t train_host_adamw_steps(const train_host_adamw *o);
-void train_host_adamw_set_steps(train_host_adamw *o, int64_t t);
-float *train_host_adamw_m(train_host_adamw *o, int i);
-float *train_host_adamw_v(train_host_adamw *o, int i);
 
 /* ---- trainer_data.c: dataset, loader position, tokens ---- */
 typedef struct train_data {

@@ -40,6 +40,8 @@ int ocl_plan_run(ocl_plan *p);
  * run, summed over that node's launches; -1 where the node had none. */
 int ocl_plan_node_seconds(const ocl_plan *p, double *per_node /* g->n_nodes */);
 size_t ocl_plan_arena_bytes(const ocl_plan *p);
+/* Device bytes of all plan scratch: private (ocl_lower_scratch) + shared. */
+size_t ocl_plan_scratch_bytes(const ocl_plan *p);
 
 /* ---------------------------------------------------------------------
  * For lowering code (ocl_lower_*.c). One lowering function per op family

@@ -72,8 +72,6 @@ int ocl_lower_is_param(ocl_lower *lc, int tensor);
  * ocl_ss_note_slot (ocl_shared_scratch.h). Requests of one node never
  * overlap each other. */
 int ocl_lower_shared_scratch(ocl_lower *lc, size_t bytes, cl_mem *out);
-/* Device bytes of all plan scratch: private (ocl_lower_scratch) + shared. */
-size_t ocl_plan_scratch_bytes(const ocl_plan *p);
 
 /* G_OP_ATTENTION for CPU-class devices (ocl_lower_attention_cpu.c): whether
  * it applies to the node (head dim a multiple of 16, CPU class or

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "backends/opencl/ocl_gemm.h"
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_backend.h"
 #include "tests/common/op_harness.h"
 #include "runtime/settings.h"
 

@@ -21,7 +21,7 @@ per-tensor gradient error against that answer, for scale.
 The AdamW step runs in float32, as a training run would, on the float32
 rounding of those float64 gradients, with lr 1e-3, betas (0.9, 0.98),
 eps 1e-6 and weight decay 0.2 on exactly the tensors
-train/optim.c:train_param_decays() decays (ndim >= 2 and the name holds none
+backends/adamw.c:adamw_param_decays() decays (ndim >= 2 and the name holds none
 of "bn", "ln", "bias", "logit_scale", "token_embedding",
 "positional_embedding", "position_embedding", "class_embedding"), 0
 elsewhere; then logit_scale is clamped to [0, ln 100] as open_clip does.
@@ -59,7 +59,7 @@ RN = {"embed": 16, "quick_gelu": False,
 
 
 def decays(name, ndim):
-    """train/optim.c:train_param_decays, verbatim."""
+    """backends/adamw.c:adamw_param_decays, verbatim."""
     return ndim >= 2 and not any(s in name for s in NO_DECAY)
 
 

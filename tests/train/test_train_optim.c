@@ -1,4 +1,4 @@
-/* AdamW kernels (train/optim.c) on the OpenCL device against torch.optim.AdamW
+/* AdamW kernels (backends/opencl/ocl_optim.c) on the OpenCL device against torch.optim.AdamW
  * goldens (adamw_golden.h, made by make_adamw_golden.py) and against an
  * independent double-precision AdamW written here; weight-decay groups by
  * name; clipping by global norm; accumulation equals one big batch;
@@ -18,7 +18,7 @@
 #include "models/clip_loss.h"
 #include "tests/common/op_harness.h"
 #include "tests/train/adamw_golden.h"
-#include "train/optim.h"
+#include "backends/opencl/ocl_optim.h"
 
 /* A device tensor and its host mirror. */
 typedef struct dt {
@@ -141,7 +141,7 @@ static void test_decay_groups(void **state)
         {"text_model.encoder.layers.0.self_attn.k_proj.weight", 2, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int got = train_param_decays(cases[i].name, cases[i].ndim);
+        int got = adamw_param_decays(cases[i].name, cases[i].ndim);
         if (got != cases[i].decays) {
             print_error("%s (ndim %d): decays %d, want %d\n", cases[i].name, cases[i].ndim, got, cases[i].decays);
             fail();
@@ -157,15 +157,15 @@ static void test_decay_applied_by_group(void **state)
     float p0[6] = {1, -2, 3, 0.5f, -0.25f, 4}, zeros[6] = {0}, got[6];
     dt w = dt_new(p0, 6), b = dt_new(p0, 6);
     dt_grad(&w, zeros), dt_grad(&b, zeros);
-    train_optim *o;
-    ok(train_optim_create(oh_ctx(), NULL, &o));
+    ocl_optim *o;
+    ok(ocl_optim_create(oh_ctx(), NULL, &o));
     int64_t sw[2] = {2, 3}, sb[1] = {6};
     int iw, ib;
-    ok(train_optim_add(o, "visual.proj", 2, sw, w.p, w.g, &iw));
-    ok(train_optim_add(o, "visual.ln_post.bias", 1, sb, b.p, b.g, &ib));
-    assert_int_equal(train_optim_decays(o, iw), 1);
-    assert_int_equal(train_optim_decays(o, ib), 0);
-    ok(train_optim_step(o, 0.1));
+    ok(ocl_optim_add(o, "visual.proj", 2, sw, w.p, w.g, &iw));
+    ok(ocl_optim_add(o, "visual.ln_post.bias", 1, sb, b.p, b.g, &ib));
+    assert_int_equal(ocl_optim_decays(o, iw), 1);
+    assert_int_equal(ocl_optim_decays(o, ib), 0);
+    ok(ocl_optim_step(o, 0.1));
     double want[6];
     for (int i = 0; i < 6; i++)
         want[i] = p0[i] * (1 - 0.1 * 0.2);
@@ -175,7 +175,7 @@ static void test_decay_applied_by_group(void **state)
         want[i] = p0[i];
     dt_read(&b, got);
     near("not decayed", got, want, 6, 0, 0);
-    train_optim_free(o);
+    ocl_optim_free(o);
     dt_free(&w), dt_free(&b);
 }
 
@@ -184,19 +184,19 @@ static void run_golden(double clip, const float *want_w, const float *want_b, co
                        const float *want_vw, const float *want_mb, const float *want_vb, const float *norms)
 {
     dt w = dt_new(ag_w0, 12), b = dt_new(ag_b0, 5);
-    train_adamw_cfg cfg = train_adamw_defaults();
+    adamw_cfg cfg = adamw_defaults();
     cfg.clip_norm = clip;
-    train_optim *o;
-    ok(train_optim_create(oh_ctx(), &cfg, &o));
+    ocl_optim *o;
+    ok(ocl_optim_create(oh_ctx(), &cfg, &o));
     int64_t sw[2] = {3, 4}, sb[1] = {5};
-    ok(train_optim_add(o, "w", 2, sw, w.p, w.g, NULL));
-    ok(train_optim_add(o, "b", 1, sb, b.p, b.g, NULL));
+    ok(ocl_optim_add(o, "w", 2, sw, w.p, w.g, NULL));
+    ok(ocl_optim_add(o, "b", 1, sb, b.p, b.g, NULL));
     for (int s = 0; s < AG_STEPS; s++) {
         dt_grad(&w, ag_gw + 12 * s), dt_grad(&b, ag_gb + 5 * s);
-        ok(train_optim_step(o, ag_lr[s]));
+        ok(ocl_optim_step(o, ag_lr[s]));
         if (norms) {
             float nrm;
-            ok(train_optim_grad_norm(o, &nrm));
+            ok(ocl_optim_grad_norm(o, &nrm));
             nearf("grad norm", &nrm, norms + s, 1, 0, 1e-6);
         }
     }
@@ -204,14 +204,14 @@ static void run_golden(double clip, const float *want_w, const float *want_b, co
     dt_read(&w, gw), dt_read(&b, gb);
     nearf("w", gw, want_w, 12, 1e-7, 1e-6);
     nearf("b", gb, want_b, 5, 1e-7, 1e-6);
-    ok(train_optim_get_state(o, 0, m, v));
+    ok(ocl_optim_get_state(o, 0, m, v));
     nearf("exp_avg w", m, want_mw, 12, 1e-8, 1e-6);
     nearf("exp_avg_sq w", v, want_vw, 12, 1e-9, 1e-6);
-    ok(train_optim_get_state(o, 1, m, v));
+    ok(ocl_optim_get_state(o, 1, m, v));
     nearf("exp_avg b", m, want_mb, 5, 1e-8, 1e-6);
     nearf("exp_avg_sq b", v, want_vb, 5, 1e-9, 1e-6);
-    assert_int_equal(train_optim_steps(o), AG_STEPS);
-    train_optim_free(o);
+    assert_int_equal(ocl_optim_steps(o), AG_STEPS);
+    ocl_optim_free(o);
     dt_free(&w), dt_free(&b);
 }
 
@@ -245,14 +245,14 @@ static void test_vs_double(void **state)
     for (int i = 0; i < NC; i++)
         pc[i] = frand(&s);
     dt a = dt_new(pa, NA), b = dt_new(pb, NB), c = dt_new(pc, NC);
-    train_adamw_cfg cfg = train_adamw_defaults();
+    adamw_cfg cfg = adamw_defaults();
     cfg.clip_norm = 20.0; /* the norm of NA uniform[-1,1]*amp values: amp*sqrt(NA/3) ~ 18*amp */
-    train_optim *o;
-    ok(train_optim_create(oh_ctx(), &cfg, &o));
+    ocl_optim *o;
+    ok(ocl_optim_create(oh_ctx(), &cfg, &o));
     int64_t sa[2] = {37, 29}, sb[1] = {NB}, sc[2] = {2, 3};
-    ok(train_optim_add(o, "visual.transformer.resblocks.0.mlp.c_fc.weight", 2, sa, a.p, a.g, NULL));
-    ok(train_optim_add(o, "visual.transformer.resblocks.0.ln_1.weight", 1, sb, b.p, b.g, NULL));
-    ok(train_optim_add(o, "visual.class_embedding.x", 2, sc, c.p, c.g, NULL));
+    ok(ocl_optim_add(o, "visual.transformer.resblocks.0.mlp.c_fc.weight", 2, sa, a.p, a.g, NULL));
+    ok(ocl_optim_add(o, "visual.transformer.resblocks.0.ln_1.weight", 1, sb, b.p, b.g, NULL));
+    ok(ocl_optim_add(o, "visual.class_embedding.x", 2, sc, c.p, c.g, NULL));
     dadam_init(&A, pa, NA, 0.2), dadam_init(&B, pb, NB, 0), dadam_init(&C, pc, NC, 0);
     const float amp[5] = {0.5f, 3.0f, 1.0f, 0.01f, 2.0f};
     int clipped = 0, unclipped = 0;
@@ -277,9 +277,9 @@ static void test_vs_double(void **state)
             dc[i] = gc[i] * f;
         dadam_step(&A, da, lr, t), dadam_step(&B, db, lr, t), dadam_step(&C, dc, lr, t);
         dt_grad(&a, ga), dt_grad(&b, gb), dt_grad(&c, gc);
-        ok(train_optim_step(o, lr));
+        ok(ocl_optim_step(o, lr));
         float nrm;
-        ok(train_optim_grad_norm(o, &nrm));
+        ok(ocl_optim_grad_norm(o, &nrm));
         near("norm", &nrm, &norm, 1, 0, 1e-5);
     }
     assert_true(clipped >= 2 && unclipped >= 2); /* the case exercises both branches */
@@ -289,7 +289,7 @@ static void test_vs_double(void **state)
     near("b", got, B.p, NB, 2e-6, 2e-6);
     dt_read(&c, got);
     near("c", got, C.p, NC, 2e-6, 2e-6);
-    train_optim_free(o);
+    ocl_optim_free(o);
     dt_free(&a), dt_free(&b), dt_free(&c);
 }
 
@@ -309,24 +309,24 @@ static void test_accumulation_equals_big_batch(void **state)
             for (int i = 0; i < D; i++)
                 x[t][b][i] = frand(&s);
     dt wk = dt_new(w0, D), w1 = dt_new(w0, D);
-    train_adamw_cfg ck = train_adamw_defaults(), c1 = train_adamw_defaults();
+    adamw_cfg ck = adamw_defaults(), c1 = adamw_defaults();
     ck.accum_steps = K;
     ck.clip_norm = c1.clip_norm = 0.3; /* the clip must see the averaged gradient */
-    train_optim *ok_, *o1;
-    ok(train_optim_create(oh_ctx(), &ck, &ok_));
-    ok(train_optim_create(oh_ctx(), &c1, &o1));
+    ocl_optim *ok_, *o1;
+    ok(ocl_optim_create(oh_ctx(), &ck, &ok_));
+    ok(ocl_optim_create(oh_ctx(), &c1, &o1));
     int64_t sh[2] = {2, 5};
-    ok(train_optim_add(ok_, "fc.weight", 2, sh, wk.p, wk.g, NULL));
-    ok(train_optim_add(o1, "fc.weight", 2, sh, w1.p, w1.g, NULL));
-    assert_int_equal(train_optim_step(ok_, 0.01), CC_ERR_INVALID); /* nothing accumulated yet */
+    ok(ocl_optim_add(ok_, "fc.weight", 2, sh, wk.p, wk.g, NULL));
+    ok(ocl_optim_add(o1, "fc.weight", 2, sh, w1.p, w1.g, NULL));
+    assert_int_equal(ocl_optim_step(ok_, 0.01), CC_ERR_INVALID); /* nothing accumulated yet */
     for (int t = 0; t < STEPS; t++) {
         for (int k = 0; k < K; k++) {
             for (int i = 0; i < D; i++)
                 gmicro[i] = (x[t][2 * k][i] + x[t][2 * k + 1][i]) / 2;
             dt_grad(&wk, gmicro);
-            ok(train_optim_accumulate(ok_));
+            ok(ocl_optim_accumulate(ok_));
         }
-        assert_int_equal(train_optim_accumulate(ok_), CC_ERR_INVALID); /* a 4th of 3 */
+        assert_int_equal(ocl_optim_accumulate(ok_), CC_ERR_INVALID); /* a 4th of 3 */
         for (int i = 0; i < D; i++) {
             double m = 0;
             for (int b = 0; b < B; b++)
@@ -334,11 +334,11 @@ static void test_accumulation_equals_big_batch(void **state)
             gbig[i] = (float)(m / B);
         }
         dt_grad(&w1, gbig);
-        ok(train_optim_step(ok_, 0.05));
-        ok(train_optim_step(o1, 0.05));
+        ok(ocl_optim_step(ok_, 0.05));
+        ok(ocl_optim_step(o1, 0.05));
         float nk, n1;
-        ok(train_optim_grad_norm(ok_, &nk));
-        ok(train_optim_grad_norm(o1, &n1));
+        ok(ocl_optim_grad_norm(ok_, &nk));
+        ok(ocl_optim_grad_norm(o1, &n1));
         assert_true(fabsf(nk - n1) <= 1e-6f * n1);
     }
     dt_read(&wk, got_k), dt_read(&w1, got_1);
@@ -348,7 +348,7 @@ static void test_accumulation_equals_big_batch(void **state)
     near("accumulated vs big batch", got_k, want, D, 1e-6, 1e-6);
     for (int i = 0; i < D; i++)
         assert_true(fabsf(got_1[i] - w0[i]) > 1e-3f); /* the steps moved w */
-    train_optim_free(ok_), train_optim_free(o1);
+    ocl_optim_free(ok_), ocl_optim_free(o1);
     dt_free(&wk), dt_free(&w1);
 }
 
@@ -368,30 +368,30 @@ static void test_state_roundtrip_resume(void **state)
             g[t][i] = frand(&s);
     int64_t sh[2] = {5, 10};
     dt a = dt_new(p0, N);
-    train_optim *oa;
-    ok(train_optim_create(oh_ctx(), NULL, &oa));
-    ok(train_optim_add(oa, "w", 2, sh, a.p, a.g, NULL));
+    ocl_optim *oa;
+    ok(ocl_optim_create(oh_ctx(), NULL, &oa));
+    ok(ocl_optim_add(oa, "w", 2, sh, a.p, a.g, NULL));
     for (int t = 0; t < 2; t++)
-        dt_grad(&a, g[t]), ok(train_optim_step(oa, 0.01));
+        dt_grad(&a, g[t]), ok(ocl_optim_step(oa, 0.01));
     dt_read(&a, mid);
-    ok(train_optim_get_state(oa, 0, m, v));
-    int64_t steps = train_optim_steps(oa);
+    ok(ocl_optim_get_state(oa, 0, m, v));
+    int64_t steps = ocl_optim_steps(oa);
     assert_int_equal(steps, 2);
     for (int t = 2; t < 4; t++)
-        dt_grad(&a, g[t]), ok(train_optim_step(oa, 0.01));
+        dt_grad(&a, g[t]), ok(ocl_optim_step(oa, 0.01));
     dt_read(&a, got_a);
 
     dt b = dt_new(mid, N);
-    train_optim *ob;
-    ok(train_optim_create(oh_ctx(), NULL, &ob));
-    ok(train_optim_add(ob, "w", 2, sh, b.p, b.g, NULL));
-    ok(train_optim_set_state(ob, 0, m, v));
-    train_optim_set_steps(ob, steps);
+    ocl_optim *ob;
+    ok(ocl_optim_create(oh_ctx(), NULL, &ob));
+    ok(ocl_optim_add(ob, "w", 2, sh, b.p, b.g, NULL));
+    ok(ocl_optim_set_state(ob, 0, m, v));
+    ocl_optim_set_steps(ob, steps);
     for (int t = 2; t < 4; t++)
-        dt_grad(&b, g[t]), ok(train_optim_step(ob, 0.01));
+        dt_grad(&b, g[t]), ok(ocl_optim_step(ob, 0.01));
     dt_read(&b, got_b);
     assert_memory_equal(got_a, got_b, sizeof got_a);
-    train_optim_free(oa), train_optim_free(ob);
+    ocl_optim_free(oa), ocl_optim_free(ob);
     dt_free(&a), dt_free(&b);
 }
 
@@ -401,31 +401,31 @@ static void test_logit_scale_clamp(void **state)
     (void)state;
     float t0[1] = {4.6f}, up[1] = {-1.0f}, down[1] = {1.0f}, got[1];
     dt t = dt_new(t0, 1);
-    train_optim *o;
-    ok(train_optim_create(oh_ctx(), NULL, &o));
+    ocl_optim *o;
+    ok(ocl_optim_create(oh_ctx(), NULL, &o));
     int64_t sh[1] = {1};
     int i;
-    ok(train_optim_add(o, "logit_scale", 1, sh, t.p, t.g, &i));
-    ok(train_optim_set_clamp(o, i, CLIP_LOGIT_SCALE_MIN, CLIP_LOGIT_SCALE_MAX));
-    assert_int_equal(train_optim_set_clamp(o, i, 1.0f, 0.0f), CC_ERR_INVALID);
+    ok(ocl_optim_add(o, "logit_scale", 1, sh, t.p, t.g, &i));
+    ok(ocl_optim_set_clamp(o, i, CLIP_LOGIT_SCALE_MIN, CLIP_LOGIT_SCALE_MAX));
+    assert_int_equal(ocl_optim_set_clamp(o, i, 1.0f, 0.0f), CC_ERR_INVALID);
     dt_grad(&t, up);
-    ok(train_optim_step(o, 0.1)); /* first Adam step moves by lr: 4.7 > ln 100 */
+    ok(ocl_optim_step(o, 0.1)); /* first Adam step moves by lr: 4.7 > ln 100 */
     dt_read(&t, got);
     assert_true(got[0] == CLIP_LOGIT_SCALE_MAX);
     assert_true(fabs(exp((double)got[0]) - 100.0) < 1e-4);
-    train_optim_free(o);
+    ocl_optim_free(o);
     dt_free(&t);
     /* a fresh optimizer, so the first step again moves by lr: 0.05 - 0.1 < 0 */
     float low[1] = {0.05f};
     t = dt_new(low, 1);
-    ok(train_optim_create(oh_ctx(), NULL, &o));
-    ok(train_optim_add(o, "logit_scale", 1, sh, t.p, t.g, &i));
-    ok(train_optim_set_clamp(o, i, CLIP_LOGIT_SCALE_MIN, CLIP_LOGIT_SCALE_MAX));
+    ok(ocl_optim_create(oh_ctx(), NULL, &o));
+    ok(ocl_optim_add(o, "logit_scale", 1, sh, t.p, t.g, &i));
+    ok(ocl_optim_set_clamp(o, i, CLIP_LOGIT_SCALE_MIN, CLIP_LOGIT_SCALE_MAX));
     dt_grad(&t, down);
-    ok(train_optim_step(o, 0.1));
+    ok(ocl_optim_step(o, 0.1));
     dt_read(&t, got);
     assert_true(got[0] == 0.0f);
-    train_optim_free(o);
+    ocl_optim_free(o);
     dt_free(&t);
 }
 
@@ -445,17 +445,17 @@ static void test_grad_norm_large(void **state)
     ss += 9 + 16 + 144;
     dt a = dt_new(pa, NA), b = dt_new(pb, NB);
     dt_grad(&a, ga), dt_grad(&b, gb);
-    train_optim *o;
-    ok(train_optim_create(oh_ctx(), NULL, &o));
+    ocl_optim *o;
+    ok(ocl_optim_create(oh_ctx(), NULL, &o));
     int64_t sa[1] = {NA}, sb[1] = {NB};
-    ok(train_optim_add(o, "a.weight", 1, sa, a.p, a.g, NULL));
-    ok(train_optim_add(o, "b.weight", 1, sb, b.p, b.g, NULL));
-    ok(train_optim_step(o, 1e-3));
+    ok(ocl_optim_add(o, "a.weight", 1, sa, a.p, a.g, NULL));
+    ok(ocl_optim_add(o, "b.weight", 1, sb, b.p, b.g, NULL));
+    ok(ocl_optim_step(o, 1e-3));
     float nrm;
-    ok(train_optim_grad_norm(o, &nrm));
+    ok(ocl_optim_grad_norm(o, &nrm));
     double want = sqrt(ss);
     near("large norm", &nrm, &want, 1, 0, 1e-6);
-    train_optim_free(o);
+    ocl_optim_free(o);
     dt_free(&a), dt_free(&b);
     free(ga), free(pa);
 }
@@ -478,14 +478,14 @@ static void test_tails_and_norm_modes(void **state)
     static dadam ref[NT];
     static double dg[2048];
     dt t[NO][NT];
-    train_optim *o[NO];
+    ocl_optim *o[NO];
     unsigned s = 2024;
     for (int k = 0; k < NO; k++) {
-        train_adamw_cfg c = train_adamw_defaults();
+        adamw_cfg c = adamw_defaults();
         c.track_grad_norm = k != 1;
         c.clip_norm = k == 2 ? 1e9 : 0;
         c.accum_steps = k == 3 ? 2 : 1;
-        ok(train_optim_create(oh_ctx(), &c, &o[k]));
+        ok(ocl_optim_create(oh_ctx(), &c, &o[k]));
     }
     for (int i = 0; i < NT; i++) {
         for (int j = 0; j < sizes[i]; j++)
@@ -496,7 +496,7 @@ static void test_tails_and_norm_modes(void **state)
         snprintf(name, sizeof name, "t%d.weight", i);
         for (int k = 0; k < NO; k++) {
             t[k][i] = dt_new(p0, sizes[i]);
-            ok(train_optim_add(o[k], name, 2, sh, t[k][i].p, t[k][i].g, NULL));
+            ok(ocl_optim_add(o[k], name, 2, sh, t[k][i].p, t[k][i].g, NULL));
         }
     }
     for (int step = 1; step <= STEPS; step++) {
@@ -508,18 +508,18 @@ static void test_tails_and_norm_modes(void **state)
             for (int k = 0; k < NO; k++)
                 dt_grad(&t[k][i], g[i]);
         }
-        ok(train_optim_accumulate(o[3]));
-        ok(train_optim_accumulate(o[3]));
+        ok(ocl_optim_accumulate(o[3]));
+        ok(ocl_optim_accumulate(o[3]));
         for (int k = 0; k < NO; k++)
-            ok(train_optim_step(o[k], lr));
+            ok(ocl_optim_step(o[k], lr));
         float nrm[NO];
         double want = sqrt(ss);
         for (int k = 0; k < NO; k++) {
             if (k == 1) {
-                assert_int_equal(train_optim_grad_norm(o[k], &nrm[k]), CC_ERR_INVALID);
+                assert_int_equal(ocl_optim_grad_norm(o[k], &nrm[k]), CC_ERR_INVALID);
                 continue;
             }
-            ok(train_optim_grad_norm(o[k], &nrm[k]));
+            ok(ocl_optim_grad_norm(o[k], &nrm[k]));
             near("norm", &nrm[k], &want, 1, 0, 1e-6);
         }
     }
@@ -536,7 +536,7 @@ static void test_tails_and_norm_modes(void **state)
         }
     }
     for (int k = 0; k < NO; k++) {
-        train_optim_free(o[k]);
+        ocl_optim_free(o[k]);
         for (int i = 0; i < NT; i++)
             dt_free(&t[k][i]);
     }
@@ -545,24 +545,24 @@ static void test_tails_and_norm_modes(void **state)
 static void test_bad_arguments(void **state)
 {
     (void)state;
-    train_adamw_cfg c = train_adamw_defaults();
-    train_optim *o = NULL;
+    adamw_cfg c = adamw_defaults();
+    ocl_optim *o = NULL;
     c.beta2 = 1.0;
-    assert_int_equal(train_optim_create(oh_ctx(), &c, &o), CC_ERR_INVALID);
+    assert_int_equal(ocl_optim_create(oh_ctx(), &c, &o), CC_ERR_INVALID);
     assert_null(o);
-    c = train_adamw_defaults();
+    c = adamw_defaults();
     c.accum_steps = 0;
-    assert_int_equal(train_optim_create(oh_ctx(), &c, &o), CC_ERR_INVALID);
-    ok(train_optim_create(oh_ctx(), NULL, &o));
-    assert_int_equal(train_optim_step(o, 0.1), CC_ERR_INVALID); /* no parameters */
-    assert_int_equal(train_optim_accumulate(o), CC_ERR_INVALID); /* K = 1 */
+    assert_int_equal(ocl_optim_create(oh_ctx(), &c, &o), CC_ERR_INVALID);
+    ok(ocl_optim_create(oh_ctx(), NULL, &o));
+    assert_int_equal(ocl_optim_step(o, 0.1), CC_ERR_INVALID); /* no parameters */
+    assert_int_equal(ocl_optim_accumulate(o), CC_ERR_INVALID); /* K = 1 */
     float p[2] = {1, 2};
     dt t = dt_new(p, 2);
     int64_t bad[1] = {0};
-    assert_int_equal(train_optim_add(o, "w", 1, bad, t.p, t.g, NULL), CC_ERR_SHAPE);
-    assert_int_equal(train_optim_step(o, -1.0), CC_ERR_INVALID);
-    assert_int_equal(train_optim_get_state(o, 3, p, p), CC_ERR_INVALID);
-    train_optim_free(o);
+    assert_int_equal(ocl_optim_add(o, "w", 1, bad, t.p, t.g, NULL), CC_ERR_SHAPE);
+    assert_int_equal(ocl_optim_step(o, -1.0), CC_ERR_INVALID);
+    assert_int_equal(ocl_optim_get_state(o, 3, p, p), CC_ERR_INVALID);
+    ocl_optim_free(o);
     dt_free(&t);
 }
 

@@ -11,7 +11,7 @@
  *    zero must be tiny instead (train_step_util.h);
  *  - BatchNorm running statistics after the step (batch statistics from the
  *    graph, PyTorch's momentum update): relative error <= 1e-4 per tensor.
- * Then one AdamW step through train/optim.h (OpenCL kernels):
+ * Then one AdamW step through backends/opencl/ocl_optim.h (OpenCL kernels):
  *  - from PyTorch's own gradients: the parameters must equal PyTorch's
  *    parameters after its AdamW step to within 1e-3 lr per element (a few
  *    f32 ulps of the parameter);
@@ -22,7 +22,7 @@
 #include "backends/opencl/ocl_backend.h"
 #include "backends/ref/ref.h"
 #include "tests/common/op_harness.h"
-#include "train/optim.h"
+#include "backends/opencl/ocl_optim.h"
 
 #define TS_LR 1e-3
 
@@ -73,7 +73,7 @@ static void check_bn(const clip_train_graph *tg, float *const *bmean, float *con
     printf("  %-30s %d layers, worst rel err %.2e\n", what, tg->n_bn, worst);
 }
 
-/* ---- AdamW through train/optim.h ---- */
+/* ---- AdamW through backends/opencl/ocl_optim.h ---- */
 
 /* PyTorch's gradients, split per graph param (malloc'd arrays). */
 static float **golden_grads(const clip_train_graph *tg, const ts_golden *gd)
@@ -108,8 +108,8 @@ static float **adamw_step(const clip_train_graph *tg, float *const *grads)
     rt_ctx *ctx = oh_ctx();
     assert_non_null(ctx);
     int np = tg->t->n_params;
-    train_optim *o = NULL;
-    ts_ok(train_optim_create(ctx, NULL, &o), "train_optim_create");
+    ocl_optim *o = NULL;
+    ts_ok(ocl_optim_create(ctx, NULL, &o), "ocl_optim_create");
     cl_mem *pm = calloc((size_t)np, sizeof *pm), *gm = calloc((size_t)np, sizeof *gm);
     float **after = calloc((size_t)np, sizeof *after);
     assert_true(pm && gm && after);
@@ -121,11 +121,11 @@ static float **adamw_step(const clip_train_graph *tg, float *const *grads)
         ts_ok(rt_upload(ctx, pm[i], 0, tg->t->param_data[i], bytes), "rt_upload");
         ts_ok(rt_upload(ctx, gm[i], 0, grads[i], bytes), "rt_upload");
         int idx = -1;
-        ts_ok(train_optim_add(o, T->name, T->ndim, T->shape, pm[i], gm[i], &idx), T->name);
+        ts_ok(ocl_optim_add(o, T->name, T->ndim, T->shape, pm[i], gm[i], &idx), T->name);
         if (strcmp(T->name, "logit_scale") == 0)
-            ts_ok(train_optim_set_clamp(o, idx, CLIP_LOGIT_SCALE_MIN, CLIP_LOGIT_SCALE_MAX), "clamp");
+            ts_ok(ocl_optim_set_clamp(o, idx, CLIP_LOGIT_SCALE_MIN, CLIP_LOGIT_SCALE_MAX), "clamp");
     }
-    ts_ok(train_optim_step(o, TS_LR), "train_optim_step");
+    ts_ok(ocl_optim_step(o, TS_LR), "ocl_optim_step");
     for (int i = 0; i < np; i++) {
         size_t bytes = g_nbytes(tg->g, tg->t->param_t[i]);
         after[i] = malloc(bytes);
@@ -134,7 +134,7 @@ static float **adamw_step(const clip_train_graph *tg, float *const *grads)
         clReleaseMemObject(pm[i]);
         clReleaseMemObject(gm[i]);
     }
-    train_optim_free(o);
+    ocl_optim_free(o);
     free(pm);
     free(gm);
     return after;

@@ -1,10 +1,11 @@
-/* AdamW on the host for `--device ref`: the same math as kernels/optim.cl
+/* AdamW on the host, the reference backend's optimizer (`--device ref`):
+ * the same math as kernels/optim.cl
  * (torch.optim.AdamW's single-tensor path, factors formed in double and
  * rounded to float once, float arithmetic per element, the gradient scaled
  * by 1/K and the clip factor of the global norm), so the plain-C backend
  * trains without any OpenCL device. The global norm is summed in double in
  * a fixed order, so a step is reproducible (resume equality). */
-#include "train/trainer_internal.h"
+#include "backends/ref/ref_adamw.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,23 +20,23 @@ typedef struct host_param {
     float lo, hi;
 } host_param;
 
-struct train_host_adamw {
-    train_adamw_cfg cfg;
+struct ref_adamw {
+    adamw_cfg cfg;
     host_param *q;
     int n;
     int n_accum;
     int64_t t;
 };
 
-int train_host_adamw_create(const train_adamw_cfg *cfg, int n, train_host_adamw **out)
+int ref_adamw_create(const adamw_cfg *cfg, int n, ref_adamw **out)
 {
     *out = NULL;
-    train_host_adamw *o = calloc(1, sizeof *o);
+    ref_adamw *o = calloc(1, sizeof *o);
     if (!o || !(o->q = calloc((size_t)(n > 0 ? n : 1), sizeof *o->q))) {
         free(o);
-        return cc_fail(CC_ERR_NOMEM, "host AdamW: out of memory");
+        return cc_fail(CC_ERR_NOMEM, "ref AdamW: out of memory");
     }
-    o->cfg = cfg ? *cfg : train_adamw_defaults();
+    o->cfg = cfg ? *cfg : adamw_defaults();
     if (o->cfg.accum_steps < 1)
         o->cfg.accum_steps = 1;
     o->n = n;
@@ -43,7 +44,7 @@ int train_host_adamw_create(const train_adamw_cfg *cfg, int n, train_host_adamw 
     return CC_OK;
 }
 
-void train_host_adamw_free(train_host_adamw *o)
+void ref_adamw_free(ref_adamw *o)
 {
     if (!o)
         return;
@@ -56,27 +57,26 @@ void train_host_adamw_free(train_host_adamw *o)
     free(o);
 }
 
-int train_host_adamw_add(train_host_adamw *o, int i, const char *name, int ndim, float *param,
-                         int64_t numel, float lo, float hi)
+int ref_adamw_add(ref_adamw *o, int i, const char *name, int ndim, float *param, int64_t numel)
 {
     if (i < 0 || i >= o->n)
-        return cc_fail(CC_ERR_INVALID, "host AdamW: parameter index %d out of 0..%d", i, o->n - 1);
+        return cc_fail(CC_ERR_INVALID, "ref AdamW: parameter index %d out of 0..%d", i, o->n - 1);
     host_param *q = &o->q[i];
     size_t b = (size_t)(numel > 0 ? numel : 1) * sizeof(float);
     q->p = param;
     q->numel = numel;
-    q->decays = train_param_decays(name, ndim);
-    q->lo = lo;
-    q->hi = hi;
+    q->decays = adamw_param_decays(name, ndim);
+    q->lo = -INFINITY;
+    q->hi = INFINITY;
     q->acc = calloc(1, b);
     q->m = calloc(1, b);
     q->v = calloc(1, b);
     if (!q->acc || !q->m || !q->v)
-        return cc_fail(CC_ERR_NOMEM, "host AdamW: out of memory for '%s'", name);
+        return cc_fail(CC_ERR_NOMEM, "ref AdamW: out of memory for '%s'", name);
     return CC_OK;
 }
 
-void train_host_adamw_accumulate(train_host_adamw *o, int i, const float *grad)
+void ref_adamw_accumulate(ref_adamw *o, int i, const float *grad)
 {
     host_param *q = &o->q[i];
     if (o->n_accum == 0)
@@ -88,11 +88,11 @@ void train_host_adamw_accumulate(train_host_adamw *o, int i, const float *grad)
         o->n_accum++;
 }
 
-int train_host_adamw_step(train_host_adamw *o, double lr, float *grad_norm)
+int ref_adamw_step(ref_adamw *o, double lr, float *grad_norm)
 {
-    const train_adamw_cfg *c = &o->cfg;
+    const adamw_cfg *c = &o->cfg;
     if (o->n_accum != c->accum_steps)
-        return cc_fail(CC_ERR_INVALID, "host AdamW: %d of %d micro-batches accumulated",
+        return cc_fail(CC_ERR_INVALID, "ref AdamW: %d of %d micro-batches accumulated",
                        o->n_accum, c->accum_steps);
     double s2 = 0;
     for (int i = 0; i < o->n; i++)
@@ -130,7 +130,46 @@ int train_host_adamw_step(train_host_adamw *o, double lr, float *grad_norm)
     return CC_OK;
 }
 
-int64_t train_host_adamw_steps(const train_host_adamw *o) { return o->t; }
-void train_host_adamw_set_steps(train_host_adamw *o, int64_t t) { o->t = t; }
-float *train_host_adamw_m(train_host_adamw *o, int i) { return o->q[i].m; }
-float *train_host_adamw_v(train_host_adamw *o, int i) { return o->q[i].v; }
+static int check_index(const ref_adamw *o, int i, const char *fn)
+{
+    if (i < 0 || i >= o->n || !o->q[i].m)
+        return cc_fail(CC_ERR_INVALID, "%s: parameter index %d out of 0..%d or not added", fn, i, o->n - 1);
+    return CC_OK;
+}
+
+int ref_adamw_set_clamp(ref_adamw *o, int i, float lo, float hi)
+{
+    int rc = check_index(o, i, "ref_adamw_set_clamp");
+    if (rc)
+        return rc;
+    if (!(lo <= hi))
+        return cc_fail(CC_ERR_INVALID, "ref_adamw_set_clamp: need lo <= hi, found [%g, %g]", lo, hi);
+    o->q[i].lo = lo;
+    o->q[i].hi = hi;
+    return CC_OK;
+}
+
+int64_t ref_adamw_steps(const ref_adamw *o) { return o->t; }
+void ref_adamw_set_steps(ref_adamw *o, int64_t t) { o->t = t; }
+
+int ref_adamw_get_state(const ref_adamw *o, int i, float *m, float *v)
+{
+    int rc = check_index(o, i, "ref_adamw_get_state");
+    if (rc)
+        return rc;
+    size_t b = (size_t)o->q[i].numel * sizeof(float);
+    memcpy(m, o->q[i].m, b);
+    memcpy(v, o->q[i].v, b);
+    return CC_OK;
+}
+
+int ref_adamw_set_state(ref_adamw *o, int i, const float *m, const float *v)
+{
+    int rc = check_index(o, i, "ref_adamw_set_state");
+    if (rc)
+        return rc;
+    size_t b = (size_t)o->q[i].numel * sizeof(float);
+    memcpy(o->q[i].m, m, b);
+    memcpy(o->q[i].v, v, b);
+    return CC_OK;
+}

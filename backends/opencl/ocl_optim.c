@@ -3,8 +3,8 @@
  * one finalize that writes the norm and the clip/average factor -> one AdamW
  * launch per tensor. Clipping off: the AdamW launches alone, each also
  * writing its tensor's sum-of-squares partials when the norm is tracked for
- * the log, then one finalize. See train/optim.h for the exact semantics. */
-#include "train/optim.h"
+ * the log, then one finalize. See ocl_optim.h for the exact semantics. */
+#include "backends/opencl/ocl_optim.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -36,9 +36,9 @@ typedef struct opt_param {
     int64_t parts;        /* work-items of this tensor's launches */
 } opt_param;
 
-struct train_optim {
+struct ocl_optim {
     rt_ctx *ctx;
-    train_adamw_cfg cfg;
+    adamw_cfg cfg;
     opt_param *p;
     int n, cap;
     int ready;             /* arena allocated, kernels built */
@@ -54,61 +54,25 @@ struct train_optim {
     int64_t t;             /* steps taken */
 };
 
-train_adamw_cfg train_adamw_defaults(void)
-{
-    train_adamw_cfg c = {.beta1 = 0.9, .beta2 = 0.98, .eps = 1e-6, .weight_decay = 0.2,
-                         .clip_norm = 0.0, .accum_steps = 1, .track_grad_norm = 1};
-    return c;
-}
-
-int train_param_decays(const char *name, int ndim)
-{
-    static const char *const no_decay[] = {
-        "bn", "ln", "bias", "logit_scale", "token_embedding", "positional_embedding",
-        "position_embedding", "class_embedding",
-    };
-    if (ndim < 2)
-        return 0;
-    for (size_t i = 0; name && i < sizeof no_decay / sizeof no_decay[0]; i++)
-        if (strstr(name, no_decay[i]))
-            return 0;
-    return 1;
-}
-
-static int cfg_check(const train_adamw_cfg *c)
-{
-    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
-        return cc_fail(CC_ERR_INVALID, "train_optim: betas must lie in [0, 1), found %g and %g", c->beta1,
-                       c->beta2);
-    if (!(c->eps > 0) || !(c->weight_decay >= 0))
-        return cc_fail(CC_ERR_INVALID, "train_optim: eps must be > 0 and weight decay >= 0, found %g and %g",
-                       c->eps, c->weight_decay);
-    if (c->accum_steps < 1)
-        return cc_fail(CC_ERR_INVALID, "train_optim: accum_steps must be >= 1, found %d", c->accum_steps);
-    if (isnan(c->clip_norm))
-        return cc_fail(CC_ERR_INVALID, "train_optim: clip_norm is NaN");
-    return CC_OK;
-}
-
-int train_optim_create(rt_ctx *ctx, const train_adamw_cfg *cfg, train_optim **out)
+int ocl_optim_create(rt_ctx *ctx, const adamw_cfg *cfg, ocl_optim **out)
 {
     if (!ctx || !out)
-        return cc_fail(CC_ERR_INVALID, "train_optim_create: ctx and out must not be NULL");
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_create: ctx and out must not be NULL");
     *out = NULL;
-    train_adamw_cfg c = cfg ? *cfg : train_adamw_defaults();
-    int rc = cfg_check(&c);
+    adamw_cfg c = cfg ? *cfg : adamw_defaults();
+    int rc = adamw_cfg_check(&c, "ocl_optim");
     if (rc)
         return rc;
-    train_optim *o = calloc(1, sizeof *o);
+    ocl_optim *o = calloc(1, sizeof *o);
     if (!o)
-        return cc_fail(CC_ERR_NOMEM, "train_optim_create: out of memory");
+        return cc_fail(CC_ERR_NOMEM, "ocl_optim_create: out of memory");
     o->ctx = ctx;
     o->cfg = c;
     *out = o;
     return CC_OK;
 }
 
-void train_optim_free(train_optim *o)
+void ocl_optim_free(ocl_optim *o)
 {
     if (!o)
         return;
@@ -124,24 +88,24 @@ void train_optim_free(train_optim *o)
     free(o);
 }
 
-int train_optim_add(train_optim *o, const char *name, int ndim, const int64_t *shape, cl_mem param,
+int ocl_optim_add(ocl_optim *o, const char *name, int ndim, const int64_t *shape, cl_mem param,
                     cl_mem grad, int *index)
 {
     if (!o || !name || !param || !grad || (ndim > 0 && !shape))
-        return cc_fail(CC_ERR_INVALID, "train_optim_add: optimizer, name, param and grad must not be NULL");
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_add: optimizer, name, param and grad must not be NULL");
     if (o->ready)
-        return cc_fail(CC_ERR_INVALID, "train_optim_add: '%s' added after the first step; add every parameter "
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_add: '%s' added after the first step; add every parameter "
                        "first", name);
     if (ndim < 0 || ndim > OPT_MAX_DIMS)
-        return cc_fail(CC_ERR_INVALID, "train_optim_add: '%s' has %d dims, expected 0..%d", name, ndim,
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_add: '%s' has %d dims, expected 0..%d", name, ndim,
                        OPT_MAX_DIMS);
     if (strlen(name) >= OPT_NAME_LEN)
-        return cc_fail(CC_ERR_INVALID, "train_optim_add: name '%.40s...' is %zu chars, at most %d", name,
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_add: name '%.40s...' is %zu chars, at most %d", name,
                        strlen(name), OPT_NAME_LEN - 1);
     int64_t numel = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 1)
-            return cc_fail(CC_ERR_SHAPE, "train_optim_add: '%s' dim %d is %lld, expected >= 1", name, d,
+            return cc_fail(CC_ERR_SHAPE, "ocl_optim_add: '%s' dim %d is %lld, expected >= 1", name, d,
                            (long long)shape[d]);
         numel *= shape[d];
     }
@@ -149,7 +113,7 @@ int train_optim_add(train_optim *o, const char *name, int ndim, const int64_t *s
         int cap = o->cap ? 2 * o->cap : 32;
         opt_param *np = realloc(o->p, (size_t)cap * sizeof *np);
         if (!np)
-            return cc_fail(CC_ERR_NOMEM, "train_optim_add: out of memory");
+            return cc_fail(CC_ERR_NOMEM, "ocl_optim_add: out of memory");
         o->p = np;
         o->cap = cap;
     }
@@ -162,7 +126,7 @@ int train_optim_add(train_optim *o, const char *name, int ndim, const int64_t *s
     q->numel = numel;
     q->param = param;
     q->grad = grad;
-    q->decays = train_param_decays(name, ndim);
+    q->decays = adamw_param_decays(name, ndim);
     q->lo = -INFINITY;
     q->hi = INFINITY;
     if (index)
@@ -171,7 +135,7 @@ int train_optim_add(train_optim *o, const char *name, int ndim, const int64_t *s
     return CC_OK;
 }
 
-static int check_index(const train_optim *o, int i, const char *fn)
+static int check_index(const ocl_optim *o, int i, const char *fn)
 {
     if (!o)
         return cc_fail(CC_ERR_INVALID, "%s: optimizer is NULL", fn);
@@ -180,46 +144,46 @@ static int check_index(const train_optim *o, int i, const char *fn)
     return CC_OK;
 }
 
-int train_optim_rebind(train_optim *o, int i, cl_mem param, cl_mem grad)
+int ocl_optim_rebind(ocl_optim *o, int i, cl_mem param, cl_mem grad)
 {
-    int rc = check_index(o, i, "train_optim_rebind");
+    int rc = check_index(o, i, "ocl_optim_rebind");
     if (rc)
         return rc;
     if (!param || !grad)
-        return cc_fail(CC_ERR_INVALID, "train_optim_rebind: '%s': param and grad must not be NULL", o->p[i].name);
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_rebind: '%s': param and grad must not be NULL", o->p[i].name);
     o->p[i].param = param;
     o->p[i].grad = grad;
     return CC_OK;
 }
 
-int train_optim_set_clamp(train_optim *o, int i, float lo, float hi)
+int ocl_optim_set_clamp(ocl_optim *o, int i, float lo, float hi)
 {
-    int rc = check_index(o, i, "train_optim_set_clamp");
+    int rc = check_index(o, i, "ocl_optim_set_clamp");
     if (rc)
         return rc;
     if (!(lo <= hi))
-        return cc_fail(CC_ERR_INVALID, "train_optim_set_clamp: '%s': need lo <= hi, found [%g, %g]",
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_set_clamp: '%s': need lo <= hi, found [%g, %g]",
                        o->p[i].name, lo, hi);
     o->p[i].lo = lo;
     o->p[i].hi = hi;
     return CC_OK;
 }
 
-int train_optim_set_decay(train_optim *o, int i, int decays)
+int ocl_optim_set_decay(ocl_optim *o, int i, int decays)
 {
-    int rc = check_index(o, i, "train_optim_set_decay");
+    int rc = check_index(o, i, "ocl_optim_set_decay");
     if (rc)
         return rc;
     o->p[i].decays = decays != 0;
     return CC_OK;
 }
 
-int train_optim_count(const train_optim *o) { return o ? o->n : 0; }
-const char *train_optim_name(const train_optim *o, int i) { return o && i >= 0 && i < o->n ? o->p[i].name : NULL; }
-int64_t train_optim_numel(const train_optim *o, int i) { return o && i >= 0 && i < o->n ? o->p[i].numel : -1; }
-int train_optim_decays(const train_optim *o, int i) { return o && i >= 0 && i < o->n ? o->p[i].decays : 0; }
-int64_t train_optim_steps(const train_optim *o) { return o ? o->t : 0; }
-void train_optim_set_steps(train_optim *o, int64_t t)
+int ocl_optim_count(const ocl_optim *o) { return o ? o->n : 0; }
+const char *ocl_optim_name(const ocl_optim *o, int i) { return o && i >= 0 && i < o->n ? o->p[i].name : NULL; }
+int64_t ocl_optim_numel(const ocl_optim *o, int i) { return o && i >= 0 && i < o->n ? o->p[i].numel : -1; }
+int ocl_optim_decays(const ocl_optim *o, int i) { return o && i >= 0 && i < o->n ? o->p[i].decays : 0; }
+int64_t ocl_optim_steps(const ocl_optim *o) { return o ? o->t : 0; }
+void ocl_optim_set_steps(ocl_optim *o, int64_t t)
 {
     if (o && t >= 0)
         o->t = t;
@@ -229,12 +193,12 @@ static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 /* Lays out the arena, allocates it zeroed (torch starts m and v at 0) and
  * builds the kernels. Runs once, at the first use. */
-static int make_ready(train_optim *o)
+static int make_ready(ocl_optim *o)
 {
     if (o->ready)
         return CC_OK;
     if (o->n == 0)
-        return cc_fail(CC_ERR_INVALID, "train_optim: no parameters were added");
+        return cc_fail(CC_ERR_INVALID, "ocl_optim: no parameters were added");
     int64_t off = 0;
     o->n_parts = 0;
     o->vpi = o->ctx->policy.optim_vpi;
@@ -255,7 +219,7 @@ static int make_ready(train_optim *o)
         o->n_parts += q->parts;
     }
     if (o->n_parts > INT32_MAX)
-        return cc_fail(CC_ERR_INVALID, "train_optim: %lld sum-of-squares partials exceed the kernel's int count",
+        return cc_fail(CC_ERR_INVALID, "ocl_optim: %lld sum-of-squares partials exceed the kernel's int count",
                        (long long)o->n_parts);
     rt_ctx *ctx = o->ctx;
     int rc = CC_OK;
@@ -290,7 +254,7 @@ static int make_ready(train_optim *o)
 #define SETARG(k, i, v) RT_CHECK(clSetKernelArg((k), (i), sizeof(v), &(v)))
 
 /* One work-item per 8*vpi elements of a numel-element tensor. */
-static int launch(train_optim *o, cl_kernel k, int64_t numel)
+static int launch(ocl_optim *o, cl_kernel k, int64_t numel)
 {
     int64_t items = (numel + 8 * (int64_t)o->vpi - 1) / (8 * (int64_t)o->vpi);
     size_t gws = (size_t)round_up(items > 0 ? items : 1, o->vpi > 1 ? 8 : 64);
@@ -298,16 +262,16 @@ static int launch(train_optim *o, cl_kernel k, int64_t numel)
     return CC_OK;
 }
 
-int train_optim_accumulate(train_optim *o)
+int ocl_optim_accumulate(ocl_optim *o)
 {
     if (!o)
-        return cc_fail(CC_ERR_INVALID, "train_optim_accumulate: optimizer is NULL");
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_accumulate: optimizer is NULL");
     if (o->cfg.accum_steps <= 1)
-        return cc_fail(CC_ERR_INVALID, "train_optim_accumulate: accum_steps is %d; accumulation needs >= 2",
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_accumulate: accum_steps is %d; accumulation needs >= 2",
                        o->cfg.accum_steps);
     if (o->n_accum >= o->cfg.accum_steps)
-        return cc_fail(CC_ERR_INVALID, "train_optim_accumulate: already %d of %d micro-batches; call "
-                       "train_optim_step first", o->n_accum, o->cfg.accum_steps);
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_accumulate: already %d of %d micro-batches; call "
+                       "ocl_optim_step first", o->n_accum, o->cfg.accum_steps);
     int rc = make_ready(o);
     if (rc)
         return rc;
@@ -330,7 +294,7 @@ int train_optim_accumulate(train_optim *o)
 }
 
 /* Source of the step's gradient for tensor q: the accumulator or the grad. */
-static void grad_source(const train_optim *o, const opt_param *q, cl_mem *buf, cl_long *off)
+static void grad_source(const ocl_optim *o, const opt_param *q, cl_mem *buf, cl_long *off)
 {
     if (o->cfg.accum_steps > 1) {
         *buf = o->state;
@@ -342,7 +306,7 @@ static void grad_source(const train_optim *o, const opt_param *q, cl_mem *buf, c
 }
 
 /* Sum of squares of every tensor's gradient into the partials. */
-static int enqueue_sumsq(train_optim *o)
+static int enqueue_sumsq(ocl_optim *o)
 {
     int rc;
     cl_int vpi = o->vpi;
@@ -364,7 +328,7 @@ static int enqueue_sumsq(train_optim *o)
 }
 
 /* Folds the partials into stats[0] (norm) and stats[1] (gradient factor). */
-static int enqueue_finalize(train_optim *o)
+static int enqueue_finalize(ocl_optim *o)
 {
     cl_int count = (cl_int)o->n_parts;
     cl_float inv_k = (cl_float)(1.0 / o->cfg.accum_steps);
@@ -382,10 +346,10 @@ static int enqueue_finalize(train_optim *o)
 /* clip: the gradient factor is stats[1] (written by the finalize before);
  * else 1/K, and with `partials` set the launch also writes the tensor's
  * sum-of-squares partials for a finalize after the updates. */
-static int enqueue_adamw(train_optim *o, const opt_param *q, double lr, double bc1, double bc2, int clip,
+static int enqueue_adamw(ocl_optim *o, const opt_param *q, double lr, double bc1, double bc2, int clip,
                          int partials)
 {
-    const train_adamw_cfg *c = &o->cfg;
+    const adamw_cfg *c = &o->cfg;
     cl_mem src;
     cl_long src_off, m_off = q->m_off, v_off = q->v_off, n = q->numel;
     cl_long part_off = partials ? q->part_off : -1;
@@ -422,15 +386,15 @@ static int enqueue_adamw(train_optim *o, const opt_param *q, double lr, double b
     return launch(o, k, q->numel);
 }
 
-int train_optim_step(train_optim *o, double lr)
+int ocl_optim_step(ocl_optim *o, double lr)
 {
     if (!o)
-        return cc_fail(CC_ERR_INVALID, "train_optim_step: optimizer is NULL");
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_step: optimizer is NULL");
     if (!(lr >= 0) || isinf(lr))
-        return cc_fail(CC_ERR_INVALID, "train_optim_step: learning rate must be finite and >= 0, found %g", lr);
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_step: learning rate must be finite and >= 0, found %g", lr);
     if (o->cfg.accum_steps > 1 && o->n_accum != o->cfg.accum_steps)
-        return cc_fail(CC_ERR_INVALID, "train_optim_step: %d of %d micro-batches accumulated; call "
-                       "train_optim_accumulate after each micro-batch", o->n_accum, o->cfg.accum_steps);
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_step: %d of %d micro-batches accumulated; call "
+                       "ocl_optim_accumulate after each micro-batch", o->n_accum, o->cfg.accum_steps);
     int rc = make_ready(o);
     if (rc)
         return rc;
@@ -452,21 +416,21 @@ int train_optim_step(train_optim *o, double lr)
     return CC_OK;
 }
 
-int train_optim_grad_norm(train_optim *o, float *norm)
+int ocl_optim_grad_norm(ocl_optim *o, float *norm)
 {
     if (!o || !norm)
-        return cc_fail(CC_ERR_INVALID, "train_optim_grad_norm: optimizer and norm must not be NULL");
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_grad_norm: optimizer and norm must not be NULL");
     if (!o->ready || o->t == 0)
-        return cc_fail(CC_ERR_INVALID, "train_optim_grad_norm: no step taken yet");
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_grad_norm: no step taken yet");
     if (!o->norm_valid)
-        return cc_fail(CC_ERR_INVALID, "train_optim_grad_norm: the last step did not compute the norm "
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_grad_norm: the last step did not compute the norm "
                        "(clipping off and track_grad_norm 0)");
     return rt_download(o->ctx, o->stats, 0, norm, sizeof *norm);
 }
 
-int train_optim_get_state(train_optim *o, int i, float *m, float *v)
+int ocl_optim_get_state(ocl_optim *o, int i, float *m, float *v)
 {
-    int rc = check_index(o, i, "train_optim_get_state");
+    int rc = check_index(o, i, "ocl_optim_get_state");
     if (rc || (rc = make_ready(o)))
         return rc;
     const opt_param *q = &o->p[i];
@@ -478,13 +442,13 @@ int train_optim_get_state(train_optim *o, int i, float *m, float *v)
     return CC_OK;
 }
 
-int train_optim_set_state(train_optim *o, int i, const float *m, const float *v)
+int ocl_optim_set_state(ocl_optim *o, int i, const float *m, const float *v)
 {
-    int rc = check_index(o, i, "train_optim_set_state");
+    int rc = check_index(o, i, "ocl_optim_set_state");
     if (rc || (rc = make_ready(o)))
         return rc;
     if (!m || !v)
-        return cc_fail(CC_ERR_INVALID, "train_optim_set_state: '%s': m and v must not be NULL", o->p[i].name);
+        return cc_fail(CC_ERR_INVALID, "ocl_optim_set_state: '%s': m and v must not be NULL", o->p[i].name);
     const opt_param *q = &o->p[i];
     size_t bytes = (size_t)q->numel * sizeof(float);
     if ((rc = rt_upload(o->ctx, o->state, (size_t)q->m_off * sizeof(float), m, bytes)) ||

@@ -1,0 +1,255 @@
+/* backends/backend.h: picks a backend from the device string and forwards
+ * every call through its function table. Arguments are checked here once,
+ * so the backends can trust them. */
+#include "backends/backend_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/status.h"
+
+struct backend {
+    backend_desc d;
+};
+
+struct backend_plan {
+    backend *b;
+    const graph *g;
+    void *impl;
+};
+
+struct backend_optim {
+    backend_plan *p;
+    void *impl;
+    int n_params, n_added;
+};
+
+int backend_open(const char *device, int profiling, backend **out)
+{
+    if (!out)
+        return cc_fail(CC_ERR_INVALID, "backend_open: out must not be NULL");
+    *out = NULL;
+    backend *b = calloc(1, sizeof *b);
+    if (!b)
+        return cc_fail(CC_ERR_NOMEM, "backend_open: out of memory");
+    int rc = device && strcmp(device, "ref") == 0 ? ref_backend_open(&b->d)
+                                                    : ocl_backend_open(device, profiling, &b->d);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    *out = b;
+    return CC_OK;
+}
+
+void backend_close(backend *b)
+{
+    if (!b)
+        return;
+    b->d.iface->close(b->d.impl);
+    free(b);
+}
+
+const char *backend_name(const backend *b) { return b ? b->d.name : ""; }
+const rt_device_info *backend_device(const backend *b) { return b ? b->d.device : NULL; }
+int backend_profiling(const backend *b) { return b ? b->d.profiling : 0; }
+
+int backend_finish(backend *b)
+{
+    if (!b)
+        return cc_fail(CC_ERR_INVALID, "backend_finish: backend is NULL");
+    return b->d.iface->finish(b->d.impl);
+}
+
+int backend_supports_op(backend *b, const graph *g, int node)
+{
+    if (!b || !g || node < 0 || node >= g->n_nodes)
+        return 0;
+    return b->d.iface->supports_op(b->d.impl, g, node);
+}
+
+/* ---- plans ---- */
+
+int backend_plan_create(backend *b, const graph *g, backend_plan **out)
+{
+    if (!b || !g || !out)
+        return cc_fail(CC_ERR_INVALID, "backend_plan_create: backend, graph and out must not be NULL");
+    *out = NULL;
+    backend_plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return cc_fail(CC_ERR_NOMEM, "backend_plan_create: out of memory");
+    p->b = b;
+    p->g = g;
+    int rc = b->d.iface->plan_create(b->d.impl, g, &p->impl);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return CC_OK;
+}
+
+void backend_plan_free(backend_plan *p)
+{
+    if (!p)
+        return;
+    p->b->d.iface->plan_free(p->impl);
+    free(p);
+}
+
+static int check_tensor(const backend_plan *p, int tensor, const void *host, const char *what)
+{
+    if (!p || !host)
+        return cc_fail(CC_ERR_INVALID, "%s: plan and host buffer must not be NULL", what);
+    if (tensor < 0 || tensor >= p->g->n_tensors)
+        return cc_fail(CC_ERR_INVALID, "%s: tensor id %d out of range [0, %d)", what, tensor, p->g->n_tensors);
+    return CC_OK;
+}
+
+int backend_plan_write(backend_plan *p, int tensor, const void *host, size_t bytes)
+{
+    int rc = check_tensor(p, tensor, host, "backend_plan_write");
+    return rc ? rc : p->b->d.iface->plan_write(p->impl, tensor, host, bytes);
+}
+
+int backend_plan_read(backend_plan *p, int tensor, void *host, size_t bytes)
+{
+    int rc = check_tensor(p, tensor, host, "backend_plan_read");
+    return rc ? rc : p->b->d.iface->plan_read(p->impl, tensor, host, bytes);
+}
+
+int backend_plan_run(backend_plan *p)
+{
+    if (!p)
+        return cc_fail(CC_ERR_INVALID, "backend_plan_run: plan is NULL");
+    return p->b->d.iface->plan_run(p->impl);
+}
+
+int backend_plan_node_seconds(const backend_plan *p, double *per_node)
+{
+    if (!p || !per_node)
+        return cc_fail(CC_ERR_INVALID, "backend_plan_node_seconds: plan and per_node must not be NULL");
+    return p->b->d.iface->plan_node_seconds(p->impl, per_node);
+}
+
+size_t backend_plan_arena_bytes(const backend_plan *p)
+{
+    return p ? p->b->d.iface->plan_arena_bytes(p->impl) : 0;
+}
+
+size_t backend_plan_scratch_bytes(const backend_plan *p)
+{
+    return p ? p->b->d.iface->plan_scratch_bytes(p->impl) : 0;
+}
+
+void backend_plan_params_changed(backend_plan *p)
+{
+    if (p)
+        p->b->d.iface->plan_params_changed(p->impl);
+}
+
+/* ---- the optimizer ---- */
+
+int backend_optim_create(backend_plan *p, const adamw_cfg *cfg, int n_params, backend_optim **out)
+{
+    if (!p || !out || n_params < 0)
+        return cc_fail(CC_ERR_INVALID, "backend_optim_create: plan and out must not be NULL, n_params >= 0 "
+                       "(found %d)", n_params);
+    *out = NULL;
+    adamw_cfg c = cfg ? *cfg : adamw_defaults();
+    int rc = adamw_cfg_check(&c, "backend_optim_create");
+    if (rc)
+        return rc;
+    backend_optim *o = calloc(1, sizeof *o);
+    if (!o)
+        return cc_fail(CC_ERR_NOMEM, "backend_optim_create: out of memory");
+    o->p = p;
+    o->n_params = n_params;
+    if ((rc = p->b->d.iface->optim_create(p->impl, &c, n_params, &o->impl))) {
+        free(o);
+        return rc;
+    }
+    *out = o;
+    return CC_OK;
+}
+
+void backend_optim_free(backend_optim *o)
+{
+    if (!o)
+        return;
+    o->p->b->d.iface->optim_free(o->impl);
+    free(o);
+}
+
+static const backend_iface *optim_iface(const backend_optim *o) { return o->p->b->d.iface; }
+
+int backend_optim_add(backend_optim *o, int param, int grad)
+{
+    if (!o)
+        return cc_fail(CC_ERR_INVALID, "backend_optim_add: optimizer is NULL");
+    const graph *g = o->p->g;
+    if (o->n_added >= o->n_params)
+        return cc_fail(CC_ERR_INVALID, "backend_optim_add: all %d parameters were added already", o->n_params);
+    if (param < 0 || param >= g->n_tensors || g->tensors[param].role != G_ROLE_PARAM)
+        return cc_fail(CC_ERR_INVALID, "backend_optim_add: tensor %d is not a PARAM of the plan's graph", param);
+    if (grad < 0 || grad >= g->n_tensors || g_numel(g, grad) != g_numel(g, param))
+        return cc_fail(CC_ERR_INVALID, "backend_optim_add: gradient tensor %d of '%s' is missing or of another "
+                       "size", grad, g->tensors[param].name);
+    int rc = optim_iface(o)->optim_add(o->impl, o->n_added, param, grad);
+    if (!rc)
+        o->n_added++;
+    return rc;
+}
+
+static int check_index(const backend_optim *o, int i, const char *what)
+{
+    if (!o)
+        return cc_fail(CC_ERR_INVALID, "%s: optimizer is NULL", what);
+    if (i < 0 || i >= o->n_added)
+        return cc_fail(CC_ERR_INVALID, "%s: parameter index %d out of range [0, %d)", what, i, o->n_added);
+    return CC_OK;
+}
+
+int backend_optim_set_clamp(backend_optim *o, int i, float lo, float hi)
+{
+    int rc = check_index(o, i, "backend_optim_set_clamp");
+    return rc ? rc : optim_iface(o)->optim_set_clamp(o->impl, i, lo, hi);
+}
+
+int backend_optim_accumulate(backend_optim *o)
+{
+    if (!o)
+        return cc_fail(CC_ERR_INVALID, "backend_optim_accumulate: optimizer is NULL");
+    return optim_iface(o)->optim_accumulate(o->impl);
+}
+
+int backend_optim_step(backend_optim *o, double lr, float *grad_norm)
+{
+    if (!o)
+        return cc_fail(CC_ERR_INVALID, "backend_optim_step: optimizer is NULL");
+    return optim_iface(o)->optim_step(o->impl, lr, grad_norm);
+}
+
+int64_t backend_optim_steps(const backend_optim *o) { return o ? optim_iface(o)->optim_steps(o->impl) : 0; }
+
+void backend_optim_set_steps(backend_optim *o, int64_t t)
+{
+    if (o)
+        optim_iface(o)->optim_set_steps(o->impl, t);
+}
+
+int backend_optim_get_state(backend_optim *o, int i, float *m, float *v)
+{
+    int rc = check_index(o, i, "backend_optim_get_state");
+    if (!rc && (!m || !v))
+        rc = cc_fail(CC_ERR_INVALID, "backend_optim_get_state: m and v must not be NULL");
+    return rc ? rc : optim_iface(o)->optim_get_state(o->impl, i, m, v);
+}
+
+int backend_optim_set_state(backend_optim *o, int i, const float *m, const float *v)
+{
+    int rc = check_index(o, i, "backend_optim_set_state");
+    if (!rc && (!m || !v))
+        rc = cc_fail(CC_ERR_INVALID, "backend_optim_set_state: m and v must not be NULL");
+    return rc ? rc : optim_iface(o)->optim_set_state(o->impl, i, m, v);
+}

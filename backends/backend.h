@@ -1,0 +1,103 @@
+/* One interface to every backend: models/, train/, tools/ and bench/ run
+ * graphs through it and never name a backend. In the style of ggml's
+ * backend interface: each backend fills a table of function pointers
+ * (backends/backend_impl.h) and this file dispatches through it.
+ *
+ * Implemented by:
+ *   "ref"        backends/ref/ref_backend.c: plain C (ref_eval), the oracle;
+ *                tensors live in host memory; AdamW on the host.
+ *   anything else (NULL or "" included)
+ *                backends/opencl/ocl_backend_iface.c: a device chosen as
+ *                rt_select_device() chooses, an rt_ctx, ocl_plan_* plans;
+ *                AdamW as OpenCL kernels on the plan's buffers.
+ *
+ * A plan is one graph made runnable: write its inputs and params, run, read
+ * any tensor back. Params persist across runs; inputs are written before
+ * each run. */
+#ifndef CLIPCL_BACKEND_H
+#define CLIPCL_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/adamw.h"
+#include "graph/graph.h"
+#include "runtime/rt.h"
+
+typedef struct backend backend;
+typedef struct backend_plan backend_plan;
+typedef struct backend_optim backend_optim;
+
+/* device: "ref" for the reference backend; anything else selects an OpenCL
+ * device (rt_select_device's spec: NULL or "" -> $CLIPCL_DEVICE, else the
+ * first GPU, else the first CPU) and creates its context. profiling: keep
+ * per-node times (OpenCL; $CLIPCL_PROFILE=1 also turns it on). */
+int backend_open(const char *device, int profiling, backend **out);
+void backend_close(backend *b);
+
+/* "reference backend (plain C)" or "<device name> (<platform name>)". */
+const char *backend_name(const backend *b);
+/* The OpenCL device behind b, NULL for the reference backend. */
+const rt_device_info *backend_device(const backend *b);
+/* 1 when plans keep per-node times (backend_plan_node_seconds). */
+int backend_profiling(const backend *b);
+/* Waits until all work the backend was given has finished. */
+int backend_finish(backend *b);
+
+/* 1 when the backend can run node of g, 0 when not. */
+int backend_supports_op(backend *b, const graph *g, int node);
+
+/* Schedules g, plans its memory and prepares every node. g must outlive the
+ * plan. */
+int backend_plan_create(backend *b, const graph *g, backend_plan **out);
+void backend_plan_free(backend_plan *p);
+
+/* Copy host data into an input or param tensor, or read any tensor back;
+ * bytes must be the tensor's whole size (g_nbytes). */
+int backend_plan_write(backend_plan *p, int tensor, const void *host, size_t bytes);
+int backend_plan_read(backend_plan *p, int tensor, void *host, size_t bytes);
+/* Runs every node in schedule order and waits for the result. */
+int backend_plan_run(backend_plan *p);
+
+/* Seconds per node (g->n_nodes entries) from the last run; -1 where the
+ * node had no timed work or the backend keeps no times (the reference
+ * backend, or OpenCL without profiling). With profiling, fails before the
+ * first run. */
+int backend_plan_node_seconds(const backend_plan *p, double *per_node);
+/* Bytes of the activation arena (0 on the reference backend, which
+ * allocates per tensor), and of the plan's private and shared scratch. */
+size_t backend_plan_arena_bytes(const backend_plan *p);
+size_t backend_plan_scratch_bytes(const backend_plan *p);
+/* Params changed behind the plan's back (an in-place update): data derived
+ * from params only (packed GEMM weights) is recomputed at the next run.
+ * backend_optim_step() calls it itself. */
+void backend_plan_params_changed(backend_plan *p);
+
+/* ---- the optimizer: AdamW over a training plan's params ----
+ * Runs where the plan's tensors live (OpenCL kernels on the device buffers,
+ * or host loops on the reference backend), with adamw.h's semantics. */
+
+/* n_params parameters, to be added in order 0..n_params-1; cfg NULL ->
+ * adamw_defaults(). The plan must outlive the optimizer. */
+int backend_optim_create(backend_plan *p, const adamw_cfg *cfg, int n_params, backend_optim **out);
+void backend_optim_free(backend_optim *o);
+/* Parameter index (0, 1, ... in call order): the plan's PARAM tensor
+ * `param` and its gradient tensor `grad`; weight decay from the param's
+ * name and rank (adamw_param_decays). */
+int backend_optim_add(backend_optim *o, int param, int grad);
+/* Clamp parameter i to [lo, hi] after every update (logit_scale). */
+int backend_optim_set_clamp(backend_optim *o, int i, float lo, float hi);
+/* After each micro-batch's run: takes its gradients into the step. */
+int backend_optim_accumulate(backend_optim *o);
+/* One AdamW step with learning rate lr over the cfg->accum_steps
+ * micro-batches accumulated since the last step; marks the plan's params changed.
+ * grad_norm (may be NULL): the global norm of the averaged gradient. */
+int backend_optim_step(backend_optim *o, double lr, float *grad_norm);
+/* Checkpoint state: the step count t and host copies of parameter i's m and
+ * v (numel floats each). */
+int64_t backend_optim_steps(const backend_optim *o);
+void backend_optim_set_steps(backend_optim *o, int64_t t);
+int backend_optim_get_state(backend_optim *o, int i, float *m, float *v);
+int backend_optim_set_state(backend_optim *o, int i, const float *m, const float *v);
+
+#endif
