@@ -22,49 +22,9 @@
 #ifndef WG
 #define WG 64
 #endif
-
-static float wg_sum(__local float *buf, float v)
-{
-    int l = get_local_id(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WG / 2; s > 0; s >>= 1) {
-        if (l < s)
-            buf[l] += buf[l + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
-static inline float hsum8(float8 v)
-{
-    float4 s = v.lo + v.hi;
-    return (s.x + s.y) + (s.z + s.w);
-}
+#include "common.cl" /* wg_sum, hsum8, erf_fast, erf_fast16 */
 
 /* ---- elementwise ------------------------------------------------------ */
-
-/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), as elementwise.cl:
- * PoCL's built-in erf is a scalar libm call. */
-static inline float erf_fast(float x)
-{
-    float a = fabs(x);
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float p = t * (0.254829592f +
-                   t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    return copysign(1.0f - p * exp(-a * a), x);
-}
-
-static inline float16 erf_fast16(float16 x)
-{
-    float16 a = fabs(x);
-    float16 t = 1.0f / (1.0f + 0.3275911f * a);
-    float16 p = t * (0.254829592f +
-                     t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    return copysign(1.0f - p * exp(-a * a), x);
-}
 
 __kernel void gr_log(__global const float *x, __global float *y)
 {

@@ -5,21 +5,7 @@
 #ifndef WG
 #define WG 64
 #endif
-
-static float wg_sum(__local float *buf, float v)
-{
-    int l = get_local_id(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WG / 2; s > 0; s >>= 1) {
-        if (l < s)
-            buf[l] += buf[l + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
+#include "common.cl"
 
 /* Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2,
  * which cancels badly when the mean is large against the spread; values are
@@ -38,8 +24,7 @@ __kernel void layernorm_rows(__global const float *x, __global const float *gamm
     int c = 0;
     for (; c + 8 <= ncols; c += 8)
         s8 += vload8(0, xr + c) - k;
-    float4 s4 = s8.lo + s8.hi;
-    float s = (s4.x + s4.y) + (s4.z + s4.w);
+    float s = hsum8(s8);
     for (; c < ncols; c++)
         s += xr[c] - k;
     float m = s / (float)ncols; /* mean - k */
@@ -48,8 +33,7 @@ __kernel void layernorm_rows(__global const float *x, __global const float *gamm
         float8 d = (vload8(0, xr + c) - k) - m;
         v8 += d * d;
     }
-    float4 v4 = v8.lo + v8.hi;
-    float v = (v4.x + v4.y) + (v4.z + v4.w);
+    float v = hsum8(v8);
     for (; c < ncols; c++) {
         float d = (xr[c] - k) - m;
         v += d * d;
