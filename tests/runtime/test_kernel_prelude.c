@@ -2,7 +2,8 @@
  * embedded kernel files come back with the prelude spliced in; an edited
  * common.cl in $CLIPCL_KERNEL_DIR changes what an embedded kernel computes
  * (and the program caches notice); a missing include is one line naming the
- * file; compiler messages name the file and line the code came from. */
+ * file; compiler messages name the file and line the code came from; the
+ * storage-type macros build for half. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -190,6 +191,22 @@ static void test_build_errors_name_the_file_and_line(void **state)
     rt_ctx_free(ctx);
 }
 
+/* The storage-type macros build for half storage too (attention.cl uses
+ * them in both kernels); nothing runs, only the compile is checked. */
+static void test_half_storage_builds(void **state)
+{
+    (void)state;
+    unsetenv("CLIPCL_KERNEL_DIR");
+    rt_ctx *ctx = NULL;
+    assert_int_equal(rt_ctx_create(NULL, 0, &ctx), CC_OK);
+    cl_program p = NULL;
+    int rc = rt_program(ctx, "attention.cl", "-DHD=64 -DVW=16 -DTQ=4 -DKB=64 -DSTORE_HALF", &p);
+    if (rc != CC_OK)
+        printf("%s\n", cc_last_error());
+    assert_int_equal(rc, CC_OK);
+    rt_ctx_free(ctx);
+}
+
 int main(void)
 {
     kdir = rtt_mkdtemp("prelude");
@@ -203,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_prelude_override_changes_kernels),
         cmocka_unit_test(test_missing_include_is_one_line),
         cmocka_unit_test(test_build_errors_name_the_file_and_line),
+        cmocka_unit_test(test_half_storage_builds),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rtt_rmtree(kdir);
