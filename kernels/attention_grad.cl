@@ -68,6 +68,16 @@ static inline float attng_dscore(const float p, const float *g, __global const S
     return p * (attng_dot(g, w) - D);
 }
 
+/* Where this work-item's (batch, head) rows start in stats (grid dims 2
+ * and 1), laid out as lse [B][heads][T] then D [B][heads][T]; *d_at is D's
+ * offset from lse. */
+static inline long attng_stats_at(const int T, long *d_at)
+{
+    const long heads = get_global_size(1);
+    *d_at = (long)get_global_size(2) * heads * T;
+    return ((long)get_global_id(2) * heads + get_global_id(1)) * T;
+}
+
 /* Online over the keys (attention_softmax.cl: running max; sum and D
  * rescaled when it grows), so any S works in one pass. Grid: (T, heads, B). */
 __kernel void attng_stats(ATTNG_ARGS(__global float *restrict stats))
@@ -75,7 +85,6 @@ __kernel void attng_stats(ATTNG_ARGS(__global float *restrict stats))
     const int t = get_global_id(0);
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
     __global const STORE_T *kb = k + b * S * C + h * HD;
     __global const STORE_T *vb = v + b * S * C + h * HD;
     float qs[HD], g[HD];
@@ -90,8 +99,8 @@ __kernel void attng_stats(ATTNG_ARGS(__global float *restrict stats))
         softmax_online_step(sc, &mx, &sum, &corr, &p);
         dsum = softmax_online_fold(dsum, corr, p, dp);
     }
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global float *st = stats + (b * heads + h) * T + t;
+    long bht;
+    __global float *st = stats + attng_stats_at(T, &bht) + t;
     st[0] = mx + log(sum);
     st[bht] = dsum / sum;
 }
@@ -102,11 +111,10 @@ __kernel void attng_dq(ATTNG_ARGS(__global const float *restrict stats, __global
     const int t = get_global_id(0);
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
     __global const STORE_T *kb = k + b * S * C + h * HD;
     __global const STORE_T *vb = v + b * S * C + h * HD;
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global const float *st = stats + (b * heads + h) * T + t;
+    long bht;
+    __global const float *st = stats + attng_stats_at(T, &bht) + t;
     const float lse = st[0], D = st[bht];
     float qs[HD], g[HD], acc[HD];
     attng_load_row(qs, q + (b * T + t) * C + h * HD);
@@ -133,11 +141,10 @@ static inline void attng_key_row(ATTNG_ARGS(__global const float *restrict stats
     const int s = get_global_id(0);
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
     __global const STORE_T *qb = q + b * T * C + h * HD;
     __global const STORE_T *gb = dout + b * T * C + h * HD;
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global const float *st = stats + (b * heads + h) * T;
+    long bht;
+    __global const float *st = stats + attng_stats_at(T, &bht);
     float ks[HD], vs[HD], acc[HD];
     attng_load_row(ks, k + (b * S + s) * C + h * HD);
     attng_load_row(vs, v + (b * S + s) * C + h * HD);
@@ -266,12 +273,11 @@ __kernel void attng_stats_cpu(ATTNG_ARGS(__global float *restrict stats))
     const int t0 = get_global_id(0) * TQ;
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
     const int nr = min(TQ, T - t0);
     float sc[TQ][SMAX], dp[TQ][SMAX], lse[TQ], dd[TQ];
     attng_rows_tile(q, k, v, dout, T, S, C, causal, scale, b, h, t0, nr, sc, dp, lse, dd);
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global float *st = stats + (b * heads + h) * T + t0;
+    long bht;
+    __global float *st = stats + attng_stats_at(T, &bht) + t0;
     for (int r = 0; r < nr; r++) {
         st[r] = lse[r];
         st[bht + r] = dd[r];
@@ -323,10 +329,9 @@ static inline void attng_keys_tile(ATTNG_ARGS(__global const float *restrict sta
     const int s0 = get_global_id(0) * TK;
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
     const int nk = min(TK, S - s0);
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global const float *st = stats + (b * heads + h) * T;
+    long bht;
+    __global const float *st = stats + attng_stats_at(T, &bht);
     __global const STORE_T *qb = q + b * T * C + h * HD;
     __global const STORE_T *gb = dout + b * T * C + h * HD;
     float16 ks[TK][NV16], vs[TK][NV16], acc[TK][NV16];
