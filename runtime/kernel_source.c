@@ -165,10 +165,15 @@ static void put(text_buf *b, const char *s, size_t n)
     b->p[b->n] = '\0';
 }
 
+/* `#line N "file"`: the compiler's messages then name the file a line came
+ * from. A name a C string cannot hold as is, or a long one, gets the line
+ * number alone. */
 static void put_line_marker(text_buf *b, long line, const char *file)
 {
     char m[MAX_INCLUDE_NAME + 32];
-    int w = snprintf(m, sizeof m, "#line %ld \"%s\"\n", line, file);
+    int w = strlen(file) < MAX_INCLUDE_NAME && !strpbrk(file, "\"\\\n")
+                ? snprintf(m, sizeof m, "#line %ld \"%s\"\n", line, file)
+                : snprintf(m, sizeof m, "#line %ld\n", line);
     put(b, m, (size_t)w);
 }
 
@@ -263,12 +268,10 @@ static int has_include(const char *text, size_t len)
     const char *s = text, *end = text + len;
     while (s < end) {
         const char *e = memchr(s, '\n', (size_t)(end - s));
-        if (!e)
-            e = end;
         char name[MAX_INCLUDE_NAME];
-        if (include_name(s, e, name))
+        if (include_name(s, e ? e : end, name))
             return 1;
-        s = e + 1;
+        s = e ? e + 1 : end;
     }
     return 0;
 }
