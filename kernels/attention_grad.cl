@@ -15,9 +15,10 @@
  * stats layout: lse [B][heads][T], then D [B][heads][T].
  *
  * attng_*_cpu (HD a multiple of 16, S <= SMAX): the CPU-class variant, as
- * attention.cl's attention_cpu: one work-item (work-group size 1) per tile of TQ query
- * rows or TK key rows, the head dim in float16 vectors, exp 16 scores at a
- * time. attng_dq_cpu needs no stats pass: it holds its rows' P and dP.
+ * attention.cl's attention_cpu: one work-item (work-group size 1) per tile
+ * of TQ query rows or TK key rows, the head dim in float16 vectors, exp 16
+ * scores at a time. attng_dq_cpu needs no stats pass: it holds its rows' P
+ * and dP.
  *
  * The softmax statistics (online in attng_stats, two-pass over a tile in
  * attng_rows_tile) are attention_softmax.cl's, shared with the forward
