@@ -15,162 +15,171 @@
  * stats layout: lse [B][heads][T], then D [B][heads][T].
  *
  * attng_*_cpu (HD a multiple of 16, S <= SMAX): the CPU-class variant, as
- * attention_cpu.cl: one work-item (work-group size 1) per tile of TQ query
- * rows or TK key rows, the head dim in float16 vectors, exp 16 scores at a
- * time. attng_dq_cpu needs no stats pass: it holds its rows' P and dP.
+ * attention.cl's attention_cpu: one work-item (work-group size 1) per tile
+ * of TQ query rows or TK key rows, the head dim in float16 vectors, exp 16
+ * scores at a time. attng_dq_cpu needs no stats pass: it holds its rows' P
+ * and dP.
+ *
+ * The softmax statistics (online in attng_stats, two-pass over a tile in
+ * attng_rows_tile) are attention_softmax.cl's, shared with the forward
+ * kernels. q, k, v, dout and the gradients are STORE_T (common.cl; float
+ * unless built with -DSTORE_HALF); stats and all arithmetic are float.
  *
  * Build options: -DHD=<head dim> (private rows are sized by it); for the
  * _cpu kernels also -DSMAX=<multiple of 16, >= S> -DTQ -DTK. */
+#include "common.cl"
+#include "attention_softmax.cl"
+
 #ifndef HD
 #define HD 64
 #endif
 
-static inline float attng_dot(const float *a, __global const float *b)
+/* The argument list every attng kernel has; the arguments of the macro
+ * are its stats and output buffers. */
+#define ATTNG_ARGS(...)                                                                                      \
+    __global const STORE_T *restrict q, __global const STORE_T *restrict k,                                   \
+        __global const STORE_T *restrict v, __global const STORE_T *restrict dout, __VA_ARGS__, const int T, \
+        const int S, const int C, const int causal, const float scale
+
+static inline float attng_dot(const float *a, __global const STORE_T *b)
 {
     float s = 0.0f;
     for (int c = 0; c < HD; c++)
-        s = fma(a[c], b[c], s);
+        s = fma(a[c], ST_LOAD(b, c), s);
     return s;
 }
 
-/* Online over the keys (running max; sum and D rescaled when it grows), so
- * any S works in one pass. Grid: (T, heads, B). */
-__kernel void attng_stats(__global const float *restrict q, __global const float *restrict k,
-                          __global const float *restrict v, __global const float *restrict dout,
-                          __global float *restrict stats, const int T, const int S, const int C,
-                          const int causal, const float scale)
+static inline void attng_load_row(float *dst, __global const STORE_T *src)
+{
+    for (int c = 0; c < HD; c++)
+        dst[c] = ST_LOAD(src, c);
+}
+
+/* P_ts = exp(s_ts - lse_t) of one (query, key) pair, s = q.k * scale; one
+ * of x, y is the query row, the other the key row. */
+static inline float attng_prob(const float *x, __global const STORE_T *y, const float scale, const float lse)
+{
+    return exp(attng_dot(x, y) * scale - lse);
+}
+
+/* dS_ts = P_ts (dP_ts - D_t), dP_ts = dout_t . v_s; one of g, w is the dout
+ * row, the other the v row. */
+static inline float attng_dscore(const float p, const float *g, __global const STORE_T *w, const float D)
+{
+    return p * (attng_dot(g, w) - D);
+}
+
+/* Where this work-item's (batch, head) rows start in stats (grid dims 2
+ * and 1), laid out as lse [B][heads][T] then D [B][heads][T]; *d_at is D's
+ * offset from lse. */
+static inline long attng_stats_at(const int T, long *d_at)
+{
+    const long heads = get_global_size(1);
+    *d_at = (long)get_global_size(2) * heads * T;
+    return ((long)get_global_id(2) * heads + get_global_id(1)) * T;
+}
+
+/* Online over the keys (attention_softmax.cl: running max; sum and D
+ * rescaled when it grows), so any S works in one pass. Grid: (T, heads, B). */
+__kernel void attng_stats(ATTNG_ARGS(__global float *restrict stats))
 {
     const int t = get_global_id(0);
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
-    __global const float *qr = q + (b * T + t) * C + h * HD;
-    __global const float *gr = dout + (b * T + t) * C + h * HD;
-    __global const float *kb = k + b * S * C + h * HD;
-    __global const float *vb = v + b * S * C + h * HD;
+    __global const STORE_T *kb = k + b * S * C + h * HD;
+    __global const STORE_T *vb = v + b * S * C + h * HD;
     float qs[HD], g[HD];
-    for (int c = 0; c < HD; c++) {
-        qs[c] = qr[c];
-        g[c] = gr[c];
-    }
+    attng_load_row(qs, q + (b * T + t) * C + h * HD);
+    attng_load_row(g, dout + (b * T + t) * C + h * HD);
     const int lim = causal ? min(t + 1, S) : S;
     float mx = -INFINITY, sum = 0.0f, dsum = 0.0f;
     for (int s = 0; s < lim; s++) {
         const float sc = attng_dot(qs, kb + (long)s * C) * scale;
         const float dp = attng_dot(g, vb + (long)s * C);
-        if (sc > mx) {
-            const float corr = exp(mx - sc); /* 0 on the first key: mx = -inf */
-            sum = fma(sum, corr, 1.0f);
-            dsum = fma(dsum, corr, dp);
-            mx = sc;
-        } else {
-            const float p = exp(sc - mx);
-            sum += p;
-            dsum = fma(p, dp, dsum);
-        }
+        float corr, p;
+        softmax_online_step(sc, &mx, &sum, &corr, &p);
+        dsum = softmax_online_fold(dsum, corr, p, dp);
     }
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global float *st = stats + (b * heads + h) * T + t;
+    long bht;
+    __global float *st = stats + attng_stats_at(T, &bht) + t;
     st[0] = mx + log(sum);
     st[bht] = dsum / sum;
 }
 
 /* Grid: (T, heads, B). */
-__kernel void attng_dq(__global const float *restrict q, __global const float *restrict k,
-                       __global const float *restrict v, __global const float *restrict dout,
-                       __global const float *restrict stats, __global float *restrict dq, const int T,
-                       const int S, const int C, const int causal, const float scale)
+__kernel void attng_dq(ATTNG_ARGS(__global const float *restrict stats, __global STORE_T *restrict dq))
 {
     const int t = get_global_id(0);
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
-    __global const float *qr = q + (b * T + t) * C + h * HD;
-    __global const float *gr = dout + (b * T + t) * C + h * HD;
-    __global const float *kb = k + b * S * C + h * HD;
-    __global const float *vb = v + b * S * C + h * HD;
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global const float *st = stats + (b * heads + h) * T + t;
+    __global const STORE_T *kb = k + b * S * C + h * HD;
+    __global const STORE_T *vb = v + b * S * C + h * HD;
+    long bht;
+    __global const float *st = stats + attng_stats_at(T, &bht) + t;
     const float lse = st[0], D = st[bht];
     float qs[HD], g[HD], acc[HD];
-    for (int c = 0; c < HD; c++) {
-        qs[c] = qr[c];
-        g[c] = gr[c];
+    attng_load_row(qs, q + (b * T + t) * C + h * HD);
+    attng_load_row(g, dout + (b * T + t) * C + h * HD);
+    for (int c = 0; c < HD; c++)
         acc[c] = 0.0f;
-    }
     const int lim = causal ? min(t + 1, S) : S;
     for (int s = 0; s < lim; s++) {
-        __global const float *kr = kb + (long)s * C;
-        const float p = exp(attng_dot(qs, kr) * scale - lse);
-        const float ds = p * (attng_dot(g, vb + (long)s * C) - D);
+        __global const STORE_T *kr = kb + (long)s * C;
+        const float ds = attng_dscore(attng_prob(qs, kr, scale, lse), g, vb + (long)s * C, D);
         for (int c = 0; c < HD; c++)
-            acc[c] = fma(ds, kr[c], acc[c]);
+            acc[c] = fma(ds, ST_LOAD(kr, c), acc[c]);
     }
-    __global float *o = dq + (b * T + t) * C + h * HD;
+    __global STORE_T *o = dq + (b * T + t) * C + h * HD;
     for (int c = 0; c < HD; c++)
-        o[c] = acc[c] * scale;
+        ST_STORE(o, c, acc[c] * scale);
 }
 
 /* One key row over the queries that see it (t >= s when causal).
  * DK 1: dK row; DK 0: dV row. */
-static inline void attng_key_row(__global const float *restrict q, __global const float *restrict k,
-                                 __global const float *restrict v, __global const float *restrict dout,
-                                 __global const float *restrict stats, __global float *restrict out,
-                                 const int T, const int S, const int C, const int causal, const float scale,
+static inline void attng_key_row(ATTNG_ARGS(__global const float *restrict stats, __global STORE_T *restrict out),
                                  const int DK)
 {
     const int s = get_global_id(0);
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
-    __global const float *kr = k + (b * S + s) * C + h * HD;
-    __global const float *vr = v + (b * S + s) * C + h * HD;
-    __global const float *qb = q + b * T * C + h * HD;
-    __global const float *gb = dout + b * T * C + h * HD;
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global const float *st = stats + (b * heads + h) * T;
+    __global const STORE_T *qb = q + b * T * C + h * HD;
+    __global const STORE_T *gb = dout + b * T * C + h * HD;
+    long bht;
+    __global const float *st = stats + attng_stats_at(T, &bht);
     float ks[HD], vs[HD], acc[HD];
-    for (int c = 0; c < HD; c++) {
-        ks[c] = kr[c];
-        vs[c] = vr[c];
+    attng_load_row(ks, k + (b * S + s) * C + h * HD);
+    attng_load_row(vs, v + (b * S + s) * C + h * HD);
+    for (int c = 0; c < HD; c++)
         acc[c] = 0.0f;
-    }
     for (int t = causal ? s : 0; t < T; t++) {
-        __global const float *qt = qb + (long)t * C;
-        __global const float *gt = gb + (long)t * C;
-        const float p = exp(attng_dot(ks, qt) * scale - st[t]);
+        __global const STORE_T *qt = qb + (long)t * C;
+        __global const STORE_T *gt = gb + (long)t * C;
+        const float p = attng_prob(ks, qt, scale, st[t]);
         if (DK) {
-            const float ds = p * (attng_dot(vs, gt) - st[bht + t]);
+            const float ds = attng_dscore(p, vs, gt, st[bht + t]);
             for (int c = 0; c < HD; c++)
-                acc[c] = fma(ds, qt[c], acc[c]);
+                acc[c] = fma(ds, ST_LOAD(qt, c), acc[c]);
         } else {
             for (int c = 0; c < HD; c++)
-                acc[c] = fma(p, gt[c], acc[c]);
+                acc[c] = fma(p, ST_LOAD(gt, c), acc[c]);
         }
     }
-    __global float *o = out + (b * S + s) * C + h * HD;
+    __global STORE_T *o = out + (b * S + s) * C + h * HD;
     const float f = DK ? scale : 1.0f;
     for (int c = 0; c < HD; c++)
-        o[c] = acc[c] * f;
+        ST_STORE(o, c, acc[c] * f);
 }
 
-/* Grid: (S, heads, B). */
-__kernel void attng_dk(__global const float *restrict q, __global const float *restrict k,
-                       __global const float *restrict v, __global const float *restrict dout,
-                       __global const float *restrict stats, __global float *restrict dk, const int T,
-                       const int S, const int C, const int causal, const float scale)
-{
-    attng_key_row(q, k, v, dout, stats, dk, T, S, C, causal, scale, 1);
-}
+/* dK and dV kernels from one key-row routine; DK as there. */
+#define ATTNG_KEY_KERNEL(NAME, ROUTINE, DK)                                                                \
+    __kernel void NAME(ATTNG_ARGS(__global const float *restrict stats, __global STORE_T *restrict out)) \
+    {                                                                                                     \
+        ROUTINE(q, k, v, dout, stats, out, T, S, C, causal, scale, DK);                                   \
+    }
 
 /* Grid: (S, heads, B). */
-__kernel void attng_dv(__global const float *restrict q, __global const float *restrict k,
-                       __global const float *restrict v, __global const float *restrict dout,
-                       __global const float *restrict stats, __global float *restrict dv, const int T,
-                       const int S, const int C, const int causal, const float scale)
-{
-    attng_key_row(q, k, v, dout, stats, dv, T, S, C, causal, scale, 0);
-}
+ATTNG_KEY_KERNEL(attng_dk, attng_key_row, 1)
+ATTNG_KEY_KERNEL(attng_dv, attng_key_row, 0)
 
 /* ---------------- CPU-class variant (HD % 16 == 0) ---------------- */
 #if HD % 16 == 0
@@ -185,41 +194,33 @@ __kernel void attng_dv(__global const float *restrict q, __global const float *r
 #endif
 #define NV16 (HD / 16)
 
-static inline float attng_hsum16(float16 v)
-{
-    float8 a = v.lo + v.hi;
-    float4 b = a.lo + a.hi;
-    float2 c = b.lo + b.hi;
-    return c.x + c.y;
-}
-
 static inline float attng_dot16(const float16 *a, const float16 *b)
 {
     float16 p = a[0] * b[0];
 #pragma unroll
     for (int j = 1; j < NV16; j++)
         p = fma(a[j], b[j], p);
-    return attng_hsum16(p);
+    return hsum16(p);
 }
 
 /* TQ query rows from t0 (rows past T repeat the last valid one: computed,
  * never stored). On return sc holds P and dp holds dS for keys [0, lim),
  * both zero from each row's last visible key up to lim rounded up to 16;
  * lse and dd hold each row's log-sum-exp and D. Returns lim. */
-static inline int attng_rows_tile(__global const float *restrict q, __global const float *restrict k,
-                                  __global const float *restrict v, __global const float *restrict dout,
+static inline int attng_rows_tile(__global const STORE_T *restrict q, __global const STORE_T *restrict k,
+                                  __global const STORE_T *restrict v, __global const STORE_T *restrict dout,
                                   const int T, const int S, const int C, const int causal, const float scale,
                                   const long b, const int h, const int t0, const int nr, float sc[TQ][SMAX],
                                   float dp[TQ][SMAX], float *lse, float *dd)
 {
-    __global const float *kb = k + b * S * C + h * HD;
-    __global const float *vb = v + b * S * C + h * HD;
+    __global const STORE_T *kb = k + b * S * C + h * HD;
+    __global const STORE_T *vb = v + b * S * C + h * HD;
     const int lim = causal ? min(t0 + nr, S) : S; /* keys any row of the tile sees */
     /* scores, then dP in a second sweep: one set of TQ row vectors live at a
      * time keeps them in registers */
     for (int pass = 0; pass < 2; pass++) {
-        __global const float *src = pass ? dout : q;
-        __global const float *kvb = pass ? vb : kb;
+        __global const STORE_T *src = pass ? dout : q;
+        __global const STORE_T *kvb = pass ? vb : kb;
         const float f = pass ? 1.0f : scale;
         float (*dst)[SMAX] = pass ? dp : sc;
         float16 xr[TQ][NV16];
@@ -228,13 +229,13 @@ static inline int attng_rows_tile(__global const float *restrict q, __global con
             const long row = (b * T + t0 + min(r, nr - 1)) * C + h * HD;
 #pragma unroll
             for (int j = 0; j < NV16; j++)
-                xr[r][j] = vload16(j, src + row) * f;
+                xr[r][j] = ST_VLOAD(16, j, src + row) * f;
         }
         for (int s = 0; s < lim; s++) {
             float16 kv[NV16];
 #pragma unroll
             for (int j = 0; j < NV16; j++)
-                kv[j] = vload16(j, kvb + (long)s * C);
+                kv[j] = ST_VLOAD(16, j, kvb + (long)s * C);
 #pragma unroll
             for (int r = 0; r < TQ; r++)
                 dst[r][s] = attng_dot16(xr[r], kv);
@@ -248,20 +249,10 @@ static inline int attng_rows_tile(__global const float *restrict q, __global con
             sc[r][s] = -INFINITY;
             dp[r][s] = 0.0f;
         }
-        float16 m16 = vload16(0, sc[r]);
-        for (int c = 1; c < nch; c++)
-            m16 = fmax(m16, vload16(c, sc[r]));
-        const float8 m8 = fmax(m16.lo, m16.hi);
-        const float4 m4 = fmax(m8.lo, m8.hi);
-        const float2 m2 = fmax(m4.lo, m4.hi);
-        const float mx = fmax(m2.x, m2.y);
-        float16 sum = (float16)(0.0f);
-        for (int c = 0; c < nch; c++) {
-            const float16 e = exp(vload16(c, sc[r]) - mx);
-            vstore16(e, c, sc[r]);
-            sum += e;
-        }
-        const float z = attng_hsum16(sum), inv = 1.0f / z;
+        /* the whole row as one block: the two-pass softmax */
+        float mx = -INFINITY, z = 0.0f;
+        softmax_block16(sc[r], nch, &mx, &z);
+        const float inv = 1.0f / z;
         lse[r] = mx + log(z);
         float16 d16 = (float16)(0.0f);
         for (int c = 0; c < nch; c++) {
@@ -269,7 +260,7 @@ static inline int attng_rows_tile(__global const float *restrict q, __global con
             vstore16(p, c, sc[r]);
             d16 = fma(p, vload16(c, dp[r]), d16);
         }
-        const float D = attng_hsum16(d16);
+        const float D = hsum16(d16);
         dd[r] = D;
         for (int c = 0; c < nch; c++)
             vstore16(vload16(c, sc[r]) * (vload16(c, dp[r]) - D), c, dp[r]);
@@ -278,20 +269,16 @@ static inline int attng_rows_tile(__global const float *restrict q, __global con
 }
 
 /* Grid: (ceil(T/TQ), heads, B), local size 1. */
-__kernel void attng_stats_cpu(__global const float *restrict q, __global const float *restrict k,
-                              __global const float *restrict v, __global const float *restrict dout,
-                              __global float *restrict stats, const int T, const int S, const int C,
-                              const int causal, const float scale)
+__kernel void attng_stats_cpu(ATTNG_ARGS(__global float *restrict stats))
 {
     const int t0 = get_global_id(0) * TQ;
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
     const int nr = min(TQ, T - t0);
     float sc[TQ][SMAX], dp[TQ][SMAX], lse[TQ], dd[TQ];
     attng_rows_tile(q, k, v, dout, T, S, C, causal, scale, b, h, t0, nr, sc, dp, lse, dd);
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global float *st = stats + (b * heads + h) * T + t0;
+    long bht;
+    __global float *st = stats + attng_stats_at(T, &bht) + t0;
     for (int r = 0; r < nr; r++) {
         st[r] = lse[r];
         st[bht + r] = dd[r];
@@ -300,10 +287,7 @@ __kernel void attng_stats_cpu(__global const float *restrict q, __global const f
 
 /* dQ = dS K * scale for TQ rows; no stats needed. Grid: (ceil(T/TQ), heads, B),
  * local size 1. */
-__kernel void attng_dq_cpu(__global const float *restrict q, __global const float *restrict k,
-                           __global const float *restrict v, __global const float *restrict dout,
-                           __global float *restrict dq, const int T, const int S, const int C,
-                           const int causal, const float scale)
+__kernel void attng_dq_cpu(ATTNG_ARGS(__global STORE_T *restrict dq))
 {
     const int t0 = get_global_id(0) * TQ;
     const int h = get_global_id(1);
@@ -311,7 +295,7 @@ __kernel void attng_dq_cpu(__global const float *restrict q, __global const floa
     const int nr = min(TQ, T - t0);
     float sc[TQ][SMAX], dp[TQ][SMAX], lse[TQ], dd[TQ];
     const int lim = attng_rows_tile(q, k, v, dout, T, S, C, causal, scale, b, h, t0, nr, sc, dp, lse, dd);
-    __global const float *kb = k + b * S * C + h * HD;
+    __global const STORE_T *kb = k + b * S * C + h * HD;
     float16 acc[TQ][NV16];
 #pragma unroll
     for (int r = 0; r < TQ; r++)
@@ -322,7 +306,7 @@ __kernel void attng_dq_cpu(__global const float *restrict q, __global const floa
         float16 kv[NV16];
 #pragma unroll
         for (int j = 0; j < NV16; j++)
-            kv[j] = vload16(j, kb + (long)s * C);
+            kv[j] = ST_VLOAD(16, j, kb + (long)s * C);
 #pragma unroll
         for (int r = 0; r < TQ; r++)
 #pragma unroll
@@ -330,39 +314,35 @@ __kernel void attng_dq_cpu(__global const float *restrict q, __global const floa
                 acc[r][j] = fma((float16)(dp[r][s]), kv[j], acc[r][j]);
     }
     for (int r = 0; r < nr; r++) {
-        __global float *o = dq + (b * T + t0 + r) * C + h * HD;
+        __global STORE_T *o = dq + (b * T + t0 + r) * C + h * HD;
 #pragma unroll
         for (int j = 0; j < NV16; j++)
-            vstore16(acc[r][j] * scale, j, o);
+            ST_VSTORE(16, acc[r][j] * scale, j, o);
     }
 }
 
 /* TK key rows from s0 over the queries that see them, 16 queries at a time
  * (the probabilities of a block come from one vector exp). DK 1: dK rows,
  * DK 0: dV rows. */
-static inline void attng_keys_tile(__global const float *restrict q, __global const float *restrict k,
-                                   __global const float *restrict v, __global const float *restrict dout,
-                                   __global const float *restrict stats, __global float *restrict out,
-                                   const int T, const int S, const int C, const int causal, const float scale,
+static inline void attng_keys_tile(ATTNG_ARGS(__global const float *restrict stats, __global STORE_T *restrict out),
                                    const int DK)
 {
     const int s0 = get_global_id(0) * TK;
     const int h = get_global_id(1);
     const long b = get_global_id(2);
-    const int heads = get_global_size(1);
     const int nk = min(TK, S - s0);
-    const long bht = (long)get_global_size(2) * heads * T;
-    __global const float *st = stats + (b * heads + h) * T;
-    __global const float *qb = q + b * T * C + h * HD;
-    __global const float *gb = dout + b * T * C + h * HD;
+    long bht;
+    __global const float *st = stats + attng_stats_at(T, &bht);
+    __global const STORE_T *qb = q + b * T * C + h * HD;
+    __global const STORE_T *gb = dout + b * T * C + h * HD;
     float16 ks[TK][NV16], vs[TK][NV16], acc[TK][NV16];
 #pragma unroll
     for (int r = 0; r < TK; r++) {
         const long row = (b * S + s0 + min(r, nk - 1)) * C + h * HD;
 #pragma unroll
         for (int j = 0; j < NV16; j++) {
-            ks[r][j] = vload16(j, k + row);
-            vs[r][j] = vload16(j, v + row);
+            ks[r][j] = ST_VLOAD(16, j, k + row);
+            vs[r][j] = ST_VLOAD(16, j, v + row);
             acc[r][j] = (float16)(0.0f);
         }
     }
@@ -375,7 +355,7 @@ static inline void attng_keys_tile(__global const float *restrict q, __global co
             float16 qv[NV16];
 #pragma unroll
             for (int j = 0; j < NV16; j++)
-                qv[j] = vload16(j, qb + (long)min(t, T - 1) * C) * scale;
+                qv[j] = ST_VLOAD(16, j, qb + (long)min(t, T - 1) * C) * scale;
 #pragma unroll
             for (int r = 0; r < TK; r++)
                 sc[r][tt] = (tt >= nt || (causal && s0 + r > t)) ? -INFINITY : attng_dot16(qv, ks[r]);
@@ -387,7 +367,7 @@ static inline void attng_keys_tile(__global const float *restrict q, __global co
                 float16 gv[NV16];
 #pragma unroll
                 for (int j = 0; j < NV16; j++)
-                    gv[j] = vload16(j, gb + (long)min(tc + tt, T - 1) * C);
+                    gv[j] = ST_VLOAD(16, j, gb + (long)min(tc + tt, T - 1) * C);
 #pragma unroll
                 for (int r = 0; r < TK; r++)
                     dpv[r][tt] = attng_dot16(gv, vs[r]);
@@ -400,11 +380,11 @@ static inline void attng_keys_tile(__global const float *restrict q, __global co
             vstore16(DK ? p * (vload16(0, dpv[r]) - dv) : p, 0, sc[r]);
         }
         for (int tt = 0; tt < nt; tt++) {
-            __global const float *src = (DK ? qb : gb) + (long)(tc + tt) * C;
+            __global const STORE_T *src = (DK ? qb : gb) + (long)(tc + tt) * C;
             float16 row[NV16];
 #pragma unroll
             for (int j = 0; j < NV16; j++)
-                row[j] = vload16(j, src);
+                row[j] = ST_VLOAD(16, j, src);
 #pragma unroll
             for (int r = 0; r < TK; r++)
 #pragma unroll
@@ -414,28 +394,14 @@ static inline void attng_keys_tile(__global const float *restrict q, __global co
     }
     const float f = DK ? scale : 1.0f;
     for (int r = 0; r < nk; r++) {
-        __global float *o = out + (b * S + s0 + r) * C + h * HD;
+        __global STORE_T *o = out + (b * S + s0 + r) * C + h * HD;
 #pragma unroll
         for (int j = 0; j < NV16; j++)
-            vstore16(acc[r][j] * f, j, o);
+            ST_VSTORE(16, acc[r][j] * f, j, o);
     }
 }
 
 /* Grid: (ceil(S/TK), heads, B), local size 1. */
-__kernel void attng_dk_cpu(__global const float *restrict q, __global const float *restrict k,
-                           __global const float *restrict v, __global const float *restrict dout,
-                           __global const float *restrict stats, __global float *restrict dk, const int T,
-                           const int S, const int C, const int causal, const float scale)
-{
-    attng_keys_tile(q, k, v, dout, stats, dk, T, S, C, causal, scale, 1);
-}
-
-/* Grid: (ceil(S/TK), heads, B), local size 1. */
-__kernel void attng_dv_cpu(__global const float *restrict q, __global const float *restrict k,
-                           __global const float *restrict v, __global const float *restrict dout,
-                           __global const float *restrict stats, __global float *restrict dv, const int T,
-                           const int S, const int C, const int causal, const float scale)
-{
-    attng_keys_tile(q, k, v, dout, stats, dv, T, S, C, causal, scale, 0);
-}
+ATTNG_KEY_KERNEL(attng_dk_cpu, attng_keys_tile, 1)
+ATTNG_KEY_KERNEL(attng_dv_cpu, attng_keys_tile, 0)
 #endif

@@ -6,6 +6,7 @@
  *           (0 = broadcast), covering bias rows, columns and scalars;
  *   _nd   : the general numpy broadcast, up to 6 dims, shape and strides read
  *           from a small constant buffer written when the plan is built. */
+#include "common.cl" /* erf_fast, erf_fast16 */
 
 #define UNARY(NAME, EXPR)                                                      \
     __kernel void NAME(__global const float *x, __global float *y, const float alpha) \
@@ -16,18 +17,6 @@
     }
 
 UNARY(ew_scale, alpha * v)
-/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7). PoCL's built-in erf
- * is a scalar library call, ~20x slower than this on CPUs (200 ms vs 12 ms
- * for a [1600, 3072] gelu), which made gelu cost more than its GEMM. */
-static inline float erf_fast(float x)
-{
-    float a = fabs(x);
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float p = t * (0.254829592f +
-                   t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    return copysign(1.0f - p * exp(-a * a), x);
-}
-
 UNARY(ew_gelu, 0.5f * v * (1.0f + erf_fast(v * 0.70710678118654752f)))
 UNARY(ew_quickgelu, v / (1.0f + exp(-1.702f * v)))
 UNARY(ew_relu, v > 0.0f ? v : 0.0f)
@@ -38,15 +27,6 @@ UNARY(ew_exp, exp(v))
  * 16 (every CLIP activation): explicit float16 math gets PoCL's vector exp,
  * where the one-element kernels above left a scalar exp call per element
  * (profiled: quickgelu at ~3% of ViT-B/32, ~6 ns per element). */
-static inline float16 erf_fast16(float16 x)
-{
-    float16 a = fabs(x);
-    float16 t = 1.0f / (1.0f + 0.3275911f * a);
-    float16 p = t * (0.254829592f +
-                     t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    return copysign(1.0f - p * exp(-a * a), x);
-}
-
 #define UNARY16(NAME, EXPR)                                                    \
     __kernel void NAME(__global const float *x, __global float *y, const float alpha) \
     {                                                                          \

@@ -22,49 +22,10 @@
 #ifndef WG
 #define WG 64
 #endif
-
-static float wg_sum(__local float *buf, float v)
-{
-    int l = get_local_id(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WG / 2; s > 0; s >>= 1) {
-        if (l < s)
-            buf[l] += buf[l + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
-static inline float hsum8(float8 v)
-{
-    float4 s = v.lo + v.hi;
-    return (s.x + s.y) + (s.z + s.w);
-}
+#include "common.cl" /* wg_sum, hsum8, erf_fast, erf_fast16 */
+#include "layernorm_stats.cl"
 
 /* ---- elementwise ------------------------------------------------------ */
-
-/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), as elementwise.cl:
- * PoCL's built-in erf is a scalar libm call. */
-static inline float erf_fast(float x)
-{
-    float a = fabs(x);
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float p = t * (0.254829592f +
-                   t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    return copysign(1.0f - p * exp(-a * a), x);
-}
-
-static inline float16 erf_fast16(float16 x)
-{
-    float16 a = fabs(x);
-    float16 t = 1.0f / (1.0f + 0.3275911f * a);
-    float16 p = t * (0.254829592f +
-                     t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    return copysign(1.0f - p * exp(-a * a), x);
-}
 
 __kernel void gr_log(__global const float *x, __global float *y)
 {
@@ -149,50 +110,8 @@ __kernel void softmax_grad_wg(__global const float *y, __global const float *dy,
 }
 
 /* ---- rows: layernorm ----
- * The statistics as the forward kernel (norm.cl) computes them: values
- * shifted by the row's first element k, mean m of the shifted values, then
- * the squared deviations, so xhat = ((x - k) - m) * rstd matches the forward
- * bit for bit in spirit and does not cancel for a large mean. */
-
-static float3 row_stats_item(__global const float *xr, const int ncols, const float eps)
-{
-    float k = xr[0];
-    float8 s8 = (float8)(0.0f);
-    int c = 0;
-    for (; c + 8 <= ncols; c += 8)
-        s8 += vload8(0, xr + c) - k;
-    float s = hsum8(s8);
-    for (; c < ncols; c++)
-        s += xr[c] - k;
-    float m = s / (float)ncols;
-    float8 v8 = (float8)(0.0f);
-    for (c = 0; c + 8 <= ncols; c += 8) {
-        float8 d = (vload8(0, xr + c) - k) - m;
-        v8 += d * d;
-    }
-    float v = hsum8(v8);
-    for (; c < ncols; c++) {
-        float d = (xr[c] - k) - m;
-        v += d * d;
-    }
-    return (float3)(k, m, 1.0f / sqrt(v / (float)ncols + eps));
-}
-
-static float3 row_stats_group(__local float *buf, __global const float *xr, const int ncols, const float eps)
-{
-    int l = get_local_id(0);
-    float k = xr[0];
-    float s = 0.0f;
-    for (int c = l; c < ncols; c += WG)
-        s += xr[c] - k;
-    float m = wg_sum(buf, s) / (float)ncols;
-    float v = 0.0f;
-    for (int c = l; c < ncols; c += WG) {
-        float d = (xr[c] - k) - m;
-        v += d * d;
-    }
-    return (float3)(k, m, 1.0f / sqrt(wg_sum(buf, v) / (float)ncols + eps));
-}
+ * The row statistics are the forward kernel's own (layernorm_stats.cl), so
+ * xhat here is the forward's to the bit. */
 
 /* dx = rstd * (g dy - mean(g dy) - xhat * mean(g dy xhat)), g = gamma (or 1
  * when has_gamma is 0; gamma then points at any valid buffer). */
@@ -202,7 +121,7 @@ __kernel void ln_grad_x_rows(__global const float *x, __global const float *gamm
     long r = get_global_id(0);
     __global const float *xr = x + r * ncols, *dr = dy + r * ncols;
     __global float *xo = dx + r * ncols;
-    float3 st = row_stats_item(xr, ncols, eps);
+    float3 st = layernorm_stats_item(xr, ncols, eps);
     float k = st.x, m = st.y, rstd = st.z;
     float8 a8 = (float8)(0.0f), b8 = (float8)(0.0f);
     int c = 0;
@@ -239,7 +158,7 @@ __kernel void ln_grad_x_wg(__global const float *x, __global const float *gamma,
     int l = get_local_id(0);
     __global const float *xr = x + r * ncols, *dr = dy + r * ncols;
     __global float *xo = dx + r * ncols;
-    float3 st = row_stats_group(buf, xr, ncols, eps);
+    float3 st = layernorm_stats_group(buf, xr, ncols, eps);
     float k = st.x, m = st.y, rstd = st.z;
     float a = 0.0f, b = 0.0f;
     for (int c = l; c < ncols; c += WG) {
@@ -260,14 +179,14 @@ __kernel void ln_grad_x_wg(__global const float *x, __global const float *gamma,
 __kernel void ln_stats_rows(__global const float *x, __global float4 *stats, const int ncols, const float eps)
 {
     long r = get_global_id(0);
-    stats[r] = (float4)(row_stats_item(x + r * ncols, ncols, eps), 0.0f);
+    stats[r] = (float4)(layernorm_stats_item(x + r * ncols, ncols, eps), 0.0f);
 }
 
 __kernel void ln_stats_wg(__global const float *x, __global float4 *stats, const int ncols, const float eps)
 {
     __local float buf[WG];
     long r = get_group_id(0);
-    float3 st = row_stats_group(buf, x + r * ncols, ncols, eps);
+    float3 st = layernorm_stats_group(buf, x + r * ncols, ncols, eps);
     if (get_local_id(0) == 0)
         stats[r] = (float4)(st, 0.0f);
 }

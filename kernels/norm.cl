@@ -5,25 +5,11 @@
 #ifndef WG
 #define WG 64
 #endif
+#include "common.cl"
+#include "layernorm_stats.cl"
 
-static float wg_sum(__local float *buf, float v)
-{
-    int l = get_local_id(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WG / 2; s > 0; s >>= 1) {
-        if (l < s)
-            buf[l] += buf[l + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
-/* Two passes (mean, then squared deviations) rather than E[x^2] - E[x]^2,
- * which cancels badly when the mean is large against the spread; values are
- * shifted by the row's first element so the float sums stay small too. */
+/* The row statistics (two passes over values shifted by the row's first
+ * element: layernorm_stats.cl) are shared with the backward kernels. */
 __kernel void layernorm_rows(__global const float *x, __global const float *gamma,
                              __global const float *beta, __global float *y, const int ncols,
                              const float eps)
@@ -31,31 +17,12 @@ __kernel void layernorm_rows(__global const float *x, __global const float *gamm
     long r = get_global_id(0);
     __global const float *xr = x + r * ncols;
     __global float *yr = y + r * ncols;
+    const float3 st = layernorm_stats_item(xr, ncols, eps);
+    const float k = st.x, m = st.y, rstd = st.z;
     /* float8 along the row: with one work-item per row PoCL has no
      * cross-item vectors to make. */
-    float k = xr[0];
-    float8 s8 = (float8)(0.0f);
     int c = 0;
     for (; c + 8 <= ncols; c += 8)
-        s8 += vload8(0, xr + c) - k;
-    float4 s4 = s8.lo + s8.hi;
-    float s = (s4.x + s4.y) + (s4.z + s4.w);
-    for (; c < ncols; c++)
-        s += xr[c] - k;
-    float m = s / (float)ncols; /* mean - k */
-    float8 v8 = (float8)(0.0f);
-    for (c = 0; c + 8 <= ncols; c += 8) {
-        float8 d = (vload8(0, xr + c) - k) - m;
-        v8 += d * d;
-    }
-    float4 v4 = v8.lo + v8.hi;
-    float v = (v4.x + v4.y) + (v4.z + v4.w);
-    for (; c < ncols; c++) {
-        float d = (xr[c] - k) - m;
-        v += d * d;
-    }
-    float rstd = 1.0f / sqrt(v / (float)ncols + eps);
-    for (c = 0; c + 8 <= ncols; c += 8)
         vstore8(((vload8(0, xr + c) - k) - m) * rstd * vload8(0, gamma + c) + vload8(0, beta + c), 0, yr + c);
     for (; c < ncols; c++)
         yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
@@ -70,17 +37,8 @@ __kernel void layernorm_wg(__global const float *x, __global const float *gamma,
     int l = get_local_id(0);
     __global const float *xr = x + r * ncols;
     __global float *yr = y + r * ncols;
-    float k = xr[0];
-    float s = 0.0f;
-    for (int c = l; c < ncols; c += WG)
-        s += xr[c] - k;
-    float m = wg_sum(buf, s) / (float)ncols; /* mean - k */
-    float v = 0.0f;
-    for (int c = l; c < ncols; c += WG) {
-        float d = (xr[c] - k) - m;
-        v += d * d;
-    }
-    float rstd = 1.0f / sqrt(wg_sum(buf, v) / (float)ncols + eps);
+    const float3 st = layernorm_stats_group(buf, xr, ncols, eps);
+    const float k = st.x, m = st.y, rstd = st.z;
     for (int c = l; c < ncols; c += WG)
         yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
 }

@@ -9,38 +9,7 @@
 #ifndef WG
 #define WG 64
 #endif
-
-/* ---- work-group helpers (the caller's WG work-items all call them) ---- */
-
-static float wg_sum(__local float *buf, float v)
-{
-    int l = get_local_id(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WG / 2; s > 0; s >>= 1) {
-        if (l < s)
-            buf[l] += buf[l + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
-static float wg_max(__local float *buf, float v)
-{
-    int l = get_local_id(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WG / 2; s > 0; s >>= 1) {
-        if (l < s)
-            buf[l] = fmax(buf[l], buf[l + s]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
+#include "common.cl" /* wg_sum, wg_max, hsum8, hmax8 */
 
 /* ---- softmax ----
  * causal: columns c > t are masked, t = row index within dim -2 (period T). */
@@ -58,8 +27,7 @@ __kernel void softmax_rows(__global const float *x, __global float *y, const int
     float8 m8 = (float8)(-INFINITY);
     for (; c + 8 <= lim; c += 8)
         m8 = fmax(m8, vload8(0, xr + c));
-    float4 m4 = fmax(m8.lo, m8.hi);
-    float m = fmax(fmax(m4.x, m4.y), fmax(m4.z, m4.w));
+    float m = hmax8(m8);
     for (; c < lim; c++)
         m = fmax(m, xr[c]);
     float8 s8 = (float8)(0.0f);
@@ -68,8 +36,7 @@ __kernel void softmax_rows(__global const float *x, __global float *y, const int
         vstore8(e, 0, yr + c);
         s8 += e;
     }
-    float4 s4 = s8.lo + s8.hi;
-    float s = (s4.x + s4.y) + (s4.z + s4.w);
+    float s = hsum8(s8);
     for (; c < lim; c++) {
         float e = exp(xr[c] - m);
         yr[c] = e;

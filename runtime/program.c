@@ -124,12 +124,10 @@ int rt_program(rt_ctx *ctx, const char *file, const char *options, cl_program *o
     if (!options)
         options = "";
     size_t len = 0;
-    const char *src = rt_kernel_source(file, &len, NULL);
-    if (!src) {
-        const char *dir = rt_setting_value(RT_SET_KERNEL_DIR);
-        return cc_fail(CC_ERR_IO, "kernel source %s not found: not embedded and not in $CLIPCL_KERNEL_DIR (%s)",
-                       file, dir && *dir ? dir : "unset");
-    }
+    const char *src = NULL;
+    int rc_src = rt_kernel_text(file, &src, &len, NULL);
+    if (rc_src != CC_OK)
+        return rc_src;
     uint64_t h = XXH3_64bits(src, len);
     int i = find_entry(ctx, file, options, h);
     if (i >= 0) {

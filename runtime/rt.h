@@ -84,9 +84,14 @@ int rt_ctx_create(const char *spec, int profiling, rt_ctx **out);
 void rt_ctx_free(rt_ctx *ctx);
 
 /* Kernel source by file name ("gemm.cl"): from $CLIPCL_KERNEL_DIR if that
- * folder holds the file, else the copy embedded at build time. NULL if
- * neither. *from_override tells which (may be NULL). */
+ * folder holds the file, else the copy embedded at build time, with its
+ * `#include "x.cl"` lines replaced by those files (looked up the same way).
+ * NULL if the file or an include is missing. *from_override (may be NULL):
+ * 1 if the file or any file it includes came from the override folder. */
 const char *rt_kernel_source(const char *file, size_t *len, int *from_override);
+/* The same, as a cc_code: CC_ERR_IO with one line naming the missing file
+ * (the kernel file itself, or an include and the file and line asking). */
+int rt_kernel_text(const char *file, const char **src, size_t *len, int *from_override);
 
 /* Program for (file, build options) on ctx's device: in-memory cache, then
  * the on-disk binary cache, then a compile (whose binary is stored). The key

@@ -4,9 +4,17 @@
 usage: embed_kernels.py OUT.c KERNEL.cl...
 The table has the type rt_embedded_kernel declared in runtime/kernel_source.h.
 The sources become C string literals split into chunks (C11 only promises
-4095 characters per literal), so any kernel file can be embedded."""
+4095 characters per literal), so any kernel file can be embedded.
+
+A line `#include "name.cl"` is resolved by the runtime when it loads the
+source (runtime/kernel_source.c), from the same table or $CLIPCL_KERNEL_DIR;
+here every such name must be one of the embedded files, so a missing one
+fails the build instead of the first run."""
 import os
+import re
 import sys
+
+INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.M)
 
 
 def c_literal_chunks(text, width=2000):
@@ -45,6 +53,12 @@ def main():
         chunks = list(c_literal_chunks(text)) or ['""']
         lines.append("    " + "\n    ".join(chunks) + ";")
         lines.append("")
+    for path in inputs:
+        with open(path, encoding="utf-8") as f:
+            for name in INCLUDE.findall(f.read()):
+                if name not in names:
+                    sys.exit("embed_kernels.py: %s includes \"%s\", which is not among the embedded "
+                             "kernel files (kernels/meson.build)" % (path, name))
     lines.append("const rt_embedded_kernel rt_embedded_kernels[] = {")
     for i, name in enumerate(names):
         lines.append('    {"%s", kernel_src_%d, sizeof kernel_src_%d - 1},' % (name, i, i))

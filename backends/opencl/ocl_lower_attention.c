@@ -1,40 +1,15 @@
-/* G_OP_ATTENTION fused in one kernel (kernels/attention.cl): per (batch,
- * head, query row) the scores over S keys, a stable (online) softmax with an
- * optional causal mask, and the weighted sum of V. Same semantics as
- * backends/ref: q k^T / sqrt(d). Two kernels: attention_blk (CPU class,
- * vectors over the head dim, keys in blocks of 16) and attention_rows (one
- * work-item per row: GPU class, head dims not a multiple of 4). The plan
- * reaches this lowering when ocl_lower_attention_cpu.c's kernel does not
- * apply (S > 1024, head dim not a multiple of 16, GPU class) or
- * CLIPCL_ATTENTION=rows. */
+/* G_OP_ATTENTION fused in one kernel (kernels/attention.cl, attention_rows):
+ * per (batch, head, query row) the scores over S keys, a stable (online)
+ * softmax with an optional causal mask, and the weighted sum of V. Same
+ * semantics as backends/ref: q k^T / sqrt(d). The GPU-class kernel, and the
+ * one for head dims attention_cpu (ocl_lower_attention_cpu.c) does not take
+ * (not a multiple of 4); CLIPCL_ATTENTION=rows sends every shape here. */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "backends/opencl/ocl_backend.h"
 #include "backends/opencl/ocl_plan_internal.h"
 #include "runtime/status.h"
-
-/* Query rows per work-item of attention_blk: each K/V row loaded serves 4. */
-#define OCL_ATTN_BLK_TQ 4
-
-/* Keys per block of attention_blk ($CLIPCL_ATTENTION_KB for a sweep). */
-static int blk_keys(ocl_lower *lc)
-{
-    return ocl_lower_ctx(lc)->policy.attention_kb;
-}
-
-/* The vector width of attention_blk for head dim hd, or 0 for attention_rows:
- * the block kernel on CPU-class devices when 4 divides hd (PoCL vectorises
- * nothing across its work-items of local size 1, so the vectors must be in
- * the kernel), the row kernel on GPU-class ones and for other head dims.
- * $CLIPCL_ATTENTION_KERNEL=blk|rows forces either (tests run both). */
-static int blk_width(ocl_lower *lc, int hd)
-{
-    const int vw = hd % 16 == 0 ? 16 : hd % 8 == 0 ? 8 : hd % 4 == 0 ? 4 : 0;
-    return ocl_lower_ctx(lc)->policy.attention_kernel == RT_STYLE_GPU ? 0 : vw;
-}
 
 int ocl_lower_attention(ocl_lower *lc, int node)
 {
@@ -49,15 +24,10 @@ int ocl_lower_attention(ocl_lower *lc, int node)
         return cc_fail(CC_ERR_SHAPE, "ocl attention '%s': %d heads do not divide C = %lld", n->name, heads,
                        (long long)C);
     const int hd = (int)(C / heads);
-    const int vw = blk_width(lc, hd);
-    const int kb = blk_keys(lc);
-    char opts[80];
-    if (vw)
-        snprintf(opts, sizeof opts, "-DHD=%d -DVW=%d -DTQ=%d -DKB=%d", hd, vw, OCL_ATTN_BLK_TQ, kb);
-    else
-        snprintf(opts, sizeof opts, "-DHD=%d", hd);
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DHD=%d", hd);
     cl_kernel k;
-    int rc = ocl_lower_kernel(lc, "attention.cl", vw ? "attention_blk" : "attention_rows", opts, &k);
+    int rc = ocl_lower_kernel(lc, "attention.cl", "attention_rows", opts, &k);
     if (rc)
         return rc;
     const float scale = (float)(1.0 / sqrt((double)hd));
@@ -65,11 +35,6 @@ int ocl_lower_attention(ocl_lower *lc, int node)
                            ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->out), (int)T, (int)S, (int)C,
                            n->attr.causal ? 1 : 0, (double)scale)))
         return rc;
-    if (vw) {
-        const size_t gws[3] = {(size_t)((T + OCL_ATTN_BLK_TQ - 1) / OCL_ATTN_BLK_TQ), (size_t)heads, (size_t)B};
-        const size_t lws[3] = {1, 1, 1};
-        return ocl_lower_launch(lc, node, k, 3, gws, lws);
-    }
     size_t gws[3] = {(size_t)T, (size_t)heads, (size_t)B};
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
 }

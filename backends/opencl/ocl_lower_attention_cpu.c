@@ -1,10 +1,10 @@
-/* G_OP_ATTENTION on CPU-class devices (kernels/attention_cpu.cl): a work-item
- * per (tile of query rows, head, batch) with the head dim in float16 vectors.
- * Profiling ViT-B/32 on PoCL showed the one-row-per-work-item kernel
- * (attention.cl) at ~1 GFLOP/s and 14% of the tower's time; this one is used
- * where it applies (head dim a multiple of 16, S small enough for the private
- * score rows) and the device is CPU class. CLIPCL_ATTENTION=rows|cpu forces
- * one or the other (tests run both). */
+/* G_OP_ATTENTION on CPU-class devices (kernels/attention.cl, attention_cpu):
+ * a work-item per (tile of query rows, head, batch) with the head dim in
+ * float16/8/4 vectors and keys in blocks, online across blocks. Profiling
+ * ViT-B/32 on PoCL showed the one-row-per-work-item kernel (attention_rows)
+ * at ~1 GFLOP/s and 14% of the tower's time; this one is used where it
+ * applies (head dim a multiple of 4) and the device is CPU class.
+ * CLIPCL_ATTENTION=rows|cpu forces one or the other (tests run both). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +13,17 @@
 #include "backends/opencl/ocl_plan_internal.h"
 #include "runtime/status.h"
 
-/* Private score rows are TQ x SMAX floats per work-item. */
-#define OCL_ATTN_CPU_MAX_S 1024
+/* Query rows per work-item: each K/V row loaded serves 4. */
 #define OCL_ATTN_CPU_TQ 4
+/* Keys per block: S rounded up to 16 (one block: the two-pass softmax) up
+ * to this cap, then blocks of the cap (private scores: TQ x KB floats). */
+#define OCL_ATTN_CPU_MAX_KB 128
+
+/* The vector width over the head dim: 16, 8 or 4 dividing it, else 0. */
+static int head_vector_width(int64_t hd)
+{
+    return hd % 16 == 0 ? 16 : hd % 8 == 0 ? 8 : hd % 4 == 0 ? 4 : 0;
+}
 
 int ocl_attention_use_cpu(ocl_lower *lc, int node)
 {
@@ -25,7 +33,7 @@ int ocl_attention_use_cpu(ocl_lower *lc, int node)
     if (tq->ndim != 3 || tk->ndim != 3 || n->attr.heads < 1 || tq->shape[2] % n->attr.heads)
         return 0; /* the general lowering reports the error */
     const int64_t hd = tq->shape[2] / n->attr.heads;
-    if (hd % 16 || hd > 256 || tk->shape[1] > OCL_ATTN_CPU_MAX_S)
+    if (!head_vector_width(hd) || hd > 256)
         return 0;
     return ocl_lower_ctx(lc)->policy.attention == RT_STYLE_CPU; /* CLIPCL_ATTENTION */
 }
@@ -38,12 +46,13 @@ int ocl_lower_attention_cpu(ocl_lower *lc, int node)
     const int64_t B = tq->shape[0], T = tq->shape[1], C = tq->shape[2], S = tk->shape[1];
     const int heads = n->attr.heads;
     const int hd = (int)(C / heads);
-    /* SMAX rounded up so nearby S share one compiled program */
-    const int64_t smax = (S + 15) / 16 * 16;
+    /* rounded up to 16 so nearby S share one compiled program */
+    const int64_t kb = S < OCL_ATTN_CPU_MAX_KB ? (S + 15) / 16 * 16 : OCL_ATTN_CPU_MAX_KB;
     char opts[96];
-    snprintf(opts, sizeof opts, "-DHD=%d -DSMAX=%lld -DTQ=%d", hd, (long long)smax, OCL_ATTN_CPU_TQ);
+    snprintf(opts, sizeof opts, "-DHD=%d -DVW=%d -DTQ=%d -DKB=%lld", hd, head_vector_width(hd), OCL_ATTN_CPU_TQ,
+             (long long)kb);
     cl_kernel k;
-    int rc = ocl_lower_kernel(lc, "attention_cpu.cl", "attention_cpu", opts, &k);
+    int rc = ocl_lower_kernel(lc, "attention.cl", "attention_cpu", opts, &k);
     if (rc)
         return rc;
     const float scale = (float)(1.0 / sqrt((double)hd));

@@ -74,7 +74,7 @@ int ocl_lower_is_param(ocl_lower *lc, int tensor);
 int ocl_lower_shared_scratch(ocl_lower *lc, size_t bytes, cl_mem *out);
 
 /* G_OP_ATTENTION for CPU-class devices (ocl_lower_attention_cpu.c): whether
- * it applies to the node (head dim a multiple of 16, CPU class or
+ * it applies to the node (head dim a multiple of 4, CPU class or
  * CLIPCL_ATTENTION=cpu), and its lowering. */
 int ocl_attention_use_cpu(ocl_lower *lc, int node);
 int ocl_lower_attention_cpu(ocl_lower *lc, int node);
