@@ -109,6 +109,7 @@ int g_quickgelu(graph *g, int x) { return unary(g, G_OP_QUICKGELU, "g_quickgelu"
 int g_relu(graph *g, int x) { return unary(g, G_OP_RELU, "g_relu", x, NULL); }
 int g_sigmoid(graph *g, int x) { return unary(g, G_OP_SIGMOID, "g_sigmoid", x, NULL); }
 int g_exp(graph *g, int x) { return unary(g, G_OP_EXP, "g_exp", x, NULL); }
+int g_silu(graph *g, int x) { return unary(g, G_OP_SILU, "g_silu", x, NULL); }
 
 int g_l2norm(graph *g, int x, float eps)
 {

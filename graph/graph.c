@@ -1,5 +1,6 @@
 /* Graph storage: tensor and node arrays, tensor declaration, node appending. */
 #include "graph/graph_internal.h"
+#include "graph/op_table.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -157,8 +158,30 @@ int g_param(graph *g, const char *name, int ndim, const int64_t *shape)
     return new_tensor(g, name, G_F32, G_ROLE_PARAM, ndim, shape);
 }
 
-int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr,
-                  g_dtype out_dt, int out_ndim, const int64_t *out_shape)
+/* The op table's arity and output check, on the node as it would be. */
+static int check_row(graph *g, g_op op, int n_in, const int *in, const g_attr *attr, g_dtype out_dt,
+                     int out_ndim, const int64_t *out_shape)
+{
+    const g_op_row *row = g_op_info(op);
+    if (n_in < row->min_in || n_in > row->max_in)
+        return g_err(g, CC_ERR_INVALID, "g_append_node(%s): %d inputs, expected %d..%d", row->name, n_in,
+                     row->min_in, row->max_in);
+    g_node n = {0};
+    g_tensor out = {0};
+    n.op = op;
+    n.n_in = n_in;
+    memcpy(n.in, in, (size_t)n_in * sizeof in[0]);
+    n.out = -1;
+    if (attr)
+        n.attr = *attr;
+    out.dtype = out_dt;
+    out.ndim = out_ndim;
+    memcpy(out.shape, out_shape, (size_t)out_ndim * sizeof out_shape[0]);
+    return row->check ? row->check(g, &n, &out) : 0;
+}
+
+static int append(graph *g, g_op op, int n_in, const int *in, const g_attr *attr, g_dtype out_dt, int out_ndim,
+                  const int64_t *out_shape, int checked)
 {
     if (!g)
         return cc_fail(CC_ERR_INVALID, "g_append_node: graph is NULL"), -1;
@@ -177,6 +200,8 @@ int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr
     if (out_dt != G_F32 && out_dt != G_I32)
         return g_err(g, CC_ERR_INVALID, "g_append_node(%s): output dtype %d", opn, (int)out_dt);
     if (check_shape(g, "g_append_node output of", opn, out_ndim, out_shape))
+        return -1;
+    if (checked && check_row(g, op, n_in, in, attr, out_dt, out_ndim, out_shape))
         return -1;
     /* Callers often pass pointers into g's own arrays (a tensor's shape, a
      * node's inputs or attrs), which the growth below may move: copy first. */
@@ -213,6 +238,18 @@ int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr
     if (op == G_OP_RESHAPE && n_in >= 1)
         g->tensors[t].alias_of = g_storage_root(g, ins[0]);
     return t;
+}
+
+int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr, g_dtype out_dt, int out_ndim,
+                  const int64_t *out_shape)
+{
+    return append(g, op, n_in, in, attr, out_dt, out_ndim, out_shape, 1);
+}
+
+int g_append_node_unchecked(graph *g, g_op op, int n_in, const int *in, const g_attr *attr, g_dtype out_dt,
+                            int out_ndim, const int64_t *out_shape)
+{
+    return append(g, op, n_in, in, attr, out_dt, out_ndim, out_shape, 0);
 }
 
 void g_mark_output(graph *g, int t)

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_backend.h"
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 #include "runtime/status.h"
 
 /* Query rows per work-item of attention_blk: each K/V row loaded serves 4. */
@@ -43,7 +43,8 @@ static int blk_width(ocl_lower *lc, int hd)
     return ocl_lower_gpu_rows(lc) ? 0 : vw;
 }
 
-int ocl_lower_attention(ocl_lower *lc, int node)
+/* The fused GPU-class kernels (attention_blk / attention_rows). */
+static int lower_attention_fused(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *n = &g->nodes[node];
@@ -79,4 +80,11 @@ int ocl_lower_attention(ocl_lower *lc, int node)
     }
     size_t gws[3] = {(size_t)T, (size_t)heads, (size_t)B};
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
+}
+
+/* The variant choice stays here, with the op: CPU-class devices (or
+ * CLIPCL_ATTENTION=cpu) take ocl_lower_attention_cpu.c's kernel. */
+int ocl_lower_attention(ocl_lower *lc, int node)
+{
+    return ocl_attention_use_cpu(lc, node) ? ocl_lower_attention_cpu(lc, node) : lower_attention_fused(lc, node);
 }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 #include "runtime/status.h"
 
 /* Private score rows are TQ x SMAX floats per work-item. */
