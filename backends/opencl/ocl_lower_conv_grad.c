@@ -183,7 +183,8 @@ int ocl_lower_conv2d_grad_weight(ocl_lower *lc, int node)
     ocl_gemm_plan_sink(lc, node, &u, &s);
     cl_mem x = ocl_lower_mem(lc, nd->in[0]), dy = ocl_lower_mem(lc, nd->in[1]), dw = ocl_lower_mem(lc, nd->out);
 
-    const int packed = impl == OCL_GEMM_OWN;
+    /* The local-memory GEMM (GPU class) reads B row-major, as the forward conv does. */
+    const int packed = impl == OCL_GEMM_OWN && !ocl_gemm_use_local(ocl_lower_ctx(lc));
     const ocl_gemm_tile t = ocl_gemm_tile_for(ocl_lower_ctx(lc));
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
     const size_t col_per_image = packed ? ocl_gemm_panel_floats(t, Q, K) : (size_t)Q * K;
