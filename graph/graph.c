@@ -234,8 +234,8 @@ static int append(graph *g, g_op op, int n_in, const int *in, const g_attr *attr
     n->attr = at;
     snprintf(n->name, sizeof n->name, "%s", name);
     g->tensors[t].producer = nid;
-    /* A reshape is always a view, whoever appends it (builder or pass). */
-    if (op == G_OP_RESHAPE && n_in >= 1)
+    /* A view op (reshape) is always a view, whoever appends it (builder or pass). */
+    if (g_op_info(op)->view && n_in >= 1)
         g->tensors[t].alias_of = g_storage_root(g, ins[0]);
     return t;
 }

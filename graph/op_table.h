@@ -26,6 +26,7 @@ typedef struct g_op_row {
     g_check_fn check;   /* output dtype/shape against the inputs and attrs */
     g_flops_fn flops;   /* NULL: not arithmetic-bound, counted as 0 */
     g_ad_rule backward; /* NULL: no gradient (g_backward fails naming the op) */
+    int view;           /* 1: the output aliases input 0's storage (reshape) */
 } g_op_row;
 
 /* The row of op, or NULL for a value outside [0, G_OP_COUNT). */

@@ -99,9 +99,7 @@ static int b_matmul(graph *g, int p, int *wrt, int *nw)
 {
     if (p == 0) {
         int a = F32(g, "a", 3, 7), b = PARAM(g, "b", 7, 33), bias = PARAM(g, "bias", 33);
-        wrt[2] = bias, *nw = 3;
-        wrt2(wrt, nw, a, b);
-        *nw = 3;
+        wrt[0] = a, wrt[1] = b, wrt[2] = bias, *nw = 3;
         return g_matmul(g, a, b, bias, 0, 0);
     }
     int a = F32(g, "a", 2, 33, 77), b = PARAM(g, "b", 7, 77);
@@ -215,8 +213,7 @@ static int b_concat(graph *g, int p, int *wrt, int *nw)
         return g_concat(g, 2, (const int[]){a, b}, 1);
     }
     int a = F32(g, "a", 7, 33), b = F32(g, "b", 1, 33), c = F32(g, "c", 77, 33);
-    wrt2(wrt, nw, a, b);
-    wrt[2] = c, *nw = 3;
+    wrt[0] = a, wrt[1] = b, wrt[2] = c, *nw = 3;
     return g_concat(g, 3, (const int[]){a, b, c}, 0);
 }
 
