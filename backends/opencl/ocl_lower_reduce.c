@@ -2,7 +2,8 @@
  * mean, max, argmax (i32 output, first maximal index). */
 #include "backends/opencl/ocl_lower_ops.h"
 
-/* base names the row kernel (reduce.cl); mean is passed to the sum kernel. */
+/* base names the row kernel (reduce.cl); mean is the sum kernel's flag (0
+ * sum, 1 mean), -1 for the max/argmax kernels, which take none. */
 static int lower_reduce(ocl_lower *lc, int node, const char *base, int mean)
 {
     const graph *g = ocl_lower_graph(lc);
@@ -30,7 +31,6 @@ static int lower_reduce(ocl_lower *lc, int node, const char *base, int mean)
     return ocl_lower_row_launch(lc, node, k, nrows);
 }
 
-/* mean = -1: the max/argmax kernels take no mean flag. */
 int ocl_lower_sum(ocl_lower *lc, int node) { return lower_reduce(lc, node, "sum", 0); }
 int ocl_lower_mean(ocl_lower *lc, int node) { return lower_reduce(lc, node, "sum", 1); }
 int ocl_lower_max(ocl_lower *lc, int node) { return lower_reduce(lc, node, "max", -1); }

@@ -7,8 +7,7 @@
 
 #include "backends/ref/ref_window.h"
 
-/* dx[b,c,iy,ix] = sum over o and the taps that read x[b,c,iy,ix] of
- * dy[b,o,oy,ox] w[o,c,ky,kx]; positions no tap reads get 0. */
+/* The backward ops read in[0..k-1]; a hand-appended node may have fewer. */
 static int need_inputs(const g_node *n, int k)
 {
     if (n->n_in < k)
@@ -16,6 +15,8 @@ static int need_inputs(const g_node *n, int k)
     return CC_OK;
 }
 
+/* dx[b,c,iy,ix] = sum over o and the taps that read x[b,c,iy,ix] of
+ * dy[b,o,oy,ox] w[o,c,ky,kx]; positions no tap reads get 0. */
 int ref_conv2d_grad_input(const graph *g, const g_node *n, void **data)
 {
     if (need_inputs(n, 2))
