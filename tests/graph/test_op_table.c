@@ -23,7 +23,7 @@ static void test_rows_in_enum_order(void **state)
         assert_non_null(r);
         assert_int_equal(r->op, i);
         assert_non_null(r->name);
-        assert_non_null(r->check);
+        assert_non_null(r->infer);
         assert_true(r->min_in >= 1 && r->min_in <= r->max_in && r->max_in <= G_MAX_INPUTS);
         assert_string_equal(g_op_name((g_op)i), r->name);
         for (int j = 0; j < i; j++)
@@ -83,6 +83,29 @@ static void test_append_checks_output(void **state)
     g_free(g);
 }
 
+/* g_op_append infers the output from the row; ops whose output shape is a
+ * parameter refuse it and name g_append_node. */
+static void test_op_append_infers(void **state)
+{
+    (void)state;
+    graph *g = g_new();
+    int a = g_input(g, "a", G_F32, 2, SHAPE(3, 7)), b = g_input(g, "b", G_F32, 1, SHAPE(7));
+    int s = g_op_append(g, G_OP_ADD, 2, (const int[]){a, b}, NULL);
+    assert_true(s >= 0);
+    assert_int_equal(g->tensors[s].ndim, 2);
+    assert_int_equal(g->tensors[s].shape[0], 3);
+    assert_int_equal(g->tensors[s].shape[1], 7);
+    int m = g_op_append(g, G_OP_ARGMAX, 1, &a, NULL);
+    assert_true(m >= 0);
+    assert_int_equal(g->tensors[m].dtype, G_I32);
+    assert_int_equal(g->tensors[m].shape[0], 3);
+    assert_int_equal(g_op_append(g, G_OP_ADD, 2, (const int[]){a, g_input(g, "c", G_F32, 1, SHAPE(5))}, NULL), -1);
+    assert_non_null(strstr(cc_last_error(), "add: inputs [3, 7], [5]: expected broadcastable inputs"));
+    assert_int_equal(g_op_append(g, G_OP_RESHAPE, 1, &a, NULL), -1);
+    assert_non_null(strstr(cc_last_error(), "g_append_node"));
+    g_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -90,6 +113,7 @@ int main(void)
         cmocka_unit_test(test_backward_rules),
         cmocka_unit_test(test_flops),
         cmocka_unit_test(test_append_checks_output),
+        cmocka_unit_test(test_op_append_infers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
