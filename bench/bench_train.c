@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "backends/backend.h"
+#include "graph/op_table.h"
 #include "io/npy.h"
 #include "models/clip.h"
 #include "models/clip_train.h"
@@ -113,26 +114,6 @@ static int file_inputs(const clip_config *cfg, const tb_opts *o, tb_inputs *in)
 
 /* ---- the per-op table ---- */
 
-/* Multiply-adds x 2 of the nodes whose cost is arithmetic (matmul in both
- * directions, the forward conv and attention); 0 for the rest. */
-static double node_flops(const graph *g, const g_node *n)
-{
-    if (n->op == G_OP_MATMUL) {
-        const g_tensor *a = &g->tensors[n->in[0]];
-        double k = (double)a->shape[a->ndim - (n->attr.trans_a ? 2 : 1)];
-        return 2.0 * (double)g_numel(g, n->out) * k;
-    }
-    if (n->op == G_OP_CONV2D) {
-        const g_tensor *w = &g->tensors[n->in[1]];
-        return 2.0 * (double)g_numel(g, n->out) * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
-    }
-    if (n->op == G_OP_ATTENTION) {
-        const g_tensor *o = &g->tensors[n->out], *k = &g->tensors[n->in[1]];
-        return 4.0 * (double)o->shape[0] * (double)o->shape[1] * (double)k->shape[1] * (double)o->shape[2];
-    }
-    return 0.0;
-}
-
 static int is_backward(const graph *g, int node)
 {
     return g->tensors[g->nodes[node].out].role == G_ROLE_GRAD;
@@ -155,9 +136,9 @@ static void print_ops(const graph *g, const double *node_s, double step_s, doubl
         int b = is_backward(g, i);
         rows[n->op].calls[b]++;
         rows[n->op].seconds[b] += node_s[i];
-        rows[n->op].flops += node_flops(g, n);
+        rows[n->op].flops += g_node_flops(g, i);
         kernel_s[b] += node_s[i];
-        total_flops += node_flops(g, n);
+        total_flops += g_node_flops(g, i);
     }
     printf("  %-22s %6s %9s %6s %9s %6s %8s\n", "op", "fwd", "fwd ms", "bwd", "bwd ms", "%", "GFLOP/s");
     for (;;) {

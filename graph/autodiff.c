@@ -5,31 +5,17 @@
  * computed rather than taken from node ids, because a pass such as fusion
  * may rewire a node to read a tensor created after it. */
 #include "graph/autodiff_internal.h"
+#include "graph/op_table.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* The op table's backward rule; NULL for ops without a gradient (max,
+ * argmax and the backward ops themselves). */
 static ad_rule rule_for(g_op op)
 {
-    switch (op) {
-    case G_OP_MATMUL:
-        return ad_rule_matmul;
-    case G_OP_ADD: case G_OP_SUB: case G_OP_MUL: case G_OP_DIV:
-        return ad_rule_binary;
-    case G_OP_SCALE: case G_OP_GELU: case G_OP_QUICKGELU: case G_OP_RELU: case G_OP_SIGMOID:
-    case G_OP_EXP: case G_OP_LOG:
-        return ad_rule_unary;
-    case G_OP_SUM: case G_OP_MEAN: case G_OP_SUM_TO: case G_OP_BROADCAST_TO:
-        return ad_rule_reduce;
-    case G_OP_RESHAPE: case G_OP_PERMUTE: case G_OP_SLICE: case G_OP_CONCAT:
-        return ad_rule_shape;
-    case G_OP_SOFTMAX: case G_OP_LAYERNORM: case G_OP_BATCHNORM: case G_OP_L2NORM:
-        return ad_rule_norm;
-    case G_OP_CONV2D: case G_OP_AVGPOOL2D: case G_OP_EMBEDDING: case G_OP_ATTENTION:
-        return ad_rule_nn;
-    default:
-        return NULL; /* max, argmax and the backward ops themselves */
-    }
+    const g_op_row *row = g_op_info(op);
+    return row ? row->backward : NULL;
 }
 
 static int same_shape(const g_tensor *a, const g_tensor *b)

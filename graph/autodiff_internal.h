@@ -35,13 +35,37 @@ int ad_reshape_like(ad_ctx *c, int x, int t);
  * exp(0 * ref) * value; SCALE by 0 stops autodiff, so it is a constant. */
 int ad_const_like(graph *g, int ref, float value);
 
-/* Rules by family. */
+/* One rule per differentiable op kind (named ad_rule_<op name>), listed in
+ * graph/op_table.c: autodiff_rules_math.c (matmul, pointwise, reductions)
+ * and autodiff_rules_nn.c (data movement, normalisations, network ops). */
 int ad_rule_matmul(ad_ctx *c, const g_node *n, int dy);
-int ad_rule_binary(ad_ctx *c, const g_node *n, int dy);  /* add sub mul div */
-int ad_rule_unary(ad_ctx *c, const g_node *n, int dy);   /* scale, activations, exp, log */
-int ad_rule_reduce(ad_ctx *c, const g_node *n, int dy);  /* sum mean sum_to broadcast_to */
-int ad_rule_shape(ad_ctx *c, const g_node *n, int dy);   /* reshape permute slice concat */
-int ad_rule_norm(ad_ctx *c, const g_node *n, int dy);    /* softmax layernorm batchnorm l2norm */
-int ad_rule_nn(ad_ctx *c, const g_node *n, int dy);      /* conv2d avgpool2d embedding attention */
+int ad_rule_add(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_sub(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_mul(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_div(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_scale(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_gelu(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_quickgelu(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_relu(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_sigmoid(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_exp(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_silu(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_log(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_sum(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_mean(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_sum_to(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_broadcast_to(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_reshape(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_permute(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_slice(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_concat(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_softmax(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_layernorm(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_batchnorm(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_l2norm(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_conv2d(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_avgpool2d(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_embedding(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_attention(ad_ctx *c, const g_node *n, int dy);
 
 #endif

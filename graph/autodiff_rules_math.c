@@ -50,94 +50,103 @@ int ad_rule_matmul(ad_ctx *c, const g_node *n, int dy)
     return 0;
 }
 
-int ad_rule_binary(ad_ctx *c, const g_node *n, int dy)
+/* Accumulates the contributions of a binary op; a side that needs no
+ * gradient passes -1 and is skipped. */
+static int accum2(ad_ctx *c, const g_node *n, int da, int db)
 {
-    graph *g = c->g;
-    int a = n->in[0], b = n->in[1], y = n->out;
-    int da = -1, db = -1, rc;
-    int wa = ad_wants(c, a), wb = ad_wants(c, b);
-    switch (n->op) {
-    case G_OP_ADD:
-        if (wa)
-            da = ad_sum_to_like(c, dy, a);
-        if (wb)
-            db = ad_sum_to_like(c, dy, b);
-        break;
-    case G_OP_SUB:
-        if (wa)
-            da = ad_sum_to_like(c, dy, a);
-        if (wb)
-            db = g_scale(g, ad_sum_to_like(c, dy, b), -1.0f);
-        break;
-    case G_OP_MUL:
-        if (wa)
-            da = ad_sum_to_like(c, g_mul(g, dy, b), a);
-        if (wb)
-            db = ad_sum_to_like(c, g_mul(g, dy, a), b);
-        break;
-    case G_OP_DIV: /* y = a / b: da = dy / b, db = -dy y / b */
-        if (wa)
-            da = ad_sum_to_like(c, g_div(g, dy, b), a);
-        if (wb)
-            db = g_scale(g, ad_sum_to_like(c, g_div(g, g_mul(g, dy, y), b), b), -1.0f);
-        break;
-    default:
-        return cc_fail(CC_ERR_INVALID, "g_backward: %s is not a binary op", g_op_name(n->op));
-    }
-    if (wa && (rc = ad_accum(c, a, da)))
+    int rc;
+    if (ad_wants(c, n->in[0]) && (rc = ad_accum(c, n->in[0], da)))
         return rc;
-    if (wb && (rc = ad_accum(c, b, db)))
+    if (ad_wants(c, n->in[1]) && (rc = ad_accum(c, n->in[1], db)))
         return rc;
     return 0;
 }
 
-int ad_rule_unary(ad_ctx *c, const g_node *n, int dy)
+int ad_rule_add(ad_ctx *c, const g_node *n, int dy)
 {
-    graph *g = c->g;
-    int x = n->in[0], y = n->out, d;
-    switch (n->op) {
-    case G_OP_SCALE: d = g_scale(g, dy, n->attr.alpha); break;
-    case G_OP_GELU: d = g_gelu_grad(g, x, dy); break;
-    case G_OP_QUICKGELU: d = g_quickgelu_grad(g, x, dy); break;
-    case G_OP_RELU: d = g_relu_grad(g, x, dy); break;
-    case G_OP_SIGMOID: d = g_sigmoid_grad(g, y, dy); break;
-    case G_OP_EXP: d = g_mul(g, dy, y); break;
-    case G_OP_LOG: d = g_div(g, dy, x); break;
-    default:
-        return cc_fail(CC_ERR_INVALID, "g_backward: %s is not a unary op", g_op_name(n->op));
-    }
-    return ad_accum(c, x, d);
+    int a = n->in[0], b = n->in[1];
+    return accum2(c, n, ad_wants(c, a) ? ad_sum_to_like(c, dy, a) : -1,
+                  ad_wants(c, b) ? ad_sum_to_like(c, dy, b) : -1);
 }
 
-/* SUM/MEAN drop the last dim: put it back as 1 and broadcast. SUM_TO and
- * BROADCAST_TO are each other's adjoints. */
-int ad_rule_reduce(ad_ctx *c, const g_node *n, int dy)
+int ad_rule_sub(ad_ctx *c, const g_node *n, int dy)
+{
+    int a = n->in[0], b = n->in[1];
+    return accum2(c, n, ad_wants(c, a) ? ad_sum_to_like(c, dy, a) : -1,
+                  ad_wants(c, b) ? g_scale(c->g, ad_sum_to_like(c, dy, b), -1.0f) : -1);
+}
+
+int ad_rule_mul(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int a = n->in[0], b = n->in[1];
+    return accum2(c, n, ad_wants(c, a) ? ad_sum_to_like(c, g_mul(g, dy, b), a) : -1,
+                  ad_wants(c, b) ? ad_sum_to_like(c, g_mul(g, dy, a), b) : -1);
+}
+
+/* y = a / b: da = dy / b, db = -dy y / b */
+int ad_rule_div(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int a = n->in[0], b = n->in[1], y = n->out;
+    return accum2(c, n, ad_wants(c, a) ? ad_sum_to_like(c, g_div(g, dy, b), a) : -1,
+                  ad_wants(c, b) ? g_scale(g, ad_sum_to_like(c, g_div(g, g_mul(g, dy, y), b), b), -1.0f) : -1);
+}
+
+/* Pointwise unary ops: one contribution to x. */
+int ad_rule_scale(ad_ctx *c, const g_node *n, int dy) { return ad_accum(c, n->in[0], g_scale(c->g, dy, n->attr.alpha)); }
+int ad_rule_gelu(ad_ctx *c, const g_node *n, int dy) { return ad_accum(c, n->in[0], g_gelu_grad(c->g, n->in[0], dy)); }
+int ad_rule_quickgelu(ad_ctx *c, const g_node *n, int dy)
+{
+    return ad_accum(c, n->in[0], g_quickgelu_grad(c->g, n->in[0], dy));
+}
+int ad_rule_relu(ad_ctx *c, const g_node *n, int dy) { return ad_accum(c, n->in[0], g_relu_grad(c->g, n->in[0], dy)); }
+int ad_rule_sigmoid(ad_ctx *c, const g_node *n, int dy) { return ad_accum(c, n->in[0], g_sigmoid_grad(c->g, n->out, dy)); }
+int ad_rule_exp(ad_ctx *c, const g_node *n, int dy) { return ad_accum(c, n->in[0], g_mul(c->g, dy, n->out)); }
+int ad_rule_log(ad_ctx *c, const g_node *n, int dy) { return ad_accum(c, n->in[0], g_div(c->g, dy, n->in[0])); }
+
+/* y = x s, s = sigmoid(x): dx = dy s + dy x s (1 - s), the second term being
+ * sigmoid_grad(s, dy x); composed from existing ops, so no SILU_GRAD kind. */
+int ad_rule_silu(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int x = n->in[0];
+    int s = g_sigmoid(g, x);
+    return ad_accum(c, x, g_add(g, g_mul(g, dy, s), g_sigmoid_grad(g, s, g_mul(g, dy, x))));
+}
+
+/* SUM/MEAN drop the last dim: put it back as 1 and broadcast (MEAN scales
+ * by 1/D first). */
+static int spread_rows(ad_ctx *c, const g_node *n, int dy, int mean)
 {
     graph *g = c->g;
     int x = n->in[0];
     const g_tensor *X = &g->tensors[x];
     int64_t xs[G_MAX_DIMS];
     memcpy(xs, X->shape, sizeof xs);
-    int nd = X->ndim, d;
-    switch (n->op) {
-    case G_OP_SUM:
-    case G_OP_MEAN: {
-        int r = dy;
-        if (n->op == G_OP_MEAN)
-            r = g_scale(g, dy, 1.0f / (float)xs[nd - 1]);
-        int64_t kept[G_MAX_DIMS];
-        memcpy(kept, xs, sizeof kept);
-        kept[nd - 1] = 1;
-        if (r >= 0 && (g->tensors[r].ndim != nd ||
-                       memcmp(g->tensors[r].shape, kept, (size_t)nd * sizeof kept[0]) != 0))
-            r = g_reshape(g, r, nd, kept);
-        d = g_broadcast_to(g, r, nd, xs);
-        break;
-    }
-    case G_OP_SUM_TO: d = g_broadcast_to(g, dy, nd, xs); break;
-    case G_OP_BROADCAST_TO: d = ad_sum_to_like(c, dy, x); break;
-    default:
-        return cc_fail(CC_ERR_INVALID, "g_backward: %s is not a reduction", g_op_name(n->op));
-    }
-    return ad_accum(c, x, d);
+    int nd = X->ndim;
+    int r = mean ? g_scale(g, dy, 1.0f / (float)xs[nd - 1]) : dy;
+    int64_t kept[G_MAX_DIMS];
+    memcpy(kept, xs, sizeof kept);
+    kept[nd - 1] = 1;
+    if (r >= 0 && (g->tensors[r].ndim != nd || memcmp(g->tensors[r].shape, kept, (size_t)nd * sizeof kept[0]) != 0))
+        r = g_reshape(g, r, nd, kept);
+    return ad_accum(c, x, g_broadcast_to(g, r, nd, xs));
+}
+
+int ad_rule_sum(ad_ctx *c, const g_node *n, int dy) { return spread_rows(c, n, dy, 0); }
+int ad_rule_mean(ad_ctx *c, const g_node *n, int dy) { return spread_rows(c, n, dy, 1); }
+
+/* SUM_TO and BROADCAST_TO are each other's adjoints. */
+int ad_rule_sum_to(ad_ctx *c, const g_node *n, int dy)
+{
+    const g_tensor *X = &c->g->tensors[n->in[0]];
+    int64_t xs[G_MAX_DIMS];
+    memcpy(xs, X->shape, sizeof xs);
+    return ad_accum(c, n->in[0], g_broadcast_to(c->g, dy, X->ndim, xs));
+}
+
+int ad_rule_broadcast_to(ad_ctx *c, const g_node *n, int dy)
+{
+    return ad_accum(c, n->in[0], ad_sum_to_like(c, dy, n->in[0]));
 }

@@ -5,39 +5,41 @@
 
 #include <string.h>
 
-int ad_rule_shape(ad_ctx *c, const g_node *n, int dy)
+int ad_rule_reshape(ad_ctx *c, const g_node *n, int dy)
 {
-    graph *g = c->g;
-    int x = n->in[0], rc;
-    const g_tensor *X = &g->tensors[x];
+    return ad_accum(c, n->in[0], ad_reshape_like(c, dy, n->in[0]));
+}
+
+int ad_rule_permute(ad_ctx *c, const g_node *n, int dy)
+{
+    int inv[G_MAX_DIMS];
+    for (int i = 0; i < c->g->tensors[n->in[0]].ndim; i++)
+        inv[n->attr.perm[i]] = i;
+    return ad_accum(c, n->in[0], g_permute(c->g, dy, inv));
+}
+
+int ad_rule_slice(ad_ctx *c, const g_node *n, int dy)
+{
+    const g_tensor *X = &c->g->tensors[n->in[0]];
     int64_t xs[G_MAX_DIMS];
     memcpy(xs, X->shape, sizeof xs);
-    switch (n->op) {
-    case G_OP_RESHAPE:
-        return ad_accum(c, x, ad_reshape_like(c, dy, x));
-    case G_OP_PERMUTE: {
-        int inv[G_MAX_DIMS];
-        for (int i = 0; i < X->ndim; i++)
-            inv[n->attr.perm[i]] = i;
-        return ad_accum(c, x, g_permute(g, dy, inv));
+    return ad_accum(c, n->in[0],
+                    g_slice_grad(c->g, dy, n->attr.axis, n->attr.start, n->attr.end, n->attr.step, X->ndim, xs));
+}
+
+int ad_rule_concat(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int64_t off = 0;
+    int rc;
+    for (int i = 0; i < n->n_in; i++) {
+        int xi = n->in[i];
+        int64_t len = g->tensors[xi].shape[n->attr.axis];
+        if (ad_wants(c, xi) && (rc = ad_accum(c, xi, g_slice(g, dy, n->attr.axis, off, off + len, 1))))
+            return rc;
+        off += len;
     }
-    case G_OP_SLICE:
-        return ad_accum(c, x, g_slice_grad(g, dy, n->attr.axis, n->attr.start, n->attr.end, n->attr.step,
-                                           X->ndim, xs));
-    case G_OP_CONCAT: {
-        int64_t off = 0;
-        for (int i = 0; i < n->n_in; i++) {
-            int xi = n->in[i];
-            int64_t len = g->tensors[xi].shape[n->attr.axis];
-            if (ad_wants(c, xi) && (rc = ad_accum(c, xi, g_slice(g, dy, n->attr.axis, off, off + len, 1))))
-                return rc;
-            off += len;
-        }
-        return 0;
-    }
-    default:
-        return cc_fail(CC_ERR_INVALID, "g_backward: %s is not a shape op", g_op_name(n->op));
-    }
+    return 0;
 }
 
 /* A per-channel [C] vector viewed so it broadcasts against [N, C, H, W]
@@ -53,7 +55,7 @@ static int per_channel(graph *g, int v, int x_ndim)
 /* d/dx, d/dgamma, d/dbeta of inference BatchNorm. The running statistics are
  * buffers (PyTorch gives them no gradient); statistics computed from the
  * wrt tensors would need their own rule, so they are refused. */
-static int batchnorm_rule(ad_ctx *c, const g_node *n, int dy)
+int ad_rule_batchnorm(ad_ctx *c, const g_node *n, int dy)
 {
     graph *g = c->g;
     int x = n->in[0], gamma = n->in[1], beta = n->in[2], mean = n->in[3], var = n->in[4], rc;
@@ -84,68 +86,74 @@ static int batchnorm_rule(ad_ctx *c, const g_node *n, int dy)
     return 0;
 }
 
-int ad_rule_norm(ad_ctx *c, const g_node *n, int dy)
+/* causal too: masked entries have y = 0, hence no gradient */
+int ad_rule_softmax(ad_ctx *c, const g_node *n, int dy)
 {
-    graph *g = c->g;
-    int x = n->in[0], rc;
-    switch (n->op) {
-    case G_OP_SOFTMAX: /* causal too: masked entries have y = 0, hence no gradient */
-        return ad_accum(c, x, g_softmax_grad(g, n->out, dy));
-    case G_OP_L2NORM:
-        return ad_accum(c, x, g_l2norm_grad(g, x, dy, n->attr.eps));
-    case G_OP_LAYERNORM: {
-        int gamma = n->in[1], beta = n->in[2];
-        if (ad_wants(c, x) && (rc = ad_accum(c, x, g_layernorm_grad_x(g, x, gamma, dy, n->attr.eps))))
-            return rc;
-        if (ad_wants(c, gamma) && (rc = ad_accum(c, gamma, g_layernorm_grad_gamma(g, x, dy, n->attr.eps))))
-            return rc;
-        if (ad_wants(c, beta))
-            return ad_accum(c, beta, ad_sum_to_like(c, dy, beta));
-        return 0;
-    }
-    case G_OP_BATCHNORM:
-        return batchnorm_rule(c, n, dy);
-    default:
-        return cc_fail(CC_ERR_INVALID, "g_backward: %s is not a normalisation", g_op_name(n->op));
-    }
+    return ad_accum(c, n->in[0], g_softmax_grad(c->g, n->out, dy));
 }
 
-int ad_rule_nn(ad_ctx *c, const g_node *n, int dy)
+int ad_rule_l2norm(ad_ctx *c, const g_node *n, int dy)
+{
+    return ad_accum(c, n->in[0], g_l2norm_grad(c->g, n->in[0], dy, n->attr.eps));
+}
+
+int ad_rule_layernorm(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int x = n->in[0], gamma = n->in[1], beta = n->in[2], rc;
+    if (ad_wants(c, x) && (rc = ad_accum(c, x, g_layernorm_grad_x(g, x, gamma, dy, n->attr.eps))))
+        return rc;
+    if (ad_wants(c, gamma) && (rc = ad_accum(c, gamma, g_layernorm_grad_gamma(g, x, dy, n->attr.eps))))
+        return rc;
+    if (ad_wants(c, beta))
+        return ad_accum(c, beta, ad_sum_to_like(c, dy, beta));
+    return 0;
+}
+
+int ad_rule_conv2d(ad_ctx *c, const g_node *n, int dy)
 {
     graph *g = c->g;
     const g_attr *at = &n->attr;
-    int x = n->in[0], rc;
+    int x = n->in[0], w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1, rc;
     int64_t xs[G_MAX_DIMS];
     memcpy(xs, g->tensors[x].shape, sizeof xs);
-    switch (n->op) {
-    case G_OP_CONV2D: {
-        int w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1;
-        if (ad_wants(c, x) &&
-            (rc = ad_accum(c, x, g_conv2d_grad_input(g, dy, w, at->stride[0], at->stride[1], at->pad[0],
-                                                     at->pad[1], 4, xs))))
-            return rc;
-        if (ad_wants(c, w) &&
-            (rc = ad_accum(c, w, g_conv2d_grad_weight(g, x, dy, at->stride[0], at->stride[1], at->pad[0],
-                                                      at->pad[1], at->kernel[0], at->kernel[1]))))
-            return rc;
-        if (bias >= 0 && ad_wants(c, bias)) {
-            int64_t cs[3] = {g->tensors[bias].shape[0], 1, 1};
-            return ad_accum(c, bias, ad_reshape_like(c, g_sum_to(g, dy, 3, cs), bias));
-        }
-        return 0;
+    if (ad_wants(c, x) &&
+        (rc = ad_accum(c, x, g_conv2d_grad_input(g, dy, w, at->stride[0], at->stride[1], at->pad[0], at->pad[1], 4,
+                                                 xs))))
+        return rc;
+    if (ad_wants(c, w) &&
+        (rc = ad_accum(c, w, g_conv2d_grad_weight(g, x, dy, at->stride[0], at->stride[1], at->pad[0], at->pad[1],
+                                                  at->kernel[0], at->kernel[1]))))
+        return rc;
+    if (bias >= 0 && ad_wants(c, bias)) {
+        int64_t cs[3] = {g->tensors[bias].shape[0], 1, 1};
+        return ad_accum(c, bias, ad_reshape_like(c, g_sum_to(g, dy, 3, cs), bias));
     }
-    case G_OP_AVGPOOL2D:
-        return ad_accum(c, x, g_avgpool2d_grad(g, dy, at->kernel[0], at->stride[0], at->pad[0], 4, xs));
-    case G_OP_EMBEDDING: /* in[0] is the table; the ids are integers */
-        return ad_accum(c, x, g_embedding_grad(g, n->in[1], dy, xs[0]));
-    case G_OP_ATTENTION:
-        for (int which = 0; which < 3; which++)
-            if (ad_wants(c, n->in[which]) &&
-                (rc = ad_accum(c, n->in[which], g_attention_grad(g, n->in[0], n->in[1], n->in[2], dy, at->heads,
-                                                                at->causal, which))))
-                return rc;
-        return 0;
-    default:
-        return cc_fail(CC_ERR_INVALID, "g_backward: %s is not a network op", g_op_name(n->op));
-    }
+    return 0;
+}
+
+int ad_rule_avgpool2d(ad_ctx *c, const g_node *n, int dy)
+{
+    const g_attr *at = &n->attr;
+    int64_t xs[G_MAX_DIMS];
+    memcpy(xs, c->g->tensors[n->in[0]].shape, sizeof xs);
+    return ad_accum(c, n->in[0], g_avgpool2d_grad(c->g, dy, at->kernel[0], at->stride[0], at->pad[0], 4, xs));
+}
+
+/* in[0] is the table; the ids are integers */
+int ad_rule_embedding(ad_ctx *c, const g_node *n, int dy)
+{
+    int x = n->in[0];
+    return ad_accum(c, x, g_embedding_grad(c->g, n->in[1], dy, c->g->tensors[x].shape[0]));
+}
+
+int ad_rule_attention(ad_ctx *c, const g_node *n, int dy)
+{
+    int rc;
+    for (int which = 0; which < 3; which++)
+        if (ad_wants(c, n->in[which]) &&
+            (rc = ad_accum(c, n->in[which], g_attention_grad(c->g, n->in[0], n->in[1], n->in[2], dy, n->attr.heads,
+                                                             n->attr.causal, which))))
+            return rc;
+    return 0;
 }

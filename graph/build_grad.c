@@ -4,6 +4,7 @@
  * (same shape as x, channels matching w, ...), so a wrong rule fails at
  * build time with both shapes named instead of in a kernel. */
 #include "graph/graph_internal.h"
+#include "graph/op_table.h"
 
 #include <string.h>
 
@@ -39,7 +40,7 @@ int g_log(graph *g, int x)
     const char *w[] = {"x"};
     if (ids_f32(g, "g_log", 1, &x, w))
         return -1;
-    return g_append_node(g, G_OP_LOG, 1, &x, NULL, G_F32, g->tensors[x].ndim, g->tensors[x].shape);
+    return g_op_append(g, G_OP_LOG, 1, &x, NULL);
 }
 
 /* 1 when small (ns dims) broadcasts to big (nb dims) by numpy's rule. */
@@ -97,7 +98,7 @@ static int pair(graph *g, g_op kind, const char *op, const char *n0, int a, int 
     if (!same_shape(g, a, dy))
         return g_err(g, CC_ERR_SHAPE, "%s: %s %s vs dy %s: shapes must be equal", op, n0, g_sh(g, a),
                      g_sh(g, dy));
-    return g_append_node(g, kind, 2, in, at, G_F32, g->tensors[a].ndim, g->tensors[a].shape);
+    return g_op_append(g, kind, 2, in, at);
 }
 
 int g_gelu_grad(graph *g, int x, int dy) { return pair(g, G_OP_GELU_GRAD, "g_gelu_grad", "x", x, dy, NULL); }
@@ -137,7 +138,7 @@ int g_layernorm_grad_x(graph *g, int x, int gamma, int dy, float eps)
                      (long long)X->shape[X->ndim - 1]);
     g_attr at = {0};
     at.eps = eps;
-    return g_append_node(g, G_OP_LAYERNORM_GRAD_X, 3, in, &at, G_F32, X->ndim, X->shape);
+    return g_op_append(g, G_OP_LAYERNORM_GRAD_X, 3, in, &at);
 }
 
 int g_layernorm_grad_gamma(graph *g, int x, int dy, float eps)
@@ -151,8 +152,7 @@ int g_layernorm_grad_gamma(graph *g, int x, int dy, float eps)
         return g_err(g, CC_ERR_SHAPE, "%s: x %s vs dy %s: shapes must be equal", op, g_sh(g, x), g_sh(g, dy));
     g_attr at = {0};
     at.eps = eps;
-    int64_t c = g->tensors[x].shape[g->tensors[x].ndim - 1];
-    return g_append_node(g, G_OP_LAYERNORM_GRAD_GAMMA, 2, in, &at, G_F32, 1, &c);
+    return g_op_append(g, G_OP_LAYERNORM_GRAD_GAMMA, 2, in, &at);
 }
 
 /* Output extent of a window op along one dim, or -1 when the window does
@@ -226,8 +226,7 @@ int g_conv2d_grad_weight(graph *g, int x, int dy, int stride_h, int stride_w, in
                      op, g_sh(g, x), g_sh(g, dy), kh, kw, stride_h, stride_w, pad_h, pad_w);
     at.kernel[0] = kh;
     at.kernel[1] = kw;
-    int64_t out[4] = {D->shape[1], X->shape[1], kh, kw};
-    return g_append_node(g, G_OP_CONV2D_GRAD_WEIGHT, 2, in, &at, G_F32, 4, out);
+    return g_op_append(g, G_OP_CONV2D_GRAD_WEIGHT, 2, in, &at);
 }
 
 int g_avgpool2d_grad(graph *g, int dy, int kernel, int stride, int pad, int ndim, const int64_t *x_shape)
@@ -335,6 +334,5 @@ int g_attention_grad(graph *g, int q, int k, int v, int dout, int heads, int cau
     at.heads = heads;
     at.causal = causal ? 1 : 0;
     at.which = which;
-    const g_tensor *O = which == 0 ? Q : K;
-    return g_append_node(g, G_OP_ATTENTION_GRAD, 4, in, &at, G_F32, 3, O->shape);
+    return g_op_append(g, G_OP_ATTENTION_GRAD, 4, in, &at);
 }

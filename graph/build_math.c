@@ -1,7 +1,7 @@
 /* Builders for matmul, elementwise ops with broadcasting, and reductions. */
 #include "graph/graph_internal.h"
+#include "graph/op_table.h"
 
-#include <string.h>
 
 int g_matmul(graph *g, int a, int b, int bias, int trans_a, int trans_b)
 {
@@ -20,7 +20,6 @@ int g_matmul(graph *g, int a, int b, int bias, int trans_a, int trans_b)
         return g_err(g, CC_ERR_SHAPE, "g_matmul: A %s vs B %s: both must be at least 2-D",
                      g_sh(g, a), g_sh(g, b));
     int na = A->ndim, nb = B->ndim;
-    int64_t M = trans_a ? A->shape[na - 1] : A->shape[na - 2];
     int64_t K = trans_a ? A->shape[na - 2] : A->shape[na - 1];
     int64_t Kb = trans_b ? B->shape[nb - 1] : B->shape[nb - 2];
     int64_t N = trans_b ? B->shape[nb - 2] : B->shape[nb - 1];
@@ -46,15 +45,11 @@ int g_matmul(graph *g, int a, int b, int bias, int trans_a, int trans_b)
             return g_err(g, CC_ERR_SHAPE, "g_matmul: A %s, B %s: bias %s, expected [%lld]",
                          g_sh(g, a), g_sh(g, b), g_sh(g, bias), (long long)N);
     }
-    int64_t out[G_MAX_DIMS];
-    memcpy(out, A->shape, sizeof out);
-    out[na - 2] = M;
-    out[na - 1] = N;
     int in[3] = {a, b, bias};
     g_attr at = {0};
     at.trans_a = trans_a ? 1 : 0;
     at.trans_b = trans_b ? 1 : 0;
-    return g_append_node(g, G_OP_MATMUL, rbias ? 3 : 2, in, &at, G_F32, na, out);
+    return g_op_append(g, G_OP_MATMUL, rbias ? 3 : 2, in, &at);
 }
 
 static int binary(graph *g, g_op kind, const char *op, int a, int b)
@@ -66,8 +61,8 @@ static int binary(graph *g, g_op kind, const char *op, int a, int b)
         return -1;
     const g_tensor *A = &g->tensors[a], *B = &g->tensors[b];
     int n = A->ndim > B->ndim ? A->ndim : B->ndim;
-    int64_t out[G_MAX_DIMS];
-    /* numpy rule: align trailing dims; each pair equal or one of them 1. */
+    /* numpy rule: align trailing dims; each pair equal or one of them 1 (the
+     * op table infers the shape; this names the offending dim) */
     for (int i = 0; i < n; i++) {
         int ia = A->ndim - n + i, ib = B->ndim - n + i;
         int64_t da = ia >= 0 ? A->shape[ia] : 1, db = ib >= 0 ? B->shape[ib] : 1;
@@ -76,10 +71,9 @@ static int binary(graph *g, g_op kind, const char *op, int a, int b)
                          "%s: a %s vs b %s: not broadcastable (dim %d from the end: %lld vs "
                          "%lld)",
                          op, g_sh(g, a), g_sh(g, b), n - i, (long long)da, (long long)db);
-        out[i] = da == 1 ? db : da;
     }
     int in[2] = {a, b};
-    return g_append_node(g, kind, 2, in, NULL, G_F32, n, out);
+    return g_op_append(g, kind, 2, in, NULL);
 }
 
 int g_add(graph *g, int a, int b) { return binary(g, G_OP_ADD, "g_add", a, b); }
@@ -93,8 +87,7 @@ static int unary(graph *g, g_op kind, const char *op, int x, const g_attr *at)
         return -1;
     if (g_need_f32(g, op, "x", x))
         return -1;
-    const g_tensor *X = &g->tensors[x];
-    return g_append_node(g, kind, 1, &x, at, G_F32, X->ndim, X->shape);
+    return g_op_append(g, kind, 1, &x, at);
 }
 
 int g_scale(graph *g, int x, float alpha)
@@ -109,6 +102,7 @@ int g_quickgelu(graph *g, int x) { return unary(g, G_OP_QUICKGELU, "g_quickgelu"
 int g_relu(graph *g, int x) { return unary(g, G_OP_RELU, "g_relu", x, NULL); }
 int g_sigmoid(graph *g, int x) { return unary(g, G_OP_SIGMOID, "g_sigmoid", x, NULL); }
 int g_exp(graph *g, int x) { return unary(g, G_OP_EXP, "g_exp", x, NULL); }
+int g_silu(graph *g, int x) { return unary(g, G_OP_SILU, "g_silu", x, NULL); }
 
 int g_l2norm(graph *g, int x, float eps)
 {
@@ -123,15 +117,8 @@ static int reduce(graph *g, g_op kind, const char *op, int x)
         return -1;
     if (g_need_f32(g, op, "x", x))
         return -1;
-    const g_tensor *X = &g->tensors[x];
-    int64_t out[G_MAX_DIMS] = {1};
-    int n = X->ndim - 1;
-    memcpy(out, X->shape, (size_t)n * sizeof out[0]);
-    if (n == 0) {
-        out[0] = 1;
-        n = 1;
-    }
-    return g_append_node(g, kind, 1, &x, NULL, kind == G_OP_ARGMAX ? G_I32 : G_F32, n, out);
+    /* the last dim dropped, [1] for a 1-D x; argmax's is i32 (the op table) */
+    return g_op_append(g, kind, 1, &x, NULL);
 }
 
 int g_sum(graph *g, int x) { return reduce(g, G_OP_SUM, "g_sum", x); }

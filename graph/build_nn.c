@@ -1,5 +1,6 @@
 /* Builders for neural-network ops: softmax, norms, conv/pool, embedding, attention. */
 #include "graph/graph_internal.h"
+#include "graph/op_table.h"
 
 #include <string.h>
 
@@ -32,7 +33,7 @@ int g_softmax(graph *g, int x, int causal)
                      g_sh(g, x));
     g_attr at = {0};
     at.causal = causal ? 1 : 0;
-    return g_append_node(g, G_OP_SOFTMAX, 1, &x, &at, G_F32, X->ndim, X->shape);
+    return g_op_append(g, G_OP_SOFTMAX, 1, &x, &at);
 }
 
 int g_layernorm(graph *g, int x, int gamma, int beta, float eps)
@@ -49,7 +50,7 @@ int g_layernorm(graph *g, int x, int gamma, int beta, float eps)
                      g_sh(g, x), g_sh(g, gamma), g_sh(g, beta), (long long)d);
     g_attr at = {0};
     at.eps = eps;
-    return g_append_node(g, G_OP_LAYERNORM, 3, in, &at, G_F32, X->ndim, X->shape);
+    return g_op_append(g, G_OP_LAYERNORM, 3, in, &at);
 }
 
 int g_batchnorm(graph *g, int x, int gamma, int beta, int mean, int var, float eps)
@@ -70,7 +71,7 @@ int g_batchnorm(graph *g, int x, int gamma, int beta, int mean, int var, float e
                          g_sh(g, x), w[i], g_sh(g, in[i]), (long long)c);
     g_attr at = {0};
     at.eps = eps;
-    return g_append_node(g, G_OP_BATCHNORM, 5, in, &at, G_F32, X->ndim, X->shape);
+    return g_op_append(g, G_OP_BATCHNORM, 5, in, &at);
 }
 
 int g_conv2d(graph *g, int x, int w, int bias, int stride_h, int stride_w, int pad_h, int pad_w)
@@ -104,7 +105,6 @@ int g_conv2d(graph *g, int x, int w, int bias, int stride_h, int stride_w, int p
         return g_err(g, CC_ERR_SHAPE,
                      "g_conv2d: x %s vs w %s (pad %d, %d): kernel larger than padded input",
                      g_sh(g, x), g_sh(g, w), pad_h, pad_w);
-    int64_t out[4] = {X->shape[0], o, hp / stride_h + 1, wp / stride_w + 1};
     g_attr at = {0};
     at.stride[0] = stride_h;
     at.stride[1] = stride_w;
@@ -112,7 +112,7 @@ int g_conv2d(graph *g, int x, int w, int bias, int stride_h, int stride_w, int p
     at.pad[1] = pad_w;
     at.kernel[0] = (int)W->shape[2];
     at.kernel[1] = (int)W->shape[3];
-    return g_append_node(g, G_OP_CONV2D, bias != -1 ? 3 : 2, in, &at, G_F32, 4, out);
+    return g_op_append(g, G_OP_CONV2D, bias != -1 ? 3 : 2, in, &at);
 }
 
 int g_avgpool2d(graph *g, int x, int kernel, int stride, int pad)
@@ -136,12 +136,11 @@ int g_avgpool2d(graph *g, int x, int kernel, int stride, int pad)
         return g_err(g, CC_ERR_SHAPE,
                      "g_avgpool2d: x %s: kernel %d (pad %d) larger than the padded input",
                      g_sh(g, x), kernel, pad);
-    int64_t out[4] = {X->shape[0], X->shape[1], hp / stride + 1, wp / stride + 1};
     g_attr at = {0};
     at.kernel[0] = at.kernel[1] = kernel;
     at.stride[0] = at.stride[1] = stride;
     at.pad[0] = at.pad[1] = pad;
-    return g_append_node(g, G_OP_AVGPOOL2D, 1, &x, &at, G_F32, 4, out);
+    return g_op_append(g, G_OP_AVGPOOL2D, 1, &x, &at);
 }
 
 int g_embedding(graph *g, int table, int ids)
@@ -162,11 +161,8 @@ int g_embedding(graph *g, int table, int ids)
         return g_err(g, CC_ERR_SHAPE,
                      "g_embedding: table %s vs ids %s: output would exceed %d dims",
                      g_sh(g, table), g_sh(g, ids), G_MAX_DIMS);
-    int64_t out[G_MAX_DIMS];
-    memcpy(out, I->shape, (size_t)I->ndim * sizeof out[0]);
-    out[I->ndim] = T->shape[1];
     int in[2] = {table, ids};
-    return g_append_node(g, G_OP_EMBEDDING, 2, in, NULL, G_F32, I->ndim + 1, out);
+    return g_op_append(g, G_OP_EMBEDDING, 2, in, NULL);
 }
 
 int g_attention(graph *g, int q, int k, int v, int heads, int causal)
@@ -196,5 +192,5 @@ int g_attention(graph *g, int q, int k, int v, int heads, int causal)
     g_attr at = {0};
     at.heads = heads;
     at.causal = causal ? 1 : 0;
-    return g_append_node(g, G_OP_ATTENTION, 3, in, &at, G_F32, 3, Q->shape);
+    return g_op_append(g, G_OP_ATTENTION, 3, in, &at);
 }

@@ -1,5 +1,6 @@
 /* Builders that only move data: reshape (a view), permute, slice, concat. */
 #include "graph/graph_internal.h"
+#include "graph/op_table.h"
 
 #include <string.h>
 
@@ -63,13 +64,10 @@ int g_permute(graph *g, int x, const int *perm)
                          "g_permute: x %s: perm (%s) is not a permutation of 0..%d", g_sh(g, x),
                          ps, X->ndim - 1);
     }
-    int64_t out[G_MAX_DIMS];
     g_attr at = {0};
-    for (int i = 0; i < X->ndim; i++) {
-        out[i] = X->shape[perm[i]];
+    for (int i = 0; i < X->ndim; i++)
         at.perm[i] = perm[i];
-    }
-    return g_append_node(g, G_OP_PERMUTE, 1, &x, &at, X->dtype, X->ndim, out);
+    return g_op_append(g, G_OP_PERMUTE, 1, &x, &at);
 }
 
 int g_transpose(graph *g, int x, int dim0, int dim1)
@@ -121,15 +119,12 @@ int g_slice(graph *g, int x, int axis, int64_t start, int64_t end, int64_t step)
         return g_err(g, CC_ERR_SHAPE,
                      "g_slice: x %s: axis %d [%lld:%lld:%lld] is empty (dim %lld)", g_sh(g, x),
                      axis, (long long)start, (long long)end, (long long)step, (long long)n);
-    int64_t out[G_MAX_DIMS];
-    memcpy(out, X->shape, sizeof out);
-    out[ax] = (e - s + step - 1) / step;
     g_attr at = {0};
     at.axis = ax;
     at.start = s;
     at.end = e;
     at.step = step;
-    return g_append_node(g, G_OP_SLICE, 1, &x, &at, X->dtype, X->ndim, out);
+    return g_op_append(g, G_OP_SLICE, 1, &x, &at);
 }
 
 int g_concat(graph *g, int n, const int *xs, int axis)
@@ -145,8 +140,6 @@ int g_concat(graph *g, int n, const int *xs, int axis)
     if (ax < 0 || ax >= X0->ndim)
         return g_err(g, CC_ERR_SHAPE, "g_concat: x0 %s: axis %d out of range for %d-D",
                      g_sh(g, xs[0]), axis, X0->ndim);
-    int64_t out[G_MAX_DIMS];
-    memcpy(out, X0->shape, sizeof out);
     for (int i = 1; i < n; i++) {
         const g_tensor *Xi = &g->tensors[xs[i]];
         int ok = Xi->ndim == X0->ndim && Xi->dtype == X0->dtype;
@@ -156,9 +149,8 @@ int g_concat(graph *g, int n, const int *xs, int axis)
             return g_err(g, CC_ERR_SHAPE,
                          "g_concat: x0 %s vs x%d %s: dtype and all dims but axis %d must match",
                          g_sh(g, xs[0]), i, g_sh(g, xs[i]), ax);
-        out[ax] += Xi->shape[ax];
     }
     g_attr at = {0};
     at.axis = ax;
-    return g_append_node(g, G_OP_CONCAT, n, xs, &at, X0->dtype, X0->ndim, out);
+    return g_op_append(g, G_OP_CONCAT, n, xs, &at);
 }

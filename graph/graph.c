@@ -1,5 +1,6 @@
 /* Graph storage: tensor and node arrays, tensor declaration, node appending. */
 #include "graph/graph_internal.h"
+#include "graph/op_table.h"
 #include "runtime/grow.h"
 
 #include <stdarg.h>
@@ -141,8 +142,54 @@ int g_param(graph *g, const char *name, int ndim, const int64_t *shape)
     return new_tensor(g, name, G_F32, G_ROLE_PARAM, ndim, shape);
 }
 
-int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr,
-                  g_dtype out_dt, int out_ndim, const int64_t *out_shape)
+/* The node as it would be appended, for the op table's inference. */
+static g_node draft(g_op op, int n_in, const int *in, const g_attr *attr)
+{
+    g_node n = {0};
+    n.op = op;
+    n.n_in = n_in;
+    memcpy(n.in, in, (size_t)n_in * sizeof in[0]);
+    n.out = -1;
+    if (attr)
+        n.attr = *attr;
+    return n;
+}
+
+static int check_arity(graph *g, const g_op_row *row, int n_in)
+{
+    if (n_in < row->min_in || n_in > row->max_in)
+        return g_err(g, CC_ERR_INVALID, "g_append_node(%s): %d inputs, expected %d..%d", row->name, n_in,
+                     row->min_in, row->max_in);
+    return 0;
+}
+
+/* The op table's arity check, and its inferred output against the recorded one. */
+static int check_row(graph *g, g_op op, int n_in, const int *in, const g_attr *attr, g_dtype out_dt,
+                     int out_ndim, const int64_t *out_shape)
+{
+    const g_op_row *row = g_op_info(op);
+    if (check_arity(g, row, n_in))
+        return -1;
+    g_node n = draft(op, n_in, in, attr);
+    g_tensor want = {0};
+    want.dtype = out_dt;
+    want.ndim = out_ndim;
+    memcpy(want.shape, out_shape, (size_t)out_ndim * sizeof out_shape[0]);
+    if (row->infer(g, &n, &want))
+        return -1;
+    if (want.dtype != out_dt || want.ndim != out_ndim ||
+        memcmp(want.shape, out_shape, (size_t)out_ndim * sizeof out_shape[0]) != 0) {
+        char got[96], exp[96];
+        return g_err(g, CC_ERR_SHAPE, "g_append_node(%s): output %s %s, expected %s%s", row->name,
+                     out_dt == G_I32 ? "i32" : "f32", g_fmt_shape(out_ndim, out_shape, got, sizeof got),
+                     want.dtype == out_dt ? "" : want.dtype == G_I32 ? "i32 " : "f32 ",
+                     g_fmt_shape(want.ndim, want.shape, exp, sizeof exp));
+    }
+    return 0;
+}
+
+static int append(graph *g, g_op op, int n_in, const int *in, const g_attr *attr, g_dtype out_dt, int out_ndim,
+                  const int64_t *out_shape, int checked)
 {
     if (!g)
         return cc_fail(CC_ERR_INVALID, "g_append_node: graph is NULL"), -1;
@@ -161,6 +208,8 @@ int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr
     if (out_dt != G_F32 && out_dt != G_I32)
         return g_err(g, CC_ERR_INVALID, "g_append_node(%s): output dtype %d", opn, (int)out_dt);
     if (check_shape(g, "g_append_node output of", opn, out_ndim, out_shape))
+        return -1;
+    if (checked && check_row(g, op, n_in, in, attr, out_dt, out_ndim, out_shape))
         return -1;
     /* Callers often pass pointers into g's own arrays (a tensor's shape, a
      * node's inputs or attrs), which the growth below may move: copy first. */
@@ -193,10 +242,46 @@ int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr
     n->attr = at;
     snprintf(n->name, sizeof n->name, "%s", name);
     g->tensors[t].producer = nid;
-    /* A reshape is always a view, whoever appends it (builder or pass). */
-    if (op == G_OP_RESHAPE && n_in >= 1)
+    /* A view op (reshape) is always a view, whoever appends it (builder or pass). */
+    if (g_op_info(op)->view && n_in >= 1)
         g->tensors[t].alias_of = g_storage_root(g, ins[0]);
     return t;
+}
+
+int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr, g_dtype out_dt, int out_ndim,
+                  const int64_t *out_shape)
+{
+    return append(g, op, n_in, in, attr, out_dt, out_ndim, out_shape, 1);
+}
+
+int g_op_append(graph *g, g_op op, int n_in, const int *in, const g_attr *attr)
+{
+    if (!g)
+        return cc_fail(CC_ERR_INVALID, "g_op_append: graph is NULL"), -1;
+    if ((int)op < 0 || op >= G_OP_COUNT)
+        return g_err(g, CC_ERR_INVALID, "g_op_append: op %d, expected 0..%d", (int)op, G_OP_COUNT - 1);
+    const g_op_row *row = g_op_info(op);
+    if (n_in < 0 || n_in > G_MAX_INPUTS || (n_in > 0 && !in))
+        return g_err(g, CC_ERR_INVALID, "g_op_append(%s): %d inputs, expected 0..%d", row->name, n_in,
+                     G_MAX_INPUTS);
+    if (check_arity(g, row, n_in))
+        return -1;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] < 0 || in[i] >= g->n_tensors)
+            return g_err(g, CC_ERR_INVALID, "g_op_append(%s): input %d is tensor id %d, expected 0..%d", row->name,
+                         i, in[i], g->n_tensors - 1);
+    g_node n = draft(op, n_in, in, attr);
+    g_tensor out = {0};
+    if (row->infer(g, &n, &out))
+        return -1;
+    /* inferred by the row itself: no second check */
+    return append(g, op, n_in, in, attr, out.dtype, out.ndim, out.shape, 0);
+}
+
+int g_append_node_unchecked(graph *g, g_op op, int n_in, const int *in, const g_attr *attr, g_dtype out_dt,
+                            int out_ndim, const int64_t *out_shape)
+{
+    return append(g, op, n_in, in, attr, out_dt, out_ndim, out_shape, 0);
 }
 
 void g_mark_output(graph *g, int t)

@@ -42,7 +42,8 @@ typedef struct g_tensor {
     int is_output;             /* kept alive to the end of a run, readable afterwards */
 } g_tensor;
 
-/* Op kinds. Keep g_op_name() in graph_ops.c in step. */
+/* Op kinds. Every kind has one row, in this order, in graph/op_table.c (and in
+ * each backend's op table); docs/adding-an-op.md lists the steps. */
 typedef enum g_op {
     G_OP_MATMUL = 0,   /* in: A, B[, bias]. attrs: trans_a, trans_b */
     G_OP_ADD,          /* in: a, b (numpy broadcasting) */
@@ -71,6 +72,7 @@ typedef enum g_op {
     G_OP_ARGMAX,       /* output i32, first maximal index */
     G_OP_L2NORM,       /* rows over the last dim: x / max(||x||, eps). attrs: eps */
     G_OP_ATTENTION,    /* in: q, k, v [B, T, C] (k/v [B, S, C]). attrs: heads, causal -> [B, T, C] */
+    G_OP_SILU,         /* x * sigmoid(x) */
 
     /* ---- ops that backward rules (graph/autodiff.c) and losses use ----
      * The output shape is the node's output tensor shape (given to the
@@ -165,6 +167,7 @@ int g_quickgelu(graph *g, int x);
 int g_relu(graph *g, int x);
 int g_sigmoid(graph *g, int x);
 int g_exp(graph *g, int x);
+int g_silu(graph *g, int x);
 int g_softmax(graph *g, int x, int causal);
 int g_layernorm(graph *g, int x, int gamma, int beta, float eps);
 int g_batchnorm(graph *g, int x, int gamma, int beta, int mean, int var, float eps);
@@ -206,9 +209,15 @@ int g_l2norm_grad(graph *g, int x, int dy, float eps);
 int g_attention_grad(graph *g, int q, int k, int v, int dout, int heads, int causal, int which);
 
 /* Appends a node of any kind whose output shape the caller already knows
- * (used by builders and by passes such as autodiff and fusion). */
+ * (used by builders and by passes such as autodiff and fusion). The op
+ * table's row (graph/op_table.h) checks the arity and that the output dtype
+ * and shape are what the op makes of these inputs and attrs. */
 int g_append_node(graph *g, g_op op, int n_in, const int *in, const g_attr *attr,
                   g_dtype out_dt, int out_ndim, const int64_t *out_shape);
+/* The same without the op table's arity and output check: only for tests
+ * that hand a backend a malformed node on purpose, to test its own checks. */
+int g_append_node_unchecked(graph *g, g_op op, int n_in, const int *in, const g_attr *attr,
+                            g_dtype out_dt, int out_ndim, const int64_t *out_shape);
 
 /* ---- schedule ---- */
 /* Topological order of the live nodes that some output depends on. Writes

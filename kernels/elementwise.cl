@@ -42,6 +42,10 @@ UNARY16(ew16_relu, fmax(v, 0.0f))
 UNARY16(ew16_sigmoid, 1.0f / (1.0f + exp(-v)))
 UNARY16(ew16_exp, exp(v))
 
+/* silu = x * sigmoid(x) (G_OP_SILU), one- and 16-element forms. */
+UNARY(ew_silu, v / (1.0f + exp(-v)))
+UNARY16(ew16_silu, v / (1.0f + exp(-v)))
+
 #define BINARY(OP, EXPR)                                                       \
     __kernel void ew_##OP##_same(__global const float *a, __global const float *b, \
                                  __global float *y)                            \

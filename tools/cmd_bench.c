@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "backends/backend.h"
+#include "graph/op_table.h"
 #include "models/clip.h"
 #include "runtime/clock.h"
 #include "runtime/rng.h"
@@ -71,26 +72,6 @@ static int32_t *random_ids(int batch, int ctx, int vocab, uint64_t seed)
     return ids;
 }
 
-/* Multiply-adds x 2 of the nodes whose cost is arithmetic; 0 for the rest. */
-static double node_flops(const graph *g, const g_node *n)
-{
-    const g_tensor *o = &g->tensors[n->out];
-    if (n->op == G_OP_MATMUL) {
-        const g_tensor *a = &g->tensors[n->in[0]];
-        double k = (double)a->shape[a->ndim - (n->attr.trans_a ? 2 : 1)];
-        return 2.0 * (double)g_numel(g, n->out) * k;
-    }
-    if (n->op == G_OP_CONV2D) {
-        const g_tensor *w = &g->tensors[n->in[1]];
-        return 2.0 * (double)g_numel(g, n->out) * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
-    }
-    if (n->op == G_OP_ATTENTION) {
-        const g_tensor *k = &g->tensors[n->in[1]];
-        return 4.0 * (double)o->shape[0] * (double)o->shape[1] * (double)k->shape[1] * (double)o->shape[2];
-    }
-    return 0.0;
-}
-
 typedef struct op_row {
     int calls;
     double seconds, flops;
@@ -107,9 +88,9 @@ static void print_ops(const graph *g, const double *node_s, double wall_s, int t
         const g_node *n = &g->nodes[i];
         rows[n->op].calls++;
         rows[n->op].seconds += node_s[i];
-        rows[n->op].flops += node_flops(g, n);
+        rows[n->op].flops += g_node_flops(g, i);
         kernel_s += node_s[i];
-        total_flops += node_flops(g, n);
+        total_flops += g_node_flops(g, i);
     }
     printf("  %-12s %6s %10s %7s %9s\n", "op", "nodes", "ms/run", "%", "GFLOP/s");
     for (;;) {

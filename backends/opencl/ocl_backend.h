@@ -44,7 +44,7 @@ size_t ocl_plan_arena_bytes(const ocl_plan *p);
 size_t ocl_plan_scratch_bytes(const ocl_plan *p);
 
 /* ---------------------------------------------------------------------
- * For lowering code (ocl_lower_*.c). One lowering function per op family
+ * For lowering code (ocl_lower_*.c). One lowering function per op kind
  * appends launches for one node through the helpers below. */
 typedef struct ocl_lower ocl_lower;
 
@@ -71,16 +71,12 @@ int ocl_set_args(cl_kernel k, const char *fmt, ...);
 /* Round n up to a multiple of m. */
 static inline size_t ocl_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
-/* The lowering functions, one per op family (ocl_lower_<family>.c). Each
- * returns 0 or a cc_code. */
-int ocl_lower_elementwise(ocl_lower *lc, int node); /* add sub mul div scale gelu quickgelu relu sigmoid exp */
-int ocl_lower_softmax(ocl_lower *lc, int node);
-int ocl_lower_norm(ocl_lower *lc, int node);        /* layernorm batchnorm l2norm */
-int ocl_lower_reduce(ocl_lower *lc, int node);      /* sum mean max argmax */
-int ocl_lower_shape(ocl_lower *lc, int node);       /* reshape permute slice concat */
-int ocl_lower_embedding(ocl_lower *lc, int node);
-int ocl_lower_matmul(ocl_lower *lc, int node);
-int ocl_lower_conv(ocl_lower *lc, int node);        /* conv2d avgpool2d */
-int ocl_lower_attention(ocl_lower *lc, int node);
+/* The per-op lowering functions are declared in ocl_lower_ops.h and listed
+ * in ocl_op_table.c. */
+
+/* 1 when ocl_plan_create() can lower node: its op has a lowering in
+ * ocl_op_table.c and its inputs have element types the kernels take; else 0.
+ * ctx may be NULL (the answer does not depend on the device today). */
+int ocl_supports_op(rt_ctx *ctx, const graph *g, int node);
 
 #endif

@@ -10,18 +10,6 @@
 #include "backends/opencl/ocl_optim.h"
 #include "runtime/status.h"
 
-/* TEMPORARY until the op table lands: the op table branch defines
- * ocl_supports_op() in backends/opencl (ocl_backend.h); until then every
- * op is. */
-int ocl_supports_op(rt_ctx *ctx, const graph *g, int node);
-int ocl_supports_op(rt_ctx *ctx, const graph *g, int node)
-{
-    (void)ctx;
-    (void)g;
-    (void)node;
-    return 1;
-}
-
 typedef struct ocl_iface_optim {
     struct ocl_iface_plan *plan;
     ocl_optim *opt;

@@ -8,10 +8,11 @@
 #include <stdio.h>
 
 #include "backends/opencl/ocl_backend.h"
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 #include "runtime/status.h"
 
-int ocl_lower_attention(ocl_lower *lc, int node)
+/* The GPU-class kernel (attention_rows). */
+static int lower_attention_rows(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *n = &g->nodes[node];
@@ -37,4 +38,11 @@ int ocl_lower_attention(ocl_lower *lc, int node)
         return rc;
     size_t gws[3] = {(size_t)T, (size_t)heads, (size_t)B};
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
+}
+
+/* The variant choice stays here, with the op: CPU-class devices (or
+ * CLIPCL_ATTENTION=cpu) take ocl_lower_attention_cpu.c's kernel. */
+int ocl_lower_attention(ocl_lower *lc, int node)
+{
+    return ocl_attention_use_cpu(lc, node) ? ocl_lower_attention_cpu(lc, node) : lower_attention_rows(lc, node);
 }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 #include "runtime/status.h"
 
 /* Query rows per work-item: each K/V row loaded serves 4. */

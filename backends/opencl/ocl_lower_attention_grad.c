@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/opencl/ocl_lower_grad2.h"
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
+#include "backends/opencl/ocl_lower_ops.h"
 #include "runtime/status.h"
 
 static int check_shapes(const graph *g, const g_node *n)

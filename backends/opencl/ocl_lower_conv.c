@@ -7,7 +7,7 @@
  * through in chunks that reuse it (the queue is in order), so a batch-32 RN50
  * layer does not need a gigabyte of columns. */
 #include "backends/opencl/ocl_gemm.h"
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 #include "backends/opencl/ocl_shared_scratch.h"
 #include "runtime/status.h"
 
@@ -100,7 +100,7 @@ static int use_rows_path(ocl_lower *lc, int packed, int Q, size_t pw)
     return packed && (size_t)Q < 2 * pw;
 }
 
-static int lower_conv2d(ocl_lower *lc, int node)
+int ocl_lower_conv2d(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *nd = &g->nodes[node];
@@ -186,7 +186,7 @@ static int lower_conv2d(ocl_lower *lc, int node)
     return CC_OK;
 }
 
-static int lower_avgpool2d(ocl_lower *lc, int node)
+int ocl_lower_avgpool2d(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *nd = &g->nodes[node];
@@ -208,12 +208,4 @@ static int lower_avgpool2d(ocl_lower *lc, int node)
         return rc;
     size_t gws[3] = {(size_t)to->shape[3], (size_t)to->shape[2], (size_t)(to->shape[0] * to->shape[1])};
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
-}
-
-int ocl_lower_conv(ocl_lower *lc, int node)
-{
-    const g_node *n = &ocl_lower_graph(lc)->nodes[node];
-    if (n->op == G_OP_AVGPOOL2D)
-        return lower_avgpool2d(lc, node);
-    return lower_conv2d(lc, node);
 }

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 
 #include "backends/opencl/ocl_gemm.h"
-#include "backends/opencl/ocl_lower_grad2.h"
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
+#include "backends/opencl/ocl_lower_ops.h"
 #include "runtime/status.h"
 
 static size_t scratch_cap(ocl_lower *lc)
@@ -89,7 +89,7 @@ static int launch_geom(ocl_lower *lc, int node, const char *name, const char *op
 
 /* ---- dX ---- */
 
-static int lower_grad_input(ocl_lower *lc, int node)
+int ocl_lower_conv2d_grad_input(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *nd = &g->nodes[node];
@@ -159,7 +159,7 @@ static int lower_grad_input(ocl_lower *lc, int node)
 
 /* ---- dW ---- */
 
-static int lower_grad_weight(ocl_lower *lc, int node)
+int ocl_lower_conv2d_grad_weight(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *nd = &g->nodes[node];
@@ -181,7 +181,8 @@ static int lower_grad_weight(ocl_lower *lc, int node)
     ocl_gemm_plan_sink(lc, node, &u, &s);
     cl_mem x = ocl_lower_mem(lc, nd->in[0]), dy = ocl_lower_mem(lc, nd->in[1]), dw = ocl_lower_mem(lc, nd->out);
 
-    const int packed = impl == OCL_GEMM_OWN;
+    /* The local-memory GEMM (GPU class) reads B row-major, as the forward conv does. */
+    const int packed = impl == OCL_GEMM_OWN && !ocl_gemm_use_local(ocl_lower_ctx(lc));
     const ocl_gemm_tile t = ocl_gemm_tile_for(ocl_lower_ctx(lc));
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
     const size_t col_per_image = packed ? ocl_gemm_panel_floats(t, Q, K) : (size_t)Q * K;
@@ -239,7 +240,7 @@ static int lower_grad_weight(ocl_lower *lc, int node)
 
 /* ---- avgpool ---- */
 
-static int lower_avgpool_grad(ocl_lower *lc, int node)
+int ocl_lower_avgpool2d_grad(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *nd = &g->nodes[node];
@@ -269,16 +270,4 @@ static int lower_avgpool_grad(ocl_lower *lc, int node)
         return rc;
     size_t gws[3] = {(size_t)W, (size_t)H, (size_t)(to->shape[0] * to->shape[1])};
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
-}
-
-int ocl_lower_conv_grad(ocl_lower *lc, int node)
-{
-    switch (ocl_lower_graph(lc)->nodes[node].op) {
-    case G_OP_CONV2D_GRAD_INPUT: return lower_grad_input(lc, node);
-    case G_OP_CONV2D_GRAD_WEIGHT: return lower_grad_weight(lc, node);
-    case G_OP_AVGPOOL2D_GRAD: return lower_avgpool_grad(lc, node);
-    default:
-        return cc_fail(CC_ERR_INVALID, "ocl_lower_conv_grad: node %d is a %s", node,
-                       g_op_name(ocl_lower_graph(lc)->nodes[node].op));
-    }
 }

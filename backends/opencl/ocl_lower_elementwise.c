@@ -4,31 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backends/opencl/ocl_plan_internal.h"
-
-static const char *unary_kernel(g_op op)
-{
-    switch (op) {
-    case G_OP_SCALE: return "ew_scale";
-    case G_OP_GELU: return "ew_gelu";
-    case G_OP_QUICKGELU: return "ew_quickgelu";
-    case G_OP_RELU: return "ew_relu";
-    case G_OP_SIGMOID: return "ew_sigmoid";
-    case G_OP_EXP: return "ew_exp";
-    default: return NULL;
-    }
-}
-
-static const char *binary_prefix(g_op op)
-{
-    switch (op) {
-    case G_OP_ADD: return "add";
-    case G_OP_SUB: return "sub";
-    case G_OP_MUL: return "mul";
-    case G_OP_DIV: return "div";
-    default: return NULL;
-    }
-}
+#include "backends/opencl/ocl_lower_ops.h"
 
 /* Element strides of input t when broadcast to the output's shape. */
 static void broadcast_strides(const g_tensor *t, const g_tensor *out, int64_t *s)
@@ -42,9 +18,26 @@ static void broadcast_strides(const g_tensor *t, const g_tensor *out, int64_t *s
     }
 }
 
-static int lower_binary(ocl_lower *lc, int node, const g_node *n)
+/* f32 inputs, and as many as the op takes. */
+static int check_inputs(ocl_lower *lc, const g_node *n, int want)
 {
     const graph *g = ocl_lower_graph(lc);
+    if (n->n_in != want)
+        return cc_fail(CC_ERR_INVALID, "%s: expected %d inputs, found %d", g_op_name(n->op), want, n->n_in);
+    for (int i = 0; i < n->n_in; i++)
+        if (g->tensors[n->in[i]].dtype != G_F32)
+            return cc_fail(CC_ERR_UNSUPPORTED, "%s: input %d must be f32", g_op_name(n->op), i);
+    return CC_OK;
+}
+
+/* pre names the kernel family ew_<pre>_same/_rows/_nd. */
+static int lower_binary(ocl_lower *lc, int node, const char *pre)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int rc = check_inputs(lc, n, 2);
+    if (rc)
+        return rc;
     const g_tensor *A = &g->tensors[n->in[0]], *B = &g->tensors[n->in[1]], *Y = &g->tensors[n->out];
     int64_t shape[G_MAX_DIMS];
     int64_t st[3][G_MAX_DIMS]; /* y, a, b */
@@ -57,8 +50,6 @@ static int lower_binary(ocl_lower *lc, int node, const g_node *n)
     char name[32];
     cl_kernel k;
     cl_mem a = ocl_lower_mem(lc, n->in[0]), b = ocl_lower_mem(lc, n->in[1]), y = ocl_lower_mem(lc, n->out);
-    const char *pre = binary_prefix(n->op);
-    int rc;
     if (nd == 1 && st[1][0] == 1 && st[2][0] == 1) {
         snprintf(name, sizeof name, "ew_%s_same", pre);
         if ((rc = ocl_lower_kernel(lc, "elementwise.cl", name, "", &k)) || (rc = ocl_set_args(k, "mmm", a, b, y)))
@@ -96,22 +87,15 @@ static int lower_binary(ocl_lower *lc, int node, const g_node *n)
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
 }
 
-int ocl_lower_elementwise(ocl_lower *lc, int node)
+/* kname is the one-element kernel "ew_<op>"; alpha its float argument
+ * (only scale reads it). */
+static int lower_unary(ocl_lower *lc, int node, const char *kname, float alpha)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *n = &g->nodes[node];
-    for (int i = 0; i < n->n_in; i++)
-        if (g->tensors[n->in[i]].dtype != G_F32)
-            return cc_fail(CC_ERR_UNSUPPORTED, "%s: input %d must be f32", g_op_name(n->op), i);
-    if (binary_prefix(n->op)) {
-        if (n->n_in != 2)
-            return cc_fail(CC_ERR_INVALID, "%s: expected 2 inputs, found %d", g_op_name(n->op), n->n_in);
-        return lower_binary(lc, node, n);
-    }
-    const char *kname = unary_kernel(n->op);
-    if (!kname || n->n_in != 1)
-        return cc_fail(CC_ERR_INVALID, "ocl_lower_elementwise: op %s with %d inputs is not elementwise",
-                       g_op_name(n->op), n->n_in);
+    int rc = check_inputs(lc, n, 1);
+    if (rc)
+        return rc;
     /* 16 elements per work-item where the size allows ("ew_X" -> "ew16_X") */
     size_t gws = (size_t)g_numel(g, n->out);
     char vname[32];
@@ -121,12 +105,26 @@ int ocl_lower_elementwise(ocl_lower *lc, int node)
         gws /= 16;
     }
     cl_kernel k;
-    int rc = ocl_lower_kernel(lc, "elementwise.cl", kname, "", &k);
+    rc = ocl_lower_kernel(lc, "elementwise.cl", kname, "", &k);
     if (rc)
         return rc;
-    rc = ocl_set_args(k, "mmf", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->out),
-                      (double)(n->op == G_OP_SCALE ? n->attr.alpha : 0.0f));
+    rc = ocl_set_args(k, "mmf", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->out), (double)alpha);
     if (rc)
         return rc;
     return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
 }
+
+int ocl_lower_add(ocl_lower *lc, int node) { return lower_binary(lc, node, "add"); }
+int ocl_lower_sub(ocl_lower *lc, int node) { return lower_binary(lc, node, "sub"); }
+int ocl_lower_mul(ocl_lower *lc, int node) { return lower_binary(lc, node, "mul"); }
+int ocl_lower_div(ocl_lower *lc, int node) { return lower_binary(lc, node, "div"); }
+int ocl_lower_scale(ocl_lower *lc, int node)
+{
+    return lower_unary(lc, node, "ew_scale", ocl_lower_graph(lc)->nodes[node].attr.alpha);
+}
+int ocl_lower_gelu(ocl_lower *lc, int node) { return lower_unary(lc, node, "ew_gelu", 0.0f); }
+int ocl_lower_quickgelu(ocl_lower *lc, int node) { return lower_unary(lc, node, "ew_quickgelu", 0.0f); }
+int ocl_lower_relu(ocl_lower *lc, int node) { return lower_unary(lc, node, "ew_relu", 0.0f); }
+int ocl_lower_sigmoid(ocl_lower *lc, int node) { return lower_unary(lc, node, "ew_sigmoid", 0.0f); }
+int ocl_lower_exp(ocl_lower *lc, int node) { return lower_unary(lc, node, "ew_exp", 0.0f); }
+int ocl_lower_silu(ocl_lower *lc, int node) { return lower_unary(lc, node, "ew_silu", 0.0f); }

@@ -1,6 +1,6 @@
 /* Lowering of the embedding gather (kernels/embedding.cl). Out-of-range ids
  * are clamped by the kernel (documented there), never read out of bounds. */
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 
 int ocl_lower_embedding(ocl_lower *lc, int node)
 {

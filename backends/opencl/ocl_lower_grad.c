@@ -9,22 +9,12 @@
 
 #include "backends/opencl/ocl_lower_grad.h"
 
-static const char *elem_kernel(g_op op)
-{
-    switch (op) {
-    case G_OP_LOG: return "log";
-    case G_OP_GELU_GRAD: return "gelu_grad";
-    case G_OP_QUICKGELU_GRAD: return "quickgelu_grad";
-    case G_OP_RELU_GRAD: return "relu_grad";
-    case G_OP_SIGMOID_GRAD: return "sigmoid_grad";
-    default: return NULL;
-    }
-}
-
-static int lower_elem(ocl_lower *lc, int node, const g_node *n, const char *base)
+/* base names the kernel gr_<base> / gr16_<base> (grad.cl); nin: 1 (log)
+ * or 2 (x or y, dy). */
+static int lower_elem(ocl_lower *lc, int node, const char *base, int nin)
 {
     const graph *g = ocl_lower_graph(lc);
-    int nin = n->op == G_OP_LOG ? 1 : 2;
+    const g_node *n = &g->nodes[node];
     if (n->n_in != nin)
         return cc_fail(CC_ERR_INVALID, "%s: expected %d inputs, found %d", g_op_name(n->op), nin, n->n_in);
     int64_t total = g_numel(g, n->out);
@@ -166,24 +156,37 @@ static int lower_embedding_grad(ocl_lower *lc, int node, const g_node *n)
     return gpu ? ocl_lower_launch(lc, node, k, 2, gr, NULL) : ocl_lower_launch(lc, node, k, 1, &gv, NULL);
 }
 
-int ocl_lower_grad(ocl_lower *lc, int node)
+/* broadcast_to and slice_grad move 4-byte elements of one input. */
+static int check_one_4byte(const graph *g, const g_node *n)
+{
+    if (n->n_in != 1 || g_nbytes(g, n->in[0]) != (size_t)g_numel(g, n->in[0]) * 4)
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: expected one input of 4-byte elements", g_op_name(n->op));
+    return CC_OK;
+}
+
+int ocl_lower_log(ocl_lower *lc, int node) { return lower_elem(lc, node, "log", 1); }
+int ocl_lower_gelu_grad(ocl_lower *lc, int node) { return lower_elem(lc, node, "gelu_grad", 2); }
+int ocl_lower_quickgelu_grad(ocl_lower *lc, int node) { return lower_elem(lc, node, "quickgelu_grad", 2); }
+int ocl_lower_relu_grad(ocl_lower *lc, int node) { return lower_elem(lc, node, "relu_grad", 2); }
+int ocl_lower_sigmoid_grad(ocl_lower *lc, int node) { return lower_elem(lc, node, "sigmoid_grad", 2); }
+
+int ocl_lower_broadcast_to(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *n = &g->nodes[node];
-    const char *base = elem_kernel(n->op);
-    if (base)
-        return lower_elem(lc, node, n, base);
-    switch (n->op) {
-    case G_OP_SUM_TO: case G_OP_SOFTMAX_GRAD: case G_OP_LAYERNORM_GRAD_X: case G_OP_LAYERNORM_GRAD_GAMMA:
-    case G_OP_L2NORM_GRAD:
-        return ocl_lower_grad_rows(lc, node);
-    case G_OP_BROADCAST_TO: case G_OP_SLICE_GRAD:
-        if (n->n_in != 1 || g_nbytes(g, n->in[0]) != (size_t)g_numel(g, n->in[0]) * 4)
-            return cc_fail(CC_ERR_UNSUPPORTED, "%s: expected one input of 4-byte elements", g_op_name(n->op));
-        return n->op == G_OP_BROADCAST_TO ? lower_broadcast_to(lc, node, n) : lower_slice_grad(lc, node, n);
-    case G_OP_EMBEDDING_GRAD:
-        return lower_embedding_grad(lc, node, n);
-    default:
-        return cc_fail(CC_ERR_INVALID, "ocl_lower_grad: %s is not a backward op this file lowers", g_op_name(n->op));
-    }
+    int rc = check_one_4byte(g, n);
+    return rc ? rc : lower_broadcast_to(lc, node, n);
+}
+
+int ocl_lower_slice_grad(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int rc = check_one_4byte(g, n);
+    return rc ? rc : lower_slice_grad(lc, node, n);
+}
+
+int ocl_lower_embedding_grad(ocl_lower *lc, int node)
+{
+    return lower_embedding_grad(lc, node, &ocl_lower_graph(lc)->nodes[node]);
 }

@@ -1,14 +1,11 @@
 /* Lowering of the backward/loss ops (kernels/grad.cl), split by kind:
- * ocl_lower_grad.c takes the elementwise and data-movement ops and routes
- * the rest here; ocl_lower_grad_rows.c the row ops and reductions. The entry
- * point ocl_lower_grad() is declared in ocl_plan_internal.h. */
+ * ocl_lower_grad.c the elementwise and data-movement ops, ocl_lower_grad_rows.c
+ * the row ops and reductions. Their per-op entry points are declared in
+ * ocl_lower_ops.h; this header shares a helper between the two files. */
 #ifndef CLIPCL_OCL_LOWER_GRAD_H
 #define CLIPCL_OCL_LOWER_GRAD_H
 
-#include "backends/opencl/ocl_plan_internal.h"
-
-/* SOFTMAX_GRAD, LAYERNORM_GRAD_X, LAYERNORM_GRAD_GAMMA, L2NORM_GRAD, SUM_TO. */
-int ocl_lower_grad_rows(ocl_lower *lc, int node);
+#include "backends/opencl/ocl_lower_ops.h"
 
 /* How many chunks to cut a reduction into so that n_out * chunks work-items
  * fill the device: len is the length of the dim that is cut, per_step the

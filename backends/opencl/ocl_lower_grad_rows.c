@@ -150,59 +150,101 @@ static int lower_ln_gamma(ocl_lower *lc, int node, const g_node *n, int64_t nrow
     return p > 1 ? add_partials(lc, node, part, y, ncols, p) : 0;
 }
 
-int ocl_lower_grad_rows(ocl_lower *lc, int node)
+/* need inputs, all f32 (an absent optional gamma is -1). */
+static int check_inputs(const graph *g, const g_node *n, int need)
 {
-    const graph *g = ocl_lower_graph(lc);
-    const g_node *n = &g->nodes[node];
     const char *opname = g_op_name(n->op);
-    int need = n->op == G_OP_LAYERNORM_GRAD_X ? 3 : n->op == G_OP_SUM_TO ? 1 : 2;
     if (n->n_in < need)
         return cc_fail(CC_ERR_INVALID, "%s: expected %d inputs, found %d", opname, need, n->n_in);
     for (int i = 0; i < n->n_in; i++)
         if (n->in[i] >= 0 && g->tensors[n->in[i]].dtype != G_F32)
             return cc_fail(CC_ERR_UNSUPPORTED, "%s: input %d must be f32", opname, i);
-    if (n->op == G_OP_SUM_TO)
-        return lower_sum_to(lc, node, n);
+    return CC_OK;
+}
+
+/* Rows of x = input 0 over its last dim, checked against the kernels' int;
+ * when dyi >= 0, input dyi and the output must have x's element count. */
+static int row_shape(const graph *g, const g_node *n, int need, int dyi, int64_t *nrows, int64_t *ncols)
+{
+    int rc = check_inputs(g, n, need);
+    if (rc)
+        return rc;
     const g_tensor *X = &g->tensors[n->in[0]];
-    int64_t ncols = X->shape[X->ndim - 1];
-    int64_t nrows = g_numel(g, n->in[0]) / (ncols ? ncols : 1);
-    if (ncols > INT32_MAX)
-        return cc_fail(CC_ERR_UNSUPPORTED, "%s: rows of %lld exceed the kernel's int range", opname,
-                       (long long)ncols);
-    if (n->op == G_OP_LAYERNORM_GRAD_GAMMA)
-        return lower_ln_gamma(lc, node, n, nrows, ncols);
-    int dyi = n->op == G_OP_LAYERNORM_GRAD_X ? 2 : 1;
-    if (g_numel(g, n->in[dyi]) != nrows * ncols || g_numel(g, n->out) != nrows * ncols)
-        return cc_fail(CC_ERR_SHAPE, "%s: dy and the output must have x's %lld elements", opname,
-                       (long long)(nrows * ncols));
-    cl_mem x = ocl_lower_mem(lc, n->in[0]), dy = ocl_lower_mem(lc, n->in[dyi]), y = ocl_lower_mem(lc, n->out);
+    *ncols = X->shape[X->ndim - 1];
+    *nrows = g_numel(g, n->in[0]) / (*ncols ? *ncols : 1);
+    if (*ncols > INT32_MAX)
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: rows of %lld exceed the kernel's int range", g_op_name(n->op),
+                       (long long)*ncols);
+    if (dyi >= 0 && (g_numel(g, n->in[dyi]) != *nrows * *ncols || g_numel(g, n->out) != *nrows * *ncols))
+        return cc_fail(CC_ERR_SHAPE, "%s: dy and the output must have x's %lld elements", g_op_name(n->op),
+                       (long long)(*nrows * *ncols));
+    return CC_OK;
+}
+
+int ocl_lower_sum_to(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int rc = check_inputs(g, n, 1);
+    return rc ? rc : lower_sum_to(lc, node, n);
+}
+
+int ocl_lower_layernorm_grad_gamma(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int64_t nrows, ncols;
+    int rc = row_shape(g, n, 2, -1, &nrows, &ncols);
+    return rc ? rc : lower_ln_gamma(lc, node, n, nrows, ncols);
+}
+
+int ocl_lower_softmax_grad(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int64_t nrows, ncols;
     cl_kernel k;
-    int rc;
-    switch (n->op) {
-    case G_OP_SOFTMAX_GRAD:
-        if ((rc = ocl_lower_row_kernel(lc, "grad.cl", "softmax_grad", &k)) ||
-            (rc = ocl_set_args(k, "mmmi", x, dy, y, (int)ncols)))
-            return rc;
-        break;
-    case G_OP_L2NORM_GRAD:
-        if ((rc = ocl_lower_row_kernel(lc, "grad.cl", "l2norm_grad", &k)) ||
-            (rc = ocl_set_args(k, "mmmif", x, dy, y, (int)ncols, (double)n->attr.eps)))
-            return rc;
-        break;
-    case G_OP_LAYERNORM_GRAD_X: {
-        int has_gamma = n->in[1] >= 0;
-        if (has_gamma && g_numel(g, n->in[1]) != ncols)
-            return cc_fail(CC_ERR_SHAPE, "layernorm_grad_x: gamma has %lld elements, expected %lld",
-                           (long long)g_numel(g, n->in[1]), (long long)ncols);
-        /* Without gamma the kernel never reads its gamma argument; x stands in. */
-        cl_mem gm = has_gamma ? ocl_lower_mem(lc, n->in[1]) : x;
-        if ((rc = ocl_lower_row_kernel(lc, "grad.cl", "ln_grad_x", &k)) ||
-            (rc = ocl_set_args(k, "mmmmifi", x, gm, dy, y, (int)ncols, (double)n->attr.eps, has_gamma)))
-            return rc;
-        break;
-    }
-    default:
-        return cc_fail(CC_ERR_INVALID, "ocl_lower_grad_rows: %s is not a backward row op", opname);
-    }
+    int rc = row_shape(g, n, 2, 1, &nrows, &ncols);
+    if (rc || (rc = ocl_lower_row_kernel(lc, "grad.cl", "softmax_grad", &k)) ||
+        (rc = ocl_set_args(k, "mmmi", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
+                           ocl_lower_mem(lc, n->out), (int)ncols)))
+        return rc;
+    return ocl_lower_row_launch(lc, node, k, nrows);
+}
+
+int ocl_lower_l2norm_grad(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int64_t nrows, ncols;
+    cl_kernel k;
+    int rc = row_shape(g, n, 2, 1, &nrows, &ncols);
+    if (rc || (rc = ocl_lower_row_kernel(lc, "grad.cl", "l2norm_grad", &k)) ||
+        (rc = ocl_set_args(k, "mmmif", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
+                           ocl_lower_mem(lc, n->out), (int)ncols, (double)n->attr.eps)))
+        return rc;
+    return ocl_lower_row_launch(lc, node, k, nrows);
+}
+
+int ocl_lower_layernorm_grad_x(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int64_t nrows, ncols;
+    cl_kernel k;
+    int rc = row_shape(g, n, 3, 2, &nrows, &ncols);
+    if (rc)
+        return rc;
+    int has_gamma = n->in[1] >= 0;
+    if (has_gamma && g_numel(g, n->in[1]) != ncols)
+        return cc_fail(CC_ERR_SHAPE, "layernorm_grad_x: gamma has %lld elements, expected %lld",
+                       (long long)g_numel(g, n->in[1]), (long long)ncols);
+    cl_mem x = ocl_lower_mem(lc, n->in[0]);
+    /* Without gamma the kernel never reads its gamma argument; x stands in. */
+    cl_mem gm = has_gamma ? ocl_lower_mem(lc, n->in[1]) : x;
+    if ((rc = ocl_lower_row_kernel(lc, "grad.cl", "ln_grad_x", &k)) ||
+        (rc = ocl_set_args(k, "mmmmifi", x, gm, ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->out), (int)ncols,
+                           (double)n->attr.eps, has_gamma)))
+        return rc;
     return ocl_lower_row_launch(lc, node, k, nrows);
 }

@@ -2,6 +2,7 @@
  * B [K, N] shared by every batch item or [..., K, N] per item (trans_b swaps
  * its last two dims), optional bias [N], out [..., M, N]. */
 #include "backends/opencl/ocl_gemm.h"
+#include "backends/opencl/ocl_lower_ops.h"
 #include "runtime/status.h"
 
 int ocl_lower_matmul(ocl_lower *lc, int node)

@@ -1,6 +1,6 @@
 /* Lowering of layernorm and l2norm (row ops over the last dim) and of
  * inference batchnorm (per-channel affine over NCHW or NC), kernels/norm.cl. */
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 
 static int lower_batchnorm(ocl_lower *lc, int node, const g_node *n)
 {
@@ -37,38 +37,67 @@ static int lower_batchnorm(ocl_lower *lc, int node, const g_node *n)
     return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
 }
 
-int ocl_lower_norm(ocl_lower *lc, int node)
+static int check_f32(const graph *g, const g_node *n)
+{
+    for (int i = 0; i < n->n_in; i++)
+        if (g->tensors[n->in[i]].dtype != G_F32)
+            return cc_fail(CC_ERR_UNSUPPORTED, "%s: input %d must be f32", g_op_name(n->op), i);
+    return CC_OK;
+}
+
+int ocl_lower_batchnorm(ocl_lower *lc, int node)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *n = &g->nodes[node];
-    const char *opname = g_op_name(n->op);
-    for (int i = 0; i < n->n_in; i++)
-        if (g->tensors[n->in[i]].dtype != G_F32)
-            return cc_fail(CC_ERR_UNSUPPORTED, "%s: input %d must be f32", opname, i);
-    if (n->op == G_OP_BATCHNORM)
-        return lower_batchnorm(lc, node, n);
+    int rc = check_f32(g, n);
+    return rc ? rc : lower_batchnorm(lc, node, n);
+}
+
+/* The row geometry of x [..., ncols], checked against the kernels' int. */
+static int row_shape(const graph *g, const g_node *n, int64_t *nrows, int64_t *ncols)
+{
+    int rc = check_f32(g, n);
+    if (rc)
+        return rc;
     const g_tensor *X = &g->tensors[n->in[0]];
-    int64_t ncols = X->shape[X->ndim - 1];
-    int64_t nrows = g_numel(g, n->in[0]) / (ncols ? ncols : 1);
-    if (ncols > INT32_MAX)
-        return cc_fail(CC_ERR_UNSUPPORTED, "%s: rows of %lld exceed the kernel's int range", opname,
-                       (long long)ncols);
+    *ncols = X->shape[X->ndim - 1];
+    *nrows = g_numel(g, n->in[0]) / (*ncols ? *ncols : 1);
+    if (*ncols > INT32_MAX)
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: rows of %lld exceed the kernel's int range", g_op_name(n->op),
+                       (long long)*ncols);
+    return CC_OK;
+}
+
+int ocl_lower_layernorm(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int64_t nrows, ncols;
     cl_kernel k;
-    int rc;
-    cl_mem x = ocl_lower_mem(lc, n->in[0]), y = ocl_lower_mem(lc, n->out);
-    if (n->op == G_OP_LAYERNORM) {
-        if (n->n_in != 3)
-            return cc_fail(CC_ERR_INVALID, "layernorm: expected x, gamma, beta; found %d inputs", n->n_in);
-        if ((rc = ocl_lower_row_kernel(lc, "norm.cl", "layernorm", &k)) ||
-            (rc = ocl_set_args(k, "mmmmif", x, ocl_lower_mem(lc, n->in[1]), ocl_lower_mem(lc, n->in[2]), y,
-                               (int)ncols, (double)n->attr.eps)))
-            return rc;
-    } else if (n->op == G_OP_L2NORM) {
-        if ((rc = ocl_lower_row_kernel(lc, "norm.cl", "l2norm", &k)) ||
-            (rc = ocl_set_args(k, "mmif", x, y, (int)ncols, (double)n->attr.eps)))
-            return rc;
-    } else {
-        return cc_fail(CC_ERR_INVALID, "ocl_lower_norm: %s is not a normalisation", opname);
-    }
+    int rc = row_shape(g, n, &nrows, &ncols);
+    if (rc)
+        return rc;
+    if (n->n_in != 3)
+        return cc_fail(CC_ERR_INVALID, "layernorm: expected x, gamma, beta; found %d inputs", n->n_in);
+    if ((rc = ocl_lower_row_kernel(lc, "norm.cl", "layernorm", &k)) ||
+        (rc = ocl_set_args(k, "mmmmif", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
+                           ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->out), (int)ncols, (double)n->attr.eps)))
+        return rc;
+    return ocl_lower_row_launch(lc, node, k, nrows);
+}
+
+int ocl_lower_l2norm(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int64_t nrows, ncols;
+    cl_kernel k;
+    int rc = row_shape(g, n, &nrows, &ncols);
+    if (rc)
+        return rc;
+    if ((rc = ocl_lower_row_kernel(lc, "norm.cl", "l2norm", &k)) ||
+        (rc = ocl_set_args(k, "mmif", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->out), (int)ncols,
+                           (double)n->attr.eps)))
+        return rc;
     return ocl_lower_row_launch(lc, node, k, nrows);
 }

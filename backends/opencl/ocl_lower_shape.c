@@ -4,7 +4,7 @@
  * copies over an iteration shape. */
 #include <string.h>
 
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 
 /* Tile edge of copy_t: a multiple of 16 (vload16 rows). */
 #define COPY_TT 16
@@ -143,25 +143,47 @@ static int lower_concat(ocl_lower *lc, int node, const g_node *n)
     return 0;
 }
 
-int ocl_lower_shape(ocl_lower *lc, int node)
+/* The copy kernels move 4-byte elements without looking at them. */
+static int check_4byte(ocl_lower *lc, const g_node *n)
 {
     const graph *g = ocl_lower_graph(lc);
-    const g_node *n = &g->nodes[node];
     for (int i = 0; i < n->n_in; i++)
         if (g_nbytes(g, n->in[i]) != (size_t)g_numel(g, n->in[i]) * 4)
             return cc_fail(CC_ERR_UNSUPPORTED, "%s: input %d: only 4-byte elements are supported", g_op_name(n->op), i);
-    switch (n->op) {
-    case G_OP_RESHAPE: {
-        cl_mem x = ocl_lower_mem(lc, n->in[0]), y = ocl_lower_mem(lc, n->out);
-        if (x == y)
-            return 0;
-        int64_t len = g_numel(g, n->out), one = 1;
-        return strided_copy(lc, node, x, y, 1, &len, &one, &one, 0, 0);
-    }
-    case G_OP_PERMUTE: return lower_permute(lc, node, n);
-    case G_OP_SLICE: return lower_slice(lc, node, n);
-    case G_OP_CONCAT: return lower_concat(lc, node, n);
-    default:
-        return cc_fail(CC_ERR_INVALID, "ocl_lower_shape: %s is not a shape op", g_op_name(n->op));
-    }
+    return CC_OK;
+}
+
+int ocl_lower_reshape(ocl_lower *lc, int node)
+{
+    const graph *g = ocl_lower_graph(lc);
+    const g_node *n = &g->nodes[node];
+    int rc = check_4byte(lc, n);
+    if (rc)
+        return rc;
+    cl_mem x = ocl_lower_mem(lc, n->in[0]), y = ocl_lower_mem(lc, n->out);
+    if (x == y)
+        return 0;
+    int64_t len = g_numel(g, n->out), one = 1;
+    return strided_copy(lc, node, x, y, 1, &len, &one, &one, 0, 0);
+}
+
+int ocl_lower_permute(ocl_lower *lc, int node)
+{
+    const g_node *n = &ocl_lower_graph(lc)->nodes[node];
+    int rc = check_4byte(lc, n);
+    return rc ? rc : lower_permute(lc, node, n);
+}
+
+int ocl_lower_slice(ocl_lower *lc, int node)
+{
+    const g_node *n = &ocl_lower_graph(lc)->nodes[node];
+    int rc = check_4byte(lc, n);
+    return rc ? rc : lower_slice(lc, node, n);
+}
+
+int ocl_lower_concat(ocl_lower *lc, int node)
+{
+    const g_node *n = &ocl_lower_graph(lc)->nodes[node];
+    int rc = check_4byte(lc, n);
+    return rc ? rc : lower_concat(lc, node, n);
 }

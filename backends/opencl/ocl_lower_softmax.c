@@ -1,6 +1,6 @@
 /* Lowering of softmax over the last dim (kernels/reduce.cl), with the
  * optional causal mask whose row index is the index in dim -2. */
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 
 int ocl_lower_softmax(ocl_lower *lc, int node)
 {

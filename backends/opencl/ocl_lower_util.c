@@ -3,7 +3,7 @@
  * one- or two-dim fast path. */
 #include <stdio.h>
 
-#include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_lower_ops.h"
 
 void ocl_contig_strides(const g_tensor *t, int64_t *strides)
 {

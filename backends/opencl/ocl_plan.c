@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_backend.h"
-#include "backends/opencl/ocl_plan_internal.h"
-#include "backends/opencl/ocl_lower_grad2.h"
+#include "backends/opencl/ocl_lower_ops.h"
+#include "backends/opencl/ocl_lower_ops.h"
 #include "backends/opencl/ocl_shared_scratch.h"
 #include "runtime/grow.h"
 
@@ -247,39 +247,11 @@ size_t ocl_lower_row_wg(ocl_lower *lc)
 static int lower_node(ocl_lower *lc, int node)
 {
     const g_node *n = &lc->g->nodes[node];
-    switch (n->op) {
-    case G_OP_MATMUL:
-        return ocl_lower_matmul(lc, node);
-    case G_OP_ADD: case G_OP_SUB: case G_OP_MUL: case G_OP_DIV: case G_OP_SCALE:
-    case G_OP_GELU: case G_OP_QUICKGELU: case G_OP_RELU: case G_OP_SIGMOID: case G_OP_EXP:
-        return ocl_lower_elementwise(lc, node);
-    case G_OP_SOFTMAX:
-        return ocl_lower_softmax(lc, node);
-    case G_OP_LAYERNORM: case G_OP_BATCHNORM: case G_OP_L2NORM:
-        return ocl_lower_norm(lc, node);
-    case G_OP_CONV2D: case G_OP_AVGPOOL2D:
-        return ocl_lower_conv(lc, node);
-    case G_OP_CONV2D_GRAD_INPUT: case G_OP_CONV2D_GRAD_WEIGHT: case G_OP_AVGPOOL2D_GRAD:
-        return ocl_lower_conv_grad(lc, node);
-    case G_OP_ATTENTION_GRAD:
-        return ocl_lower_attention_grad(lc, node);
-    case G_OP_LOG: case G_OP_SUM_TO: case G_OP_BROADCAST_TO: case G_OP_GELU_GRAD: case G_OP_QUICKGELU_GRAD:
-    case G_OP_RELU_GRAD: case G_OP_SIGMOID_GRAD: case G_OP_SOFTMAX_GRAD: case G_OP_LAYERNORM_GRAD_X:
-    case G_OP_LAYERNORM_GRAD_GAMMA: case G_OP_L2NORM_GRAD: case G_OP_SLICE_GRAD: case G_OP_EMBEDDING_GRAD:
-        return ocl_lower_grad(lc, node);
-    case G_OP_EMBEDDING:
-        return ocl_lower_embedding(lc, node);
-    case G_OP_RESHAPE: case G_OP_PERMUTE: case G_OP_SLICE: case G_OP_CONCAT:
-        return ocl_lower_shape(lc, node);
-    case G_OP_SUM: case G_OP_MEAN: case G_OP_MAX: case G_OP_ARGMAX:
-        return ocl_lower_reduce(lc, node);
-    case G_OP_ATTENTION:
-        return ocl_attention_use_cpu(lc, node) ? ocl_lower_attention_cpu(lc, node)
-                                               : ocl_lower_attention(lc, node);
-    default:
-        return cc_fail(CC_ERR_UNSUPPORTED, "ocl plan: node %d has op %d, which the OpenCL backend does not lower",
-                       node, (int)n->op);
-    }
+    ocl_lower_fn lower = ocl_op_lowering(n->op);
+    if (!lower)
+        return cc_fail(CC_ERR_UNSUPPORTED, "ocl plan: node %d has op %s (kind %d), which the OpenCL backend does not lower",
+                       node, g_op_name(n->op), (int)n->op);
+    return lower(lc, node);
 }
 
 static int alloc_storage(ocl_plan *p, const graph *g, const g_memplan *mp)

@@ -75,13 +75,8 @@ int ocl_lower_shared_scratch(ocl_lower *lc, size_t bytes, cl_mem *out);
 
 /* G_OP_ATTENTION for CPU-class devices (ocl_lower_attention_cpu.c): whether
  * it applies to the node (head dim a multiple of 4, CPU class or
- * CLIPCL_ATTENTION=cpu), and its lowering. */
+ * CLIPCL_ATTENTION=cpu), and its lowering. ocl_lower_attention() chooses. */
 int ocl_attention_use_cpu(ocl_lower *lc, int node);
 int ocl_lower_attention_cpu(ocl_lower *lc, int node);
-
-/* The backward/loss ops log, sum_to, broadcast_to, the gelu/quickgelu/relu/
- * sigmoid/softmax/layernorm (x, gamma)/l2norm derivatives, slice_grad and
- * embedding_grad (ocl_lower_grad*.c, kernels/grad.cl). */
-int ocl_lower_grad(ocl_lower *lc, int node);
 
 #endif

@@ -14,6 +14,9 @@
 int ref_eval(const graph *g, void **data);
 /* Runs one node; its inputs and output must already have storage. */
 int ref_eval_node(const graph *g, int node, void **data);
+/* 1 when the backend can run node (its op has a row in ref_op_table.c),
+ * else 0. */
+int ref_supports_op(const graph *g, int node);
 /* Frees what ref_eval() allocated (ACT/GRAD roots) and NULLs those slots. */
 void ref_free_acts(const graph *g, void **data);
 

@@ -12,16 +12,6 @@
 #include "backends/ref/ref_adamw.h"
 #include "runtime/status.h"
 
-/* TEMPORARY until the op table lands: the op table branch defines
- * ref_supports_op() in backends/ref (ref.h); until then every op is. */
-int ref_supports_op(const graph *g, int node);
-int ref_supports_op(const graph *g, int node)
-{
-    (void)g;
-    (void)node;
-    return 1;
-}
-
 typedef struct ref_plan {
     const graph *g;
     void **slots;

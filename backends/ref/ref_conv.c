@@ -3,7 +3,7 @@
  * product over the patch rows of ref_window.c. */
 #include "backends/ref/ref_window.h"
 
-static int conv2d(const graph *g, const g_node *n, void **data)
+int ref_conv2d(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *tw = ref_t(g, n->in[1]), *to = ref_t(g, n->out);
     int bias_id = ref_opt_in(n, 2);
@@ -44,7 +44,7 @@ static int conv2d(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-static int avgpool2d(const graph *g, const g_node *n, void **data)
+int ref_avgpool2d(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     if (ref_need4(n, tx) || ref_need4(n, to))
@@ -76,7 +76,3 @@ static int avgpool2d(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-int ref_conv(const graph *g, const g_node *n, void **data)
-{
-    return n->op == G_OP_CONV2D ? conv2d(g, n, data) : avgpool2d(g, n, data);
-}

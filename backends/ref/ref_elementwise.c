@@ -30,7 +30,10 @@ static int bcast_strides(const g_tensor *t, const g_tensor *out, int64_t *st)
     return CC_OK;
 }
 
-static int binary(const graph *g, const g_node *n, void **data)
+typedef double (*binary_fn)(double x, double y);
+typedef double (*unary_fn)(const g_attr *attr, double x);
+
+static int binary(const graph *g, const g_node *n, void **data, binary_fn f)
 {
     const g_tensor *ta = ref_t(g, n->in[0]), *tb = ref_t(g, n->in[1]), *to = ref_t(g, n->out);
     int64_t sa[G_MAX_DIMS], sb[G_MAX_DIMS], idx[G_MAX_DIMS] = {0};
@@ -43,14 +46,7 @@ static int binary(const graph *g, const g_node *n, void **data)
     float *o = data[n->out];
     int64_t total = ref_numel(to), ia = 0, ib = 0;
     for (int64_t e = 0; e < total; e++) {
-        double x = a[ia], y = b[ib], r;
-        switch (n->op) {
-        case G_OP_ADD: r = x + y; break;
-        case G_OP_SUB: r = x - y; break;
-        case G_OP_MUL: r = x * y; break;
-        default: r = x / y; break;
-        }
-        o[e] = (float)r;
+        o[e] = (float)f(a[ia], b[ib]);
         /* odometer over the output's coordinates, updating both offsets */
         for (int d = to->ndim - 1; d >= 0; d--) {
             ia += sa[d];
@@ -65,19 +61,7 @@ static int binary(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-static double unary_value(const g_node *n, double x)
-{
-    switch (n->op) {
-    case G_OP_SCALE: return (double)n->attr.alpha * x;
-    case G_OP_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case G_OP_QUICKGELU: return x / (1.0 + exp(-1.702 * x));
-    case G_OP_RELU: return x > 0.0 ? x : 0.0;
-    case G_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    default: return exp(x);
-    }
-}
-
-static int unary(const graph *g, const g_node *n, void **data)
+static int unary(const graph *g, const g_node *n, void **data, unary_fn f)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     int64_t total = ref_numel(to);
@@ -87,19 +71,32 @@ static int unary(const graph *g, const g_node *n, void **data)
     const float *x = data[n->in[0]];
     float *o = data[n->out];
     for (int64_t e = 0; e < total; e++)
-        o[e] = (float)unary_value(n, x[e]);
+        o[e] = (float)f(&n->attr, x[e]);
     return CC_OK;
 }
 
-int ref_elementwise(const graph *g, const g_node *n, void **data)
-{
-    switch (n->op) {
-    case G_OP_ADD:
-    case G_OP_SUB:
-    case G_OP_MUL:
-    case G_OP_DIV:
-        return binary(g, n, data);
-    default:
-        return unary(g, n, data);
-    }
-}
+/* The scalar math of each op, in double: the per-op entry points below pair
+ * one of these with the shared loop. */
+static double add_v(double x, double y) { return x + y; }
+static double sub_v(double x, double y) { return x - y; }
+static double mul_v(double x, double y) { return x * y; }
+static double div_v(double x, double y) { return x / y; }
+static double scale_v(const g_attr *a, double x) { return (double)a->alpha * x; }
+static double gelu_v(const g_attr *a, double x) { (void)a; return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+static double quickgelu_v(const g_attr *a, double x) { (void)a; return x / (1.0 + exp(-1.702 * x)); }
+static double relu_v(const g_attr *a, double x) { (void)a; return x > 0.0 ? x : 0.0; }
+static double sigmoid_v(const g_attr *a, double x) { (void)a; return 1.0 / (1.0 + exp(-x)); }
+static double exp_v(const g_attr *a, double x) { (void)a; return exp(x); }
+static double silu_v(const g_attr *a, double x) { (void)a; return x / (1.0 + exp(-x)); }
+
+int ref_add(const graph *g, const g_node *n, void **data) { return binary(g, n, data, add_v); }
+int ref_sub(const graph *g, const g_node *n, void **data) { return binary(g, n, data, sub_v); }
+int ref_mul(const graph *g, const g_node *n, void **data) { return binary(g, n, data, mul_v); }
+int ref_div(const graph *g, const g_node *n, void **data) { return binary(g, n, data, div_v); }
+int ref_scale(const graph *g, const g_node *n, void **data) { return unary(g, n, data, scale_v); }
+int ref_gelu(const graph *g, const g_node *n, void **data) { return unary(g, n, data, gelu_v); }
+int ref_quickgelu(const graph *g, const g_node *n, void **data) { return unary(g, n, data, quickgelu_v); }
+int ref_relu(const graph *g, const g_node *n, void **data) { return unary(g, n, data, relu_v); }
+int ref_sigmoid(const graph *g, const g_node *n, void **data) { return unary(g, n, data, sigmoid_v); }
+int ref_exp(const graph *g, const g_node *n, void **data) { return unary(g, n, data, exp_v); }
+int ref_silu(const graph *g, const g_node *n, void **data) { return unary(g, n, data, silu_v); }

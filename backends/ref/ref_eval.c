@@ -49,38 +49,11 @@ int ref_eval_node(const graph *g, int node, void **data)
         if (!data[n->in[k]])
             return cc_fail(CC_ERR_INVALID, "input %d '%s' has no data", k, g->tensors[n->in[k]].name);
     }
-    switch (n->op) {
-    case G_OP_MATMUL:
-        return ref_matmul(g, n, data);
-    case G_OP_ADD: case G_OP_SUB: case G_OP_MUL: case G_OP_DIV:
-    case G_OP_SCALE: case G_OP_GELU: case G_OP_QUICKGELU: case G_OP_RELU:
-    case G_OP_SIGMOID: case G_OP_EXP:
-        return ref_elementwise(g, n, data);
-    case G_OP_SOFTMAX: case G_OP_LAYERNORM: case G_OP_BATCHNORM: case G_OP_L2NORM:
-        return ref_norm(g, n, data);
-    case G_OP_CONV2D: case G_OP_AVGPOOL2D:
-        return ref_conv(g, n, data);
-    case G_OP_EMBEDDING: case G_OP_RESHAPE: case G_OP_PERMUTE: case G_OP_SLICE: case G_OP_CONCAT:
-        return ref_shape(g, n, data);
-    case G_OP_SUM: case G_OP_MEAN: case G_OP_MAX: case G_OP_ARGMAX:
-        return ref_reduce(g, n, data);
-    case G_OP_ATTENTION:
-        return ref_attention(g, n, data);
-    case G_OP_LOG: case G_OP_SUM_TO: case G_OP_BROADCAST_TO: case G_OP_GELU_GRAD:
-    case G_OP_QUICKGELU_GRAD: case G_OP_RELU_GRAD: case G_OP_SIGMOID_GRAD:
-        return ref_grad_elem(g, n, data);
-    case G_OP_SOFTMAX_GRAD: case G_OP_LAYERNORM_GRAD_X: case G_OP_LAYERNORM_GRAD_GAMMA:
-    case G_OP_L2NORM_GRAD:
-        return ref_grad_norm(g, n, data);
-    case G_OP_CONV2D_GRAD_INPUT: case G_OP_CONV2D_GRAD_WEIGHT: case G_OP_AVGPOOL2D_GRAD:
-        return ref_grad_conv(g, n, data);
-    case G_OP_EMBEDDING_GRAD: case G_OP_SLICE_GRAD:
-        return ref_grad_shape(g, n, data);
-    case G_OP_ATTENTION_GRAD:
-        return ref_attention_grad(g, n, data);
-    default:
-        return cc_fail(CC_ERR_UNSUPPORTED, "ref backend: op kind %d is not known", (int)n->op);
-    }
+    ref_op_fn fn = ref_op_function(n->op);
+    if (!fn)
+        return cc_fail(CC_ERR_UNSUPPORTED, "ref backend: no reference function for op %s (kind %d)",
+                       g_op_name(n->op), (int)n->op);
+    return fn(g, n, data);
 }
 
 /* ACT/GRAD roots left NULL get zeroed storage; every view then points at

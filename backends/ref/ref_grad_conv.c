@@ -7,10 +7,20 @@
 
 #include "backends/ref/ref_window.h"
 
+/* The backward ops read in[0..k-1]; a hand-appended node may have fewer. */
+static int need_inputs(const g_node *n, int k)
+{
+    if (n->n_in < k)
+        return cc_fail(CC_ERR_INVALID, "%s: has %d inputs", g_op_name(n->op), n->n_in);
+    return CC_OK;
+}
+
 /* dx[b,c,iy,ix] = sum over o and the taps that read x[b,c,iy,ix] of
  * dy[b,o,oy,ox] w[o,c,ky,kx]; positions no tap reads get 0. */
-static int conv2d_grad_input(const graph *g, const g_node *n, void **data)
+int ref_conv2d_grad_input(const graph *g, const g_node *n, void **data)
 {
+    if (need_inputs(n, 2))
+        return CC_ERR_INVALID;
     const g_tensor *tdy = ref_t(g, n->in[0]), *tw = ref_t(g, n->in[1]), *to = ref_t(g, n->out);
     if (ref_need4(n, tdy) || ref_need4(n, tw) || ref_need4(n, to))
         return CC_ERR_SHAPE;
@@ -46,8 +56,10 @@ static int conv2d_grad_input(const graph *g, const g_node *n, void **data)
 }
 
 /* dw[o,c,ky,kx] = sum over b, oy, ox of dy[b,o,oy,ox] x[b,c,oy*sh-ph+ky,ox*sw-pw+kx]. */
-static int conv2d_grad_weight(const graph *g, const g_node *n, void **data)
+int ref_conv2d_grad_weight(const graph *g, const g_node *n, void **data)
 {
+    if (need_inputs(n, 2))
+        return CC_ERR_INVALID;
     const g_tensor *tx = ref_t(g, n->in[0]), *tdy = ref_t(g, n->in[1]), *to = ref_t(g, n->out);
     if (ref_need4(n, tx) || ref_need4(n, tdy) || ref_need4(n, to))
         return CC_ERR_SHAPE;
@@ -95,8 +107,10 @@ static int conv2d_grad_weight(const graph *g, const g_node *n, void **data)
 
 /* Each dy element spreads dy/(kh*kw) over its window (padded taps fall
  * outside x and are dropped): the forward's sums, scattered. */
-static int avgpool2d_grad(const graph *g, const g_node *n, void **data)
+int ref_avgpool2d_grad(const graph *g, const g_node *n, void **data)
 {
+    if (need_inputs(n, 1))
+        return CC_ERR_INVALID;
     const g_tensor *tdy = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     if (ref_need4(n, tdy) || ref_need4(n, to))
         return CC_ERR_SHAPE;
@@ -121,15 +135,4 @@ static int avgpool2d_grad(const graph *g, const g_node *n, void **data)
     }
     ref_taps_free(&tp);
     return CC_OK;
-}
-
-int ref_grad_conv(const graph *g, const g_node *n, void **data)
-{
-    if (n->n_in < (n->op == G_OP_AVGPOOL2D_GRAD ? 1 : 2))
-        return cc_fail(CC_ERR_INVALID, "%s: has %d inputs", g_op_name(n->op), n->n_in);
-    switch (n->op) {
-    case G_OP_CONV2D_GRAD_INPUT: return conv2d_grad_input(g, n, data);
-    case G_OP_CONV2D_GRAD_WEIGHT: return conv2d_grad_weight(g, n, data);
-    default: return avgpool2d_grad(g, n, data);
-    }
 }

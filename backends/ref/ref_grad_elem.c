@@ -45,7 +45,7 @@ static void step_odometer(const g_tensor *b, const int64_t *st, int64_t *idx, in
     }
 }
 
-static int sum_to(const graph *g, const g_node *n, void **data)
+int ref_sum_to(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     int64_t st[G_MAX_DIMS], idx[G_MAX_DIMS] = {0}, off = 0;
@@ -69,7 +69,7 @@ static int sum_to(const graph *g, const g_node *n, void **data)
 }
 
 /* Moves 4-byte elements without looking at them, so i32 works too. */
-static int broadcast_to(const graph *g, const g_node *n, void **data)
+int ref_broadcast_to(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     int64_t st[G_MAX_DIMS], idx[G_MAX_DIMS] = {0}, off = 0;
@@ -86,23 +86,20 @@ static int broadcast_to(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-/* d/dx of the forward op at x (for sigmoid: at the output y). */
-static double deriv(g_op op, double x)
+/* d/dx of each forward activation at x (for sigmoid: at its output y). */
+static double gelu_d(double x)
 {
-    switch (op) {
-    case G_OP_GELU_GRAD: {
-        double cdf = 0.5 * (1.0 + erf(x / sqrt(2.0)));
-        double pdf = exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
-        return cdf + x * pdf;
-    }
-    case G_OP_QUICKGELU_GRAD: {
-        double s = 1.0 / (1.0 + exp(-1.702 * x));
-        return s + 1.702 * x * s * (1.0 - s);
-    }
-    case G_OP_RELU_GRAD: return x > 0.0 ? 1.0 : 0.0;
-    default: return x * (1.0 - x); /* sigmoid, x is its output y */
-    }
+    double cdf = 0.5 * (1.0 + erf(x / sqrt(2.0)));
+    double pdf = exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
+    return cdf + x * pdf;
 }
+static double quickgelu_d(double x)
+{
+    double s = 1.0 / (1.0 + exp(-1.702 * x));
+    return s + 1.702 * x * s * (1.0 - s);
+}
+static double relu_d(double x) { return x > 0.0 ? 1.0 : 0.0; }
+static double sigmoid_d(double y) { return y * (1.0 - y); }
 
 static int same_count(const g_node *n, const g_tensor *a, const g_tensor *o)
 {
@@ -112,7 +109,7 @@ static int same_count(const g_node *n, const g_tensor *a, const g_tensor *o)
     return CC_OK;
 }
 
-static int activation_grad(const graph *g, const g_node *n, void **data)
+static int activation_grad(const graph *g, const g_node *n, void **data, double (*deriv)(double))
 {
     const g_tensor *to = ref_t(g, n->out);
     if (n->n_in < 2)
@@ -123,11 +120,11 @@ static int activation_grad(const graph *g, const g_node *n, void **data)
     float *o = data[n->out];
     int64_t total = ref_numel(to);
     for (int64_t e = 0; e < total; e++)
-        o[e] = (float)((double)dy[e] * deriv(n->op, x[e]));
+        o[e] = (float)((double)dy[e] * deriv(x[e]));
     return CC_OK;
 }
 
-static int log_op(const graph *g, const g_node *n, void **data)
+int ref_log(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *to = ref_t(g, n->out);
     if (same_count(n, ref_t(g, n->in[0]), to))
@@ -140,12 +137,7 @@ static int log_op(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-int ref_grad_elem(const graph *g, const g_node *n, void **data)
-{
-    switch (n->op) {
-    case G_OP_LOG: return log_op(g, n, data);
-    case G_OP_SUM_TO: return sum_to(g, n, data);
-    case G_OP_BROADCAST_TO: return broadcast_to(g, n, data);
-    default: return activation_grad(g, n, data);
-    }
-}
+int ref_gelu_grad(const graph *g, const g_node *n, void **data) { return activation_grad(g, n, data, gelu_d); }
+int ref_quickgelu_grad(const graph *g, const g_node *n, void **data) { return activation_grad(g, n, data, quickgelu_d); }
+int ref_relu_grad(const graph *g, const g_node *n, void **data) { return activation_grad(g, n, data, relu_d); }
+int ref_sigmoid_grad(const graph *g, const g_node *n, void **data) { return activation_grad(g, n, data, sigmoid_d); }

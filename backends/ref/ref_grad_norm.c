@@ -24,7 +24,7 @@ static int need_inputs(const g_node *n, int k)
 }
 
 /* Masked (causal) positions have y = 0, so they get dx = 0 with no mask. */
-static int softmax_grad(const graph *g, const g_node *n, void **data)
+int ref_softmax_grad(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *to = ref_t(g, n->out);
     if (need_inputs(n, 2) || same_count(n, ref_t(g, n->in[0]), to) || same_count(n, ref_t(g, n->in[1]), to))
@@ -56,7 +56,7 @@ static void row_stats(const float *xr, int64_t D, double eps, double *mean, doub
 }
 
 /* dx = rstd * (g dy - mean(g dy) - xhat * mean(g dy xhat)), g = gamma. */
-static int layernorm_grad_x(const graph *g, const g_node *n, void **data)
+int ref_layernorm_grad_x(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     if (need_inputs(n, 3) || same_count(n, tx, to) || same_count(n, ref_t(g, n->in[2]), to))
@@ -88,7 +88,7 @@ static int layernorm_grad_x(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-static int layernorm_grad_gamma(const graph *g, const g_node *n, void **data)
+int ref_layernorm_grad_gamma(const graph *g, const g_node *n, void **data)
 {
     if (need_inputs(n, 2))
         return CC_ERR_INVALID;
@@ -117,7 +117,7 @@ static int layernorm_grad_gamma(const graph *g, const g_node *n, void **data)
 /* Above the clamp: dx = dy/|x| - x (x.dy)/|x|^3. Below it the denominator
  * is the constant eps: dx = dy/eps. At |x| == eps PyTorch's clamp_min
  * passes the gradient (self >= min), so the norm branch is taken. */
-static int l2norm_grad(const graph *g, const g_node *n, void **data)
+int ref_l2norm_grad(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     if (need_inputs(n, 2) || same_count(n, tx, to) || same_count(n, ref_t(g, n->in[1]), to))
@@ -144,12 +144,3 @@ static int l2norm_grad(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-int ref_grad_norm(const graph *g, const g_node *n, void **data)
-{
-    switch (n->op) {
-    case G_OP_SOFTMAX_GRAD: return softmax_grad(g, n, data);
-    case G_OP_LAYERNORM_GRAD_X: return layernorm_grad_x(g, n, data);
-    case G_OP_LAYERNORM_GRAD_GAMMA: return layernorm_grad_gamma(g, n, data);
-    default: return l2norm_grad(g, n, data);
-    }
-}

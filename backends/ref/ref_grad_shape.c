@@ -9,7 +9,7 @@
 /* Positions grouped by id (a counting sort, positions ascending inside a
  * group), so each table row is one double sum without a V x D double
  * buffer: CLIP's vocabulary makes that buffer hundreds of MB. */
-static int embedding_grad(const graph *g, const g_node *n, void **data)
+int ref_embedding_grad(const graph *g, const g_node *n, void **data)
 {
     if (n->n_in < 2)
         return cc_fail(CC_ERR_INVALID, "embedding_grad: needs ids and dy, has %d inputs", n->n_in);
@@ -60,7 +60,7 @@ static int embedding_grad(const graph *g, const g_node *n, void **data)
 }
 
 /* Moves 4-byte elements without looking at them, so i32 works too. */
-static int slice_grad(const graph *g, const g_node *n, void **data)
+int ref_slice_grad(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *td = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     int ax = n->attr.axis;
@@ -90,7 +90,3 @@ static int slice_grad(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-int ref_grad_shape(const graph *g, const g_node *n, void **data)
-{
-    return n->op == G_OP_EMBEDDING_GRAD ? embedding_grad(g, n, data) : slice_grad(g, n, data);
-}

@@ -11,8 +11,11 @@ static int same_numel(const g_node *n, const g_tensor *x, const g_tensor *o)
     return CC_OK;
 }
 
-static int softmax(const graph *g, const g_node *n, void **data)
+int ref_softmax(const graph *g, const g_node *n, void **data)
 {
+    int rc = same_numel(n, ref_t(g, n->in[0]), ref_t(g, n->out));
+    if (rc)
+        return rc;
     const g_tensor *tx = ref_t(g, n->in[0]);
     int64_t D = ref_last_dim(tx), R = ref_rows(tx);
     int64_t T = tx->ndim >= 2 ? tx->shape[tx->ndim - 2] : 1;
@@ -44,8 +47,11 @@ static int check_vec(const g_node *n, const g_tensor *t, int64_t want)
     return CC_OK;
 }
 
-static int layernorm(const graph *g, const g_node *n, void **data)
+int ref_layernorm(const graph *g, const g_node *n, void **data)
 {
+    int rc = same_numel(n, ref_t(g, n->in[0]), ref_t(g, n->out));
+    if (rc)
+        return rc;
     const g_tensor *tx = ref_t(g, n->in[0]);
     int64_t D = ref_last_dim(tx), R = ref_rows(tx);
     int gid = ref_opt_in(n, 1), bid = ref_opt_in(n, 2);
@@ -78,8 +84,11 @@ static int layernorm(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-static int batchnorm(const graph *g, const g_node *n, void **data)
+int ref_batchnorm(const graph *g, const g_node *n, void **data)
 {
+    int rc = same_numel(n, ref_t(g, n->in[0]), ref_t(g, n->out));
+    if (rc)
+        return rc;
     const g_tensor *tx = ref_t(g, n->in[0]);
     if (tx->ndim < 2 || n->n_in < 5)
         return cc_fail(CC_ERR_SHAPE, "batchnorm: x '%s' needs >= 2 dims and 5 inputs (has %d dims, %d inputs)",
@@ -103,8 +112,11 @@ static int batchnorm(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-static int l2norm(const graph *g, const g_node *n, void **data)
+int ref_l2norm(const graph *g, const g_node *n, void **data)
 {
+    int rc = same_numel(n, ref_t(g, n->in[0]), ref_t(g, n->out));
+    if (rc)
+        return rc;
     const g_tensor *tx = ref_t(g, n->in[0]);
     int64_t D = ref_last_dim(tx), R = ref_rows(tx);
     const float *x = data[n->in[0]];
@@ -122,15 +134,3 @@ static int l2norm(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-int ref_norm(const graph *g, const g_node *n, void **data)
-{
-    int rc = same_numel(n, ref_t(g, n->in[0]), ref_t(g, n->out));
-    if (rc)
-        return rc;
-    switch (n->op) {
-    case G_OP_SOFTMAX: return softmax(g, n, data);
-    case G_OP_LAYERNORM: return layernorm(g, n, data);
-    case G_OP_BATCHNORM: return batchnorm(g, n, data);
-    default: return l2norm(g, n, data);
-    }
-}

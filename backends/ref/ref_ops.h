@@ -1,4 +1,4 @@
-/* Private to backends/ref: the per-family entry points ref_eval_node()
+/* Private to backends/ref: the per-op entry points ref_eval_node()
  * dispatches to, and small helpers they share. Every entry point reads its
  * shapes from g->tensors (the builders decided them) and its storage from
  * data[tensor id]; storage is contiguous row-major, 4 bytes per element. */
@@ -10,37 +10,66 @@
 #include "graph/graph.h"
 #include "runtime/status.h"
 
-/* Unary (scale, gelu, quickgelu, relu, sigmoid, exp) and broadcasting binary
- * (add, sub, mul, div) ops. */
-int ref_elementwise(const graph *g, const g_node *n, void **data);
+/* One entry point per op kind (named ref_<op name>), each listed in
+ * ref_op_table.c. Elementwise ops pair a scalar function with a shared loop
+ * (ref_elementwise.c, ref_grad_elem.c). */
+typedef int (*ref_op_fn)(const graph *g, const g_node *n, void **data);
+
+/* The table row of op, or NULL where the backend has no function for it. */
+ref_op_fn ref_op_function(g_op op);
+
 int ref_matmul(const graph *g, const g_node *n, void **data);
-/* softmax, layernorm, batchnorm, l2norm */
-int ref_norm(const graph *g, const g_node *n, void **data);
-/* conv2d, avgpool2d */
-int ref_conv(const graph *g, const g_node *n, void **data);
-/* sum, mean, max, argmax */
-int ref_reduce(const graph *g, const g_node *n, void **data);
-/* reshape, permute, slice, concat, embedding */
-int ref_shape(const graph *g, const g_node *n, void **data);
+int ref_add(const graph *g, const g_node *n, void **data);
+int ref_sub(const graph *g, const g_node *n, void **data);
+int ref_mul(const graph *g, const g_node *n, void **data);
+int ref_div(const graph *g, const g_node *n, void **data);
+int ref_scale(const graph *g, const g_node *n, void **data);
+int ref_gelu(const graph *g, const g_node *n, void **data);
+int ref_quickgelu(const graph *g, const g_node *n, void **data);
+int ref_relu(const graph *g, const g_node *n, void **data);
+int ref_sigmoid(const graph *g, const g_node *n, void **data);
+int ref_exp(const graph *g, const g_node *n, void **data);
+int ref_softmax(const graph *g, const g_node *n, void **data);
+int ref_layernorm(const graph *g, const g_node *n, void **data);
+int ref_batchnorm(const graph *g, const g_node *n, void **data);
+int ref_conv2d(const graph *g, const g_node *n, void **data);
+int ref_avgpool2d(const graph *g, const g_node *n, void **data);
+int ref_embedding(const graph *g, const g_node *n, void **data);
+int ref_reshape(const graph *g, const g_node *n, void **data);
+int ref_permute(const graph *g, const g_node *n, void **data);
+int ref_slice(const graph *g, const g_node *n, void **data);
+int ref_concat(const graph *g, const g_node *n, void **data);
+int ref_sum(const graph *g, const g_node *n, void **data);
+int ref_mean(const graph *g, const g_node *n, void **data);
+int ref_max(const graph *g, const g_node *n, void **data);
+int ref_argmax(const graph *g, const g_node *n, void **data);
+int ref_l2norm(const graph *g, const g_node *n, void **data);
 int ref_attention(const graph *g, const g_node *n, void **data);
+int ref_silu(const graph *g, const g_node *n, void **data);
+int ref_log(const graph *g, const g_node *n, void **data);
+int ref_sum_to(const graph *g, const g_node *n, void **data);
+int ref_broadcast_to(const graph *g, const g_node *n, void **data);
+int ref_gelu_grad(const graph *g, const g_node *n, void **data);
+int ref_quickgelu_grad(const graph *g, const g_node *n, void **data);
+int ref_relu_grad(const graph *g, const g_node *n, void **data);
+int ref_sigmoid_grad(const graph *g, const g_node *n, void **data);
+int ref_softmax_grad(const graph *g, const g_node *n, void **data);
+int ref_layernorm_grad_x(const graph *g, const g_node *n, void **data);
+int ref_layernorm_grad_gamma(const graph *g, const g_node *n, void **data);
+int ref_conv2d_grad_input(const graph *g, const g_node *n, void **data);
+int ref_conv2d_grad_weight(const graph *g, const g_node *n, void **data);
+int ref_avgpool2d_grad(const graph *g, const g_node *n, void **data);
+int ref_embedding_grad(const graph *g, const g_node *n, void **data);
+int ref_slice_grad(const graph *g, const g_node *n, void **data);
+int ref_l2norm_grad(const graph *g, const g_node *n, void **data);
+int ref_attention_grad(const graph *g, const g_node *n, void **data);
+
 /* One query row's attention probabilities, shared by forward and backward:
  * p[s] = softmax over s < lim of scale * (qr . k row s), k rows `ldk` floats
  * apart, d channels; lim = t + 1 (at most S) when causal, else S, and p[s] = 0
  * for the masked s < S. Returns lim. */
 int64_t ref_attn_probs(const float *qr, const float *k, int64_t ldk, int64_t d, int64_t S,
                        int causal, int64_t t, double scale, double *p);
-
-/* Backward/loss ops (ref_grad_*.c). log, sum_to, broadcast_to and the
- * activation derivatives gelu/quickgelu/relu/sigmoid _grad. */
-int ref_grad_elem(const graph *g, const g_node *n, void **data);
-/* softmax_grad, layernorm_grad_x, layernorm_grad_gamma, l2norm_grad */
-int ref_grad_norm(const graph *g, const g_node *n, void **data);
-/* conv2d_grad_input, conv2d_grad_weight, avgpool2d_grad */
-int ref_grad_conv(const graph *g, const g_node *n, void **data);
-/* embedding_grad, slice_grad */
-int ref_grad_shape(const graph *g, const g_node *n, void **data);
-/* attention_grad: dq, dk or dv by attr which */
-int ref_attention_grad(const graph *g, const g_node *n, void **data);
 
 static inline const g_tensor *ref_t(const graph *g, int id) { return &g->tensors[id]; }
 

@@ -5,7 +5,7 @@
 
 #include "backends/ref/ref_ops.h"
 
-static int reshape(const graph *g, const g_node *n, void **data)
+int ref_reshape(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     if (ref_numel(tx) != ref_numel(to))
@@ -18,7 +18,7 @@ static int reshape(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-static int permute(const graph *g, const g_node *n, void **data)
+int ref_permute(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     int nd = tx->ndim, seen[G_MAX_DIMS] = {0};
@@ -65,7 +65,7 @@ static void split_at(const g_tensor *t, int axis, int64_t *outer, int64_t *inner
         *inner *= t->shape[i];
 }
 
-static int slice(const graph *g, const g_node *n, void **data)
+int ref_slice(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tx = ref_t(g, n->in[0]), *to = ref_t(g, n->out);
     int ax = n->attr.axis;
@@ -88,7 +88,7 @@ static int slice(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-static int concat(const graph *g, const g_node *n, void **data)
+int ref_concat(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *to = ref_t(g, n->out);
     int ax = n->attr.axis;
@@ -120,7 +120,7 @@ static int concat(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-static int embedding(const graph *g, const g_node *n, void **data)
+int ref_embedding(const graph *g, const g_node *n, void **data)
 {
     const g_tensor *tt = ref_t(g, n->in[0]), *ti = ref_t(g, n->in[1]), *to = ref_t(g, n->out);
     if (tt->ndim != 2 || ti->dtype != G_I32 || ref_numel(to) != ref_numel(ti) * tt->shape[1])
@@ -139,13 +139,3 @@ static int embedding(const graph *g, const g_node *n, void **data)
     return CC_OK;
 }
 
-int ref_shape(const graph *g, const g_node *n, void **data)
-{
-    switch (n->op) {
-    case G_OP_RESHAPE: return reshape(g, n, data);
-    case G_OP_PERMUTE: return permute(g, n, data);
-    case G_OP_SLICE: return slice(g, n, data);
-    case G_OP_CONCAT: return concat(g, n, data);
-    default: return embedding(g, n, data);
-    }
-}
