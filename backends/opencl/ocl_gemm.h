@@ -107,6 +107,10 @@ int ocl_gemm_use_packed_a(int M, ocl_gemm_tile t);
 /* Append the launches for one GEMM. impl AUTO resolves per device. */
 int ocl_gemm_emit(const ocl_gemm_sink *s, const ocl_gemm_args *a, ocl_gemm_impl impl);
 
+/* The GEMM arguments of a G_OP_MATMUL node (ocl_lower_matmul.c), for
+ * lowerings that change its output or add an epilogue (fusion). */
+int ocl_matmul_gemm_args(ocl_lower *lc, int node, ocl_gemm_args *out);
+
 /* A sink into a plan being lowered; `storage` must outlive the sink's use. */
 typedef struct ocl_gemm_plan_user { ocl_lower *lc; int node; } ocl_gemm_plan_user;
 void ocl_gemm_plan_sink(ocl_lower *lc, int node, ocl_gemm_plan_user *storage, ocl_gemm_sink *out);
