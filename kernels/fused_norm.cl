@@ -1,6 +1,8 @@
 /* Fused normalisations (backends/opencl/ocl_fusion_norm.c).
  *
- * add_layernorm: s = a + b and y = layernorm(s) in one launch. The sum is
+ * add_layernorm: s = a + b and y = layernorm(s) in one launch; b may
+ * broadcast over leading dims (b_rows rows of ncols, row r of s adds row
+ * r % b_rows: a position embedding added to every image). The sum is
  * written too: in a transformer it is the residual stream, read again by the
  * next residual add. The normalisation is norm.cl's layernorm step for step
  * (two passes over the row, values shifted by the row's first element), so
@@ -31,11 +33,12 @@ static float fused_wg_sum(__local float *buf, float v)
 
 __kernel void add_layernorm_rows(__global const float *a, __global const float *b,
                                  __global const float *gamma, __global const float *beta,
-                                 __global float *s, __global float *y, const int ncols, const float eps)
+                                 __global float *s, __global float *y, const int ncols, const float eps,
+                                 const long b_rows)
 {
     long r = get_global_id(0);
     __global const float *ar = a + r * ncols;
-    __global const float *br = b + r * ncols;
+    __global const float *br = b + (r % b_rows) * ncols;
     __global float *xr = s + r * ncols;
     __global float *yr = y + r * ncols;
     float k = ar[0] + br[0];
@@ -74,13 +77,14 @@ __kernel void add_layernorm_rows(__global const float *a, __global const float *
 
 __kernel void add_layernorm_wg(__global const float *a, __global const float *b,
                                __global const float *gamma, __global const float *beta,
-                               __global float *s, __global float *y, const int ncols, const float eps)
+                               __global float *s, __global float *y, const int ncols, const float eps,
+                               const long b_rows)
 {
     __local float buf[WG];
     long r = get_group_id(0);
     int l = get_local_id(0);
     __global const float *ar = a + r * ncols;
-    __global const float *br = b + r * ncols;
+    __global const float *br = b + (r % b_rows) * ncols;
     __global float *xr = s + r * ncols;
     __global float *yr = y + r * ncols;
     float k = ar[0] + br[0];
