@@ -4,7 +4,8 @@
  * the tolerance of the ops it replaces, on both row variants and both GEMM
  * implementations; CLIPCL_FUSION=0 fires nothing; the switch list works; the
  * epilogue fusions do not fire in a training graph (the backward pass reads
- * the pre-activation); the memory plan keeps a fused run's inputs alive.
+ * the pre-activation), there or in the CLIP training graphs; the memory plan
+ * keeps a fused run's inputs alive.
  *
  * A new pattern row is tested here without touching this file. Run one:
  *   CLIPCL_TEST_FUSION=name meson test -C build test_fusion --verbose */
@@ -19,6 +20,8 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_fusion.h"
+#include "models/clip.h"
+#include "models/clip_train.h"
 #include "tests/common/op_harness.h"
 
 /* rows x cols of the examples: 1, 3, 7, 33, 77, 513 and widths that are
@@ -227,6 +230,75 @@ static void test_liveness_of_fused_runs(void **state)
     clear_env();
 }
 
+static const char *data_path(const char *dir)
+{
+    static char buf[1200];
+    const char *d = getenv("CLIPCL_TEST_DATA");
+    snprintf(buf, sizeof buf, "%s/%s", d ? d : "tests/data", dir);
+    return buf;
+}
+
+static void print_stats(const char *what, const ocl_fusion_stats *st)
+{
+    printf("%-24s launches %d (+%d static):", what, st->n_launches - st->n_static, st->n_static);
+    for (int r = 0; r < st->n_patterns; r++)
+        if (st->fired[r])
+            printf(" %s x%d", st->name[r], st->fired[r]);
+    printf("\n");
+}
+
+static void plan_stats(graph *g, ocl_fusion_stats *st)
+{
+    ocl_plan *p = NULL;
+    int rc = ocl_plan_create(oh_ctx(), g, &p);
+    if (rc)
+        printf("ocl_plan_create: %s\n", cc_last_error());
+    assert_int_equal(rc, 0);
+    assert_int_equal(ocl_plan_fusion_stats(p, st), 0);
+    ocl_plan_free(p);
+}
+
+static int fired_named(const ocl_fusion_stats *st, const char *name)
+{
+    const int r = ocl_fusion_find(name);
+    return r >= 0 ? st->fired[r] : -1;
+}
+
+/* The real CLIP graphs: inference towers fuse their MLPs, residual adds and
+ * (ResNet) conv + batchnorm; the joint training graphs (both towers, loss,
+ * backward) must not fire the activation epilogues, since the backward reads
+ * the pre-activations, and have no inference batchnorm to fold. */
+static void test_clip_graphs(void **state)
+{
+    (void)state;
+    static const char *const models[][2] = {{"clip_small_vit/openai", "train_step_vit"},
+                                            {"clip_small_rn/openai", "train_step_rn"}};
+    for (int m = 0; m < 2; m++) {
+        clip_model *cm = NULL;
+        assert_int_equal(clip_load(data_path(models[m][0]), &cm), 0);
+        clip_tower *t = NULL;
+        assert_int_equal(clip_build_image(cm->w, &cm->cfg, 2, &t), 0);
+        ocl_fusion_stats st;
+        plan_stats(t->g, &st);
+        print_stats(models[m][0], &st);
+        assert_true(fired_named(&st, cm->cfg.vision.is_vit ? "matmul_residual" : "conv_batchnorm_relu") > 0);
+        clip_tower_free(t);
+        clip_model_free(cm);
+
+        assert_int_equal(clip_load(data_path(models[m][1]), &cm), 0);
+        clip_train_graph *tg = NULL;
+        assert_int_equal(clip_train_build(cm->w, &cm->cfg, 2, CLIP_LOSS_CONTRASTIVE, &tg), 0);
+        plan_stats(tg->g, &st);
+        print_stats(models[m][1], &st);
+        assert_int_equal(fired_named(&st, "matmul_gelu"), 0);
+        assert_int_equal(fired_named(&st, "matmul_quickgelu"), 0);
+        assert_int_equal(fired_named(&st, "conv_batchnorm"), 0);
+        assert_int_equal(fired_named(&st, "conv_batchnorm_relu"), 0);
+        clip_train_free(tg);
+        clip_model_free(cm);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_switches),
         cmocka_unit_test(test_no_epilogue_in_training),
         cmocka_unit_test(test_liveness_of_fused_runs),
+        cmocka_unit_test(test_clip_graphs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
