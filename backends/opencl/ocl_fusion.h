@@ -41,9 +41,9 @@ typedef struct ocl_fusion_view {
 
 /* Fills nodes[0..n) with the run it claims at schedule position i (nodes[0] =
  * order[i], then order[i+1], ...) and returns n >= 2, or 0 when it does not
- * match. It must not claim a node another pattern already claimed: the walk
- * only calls it at positions not yet claimed, and a run is consecutive, so
- * checking order[i + k] < n_order is enough. */
+ * match. The walk goes forward and calls it only at positions no earlier
+ * run claimed, so every position from i on is free; ocl_fusion_at() returns
+ * -1 past the end of the schedule. */
 typedef int (*ocl_fusion_match_fn)(const ocl_fusion_view *v, int i, int *nodes);
 
 /* Emits the launches of the claimed run (attributing them to nodes[0]). */

@@ -233,7 +233,8 @@ int ocl_lower_conv(ocl_lower *lc, int node)
     const g_node *n = &ocl_lower_graph(lc)->nodes[node];
     if (n->op == G_OP_AVGPOOL2D)
         return lower_avgpool2d(lc, node);
-    const conv_io io = {ocl_lower_mem(lc, n->in[1]), n->n_in > 2 && n->in[2] >= 0 ? ocl_lower_mem(lc, n->in[2]) : NULL,
+    const int has_bias = n->n_in > 2 && n->in[2] >= 0;
+    const conv_io io = {ocl_lower_mem(lc, n->in[1]), has_bias ? ocl_lower_mem(lc, n->in[2]) : NULL,
                         ocl_lower_mem(lc, n->out), OCL_ACT_NONE};
     return lower_conv2d(lc, node, &io);
 }
