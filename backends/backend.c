@@ -142,6 +142,14 @@ size_t backend_plan_scratch_bytes(const backend_plan *p)
     return p ? p->b->d.iface->plan_scratch_bytes(p->impl) : 0;
 }
 
+int backend_plan_stats_get(const backend_plan *p, backend_plan_stats *out)
+{
+    if (!p || !out)
+        return cc_fail(CC_ERR_INVALID, "backend_plan_stats_get: expected a plan and an output, found NULL");
+    memset(out, 0, sizeof *out);
+    return p->b->d.iface->plan_stats(p->impl, out);
+}
+
 void backend_plan_params_changed(backend_plan *p)
 {
     if (p)

@@ -68,6 +68,19 @@ int backend_plan_node_seconds(const backend_plan *p, double *per_node);
  * allocates per tensor), and of the plan's private and shared scratch. */
 size_t backend_plan_arena_bytes(const backend_plan *p);
 size_t backend_plan_scratch_bytes(const backend_plan *p);
+/* How a plan was lowered: launches (kernels and host calls) per run, of
+ * which n_static run only after a param change (weights packed or folded
+ * once), and the fusion patterns that fired (docs/fused-kernels.md). The
+ * reference backend runs every node on its own and fuses nothing. */
+#define BACKEND_MAX_FUSIONS 32
+typedef struct backend_plan_stats {
+    int n_launches, n_static;
+    int nodes_fused;           /* nodes lowered inside a fused run */
+    int n_patterns;            /* rows of the backend's fusion table */
+    const char *pattern[BACKEND_MAX_FUSIONS];
+    int fired[BACKEND_MAX_FUSIONS];
+} backend_plan_stats;
+int backend_plan_stats_get(const backend_plan *p, backend_plan_stats *out);
 /* Params changed behind the plan's back (an in-place update): data derived
  * from params only (packed GEMM weights) is recomputed at the next run.
  * backend_optim_step() calls it itself. */

@@ -23,6 +23,7 @@ typedef struct backend_iface {
     size_t (*plan_arena_bytes)(const void *plan);
     size_t (*plan_scratch_bytes)(const void *plan);
     void (*plan_params_changed)(void *plan);
+    int (*plan_stats)(const void *plan, backend_plan_stats *out);
 
     /* cfg is checked and never NULL */
     int (*optim_create)(void *plan, const adamw_cfg *cfg, int n_params, void **opt);

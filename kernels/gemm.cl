@@ -9,6 +9,10 @@
  * row-major B with a large K misses the TLB and the prefetcher on every k.
  *
  * Build options: -DTM=8 -DVW=16 -DNV=2 (tile sizes; an autotuner may sweep).
+ * Epilogue options (fusion at lowering, backends/opencl/ocl_fusion_gemm.c):
+ * -DEPI_ACT=1 gelu (erf form), 2 quickgelu, 3 relu, applied after the bias;
+ * -DEPI_RES=1 then adds a residual R laid out like C. Without them every
+ * kernel computes exactly what it did before epilogues existed.
  * Offsets and batch strides are in floats. */
 #ifndef TM
 #define TM 8
@@ -25,6 +29,52 @@
 #define floatV XCAT(float, VW)
 #define vloadV XCAT(vload, VW)
 #define vstoreV XCAT(vstore, VW)
+#ifndef EPI_ACT
+#define EPI_ACT 0
+#endif
+#ifndef EPI_RES
+#define EPI_RES 0
+#endif
+
+/* ---- the epilogue: one copy for every kernel below ----
+ * act(v) then + R. The activations are the formulas of elementwise.cl
+ * (erf by Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7) so a fused GEMM
+ * agrees with the unfused pair to rounding. */
+#define GEMM_ERF(T, NAME)                                                              \
+    static inline T NAME(T x)                                                          \
+    {                                                                                  \
+        T a = fabs(x);                                                                 \
+        T t = 1.0f / (1.0f + 0.3275911f * a);                                          \
+        T p = t * (0.254829592f +                                                      \
+                   t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f)))); \
+        return copysign(1.0f - p * exp(-a * a), x);                                    \
+    }
+#define GEMM_ACT(T, NAME, ERF)                                                         \
+    static inline T NAME(T v)                                                          \
+    {                                                                                  \
+        if (EPI_ACT == 1) return 0.5f * v * (1.0f + ERF(v * 0.70710678118654752f));    \
+        if (EPI_ACT == 2) return v / (1.0f + exp(-1.702f * v));                        \
+        if (EPI_ACT == 3) return fmax(v, (T)(0.0f));                                   \
+        return v;                                                                      \
+    }
+GEMM_ERF(float, gemm_erf1)
+GEMM_ERF(floatV, gemm_erfV)
+GEMM_ACT(float, gemm_act1, gemm_erf1)
+GEMM_ACT(floatV, gemm_actV, gemm_erfV)
+
+/* v (accumulator + bias) -> the stored value; r: this element of R. */
+static inline float gemm_epi1(float v, __global const float *r)
+{
+    v = gemm_act1(v);
+    if (EPI_RES) v += r[0];
+    return v;
+}
+static inline floatV gemm_epiV(floatV v, __global const float *r)
+{
+    v = gemm_actV(v);
+    if (EPI_RES) v += vloadV(0, r);
+    return v;
+}
 
 /* Bp[b][p][k][0..PW) = op(B[b])[k][(p_base + p)*PW + 0..PW), zero past N.
  * Grid: (K, panels, batch). trans_b: B[b] is [N, K]. */
@@ -69,51 +119,54 @@ __kernel void gemm_transpose(const int R, const int Cn, __global const float *re
     for (int r = r0; r < r1; r++) d[r] = s[(long)r * Cn];
 }
 
-/* The register-tiled product. One work-item: rows m0..m0+TM of C, columns
- * n0..n0+PW. A[b] is M x K row-major at a_off + b*a_stride (a_stride 0 =
- * shared); bp points at the first k of this tile's B columns and advances by
- * b_step per k (PW in a packed panel, N in a row-major B). bias_mode: 0 none,
- * 1 bias[N] per column, 2 bias[M] per row (convolutions). Rows past M are
- * clamped on load and not stored; columns past N are never stored. */
-void gemm_tile(const int M, const int N, const int K, const int m0, const int n0,
-                      __global const float *restrict abase, __global const float *restrict bp,
-                      const int b_step, __global float *restrict cb,
-                      __global const float *restrict bs, const int bias_mode)
+/* The tile loop shared by every CPU-class kernel: acc[i][j] += A(i, k) *
+ * B(k, j*VW ..) for k < kn, where A(i, k) = arow[i][k * a_step] (a_step 1
+ * for a row-major A, TM for packed A) and the rows of B start at bp, b_step
+ * floats apart (PW in a packed panel, N in a row-major B). The unroll
+ * pragmas are essential on PoCL: without them LLVM keeps acc[][] in memory
+ * (5-10x slower). */
+static inline void gemm_kloop(floatV acc[TM][NV], __global const float *arow[TM], const int a_step,
+                              __global const float *restrict bp, const int b_step, const int kn)
 {
-    floatV acc[TM][NV];
-    __global const float *arow[TM];
-    _Pragma("unroll")
-    for (int i = 0; i < TM; i++) {
-        arow[i] = abase + (long)min(m0 + i, M - 1) * K;
-        _Pragma("unroll")
-        for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);
-    }
-    /* the unroll pragmas on the tile loops are essential on PoCL: without
-     * them LLVM keeps acc[][] in memory (5-10x slower) */
-    for (int k = 0; k < K; k++) {
+    for (int k = 0; k < kn; k++) {
         floatV bv[NV];
         _Pragma("unroll")
         for (int j = 0; j < NV; j++) bv[j] = vloadV(0, bp + j * VW);
         bp += b_step;
         _Pragma("unroll")
         for (int i = 0; i < TM; i++) {
-            const floatV a = (floatV)(arow[i][k]);
+            const floatV a = (floatV)(arow[i][k * a_step]);
             _Pragma("unroll")
             for (int j = 0; j < NV; j++) acc[i][j] = fma(a, bv[j], acc[i][j]);
         }
     }
+}
 
+/* acc -> C rows m0.., columns n0.. (never past M or N). last: this is the
+ * last K block, so the bias (bias_mode 0 none, 1 bias[N] per column, 2
+ * bias[M] per row) and the epilogue apply; earlier blocks store raw partial
+ * sums. cb, bs and rb point at this batch item's C, bias and R. */
+static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, const int m0, const int n0,
+                              __global float *restrict cb, __global const float *restrict bs,
+                              const int bias_mode, __global const float *restrict rb, const int last)
+{
+    const int bm = last ? bias_mode : 0;
+    const int epi = last && (EPI_ACT || EPI_RES);
     if (n0 + PW <= N) {
         floatV bcol[NV];
         _Pragma("unroll")
-        for (int j = 0; j < NV; j++) bcol[j] = bias_mode == 1 ? vloadV(0, bs + n0 + j * VW) : (floatV)(0.0f);
+        for (int j = 0; j < NV; j++) bcol[j] = bm == 1 ? vloadV(0, bs + n0 + j * VW) : (floatV)(0.0f);
         _Pragma("unroll")
         for (int i = 0; i < TM; i++) {
             if (m0 + i < M) {
-                const float brow = bias_mode == 2 ? bs[m0 + i] : 0.0f;
+                const float brow = bm == 2 ? bs[m0 + i] : 0.0f;
+                const long row = (long)(m0 + i) * N + n0;
                 _Pragma("unroll")
-                for (int j = 0; j < NV; j++)
-                    vstoreV(acc[i][j] + bcol[j] + brow, 0, cb + (long)(m0 + i) * N + n0 + j * VW);
+                for (int j = 0; j < NV; j++) {
+                    floatV v = acc[i][j] + bcol[j] + brow;
+                    if (epi) v = gemm_epiV(v, rb + row + j * VW);
+                    vstoreV(v, 0, cb + row + j * VW);
+                }
             }
         }
     } else {
@@ -123,23 +176,48 @@ void gemm_tile(const int M, const int N, const int K, const int m0, const int n0
             if (m0 + i >= M) break;
             _Pragma("unroll")
             for (int j = 0; j < NV; j++) vstoreV(acc[i][j], 0, tmp + j * VW);
-            const float brow = bias_mode == 2 ? bs[m0 + i] : 0.0f;
-            __global float *crow = cb + (long)(m0 + i) * N;
-            for (int j = 0; n0 + j < N; j++)
-                crow[n0 + j] = tmp[j] + brow + (bias_mode == 1 ? bs[n0 + j] : 0.0f);
+            const float brow = bm == 2 ? bs[m0 + i] : 0.0f;
+            const long row = (long)(m0 + i) * N + n0;
+            for (int j = 0; n0 + j < N; j++) {
+                float v = tmp[j] + brow + (bm == 1 ? bs[n0 + j] : 0.0f);
+                if (epi) v = gemm_epi1(v, rb + row + j);
+                cb[row + j] = v;
+            }
         }
     }
 }
 
+/* One work-item of the row-major-A kernels: rows m0..m0+TM of C, columns
+ * n0..n0+PW. A[b] is M x K row-major at abase; rows past M are clamped on
+ * load and not stored. */
+static inline void gemm_tile(const int M, const int N, const int K, const int m0, const int n0,
+                             __global const float *restrict abase, __global const float *restrict bp,
+                             const int b_step, __global float *restrict cb,
+                             __global const float *restrict bs, const int bias_mode,
+                             __global const float *restrict rb)
+{
+    floatV acc[TM][NV];
+    __global const float *arow[TM];
+    _Pragma("unroll")
+    for (int i = 0; i < TM; i++) {
+        arow[i] = abase + (long)min(m0 + i, M - 1) * K;
+        _Pragma("unroll")
+        for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);
+    }
+    gemm_kloop(acc, arow, 1, bp, b_step, K);
+    gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, 1);
+}
+
 /* B packed by gemm_pack_b (bp_stride floats per batch item, 0 = shared
- * weight); panel p of the grid is column panel p_base + p.
- * Grid: (ceil(M/TM), panels, batch), local size 1. */
+ * weight); panel p of the grid is column panel p_base + p. R (EPI_RES) is
+ * laid out like C from r_off. Grid: (ceil(M/TM), panels, batch), local size 1. */
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *restrict A, const long a_off, const long a_stride,
                          __global const float *restrict Bp, const long bp_stride,
                          __global float *restrict C, const long c_off, const long c_stride,
                          __global const float *restrict bias, const long bias_off,
-                         const int bias_mode, const int p_base)
+                         const int bias_mode, const int p_base,
+                         __global const float *restrict R, const long r_off)
 {
     const int m0 = get_global_id(0) * TM;
     const int p = get_global_id(1);
@@ -147,7 +225,7 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
     if (m0 >= M) return;
     gemm_tile(M, N, K, m0, (p_base + p) * PW, A + a_off + (long)b * a_stride,
               Bp + (long)b * bp_stride + (long)p * K * PW, PW, C + c_off + (long)b * c_stride,
-              bias + bias_off, bias_mode);
+              bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
 }
 
 /* Ap[b][t][k][0..TM) = A[b][t*TM + 0..TM)[k], zero past M: A in row panels
@@ -170,51 +248,20 @@ __kernel void gemm_pack_a(const int M, const int K, __global const float *restri
 #define KC 0
 #endif
 
-/* acc -> C rows m0.., columns n0.. (never past M or N); the bias only with
- * the last K block. */
-inline void gemm_pa_store(floatV acc[TM][NV], const int M, const int N, const int m0, const int n0,
-                          __global float *restrict cb, __global const float *restrict bs,
-                          const int bias_mode)
-{
-    if (n0 + PW <= N) {
-        floatV bcol[NV];
-        _Pragma("unroll")
-        for (int j = 0; j < NV; j++) bcol[j] = bias_mode == 1 ? vloadV(0, bs + n0 + j * VW) : (floatV)(0.0f);
-        _Pragma("unroll")
-        for (int i = 0; i < TM; i++) {
-            if (m0 + i < M) {
-                const float brow = bias_mode == 2 ? bs[m0 + i] : 0.0f;
-                _Pragma("unroll")
-                for (int j = 0; j < NV; j++)
-                    vstoreV(acc[i][j] + bcol[j] + brow, 0, cb + (long)(m0 + i) * N + n0 + j * VW);
-            }
-        }
-    } else {
-        float tmp[PW];
-        for (int i = 0; i < TM; i++) {
-            if (m0 + i >= M) break;
-            _Pragma("unroll")
-            for (int j = 0; j < NV; j++) vstoreV(acc[i][j], 0, tmp + j * VW);
-            const float brow = bias_mode == 2 ? bs[m0 + i] : 0.0f;
-            __global float *crow = cb + (long)(m0 + i) * N;
-            for (int j = 0; n0 + j < N; j++)
-                crow[n0 + j] = tmp[j] + brow + (bias_mode == 1 ? bs[n0 + j] : 0.0f);
-        }
-    }
-}
-
 /* The product over packed A and packed B: per k one contiguous TM-float
  * chunk of A (broadcast per row) and NV vectors of the B panel. One
  * work-item sweeps rt consecutive row tiles of one column panel, K in blocks
- * of KC (0 = all of K; partial sums go through C), so the B panel slice is
- * re-read from cache and PoCL schedules rt times fewer work-groups.
+ * of KC (0 = all of K; partial sums go through C, the bias and epilogue come
+ * with the last block), so the B panel slice is re-read from cache and PoCL
+ * schedules rt times fewer work-groups.
  * Grid: (ceil(M/(TM*rt)), panels, batch), local size 1. */
 __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                             __global const float *restrict Ap, const long ap_stride,
                             __global const float *restrict Bp, const long bp_stride,
                             __global float *restrict C, const long c_off, const long c_stride,
                             __global const float *restrict bias, const long bias_off,
-                            const int bias_mode, const int p_base, const int rt)
+                            const int bias_mode, const int p_base, const int rt,
+                            __global const float *restrict R, const long r_off)
 {
     const int p = get_global_id(1);
     const int b = get_global_id(2);
@@ -222,6 +269,7 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
     const int kc = KC > 0 ? KC : K;
     __global float *cb = C + c_off + (long)b * c_stride;
     __global const float *bs = bias + bias_off;
+    __global const float *rb = R + r_off + (long)b * c_stride;
     for (int k0 = 0; k0 < K; k0 += kc) {
         const int k1 = min(k0 + kc, K);
         for (int r = 0; r < rt; r++) {
@@ -231,6 +279,7 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
             __global const float *ap = Ap + (long)b * ap_stride + ((long)t * K + k0) * TM;
             __global const float *bp = Bp + (long)b * bp_stride + ((long)p * K + k0) * PW;
             floatV acc[TM][NV];
+            __global const float *arow[TM];
             if (k0 == 0 || n0 + PW > N) {
                 _Pragma("unroll")
                 for (int i = 0; i < TM; i++) {
@@ -245,19 +294,9 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                     for (int j = 0; j < NV; j++) acc[i][j] = vloadV(0, cb + row + j * VW);
                 }
             }
-            for (int k = k0; k < k1; k++) {
-                floatV bv[NV];
-                _Pragma("unroll")
-                for (int j = 0; j < NV; j++) bv[j] = vloadV(0, bp + j * VW);
-                bp += PW;
-                _Pragma("unroll")
-                for (int i = 0; i < TM; i++) {
-                    const floatV a = (floatV)(ap[i]);
-                    _Pragma("unroll")
-                    for (int j = 0; j < NV; j++) acc[i][j] = fma(a, bv[j], acc[i][j]);
-                }
-                ap += TM;
-            }
+            _Pragma("unroll")
+            for (int i = 0; i < TM; i++) arow[i] = ap + i;
+            gemm_kloop(acc, arow, TM, bp, PW, k1 - k0);
             if (n0 + PW > N && k0 > 0) { /* partial panel: add the stored partial sums */
                 for (int i = 0; i < TM; i++) {
                     if (m0 + i >= M) break;
@@ -269,7 +308,7 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                     for (int j = 0; j < NV; j++) acc[i][j] = vloadV(0, tmp + j * VW);
                 }
             }
-            gemm_pa_store(acc, M, N, m0, n0, cb, bs, k1 == K ? bias_mode : 0);
+            gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, k1 == K);
         }
     }
 }
@@ -284,14 +323,14 @@ __kernel void gemm_tiled_rm(const int M, const int N, const int K,
                             __global const float *restrict B, const long b_off, const long b_stride,
                             __global float *restrict C, const long c_off, const long c_stride,
                             __global const float *restrict bias, const long bias_off,
-                            const int bias_mode)
+                            const int bias_mode, __global const float *restrict R, const long r_off)
 {
     const int m0 = get_global_id(0) * TM;
     const int n0 = get_global_id(1) * PW;
     const int b = get_global_id(2);
     if (m0 >= M) return;
     gemm_tile(M, N, K, m0, n0, A + a_off + (long)b * a_stride, B + b_off + (long)b * b_stride + n0, N,
-              C + c_off + (long)b * c_stride, bias + bias_off, bias_mode);
+              C + c_off + (long)b * c_stride, bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
 }
 
 /* GPU-class variant: a 16x16 work-group computes a 64x64 block of C, each
@@ -309,7 +348,8 @@ void gemm_local(const int M, const int N, const int K,
                 __global const float *restrict A, const long a_off, const long a_stride,
                 __global const float *restrict B, const long b_off, const long b_stride,
                 __global float *restrict C, const long c_off, const long c_stride,
-                __global const float *restrict bias, const long bias_off, const int bias_mode)
+                __global const float *restrict bias, const long bias_off, const int bias_mode,
+                __global const float *restrict R, const long r_off)
 {
     __local float As[LT][LB + 1]; /* [k][m], padded against bank conflicts */
     __local float Bs[LT][LB];     /* [k][n] */
@@ -341,13 +381,17 @@ void gemm_local(const int M, const int N, const int K,
     }
     __global float *cb = C + c_off + (long)b * c_stride;
     __global const float *bs = bias + bias_off;
+    __global const float *rb = R + r_off + (long)b * c_stride;
     for (int i = 0; i < LR; i++) {
         const int m = bm0 + ly + LT * i;
         if (m >= M) continue;
         for (int j = 0; j < LR; j++) {
             const int n = bn0 + lx + LT * j;
-            if (n < N)
-                cb[(long)m * N + n] = acc[i][j] + (bias_mode == 1 ? bs[n] : bias_mode == 2 ? bs[m] : 0.0f);
+            if (n < N) {
+                float v = acc[i][j] + (bias_mode == 1 ? bs[n] : bias_mode == 2 ? bs[m] : 0.0f);
+                if (EPI_ACT || EPI_RES) v = gemm_epi1(v, rb + (long)m * N + n);
+                cb[(long)m * N + n] = v;
+            }
         }
     }
 }
@@ -364,4 +408,23 @@ __kernel void gemm_bias_fill(const int M, const int N, __global float *restrict 
     const int b = get_global_id(2);
     const float v = bias_mode == 2 ? bias[bias_off + m] : bias[bias_off + n];
     C[c_off + (long)b * c_stride + (long)m * N + n] = v;
+}
+
+/* C = epilogue(C + bias) in place, after a beta = 0 GEMM that has no
+ * epilogue of its own (the CLBlast path of a fused GEMM): the bias, the
+ * activation and the residual in one pass instead of a bias fill before the
+ * GEMM and an elementwise launch after it. Build with EPI_ACT / EPI_RES.
+ * Grid: (N, M, batch). */
+__kernel void gemm_epilogue(const int M, const int N, __global float *restrict C,
+                            const long c_off, const long c_stride,
+                            __global const float *restrict bias, const long bias_off,
+                            const int bias_mode, __global const float *restrict R, const long r_off)
+{
+    const int n = get_global_id(0);
+    const int m = get_global_id(1);
+    const int b = get_global_id(2);
+    const long e = (long)b * c_stride + (long)m * N + n;
+    float v = C[c_off + e] + (bias_mode == 1 ? bias[bias_off + n] : bias_mode == 2 ? bias[bias_off + m] : 0.0f);
+    C[c_off + e] = gemm_epi1(v, R + r_off + e);
+    (void)M;
 }

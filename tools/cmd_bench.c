@@ -29,7 +29,8 @@ const char cmd_bench_usage[] =
     "Then a table of kernel time per op kind from OpenCL profiling events, summed over\n"
     "the timed runs and divided by their number; 'host/gaps' is wall time not covered\n"
     "by any kernel. --top K also lists the K slowest nodes. --no-ops times without\n"
-    "profiling events and prints no table.\n"
+    "profiling events and prints no table. Each batch also reports the launches per run\n"
+    "and which fusions fired (CLIPCL_FUSION=0 turns fusion off; docs/fused-kernels.md).\n"
     "\n"
     "Compare with PyTorch on the same weights: bench/run_clip_bench.py (docs/benchmarks.md).\n";
 
@@ -139,6 +140,21 @@ static void print_ops(const graph *g, const double *node_s, double wall_s, int t
     free(idx);
 }
 
+/* Which fusions fired (CLIPCL_FUSION switches them; docs/fused-kernels.md)
+ * and how many launches one run enqueues. */
+static void print_fusions(const backend_plan_stats *fs)
+{
+    printf("  launches: %d per run + %d after a param change; fusions:", fs->n_launches - fs->n_static,
+           fs->n_static);
+    int any = 0;
+    for (int i = 0; i < fs->n_patterns; i++)
+        if (fs->fired[i]) {
+            printf("%s %s x%d", any ? "," : "", fs->pattern[i], fs->fired[i]);
+            any = 1;
+        }
+    printf("%s\n", any ? "" : " none");
+}
+
 typedef struct bench_result {
     double median_s, min_s, max_s, build_s, first_s;
     int n_runs;
@@ -147,7 +163,7 @@ typedef struct bench_result {
 /* Uploads params and inputs, warms up, times; node_s (per node, averaged over
  * the timed runs) only when the context profiles. */
 static int time_plan(backend *be, clip_tower *t, const void *input, const bench_opts *o,
-                     double *node_s, bench_result *r)
+                     double *node_s, bench_result *r, backend_plan_stats *fs)
 {
     const graph *g = t->g;
     void **slots = calloc((size_t)g->n_tensors, sizeof *slots);
@@ -162,7 +178,7 @@ static int time_plan(backend *be, clip_tower *t, const void *input, const bench_
     if ((rc = clip_tower_bind(t, slots, input)))
         goto done;
     double t0 = cc_now_s();
-    if ((rc = backend_plan_create(be, g, &p)))
+    if ((rc = backend_plan_create(be, g, &p)) || (rc = backend_plan_stats_get(p, fs)))
         goto done;
     for (int i = 0; i < g->n_tensors; i++)
         if (slots[i] && (rc = backend_plan_write(p, i, slots[i], g_nbytes(g, i))))
@@ -235,15 +251,17 @@ static int bench_tower(backend *be, const clip_model *m, int text, int batch, co
                        : (void *)random_pixels((int64_t)batch * 3 * res * res, 2000u + (unsigned)batch);
     double *node_s = malloc((size_t)t->g->n_nodes * sizeof *node_s);
     bench_result r = {0};
+    backend_plan_stats fs = {0};
     if (!input || !node_s)
         rc = cc_fail(CC_ERR_NOMEM, "bench: out of memory for batch %d", batch);
     else
-        rc = time_plan(be, t, input, o, node_s, &r);
+        rc = time_plan(be, t, input, o, node_s, &r, &fs);
     if (!rc) {
         printf("%s batch %d: %.2f %s (%.4f s/batch, median of %d run%s, min %.4f max %.4f; "
                "setup %.2f s, first run %.2f s)\n",
                text ? "text" : "image", batch, batch / r.median_s, text ? "texts/s" : "images/s", r.median_s,
                r.n_runs, r.n_runs == 1 ? "" : "s", r.min_s, r.max_s, r.build_s, r.first_s);
+        print_fusions(&fs);
         if (backend_profiling(be)) {
             print_ops(t->g, node_s, r.median_s, o->top);
         }

@@ -7,6 +7,7 @@
 
 #include "backends/backend_impl.h"
 #include "backends/opencl/ocl_backend.h"
+#include "backends/opencl/ocl_fusion.h"
 #include "backends/opencl/ocl_optim.h"
 #include "runtime/status.h"
 
@@ -76,6 +77,23 @@ static int ocl_iface_node_seconds(const void *plan, double *per_node)
 }
 static size_t ocl_iface_arena_bytes(const void *plan) { return ocl_plan_arena_bytes(const_plan_of(plan)); }
 static size_t ocl_iface_scratch_bytes(const void *plan) { return ocl_plan_scratch_bytes(const_plan_of(plan)); }
+
+static int ocl_iface_stats(const void *plan, backend_plan_stats *out)
+{
+    ocl_fusion_stats fs;
+    int rc = ocl_plan_fusion_stats(const_plan_of(plan), &fs);
+    if (rc)
+        return rc;
+    out->n_launches = fs.n_launches;
+    out->n_static = fs.n_static;
+    out->nodes_fused = fs.nodes_fused;
+    out->n_patterns = fs.n_patterns < BACKEND_MAX_FUSIONS ? fs.n_patterns : BACKEND_MAX_FUSIONS;
+    for (int i = 0; i < out->n_patterns; i++) {
+        out->pattern[i] = fs.name[i];
+        out->fired[i] = fs.fired[i];
+    }
+    return CC_OK;
+}
 static void ocl_iface_params_changed(void *plan) { ocl_plan_params_changed(plan_of(plan)); }
 
 /* ---- the optimizer ---- */
@@ -167,6 +185,7 @@ static const backend_iface ocl_iface = {
     .plan_node_seconds = ocl_iface_node_seconds,
     .plan_arena_bytes = ocl_iface_arena_bytes,
     .plan_scratch_bytes = ocl_iface_scratch_bytes,
+    .plan_stats = ocl_iface_stats,
     .plan_params_changed = ocl_iface_params_changed,
     .optim_create = ocl_iface_optim_create,
     .optim_free = ocl_iface_optim_free,

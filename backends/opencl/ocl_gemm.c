@@ -104,6 +104,20 @@ int ocl_gemm_use_local(const rt_ctx *ctx)
     return ctx->policy.gemm_variant == RT_STYLE_GPU; /* runtime/policy.h */
 }
 
+/* The epilogue's build options, appended to base (empty without an
+ * epilogue, so unfused GEMMs keep their programs and cache entries). */
+static void epi_options(const ocl_gemm_args *g, const char *base, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", base);
+    size_t n = strlen(buf);
+    if (g->act != OCL_ACT_NONE && n < len)
+        n += (size_t)snprintf(buf + n, len - n, "%s-DEPI_ACT=%d", n ? " " : "", (int)g->act);
+    if (g->res && n < len)
+        snprintf(buf + n, len - n, "%s-DEPI_RES=1", n ? " " : "");
+}
+
+static int has_epilogue(const ocl_gemm_args *g) { return g->act != OCL_ACT_NONE || g->res != NULL; }
+
 static int check_args(const ocl_gemm_args *a)
 {
     if (a->M < 1 || a->N < 1 || a->K < 1 || a->batch < 1)
@@ -115,6 +129,8 @@ static int check_args(const ocl_gemm_args *a)
         return cc_fail(CC_ERR_INVALID, "ocl_gemm: bias mode %d without a bias buffer", (int)a->bias_mode);
     if (a->b_packed && a->trans_b)
         return cc_fail(CC_ERR_INVALID, "ocl_gemm: pre-packed B cannot be transposed");
+    if ((int)a->act < OCL_ACT_NONE || (int)a->act > OCL_ACT_RELU)
+        return cc_fail(CC_ERR_INVALID, "ocl_gemm: epilogue activation %d, expected 0..3", (int)a->act);
     return CC_OK;
 }
 
@@ -149,10 +165,13 @@ static int emit_local(const ocl_gemm_sink *s, const ocl_gemm_args *g, cl_mem a, 
         b_stride = g->b_stride ? dst_stride : 0;
     }
     cl_kernel k;
-    if ((rc = s->kernel(s->user, "gemm.cl", "gemm_local", "", &k)))
+    char opts[64];
+    epi_options(g, "", opts, sizeof opts);
+    if ((rc = s->kernel(s->user, "gemm.cl", "gemm_local", opts, &k)))
         return rc;
-    if ((rc = ocl_set_args(k, "iiimllmllmllmli", g->M, g->N, g->K, a, a_off, a_stride, b, b_off, b_stride,
-                           g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias, bias_off, (int)g->bias_mode)))
+    if ((rc = ocl_set_args(k, "iiimllmllmllmliml", g->M, g->N, g->K, a, a_off, a_stride, b, b_off, b_stride,
+                           g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias, bias_off, (int)g->bias_mode,
+                           g->res ? g->res : g->c, (int64_t)g->res_off)))
         return rc;
     const size_t lws[3] = {16, 16, 1};
     size_t gws[3] = {ocl_round_up((size_t)g->N, 64) / 4, ocl_round_up((size_t)g->M, 64) / 4, (size_t)g->batch};
@@ -162,8 +181,9 @@ static int emit_local(const ocl_gemm_sink *s, const ocl_gemm_args *g, cl_mem a, 
 static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
 {
     ocl_gemm_tile t = ocl_gemm_tile_for(s->ctx);
-    char opts[96];
-    ocl_gemm_tile_options(s->ctx, t, opts, sizeof opts);
+    char opts[96], tile_opts[96];
+    ocl_gemm_tile_options(s->ctx, t, tile_opts, sizeof tile_opts);
+    epi_options(g, tile_opts, opts, sizeof opts); /* the product kernels only */
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
     const size_t panels = ocl_round_up((size_t)g->N, pw) / pw;
     const size_t one = 1;
@@ -178,7 +198,7 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         cl_mem at;
         cl_kernel k;
         if ((rc = s->scratch(s->user, nb * (size_t)g->M * (size_t)g->K * sizeof(float), &at)) ||
-            (rc = s->kernel(s->user, "gemm.cl", "gemm_transpose", opts, &k)))
+            (rc = s->kernel(s->user, "gemm.cl", "gemm_transpose", tile_opts, &k)))
             return rc;
         int64_t dst_stride = (int64_t)g->M * g->K;
         /* source is K x M: R = K rows, Cn = M columns */
@@ -193,6 +213,8 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     }
 
     const int bias_mode = (int)g->bias_mode;
+    cl_mem res = g->res ? g->res : g->c; /* any valid buffer when unused */
+    const int64_t res_off = g->res ? (int64_t)g->res_off : 0;
     cl_mem bias = g->bias_mode != OCL_BIAS_NONE ? g->bias : g->c; /* any valid buffer when unused */
     const int64_t bias_off = g->bias_mode != OCL_BIAS_NONE ? (int64_t)g->bias_off : 0;
     if (ocl_gemm_use_local(s->ctx))
@@ -206,9 +228,9 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         cl_kernel k;
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_rm", opts, &k)))
             return rc;
-        if ((rc = ocl_set_args(k, "iiimllmllmllmli", g->M, g->N, g->K, a, a_off, a_stride, g->b,
+        if ((rc = ocl_set_args(k, "iiimllmllmllmliml", g->M, g->N, g->K, a, a_off, a_stride, g->b,
                                (int64_t)g->b_off, (int64_t)g->b_stride, g->c, (int64_t)g->c_off,
-                               (int64_t)g->c_stride, bias, bias_off, bias_mode)))
+                               (int64_t)g->c_stride, bias, bias_off, bias_mode, res, res_off)))
             return rc;
         size_t gws[3] = {row_tiles, full, (size_t)g->batch};
         if ((rc = s->launch(s->user, k, 3, gws, lws)))
@@ -230,7 +252,7 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         size_t per = n_panels * pw * (size_t)g->K;
         cl_kernel k;
         if ((rc = s->scratch(s->user, nb * per * sizeof(float), &bp)) ||
-            (rc = s->kernel(s->user, "gemm.cl", "gemm_pack_b", opts, &k)))
+            (rc = s->kernel(s->user, "gemm.cl", "gemm_pack_b", tile_opts, &k)))
             return rc;
         if ((rc = ocl_set_args(k, "iiimllmi", g->N, g->K, g->trans_b, g->b, (int64_t)g->b_off,
                                (int64_t)g->b_stride, bp, (int)p_base)))
@@ -248,7 +270,7 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         size_t per = row_tiles * (size_t)t.tm * (size_t)g->K;
         cl_mem ap;
         if ((rc = s->scratch(s->user, nb * per * sizeof(float), &ap)) ||
-            (rc = s->kernel(s->user, "gemm.cl", "gemm_pack_a", opts, &k)))
+            (rc = s->kernel(s->user, "gemm.cl", "gemm_pack_a", tile_opts, &k)))
             return rc;
         if ((rc = ocl_set_args(k, "iimllm", g->M, g->K, a, a_off, a_stride, ap)))
             return rc;
@@ -258,18 +280,18 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", opts, &k)))
             return rc;
         const int rt = pa_rt(s->ctx, row_tiles, n_panels * (size_t)g->batch);
-        if ((rc = ocl_set_args(k, "iiimlmlmllmliii", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
+        if ((rc = ocl_set_args(k, "iiimlmlmllmliiiml", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
                                bp, bp_stride, g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias,
-                               bias_off, bias_mode, (int)p_base, rt)))
+                               bias_off, bias_mode, (int)p_base, rt, res, res_off)))
             return rc;
         size_t gws[3] = {(row_tiles + (size_t)rt - 1) / (size_t)rt, n_panels, (size_t)g->batch};
         return s->launch(s->user, k, 3, gws, lws);
     }
     if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled", opts, &k)))
         return rc;
-    if ((rc = ocl_set_args(k, "iiimllmlmllmlii", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,
+    if ((rc = ocl_set_args(k, "iiimllmlmllmliiml", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,
                            g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias, bias_off, bias_mode,
-                           (int)p_base)))
+                           (int)p_base, res, res_off)))
         return rc;
     size_t gws[3] = {row_tiles, n_panels, (size_t)g->batch};
     return s->launch(s->user, k, 3, gws, lws);
@@ -312,7 +334,10 @@ static int emit_clblast(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     int rc;
     if (g->b_packed)
         return cc_fail(CC_ERR_INVALID, "ocl_gemm: CLBlast cannot take a pre-packed B");
-    if (g->bias_mode != OCL_BIAS_NONE) {
+    /* With an epilogue the bias comes after the GEMM, with the activation
+     * and residual, in one gemm_epilogue pass; CLBlast then runs with beta 0. */
+    const int epi = has_epilogue(g);
+    if (g->bias_mode != OCL_BIAS_NONE && !epi) {
         cl_kernel k;
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_bias_fill", "", &k)))
             return rc;
@@ -327,12 +352,27 @@ static int emit_clblast(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     if (!d)
         return cc_fail(CC_ERR_NOMEM, "ocl_gemm: out of memory for a CLBlast call");
     d->g = *g;
+    if (epi)
+        d->g.bias_mode = OCL_BIAS_NONE; /* beta 0: the epilogue adds the bias */
     /* operands may be plan shared scratch (conv's im2col): re-bound after lowering */
     ocl_ss_note_slot(&d->g.a);
     ocl_ss_note_slot(&d->g.b);
     ocl_ss_note_slot(&d->g.c);
     ocl_ss_note_slot(&d->g.bias);
-    return s->call(s->user, run_clblast, d);
+    if ((rc = s->call(s->user, run_clblast, d)) || !epi)
+        return rc;
+    cl_kernel k;
+    char opts[64];
+    epi_options(g, "", opts, sizeof opts);
+    if ((rc = s->kernel(s->user, "gemm.cl", "gemm_epilogue", opts, &k)))
+        return rc;
+    if ((rc = ocl_set_args(k, "iimllmliml", g->M, g->N, g->c, (int64_t)g->c_off, (int64_t)g->c_stride,
+                           g->bias_mode != OCL_BIAS_NONE ? g->bias : g->c,
+                           g->bias_mode != OCL_BIAS_NONE ? (int64_t)g->bias_off : 0, (int)g->bias_mode,
+                           g->res ? g->res : g->c, (int64_t)g->res_off)))
+        return rc;
+    size_t gws[3] = {(size_t)g->N, (size_t)g->M, (size_t)g->batch};
+    return s->launch(s->user, k, 3, gws, NULL);
 }
 
 /* ---------------- entry ---------------- */

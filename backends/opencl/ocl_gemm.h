@@ -33,6 +33,15 @@ typedef enum ocl_gemm_bias {
     OCL_BIAS_ROW = 2,     /* bias[M] added to every column (conv: W @ X + b[O]) */
 } ocl_gemm_bias;
 
+/* What the epilogue applies after the bias (fusion at lowering,
+ * ocl_fusion_gemm.c); the values are kernels/gemm.cl's EPI_ACT. */
+typedef enum ocl_gemm_act {
+    OCL_ACT_NONE = 0,
+    OCL_ACT_GELU = 1,      /* erf form */
+    OCL_ACT_QUICKGELU = 2, /* x * sigmoid(1.702 x) */
+    OCL_ACT_RELU = 3,
+} ocl_gemm_act;
+
 typedef struct ocl_gemm_args {
     int M, N, K, batch;
     int trans_a;          /* A[b] stored as K x M */
@@ -46,6 +55,13 @@ typedef struct ocl_gemm_args {
      * (e.g. written by conv's im2col), b_stride then counts panel floats and
      * trans_b must be 0. */
     int b_packed;
+    /* Epilogue: C = act(op(A) @ op(B) + bias) + res. res (NULL: none) is laid
+     * out like C (res_off floats, then c_stride per batch item). The own
+     * kernels apply it in their store; the CLBlast path runs one small
+     * gemm_epilogue launch after the GEMM (which then skips its bias fill). */
+    ocl_gemm_act act;
+    cl_mem res;
+    size_t res_off;
 } ocl_gemm_args;
 
 /* Where launches go. */
@@ -90,6 +106,10 @@ int ocl_gemm_use_packed_a(const rt_ctx *ctx, int M, ocl_gemm_tile t);
 
 /* Append the launches for one GEMM. impl AUTO resolves per device. */
 int ocl_gemm_emit(const ocl_gemm_sink *s, const ocl_gemm_args *a, ocl_gemm_impl impl);
+
+/* The GEMM arguments of a G_OP_MATMUL node (ocl_lower_matmul.c), for
+ * lowerings that change its output or add an epilogue (fusion). */
+int ocl_matmul_gemm_args(ocl_lower *lc, int node, ocl_gemm_args *out);
 
 /* A sink into a plan being lowered; `storage` must outlive the sink's use. */
 typedef struct ocl_gemm_plan_user { ocl_lower *lc; int node; } ocl_gemm_plan_user;

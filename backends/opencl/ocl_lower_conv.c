@@ -6,6 +6,7 @@
  * im2col writes B's panel layout directly. The scratch is capped: images go
  * through in chunks that reuse it (the queue is in order), so a batch-32 RN50
  * layer does not need a gigabyte of columns. */
+#include "backends/opencl/ocl_fusion.h"
 #include "backends/opencl/ocl_gemm.h"
 #include "backends/opencl/ocl_lower_ops.h"
 #include "backends/opencl/ocl_shared_scratch.h"
@@ -23,6 +24,13 @@ static size_t conv_scratch_cap(ocl_lower *lc)
 typedef struct conv_geom {
     int N, C, H, W, O, KH, KW, SH, SW, PH, PW, OH, OW;
 } conv_geom;
+
+/* The buffers a conv2d reads and writes: the node's own, or a folded weight
+ * and bias and the output of a fused run (ocl_fusion_conv.c). */
+typedef struct conv_io {
+    cl_mem w, bias, y; /* bias NULL: none */
+    ocl_gemm_act act;  /* GEMM epilogue activation */
+} conv_io;
 
 static int set_im2col_args(cl_kernel k, cl_mem x, const conv_geom *c, int n0, cl_mem dst)
 {
@@ -46,13 +54,13 @@ static int set_im2col_args(cl_kernel k, cl_mem x, const conv_geom *c, int n0, cl
  * image. Instead Y^T = colT[N*Q, K] @ W^T[K, O] + b is one tall GEMM over a
  * chunk of images (W packed once, bias per column in the epilogue), and
  * conv_untranspose writes NCHW. */
-static int lower_conv2d_rows(ocl_lower *lc, int node, const conv_geom *c, const ocl_gemm_sink *s,
-                             ocl_gemm_impl impl, size_t chunk)
+static int lower_conv2d_rows(ocl_lower *lc, int node, const conv_geom *c, const conv_io *io,
+                             const ocl_gemm_sink *s, ocl_gemm_impl impl, size_t chunk)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *nd = &g->nodes[node];
     const int K = c->C * c->KH * c->KW, Q = c->OH * c->OW;
-    cl_mem x = ocl_lower_mem(lc, nd->in[0]), y = ocl_lower_mem(lc, nd->out), colT, yT;
+    cl_mem x = ocl_lower_mem(lc, nd->in[0]), y = io->y, colT, yT;
     int rc;
     if ((rc = ocl_lower_shared_scratch(lc, chunk * Q * (size_t)K * sizeof(float), &colT)) ||
         (rc = ocl_lower_shared_scratch(lc, chunk * Q * (size_t)c->O * sizeof(float), &yT)))
@@ -72,11 +80,12 @@ static int lower_conv2d_rows(ocl_lower *lc, int node, const conv_geom *c, const 
         a.K = K;
         a.batch = 1;
         a.a = colT;
-        a.b = ocl_lower_mem(lc, nd->in[1]); /* W [O, K] read as W^T */
+        a.b = io->w; /* W [O, K] read as W^T */
         a.trans_b = 1;
         a.c = yT;
-        if (nd->n_in > 2 && nd->in[2] >= 0) {
-            a.bias = ocl_lower_mem(lc, nd->in[2]);
+        a.act = io->act; /* elementwise: commutes with the untranspose */
+        if (io->bias) {
+            a.bias = io->bias;
             a.bias_mode = OCL_BIAS_COL;
         }
         if ((rc = ocl_gemm_emit(s, &a, impl)) ||
@@ -100,7 +109,7 @@ static int use_rows_path(ocl_lower *lc, int packed, int Q, size_t pw)
     return packed && (size_t)Q < 2 * pw;
 }
 
-int ocl_lower_conv2d(ocl_lower *lc, int node)
+static int lower_conv2d(ocl_lower *lc, int node, const conv_io *io)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *nd = &g->nodes[node];
@@ -124,12 +133,13 @@ int ocl_lower_conv2d(ocl_lower *lc, int node)
     a.M = c.O;
     a.N = Q;
     a.K = K;
-    a.a = ocl_lower_mem(lc, nd->in[1]);
+    a.a = io->w;
     a.a_stride = 0; /* one weight for every image */
-    a.c = ocl_lower_mem(lc, nd->out);
+    a.c = io->y;
     a.c_stride = (size_t)c.O * Q;
-    if (nd->n_in > 2 && nd->in[2] >= 0) {
-        a.bias = ocl_lower_mem(lc, nd->in[2]);
+    a.act = io->act;
+    if (io->bias) {
+        a.bias = io->bias;
         a.bias_mode = OCL_BIAS_ROW;
     }
     cl_mem x = ocl_lower_mem(lc, nd->in[0]);
@@ -148,7 +158,7 @@ int ocl_lower_conv2d(ocl_lower *lc, int node)
         /* the cap bounds colT and yT together */
         size_t rows_chunk = conv_scratch_cap(lc) / ((size_t)Q * ((size_t)K + (size_t)c.O) * sizeof(float));
         rows_chunk = rows_chunk < 1 ? 1 : rows_chunk > (size_t)c.N ? (size_t)c.N : rows_chunk;
-        return lower_conv2d_rows(lc, node, &c, &s, impl, rows_chunk);
+        return lower_conv2d_rows(lc, node, &c, io, &s, impl, rows_chunk);
     }
     /* 1x1 stride-1 unpadded: x already is col. CLBlast reads it in place;
      * the own GEMM packs it, which is the same copy as the packed im2col, so
@@ -208,4 +218,19 @@ int ocl_lower_avgpool2d(ocl_lower *lc, int node)
         return rc;
     size_t gws[3] = {(size_t)to->shape[3], (size_t)to->shape[2], (size_t)(to->shape[0] * to->shape[1])};
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
+}
+
+int ocl_lower_conv2d_with(ocl_lower *lc, int node, cl_mem w, cl_mem bias, cl_mem y, int act)
+{
+    const conv_io io = {w, bias, y, (ocl_gemm_act)act};
+    return lower_conv2d(lc, node, &io);
+}
+
+int ocl_lower_conv2d(ocl_lower *lc, int node)
+{
+    const g_node *n = &ocl_lower_graph(lc)->nodes[node];
+    const int has_bias = n->n_in > 2 && n->in[2] >= 0;
+    const conv_io io = {ocl_lower_mem(lc, n->in[1]), has_bias ? ocl_lower_mem(lc, n->in[2]) : NULL,
+                        ocl_lower_mem(lc, n->out), OCL_ACT_NONE};
+    return lower_conv2d(lc, node, &io);
 }

@@ -5,7 +5,7 @@
 #include "backends/opencl/ocl_lower_ops.h"
 #include "runtime/status.h"
 
-int ocl_lower_matmul(ocl_lower *lc, int node)
+int ocl_matmul_gemm_args(ocl_lower *lc, int node, ocl_gemm_args *out)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *n = &g->nodes[node];
@@ -43,6 +43,16 @@ int ocl_lower_matmul(ocl_lower *lc, int node)
         a.bias = ocl_lower_mem(lc, n->in[2]);
         a.bias_mode = OCL_BIAS_COL;
     }
+    *out = a;
+    return CC_OK;
+}
+
+int ocl_lower_matmul(ocl_lower *lc, int node)
+{
+    ocl_gemm_args a;
+    int rc = ocl_matmul_gemm_args(lc, node, &a);
+    if (rc)
+        return rc;
     ocl_gemm_plan_user u;
     ocl_gemm_sink s;
     ocl_gemm_plan_sink(lc, node, &u, &s);

@@ -9,8 +9,9 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_backend.h"
+#include "backends/opencl/ocl_fusion.h"
 #include "backends/opencl/ocl_lower_ops.h"
-#include "backends/opencl/ocl_lower_ops.h"
+#include "backends/opencl/ocl_plan_internal.h"
 #include "backends/opencl/ocl_shared_scratch.h"
 #include "runtime/grow.h"
 
@@ -54,6 +55,7 @@ struct ocl_plan {
     unsigned char *is_param; /* per tensor: G_ROLE_PARAM */
     ocl_memo *memo;         /* derived buffers shared between nodes */
     int n_memo, cap_memo;
+    ocl_fusion_claims fusion; /* runs of the schedule lowered as one (ocl_fusion.h) */
 };
 
 struct ocl_lower {
@@ -346,17 +348,26 @@ int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
     size_t align = ctx->dev.mem_base_addr_align_bytes;
     if (align < 64)
         align = 64;
-    rc = g_plan_memory(g, order, n_order, align, &mp);
+    ocl_lower lc = { p, g };
+    /* fusion decides first: the memory plan must know which runs are one step */
+    rc = ocl_fusion_claim(&lc, g, order, n_order, &p->fusion);
+    if (rc)
+        goto done;
+    rc = ocl_fusion_plan_memory(g, &p->fusion, order, n_order, align, &mp);
     if (rc)
         goto done;
     rc = alloc_storage(p, g, &mp);
     if (rc)
         goto done;
 
-    ocl_lower lc = { p, g };
     ocl_ss_begin(&p->ss);
     for (int i = 0; i < n_order && !rc; i++) {
         p->ss.node = order[i];
+        if (p->fusion.pattern[i] >= 0) { /* a claimed run, lowered once */
+            rc = ocl_fusion_lower_run(&lc, &p->fusion, i);
+            i += p->fusion.len[i] - 1;
+            continue;
+        }
         rc = lower_node(&lc, order[i]);
         if (rc) {
             const g_node *n = &g->nodes[order[i]];
@@ -417,7 +428,17 @@ void ocl_plan_free(ocl_plan *p)
     free(p->is_param);
     free(p->memo);
     free(p->node_seconds);
+    ocl_fusion_claims_free(&p->fusion);
     free(p);
+}
+
+void ocl_plan_launch_counts(const ocl_plan *p, int *n_launches, int *n_static, const ocl_fusion_claims **claims)
+{
+    *n_launches = p->n_launches;
+    *n_static = 0;
+    for (int i = 0; i < p->n_launches; i++)
+        *n_static += p->launches[i].once;
+    *claims = &p->fusion;
 }
 
 /* ---- data in and out ------------------------------------------------- */

@@ -118,6 +118,18 @@ static int ref_plan_node_seconds(const void *plan, double *per_node)
 }
 
 static size_t ref_plan_zero_bytes(const void *plan) { (void)plan; return 0; }
+
+/* One "launch" per scheduled node: the reference backend fuses nothing. */
+static int ref_plan_stats(const void *plan, backend_plan_stats *out)
+{
+    const ref_plan *p = plan;
+    int *order = malloc(sizeof(int) * (size_t)(p->g->n_nodes ? p->g->n_nodes : 1));
+    if (!order)
+        return cc_fail(CC_ERR_NOMEM, "ref plan stats: schedule of %d nodes", p->g->n_nodes);
+    out->n_launches = g_schedule(p->g, order);
+    free(order);
+    return out->n_launches < 0 ? cc_fail(CC_ERR_INVALID, "ref plan stats: the graph has a cycle") : CC_OK;
+}
 static void ref_plan_params_changed(void *plan) { (void)plan; /* nothing derived from params is kept */ }
 
 /* ---- the optimizer ---- */
@@ -210,6 +222,7 @@ static const backend_iface ref_iface = {
     .plan_node_seconds = ref_plan_node_seconds,
     .plan_arena_bytes = ref_plan_zero_bytes,
     .plan_scratch_bytes = ref_plan_zero_bytes,
+    .plan_stats = ref_plan_stats,
     .plan_params_changed = ref_plan_params_changed,
     .optim_create = ref_optim_create,
     .optim_free = ref_optim_free,

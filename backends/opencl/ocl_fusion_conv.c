@@ -1,0 +1,116 @@
+/* Inference BatchNorm (+ ReLU) folded into the preceding conv2d: a static
+ * launch (params only, kernels/fused_conv.cl bn_fold) computes w' and b'
+ * once, then the conv runs with them, the ReLU in its GEMM epilogue, and
+ * writes the run's last output. Only where every weight is a param (the
+ * static launch must depend on params only) and the conv's output has no
+ * other reader. Training graphs use g_batchnorm_train (a composite of plain
+ * ops), so this never fires there. */
+#include "backends/opencl/ocl_fusion.h"
+#include "backends/opencl/ocl_gemm.h"
+#include "backends/opencl/ocl_plan_internal.h"
+#include "runtime/status.h"
+
+static int is_param(const graph *g, int t)
+{
+    return t >= 0 && t < g->n_tensors && g->tensors[t].role == G_ROLE_PARAM && g->tensors[t].dtype == G_F32;
+}
+
+static int match_conv_bn(const ocl_fusion_view *v, int i, int *nodes, int with_relu)
+{
+    const int n = with_relu ? 3 : 2;
+    for (int k = 0; k < n; k++)
+        if ((nodes[k] = ocl_fusion_at(v, i + k)) < 0)
+            return 0;
+    const g_op ops[3] = {G_OP_CONV2D, G_OP_BATCHNORM, G_OP_RELU};
+    if (!ocl_fusion_can_fuse(v, nodes, n, ops, NULL, 0))
+        return 0;
+    const graph *g = v->g;
+    const g_node *conv = &g->nodes[nodes[0]], *bn = &g->nodes[nodes[1]];
+    if (bn->n_in != 5 || bn->in[0] != conv->out || g->tensors[conv->out].ndim != 4 ||
+        g->tensors[conv->out].dtype != G_F32)
+        return 0;
+    if (with_relu && g->nodes[nodes[2]].in[0] != bn->out)
+        return 0;
+    if (!is_param(g, conv->in[1]) || (conv->n_in > 2 && conv->in[2] >= 0 && !is_param(g, conv->in[2])))
+        return 0;
+    for (int q = 1; q < 5; q++)
+        if (!is_param(g, bn->in[q]))
+            return 0;
+    return n;
+}
+
+int ocl_fusion_match_conv_bn_relu(const ocl_fusion_view *v, int i, int *nodes)
+{
+    return match_conv_bn(v, i, nodes, 1);
+}
+
+int ocl_fusion_match_conv_bn(const ocl_fusion_view *v, int i, int *nodes)
+{
+    return match_conv_bn(v, i, nodes, 0);
+}
+
+int ocl_fusion_lower_conv_bn(ocl_lower *lc, const int *nodes, int n)
+{
+    const graph *g = ocl_lower_graph(lc);
+    if (n != 2 && n != 3)
+        return cc_fail(CC_ERR_INVALID, "ocl fusion conv_batchnorm: expected 2 or 3 nodes, found %d", n);
+    const g_node *conv = &g->nodes[nodes[0]], *bn = &g->nodes[nodes[1]], *last = &g->nodes[nodes[n - 1]];
+    const g_tensor *w = &g->tensors[conv->in[1]];
+    const int64_t O = w->shape[0], kc = w->shape[1] * w->shape[2] * w->shape[3];
+    if (O < 1 || kc < 1 || kc > INT32_MAX)
+        return cc_fail(CC_ERR_UNSUPPORTED, "ocl fusion conv_batchnorm '%s': weight of %lld x %lld", conv->name,
+                       (long long)O, (long long)kc);
+    const int has_bias = conv->n_in > 2 && conv->in[2] >= 0;
+    cl_mem w2, b2;
+    cl_kernel k;
+    int rc;
+    /* private scratch: a static launch's output must outlive every run */
+    if ((rc = ocl_lower_scratch(lc, (size_t)(O * kc) * sizeof(float), &w2)) ||
+        (rc = ocl_lower_scratch(lc, (size_t)O * sizeof(float), &b2)) ||
+        (rc = ocl_lower_kernel(lc, "fused_conv.cl", "bn_fold", "", &k)) ||
+        (rc = ocl_set_args(k, "mmimmmmfimm", ocl_lower_mem(lc, conv->in[1]),
+                           ocl_lower_mem(lc, has_bias ? conv->in[2] : conv->in[1]), has_bias,
+                           ocl_lower_mem(lc, bn->in[1]), ocl_lower_mem(lc, bn->in[2]), ocl_lower_mem(lc, bn->in[3]),
+                           ocl_lower_mem(lc, bn->in[4]), (double)bn->attr.eps, (int)kc, w2, b2)))
+        return rc;
+    const size_t gws = (size_t)(O * kc);
+    if ((rc = ocl_lower_launch_static(lc, nodes[0], k, 1, &gws, NULL)))
+        return rc;
+    return ocl_lower_conv2d_with(lc, nodes[0], w2, b2, ocl_lower_mem(lc, last->out),
+                                 n == 3 ? OCL_ACT_RELU : OCL_ACT_NONE);
+}
+
+/* x [2, C, H, H] -> conv 3x3 pad 1 (bias) -> batchnorm (-> relu); H = rows
+ * (capped at 64), C and O odd-ish from cols. */
+static int example(graph *g, int rows, int cols, ocl_fusion_example *ex, int with_relu)
+{
+    const int64_t H = rows < 64 ? rows : 64, C = 3 + cols % 29, O = 5 + cols % 13;
+    const int64_t xs[4] = {2, C, H, H}, ws[4] = {O, C, 3, 3};
+    int x = g_input(g, "x", G_F32, 4, xs);
+    int w = g_param(g, "w", 4, ws);
+    int b = g_param(g, "b", 1, &O);
+    int gamma = g_param(g, "bn_gamma", 1, &O);
+    int beta = g_param(g, "bn_beta", 1, &O);
+    int mean = g_param(g, "bn_mean", 1, &O);
+    int var = g_param(g, "bn_var", 1, &O);
+    int y = g_batchnorm(g, g_conv2d(g, x, w, b, 1, 1, 1, 1), gamma, beta, mean, var, 1e-5f);
+    if (with_relu)
+        y = g_relu(g, y);
+    if (y < 0)
+        return -1;
+    g_mark_output(g, y);
+    ex->positive[0] = var;
+    ex->n_positive = 1;
+    ex->rtol = 1e-5f; /* conv's tolerance (the fold changes rounding only) */
+    return 0;
+}
+
+int ocl_fusion_example_conv_bn_relu(graph *g, int rows, int cols, ocl_fusion_example *ex)
+{
+    return example(g, rows, cols, ex, 1);
+}
+
+int ocl_fusion_example_conv_bn(graph *g, int rows, int cols, ocl_fusion_example *ex)
+{
+    return example(g, rows, cols, ex, 0);
+}
