@@ -146,6 +146,7 @@ int main(int argc, char **argv)
         }
         for (int on = 1; on >= 0 && !rc; on--) {
             setenv("CLIPCL_FUSION", on ? pat->name : "0", 1); /* only this pattern, or none */
+            rt_policy_reload(ctx); /* the context read CLIPCL_FUSION when it was created */
             double med = 0.0;
             int launches = 0, fired = 0;
             if (time_graph(ctx, g, &ex, runs, &med, &launches, &fired)) {

@@ -26,6 +26,8 @@ static const ocl_fusion_pattern k_patterns[] = {
      ocl_fusion_example_conv_bn_relu, "conv2d -> batchnorm -> relu: BN folded into the weights"},
     {"conv_batchnorm", ocl_fusion_match_conv_bn, ocl_fusion_lower_conv_bn, ocl_fusion_example_conv_bn,
      "conv2d -> batchnorm: BN folded into the weights"},
+    {"silu_mul", ocl_fusion_match_silu_mul, ocl_fusion_lower_silu_mul, ocl_fusion_example_silu_mul,
+     "sigmoid -> mul -> mul: (a * sigmoid(a)) * b in one launch"},
 };
 
 _Static_assert(sizeof k_patterns / sizeof k_patterns[0] <= OCL_FUSION_MAX_PATTERNS,

@@ -136,7 +136,7 @@ typedef struct ocl_fusion_stats {
 int ocl_plan_fusion_stats(const ocl_plan *p, ocl_fusion_stats *out);
 
 /* The lowerings of the shipped patterns (ocl_fusion_gemm.c, ocl_fusion_norm.c,
- * ocl_fusion_conv.c), referenced by the table in ocl_fusion.c. */
+ * ocl_fusion_conv.c, ocl_fusion_silu.c), referenced by the table in ocl_fusion.c. */
 int ocl_fusion_match_matmul_gelu(const ocl_fusion_view *v, int i, int *nodes);
 int ocl_fusion_match_matmul_quickgelu(const ocl_fusion_view *v, int i, int *nodes);
 int ocl_fusion_match_matmul_residual(const ocl_fusion_view *v, int i, int *nodes);
@@ -154,6 +154,10 @@ int ocl_fusion_match_conv_bn(const ocl_fusion_view *v, int i, int *nodes);
 int ocl_fusion_lower_conv_bn(ocl_lower *lc, const int *nodes, int n);
 int ocl_fusion_example_conv_bn_relu(graph *g, int rows, int cols, ocl_fusion_example *ex);
 int ocl_fusion_example_conv_bn(graph *g, int rows, int cols, ocl_fusion_example *ex);
+
+int ocl_fusion_match_silu_mul(const ocl_fusion_view *v, int i, int *nodes);
+int ocl_fusion_lower_silu_mul(ocl_lower *lc, const int *nodes, int n);
+int ocl_fusion_example_silu_mul(graph *g, int rows, int cols, ocl_fusion_example *ex);
 
 /* conv2d lowered with a replacement weight, bias (bias_mode ROW, NULL none),
  * output buffer and epilogue activation (ocl_lower_conv.c): the folded
