@@ -130,6 +130,7 @@ int clipcl_load(const char *model, const char *device, clipcl_model **out)
     }
     clip_tower_free(probe);
     if (rc) {
+        backend_close(cm->be);
         clip_model_free(cm->m);
         free(cm);
         return rc;
