@@ -38,6 +38,7 @@ static const rt_setting_info table[] = {
     [RT_SET_SHARED_DIR] = {"CLIPCL_SHARED_DIR", "tests", "folder", "shared model and data files (set by meson)"},
     [RT_SET_TEST_VERBOSE] = {"CLIPCL_TEST_VERBOSE", "tests", "any", "gradient checks print their margins"},
     [RT_SET_KEEP_TEST_DIR] = {"CLIPCL_KEEP_TEST_DIR", "tests", "any", "trainer tests keep their run folders"},
+    [RT_SET_TEST_FUSION] = {"CLIPCL_TEST_FUSION", "tests", "pattern name", "test_fusion checks this pattern alone"},
 };
 
 /* a new enum value without a row fails the build */

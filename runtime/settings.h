@@ -36,6 +36,7 @@ typedef enum rt_setting {
     RT_SET_SHARED_DIR,
     RT_SET_TEST_VERBOSE,
     RT_SET_KEEP_TEST_DIR,
+    RT_SET_TEST_FUSION,
     RT_SET_COUNT
 } rt_setting;
 
