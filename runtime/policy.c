@@ -30,7 +30,7 @@ typedef struct style_preset {
 
 /* Optimizer vectors per work-item: on a CPU device 512 contiguous elements
  * per item (32 to 128 float8 measured alike) amortise PoCL's per-work-item
- * cost; on a GPU one float8 per item keeps the launch wide (train/optim.c). */
+ * cost; on a GPU one float8 per item keeps the launch wide (backends/opencl/ocl_optim.c). */
 static const style_preset style_presets[2] = {
     [RT_STYLE_CPU] = {RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, 64},
     [RT_STYLE_GPU] = {RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, 1},
