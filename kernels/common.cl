@@ -10,10 +10,11 @@
  * What is here (all `static inline`, nothing is a kernel):
  *   storage type  STORE_T and ST_LOAD / ST_STORE / ST_VLOAD / ST_VSTORE
  *   vectors       FLOATN(n), hsum4/8/16, hmax4/8/16
- *   math          erf_fast, erf_fast16
+ *   math          erf_fast, erf_fast2/4/8/16 (FLOATN widths)
  *   work-group    wg_sum, wg_max: only when the file defines WG (the
  *                 work-group size, a power of two) before the include.
- * Names a kernel file must not define: the ones above, PRELUDE_CAT(_). */
+ * Names a kernel file must not define: the ones above, PRELUDE_CAT(_),
+ * PRELUDE_ERF_FAST. */
 #ifndef CLIPCL_COMMON_CL
 #define CLIPCL_COMMON_CL
 
@@ -88,23 +89,20 @@ static inline float hmax16(float16 v)
  * is a scalar library call, ~20x slower than this on CPUs (200 ms vs 12 ms
  * for a [1600, 3072] gelu), which made gelu cost more than its GEMM. The
  * float16 form gets PoCL's vector exp. */
-static inline float erf_fast(float x)
-{
-    float a = fabs(x);
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float p = t * (0.254829592f +
-                   t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    return copysign(1.0f - p * exp(-a * a), x);
-}
-
-static inline float16 erf_fast16(float16 x)
-{
-    float16 a = fabs(x);
-    float16 t = 1.0f / (1.0f + 0.3275911f * a);
-    float16 p = t * (0.254829592f +
-                     t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-    return copysign(1.0f - p * exp(-a * a), x);
-}
+#define PRELUDE_ERF_FAST(T, NAME)                                                                        \
+    static inline T NAME(T x)                                                                            \
+    {                                                                                                    \
+        T a = fabs(x);                                                                                   \
+        T t = 1.0f / (1.0f + 0.3275911f * a);                                                            \
+        T p = t * (0.254829592f +                                                                        \
+                   t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));   \
+        return copysign(1.0f - p * exp(-a * a), x);                                                      \
+    }
+PRELUDE_ERF_FAST(float, erf_fast)
+PRELUDE_ERF_FAST(float2, erf_fast2)
+PRELUDE_ERF_FAST(float4, erf_fast4)
+PRELUDE_ERF_FAST(float8, erf_fast8)
+PRELUDE_ERF_FAST(float16, erf_fast16)
 
 /* ---- work-group reductions ----
  * Tree sums in local memory over the WG work-items of dim 0; every one of

@@ -15,21 +15,10 @@
 #ifndef WG
 #define WG 64
 #endif
-
-static float fused_wg_sum(__local float *buf, float v)
-{
-    int l = get_local_id(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WG / 2; s > 0; s >>= 1) {
-        if (l < s)
-            buf[l] += buf[l + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
+/* wg_sum, hsum8 and the variance pass: the same sums in the same order as
+ * norm.cl's layernorm */
+#include "common.cl"
+#include "layernorm_stats.cl"
 
 __kernel void add_layernorm_rows(__global const float *a, __global const float *b,
                                  __global const float *gamma, __global const float *beta,
@@ -49,26 +38,14 @@ __kernel void add_layernorm_rows(__global const float *a, __global const float *
         vstore8(x8, 0, xr + c);
         s8 += x8 - k;
     }
-    float4 s4 = s8.lo + s8.hi;
-    float sum = (s4.x + s4.y) + (s4.z + s4.w);
+    float sum = hsum8(s8);
     for (; c < ncols; c++) {
         float x = ar[c] + br[c];
         xr[c] = x;
         sum += x - k;
     }
     float m = sum / (float)ncols; /* mean - k */
-    float8 v8 = (float8)(0.0f);
-    for (c = 0; c + 8 <= ncols; c += 8) {
-        float8 d = (vload8(0, xr + c) - k) - m;
-        v8 += d * d;
-    }
-    float4 v4 = v8.lo + v8.hi;
-    float v = (v4.x + v4.y) + (v4.z + v4.w);
-    for (; c < ncols; c++) {
-        float d = (xr[c] - k) - m;
-        v += d * d;
-    }
-    float rstd = 1.0f / sqrt(v / (float)ncols + eps);
+    float rstd = layernorm_rstd_item(xr, ncols, k, m, eps);
     for (c = 0; c + 8 <= ncols; c += 8)
         vstore8(((vload8(0, xr + c) - k) - m) * rstd * vload8(0, gamma + c) + vload8(0, beta + c), 0, yr + c);
     for (; c < ncols; c++)
@@ -94,13 +71,13 @@ __kernel void add_layernorm_wg(__global const float *a, __global const float *b,
         xr[c] = x;
         sum += x - k;
     }
-    float m = fused_wg_sum(buf, sum) / (float)ncols; /* mean - k */
+    float m = wg_sum(buf, sum) / (float)ncols; /* mean - k */
     float v = 0.0f;
     for (int c = l; c < ncols; c += WG) {
         float d = (xr[c] - k) - m;
         v += d * d;
     }
-    float rstd = 1.0f / sqrt(fused_wg_sum(buf, v) / (float)ncols + eps);
+    float rstd = 1.0f / sqrt(wg_sum(buf, v) / (float)ncols + eps);
     for (int c = l; c < ncols; c += WG)
         yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
 }

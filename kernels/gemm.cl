@@ -14,6 +14,7 @@
  * -DEPI_RES=1 then adds a residual R laid out like C. Without them every
  * kernel computes exactly what it did before epilogues existed.
  * Offsets and batch strides are in floats. */
+#include "common.cl" /* FLOATN, PRELUDE_CAT, erf_fast */
 #ifndef TM
 #define TM 8
 #endif
@@ -24,11 +25,9 @@
 #define NV 2
 #endif
 #define PW (NV * VW)
-#define CAT(a, b) a##b
-#define XCAT(a, b) CAT(a, b)
-#define floatV XCAT(float, VW)
-#define vloadV XCAT(vload, VW)
-#define vstoreV XCAT(vstore, VW)
+#define floatV FLOATN(VW)
+#define vloadV PRELUDE_CAT(vload, VW)
+#define vstoreV PRELUDE_CAT(vstore, VW)
 #ifndef EPI_ACT
 #define EPI_ACT 0
 #endif
@@ -37,18 +36,9 @@
 #endif
 
 /* ---- the epilogue: one copy for every kernel below ----
- * act(v) then + R. The activations are the formulas of elementwise.cl
- * (erf by Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7) so a fused GEMM
- * agrees with the unfused pair to rounding. */
-#define GEMM_ERF(T, NAME)                                                              \
-    static inline T NAME(T x)                                                          \
-    {                                                                                  \
-        T a = fabs(x);                                                                 \
-        T t = 1.0f / (1.0f + 0.3275911f * a);                                          \
-        T p = t * (0.254829592f +                                                      \
-                   t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f)))); \
-        return copysign(1.0f - p * exp(-a * a), x);                                    \
-    }
+ * act(v) then + R. The activations are the formulas of elementwise.cl, with
+ * the prelude's erf_fast, so a fused GEMM agrees with the unfused pair to
+ * rounding. */
 #define GEMM_ACT(T, NAME, ERF)                                                         \
     static inline T NAME(T v)                                                          \
     {                                                                                  \
@@ -57,10 +47,8 @@
         if (EPI_ACT == 3) return fmax(v, (T)(0.0f));                                   \
         return v;                                                                      \
     }
-GEMM_ERF(float, gemm_erf1)
-GEMM_ERF(floatV, gemm_erfV)
-GEMM_ACT(float, gemm_act1, gemm_erf1)
-GEMM_ACT(floatV, gemm_actV, gemm_erfV)
+GEMM_ACT(float, gemm_act1, erf_fast)
+GEMM_ACT(floatV, gemm_actV, PRELUDE_CAT(erf_fast, VW))
 
 /* v (accumulator + bias) -> the stored value; r: this element of R. */
 static inline float gemm_epi1(float v, __global const float *r)

@@ -9,7 +9,27 @@
 #define CLIPCL_LAYERNORM_STATS_CL
 #include "common.cl"
 
-/* One work-item per row, float8 along it. */
+/* One work-item per row, float8 along it: the second pass, rstd of a row
+ * whose shift k and shifted mean m are known (fused_norm.cl computes those
+ * while it writes the row). */
+static float layernorm_rstd_item(__global const float *xr, const int ncols, const float k, const float m,
+                                 const float eps)
+{
+    float8 v8 = (float8)(0.0f);
+    int c = 0;
+    for (; c + 8 <= ncols; c += 8) {
+        float8 d = (vload8(0, xr + c) - k) - m;
+        v8 += d * d;
+    }
+    float v = hsum8(v8);
+    for (; c < ncols; c++) {
+        float d = (xr[c] - k) - m;
+        v += d * d;
+    }
+    return 1.0f / sqrt(v / (float)ncols + eps);
+}
+
+/* Both passes, one work-item per row. */
 static float3 layernorm_stats_item(__global const float *xr, const int ncols, const float eps)
 {
     float k = xr[0];
@@ -21,17 +41,7 @@ static float3 layernorm_stats_item(__global const float *xr, const int ncols, co
     for (; c < ncols; c++)
         s += xr[c] - k;
     float m = s / (float)ncols;
-    float8 v8 = (float8)(0.0f);
-    for (c = 0; c + 8 <= ncols; c += 8) {
-        float8 d = (vload8(0, xr + c) - k) - m;
-        v8 += d * d;
-    }
-    float v = hsum8(v8);
-    for (; c < ncols; c++) {
-        float d = (xr[c] - k) - m;
-        v += d * d;
-    }
-    return (float3)(k, m, 1.0f / sqrt(v / (float)ncols + eps));
+    return (float3)(k, m, layernorm_rstd_item(xr, ncols, k, m, eps));
 }
 
 #ifdef WG

@@ -1,4 +1,4 @@
-/* Optimizer kernels (train/optim.c): gradient accumulation, the global
+/* Optimizer kernels (backends/opencl/ocl_optim.c): gradient accumulation, the global
  * gradient norm and the AdamW update. One launch per parameter tensor (the
  * caller's params and grads are separate buffers); the optimizer state
  * (m, v, accumulators) lives in one arena addressed by element offsets, so a

@@ -236,7 +236,7 @@ static int expand(resolver *r, const char *file, const char *text, size_t len)
                 int io = 0;
                 const char *inc = raw_source(name, &ilen, &io);
                 if (!inc) {
-                    const char *dir = getenv("CLIPCL_KERNEL_DIR");
+                    const char *dir = rt_setting_value(RT_SET_KERNEL_DIR);
                     return cc_fail(CC_ERR_IO, "kernel source %s line %ld: #include \"%s\" not found: not embedded "
                                    "and not in $CLIPCL_KERNEL_DIR (%s)",
                                    file, line, name, dir && *dir ? dir : "unset");
@@ -291,7 +291,7 @@ int rt_kernel_text(const char *file, const char **src, size_t *len, int *from_ov
     int io = 0;
     const char *text = raw_source(file, &n, &io);
     if (!text) {
-        const char *dir = getenv("CLIPCL_KERNEL_DIR");
+        const char *dir = rt_setting_value(RT_SET_KERNEL_DIR);
         return cc_fail(CC_ERR_IO, "kernel source %s not found: not embedded and not in $CLIPCL_KERNEL_DIR (%s)",
                        file ? file : "(null)", dir && *dir ? dir : "unset");
     }

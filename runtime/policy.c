@@ -19,34 +19,32 @@ typedef struct policy_defaults {
     rt_gemm_impl_choice gemm_impl;
     int gemm_tm, gemm_vw, gemm_nv;
     int gemm_rt, gemm_kc;
-    int attention_kb;
     size_t conv_scratch_bytes;
     int fusion_enabled;
 } policy_defaults;
 
 typedef struct style_preset {
-    rt_style row_variant, gemm_variant, attention, attention_kernel, attention_grad;
+    rt_style row_variant, gemm_variant, attention, attention_grad;
     int optim_vpi;
 } style_preset;
 
 /* Optimizer vectors per work-item: on a CPU device 512 contiguous elements
  * per item (32 to 128 float8 measured alike) amortise PoCL's per-work-item
- * cost; on a GPU one float8 per item keeps the launch wide (train/optim.c). */
+ * cost; on a GPU one float8 per item keeps the launch wide (backends/opencl/ocl_optim.c). */
 static const style_preset style_presets[2] = {
-    [RT_STYLE_CPU] = {RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, 64},
-    [RT_STYLE_GPU] = {RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, 1},
+    [RT_STYLE_CPU] = {RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, 64},
+    [RT_STYLE_GPU] = {RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, 1},
 };
 
 /* GEMM tile 6x16x4 (with packed A): the best of the sweeps on the PoCL Xeon
  * (docs/gemm.md), used until a tile is measured for the device. K blocks of
  * 768: only K > 768 is blocked (fc2's 3072 x 64 B panel outgrows L2).
- * attention_blk's 32 keys per block and the 16 MiB im2col cap: docs/gemm.md,
- * docs/opencl-backend.md. */
+ * The 16 MiB im2col cap: docs/opencl-backend.md. */
 static const policy_defaults cpu_style = {
-    RT_STYLE_CPU, 256, RT_GEMM_MEASURE, 6, 16, 4, 0, 768, 32, (size_t)16 << 20, 1,
+    RT_STYLE_CPU, 256, RT_GEMM_MEASURE, 6, 16, 4, 0, 768, (size_t)16 << 20, 1,
 };
 static const policy_defaults gpu_style = {
-    RT_STYLE_GPU, 256, RT_GEMM_MEASURE, 6, 16, 4, 0, 768, 32, (size_t)16 << 20, 1,
+    RT_STYLE_GPU, 256, RT_GEMM_MEASURE, 6, 16, 4, 0, 768, (size_t)16 << 20, 1,
 };
 
 #define ANY (-1)
@@ -112,14 +110,13 @@ static void apply_style(rt_policy *p, rt_style s)
     p->row_variant = sp->row_variant;
     p->gemm_variant = sp->gemm_variant;
     p->attention = sp->attention;
-    p->attention_kernel = sp->attention_kernel;
     p->attention_grad = sp->attention_grad;
     p->optim_vpi = sp->optim_vpi;
 }
 
 static const rt_policy_field style_fields[] = {
     RT_POL_STYLE, RT_POL_ROW_VARIANT, RT_POL_GEMM_VARIANT, RT_POL_ATTENTION,
-    RT_POL_ATTENTION_KERNEL, RT_POL_ATTENTION_GRAD, RT_POL_OPTIM_VPI,
+    RT_POL_ATTENTION_GRAD, RT_POL_OPTIM_VPI,
 };
 
 /* ---- environment overlay ------------------------------------------------ */
@@ -160,7 +157,6 @@ static void env_int(rt_policy *p, rt_policy_field f, rt_setting s, int lo, int h
 
 static const char *const style_names[] = {"cpu", "gpu"};
 static const char *const attention_names[] = {"cpu", "rows"};
-static const char *const attention_kernel_names[] = {"blk", "rows"};
 static const char *const gemm_impl_names[] = {"measure", "own", "clblast"};
 static const char *const pack_names[] = {"auto", "always", "never"};
 
@@ -238,10 +234,6 @@ static void apply_env(rt_policy *p)
     v = (int)p->attention;
     env_choice(p, RT_POL_ATTENTION, RT_SET_ATTENTION, attention_names, 2, &v);
     p->attention = (rt_style)v;
-    v = (int)p->attention_kernel;
-    env_choice(p, RT_POL_ATTENTION_KERNEL, RT_SET_ATTENTION_KERNEL, attention_kernel_names, 2, &v);
-    p->attention_kernel = (rt_style)v;
-    env_int(p, RT_POL_ATTENTION_KB, RT_SET_ATTENTION_KB, 16, 256, 16, &p->attention_kb);
     v = (int)p->attention_grad;
     env_choice(p, RT_POL_ATTENTION_GRAD, RT_SET_ATTENTION_GRAD, attention_names, 2, &v);
     p->attention_grad = (rt_style)v;
@@ -286,7 +278,6 @@ void rt_policy_fill(rt_policy *p, const rt_device_info *dev)
     p->gemm_kc = d->gemm_kc;
     p->gemm_pack_b = RT_PACK_AUTO;
     p->gemm_pack_a = RT_PACK_AUTO;
-    p->attention_kb = d->attention_kb;
     p->conv_scratch_bytes = d->conv_scratch_bytes;
     p->conv_rows = -1;
     p->fusion_enabled = d->fusion_enabled;
@@ -352,9 +343,7 @@ static const struct {
     [RT_POL_GEMM_KC] = {"gemm_kc", "K block of the packed-A GEMM (0: none)"},
     [RT_POL_GEMM_PACK_B] = {"gemm_pack_b", "pack B into column panels: auto (by shape), always, never"},
     [RT_POL_GEMM_PACK_A] = {"gemm_pack_a", "pack A into row panels: auto (by shape), always, never"},
-    [RT_POL_ATTENTION] = {"attention", "forward attention: cpu = attention_cpu.cl where it applies, rows = generic"},
-    [RT_POL_ATTENTION_KERNEL] = {"attention_kernel", "generic attention kernel: blk (vectors) or rows"},
-    [RT_POL_ATTENTION_KB] = {"attention_kb", "keys per block of attention_blk"},
+    [RT_POL_ATTENTION] = {"attention", "forward attention: cpu = attention_cpu where the head dim allows, else rows"},
     [RT_POL_ATTENTION_GRAD] = {"attention_grad", "attention backward: cpu kernels where they apply, or rows"},
     [RT_POL_CONV_SCRATCH] = {"conv_scratch", "im2col scratch cap per conv node, bytes"},
     [RT_POL_CONV_ROWS] = {"conv_rows", "small-output conv path: auto (by shape), on, off"},
@@ -389,8 +378,6 @@ void rt_policy_value_text(const rt_policy *p, rt_policy_field f, char *buf, size
     case RT_POL_GEMM_PACK_B: snprintf(buf, len, "%s", pack_names[p->gemm_pack_b]); return;
     case RT_POL_GEMM_PACK_A: snprintf(buf, len, "%s", pack_names[p->gemm_pack_a]); return;
     case RT_POL_ATTENTION: snprintf(buf, len, "%s", attention_names[p->attention]); return;
-    case RT_POL_ATTENTION_KERNEL: snprintf(buf, len, "%s", attention_kernel_names[p->attention_kernel]); return;
-    case RT_POL_ATTENTION_KB: snprintf(buf, len, "%d", p->attention_kb); return;
     case RT_POL_ATTENTION_GRAD: snprintf(buf, len, "%s", attention_names[p->attention_grad]); return;
     case RT_POL_CONV_SCRATCH: snprintf(buf, len, "%zu", p->conv_scratch_bytes); return;
     case RT_POL_CONV_ROWS:

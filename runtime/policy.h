@@ -55,8 +55,6 @@ typedef enum rt_policy_field {
     RT_POL_GEMM_PACK_B,
     RT_POL_GEMM_PACK_A,
     RT_POL_ATTENTION,
-    RT_POL_ATTENTION_KERNEL,
-    RT_POL_ATTENTION_KB,
     RT_POL_ATTENTION_GRAD,
     RT_POL_CONV_SCRATCH,
     RT_POL_CONV_ROWS,
@@ -77,9 +75,7 @@ typedef struct rt_policy {
     int gemm_rt;               /* row tiles per work-item of the packed-A GEMM; 0 = from the shape */
     int gemm_kc;               /* K block of the packed-A GEMM; 0 = none */
     rt_pack_choice gemm_pack_b, gemm_pack_a; /* AUTO = by shape (ocl_gemm.c) */
-    rt_style attention;        /* CPU = attention_cpu.cl where it applies, GPU = the generic lowering */
-    rt_style attention_kernel; /* generic lowering: CPU = attention_blk, GPU = attention_rows */
-    int attention_kb;          /* keys per block of attention_blk */
+    rt_style attention;        /* CPU = attention_cpu where the head dim allows (% 4, <= 256), GPU = attention_rows */
     rt_style attention_grad;   /* CPU = the float16 CPU kernels where they apply, GPU = the row kernels */
     size_t conv_scratch_bytes; /* im2col scratch cap per conv node */
     int conv_rows;             /* small-output conv path: -1 = by shape, 0 = off, 1 = on */

@@ -23,11 +23,7 @@ static const rt_setting_info table[] = {
     [RT_SET_GEMM_PACK_A] = {"CLIPCL_GEMM_PACK_A", "policy", "always|never",
                             "pack A into row panels always or never (default: by shape)"},
     [RT_SET_ATTENTION] = {"CLIPCL_ATTENTION", "policy", "cpu|rows",
-                          "forward attention: attention_cpu.cl where it applies, or the generic lowering"},
-    [RT_SET_ATTENTION_KERNEL] = {"CLIPCL_ATTENTION_KERNEL", "policy", "blk|rows",
-                                 "kernel of the generic attention lowering"},
-    [RT_SET_ATTENTION_KB] = {"CLIPCL_ATTENTION_KB", "policy", "16..256, multiple of 16",
-                             "keys per block of attention_blk"},
+                          "forward attention: attention_cpu where the head dim allows, or attention_rows"},
     [RT_SET_ATTENTION_GRAD] = {"CLIPCL_ATTENTION_GRAD", "policy", "cpu|rows",
                                "attention backward: CPU-style kernels where they apply, or the row kernels"},
     [RT_SET_CONV_SCRATCH] = {"CLIPCL_CONV_SCRATCH", "policy", "bytes", "im2col scratch cap per conv node"},
@@ -42,6 +38,7 @@ static const rt_setting_info table[] = {
     [RT_SET_SHARED_DIR] = {"CLIPCL_SHARED_DIR", "tests", "folder", "shared model and data files (set by meson)"},
     [RT_SET_TEST_VERBOSE] = {"CLIPCL_TEST_VERBOSE", "tests", "any", "gradient checks print their margins"},
     [RT_SET_KEEP_TEST_DIR] = {"CLIPCL_KEEP_TEST_DIR", "tests", "any", "trainer tests keep their run folders"},
+    [RT_SET_TEST_FUSION] = {"CLIPCL_TEST_FUSION", "tests", "pattern name", "test_fusion checks this pattern alone"},
 };
 
 /* a new enum value without a row fails the build */

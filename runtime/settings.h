@@ -23,8 +23,6 @@ typedef enum rt_setting {
     RT_SET_GEMM_PACK,
     RT_SET_GEMM_PACK_A,
     RT_SET_ATTENTION,
-    RT_SET_ATTENTION_KERNEL,
-    RT_SET_ATTENTION_KB,
     RT_SET_ATTENTION_GRAD,
     RT_SET_CONV_SCRATCH,
     RT_SET_CONV_ROWS,
@@ -38,6 +36,7 @@ typedef enum rt_setting {
     RT_SET_SHARED_DIR,
     RT_SET_TEST_VERBOSE,
     RT_SET_KEEP_TEST_DIR,
+    RT_SET_TEST_FUSION,
     RT_SET_COUNT
 } rt_setting;
 

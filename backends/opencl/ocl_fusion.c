@@ -14,11 +14,11 @@
  * add_layernorm, so in a transformer block the residual add of a projection
  * goes into the GEMM epilogue (one launch either way). */
 static const ocl_fusion_pattern k_patterns[] = {
-    {"matmul_gelu", ocl_fusion_match_matmul_gelu, ocl_fusion_lower_matmul_epilogue,
+    {"matmul_gelu", ocl_fusion_match_matmul_gelu, ocl_fusion_lower_matmul_gelu,
      ocl_fusion_example_matmul_gelu, "matmul(+bias) -> gelu: GEMM epilogue"},
-    {"matmul_quickgelu", ocl_fusion_match_matmul_quickgelu, ocl_fusion_lower_matmul_epilogue,
+    {"matmul_quickgelu", ocl_fusion_match_matmul_quickgelu, ocl_fusion_lower_matmul_quickgelu,
      ocl_fusion_example_matmul_quickgelu, "matmul(+bias) -> quickgelu: GEMM epilogue"},
-    {"matmul_residual", ocl_fusion_match_matmul_residual, ocl_fusion_lower_matmul_epilogue,
+    {"matmul_residual", ocl_fusion_match_matmul_residual, ocl_fusion_lower_matmul_residual,
      ocl_fusion_example_matmul_residual, "matmul(+bias) -> add of a same-shape tensor: GEMM epilogue"},
     {"add_layernorm", ocl_fusion_match_add_layernorm, ocl_fusion_lower_add_layernorm,
      ocl_fusion_example_add_layernorm, "add -> layernorm: writes the sum and the normalised rows"},

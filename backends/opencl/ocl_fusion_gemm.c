@@ -60,7 +60,10 @@ int ocl_fusion_match_matmul_residual(const ocl_fusion_view *v, int i, int *nodes
     return 2;
 }
 
-int ocl_fusion_lower_matmul_epilogue(ocl_lower *lc, const int *nodes, int n)
+/* The matched matmul and its follower as one GEMM: act after the bias, or
+ * (residual) + the follower's other input. Each pattern row names its own
+ * lowering below, so the epilogue is the row's data, not a test of op kinds. */
+static int lower_matmul_epilogue(ocl_lower *lc, const int *nodes, int n, ocl_gemm_act act, int residual)
 {
     const graph *g = ocl_lower_graph(lc);
     if (n != 2)
@@ -71,21 +74,30 @@ int ocl_fusion_lower_matmul_epilogue(ocl_lower *lc, const int *nodes, int n)
     if (rc)
         return rc;
     a.c = ocl_lower_mem(lc, last->out); /* the intermediate is never written */
-    if (last->op == G_OP_GELU) {
-        a.act = OCL_ACT_GELU;
-    } else if (last->op == G_OP_QUICKGELU) {
-        a.act = OCL_ACT_QUICKGELU;
-    } else if (last->op == G_OP_ADD) {
+    a.act = act;
+    if (residual) {
         a.res = ocl_lower_mem(lc, last->in[0] == mm->out ? last->in[1] : last->in[0]);
         a.res_off = 0;
-    } else {
-        return cc_fail(CC_ERR_INVALID, "ocl fusion matmul epilogue: %s is not gelu, quickgelu or add",
-                       g_op_name(last->op));
     }
     ocl_gemm_plan_user u;
     ocl_gemm_sink s;
     ocl_gemm_plan_sink(lc, nodes[0], &u, &s);
     return ocl_gemm_emit(&s, &a, OCL_GEMM_AUTO);
+}
+
+int ocl_fusion_lower_matmul_gelu(ocl_lower *lc, const int *nodes, int n)
+{
+    return lower_matmul_epilogue(lc, nodes, n, OCL_ACT_GELU, 0);
+}
+
+int ocl_fusion_lower_matmul_quickgelu(ocl_lower *lc, const int *nodes, int n)
+{
+    return lower_matmul_epilogue(lc, nodes, n, OCL_ACT_QUICKGELU, 0);
+}
+
+int ocl_fusion_lower_matmul_residual(ocl_lower *lc, const int *nodes, int n)
+{
+    return lower_matmul_epilogue(lc, nodes, n, OCL_ACT_NONE, 1);
 }
 
 /* ---- examples: x [rows, K] @ W^T + b with K = cols, N = cols + 6 ---- */

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_lower_ops.h"
-#include "backends/opencl/ocl_lower_ops.h"
 #include "runtime/status.h"
 
 static int check_shapes(const graph *g, const g_node *n)

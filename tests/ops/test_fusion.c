@@ -22,6 +22,7 @@
 #include "backends/opencl/ocl_fusion.h"
 #include "models/clip.h"
 #include "models/clip_train.h"
+#include "runtime/settings.h"
 #include "tests/common/op_harness.h"
 
 /* rows x cols of the examples: 1, 3, 7, 33, 77, 513 and widths that are
@@ -36,7 +37,7 @@ static const char *const k_variants[][2] = {{"cpu", "own"}, {"gpu", "own"}, {"cp
 
 static int selected(const char *name)
 {
-    const char *only = getenv("CLIPCL_TEST_FUSION");
+    const char *only = rt_setting_value(RT_SET_TEST_FUSION);
     return !only || !*only || !strcmp(only, name);
 }
 
@@ -233,7 +234,7 @@ static void test_liveness_of_fused_runs(void **state)
 static const char *data_path(const char *dir)
 {
     static char buf[1200];
-    const char *d = getenv("CLIPCL_TEST_DATA");
+    const char *d = rt_setting_value(RT_SET_TEST_DATA);
     snprintf(buf, sizeof buf, "%s/%s", d ? d : "tests/data", dir);
     return buf;
 }

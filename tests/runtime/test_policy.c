@@ -18,8 +18,8 @@
 
 static const char *const policy_vars[] = {
     "CLIPCL_FORCE_VARIANT", "CLIPCL_GEMM", "CLIPCL_GEMM_TILE", "CLIPCL_GEMM_RT", "CLIPCL_GEMM_KC",
-    "CLIPCL_GEMM_PACK", "CLIPCL_GEMM_PACK_A", "CLIPCL_ATTENTION", "CLIPCL_ATTENTION_KERNEL",
-    "CLIPCL_ATTENTION_KB", "CLIPCL_ATTENTION_GRAD", "CLIPCL_CONV_SCRATCH", "CLIPCL_CONV_ROWS", "CLIPCL_FUSION",
+    "CLIPCL_GEMM_PACK", "CLIPCL_GEMM_PACK_A", "CLIPCL_ATTENTION", "CLIPCL_ATTENTION_GRAD",
+    "CLIPCL_CONV_SCRATCH", "CLIPCL_CONV_ROWS", "CLIPCL_FUSION",
 };
 
 static int clear_env(void **state)
@@ -48,7 +48,6 @@ static void assert_style(const rt_policy *p, rt_style s)
     assert_int_equal(p->row_variant, s);
     assert_int_equal(p->gemm_variant, s);
     assert_int_equal(p->attention, s);
-    assert_int_equal(p->attention_kernel, s);
     assert_int_equal(p->attention_grad, s);
     assert_int_equal(p->optim_vpi, s == RT_STYLE_CPU ? 64 : 1);
 }
@@ -67,7 +66,6 @@ static void test_defaults_table(void **state)
     assert_int_equal(p.gemm_vw, 16);
     assert_int_equal(p.gemm_nv, 4);
     assert_int_equal(p.gemm_kc, 768);
-    assert_int_equal(p.attention_kb, 32);
     assert_int_equal(p.conv_scratch_bytes, (size_t)16 << 20);
     assert_int_equal(p.conv_rows, -1);
     for (int f = 0; f < RT_POL_COUNT; f++)
@@ -107,10 +105,8 @@ static void test_env_overlay(void **state)
     assert_int_equal(p.source[RT_POL_GEMM_TILE], RT_SRC_DEFAULT);
     /* a field's own variable wins over the style */
     setenv("CLIPCL_ATTENTION", "cpu", 1);
-    setenv("CLIPCL_ATTENTION_KERNEL", "blk", 1);
     rt_policy_fill(&p, &d);
     assert_int_equal(p.attention, RT_STYLE_CPU);
-    assert_int_equal(p.attention_kernel, RT_STYLE_CPU);
     assert_string_equal(p.env_var[RT_POL_ATTENTION], "CLIPCL_ATTENTION");
     assert_int_equal(p.attention_grad, RT_STYLE_GPU);
     clear_env(NULL);
@@ -120,7 +116,6 @@ static void test_env_overlay(void **state)
     setenv("CLIPCL_GEMM_PACK_A", "always", 1);
     setenv("CLIPCL_GEMM_RT", "4", 1);
     setenv("CLIPCL_GEMM_KC", "0", 1);
-    setenv("CLIPCL_ATTENTION_KB", "64", 1);
     setenv("CLIPCL_CONV_SCRATCH", "4096", 1);
     setenv("CLIPCL_CONV_ROWS", "0", 1);
     setenv("CLIPCL_GEMM", "clblast", 1);
@@ -131,7 +126,6 @@ static void test_env_overlay(void **state)
     assert_int_equal(p.gemm_pack_a, RT_PACK_ALWAYS);
     assert_int_equal(p.gemm_rt, 4);
     assert_int_equal(p.gemm_kc, 0);
-    assert_int_equal(p.attention_kb, 64);
     assert_int_equal(p.conv_scratch_bytes, 4096);
     assert_int_equal(p.conv_rows, 0);
     assert_int_equal(p.gemm_impl, RT_GEMM_CLBLAST);
@@ -154,14 +148,14 @@ static void test_malformed_ignored(void **state)
     rt_device_info d = device(RT_CLASS_CPU, 0, 4096);
     setenv("CLIPCL_FORCE_VARIANT", "GPU", 1);
     setenv("CLIPCL_GEMM_TILE", "8x3x2", 1);
-    setenv("CLIPCL_ATTENTION_KB", "24", 1);
+    setenv("CLIPCL_ATTENTION", "blk", 1);
     setenv("CLIPCL_GEMM_RT", "0", 1);
     setenv("CLIPCL_CONV_SCRATCH", "-5", 1);
     setenv("CLIPCL_GEMM", "auto", 1);
     rt_policy_fill(&p, &d);
     for (int f = 0; f < RT_POL_COUNT; f++)
         assert_int_equal(p.source[f], RT_SRC_DEFAULT);
-    assert_int_equal(p.attention_kb, 32);
+    assert_int_equal(p.attention, RT_STYLE_CPU);
     assert_string_equal(p.gemm_impl_error, "");
     /* CLIPCL_GEMM alone rejects nonsense: kept for the GEMM choice to fail */
     setenv("CLIPCL_GEMM", "fastest", 1);

@@ -13,13 +13,13 @@ import cli_util  # noqa: E402
 from cli_util import CliCase, run  # noqa: E402
 
 FIELDS = ["style", "row_variant", "row_wg", "gemm_impl", "gemm_variant", "gemm_tile", "gemm_rt", "gemm_kc",
-          "gemm_pack_b", "gemm_pack_a", "attention", "attention_kernel", "attention_kb", "attention_grad",
+          "gemm_pack_b", "gemm_pack_a", "attention", "attention_grad",
           "conv_scratch", "conv_rows", "optim_vpi", "fusion"]
-STYLE_FIELDS = ["style", "row_variant", "gemm_variant", "attention", "attention_kernel", "attention_grad",
+STYLE_FIELDS = ["style", "row_variant", "gemm_variant", "attention", "attention_grad",
                 "optim_vpi"]
 POLICY_VARS = ["CLIPCL_FORCE_VARIANT", "CLIPCL_GEMM", "CLIPCL_GEMM_TILE", "CLIPCL_GEMM_RT", "CLIPCL_GEMM_KC",
-               "CLIPCL_GEMM_PACK", "CLIPCL_GEMM_PACK_A", "CLIPCL_ATTENTION", "CLIPCL_ATTENTION_KERNEL",
-               "CLIPCL_ATTENTION_KB", "CLIPCL_ATTENTION_GRAD", "CLIPCL_CONV_SCRATCH", "CLIPCL_CONV_ROWS",
+               "CLIPCL_GEMM_PACK", "CLIPCL_GEMM_PACK_A", "CLIPCL_ATTENTION",
+               "CLIPCL_ATTENTION_GRAD", "CLIPCL_CONV_SCRATCH", "CLIPCL_CONV_ROWS",
                "CLIPCL_FUSION"]
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "opencl-backend.md")
 
@@ -85,16 +85,15 @@ class Policy(CliCase):
             self.assertEqual(rows["row_variant"][0], style)
             self.assertEqual(rows["gemm_variant"][0], style)
             self.assertEqual(rows["attention"][0], "cpu" if style == "cpu" else "rows")
-            self.assertEqual(rows["attention_kernel"][0], "blk" if style == "cpu" else "rows")
             self.assertTrue(rows["gemm_tile"][1].startswith("default ("))
         # a field's own variable wins over the style
         rows = self.policy_text(CLIPCL_FORCE_VARIANT="gpu", CLIPCL_ATTENTION="cpu")
         self.assertEqual(rows["attention"], ("cpu", "env CLIPCL_ATTENTION"))
 
     def test_malformed_values_are_ignored(self):
-        rows = self.policy_text(CLIPCL_GEMM_TILE="bogus", CLIPCL_ATTENTION_KB="20", CLIPCL_FORCE_VARIANT="fast")
+        rows = self.policy_text(CLIPCL_GEMM_TILE="bogus", CLIPCL_ATTENTION="blk", CLIPCL_FORCE_VARIANT="fast")
         self.assertTrue(rows["gemm_tile"][1].startswith("default ("))
-        self.assertEqual(rows["attention_kb"][0], "32")
+        self.assertTrue(rows["attention"][1].startswith("default ("))
         self.assertTrue(rows["style"][1].startswith("default ("))
 
     def test_fusion_list(self):
