@@ -260,6 +260,11 @@ static int read_all(const char *path, unsigned char **buf, size_t *len)
         fclose(f);
         return cc_fail(CC_ERR_IO, "%s: %s (expected a .npy file)", path, why);
     }
+    if ((long long)st.st_size > NPY_MAX_BYTES) {
+        fclose(f);
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: .npy file of %lld bytes, at most %lld allowed",
+                       path, (long long)st.st_size, NPY_MAX_BYTES);
+    }
     size_t n = (size_t)st.st_size;
     unsigned char *b = malloc(n ? n : 1);
     if (!b) {
@@ -316,6 +321,11 @@ int npy_read(const char *path, npy_dtype want, npy_array *out)
         free(buf);
         return cc_fail(CC_ERR_UNSUPPORTED, "%s: .npy format version %u.%u, expected 1.x, 2.x or 3.x",
                        path, major, minor);
+    }
+    if (hlen > NPY_MAX_HEADER) {
+        free(buf);
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: .npy header of %zu bytes, at most %d allowed",
+                       path, hlen, NPY_MAX_HEADER);
     }
     if (hlen > len - pre) {
         free(buf);
