@@ -125,9 +125,11 @@ static void skip_ws(hparse *h)
 static int expect_char(hparse *h, char c)
 {
     skip_ws(h);
-    if (h->p >= h->end || *h->p != c)
-        return cc_fail(CC_ERR_INVALID, "%s: .npy header: expected '%c', found '%c'", h->path, c,
-                       h->p < h->end ? *h->p : '?');
+    if (h->p >= h->end)
+        return cc_fail(CC_ERR_INVALID, "%s: .npy header: expected '%c', found the end", h->path, c);
+    if (*h->p != c) /* as a byte value: a NUL printed with %c would cut the message */
+        return cc_fail(CC_ERR_INVALID, "%s: .npy header: expected '%c', found byte 0x%02x", h->path,
+                       c, (unsigned char)*h->p);
     h->p++;
     return CC_OK;
 }

@@ -229,6 +229,11 @@ static void test_npy_limits(void **state)
     sparse(p, b, sizeof b, 12 + 10001);
     npy_array a;
     expect_error(npy_read(p, NPY_F32, &a), ".npy header of 10001 bytes, at most 10000 allowed");
+    /* within the limit, a header of NUL bytes: the byte is named, the line not cut */
+    b[8] = 0x10;
+    b[9] = 0x27;
+    sparse(p, b, sizeof b, 12 + 10000);
+    expect_error(npy_read(p, NPY_F32, &a), "expected '{', found byte 0x00");
     /* a file above NPY_MAX_BYTES is refused before it is read */
     sparse(p, b, sizeof b, NPY_MAX_BYTES + 1);
     expect_error(npy_read(p, NPY_F32, &a), "at most 8589934592 allowed");
