@@ -118,8 +118,9 @@ int64_t ds_open_skipped(const ds_dataset *ds) { return ds ? ds->open_skipped : 0
 static int load_tar_member(const ds_dataset *ds, const ds_item *it, img_u8 *out)
 {
     const char *shard = ds->shards[it->shard];
-    if (it->size <= 0 || it->size > ((int64_t)1 << 31))
-        return cc_fail(CC_ERR_INVALID, "%s: image member of %" PRId64 " bytes", it->name, it->size);
+    if (it->size <= 0 || it->size > IMG_MAX_FILE_BYTES)
+        return cc_fail(CC_ERR_INVALID, "%s: image member of %" PRId64 " bytes, expected 1 to %lld",
+                       it->name, it->size, IMG_MAX_FILE_BYTES);
     int fd = open(shard, O_RDONLY);
     if (fd < 0)
         return cc_fail(CC_ERR_IO, "%s: cannot open shard: %s", it->name, strerror(errno));

@@ -26,6 +26,12 @@
 
 #include "io/image.h"
 
+/* Longest caption kept, in bytes (CSV/TSV field or tar .txt member); a longer
+ * one skips its sample with a warning. CLIP's text context is 77 tokens, a
+ * few hundred bytes; LAION's longest alt-texts are a few KB. 1 MiB bounds the
+ * memory a hostile caption can take while no real one comes near it. */
+#define DS_MAX_CAPTION_BYTES (1 << 20)
+
 /* One warning line (no trailing newline) about a skipped sample or row. */
 typedef void (*ds_warn_fn)(void *user, const char *msg);
 

@@ -58,8 +58,13 @@ void ds_rrc_params(const ds_rrc *r, int w, int h, uint64_t *rng, int *cx, int *c
     *cx = (w - tw) / 2;
 }
 
+/* The window is checked here rather than trusted from ds_rrc_params: a crop
+ * outside the image would read rows that do not exist. */
 static int crop(const img_u8 *src, int x0, int y0, int w, int h, img_u8 *dst)
 {
+    if (w < 1 || h < 1 || x0 < 0 || y0 < 0 || x0 > src->w - w || y0 > src->h - h)
+        return cc_fail(CC_ERR_INVALID, "random resized crop: window %dx%d at (%d, %d) outside "
+                       "the %dx%d image", w, h, x0, y0, src->w, src->h);
     int rc = img_alloc(dst, w, h, src->mode);
     if (rc != CC_OK)
         return rc;
@@ -74,6 +79,10 @@ int ds_preprocess(const img_u8 *im, int size, const ds_rrc *r, uint64_t *rng, fl
 {
     img_u8 rgb = {0};
     int rc;
+    if (!im || !im->px || im->w < 1 || im->h < 1 || im->c != img_mode_channels(im->mode))
+        return cc_fail(CC_ERR_INVALID, "image preprocessing: %dx%d image with %d channel(s), "
+                       "expected at least 1x1 pixels with its mode's channels",
+                       im ? im->w : 0, im ? im->h : 0, im ? im->c : 0);
     if (!r || !r->enabled) {
         rc = img_clip_resize_crop(im, size, &rgb);
     } else {

@@ -35,7 +35,8 @@ static int record_add(record *r, const char *s, size_t len)
     char *d = malloc(len + 1);
     if (!d)
         return CC_ERR_NOMEM;
-    memcpy(d, s, len);
+    if (len) /* an empty field before any non-empty one has no scratch buffer yet: s is NULL */
+        memcpy(d, s, len);
     d[len] = '\0';
     r->f[r->n++] = d;
     return CC_OK;
@@ -202,6 +203,9 @@ static int parse(ds_dataset *ds, const char *path, const char *s, size_t len, co
                          r.n, need + 1);
         } else if (r.f[ci][0] == '\0') {
             ds_open_warn(ds, "%s:%d: empty image path, row skipped", path, r.line);
+        } else if (strlen(r.f[ti]) > DS_MAX_CAPTION_BYTES) {
+            ds_open_warn(ds, "%s:%d: caption of %zu bytes, at most %d allowed, row skipped", path,
+                         r.line, strlen(r.f[ti]), DS_MAX_CAPTION_BYTES);
         } else {
             rc = ds_push(ds, ds_strdup(r.f[ti]), resolve(path, dirlen, r.f[ci]), 0, 0, 0);
         }

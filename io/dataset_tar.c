@@ -13,7 +13,6 @@
 #include "runtime/status.h"
 
 #define MAX_EXPANSION 1000000
-#define MAX_CAPTION (1 << 20)
 
 /* ---- brace expansion ---- */
 
@@ -230,7 +229,7 @@ static int flush(group *g)
 
 static char *read_caption(group *g, const ds_tar_member *m)
 {
-    if (m->size > MAX_CAPTION)
+    if (m->size > DS_MAX_CAPTION_BYTES)
         return NULL;
     char *c = malloc((size_t)m->size + 1);
     if (!c)
@@ -274,7 +273,10 @@ static int on_member(void *user, const ds_tar_member *m)
         g->key[klen] = '\0';
         g->active = 1;
     }
-    if (is_image_ext(ext) && !g->has_image) {
+    if (is_image_ext(ext) && !g->has_image && m->size > IMG_MAX_FILE_BYTES) {
+        ds_open_warn(g->ds, "%s: image %s of %" PRId64 " bytes, at most %lld allowed, skipped",
+                     g->ds->shards[g->shard], m->path, m->size, IMG_MAX_FILE_BYTES);
+    } else if (is_image_ext(ext) && !g->has_image) {
         g->has_image = 1;
         g->img_off = m->offset;
         g->img_size = m->size;
@@ -282,6 +284,9 @@ static int on_member(void *user, const ds_tar_member *m)
         g->caption = read_caption(g, m);
         if (g->caption)
             g->has_text = 1;
+        else if (m->size > DS_MAX_CAPTION_BYTES)
+            ds_open_warn(g->ds, "%s: caption %s of %" PRId64 " bytes, at most %d allowed",
+                         g->ds->shards[g->shard], m->path, m->size, DS_MAX_CAPTION_BYTES);
         else
             ds_open_warn(g->ds, "%s: caption %s unreadable (%" PRId64 " bytes)",
                          g->ds->shards[g->shard], m->path, m->size);

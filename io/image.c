@@ -29,10 +29,8 @@
 #include <zlib.h>
 
 #include "io/atomic_file.h"
+#include "io/jpeg_check.h"
 #include "runtime/status.h"
-
-/* Pillow refuses images above twice MAX_IMAGE_PIXELS as decompression bombs. */
-#define IMG_MAX_PIXELS 178956970LL
 
 int img_mode_channels(img_mode m)
 {
@@ -107,66 +105,36 @@ static int check_png(const uint8_t *b, size_t n, const char *name, img_mode *mod
     }
 }
 
-/* Walks the marker segments up to the first SOS, then requires an EOI after
- * it: a truncated JPEG decodes "successfully" in stb with grey garbage. The
- * EXIF thumbnail's own EOI sits before SOS, so it cannot fool the check. */
-static int check_jpeg(const uint8_t *b, size_t n, const char *name)
-{
-    size_t pos = 2;
-    for (;;) {
-        while (pos < n && b[pos] == 0xff && pos + 1 < n && b[pos + 1] == 0xff)
-            pos++; /* fill bytes */
-        if (n < 2 || pos > n - 2)
-            return cc_fail(CC_ERR_IO, "%s: truncated JPEG (no scan data)", name);
-        if (b[pos] != 0xff)
-            return cc_fail(CC_ERR_INVALID, "%s: corrupt JPEG (expected a marker at byte %zu, "
-                           "found 0x%02x)", name, pos, b[pos]);
-        uint8_t m = b[pos + 1];
-        pos += 2;
-        if (m == 0xd9)
-            return cc_fail(CC_ERR_INVALID, "%s: JPEG ends before any scan", name);
-        if (m == 0x01 || (m >= 0xd0 && m <= 0xd8))
-            continue;
-        if (pos + 2 > n)
-            return cc_fail(CC_ERR_IO, "%s: truncated JPEG (segment header at byte %zu)", name, pos);
-        size_t len = (size_t)b[pos] << 8 | b[pos + 1];
-        if (len < 2 || len > n - pos)
-            return cc_fail(CC_ERR_IO, "%s: truncated JPEG (segment 0x%02x of %zu bytes at byte "
-                           "%zu, file has %zu)", name, m, len, pos, n);
-        pos += len;
-        if (m == 0xda)
-            break;
-    }
-    for (size_t i = pos; i + 1 < n; i++)
-        if (b[i] == 0xff && b[i + 1] == 0xd9)
-            return CC_OK;
-    return cc_fail(CC_ERR_IO, "%s: truncated JPEG (no EOI marker after the scan data, %zu bytes)",
-                   name, n);
-}
-
 int img_decode(const uint8_t *buf, size_t len, const char *name, img_u8 *out)
 {
     memset(out, 0, sizeof *out);
     if (!buf || len == 0)
         return cc_fail(CC_ERR_IO, "%s: empty image file", name);
-    if (len > 0x7fffffff)
-        return cc_fail(CC_ERR_UNSUPPORTED, "%s: image file of %zu bytes is too large", name, len);
+    if ((long long)len > IMG_MAX_FILE_BYTES)
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: image file of %zu bytes, at most %lld allowed",
+                       name, len, IMG_MAX_FILE_BYTES);
     img_mode mode;
     int rc = CC_OK, is_png = 0;
     if (len >= 8 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0) {
         is_png = 1;
         rc = check_png(buf, len, name, &mode);
-    } else if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) {
-        rc = check_jpeg(buf, len, name);
+    } else if (buf[0] == 0xff) {
+        /* stb tries every file starting with 0xff (after fill bytes, SOI) as a JPEG */
+        rc = jpeg_check(buf, len, name);
     }
     if (rc != CC_OK)
         return rc;
     int w, h, comp;
     if (!stbi_info_from_memory(buf, (int)len, &w, &h, &comp))
         return cc_fail(CC_ERR_INVALID, "%s: not a decodable image (%s)", name, stbi_failure_reason());
+    /* stb accepts some formats (BMP, TGA, PSD, GIF, PNM) with a zero width
+     * or height; nothing downstream has a pixel to read from such an image. */
+    if (w < 1 || h < 1)
+        return cc_fail(CC_ERR_INVALID, "%s: image is %dx%d pixels, expected at least 1x1", name,
+                       w, h);
     if ((long long)w * h > IMG_MAX_PIXELS)
-        return cc_fail(CC_ERR_UNSUPPORTED, "%s: %dx%d pixels, at most %lld allowed", name, w, h,
-                       IMG_MAX_PIXELS);
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: %dx%d pixels, at most %lld allowed (decompression "
+                       "bomb limit)", name, w, h, IMG_MAX_PIXELS);
     if (!is_png) {
         static const img_mode by_comp[] = {IMG_L, IMG_L, IMG_LA, IMG_RGB, IMG_RGBA};
         mode = comp >= 1 && comp <= 4 ? by_comp[comp] : IMG_RGB;
@@ -178,6 +146,11 @@ int img_decode(const uint8_t *buf, size_t len, const char *name, img_u8 *out)
     uint8_t *px = stbi_load_from_memory(buf, (int)len, &dw, &dh, &dc, want);
     if (!px)
         return cc_fail(CC_ERR_INVALID, "%s: cannot decode image (%s)", name, stbi_failure_reason());
+    if (dw != w || dh != h) { /* info and load read the same header; never trust one alone */
+        stbi_image_free(px);
+        return cc_fail(CC_ERR_INVALID, "%s: decoded %dx%d pixels, header said %dx%d", name, dw,
+                       dh, w, h);
+    }
     out->w = dw;
     out->h = dh;
     out->c = want;
@@ -197,6 +170,11 @@ int img_load(const char *path, img_u8 *out)
         const char *why = io_not_regular(fileno(f));
         fclose(f);
         return cc_fail(CC_ERR_IO, "%s: %s (expected an image file)", path, why);
+    }
+    if ((long long)st.st_size > IMG_MAX_FILE_BYTES) { /* refused before it is read */
+        fclose(f);
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: image file of %lld bytes, at most %lld allowed",
+                       path, (long long)st.st_size, IMG_MAX_FILE_BYTES);
     }
     size_t n = (size_t)st.st_size;
     uint8_t *buf = malloc(n ? n : 1);

@@ -26,6 +26,18 @@ typedef struct img_u8 {
     uint8_t *px;  /* h * w * c bytes, row-major HWC */
 } img_u8;
 
+/* Pillow's decompression-bomb limit: Image.open raises DecompressionBombError
+ * above 2 * MAX_IMAGE_PIXELS = 2 * (1024 * 1024 * 1024 // 4 // 3) pixels, so
+ * any image open_clip could train on fits. Checked from the header
+ * (stbi_info_from_memory) before a byte of pixels is allocated: at 4 channels
+ * the largest accepted image takes 716 MB. */
+#define IMG_MAX_PIXELS 178956970LL
+/* Largest image file read into memory (and largest tar image member): the
+ * biggest uncompressed file at the pixel limit, a 4-channel TGA or BMP, is
+ * 716 MB; 1 GiB holds it with its headers, and stays below stb_image's int
+ * length. */
+#define IMG_MAX_FILE_BYTES (1LL << 30)
+
 extern const float IMG_CLIP_MEAN[3];
 extern const float IMG_CLIP_STD[3];
 

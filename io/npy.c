@@ -125,9 +125,11 @@ static void skip_ws(hparse *h)
 static int expect_char(hparse *h, char c)
 {
     skip_ws(h);
-    if (h->p >= h->end || *h->p != c)
-        return cc_fail(CC_ERR_INVALID, "%s: .npy header: expected '%c', found '%c'", h->path, c,
-                       h->p < h->end ? *h->p : '?');
+    if (h->p >= h->end)
+        return cc_fail(CC_ERR_INVALID, "%s: .npy header: expected '%c', found the end", h->path, c);
+    if (*h->p != c) /* as a byte value: a NUL printed with %c would cut the message */
+        return cc_fail(CC_ERR_INVALID, "%s: .npy header: expected '%c', found byte 0x%02x", h->path,
+                       c, (unsigned char)*h->p);
     h->p++;
     return CC_OK;
 }
@@ -260,6 +262,11 @@ static int read_all(const char *path, unsigned char **buf, size_t *len)
         fclose(f);
         return cc_fail(CC_ERR_IO, "%s: %s (expected a .npy file)", path, why);
     }
+    if ((long long)st.st_size > NPY_MAX_BYTES) {
+        fclose(f);
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: .npy file of %lld bytes, at most %lld allowed",
+                       path, (long long)st.st_size, NPY_MAX_BYTES);
+    }
     size_t n = (size_t)st.st_size;
     unsigned char *b = malloc(n ? n : 1);
     if (!b) {
@@ -316,6 +323,11 @@ int npy_read(const char *path, npy_dtype want, npy_array *out)
         free(buf);
         return cc_fail(CC_ERR_UNSUPPORTED, "%s: .npy format version %u.%u, expected 1.x, 2.x or 3.x",
                        path, major, minor);
+    }
+    if (hlen > NPY_MAX_HEADER) {
+        free(buf);
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: .npy header of %zu bytes, at most %d allowed",
+                       path, hlen, NPY_MAX_HEADER);
     }
     if (hlen > len - pre) {
         free(buf);

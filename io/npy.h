@@ -10,6 +10,15 @@
 #include <stdint.h>
 
 #define NPY_MAX_DIMS 8
+/* numpy's own reader (np.load, numpy >= 1.24) refuses headers above 10,000
+ * bytes unless told otherwise; its writer pads a header to 64 bytes and no
+ * array up to NPY_MAX_DIMS needs more than a few hundred. */
+#define NPY_MAX_HEADER 10000
+/* Largest .npy file read (it is read whole, then the array copied out): the
+ * biggest arrays clipcl reads are feature matrices, ImageNet's 1.28M train
+ * images x 1024 floats = 5.2 GB; 8 GiB holds that and bounds the memory a
+ * file can ask for. */
+#define NPY_MAX_BYTES (8LL << 30)
 
 typedef enum npy_dtype {
     NPY_F32 = 0, /* '<f4' */

@@ -14,9 +14,15 @@
 #include "io/atomic_file.h"
 #include "runtime/status.h"
 
-/* The reference implementation refuses larger headers too; it bounds the
- * JSON we hand to the parser for a hostile length field. */
+/* The reference implementation refuses headers above 100,000,000 bytes; this
+ * bound (100 MiB) bounds the JSON handed to the parser for a hostile length
+ * field, and is checked before the length is compared with the file. */
 #define ST_MAX_HEADER (100u * 1024u * 1024u)
+/* Tensors in one file. The reference has no count limit (its header limit
+ * bounds it); the largest open_clip checkpoints hold about 1,000 tensors and
+ * an LLM shard a few thousand. 65,536 keeps the per-tensor arrays (the
+ * entries and the by-name index) to a few MB however the header is built. */
+#define ST_MAX_TENSORS 65536u
 
 struct st_file {
     char *path;
@@ -262,8 +268,11 @@ static int parse_header(st_file *f, const char *json, size_t len)
                      json_type_to_name(json_object_get_type(root)));
     if (rc == CC_OK) {
         size_t cap = (size_t)json_object_object_length(root);
-        f->t = calloc(cap ? cap : 1, sizeof *f->t);
-        if (!f->t)
+        size_t tensors = cap - (json_object_object_get_ex(root, "__metadata__", NULL) ? 1 : 0);
+        if (tensors > ST_MAX_TENSORS)
+            rc = cc_fail(CC_ERR_UNSUPPORTED, "%s: header lists %zu tensors, at most %u allowed",
+                         f->path, tensors, ST_MAX_TENSORS);
+        else if (!(f->t = calloc(cap ? cap : 1, sizeof *f->t)))
             rc = cc_fail(CC_ERR_NOMEM, "%s: out of memory", f->path);
     }
     if (rc == CC_OK) {
@@ -328,13 +337,13 @@ int st_open(const char *path, st_file **out)
             rc = cc_fail(CC_ERR_INVALID, "%s: not a safetensors file (no JSON header after the "
                          "8-byte length; header length %llu exceeds the %zu bytes left)", path,
                          (unsigned long long)hlen, avail);
+        else if (hlen > ST_MAX_HEADER)
+            rc = cc_fail(CC_ERR_INVALID, "%s: header length %llu exceeds the limit, at most %u "
+                         "allowed", path, (unsigned long long)hlen, ST_MAX_HEADER);
         else if (hlen > avail)
             rc = cc_fail(CC_ERR_IO, "%s: header length %llu exceeds the %zu bytes after the "
                          "length field (truncated or not a safetensors file)", path,
                          (unsigned long long)hlen, avail);
-        else if (hlen > ST_MAX_HEADER)
-            rc = cc_fail(CC_ERR_INVALID, "%s: header length %llu, at most %u allowed", path,
-                         (unsigned long long)hlen, ST_MAX_HEADER);
         else if (hlen < 2 || f->map[8] != '{')
             rc = cc_fail(CC_ERR_INVALID, "%s: header does not start with '{' (found %llu-byte "
                          "header)", path, (unsigned long long)hlen);

@@ -127,9 +127,13 @@ static void apply_pax(scan *s, const char *d, int64_t n)
     while (i < n) {
         char *end;
         long len = strtol(d + i, &end, 10);
-        if (len <= 0 || i + len > n || *end != ' ')
+        /* len is compared with what is left, never added to i: a hostile
+         * length near LONG_MAX would overflow the sum. */
+        if (len <= 0 || len > n - i || *end != ' ')
             return;
         const char *kv = end + 1, *stop = d + i + len - 1; /* stop at the '\n' */
+        if (kv > stop || *stop != '\n')
+            return; /* the length ends inside "LEN " or the record lacks its newline */
         const char *eq = memchr(kv, '=', (size_t)(stop - kv));
         if (eq && eq - kv == 4 && memcmp(kv, "path", 4) == 0) {
             free(s->long_name);
@@ -201,10 +205,10 @@ static int walk(scan *s, ds_tar_fn fn, void *user)
         if (regular && s->pax_size >= 0)
             size = s->pax_size;
         int64_t data = pos + BLOCK;
-        if (data + size > s->file_size) {
+        if (size > s->file_size - data) { /* not data + size: size may be near INT64_MAX */
             member_name(s, h, name, sizeof name);
-            warnf(s, "%s: member %s truncated (%" PRId64 " bytes past the end)", s->path, name,
-                  data + size - s->file_size);
+            warnf(s, "%s: member %s truncated (%" PRId64 " bytes, %" PRId64 " left in the file)",
+                  s->path, name, size, s->file_size - data);
             return 0;
         }
         if (type == 'x' || type == 'L') {

@@ -13,6 +13,12 @@
 #define TOK_CONTEXT_LENGTH 77
 /* Merges OpenAI's and Hugging Face's loaders keep: lines [1, 49152-256-2+1). */
 #define TOK_MAX_MERGES (49152 - 256 - 2)
+/* Largest tokenizer file read (merges text after gunzip, vocab.json): CLIP's
+ * bpe_simple_vocab_16e6.txt is 1.4 MB unpacked with 262k merges (only the
+ * first TOK_MAX_MERGES are used), a Hugging Face vocab.json under 1 MB.
+ * 64 MiB is far above any of them and stops a gzip bomb or a huge file from
+ * taking memory without bound. */
+#define TOK_MAX_FILE_BYTES (64 << 20)
 
 typedef struct tok_tokenizer tok_tokenizer;
 

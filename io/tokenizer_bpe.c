@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "runtime/status.h"
@@ -49,6 +50,11 @@ static int read_all(const char *path, char **buf, size_t *len)
     char *b = malloc(cap);
     int rc = b ? CC_OK : cc_fail(CC_ERR_NOMEM, "tokenizer: out of memory reading '%s'", path);
     while (rc == CC_OK) {
+        if (n > TOK_MAX_FILE_BYTES) { /* counted after gunzip: a small .gz can expand without bound */
+            rc = cc_fail(CC_ERR_UNSUPPORTED, "tokenizer: '%s' holds more than %d bytes, at most %d "
+                         "allowed", path, TOK_MAX_FILE_BYTES, TOK_MAX_FILE_BYTES);
+            break;
+        }
         if (cap - n < (1 << 16)) {
             char *nb = realloc(b, cap * 2);
             if (!nb) {
@@ -268,6 +274,10 @@ int tok_load_openai(const char *path, tok_tokenizer **out)
 
 static int load_hf_vocab(tok_tokenizer *t, const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size > TOK_MAX_FILE_BYTES)
+        return cc_fail(CC_ERR_UNSUPPORTED, "tokenizer: '%s' is %lld bytes, at most %d allowed", path,
+                       (long long)st.st_size, TOK_MAX_FILE_BYTES);
     json_object *root = json_object_from_file(path);
     if (!root)
         return cc_fail(CC_ERR_IO, "tokenizer: cannot read JSON '%s': %s", path, json_util_get_last_err());

@@ -24,8 +24,26 @@ static int is_int(struct json_object *v)
     return v && json_object_is_type(v, json_type_int);
 }
 
-/* An optional positive integer field; image_size may be [h, w] with h == w. */
-static int get_int(const char *what, struct json_object *o, const char *field, int dflt, int *out)
+/* Upper bounds on a config's integers. A config is read from a file the user
+ * may not have written (a checkpoint's open_clip_config.json); each bound is
+ * far above any open_clip model and keeps every product and sum computed
+ * from these fields (width * 32, the sum of four stage depths, patches per
+ * side squared) inside an int. */
+enum {
+    /* ViT-bigG-14 has 48 layers, RN50x64's deepest stage 36. */
+    CFG_MAX_LAYERS = 1024,
+    /* widest open_clip tower: 1664 (ViT-bigG); x32 for a ResNet's features. */
+    CFG_MAX_WIDTH = 65536,
+    /* largest open_clip image_size: 448; patches per side squared fits. */
+    CFG_MAX_IMAGE = 16384,
+    /* text context (77 in CLIP, 256 in SigLIP) and vocabulary (250k in mSigLIP). */
+    CFG_MAX_CONTEXT = 65536,
+    CFG_MAX_VOCAB = 1 << 24,
+};
+
+/* An optional integer field in [1, max]; image_size may be [h, w] with h == w. */
+static int get_int(const char *what, struct json_object *o, const char *field, int dflt, int max,
+                   int *out)
 {
     struct json_object *v = get(o, field);
     if (!v) {
@@ -37,9 +55,9 @@ static int get_int(const char *what, struct json_object *o, const char *field, i
         if (is_int(a) && is_int(b) && json_object_get_int(a) == json_object_get_int(b))
             v = a;
     }
-    if (!is_int(v) || json_object_get_int(v) < 1)
-        return cc_fail(CC_ERR_INVALID, "model config %s: '%s' must be a positive integer, found %s",
-                       what, field, json_object_to_json_string(v));
+    if (!is_int(v) || json_object_get_int64(v) < 1 || json_object_get_int64(v) > max)
+        return cc_fail(CC_ERR_INVALID, "model config %s: '%s' must be an integer in [1, %d], "
+                       "found %s", what, field, max, json_object_to_json_string(v));
     *out = json_object_get_int(v);
     return CC_OK;
 }
@@ -49,13 +67,13 @@ static int vision_from_json(const char *what, struct json_object *vc, clip_visio
     int rc, hw;
     struct json_object *layers = get(vc, "layers");
     v->is_vit = !(layers && json_object_is_type(layers, json_type_array));
-    if ((rc = get_int(what, vc, "width", v->is_vit ? 768 : 64, &v->width)) ||
-        (rc = get_int(what, vc, "image_size", 224, &v->resolution)) ||
-        (rc = get_int(what, vc, "head_width", 64, &hw)))
+    if ((rc = get_int(what, vc, "width", v->is_vit ? 768 : 64, CFG_MAX_WIDTH, &v->width)) ||
+        (rc = get_int(what, vc, "image_size", 224, CFG_MAX_IMAGE, &v->resolution)) ||
+        (rc = get_int(what, vc, "head_width", 64, CFG_MAX_WIDTH, &hw)))
         return rc;
     if (v->is_vit) {
-        if ((rc = get_int(what, vc, "layers", 12, &v->layers)) ||
-            (rc = get_int(what, vc, "patch_size", 16, &v->patch)))
+        if ((rc = get_int(what, vc, "layers", 12, CFG_MAX_LAYERS, &v->layers)) ||
+            (rc = get_int(what, vc, "patch_size", 16, CFG_MAX_IMAGE, &v->patch)))
             return rc;
         if (v->resolution % v->patch)
             return cc_fail(CC_ERR_SHAPE, "model config %s: image_size %d is not a multiple of "
@@ -72,12 +90,18 @@ static int vision_from_json(const char *what, struct json_object *vc, clip_visio
     v->layers = 0;
     for (int b = 0; b < 4; b++) {
         struct json_object *n = json_object_array_get_idx(layers, (size_t)b);
-        if (!is_int(n) || json_object_get_int(n) < 1)
-            return cc_fail(CC_ERR_INVALID, "model config %s: layers[%d] must be a positive integer",
-                           what, b);
-        v->rn_layers[b] = json_object_get_int(n);
+        /* Each depth bounded before it is added: four stages of at most
+         * CFG_MAX_LAYERS cannot overflow the sum. */
+        if (!is_int(n) || json_object_get_int64(n) < 1 || json_object_get_int64(n) > CFG_MAX_LAYERS)
+            return cc_fail(CC_ERR_INVALID, "model config %s: layers[%d] must be an integer in "
+                           "[1, %d], found %s", what, b, CFG_MAX_LAYERS,
+                           json_object_to_json_string(n));
+        v->rn_layers[b] = (int)json_object_get_int64(n);
         v->layers += v->rn_layers[b];
     }
+    if (v->layers > CFG_MAX_LAYERS)
+        return cc_fail(CC_ERR_INVALID, "model config %s: ResNet stage depths sum to %d, at most "
+                       "%d allowed", what, v->layers, CFG_MAX_LAYERS);
     if (v->resolution % 32 || v->width % 2)
         return cc_fail(CC_ERR_SHAPE, "model config %s: a ResNet needs image_size a multiple of 32 "
                        "and an even width, found %d and %d", what, v->resolution, v->width);
@@ -105,15 +129,15 @@ static int from_object(struct json_object *root, const char *what, clip_config *
     cfg->vision.act = cfg->text.act = act;
     cfg->vision.eps = cfg->text.eps = 1e-5f;
     int rc;
-    if ((rc = get_int(what, mc, "embed_dim", 512, &cfg->embed_dim)) ||
+    if ((rc = get_int(what, mc, "embed_dim", 512, CFG_MAX_WIDTH, &cfg->embed_dim)) ||
         (rc = vision_from_json(what, vc, &cfg->vision)))
         return rc;
     clip_text_cfg *t = &cfg->text;
-    if ((rc = get_int(what, tc, "context_length", 77, &t->context)) ||
-        (rc = get_int(what, tc, "vocab_size", 49408, &t->vocab)) ||
-        (rc = get_int(what, tc, "width", 512, &t->width)) ||
-        (rc = get_int(what, tc, "heads", 8, &t->heads)) ||
-        (rc = get_int(what, tc, "layers", 12, &t->layers)))
+    if ((rc = get_int(what, tc, "context_length", 77, CFG_MAX_CONTEXT, &t->context)) ||
+        (rc = get_int(what, tc, "vocab_size", 49408, CFG_MAX_VOCAB, &t->vocab)) ||
+        (rc = get_int(what, tc, "width", 512, CFG_MAX_WIDTH, &t->width)) ||
+        (rc = get_int(what, tc, "heads", 8, CFG_MAX_WIDTH, &t->heads)) ||
+        (rc = get_int(what, tc, "layers", 12, CFG_MAX_LAYERS, &t->layers)))
         return rc;
     if (t->width % t->heads)
         return cc_fail(CC_ERR_SHAPE, "model config %s: text width %d not divisible by %d heads",

@@ -3,7 +3,9 @@ a tiny ViT on synth data with the ref backend; the log, the checkpoint
 layout, resume equality through the CLI (losses of the resumed steps equal
 the uninterrupted run's, compared as logged f32 values), a run killed while
 writing a checkpoint (CLIPCL_CKPT_KILL_AFTER) leaving `latest` loadable by
-`clipcl zeroshot`, usage errors, and `clipcl plot` writing a PNG.
+`clipcl zeroshot`, usage errors, `--augment` over a dataset holding an image
+with a zero dimension (skipped, not read out of bounds), and `clipcl plot`
+writing a PNG.
 
 usage: test_trainer_cli.py CLIPCL"""
 import json
@@ -92,6 +94,29 @@ def main():
         assert "--model-config" in p.stderr, p.stderr
         p = run(base + ["--out", os.path.join(d, "z"), "--steps", "3", "--lr", "fast"], expect=2)
         assert "--lr" in p.stderr, p.stderr
+
+        # --augment over a CSV dataset holding a crafted BMP that decodes with
+        # zero height: the decoder refuses it, the loader counts it as skipped
+        # and the random-resized crop never sees it
+        zd = os.path.join(d, "zero")
+        run([clipcl, "synth", "--out", zd, "--n", "16", "--size", "16"])
+        bmp = bytearray(64)
+        bmp[0:2] = b"BM"
+        for off, v in ((2, 64), (10, 54), (14, 40), (18, 5), (22, 0), (26, 1), (28, 24)):
+            bmp[off:off + 4] = v.to_bytes(4, "little")
+        with open(os.path.join(zd, "train", "zero.bmp"), "wb") as f:
+            f.write(bytes(bmp))
+        with open(os.path.join(zd, "train.csv"), "a") as f:
+            f.write("train/zero.bmp,a crafted image,x,x,x,x,0,0\n")
+        zo = os.path.join(d, "zero-run")
+        p = run([clipcl, "train", "--data", os.path.join(zd, "train.csv"), "--augment",
+                 "--model-config", cfg, "--batch", "8", "--steps", "3", "--device", "ref",
+                 "--workers", "1", "--out", zo])
+        assert "zero.bmp: image is 5x0 pixels, expected at least 1x1" in p.stderr, p.stderr
+        zrows = [json.loads(line) for line in open(os.path.join(zo, "log.jsonl"))]
+        assert [r["step"] for r in zrows] == [1, 2, 3], zrows
+        assert zrows[-1]["skipped"] >= 1, zrows[-1]
+        print("augment: zero-height image skipped:", zrows[-1]["skipped"])
 
         # the curves
         png = os.path.join(d, "curves.png")
