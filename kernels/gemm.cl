@@ -139,7 +139,7 @@ static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, cons
                               const int bias_mode, __global const float *restrict rb, const int last)
 {
     const int bm = last ? bias_mode : 0;
-    const int epi = last && (EPI_ACT || EPI_RES);
+    const int epi = (EPI_ACT || EPI_RES) ? last != 0 : 0; /* no && on a constant: -Wconstant-logical-operand */
     if (n0 + PW <= N) {
         floatV bcol[NV];
         _Pragma("unroll")
