@@ -14,8 +14,9 @@
  * The policy variants a GPU-class device can get: the GPU style of every
  * style-dependent field (as the defaults rows for igpu/dgpu/other give it),
  * the own GEMM and CLBlast (either can be measured faster), fusion on and
- * off, and the row work-group sizes the defaults' 256 becomes on devices with
- * a smaller maximum (policy.c halves it). Without an OpenCL device only the
+ * off, the row work-group sizes the defaults' 256 becomes on devices with a
+ * smaller maximum (policy.c halves it), and the GEMM tiles a measurement can
+ * pick. Without an OpenCL device only the
  * sources are written and options.txt holds the line "# no device". */
 #include <errno.h>
 #include <stdio.h>
@@ -102,15 +103,30 @@ static int plan_model(rt_ctx *ctx, const char *data, const char *model_dir, cons
 }
 
 typedef struct variant {
-    const char *gemm; /* CLIPCL_GEMM */
+    const char *gemm;   /* CLIPCL_GEMM */
     const char *fusion; /* CLIPCL_FUSION */
     int row_wg;
+    const char *tile;   /* CLIPCL_GEMM_TILE, NULL: the default; the others are
+                         * the tiles ocl_gemm_select.c may measure as best
+                         * (they reach conv.cl, conv_grad.cl and the packing
+                         * kernels of gemm.cl), one with K blocks off */
+    const char *kc;     /* CLIPCL_GEMM_KC, NULL: the default */
 } variant;
 
 static const variant variants[] = {
-    {"own", "1", 256}, {"own", "0", 256}, {"clblast", "1", 256}, {"clblast", "0", 256},
-    {"own", "1", 128}, {"own", "1", 64},
+    {"own", "1", 256, NULL, NULL},     {"own", "0", 256, NULL, NULL},      {"clblast", "1", 256, NULL, NULL},
+    {"clblast", "0", 256, NULL, NULL}, {"own", "1", 128, NULL, NULL},      {"own", "1", 64, NULL, NULL},
+    {"own", "1", 256, "6x16x3", NULL}, {"own", "1", 256, "8x16x3", NULL},  {"own", "1", 256, "8x16x2", NULL},
+    {"own", "1", 256, "4x16x4", "0"},
 };
+
+static void set_or_unset(const char *name, const char *value)
+{
+    if (value)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+}
 
 static int record_options(const char *data, FILE *out)
 {
@@ -124,6 +140,8 @@ static int record_options(const char *data, FILE *out)
     for (size_t v = 0; v < sizeof variants / sizeof variants[0] && !rc; v++) {
         setenv("CLIPCL_GEMM", variants[v].gemm, 1);
         setenv("CLIPCL_FUSION", variants[v].fusion, 1);
+        set_or_unset("CLIPCL_GEMM_TILE", variants[v].tile);
+        set_or_unset("CLIPCL_GEMM_KC", variants[v].kc);
         rt_policy_reload(ctx);
         ctx->policy.row_wg = variants[v].row_wg;
         rc = plan_model(ctx, data, "clip_small_vit/openai", "train_step_vit");

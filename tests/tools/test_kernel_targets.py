@@ -6,7 +6,7 @@ from tests/tools/kernel_variants.c): each embedded file with its includes
 resolved as rt_kernel_text() resolves them, compiled with no options (the
 defaults its #ifndef lines give) and with every option set the lowerings
 passed while planning the test models and the training step with the
-policy in its GPU style. A set with a lone -DHD (the GPU attention kernel)
+policy in its GPU style (variants: kernel_variants.c). A set with a lone -DHD (the GPU attention kernel)
 is also compiled for the head dims of the released CLIP models.
 
 Usage: test_kernel_targets.py KERNEL_VARIANTS. Skips (exit 77) when no
