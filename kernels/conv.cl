@@ -23,7 +23,7 @@
     const int C = g0.s0, H = g0.s1, W = g0.s2, KH = g0.s3;                    \
     const int KW = g1.s0, SH = g1.s1, SW = g1.s2, PH = g1.s3;                 \
     const int PWD = g2.s0, OH = g2.s1, OW = g2.s2;                            \
-    (void)C; (void)KH
+    (void)C; (void)KH; (void)OH /* not every kernel needs all: -Wunused-variable */
 
 static inline float conv_tap(__global const float *xc, int H, int W, int ih, int iw)
 {

@@ -57,10 +57,12 @@ static inline float gemm_epi1(float v, __global const float *r)
     if (EPI_RES) v += r[0];
     return v;
 }
-static inline floatV gemm_epiV(floatV v, __global const float *r)
+/* r: R's elements (zeros where there is no R), loaded by the caller: the
+ * partial panel passes a private copy */
+static inline floatV gemm_epiV(floatV v, const floatV r)
 {
     v = gemm_actV(v);
-    if (EPI_RES) v += vloadV(0, r);
+    if (EPI_RES) v += r;
     return v;
 }
 
@@ -139,7 +141,7 @@ static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, cons
                               const int bias_mode, __global const float *restrict rb, const int last)
 {
     const int bm = last ? bias_mode : 0;
-    const int epi = last && (EPI_ACT || EPI_RES);
+    const int epi = (EPI_ACT || EPI_RES) ? last != 0 : 0; /* no && on a constant: -Wconstant-logical-operand */
     if (n0 + PW <= N) {
         floatV bcol[NV];
         _Pragma("unroll")
@@ -152,25 +154,31 @@ static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, cons
                 _Pragma("unroll")
                 for (int j = 0; j < NV; j++) {
                     floatV v = acc[i][j] + bcol[j] + brow;
-                    if (epi) v = gemm_epiV(v, rb + row + j * VW);
+                    if (epi) v = gemm_epiV(v, EPI_RES ? vloadV(0, rb + row + j * VW) : (floatV)(0.0f));
                     vstoreV(v, 0, cb + row + j * VW);
                 }
             }
         }
     } else {
-        /* the last, partial panel: element stores, never past N */
-        float tmp[PW];
+        /* the last, partial panel: the same vector arithmetic as a full
+         * one (PoCL's vector exp and erf differ from the scalar ones in the
+         * last bit, and the tile, measured per device, decides which
+         * columns land here), bias and R copied in with zeros past N,
+         * element stores never past N */
+        float bt[PW], rt[PW], out[PW];
+        for (int j = 0; j < PW; j++) bt[j] = bm == 1 && n0 + j < N ? bs[n0 + j] : 0.0f;
         for (int i = 0; i < TM; i++) {
             if (m0 + i >= M) break;
-            _Pragma("unroll")
-            for (int j = 0; j < NV; j++) vstoreV(acc[i][j], 0, tmp + j * VW);
             const float brow = bm == 2 ? bs[m0 + i] : 0.0f;
             const long row = (long)(m0 + i) * N + n0;
-            for (int j = 0; n0 + j < N; j++) {
-                float v = tmp[j] + brow + (bm == 1 ? bs[n0 + j] : 0.0f);
-                if (epi) v = gemm_epi1(v, rb + row + j);
-                cb[row + j] = v;
+            for (int j = 0; j < PW; j++) rt[j] = epi && EPI_RES && n0 + j < N ? rb[row + j] : 0.0f;
+            _Pragma("unroll")
+            for (int j = 0; j < NV; j++) {
+                floatV v = acc[i][j] + vloadV(0, bt + j * VW) + brow;
+                if (epi) v = gemm_epiV(v, vloadV(0, rt + j * VW));
+                vstoreV(v, 0, out + j * VW);
             }
+            for (int j = 0; n0 + j < N; j++) cb[row + j] = out[j];
         }
     }
 }
@@ -268,34 +276,38 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
             __global const float *bp = Bp + (long)b * bp_stride + ((long)p * K + k0) * PW;
             floatV acc[TM][NV];
             __global const float *arow[TM];
-            if (k0 == 0 || n0 + PW > N) {
+            /* The K blocks continue the sums stored in C by the earlier
+             * blocks, in full and partial panels alike: every element is
+             * then one fma chain over k = 0..K-1, the same as without
+             * blocks, whatever the tile (which is measured per device and
+             * decides which columns fall in the partial panel). Adding
+             * the stored sum after the block instead rounds differently:
+             * reruns that measured another tile differed by ~1e-6. */
+            if (k0 == 0) {
                 _Pragma("unroll")
                 for (int i = 0; i < TM; i++) {
                     _Pragma("unroll")
                     for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);
                 }
-            } else { /* partial sums of the earlier K blocks (full panels only) */
+            } else if (n0 + PW <= N) {
                 _Pragma("unroll")
                 for (int i = 0; i < TM; i++) {
                     const long row = (long)min(m0 + i, M - 1) * N + n0;
                     _Pragma("unroll")
                     for (int j = 0; j < NV; j++) acc[i][j] = vloadV(0, cb + row + j * VW);
                 }
-            }
-            _Pragma("unroll")
-            for (int i = 0; i < TM; i++) arow[i] = ap + i;
-            gemm_kloop(acc, arow, TM, bp, PW, k1 - k0);
-            if (n0 + PW > N && k0 > 0) { /* partial panel: add the stored partial sums */
+            } else { /* partial panel: the columns before N, zeros past it */
                 for (int i = 0; i < TM; i++) {
-                    if (m0 + i >= M) break;
+                    const long row = (long)min(m0 + i, M - 1) * N + n0;
                     float tmp[PW];
-                    _Pragma("unroll")
-                    for (int j = 0; j < NV; j++) vstoreV(acc[i][j], 0, tmp + j * VW);
-                    for (int j = 0; n0 + j < N; j++) tmp[j] += cb[(long)(m0 + i) * N + n0 + j];
+                    for (int j = 0; j < PW; j++) tmp[j] = n0 + j < N ? cb[row + j] : 0.0f;
                     _Pragma("unroll")
                     for (int j = 0; j < NV; j++) acc[i][j] = vloadV(0, tmp + j * VW);
                 }
             }
+            _Pragma("unroll")
+            for (int i = 0; i < TM; i++) arow[i] = ap + i;
+            gemm_kloop(acc, arow, TM, bp, PW, k1 - k0);
             gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, k1 == K);
         }
     }
