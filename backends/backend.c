@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/selfcheck.h"
+#include "runtime/settings.h"
 #include "runtime/status.h"
 
 struct backend {
@@ -24,6 +26,30 @@ struct backend_optim {
     int n_params, n_added;
 };
 
+static backend_warning_fn warning_sink;
+
+void backend_set_warning_sink(backend_warning_fn fn) { warning_sink = fn; }
+
+/* The self-check of an OpenCL device (selfcheck.h); its warnings, when it
+ * ran now, go to the sink. */
+static int selfcheck_open(backend *b)
+{
+    const char *v = rt_setting_value(RT_SET_SELFCHECK);
+    if (!b->d.ctx || (v && !strcmp(v, "0")))
+        return CC_OK;
+    sc_report r;
+    int rc = backend_selfcheck(b->d.ctx, 0, &r);
+    if (rc)
+        return cc_wrap(rc, "device self-check on %s", b->d.ctx->dev.device_name);
+    for (int i = 0; r.ran && warning_sink && i < r.n_items; i++)
+        if (r.item[i].disabled) {
+            char line[600];
+            backend_selfcheck_warning(b->d.ctx, &r, i, line, sizeof line);
+            warning_sink(line);
+        }
+    return CC_OK;
+}
+
 int backend_open(const char *device, int profiling, backend **out)
 {
     if (!out)
@@ -36,6 +62,10 @@ int backend_open(const char *device, int profiling, backend **out)
                                                     : ocl_backend_open(device, profiling, &b->d);
     if (rc) {
         free(b);
+        return rc;
+    }
+    if ((rc = selfcheck_open(b))) {
+        backend_close(b);
         return rc;
     }
     *out = b;

@@ -31,9 +31,18 @@ typedef struct backend_optim backend_optim;
 /* device: "ref" for the reference backend; anything else selects an OpenCL
  * device (rt_select_device's spec: NULL or "" -> $CLIPCL_DEVICE, else the
  * first GPU, else the first CPU) and creates its context. profiling: keep
- * per-node times (OpenCL; $CLIPCL_PROFILE=1 also turns it on). */
+ * per-node times (OpenCL; $CLIPCL_PROFILE=1 also turns it on).
+ * An OpenCL device gets the device self-check (backends/selfcheck.h) unless
+ * CLIPCL_SELFCHECK=0: the first time for a device, driver and set of kernel
+ * sources it runs (seconds), later it applies the cached result. */
 int backend_open(const char *device, int profiling, backend **out);
 void backend_close(backend *b);
+
+/* Where warnings go (the library prints nothing): one line each, e.g. a
+ * kernel variant the self-check disabled. NULL (the default) drops them.
+ * Process-wide; the tool sets it once. */
+typedef void (*backend_warning_fn)(const char *line);
+void backend_set_warning_sink(backend_warning_fn fn);
 
 /* "reference backend (plain C)" or "<device name> (<platform name>)". */
 const char *backend_name(const backend *b);

@@ -43,6 +43,7 @@ typedef struct backend_desc {
     const backend_iface *iface;
     void *impl;
     const rt_device_info *device; /* NULL: not an OpenCL device */
+    rt_ctx *ctx;                  /* the OpenCL context (NULL on ref): the self-check runs on it */
     int profiling;
     char name[600];
 } backend_desc;

@@ -294,7 +294,8 @@ void rt_policy_reload(rt_ctx *ctx)
  * another thread's GEMM choice may overlay the same, already known, result. */
 void rt_policy_tune_gemm_impl(rt_policy *p, rt_gemm_impl_choice impl)
 {
-    if (p->source[RT_POL_GEMM_IMPL] == RT_SRC_ENV || p->gemm_impl_error[0] ||
+    if (p->source[RT_POL_GEMM_IMPL] == RT_SRC_ENV || p->source[RT_POL_GEMM_IMPL] == RT_SRC_SELFCHECK ||
+        p->gemm_impl_error[0] ||
         (p->source[RT_POL_GEMM_IMPL] == RT_SRC_TUNED && p->gemm_impl == impl))
         return;
     p->gemm_impl = impl;
@@ -310,6 +311,85 @@ void rt_policy_tune_gemm_tile(rt_policy *p, int tm, int vw, int nv)
     p->gemm_vw = vw;
     p->gemm_nv = nv;
     p->source[RT_POL_GEMM_TILE] = RT_SRC_TUNED;
+}
+
+/* ---- self-check overlay ------------------------------------------------- */
+
+static const char *const variant_names[RT_VAR_COUNT] = {
+    [RT_VAR_ROW_CPU] = "row_variant=cpu",
+    [RT_VAR_ROW_GPU] = "row_variant=gpu",
+    [RT_VAR_GEMM_OWN_CPU] = "gemm=own/cpu",
+    [RT_VAR_GEMM_OWN_GPU] = "gemm=own/gpu",
+    [RT_VAR_GEMM_CLBLAST] = "gemm=clblast",
+    [RT_VAR_ATTENTION_CPU] = "attention=cpu",
+    [RT_VAR_ATTENTION_ROWS] = "attention=rows",
+};
+
+const char *rt_variant_name(rt_variant v)
+{
+    return (int)v >= 0 && v < RT_VAR_COUNT ? variant_names[v] : "?";
+}
+
+static int var_off(unsigned mask, rt_variant v) { return (mask >> v) & 1u; }
+
+/* A two-way style field: the other style when its own is off and the other
+ * is not. */
+static void swap_style(rt_policy *p, rt_policy_field f, rt_style *val, unsigned mask, rt_variant cpu,
+                       rt_variant gpu)
+{
+    if (p->source[f] == RT_SRC_ENV)
+        return;
+    const rt_variant cur = *val == RT_STYLE_GPU ? gpu : cpu, other = *val == RT_STYLE_GPU ? cpu : gpu;
+    if (var_off(mask, cur) && !var_off(mask, other)) {
+        *val = *val == RT_STYLE_GPU ? RT_STYLE_CPU : RT_STYLE_GPU;
+        p->source[f] = RT_SRC_SELFCHECK;
+    }
+}
+
+void rt_policy_apply_selfcheck(rt_policy *p, unsigned disabled, const char *fusion_off)
+{
+    p->selfcheck_disabled = disabled;
+    swap_style(p, RT_POL_ROW_VARIANT, &p->row_variant, disabled, RT_VAR_ROW_CPU, RT_VAR_ROW_GPU);
+    swap_style(p, RT_POL_ATTENTION, &p->attention, disabled, RT_VAR_ATTENTION_CPU, RT_VAR_ATTENTION_ROWS);
+    /* GEMM: a wrong own kernel in the device's style goes to CLBlast when
+     * that passed (a tuned library beats the other style's kernel), and the
+     * own variant moves to the other style for a forced CLIPCL_GEMM=own */
+    const rt_variant own_cur = p->gemm_variant == RT_STYLE_GPU ? RT_VAR_GEMM_OWN_GPU : RT_VAR_GEMM_OWN_CPU;
+    const int own_bad = var_off(disabled, own_cur);
+    swap_style(p, RT_POL_GEMM_VARIANT, &p->gemm_variant, disabled, RT_VAR_GEMM_OWN_CPU, RT_VAR_GEMM_OWN_GPU);
+    const rt_variant own_now = p->gemm_variant == RT_STYLE_GPU ? RT_VAR_GEMM_OWN_GPU : RT_VAR_GEMM_OWN_CPU;
+    if (p->source[RT_POL_GEMM_IMPL] != RT_SRC_ENV && !p->gemm_impl_error[0]) {
+        if (own_bad && p->gemm_impl != RT_GEMM_CLBLAST && !var_off(disabled, RT_VAR_GEMM_CLBLAST)) {
+            p->gemm_impl = RT_GEMM_CLBLAST;
+            p->source[RT_POL_GEMM_IMPL] = RT_SRC_SELFCHECK;
+        } else if (var_off(disabled, RT_VAR_GEMM_CLBLAST) && p->gemm_impl != RT_GEMM_OWN &&
+                   !var_off(disabled, own_now)) {
+            p->gemm_impl = RT_GEMM_OWN;
+            p->source[RT_POL_GEMM_IMPL] = RT_SRC_SELFCHECK;
+        }
+    }
+    if (fusion_off && *fusion_off && p->source[RT_POL_FUSION] != RT_SRC_ENV) {
+        /* ",-a,-b," as CLIPCL_FUSION=-a,-b gives: the others follow fusion_enabled */
+        size_t used = 0;
+        const char *s = fusion_off;
+        p->fusion_patterns[0] = 0;
+        while (*s) {
+            const size_t len = strcspn(s, ",");
+            if (len > 0 && used + len + 3 < sizeof p->fusion_patterns) {
+                if (!used)
+                    p->fusion_patterns[used++] = ',';
+                p->fusion_patterns[used++] = '-';
+                memcpy(p->fusion_patterns + used, s, len);
+                used += len;
+                p->fusion_patterns[used++] = ',';
+                p->fusion_patterns[used] = 0;
+            }
+            s += len;
+            if (*s == ',')
+                s++;
+        }
+        p->source[RT_POL_FUSION] = RT_SRC_SELFCHECK;
+    }
 }
 
 int rt_policy_fusion_on(const rt_policy *p, const char *pattern_name)
@@ -400,7 +480,7 @@ void rt_policy_value_text(const rt_policy *p, rt_policy_field f, char *buf, size
 
 const char *rt_policy_source_name(rt_policy_source s)
 {
-    return s == RT_SRC_ENV ? "env" : s == RT_SRC_TUNED ? "tuned" : "default";
+    return s == RT_SRC_ENV ? "env" : s == RT_SRC_TUNED ? "tuned" : s == RT_SRC_SELFCHECK ? "selfcheck" : "default";
 }
 
 void rt_policy_source_text(const rt_policy *p, rt_policy_field f, char *buf, size_t len)
@@ -412,6 +492,7 @@ void rt_policy_source_text(const rt_policy *p, rt_policy_field f, char *buf, siz
     switch (p->source[f]) {
     case RT_SRC_ENV: snprintf(buf, len, "env %s", p->env_var[f] ? p->env_var[f] : "?"); return;
     case RT_SRC_TUNED: snprintf(buf, len, "tuned"); return;
+    case RT_SRC_SELFCHECK: snprintf(buf, len, "selfcheck (a variant found wrong on this device)"); return;
     case RT_SRC_DEFAULT: break;
     }
     snprintf(buf, len, "default (%s)", p->default_row ? p->default_row : "?");

@@ -41,7 +41,21 @@ typedef enum rt_policy_source {
     RT_SRC_DEFAULT = 0, /* the defaults table row (rt_policy.default_row) */
     RT_SRC_TUNED = 1,   /* a measurement cached for this device */
     RT_SRC_ENV = 2,     /* an environment variable (rt_policy.env_var[field]) */
+    RT_SRC_SELFCHECK = 3, /* a variant the device self-check found wrong was replaced */
 } rt_policy_source;
+
+/* Kernel variants the device self-check (backends/selfcheck.c) runs against
+ * the reference backend; a bit per variant in rt_policy.selfcheck_disabled. */
+typedef enum rt_variant {
+    RT_VAR_ROW_CPU = 0,   /* row ops, a work-item per row */
+    RT_VAR_ROW_GPU,       /* row ops, a work-group per row */
+    RT_VAR_GEMM_OWN_CPU,  /* own GEMM, register tiles on packed panels */
+    RT_VAR_GEMM_OWN_GPU,  /* own GEMM, local-memory tiles */
+    RT_VAR_GEMM_CLBLAST,
+    RT_VAR_ATTENTION_CPU,
+    RT_VAR_ATTENTION_ROWS,
+    RT_VAR_COUNT
+} rt_variant;
 
 typedef enum rt_policy_field {
     RT_POL_STYLE = 0,
@@ -91,6 +105,7 @@ typedef struct rt_policy {
     rt_policy_source source[RT_POL_COUNT];
     const char *env_var[RT_POL_COUNT]; /* the variable when source is RT_SRC_ENV */
     const char *default_row;           /* the defaults table row that matched, e.g. "class cpu" */
+    unsigned selfcheck_disabled;       /* 1u << rt_variant: found wrong on this device */
 } rt_policy;
 
 /* Defaults for dev, then the environment. No tuned overlay (the backend adds
@@ -107,6 +122,15 @@ void rt_policy_reload(rt_ctx *ctx);
 /* The tuned overlay: sets the field unless the environment set it. */
 void rt_policy_tune_gemm_impl(rt_policy *p, rt_gemm_impl_choice impl);
 void rt_policy_tune_gemm_tile(rt_policy *p, int tm, int vw, int nv);
+
+/* The self-check overlay: records `disabled` (bits 1u << rt_variant) and
+ * moves each field that uses a disabled variant to a working one, and turns
+ * off the fusion patterns named in fusion_off ("a,b"; NULL or "" none), with
+ * source RT_SRC_SELFCHECK, unless the environment set the field. Applies a
+ * result computed and cached by backends/selfcheck.c; runs nothing itself. */
+void rt_policy_apply_selfcheck(rt_policy *p, unsigned disabled, const char *fusion_off);
+/* "gemm=own/cpu", ... : the variant as the self-check names it. */
+const char *rt_variant_name(rt_variant v);
 
 /* 1 when the fusion pattern is on: named in CLIPCL_FUSION (on, or off with
  * '-'), else fusion_enabled. */

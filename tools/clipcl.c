@@ -1,6 +1,7 @@
 /* The `clipcl` command line: a table of subcommands and a dispatcher.
  * Each subcommand lives in its own tools/cmd_NAME.c (see tools/cmd.h). */
 #include "tools/cmd.h"
+#include "backends/backend.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -69,8 +70,13 @@ static int unknown(const char *name)
     return 2;
 }
 
+/* Library warnings (a kernel variant the device self-check disabled): one
+ * line each on stderr. */
+static void print_warning(const char *line) { fprintf(stderr, "clipcl: warning: %s\n", line); }
+
 int main(int argc, char **argv)
 {
+    backend_set_warning_sink(print_warning);
     if (argc < 2) {
         print_help(stderr);
         return 2;

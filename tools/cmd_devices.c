@@ -11,9 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runtime/settings.h"
+#include "backends/selfcheck.h"
 
 const char cmd_devices_usage[] =
-    "usage: clipcl devices [--json] [--device D] [--policy] [--settings]\n\n"
+    "usage: clipcl devices [--json] [--device D] [--policy] [--settings] [--check]\n\n"
     "Lists every OpenCL platform and device and marks with * the one clipcl\n"
     "would use. D (or $CLIPCL_DEVICE) is gpu, cpu, P:D (platform:device\n"
     "indices) or a case-insensitive part of the device or platform name;\n"
@@ -24,7 +25,11 @@ const char cmd_devices_usage[] =
     "              --device): each field, its value and where it came from:\n"
     "              default (the table row that matched), tuned (measured and\n"
     "              cached), or env VARIABLE\n"
-    "  --settings  every CLIPCL_* environment variable, its meaning and value\n";
+    "  --settings  every CLIPCL_* environment variable, its meaning and value\n"
+    "  --check     run the device self-check on the selected device now: every\n"
+    "              kernel variant against the reference backend; a variant that\n"
+    "              disagrees is disabled for the device (a warning names it) and\n"
+    "              the result replaces the cached one\n";
 
 static const char *type_name(cl_device_type t)
 {
@@ -175,9 +180,59 @@ static int print_policies(const rt_device_info *l, int n, const rt_device_info *
     return CC_OK;
 }
 
+/* --check: the self-check of the selected device, run now, one line per variant. */
+static int run_check(const rt_device_info *sel, int json)
+{
+    char spec[32];
+    snprintf(spec, sizeof spec, "%d:%d", sel->platform_index, sel->device_index);
+    rt_ctx *ctx = NULL;
+    int rc = rt_ctx_create(spec, 0, &ctx);
+    if (rc != CC_OK)
+        return rc;
+    sc_report r;
+    rc = backend_selfcheck(ctx, 1, &r);
+    if (rc != CC_OK) {
+        rt_ctx_free(ctx);
+        return rc;
+    }
+    for (int i = 0; i < r.n_items; i++)
+        if (r.item[i].disabled) {
+            char line[600];
+            backend_selfcheck_warning(ctx, &r, i, line, sizeof line);
+            fprintf(stderr, "clipcl: warning: %s\n", line);
+        }
+    if (json) {
+        json_object *root = json_object_new_object(), *arr = json_object_new_array();
+        json_object_object_add(root, "device", json_object_new_string(ctx->dev.device_name));
+        json_object_object_add(root, "seconds", json_object_new_double(r.seconds));
+        json_object_object_add(root, "cache_file", json_object_new_string(r.cache_file));
+        for (int i = 0; i < r.n_items; i++) {
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "variant", json_object_new_string(r.item[i].name));
+            json_object_object_add(e, "ok", json_object_new_boolean(!r.item[i].disabled));
+            json_object_object_add(e, "seconds", json_object_new_double(r.item[i].seconds));
+            if (r.item[i].disabled)
+                json_object_object_add(e, "why", json_object_new_string(r.item[i].why));
+            json_object_array_add(arr, e);
+        }
+        json_object_object_add(root, "variants", arr);
+        printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+        json_object_put(root);
+    } else {
+        printf("self-check of %s (%s): every kernel variant against the reference backend\n",
+               ctx->dev.device_name, ctx->dev.driver_version);
+        for (int i = 0; i < r.n_items; i++)
+            printf("    %-28s %-8s %6.2f s\n", r.item[i].name, r.item[i].disabled ? "DISABLED" : "ok",
+                   r.item[i].seconds);
+        printf("%.2f s in all; result cached in %s\n", r.seconds, r.cache_file[0] ? r.cache_file : "(no cache folder)");
+    }
+    rt_ctx_free(ctx);
+    return CC_OK;
+}
+
 int cmd_devices(int argc, char **argv)
 {
-    int json = 0, policy = 0, settings = 0;
+    int json = 0, policy = 0, settings = 0, check = 0;
     const char *spec = NULL;
     for (int i = 1; i < argc; i++) {
         int r = cmd_option_value(argc, argv, &i, "--device", &spec);
@@ -191,6 +246,8 @@ int cmd_devices(int argc, char **argv)
             policy = 1;
         else if (strcmp(argv[i], "--settings") == 0)
             settings = 1;
+        else if (strcmp(argv[i], "--check") == 0)
+            check = 1;
         else
             return cmd_usage_error("devices", "unknown argument \"%s\"", argv[i]);
     }
@@ -222,6 +279,13 @@ int cmd_devices(int argc, char **argv)
         selp = &sel;
     }
     const int only_selected = spec && *spec;
+    if (check) {
+        free(list);
+        if (!selp)
+            return cmd_error("devices --check: no OpenCL device");
+        rc = run_check(selp, json);
+        return rc != CC_OK ? cmd_lib_error(rc) : 0;
+    }
     if (json) {
         rc = print_json(list, n, selp, policy, only_selected);
     } else {

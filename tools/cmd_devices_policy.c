@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "backends/opencl/ocl_gemm.h"
+#include "backends/selfcheck.h"
 #include "runtime/settings.h"
 
 int devices_policy_of(const rt_device_info *d, rt_ctx **out)
@@ -14,8 +15,10 @@ int devices_policy_of(const rt_device_info *d, rt_ctx **out)
     char spec[32];
     snprintf(spec, sizeof spec, "%d:%d", d->platform_index, d->device_index);
     int rc = rt_ctx_create(spec, 0, out);
-    if (rc == CC_OK)
+    if (rc == CC_OK) {
         ocl_gemm_policy_overlay(*out); /* what is cached for the device; never measures */
+        backend_selfcheck_apply_cached(*out); /* nor checks */
+    }
     return rc;
 }
 

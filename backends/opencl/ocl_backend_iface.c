@@ -209,6 +209,7 @@ int ocl_backend_open(const char *device, int profiling, backend_desc *out)
     out->iface = &ocl_iface;
     out->impl = ctx;
     out->device = &ctx->dev;
+    out->ctx = ctx;
     out->profiling = ctx->profiling;
     snprintf(out->name, sizeof out->name, "%s (%s)", ctx->dev.device_name, ctx->dev.platform_name);
     return CC_OK;

@@ -12,6 +12,7 @@
 #include "backends/opencl/ocl_fusion.h"
 #include "backends/opencl/ocl_lower_ops.h"
 #include "backends/opencl/ocl_plan_internal.h"
+#include "backends/opencl/ocl_plan_mem.h"
 #include "backends/opencl/ocl_shared_scratch.h"
 #include "runtime/grow.h"
 
@@ -56,6 +57,8 @@ struct ocl_plan {
     ocl_memo *memo;         /* derived buffers shared between nodes */
     int n_memo, cap_memo;
     ocl_fusion_claims fusion; /* runs of the schedule lowered as one (ocl_fusion.h) */
+    const graph *g;
+    ocl_mem_need need;      /* device memory so far, checked before each allocation */
 };
 
 struct ocl_lower {
@@ -84,6 +87,9 @@ int ocl_lower_scratch(ocl_lower *lc, size_t bytes, cl_mem *out)
     ocl_plan *p = lc->p;
     int rc = cc_grow((void **)&p->scratch, &p->cap_scratch, p->n_scratch + 1, sizeof(cl_mem), "plan scratch buffers");
     if (rc)
+        return rc;
+    p->need.scratch = p->scratch_bytes + p->ss.bytes;
+    if ((rc = ocl_mem_check(p->ctx, p->g, &p->need, bytes ? bytes : 4)))
         return rc;
     rc = rt_alloc(p->ctx, bytes ? bytes : 4, out);
     if (rc)
@@ -268,6 +274,11 @@ static int alloc_storage(ocl_plan *p, const graph *g, const g_memplan *mp)
         }
     }
     p->arena_bytes = mp->arena_bytes;
+    /* the whole budget before the first big allocation */
+    p->need.arena = total;
+    int mrc = ocl_mem_check(p->ctx, g, &p->need, 0);
+    if (mrc)
+        return mrc;
     if (total > 0) {
         int rc = rt_alloc(p->ctx, total, &p->arena);
         if (rc)
@@ -323,6 +334,7 @@ int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
         goto done;
     }
     p->ctx = ctx;
+    p->g = g;
     p->params_dirty = 1;
     p->n_tensors = g->n_tensors;
     p->n_nodes = g->n_nodes;
@@ -339,6 +351,7 @@ int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
         p->node_seconds[i] = -1.0;
     for (int t = 0; t < g->n_tensors; t++)
         p->is_param[t] = g->tensors[t].role == G_ROLE_PARAM;
+    ocl_mem_need_of(g, &p->need);
 
     int n_order = g_schedule(g, order);
     if (n_order < 0) {
@@ -376,6 +389,10 @@ int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
         }
     }
     ocl_ss_end();
+    if (!rc) { /* the shared scratch is allocated now, at its final size */
+        p->need.scratch = p->scratch_bytes;
+        rc = ocl_mem_check(ctx, g, &p->need, p->ss.bytes);
+    }
     if (!rc)
         rc = ocl_ss_finish(&p->ss, ctx);
     if (rc)

@@ -1,0 +1,600 @@
+/* The device self-check (selfcheck.h): small graphs of odd shapes, run on
+ * every kernel variant of the device and on the reference backend. The shapes
+ * are odd on purpose (rows of 301 > one work-group, 37 not a multiple of any
+ * tile, K = 801 > the packed-A K block) so edges and remainders are taken,
+ * and small so the whole check is seconds on PoCL (the programs are cached
+ * like any other). */
+#include "backends/selfcheck.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "backends/backend.h"
+#include "backends/opencl/ocl_backend.h"
+#include "backends/opencl/ocl_fusion.h"
+#include "runtime/clock.h"
+#include "runtime/kernel_source.h"
+#include "runtime/rng.h"
+#include "runtime/status.h"
+
+/* Bump when the checks change: old results then stop matching. */
+#define SC_FORMAT "clipcl-selfcheck-1"
+
+/* ---- the test graphs ----------------------------------------------------- */
+
+typedef struct sc_case {
+    graph *g;
+    float **data;   /* per tensor: host values of inputs and params */
+    float **want;   /* per tensor: the reference's outputs */
+    int outs[8], n_outs;
+} sc_case;
+
+static void case_free(sc_case *c)
+{
+    if (c->g) {
+        for (int t = 0; t < c->g->n_tensors; t++) {
+            if (c->data)
+                free(c->data[t]);
+            if (c->want)
+                free(c->want[t]);
+        }
+    }
+    free(c->data);
+    free(c->want);
+    g_free(c->g);
+    memset(c, 0, sizeof *c);
+}
+
+static int in2(graph *g, const char *name, int64_t a, int64_t b)
+{
+    const int64_t s[2] = {a, b};
+    return g_input(g, name, G_F32, 2, s);
+}
+
+static int in3(graph *g, const char *name, int64_t a, int64_t b, int64_t c)
+{
+    const int64_t s[3] = {a, b, c};
+    return g_input(g, name, G_F32, 3, s);
+}
+
+static int par1(graph *g, const char *name, int64_t n) { return g_param(g, name, 1, &n); }
+
+static void out(graph *g, int t)
+{
+    if (t >= 0)
+        g_mark_output(g, t);
+}
+
+/* Row ops: softmax (plain and causal), layernorm, l2norm, sum, mean, max. */
+static void build_rows(graph *g)
+{
+    const int x = in2(g, "x", 5, 301), sq = in3(g, "s", 2, 9, 9), y = in2(g, "y", 7, 37);
+    out(g, g_softmax(g, x, 0));
+    out(g, g_softmax(g, sq, 1));
+    out(g, g_layernorm(g, x, par1(g, "ln.w", 301), par1(g, "ln.b", 301), 1e-5f));
+    out(g, g_l2norm(g, y, 1e-6f));
+    out(g, g_sum(g, x));
+    out(g, g_mean(g, y));
+    out(g, g_max(g, x));
+}
+
+/* GEMMs: a linear layer (B transposed, bias), a long K (blocked), batched. */
+static void build_gemm(graph *g)
+{
+    const int64_t w1s[2] = {29, 37}, w2s[2] = {17, 801}, bs[3] = {3, 19, 23};
+    const int x = in2(g, "x", 13, 37), x2 = in2(g, "x2", 9, 801), a = in3(g, "a", 3, 11, 19);
+    out(g, g_matmul(g, x, g_param(g, "w1", 2, w1s), par1(g, "b1", 29), 0, 1));
+    out(g, g_matmul(g, x2, g_param(g, "w2", 2, w2s), -1, 0, 1));
+    out(g, g_matmul(g, a, g_input(g, "bm", G_F32, 3, bs), -1, 0, 0));
+}
+
+/* Attention: head dim 8 (attention_cpu takes it), plain and causal. */
+static void build_attention(graph *g)
+{
+    const int q = in3(g, "q", 2, 7, 16), k = in3(g, "k", 2, 7, 16), v = in3(g, "v", 2, 7, 16);
+    out(g, g_attention(g, q, k, v, 2, 0));
+    out(g, g_attention(g, q, k, v, 2, 1));
+}
+
+/* Random inputs, then the reference's outputs. positive: tensors drawn from
+ * (0.5, 1.5) (variances of the fusion examples). */
+static int case_prepare(sc_case *c, backend *ref, const int *positive, int n_positive)
+{
+    graph *g = c->g;
+    if (g->n_errors)
+        return cc_fail(CC_ERR_INVALID, "device self-check: a test graph has %d builder error(s): %s", g->n_errors,
+                       cc_last_error());
+    c->data = calloc((size_t)g->n_tensors, sizeof *c->data);
+    c->want = calloc((size_t)g->n_tensors, sizeof *c->want);
+    if (!c->data || !c->want)
+        return cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+    uint64_t seed = 0x5e1fc4ecull + (uint64_t)g->n_tensors;
+    for (int t = 0; t < g->n_tensors; t++) {
+        const g_tensor *T = &g->tensors[t];
+        if (T->is_output && T->dtype == G_F32 && c->n_outs < 8)
+                c->outs[c->n_outs++] = t;
+        if (T->role != G_ROLE_INPUT && T->role != G_ROLE_PARAM)
+            continue;
+        const int64_t n = g_numel(g, t);
+        int pos = 0;
+        for (int i = 0; i < n_positive; i++)
+            pos |= positive[i] == t;
+        float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+        if (!v)
+            return cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+        for (int64_t i = 0; i < n; i++)
+            v[i] = pos ? (float)(0.5 + cc_rng_uniform(&seed)) : (float)(2.0 * cc_rng_uniform(&seed) - 1.0);
+        c->data[t] = v;
+    }
+    backend_plan *p = NULL;
+    int rc = backend_plan_create(ref, g, &p);
+    for (int t = 0; !rc && t < g->n_tensors; t++)
+        if (c->data[t])
+            rc = backend_plan_write(p, t, c->data[t], g_nbytes(g, t));
+    if (!rc)
+        rc = backend_plan_run(p);
+    for (int i = 0; !rc && i < c->n_outs; i++) {
+        const int t = c->outs[i];
+        c->want[t] = malloc(g_nbytes(g, t) ? g_nbytes(g, t) : 4);
+        rc = c->want[t] ? backend_plan_read(p, t, c->want[t], g_nbytes(g, t))
+                        : cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+    }
+    backend_plan_free(p);
+    return rc ? cc_wrap(rc, "device self-check: the reference backend") : CC_OK;
+}
+
+/* Runs c on ctx under policy pol. Returns 0 when every output agrees with
+ * the reference, 1 with *why filled when one does not or the plan fails. */
+static int case_run(rt_ctx *ctx, const rt_policy *pol, const sc_case *c, char *why, size_t len)
+{
+    const rt_policy saved = ctx->policy;
+    ctx->policy = *pol;
+    ocl_plan *p = NULL;
+    float *got = NULL;
+    int bad = 0;
+    int rc = ocl_plan_create(ctx, c->g, &p);
+    for (int t = 0; !rc && t < c->g->n_tensors; t++)
+        if (c->data[t])
+            rc = ocl_plan_write(p, t, c->data[t], g_nbytes(c->g, t));
+    if (!rc)
+        rc = ocl_plan_run(p);
+    for (int i = 0; !rc && !bad && i < c->n_outs; i++) {
+        const int t = c->outs[i];
+        const int64_t n = g_numel(c->g, t);
+        free(got);
+        got = malloc(g_nbytes(c->g, t) ? g_nbytes(c->g, t) : 4);
+        if (!got) {
+            rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+            break;
+        }
+        if ((rc = ocl_plan_read(p, t, got, g_nbytes(c->g, t))))
+            break;
+        const float *w = c->want[t];
+        double maxref = 0, maxerr = 0;
+        int64_t at = 0;
+        for (int64_t j = 0; j < n; j++)
+            maxref = fmax(maxref, fabs((double)w[j]));
+        for (int64_t j = 0; j < n; j++) {
+            const double e = fabs((double)got[j] - (double)w[j]);
+            if (!(e <= maxerr)) { /* NaN counts */
+                maxerr = isnan(e) ? INFINITY : e;
+                at = j;
+            }
+        }
+        /* the reference accumulates in double; fp32 kernels stay near 1e-6 of
+         * the largest value, a wrong kernel is off by its order */
+        if (!(maxerr <= 1e-3 * maxref + 1e-6)) {
+            char shape[96];
+            g_shape_str(c->g, t, shape, sizeof shape);
+            const int prod = c->g->tensors[t].producer;
+            snprintf(why, len, "%s %s: element %lld is %.6g, the reference %.6g (max |err| %.3g, max |ref| %.3g)",
+                     prod >= 0 ? g_op_name(c->g->nodes[prod].op) : "?", shape, (long long)at, (double)got[at],
+                     (double)w[at], maxerr, maxref);
+            bad = 1;
+        }
+    }
+    if (rc) {
+        snprintf(why, len, "%s", cc_last_error());
+        cc_clear_error();
+        bad = 1;
+    }
+    free(got);
+    ocl_plan_free(p);
+    ctx->policy = saved;
+    return bad;
+}
+
+/* ---- the key, the cache file and the process memory ---------------------- */
+
+static void key_of(const rt_ctx *ctx, char hex[17])
+{
+    XXH64_state_t *st = XXH64_createState();
+    unsigned long long h = 0;
+    if (st) {
+        XXH64_reset(st, 0);
+        const char *parts[] = {SC_FORMAT, ctx->dev.platform_name, ctx->dev.platform_version, ctx->dev.device_name,
+                               ctx->dev.driver_version};
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+            XXH64_update(st, parts[i], strlen(parts[i]) + 1);
+        /* every kernel file as this process would build it (overrides and
+         * includes resolved): an edited kernel is a new thing to check */
+        for (const rt_embedded_kernel *k = rt_embedded_kernels; k->name; k++) {
+            size_t len = 0;
+            const char *src = rt_kernel_source(k->name, &len, NULL);
+            XXH64_update(st, k->name, strlen(k->name) + 1);
+            if (src)
+                XXH64_update(st, src, len);
+        }
+        cc_clear_error();
+        h = (unsigned long long)XXH64_digest(st);
+        XXH64_freeState(st);
+    }
+    snprintf(hex, 17, "%016llx", h);
+}
+
+static int cache_path(const char *hex, char *buf, size_t len)
+{
+    char cache[768];
+    rt_cache_dir(cache, sizeof cache);
+    if (!cache[0])
+        return -1;
+    const int w = snprintf(buf, len, "%s/tuning/selfcheck-%s.txt", cache, hex);
+    return (w < 0 || (size_t)w >= len) ? -1 : 0;
+}
+
+typedef struct memo_entry {
+    cl_device_id dev;
+    char key[17];
+    sc_report r;
+} memo_entry;
+
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+static memo_entry memo[8];
+static int n_memo;
+
+void backend_selfcheck_reset(void)
+{
+    pthread_mutex_lock(&memo_lock);
+    n_memo = 0;
+    pthread_mutex_unlock(&memo_lock);
+}
+
+static void add_item(sc_report *r, const char *name, int disabled, const char *why, double seconds)
+{
+    if (r->n_items >= SC_MAX_ITEMS)
+        return;
+    sc_item *it = &r->item[r->n_items++];
+    snprintf(it->name, sizeof it->name, "%s", name);
+    it->disabled = disabled;
+    snprintf(it->why, sizeof it->why, "%s", disabled ? why : "");
+    it->seconds = seconds;
+}
+
+/* The summary fields (disabled bits, fusion_off) from the items. */
+static void summarise(sc_report *r)
+{
+    r->disabled = 0;
+    r->fusion_off[0] = 0;
+    for (int i = 0; i < r->n_items; i++) {
+        const sc_item *it = &r->item[i];
+        if (!it->disabled)
+            continue;
+        for (int v = 0; v < RT_VAR_COUNT; v++)
+            if (!strcmp(it->name, rt_variant_name((rt_variant)v)))
+                r->disabled |= 1u << v;
+        if (!strncmp(it->name, "fusion=", 7)) {
+            const size_t n = strlen(r->fusion_off);
+            snprintf(r->fusion_off + n, sizeof r->fusion_off - n, "%s%s", n ? "," : "", it->name + 7);
+        }
+    }
+}
+
+/* 1 when the file holds a whole result for this key. */
+static int read_cache(const char *file, sc_report *r)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return 0;
+    char line[600];
+    int complete = 0;
+    r->n_items = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char name[48], state[16];
+        int used = 0;
+        if (sscanf(line, "variant %47s %15s %n", name, state, &used) >= 2) {
+            const int dis = !strcmp(state, "disabled");
+            if (dis || !strcmp(state, "ok"))
+                add_item(r, name, dis, used ? line + used : "", 0.0);
+        } else if (!strcmp(line, "end")) {
+            complete = 1;
+        }
+    }
+    fclose(f);
+    if (!complete || r->n_items == 0)
+        return 0;
+    summarise(r);
+    return 1;
+}
+
+static void mkdir_parent(const char *file)
+{
+    char tmp[1000];
+    snprintf(tmp, sizeof tmp, "%s", file);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) && errno != EEXIST)
+            return;
+        *p = '/';
+    }
+}
+
+/* Best effort: a cache that cannot be written costs a check next time. */
+static void write_cache(const rt_ctx *ctx, const char *file, const sc_report *r)
+{
+    char tmp[1100];
+    mkdir_parent(file);
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", file, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    time_t now = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
+    fprintf(f, "# clipcl device self-check of every kernel variant against the reference backend, %s\n", when);
+    fprintf(f, "# delete this file (or run clipcl devices --check) to check again\n");
+    fprintf(f, "device %s\nplatform %s %s\ndriver %s\nseconds %.2f\n", ctx->dev.device_name, ctx->dev.platform_name,
+            ctx->dev.platform_version, ctx->dev.driver_version, r->seconds);
+    for (int i = 0; i < r->n_items; i++)
+        fprintf(f, "variant %s %s%s%s\n", r->item[i].name, r->item[i].disabled ? "disabled" : "ok",
+                r->item[i].disabled ? " " : "", r->item[i].why);
+    fprintf(f, "end\n");
+    const int bad = fclose(f) != 0;
+    if (bad || rename(tmp, file))
+        remove(tmp);
+}
+
+/* ---- the check ----------------------------------------------------------- */
+
+/* The policy the checks start from: ctx's own, fusion off, GEMM forced to
+ * one implementation so that nothing is measured. */
+static rt_policy base_policy(const rt_ctx *ctx)
+{
+    rt_policy p = ctx->policy;
+    p.fusion_enabled = 0;
+    p.fusion_patterns[0] = 0;
+    p.gemm_impl_error[0] = 0;
+    p.gemm_impl = RT_GEMM_OWN;
+    p.source[RT_POL_GEMM_IMPL] = RT_SRC_DEFAULT;
+    return p;
+}
+
+static int check_one(rt_ctx *ctx, sc_report *r, const char *name, const rt_policy *pols, int n_pols,
+                     const sc_case *c)
+{
+    char why[240] = "";
+    const double t0 = cc_now_s();
+    int bad = 0;
+    for (int i = 0; i < n_pols && !bad; i++)
+        bad = case_run(ctx, &pols[i], c, why, sizeof why);
+    add_item(r, name, bad, why, cc_now_s() - t0);
+    return CC_OK;
+}
+
+static int run_checks(rt_ctx *ctx, sc_report *r)
+{
+    backend *ref = NULL;
+    sc_case c;
+    memset(&c, 0, sizeof c);
+    int rc = backend_open("ref", 0, &ref);
+    if (rc)
+        return rc;
+    const rt_policy base = base_policy(ctx);
+
+    /* row ops, each style */
+    c.g = g_new();
+    if (!c.g) {
+        rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+        goto done;
+    }
+    build_rows(c.g);
+    if ((rc = case_prepare(&c, ref, NULL, 0)))
+        goto done;
+    for (int s = 0; s < 2; s++) {
+        rt_policy p = base;
+        p.row_variant = (rt_style)s;
+        check_one(ctx, r, rt_variant_name(s ? RT_VAR_ROW_GPU : RT_VAR_ROW_CPU), &p, 1, &c);
+    }
+    case_free(&c);
+
+    /* GEMM: the own kernel in each style (the CPU style with every packing
+     * of A and B, each a different kernel), then CLBlast */
+    c.g = g_new();
+    if (!c.g) {
+        rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+        goto done;
+    }
+    build_gemm(c.g);
+    if ((rc = case_prepare(&c, ref, NULL, 0)))
+        goto done;
+    {
+        static const rt_pack_choice packs[3][2] = {
+            {RT_PACK_NEVER, RT_PACK_ALWAYS}, {RT_PACK_ALWAYS, RT_PACK_ALWAYS}, {RT_PACK_NEVER, RT_PACK_NEVER}};
+        rt_policy p[3];
+        for (int i = 0; i < 3; i++) {
+            p[i] = base;
+            p[i].gemm_variant = RT_STYLE_CPU;
+            p[i].gemm_pack_a = packs[i][0];
+            p[i].gemm_pack_b = packs[i][1];
+        }
+        check_one(ctx, r, rt_variant_name(RT_VAR_GEMM_OWN_CPU), p, 3, &c);
+        p[0] = base;
+        p[0].gemm_variant = RT_STYLE_GPU;
+        if (ctx->dev.max_work_group_size >= 256) /* what gemm_local needs (policy.c) */
+            check_one(ctx, r, rt_variant_name(RT_VAR_GEMM_OWN_GPU), p, 1, &c);
+        p[0] = base;
+        p[0].gemm_impl = RT_GEMM_CLBLAST;
+        check_one(ctx, r, rt_variant_name(RT_VAR_GEMM_CLBLAST), p, 1, &c);
+    }
+    case_free(&c);
+
+    /* attention, each variant */
+    c.g = g_new();
+    if (!c.g) {
+        rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+        goto done;
+    }
+    build_attention(c.g);
+    if ((rc = case_prepare(&c, ref, NULL, 0)))
+        goto done;
+    for (int s = 0; s < 2; s++) {
+        rt_policy p = base;
+        p.attention = (rt_style)s;
+        check_one(ctx, r, rt_variant_name(s ? RT_VAR_ATTENTION_ROWS : RT_VAR_ATTENTION_CPU), &p, 1, &c);
+    }
+    case_free(&c);
+
+    /* fusion: each pattern alone, on the variants that passed */
+    summarise(r);
+    rt_policy fused = ctx->policy;
+    rt_policy_apply_selfcheck(&fused, r->disabled, NULL);
+    for (int i = 0; i < ocl_fusion_count(); i++) {
+        const ocl_fusion_pattern *pat = ocl_fusion_get(i);
+        ocl_fusion_example ex;
+        memset(&ex, 0, sizeof ex);
+        c.g = g_new();
+        if (!c.g) {
+            rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+            goto done;
+        }
+        if (pat->example(c.g, 7, 33, &ex) != 0) {
+            rc = cc_fail(CC_ERR_INVALID, "device self-check: fusion example %s: %s", pat->name, cc_last_error());
+            goto done;
+        }
+        if ((rc = case_prepare(&c, ref, ex.positive, ex.n_positive)))
+            goto done;
+        /* the pattern alone; a GEMM epilogue with each GEMM that passed (the
+         * own kernels apply it in their store, CLBlast in a launch after) */
+        rt_policy p[2];
+        int n_p = 0;
+        for (int impl = 0; impl < 2; impl++) {
+            const rt_variant v = impl ? RT_VAR_GEMM_CLBLAST
+                                      : (fused.gemm_variant == RT_STYLE_GPU ? RT_VAR_GEMM_OWN_GPU : RT_VAR_GEMM_OWN_CPU);
+            if ((r->disabled >> v) & 1u)
+                continue;
+            if (impl && n_p && strncmp(pat->name, "matmul_", 7))
+                continue;
+            p[n_p] = fused;
+            p[n_p].gemm_impl = impl ? RT_GEMM_CLBLAST : RT_GEMM_OWN; /* measuring is not checking */
+            p[n_p].source[RT_POL_GEMM_IMPL] = RT_SRC_DEFAULT;
+            p[n_p].gemm_impl_error[0] = 0;
+            p[n_p].fusion_enabled = 0;
+            snprintf(p[n_p].fusion_patterns, sizeof p[n_p].fusion_patterns, ",%s,", pat->name);
+            n_p++;
+        }
+        char name[48];
+        snprintf(name, sizeof name, "fusion=%s", pat->name);
+        check_one(ctx, r, name, p, n_p, &c);
+        case_free(&c);
+    }
+    summarise(r);
+done:
+    case_free(&c);
+    backend_close(ref);
+    return rc;
+}
+
+int backend_selfcheck(rt_ctx *ctx, int force, sc_report *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ctx)
+        return cc_fail(CC_ERR_INVALID, "backend_selfcheck: ctx must not be NULL");
+    char hex[17];
+    key_of(ctx, hex);
+    if (cache_path(hex, out->cache_file, sizeof out->cache_file))
+        out->cache_file[0] = 0;
+    int rc = CC_OK;
+    /* one check at a time: two threads opening the same device wait for one */
+    pthread_mutex_lock(&memo_lock);
+    memo_entry *e = NULL;
+    for (int i = 0; i < n_memo; i++)
+        if (memo[i].dev == ctx->dev.device && !strcmp(memo[i].key, hex))
+            e = &memo[i];
+    if (e && !force) {
+        *out = e->r;
+        out->ran = 0;
+    } else if (!force && out->cache_file[0] && read_cache(out->cache_file, out)) {
+        out->ran = 0;
+    } else {
+        const double t0 = cc_now_s();
+        out->n_items = 0;
+        rc = run_checks(ctx, out);
+        out->seconds = cc_now_s() - t0;
+        out->ran = 1;
+        if (!rc && out->cache_file[0])
+            write_cache(ctx, out->cache_file, out);
+    }
+    if (!rc) {
+        if (!e && n_memo < (int)(sizeof memo / sizeof memo[0]))
+            e = &memo[n_memo++];
+        if (e) {
+            e->dev = ctx->dev.device;
+            snprintf(e->key, sizeof e->key, "%s", hex);
+            e->r = *out;
+        }
+        rt_policy_apply_selfcheck(&ctx->policy, out->disabled, out->fusion_off);
+    }
+    pthread_mutex_unlock(&memo_lock);
+    return rc;
+}
+
+void backend_selfcheck_warning(const rt_ctx *ctx, const sc_report *r, int item, char *buf, size_t len)
+{
+    const sc_item *it = &r->item[item];
+    const rt_policy *p = &ctx->policy;
+    char instead[128] = "";
+    if (!strncmp(it->name, "row_variant", 11))
+        snprintf(instead, sizeof instead, "row ops use the %s variant", p->row_variant == RT_STYLE_GPU ? "gpu" : "cpu");
+    else if (!strncmp(it->name, "gemm", 4))
+        snprintf(instead, sizeof instead, "GEMM uses %s",
+                 p->gemm_impl == RT_GEMM_CLBLAST ? "CLBlast"
+                 : p->gemm_variant == RT_STYLE_GPU ? "the own gpu kernel" : "the own cpu kernel");
+    else if (!strncmp(it->name, "attention", 9))
+        snprintf(instead, sizeof instead, "attention uses the %s variant",
+                 p->attention == RT_STYLE_GPU ? "rows" : "cpu");
+    else if (!strncmp(it->name, "fusion=", 7))
+        snprintf(instead, sizeof instead, "that pattern runs unfused");
+    snprintf(buf, len, "device self-check: %s disagrees with the reference backend on %s: disabled, %s (%s)",
+             it->name, ctx->dev.device_name, instead, it->why);
+}
+
+int backend_selfcheck_apply_cached(rt_ctx *ctx)
+{
+    char hex[17], file[1000];
+    key_of(ctx, hex);
+    sc_report r;
+    memset(&r, 0, sizeof r);
+    int known = 0;
+    pthread_mutex_lock(&memo_lock);
+    for (int i = 0; i < n_memo && !known; i++)
+        if (memo[i].dev == ctx->dev.device && !strcmp(memo[i].key, hex)) {
+            r = memo[i].r;
+            known = 1;
+        }
+    pthread_mutex_unlock(&memo_lock);
+    if (!known && !cache_path(hex, file, sizeof file))
+        known = read_cache(file, &r);
+    if (known)
+        rt_policy_apply_selfcheck(&ctx->policy, r.disabled, r.fusion_off);
+    return known;
+}

@@ -1,0 +1,59 @@
+/* The device self-check: every kernel variant a plan could use on an OpenCL
+ * device (row ops cpu/gpu, the own GEMM in both styles and CLBlast, attention
+ * cpu/rows, each fusion pattern) runs small graphs of odd shapes and is
+ * compared with the reference backend. A variant that disagrees (or fails to
+ * build or run) is disabled for the device: the policy overlay
+ * rt_policy_apply_selfcheck() moves its fields to a working variant (source
+ * "selfcheck" in `clipcl devices --policy`).
+ *
+ * It sits in the backends layer because it needs graph/, backends/ref and
+ * backends/opencl; runtime/ only applies its result. The result is cached
+ * with the tuning data, rt_cache_dir()/tuning/selfcheck-<hash>.txt, keyed by
+ * platform, device, driver and the kernel sources as resolved (so an edited
+ * kernel or a CLIPCL_KERNEL_DIR override is checked again); a process
+ * remembers it per device too. backend_open() runs it for OpenCL devices
+ * unless CLIPCL_SELFCHECK=0; `clipcl devices --check` runs it afresh. */
+#ifndef CLIPCL_BACKEND_SELFCHECK_H
+#define CLIPCL_BACKEND_SELFCHECK_H
+
+#include "runtime/rt.h"
+
+#define SC_MAX_ITEMS 24
+
+/* One checked variant: a policy variant, or a fusion pattern. */
+typedef struct sc_item {
+    char name[48];    /* "gemm=own/cpu", "fusion=matmul_gelu" */
+    int disabled;     /* 1: disagreed with the reference, or failed */
+    char why[240];    /* for a disabled one: the error or the disagreement */
+    double seconds;   /* time of its check (0 when from the cache) */
+} sc_item;
+
+typedef struct sc_report {
+    sc_item item[SC_MAX_ITEMS];
+    int n_items;
+    unsigned disabled;      /* 1u << rt_variant */
+    char fusion_off[160];   /* disabled fusion patterns, "a,b" */
+    int ran;                /* 1: checked now; 0: from the cache or this process's memory */
+    double seconds;         /* the whole check (0 when not run) */
+    char cache_file[1000];  /* where the result is stored ("" without a cache folder) */
+} sc_report;
+
+/* Runs the check on ctx's device (force: even when a result is known) or
+ * takes the known result, and applies it to ctx->policy. Returns an error
+ * only when the check itself cannot run (the reference backend, host
+ * memory); a failing variant is a result, not an error. */
+int backend_selfcheck(rt_ctx *ctx, int force, sc_report *out);
+
+/* Applies the result known for ctx's device (this process's memory, then the
+ * cache file) without running anything; 1 when one was known. For
+ * `clipcl devices --policy`. */
+int backend_selfcheck_apply_cached(rt_ctx *ctx);
+
+/* The one-line warning for a disabled item: "device self-check: gemm=own/cpu
+ * disagrees with the reference on <device> (...): disabled, using ...". */
+void backend_selfcheck_warning(const rt_ctx *ctx, const sc_report *r, int item, char *buf, size_t len);
+
+/* Forget the results remembered in this process (tests). */
+void backend_selfcheck_reset(void);
+
+#endif

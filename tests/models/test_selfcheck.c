@@ -1,0 +1,226 @@
+/* The device self-check (backends/selfcheck.h) catching wrong kernels: a
+ * GEMM and a softmax broken on purpose through CLIPCL_KERNEL_DIR (a copy of
+ * the embedded file with one line changed, as a miscompiling driver would
+ * change it) are found, disabled for the device, replaced by another variant
+ * (CLBlast, the other row variant), and the small CLIP model's features still
+ * match the PyTorch goldens through backend_open. The clean kernels pass the
+ * same check; the second check of a key comes from the cache file. */
+#include "clip_golden.h"
+
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "backends/selfcheck.h"
+#include "runtime/clock.h"
+#include "runtime/kernel_source.h"
+
+static char g_dir[512];
+
+/* Runs g through the backend interface (the path every tool takes). */
+static void run_backend(void *ctx, graph *g, void **slots, int out, float *dst)
+{
+    backend_plan *p = NULL;
+    int rc = backend_plan_create(ctx, g, &p);
+    if (rc)
+        print_error("backend_plan_create: %s\n", cc_last_error());
+    assert_int_equal(rc, CC_OK);
+    for (int i = 0; i < g->n_tensors; i++) {
+        g_role r = g->tensors[i].role;
+        if ((r == G_ROLE_INPUT || r == G_ROLE_PARAM) && slots[i])
+            assert_int_equal(backend_plan_write(p, i, slots[i], g_nbytes(g, i)), CC_OK);
+    }
+    rc = backend_plan_run(p);
+    if (rc)
+        print_error("backend_plan_run: %s\n", cc_last_error());
+    assert_int_equal(rc, CC_OK);
+    assert_int_equal(backend_plan_read(p, out, dst, g_nbytes(g, out)), CC_OK);
+    backend_plan_free(p);
+}
+
+/* The embedded `file` with `from` replaced by `to` (exactly once), written
+ * into the override folder. */
+static void write_broken(const char *file, const char *from, const char *to)
+{
+    const char *src = NULL;
+    for (const rt_embedded_kernel *k = rt_embedded_kernels; k->name; k++)
+        if (!strcmp(k->name, file))
+            src = k->source;
+    assert_non_null(src);
+    const char *at = strstr(src, from);
+    assert_non_null(at);
+    assert_null(strstr(at + 1, from));
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", g_dir, file);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite(src, 1, (size_t)(at - src), f);
+    fputs(to, f);
+    fputs(at + strlen(from), f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void remove_broken(const char *file)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", g_dir, file);
+    remove(path);
+}
+
+static const sc_item *item(const sc_report *r, const char *name)
+{
+    for (int i = 0; i < r->n_items; i++)
+        if (!strcmp(r->item[i].name, name))
+            return &r->item[i];
+    print_error("no self-check item %s\n", name);
+    fail();
+    return NULL;
+}
+
+static void print_report(const char *what, const sc_report *r)
+{
+    printf("%s: %s in %.2f s\n", what, r->ran ? "checked" : "from the cache", r->seconds);
+    for (int i = 0; i < r->n_items; i++)
+        printf("    %-26s %-8s %6.2f s %s\n", r->item[i].name, r->item[i].disabled ? "DISABLED" : "ok",
+               r->item[i].seconds, r->item[i].why);
+}
+
+/* Check now (forced), then again from the cache file in a fresh context with
+ * the process memory cleared; returns the context of the first. */
+static rt_ctx *check_twice(const char *what, sc_report *r)
+{
+    rt_ctx *ctx = NULL;
+    int rc = rt_ctx_create(NULL, 0, &ctx);
+    if (rc) {
+        printf("no OpenCL context: %s\n", cc_last_error());
+        skip();
+    }
+    rc = backend_selfcheck(ctx, 1, r);
+    if (rc)
+        print_error("backend_selfcheck: %s\n", cc_last_error());
+    assert_int_equal(rc, CC_OK);
+    assert_int_equal(r->ran, 1);
+    print_report(what, r);
+
+    backend_selfcheck_reset();
+    rt_ctx *again = NULL;
+    assert_int_equal(rt_ctx_create(NULL, 0, &again), CC_OK);
+    sc_report cached;
+    const double t0 = cc_now_s();
+    assert_int_equal(backend_selfcheck(again, 0, &cached), CC_OK);
+    printf("    again, from %s: %.3f s\n", cached.cache_file, cc_now_s() - t0);
+    assert_true(cached.cache_file[0] != 0);
+    assert_int_equal(cached.ran, 0);
+    assert_int_equal(cached.n_items, r->n_items);
+    assert_int_equal(cached.disabled, r->disabled);
+    assert_string_equal(cached.fusion_off, r->fusion_off);
+    const rt_policy *a = &again->policy, *b = &ctx->policy;
+    assert_int_equal(a->row_variant, b->row_variant);
+    assert_int_equal(a->gemm_impl, b->gemm_impl);
+    assert_int_equal(a->gemm_variant, b->gemm_variant);
+    assert_int_equal(a->attention, b->attention);
+    assert_string_equal(a->fusion_patterns, b->fusion_patterns);
+    assert_memory_equal(a->source, b->source, sizeof a->source);
+    rt_ctx_free(again);
+    return ctx;
+}
+
+/* The small ViT's features through backend_open, which applies the result. */
+static void features_still_right(void)
+{
+    backend *b = NULL;
+    int rc = backend_open(NULL, 0, &b);
+    if (rc)
+        print_error("backend_open: %s\n", cc_last_error());
+    assert_int_equal(rc, CC_OK);
+    check_model(run_backend, b, "OpenCL after the self-check", "clip_small_vit", "openai");
+    backend_close(b);
+}
+
+static void test_clean_kernels_pass(void **state)
+{
+    (void)state;
+    unsetenv("CLIPCL_KERNEL_DIR");
+    sc_report r;
+    rt_ctx *ctx = check_twice("embedded kernels", &r);
+    for (int i = 0; i < r.n_items; i++)
+        assert_false(r.item[i].disabled);
+    assert_int_equal(r.disabled, 0u);
+    /* every variant family was checked */
+    item(&r, "row_variant=cpu");
+    item(&r, "row_variant=gpu");
+    item(&r, "gemm=own/cpu");
+    item(&r, "gemm=clblast");
+    item(&r, "attention=cpu");
+    item(&r, "attention=rows");
+    item(&r, "fusion=matmul_gelu");
+    rt_ctx_free(ctx);
+}
+
+/* Every CPU-style own GEMM kernel multiplies by 1.01 too much. */
+static void test_wrong_gemm(void **state)
+{
+    (void)state;
+    write_broken("gemm.cl", "acc[i][j] = fma(a, bv[j], acc[i][j]);", "acc[i][j] = fma(a, bv[j] * 1.01f, acc[i][j]);");
+    setenv("CLIPCL_KERNEL_DIR", g_dir, 1);
+    sc_report r;
+    rt_ctx *ctx = check_twice("gemm.cl broken", &r);
+    assert_true(item(&r, "gemm=own/cpu")->disabled);
+    assert_non_null(strstr(item(&r, "gemm=own/cpu")->why, "matmul"));
+    assert_false(item(&r, "gemm=clblast")->disabled);
+    assert_false(item(&r, "row_variant=cpu")->disabled);
+    assert_true(r.disabled & (1u << RT_VAR_GEMM_OWN_CPU));
+    /* the fallback: CLBlast, marked as the self-check's doing */
+    assert_int_equal(ctx->policy.gemm_impl, RT_GEMM_CLBLAST);
+    assert_int_equal(ctx->policy.source[RT_POL_GEMM_IMPL], RT_SRC_SELFCHECK);
+    char line[600];
+    for (int i = 0; i < r.n_items; i++)
+        if (!strcmp(r.item[i].name, "gemm=own/cpu"))
+            backend_selfcheck_warning(ctx, &r, i, line, sizeof line);
+    printf("    warning: %s\n", line);
+    assert_non_null(strstr(line, "gemm=own/cpu"));
+    assert_non_null(strstr(line, "CLBlast"));
+    rt_ctx_free(ctx);
+    features_still_right();
+    unsetenv("CLIPCL_KERNEL_DIR");
+    remove_broken("gemm.cl");
+}
+
+/* softmax_rows (the CPU row variant) divides by a sum 5% too large. */
+static void test_wrong_softmax(void **state)
+{
+    (void)state;
+    write_broken("reduce.cl", "float inv = 1.0f / s;\n    for (c = 0; c + 8 <= lim; c += 8)",
+                 "float inv = 1.0f / (s * 1.05f);\n    for (c = 0; c + 8 <= lim; c += 8)");
+    setenv("CLIPCL_KERNEL_DIR", g_dir, 1);
+    sc_report r;
+    rt_ctx *ctx = check_twice("reduce.cl broken", &r);
+    assert_true(item(&r, "row_variant=cpu")->disabled);
+    assert_non_null(strstr(item(&r, "row_variant=cpu")->why, "softmax"));
+    assert_false(item(&r, "row_variant=gpu")->disabled);
+    assert_false(item(&r, "gemm=own/cpu")->disabled);
+    assert_int_equal(ctx->policy.row_variant, RT_STYLE_GPU);
+    assert_int_equal(ctx->policy.source[RT_POL_ROW_VARIANT], RT_SRC_SELFCHECK);
+    rt_ctx_free(ctx);
+    features_still_right();
+    unsetenv("CLIPCL_KERNEL_DIR");
+    remove_broken("reduce.cl");
+}
+
+int main(void)
+{
+    golden_init();
+    setenv("CLIPCL_SELFCHECK", "1", 1);
+    snprintf(g_dir, sizeof g_dir, "/tmp/clipcl-selfcheck-XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        fprintf(stderr, "cannot create %s\n", g_dir);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clean_kernels_pass),
+        cmocka_unit_test(test_wrong_gemm),
+        cmocka_unit_test(test_wrong_softmax),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    rmdir(g_dir);
+    return rc;
+}
