@@ -30,8 +30,8 @@ static backend_warning_fn warning_sink;
 
 void backend_set_warning_sink(backend_warning_fn fn) { warning_sink = fn; }
 
-/* The self-check of an OpenCL device (selfcheck.h); its warnings, when it
- * ran now, go to the sink. */
+/* The self-check of an OpenCL device (selfcheck.h), of the variants its
+ * policy uses; the warnings of what it checked now go to the sink. */
 static int selfcheck_open(backend *b)
 {
     const char *v = rt_setting_value(RT_SET_SELFCHECK);
@@ -41,8 +41,8 @@ static int selfcheck_open(backend *b)
     int rc = backend_selfcheck(b->d.ctx, 0, &r);
     if (rc)
         return cc_wrap(rc, "device self-check on %s", b->d.ctx->dev.device_name);
-    for (int i = 0; r.ran && warning_sink && i < r.n_items; i++)
-        if (r.item[i].disabled) {
+    for (int i = 0; warning_sink && i < r.n_items; i++)
+        if (r.item[i].disabled && r.item[i].now) {
             char line[600];
             backend_selfcheck_warning(b->d.ctx, &r, i, line, sizeof line);
             warning_sink(line);

@@ -1,32 +1,25 @@
 /* The device self-check (selfcheck.h): small graphs of odd shapes, run on
- * every kernel variant of the device and on the reference backend. The shapes
+ * the kernel variants of the device and on the reference backend. The shapes
  * are odd on purpose (rows of 301 > one work-group, 37 not a multiple of any
  * tile, K = 801 > the packed-A K block) so edges and remainders are taken,
  * and small so the whole check is seconds on PoCL (the programs are cached
  * like any other). */
 #include "backends/selfcheck.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-#include <xxhash.h>
 
 #include "backends/backend.h"
 #include "backends/opencl/ocl_backend.h"
 #include "backends/opencl/ocl_fusion.h"
+#include "backends/opencl/ocl_gemm.h"
+#include "backends/selfcheck_cache.h"
 #include "runtime/clock.h"
-#include "runtime/kernel_source.h"
 #include "runtime/rng.h"
 #include "runtime/status.h"
-
-/* Bump when the checks change: old results then stop matching. */
-#define SC_FORMAT "clipcl-selfcheck-1"
 
 /* ---- the test graphs ----------------------------------------------------- */
 
@@ -212,43 +205,7 @@ static int case_run(rt_ctx *ctx, const rt_policy *pol, const sc_case *c, char *w
     return bad;
 }
 
-/* ---- the key, the cache file and the process memory ---------------------- */
-
-static void key_of(const rt_ctx *ctx, char hex[17])
-{
-    XXH64_state_t *st = XXH64_createState();
-    unsigned long long h = 0;
-    if (st) {
-        XXH64_reset(st, 0);
-        const char *parts[] = {SC_FORMAT, ctx->dev.platform_name, ctx->dev.platform_version, ctx->dev.device_name,
-                               ctx->dev.driver_version};
-        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-            XXH64_update(st, parts[i], strlen(parts[i]) + 1);
-        /* every kernel file as this process would build it (overrides and
-         * includes resolved): an edited kernel is a new thing to check */
-        for (const rt_embedded_kernel *k = rt_embedded_kernels; k->name; k++) {
-            size_t len = 0;
-            const char *src = rt_kernel_source(k->name, &len, NULL);
-            XXH64_update(st, k->name, strlen(k->name) + 1);
-            if (src)
-                XXH64_update(st, src, len);
-        }
-        cc_clear_error();
-        h = (unsigned long long)XXH64_digest(st);
-        XXH64_freeState(st);
-    }
-    snprintf(hex, 17, "%016llx", h);
-}
-
-static int cache_path(const char *hex, char *buf, size_t len)
-{
-    char cache[768];
-    rt_cache_dir(cache, sizeof cache);
-    if (!cache[0])
-        return -1;
-    const int w = snprintf(buf, len, "%s/tuning/selfcheck-%s.txt", cache, hex);
-    return (w < 0 || (size_t)w >= len) ? -1 : 0;
-}
+/* ---- the process memory ------------------------------------------------- */
 
 typedef struct memo_entry {
     cl_device_id dev;
@@ -267,110 +224,13 @@ void backend_selfcheck_reset(void)
     pthread_mutex_unlock(&memo_lock);
 }
 
-static void add_item(sc_report *r, const char *name, int disabled, const char *why, double seconds)
-{
-    if (r->n_items >= SC_MAX_ITEMS)
-        return;
-    sc_item *it = &r->item[r->n_items++];
-    snprintf(it->name, sizeof it->name, "%s", name);
-    it->disabled = disabled;
-    snprintf(it->why, sizeof it->why, "%s", disabled ? why : "");
-    it->seconds = seconds;
-}
-
-/* The summary fields (disabled bits, fusion_off) from the items. */
-static void summarise(sc_report *r)
-{
-    r->disabled = 0;
-    r->fusion_off[0] = 0;
-    for (int i = 0; i < r->n_items; i++) {
-        const sc_item *it = &r->item[i];
-        if (!it->disabled)
-            continue;
-        for (int v = 0; v < RT_VAR_COUNT; v++)
-            if (!strcmp(it->name, rt_variant_name((rt_variant)v)))
-                r->disabled |= 1u << v;
-        if (!strncmp(it->name, "fusion=", 7)) {
-            const size_t n = strlen(r->fusion_off);
-            snprintf(r->fusion_off + n, sizeof r->fusion_off - n, "%s%s", n ? "," : "", it->name + 7);
-        }
-    }
-}
-
-/* 1 when the file holds a whole result for this key. */
-static int read_cache(const char *file, sc_report *r)
-{
-    FILE *f = fopen(file, "r");
-    if (!f)
-        return 0;
-    char line[600];
-    int complete = 0;
-    r->n_items = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = 0;
-        char name[48], state[16];
-        int used = 0;
-        if (sscanf(line, "variant %47s %15s %n", name, state, &used) >= 2) {
-            const int dis = !strcmp(state, "disabled");
-            if (dis || !strcmp(state, "ok"))
-                add_item(r, name, dis, used ? line + used : "", 0.0);
-        } else if (!strcmp(line, "end")) {
-            complete = 1;
-        }
-    }
-    fclose(f);
-    if (!complete || r->n_items == 0)
-        return 0;
-    summarise(r);
-    return 1;
-}
-
-static void mkdir_parent(const char *file)
-{
-    char tmp[1000];
-    snprintf(tmp, sizeof tmp, "%s", file);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) && errno != EEXIST)
-            return;
-        *p = '/';
-    }
-}
-
-/* Best effort: a cache that cannot be written costs a check next time. */
-static void write_cache(const rt_ctx *ctx, const char *file, const sc_report *r)
-{
-    char tmp[1100];
-    mkdir_parent(file);
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", file, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return;
-    time_t now = time(NULL);
-    char when[64];
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
-    fprintf(f, "# clipcl device self-check of every kernel variant against the reference backend, %s\n", when);
-    fprintf(f, "# delete this file (or run clipcl devices --check) to check again\n");
-    fprintf(f, "device %s\nplatform %s %s\ndriver %s\nseconds %.2f\n", ctx->dev.device_name, ctx->dev.platform_name,
-            ctx->dev.platform_version, ctx->dev.driver_version, r->seconds);
-    for (int i = 0; i < r->n_items; i++)
-        fprintf(f, "variant %s %s%s%s\n", r->item[i].name, r->item[i].disabled ? "disabled" : "ok",
-                r->item[i].disabled ? " " : "", r->item[i].why);
-    fprintf(f, "end\n");
-    const int bad = fclose(f) != 0;
-    if (bad || rename(tmp, file))
-        remove(tmp);
-}
-
 /* ---- the check ----------------------------------------------------------- */
 
-/* The policy the checks start from: ctx's own, fusion off, GEMM forced to
- * one implementation so that nothing is measured. */
-static rt_policy base_policy(const rt_ctx *ctx)
+/* The policy the checks start from: the effective one, fusion off, GEMM
+ * forced to one implementation so that nothing is measured. */
+static rt_policy base_policy(const rt_policy *eff)
 {
-    rt_policy p = ctx->policy;
+    rt_policy p = *eff;
     p.fusion_enabled = 0;
     p.fusion_patterns[0] = 0;
     p.gemm_impl_error[0] = 0;
@@ -379,122 +239,160 @@ static rt_policy base_policy(const rt_ctx *ctx)
     return p;
 }
 
-static int check_one(rt_ctx *ctx, sc_report *r, const char *name, const rt_policy *pols, int n_pols,
-                     const sc_case *c)
+/* What a plan on ctx will use given the result so far: ctx's policy with the
+ * device's GEMM choice and tile (measure: measured now when not known, as the
+ * first plan would, so that the check builds the programs the model then
+ * reuses rather than ones it never runs) and r applied. */
+static rt_policy effective_policy(rt_ctx *ctx, sc_report *r, int measure)
+{
+    const rt_policy saved = ctx->policy;
+    ocl_gemm_impl impl;
+    if (!ocl_gemm_policy_overlay(ctx) && measure && ctx->policy.gemm_impl == RT_GEMM_MEASURE &&
+        ocl_gemm_choose(ctx, &impl) != CC_OK)
+        cc_clear_error(); /* unmeasured: both GEMMs stay in play, the plan reports the error */
+    rt_policy p = ctx->policy;
+    ctx->policy = saved;
+    sc_summarise(r);
+    rt_policy_apply_selfcheck(&p, r->disabled, r->fusion_off);
+    return p;
+}
+
+static rt_variant own_gemm_of(const rt_policy *p)
+{
+    return p->gemm_variant == RT_STYLE_GPU ? RT_VAR_GEMM_OWN_GPU : RT_VAR_GEMM_OWN_CPU;
+}
+
+/* The variants p uses (bits 1u << rt_variant): a GEMM that could not be
+ * measured may become either implementation, so both are in use. */
+static unsigned used_variants(const rt_policy *p)
+{
+    unsigned u = 1u << (p->row_variant == RT_STYLE_GPU ? RT_VAR_ROW_GPU : RT_VAR_ROW_CPU);
+    u |= 1u << (p->attention == RT_STYLE_GPU ? RT_VAR_ATTENTION_ROWS : RT_VAR_ATTENTION_CPU);
+    if (p->gemm_impl != RT_GEMM_CLBLAST)
+        u |= 1u << own_gemm_of(p);
+    if (p->gemm_impl != RT_GEMM_OWN)
+        u |= 1u << RT_VAR_GEMM_CLBLAST;
+    return u;
+}
+
+static void check_one(rt_ctx *ctx, sc_report *r, const char *name, const rt_policy *pols, int n_pols,
+                      const sc_case *c)
 {
     char why[240] = "";
     const double t0 = cc_now_s();
     int bad = 0;
     for (int i = 0; i < n_pols && !bad; i++)
         bad = case_run(ctx, &pols[i], c, why, sizeof why);
-    add_item(r, name, bad, why, cc_now_s() - t0);
-    return CC_OK;
+    sc_add_item(r, name, bad, why, cc_now_s() - t0, 1);
 }
 
-static int run_checks(rt_ctx *ctx, sc_report *r)
+/* The policies that exercise variant v (the CPU-style own GEMM: every
+ * packing of A and B the shape rule may pick, each a different kernel). */
+static int variant_policies(const rt_policy *base, rt_variant v, rt_policy p[3])
 {
-    backend *ref = NULL;
-    sc_case c;
-    memset(&c, 0, sizeof c);
-    int rc = backend_open("ref", 0, &ref);
-    if (rc)
-        return rc;
-    const rt_policy base = base_policy(ctx);
-
-    /* row ops, each style */
-    c.g = g_new();
-    if (!c.g) {
-        rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-        goto done;
-    }
-    build_rows(c.g);
-    if ((rc = case_prepare(&c, ref, NULL, 0)))
-        goto done;
-    for (int s = 0; s < 2; s++) {
-        rt_policy p = base;
-        p.row_variant = (rt_style)s;
-        check_one(ctx, r, rt_variant_name(s ? RT_VAR_ROW_GPU : RT_VAR_ROW_CPU), &p, 1, &c);
-    }
-    case_free(&c);
-
-    /* GEMM: the own kernel in each style (the CPU style with every packing
-     * of A and B, each a different kernel), then CLBlast */
-    c.g = g_new();
-    if (!c.g) {
-        rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-        goto done;
-    }
-    build_gemm(c.g);
-    if ((rc = case_prepare(&c, ref, NULL, 0)))
-        goto done;
-    {
-        static const rt_pack_choice packs[3][2] = {
-            {RT_PACK_NEVER, RT_PACK_ALWAYS}, {RT_PACK_ALWAYS, RT_PACK_ALWAYS}, {RT_PACK_NEVER, RT_PACK_NEVER}};
-        rt_policy p[3];
-        for (int i = 0; i < 3; i++) {
-            p[i] = base;
-            p[i].gemm_variant = RT_STYLE_CPU;
-            p[i].gemm_pack_a = packs[i][0];
-            p[i].gemm_pack_b = packs[i][1];
-        }
-        check_one(ctx, r, rt_variant_name(RT_VAR_GEMM_OWN_CPU), p, 3, &c);
-        p[0] = base;
+    static const rt_pack_choice packs[3][2] = {
+        {RT_PACK_NEVER, RT_PACK_ALWAYS}, {RT_PACK_ALWAYS, RT_PACK_ALWAYS}, {RT_PACK_NEVER, RT_PACK_NEVER}};
+    p[0] = *base;
+    switch (v) {
+    case RT_VAR_ROW_CPU: case RT_VAR_ROW_GPU:
+        p[0].row_variant = v == RT_VAR_ROW_GPU ? RT_STYLE_GPU : RT_STYLE_CPU;
+        return 1;
+    case RT_VAR_ATTENTION_CPU: case RT_VAR_ATTENTION_ROWS:
+        p[0].attention = v == RT_VAR_ATTENTION_ROWS ? RT_STYLE_GPU : RT_STYLE_CPU;
+        return 1;
+    case RT_VAR_GEMM_OWN_GPU:
         p[0].gemm_variant = RT_STYLE_GPU;
-        if (ctx->dev.max_work_group_size >= 256) /* what gemm_local needs (policy.c) */
-            check_one(ctx, r, rt_variant_name(RT_VAR_GEMM_OWN_GPU), p, 1, &c);
-        p[0] = base;
+        return 1;
+    case RT_VAR_GEMM_CLBLAST:
         p[0].gemm_impl = RT_GEMM_CLBLAST;
-        check_one(ctx, r, rt_variant_name(RT_VAR_GEMM_CLBLAST), p, 1, &c);
+        return 1;
+    default: {
+        /* a packing CLIPCL_GEMM_PACK(_A) fixes is the only one a plan uses */
+        int n = 0;
+        for (int i = 0; i < 3; i++) {
+            if ((base->gemm_pack_a != RT_PACK_AUTO && base->gemm_pack_a != packs[i][0]) ||
+                (base->gemm_pack_b != RT_PACK_AUTO && base->gemm_pack_b != packs[i][1]))
+                continue;
+            p[n] = *base;
+            p[n].gemm_variant = RT_STYLE_CPU;
+            p[n].gemm_pack_a = packs[i][0];
+            p[n].gemm_pack_b = packs[i][1];
+            n++;
+        }
+        if (!n) { /* a combination outside the three: as the policy says */
+            p[0].gemm_variant = RT_STYLE_CPU;
+            n = 1;
+        }
+        return n;
     }
-    case_free(&c);
+    }
+}
 
-    /* attention, each variant */
-    c.g = g_new();
-    if (!c.g) {
-        rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-        goto done;
-    }
-    build_attention(c.g);
-    if ((rc = case_prepare(&c, ref, NULL, 0)))
-        goto done;
-    for (int s = 0; s < 2; s++) {
-        rt_policy p = base;
-        p.attention = (rt_style)s;
-        check_one(ctx, r, rt_variant_name(s ? RT_VAR_ATTENTION_ROWS : RT_VAR_ATTENTION_CPU), &p, 1, &c);
-    }
-    case_free(&c);
+static int open_ref(backend **ref)
+{
+    return *ref ? CC_OK : backend_open("ref", 0, ref);
+}
 
-    /* fusion: each pattern alone, on the variants that passed */
-    summarise(r);
-    rt_policy fused = ctx->policy;
-    rt_policy_apply_selfcheck(&fused, r->disabled, NULL);
-    for (int i = 0; i < ocl_fusion_count(); i++) {
+/* Checks the variants in `want`, one test graph per family. */
+static int check_variants(rt_ctx *ctx, backend **ref, sc_report *r, const rt_policy *eff, unsigned want)
+{
+    static const struct {
+        void (*build)(graph *);
+        rt_variant v[3];
+        int n;
+    } fam[3] = {{build_rows, {RT_VAR_ROW_CPU, RT_VAR_ROW_GPU}, 2},
+                {build_gemm, {RT_VAR_GEMM_OWN_CPU, RT_VAR_GEMM_OWN_GPU, RT_VAR_GEMM_CLBLAST}, 3},
+                {build_attention, {RT_VAR_ATTENTION_CPU, RT_VAR_ATTENTION_ROWS}, 2}};
+    const rt_policy base = base_policy(eff);
+    int rc = CC_OK;
+    for (int f = 0; f < 3 && !rc; f++) {
+        unsigned mine = 0;
+        for (int i = 0; i < fam[f].n; i++)
+            mine |= want & (1u << fam[f].v[i]);
+        if (!mine)
+            continue;
+        sc_case c;
+        memset(&c, 0, sizeof c);
+        if ((rc = open_ref(ref)))
+            break;
+        if (!(c.g = g_new()))
+            return cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+        fam[f].build(c.g);
+        if (!(rc = case_prepare(&c, *ref, NULL, 0)))
+            for (int i = 0; i < fam[f].n; i++)
+                if (mine & (1u << fam[f].v[i])) {
+                    rt_policy p[3];
+                    const int n = variant_policies(&base, fam[f].v[i], p);
+                    check_one(ctx, r, rt_variant_name(fam[f].v[i]), p, n, &c);
+                }
+        case_free(&c);
+    }
+    return rc;
+}
+
+/* Each fusion pattern in use (all: every one) not checked yet, alone, with
+ * each GEMM in use that passed (the own kernels apply a GEMM epilogue in
+ * their store, CLBlast in a launch after). */
+static int check_fusion(rt_ctx *ctx, backend **ref, sc_report *r, const rt_policy *eff, int all)
+{
+    int rc = CC_OK;
+    for (int i = 0; i < ocl_fusion_count() && !rc; i++) {
         const ocl_fusion_pattern *pat = ocl_fusion_get(i);
-        ocl_fusion_example ex;
-        memset(&ex, 0, sizeof ex);
-        c.g = g_new();
-        if (!c.g) {
-            rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-            goto done;
-        }
-        if (pat->example(c.g, 7, 33, &ex) != 0) {
-            rc = cc_fail(CC_ERR_INVALID, "device self-check: fusion example %s: %s", pat->name, cc_last_error());
-            goto done;
-        }
-        if ((rc = case_prepare(&c, ref, ex.positive, ex.n_positive)))
-            goto done;
-        /* the pattern alone; a GEMM epilogue with each GEMM that passed (the
-         * own kernels apply it in their store, CLBlast in a launch after) */
+        char name[48];
+        snprintf(name, sizeof name, "fusion=%s", pat->name);
+        if (sc_has_item(r, name) || (!all && !rt_policy_fusion_on(eff, pat->name)))
+            continue;
         rt_policy p[2];
         int n_p = 0;
         for (int impl = 0; impl < 2; impl++) {
-            const rt_variant v = impl ? RT_VAR_GEMM_CLBLAST
-                                      : (fused.gemm_variant == RT_STYLE_GPU ? RT_VAR_GEMM_OWN_GPU : RT_VAR_GEMM_OWN_CPU);
+            const rt_variant v = impl ? RT_VAR_GEMM_CLBLAST : own_gemm_of(eff);
             if ((r->disabled >> v) & 1u)
+                continue;
+            if (!all && eff->gemm_impl == (impl ? RT_GEMM_OWN : RT_GEMM_CLBLAST))
                 continue;
             if (impl && n_p && strncmp(pat->name, "matmul_", 7))
                 continue;
-            p[n_p] = fused;
+            p[n_p] = *eff;
             p[n_p].gemm_impl = impl ? RT_GEMM_CLBLAST : RT_GEMM_OWN; /* measuring is not checking */
             p[n_p].source[RT_POL_GEMM_IMPL] = RT_SRC_DEFAULT;
             p[n_p].gemm_impl_error[0] = 0;
@@ -502,26 +400,59 @@ static int run_checks(rt_ctx *ctx, sc_report *r)
             snprintf(p[n_p].fusion_patterns, sizeof p[n_p].fusion_patterns, ",%s,", pat->name);
             n_p++;
         }
-        char name[48];
-        snprintf(name, sizeof name, "fusion=%s", pat->name);
-        check_one(ctx, r, name, p, n_p, &c);
+        ocl_fusion_example ex;
+        memset(&ex, 0, sizeof ex);
+        sc_case c;
+        memset(&c, 0, sizeof c);
+        if ((rc = open_ref(ref)))
+            break;
+        if (!(c.g = g_new()))
+            return cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+        if (pat->example(c.g, 7, 33, &ex) != 0)
+            rc = cc_fail(CC_ERR_INVALID, "device self-check: fusion example %s: %s", pat->name, cc_last_error());
+        else if (!(rc = case_prepare(&c, *ref, ex.positive, ex.n_positive)))
+            check_one(ctx, r, name, p, n_p, &c);
         case_free(&c);
     }
-    summarise(r);
-done:
-    case_free(&c);
+    return rc;
+}
+
+/* Checks what r does not hold yet: the variants the policy uses, again after
+ * each failure (rt_policy_apply_selfcheck moves off a disabled variant, to
+ * one that is then checked), then the fusion patterns on the variants
+ * settled on. all: every variant and pattern. */
+static int run_checks(rt_ctx *ctx, sc_report *r, int all)
+{
+    backend *ref = NULL;
+    int rc = CC_OK;
+    for (;;) {
+        const rt_policy eff = effective_policy(ctx, r, !all);
+        unsigned want = all ? (1u << RT_VAR_COUNT) - 1u : used_variants(&eff);
+        if (all && ctx->dev.max_work_group_size < 256) /* what gemm_local needs (policy.c) */
+            want &= ~(1u << RT_VAR_GEMM_OWN_GPU);
+        for (int v = 0; v < RT_VAR_COUNT; v++)
+            if (sc_has_item(r, rt_variant_name((rt_variant)v)))
+                want &= ~(1u << v);
+        if (!want || (rc = check_variants(ctx, &ref, r, &eff, want)))
+            break;
+    }
+    if (!rc) {
+        const rt_policy eff = effective_policy(ctx, r, !all);
+        rc = check_fusion(ctx, &ref, r, &eff, all);
+    }
+    sc_summarise(r);
     backend_close(ref);
     return rc;
 }
 
-int backend_selfcheck(rt_ctx *ctx, int force, sc_report *out)
+int backend_selfcheck(rt_ctx *ctx, int flags, sc_report *out)
 {
     memset(out, 0, sizeof *out);
     if (!ctx)
         return cc_fail(CC_ERR_INVALID, "backend_selfcheck: ctx must not be NULL");
     char hex[17];
-    key_of(ctx, hex);
-    if (cache_path(hex, out->cache_file, sizeof out->cache_file))
+    sc_key_of(ctx, hex);
+    if (sc_cache_path(hex, out->cache_file, sizeof out->cache_file))
         out->cache_file[0] = 0;
     int rc = CC_OK;
     /* one check at a time: two threads opening the same device wait for one */
@@ -530,20 +461,24 @@ int backend_selfcheck(rt_ctx *ctx, int force, sc_report *out)
     for (int i = 0; i < n_memo; i++)
         if (memo[i].dev == ctx->dev.device && !strcmp(memo[i].key, hex))
             e = &memo[i];
-    if (e && !force) {
-        *out = e->r;
-        out->ran = 0;
-    } else if (!force && out->cache_file[0] && read_cache(out->cache_file, out)) {
-        out->ran = 0;
-    } else {
-        const double t0 = cc_now_s();
+    const int fresh = flags & SC_FRESH;
+    if (e && !fresh) {
+        const sc_report known = e->r;
+        *out = known;
+    } else if (fresh || !out->cache_file[0] || !sc_read_cache(out->cache_file, out)) {
         out->n_items = 0;
-        rc = run_checks(ctx, out);
-        out->seconds = cc_now_s() - t0;
-        out->ran = 1;
-        if (!rc && out->cache_file[0])
-            write_cache(ctx, out->cache_file, out);
     }
+    for (int i = 0; i < out->n_items; i++) {
+        out->item[i].now = 0;
+        out->item[i].seconds = 0;
+    }
+    const int known = out->n_items;
+    const double t0 = cc_now_s();
+    rc = run_checks(ctx, out, flags & SC_ALL);
+    out->ran = out->n_items > known;
+    out->seconds = out->ran ? cc_now_s() - t0 : 0;
+    if (!rc && out->ran && out->cache_file[0])
+        sc_write_cache(ctx, out->cache_file, out);
     if (!rc) {
         if (!e && n_memo < (int)(sizeof memo / sizeof memo[0]))
             e = &memo[n_memo++];
@@ -581,7 +516,7 @@ void backend_selfcheck_warning(const rt_ctx *ctx, const sc_report *r, int item, 
 int backend_selfcheck_apply_cached(rt_ctx *ctx)
 {
     char hex[17], file[1000];
-    key_of(ctx, hex);
+    sc_key_of(ctx, hex);
     sc_report r;
     memset(&r, 0, sizeof r);
     int known = 0;
@@ -592,8 +527,8 @@ int backend_selfcheck_apply_cached(rt_ctx *ctx)
             known = 1;
         }
     pthread_mutex_unlock(&memo_lock);
-    if (!known && !cache_path(hex, file, sizeof file))
-        known = read_cache(file, &r);
+    if (!known && !sc_cache_path(hex, file, sizeof file))
+        known = sc_read_cache(file, &r);
     if (known)
         rt_policy_apply_selfcheck(&ctx->policy, r.disabled, r.fusion_off);
     return known;

@@ -1,8 +1,12 @@
-/* The device self-check: every kernel variant a plan could use on an OpenCL
- * device (row ops cpu/gpu, the own GEMM in both styles and CLBlast, attention
- * cpu/rows, each fusion pattern) runs small graphs of odd shapes and is
- * compared with the reference backend. A variant that disagrees (or fails to
- * build or run) is disabled for the device: the policy overlay
+/* The device self-check: the kernel variants of an OpenCL device (row ops
+ * cpu/gpu, the own GEMM in both styles and CLBlast, attention cpu/rows, each
+ * fusion pattern) run small graphs of odd shapes and are compared with the
+ * reference backend. On first use only the variants the context's policy
+ * uses are checked (its row variant, GEMM as measured, attention variant and
+ * enabled fusion patterns), an alternative only once the chosen one fails:
+ * compiling variants the device never runs cost most of a cold start.
+ * SC_ALL checks every variant. A variant that disagrees (or fails to build
+ * or run) is disabled for the device: the policy overlay
  * rt_policy_apply_selfcheck() moves its fields to a working variant (source
  * "selfcheck" in `clipcl devices --policy`).
  *
@@ -26,6 +30,7 @@ typedef struct sc_item {
     int disabled;     /* 1: disagreed with the reference, or failed */
     char why[240];    /* for a disabled one: the error or the disagreement */
     double seconds;   /* time of its check (0 when from the cache) */
+    int now;          /* 1: checked by this call (0: known before) */
 } sc_item;
 
 typedef struct sc_report {
@@ -33,16 +38,22 @@ typedef struct sc_report {
     int n_items;
     unsigned disabled;      /* 1u << rt_variant */
     char fusion_off[160];   /* disabled fusion patterns, "a,b" */
-    int ran;                /* 1: checked now; 0: from the cache or this process's memory */
+    int ran;                /* 1: something checked now; 0: all known (cache or this process's memory) */
     double seconds;         /* the whole check (0 when not run) */
     char cache_file[1000];  /* where the result is stored ("" without a cache folder) */
 } sc_report;
 
-/* Runs the check on ctx's device (force: even when a result is known) or
- * takes the known result, and applies it to ctx->policy. Returns an error
- * only when the check itself cannot run (the reference backend, host
+enum {
+    SC_FRESH = 1, /* forget the known result (cache file, process memory): check again */
+    SC_ALL = 2    /* every variant, not only those ctx's policy uses (clipcl devices --check) */
+};
+
+/* Takes the known result for ctx's device, checks what ctx's policy uses and
+ * the result does not hold yet (flags SC_*; measuring the GEMM choice first
+ * when it is not cached), adds that to the cached result, and applies it to
+ * ctx->policy. Returns an error only when the check itself cannot run (the reference backend, host
  * memory); a failing variant is a result, not an error. */
-int backend_selfcheck(rt_ctx *ctx, int force, sc_report *out);
+int backend_selfcheck(rt_ctx *ctx, int flags, sc_report *out);
 
 /* Applies the result known for ctx's device (this process's memory, then the
  * cache file) without running anything; 1 when one was known. For

@@ -26,8 +26,10 @@ const char cmd_devices_usage[] =
     "              default (the table row that matched), tuned (measured and\n"
     "              cached), or env VARIABLE\n"
     "  --settings  every CLIPCL_* environment variable, its meaning and value\n"
-    "  --check     run the device self-check on the selected device now: every\n"
-    "              kernel variant against the reference backend; a variant that\n"
+    "  --check     run the device self-check on the selected device now, of\n"
+    "              every kernel variant and fusion pattern against the reference\n"
+    "              backend (first use checks only those the device's policy\n"
+    "              uses, and an alternative when one fails); a variant that\n"
     "              disagrees is disabled for the device (a warning names it) and\n"
     "              the result replaces the cached one\n";
 
@@ -190,7 +192,7 @@ static int run_check(const rt_device_info *sel, int json)
     if (rc != CC_OK)
         return rc;
     sc_report r;
-    rc = backend_selfcheck(ctx, 1, &r);
+    rc = backend_selfcheck(ctx, SC_FRESH | SC_ALL, &r);
     if (rc != CC_OK) {
         rt_ctx_free(ctx);
         return rc;
