@@ -17,6 +17,7 @@ packages=(
   libcmocka-dev                                          # unit-test framework
   libplplot-dev plplot-driver-cairo                      # `clipcl plot`: training curves as PNG
   graphviz                                               # renders the graph DOT dumps
+  clang libclang-rt-14-dev                               # libFuzzer harnesses (tools/fuzz.sh)
 )
 # Only needed for benchmarks against numpy/PyTorch and for regenerating goldens;
 # CI does not need them. Set CLIPCL_WITH_PYTORCH=1 to add them.
