@@ -32,3 +32,16 @@ int cc_wrap(int code, const char *fmt, ...)
         snprintf(last_message + n, sizeof last_message - (size_t)n, ": %s", previous);
     return code;
 }
+
+const char *cc_line(const char *s, const char *fallback)
+{
+    /* Its own buffer: s may be formatted into last_message by the caller. */
+    static _Thread_local char line[512];
+    if (!s || !s[0])
+        return fallback;
+    snprintf(line, sizeof line, "%s", s);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    return line;
+}
