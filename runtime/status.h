@@ -31,7 +31,9 @@ const char *cc_line(const char *s, const char *fallback);
 
 #endif
 
-/* Records the message (printf-style) for this thread and returns code. */
+/* Records the message (printf-style) for this thread and returns code. The
+ * message is made one line (control characters replaced) except for
+ * CC_ERR_BUILD, whose message ends with the compiler's log. */
 int cc_fail(cc_code code, const char *fmt, ...) CC_PRINTF(2, 3);
 /* The last message recorded on this thread ("" if none). */
 const char *cc_last_error(void);

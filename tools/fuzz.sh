@@ -104,7 +104,7 @@ for h in $harnesses; do
   new=$((after - before))
   status=ok
   if [ $rc != 0 ] || [ $new != 0 ]; then
-    status="FAILED (exit $rc): $(grep -m1 -E 'ERROR: |runtime error|SUMMARY' "$log" | cut -c1-150)"
+    status="FAILED (exit $rc): $(grep -m1 -E '^fuzz: |ERROR: |runtime error|SUMMARY' "$log" | cut -c1-150)"
     failed=$((failed + 1))
   else
     passed=$((passed + 1))
@@ -113,7 +113,7 @@ for h in $harnesses; do
     "${ft:-?}" "${corp:-?}" "$new" "$status"
   if [ "$status" != ok ]; then
     ls -t "$found" | head -n 5 | sed "s|^|    reproducer: $found/|"
-    grep -E -A12 'ERROR: |runtime error' "$log" | head -n 25 | sed 's/^/    /'
+    grep -E -A12 '^fuzz: |ERROR: |runtime error' "$log" | head -n 25 | sed 's/^/    /'
   fi
 done
 echo "$passed passed, $failed failed"

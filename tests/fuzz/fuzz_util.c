@@ -95,6 +95,13 @@ void fz_check_error(int rc, const char *what)
     if (rc == CC_OK)
         return;
     const char *e = cc_last_error();
+    /* FUZZ_VERBOSE=1: why each input is refused (to check that a seed gets
+     * as far as it should); a fuzzing run leaves it unset. */
+    static int verbose = -1;
+    if (verbose < 0)
+        verbose = getenv("FUZZ_VERBOSE") && getenv("FUZZ_VERBOSE")[0] == '1';
+    if (verbose)
+        fprintf(stderr, "fuzz: %s: %s\n", what, e);
     if (!e[0] || strchr(e, '\n')) {
         fprintf(stderr, "fuzz: %s failed (%d) with %s error message: \"%s\"\n", what, rc,
                 e[0] ? "a multi-line" : "no", e);

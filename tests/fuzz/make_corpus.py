@@ -117,7 +117,35 @@ def main():
     payload = b"\x7fELF binary of a program"
     put("fuzz_program_cache", "entry.bin", b"CLIPCLPB" + struct.pack("<IIQQ", 1, 32, len(payload), 0) + payload)
     put("fuzz_program_cache", "short.bin", b"CLIPCLPB" + struct.pack("<II", 1, 32))
-    # checkpoint
+    # checkpoint: the ViT training-step model as weights, zero F16 moments
+    model = read("train_step_vit", "model.safetensors")
+    (hl,) = struct.unpack("<Q", model[:8])
+    hdr = json.loads(model[8:8 + hl])
+    blob = model[8 + hl:]
+    # checkpoints keep logit_scale 0-d (train/checkpoint.h)
+    model = safetensors([(k, v["dtype"], [] if k == "logit_scale" else v["shape"],
+                          blob[v["data_offsets"][0]:v["data_offsets"][1]])
+                         for k, v in hdr.items() if k != "__metadata__"], {"format": "pt"})
+    opt = []
+    for k, v in hdr.items():
+        if k == "__metadata__" or "running_" in k or "num_batches" in k:
+            continue
+        n = 1
+        for d in v["shape"]:
+            n *= d
+        for m in ("exp_avg.", "exp_avg_sq."):
+            opt.append((m + k, "F16", [] if k == "logit_scale" else v["shape"], bytes(2 * n)))
+    opt.append(("step", "I64", [1], struct.pack("<q", 2)))
+    opt.append(("data_state", "I64", [4], struct.pack("<4q", 0, 2, 16, 7)))
+    state = {"format": 1, "step": 2, "epoch": 0, "epoch_batches": 2, "samples": 16, "skipped": 0,
+             "seed": 7, "data": "synth", "csv_img_key": "filepath", "csv_caption_key": "title",
+             "device": "ref", "batch": 8, "accum": 1, "siglip": 0, "augment": 0, "image_size": 16,
+             "steps": 4, "warmup": 1, "lr": 0.001, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.98,
+             "eps": 1e-6, "clip_grad_norm": 0.0}
+    parts = [json.dumps(state).encode(), read("train_step_vit", "open_clip_config.json"), model,
+             safetensors(opt, {"format": "pt", "optimizer": "AdamW"}), tiny]
+    put("fuzz_checkpoint", "vit_ckpt", SEP.join(parts))
+    put("fuzz_checkpoint", "state_and_config", SEP.join(parts[:2]))
     if len(sys.argv) > 1:
         d = sys.argv[1]
         parts = []
