@@ -25,10 +25,12 @@ static int jpeg_dht_over_256(const uint8_t *d, size_t n)
     for (size_t i = 0; i + 4 <= n; i++) {
         if (d[i] != 0xFF || d[i + 1] != 0xC4)
             continue;
+        /* As stb reads it: 17-byte table headers while the segment lasts,
+         * bytes past the end of the input read as 0. */
         size_t seg = ((size_t)d[i + 2] << 8) | d[i + 3], p = i + 4, end = i + 2 + seg;
-        while (p + 17 <= end && p + 17 <= n) {
+        while (p < end && p < n) {
             unsigned total = 0;
-            for (int k = 1; k <= 16; k++)
+            for (size_t k = 1; k <= 16 && p + k < n; k++)
                 total += d[p + k];
             if (total > 256)
                 return 1;
