@@ -22,6 +22,7 @@
 #include "io/image.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,42 @@ static int check_png(const uint8_t *b, size_t n, const char *name, img_mode *mod
 /* Walks the marker segments up to the first SOS, then requires an EOI after
  * it: a truncated JPEG decodes "successfully" in stb with grey garbage. The
  * EXIF thumbnail's own EOI sits before SOS, so it cannot fool the check. */
+/* Debian's stb_image reads a PNM header's numbers into an int with no
+ * overflow check (undefined behaviour on "P6 99999999999 ..."; newer stb
+ * refuses them), so the header is walked first the way stbi__pnm_info walks
+ * it (whitespace, '#' comments, digits; a read past the end gives 0) and a
+ * number above INT_MAX is refused here. */
+static int pnm_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+static int check_pnm(const uint8_t *b, size_t n, const char *name)
+{
+    static const char *const what[] = {"width", "height", "maximum value"};
+    size_t j = 2;
+#define PNM_NEXT() (c = j < n ? (char)b[j++] : 0)
+    char c;
+    PNM_NEXT();
+    for (int field = 0; field < 3; field++) {
+        for (;;) {
+            while (j < n && pnm_space(c))
+                PNM_NEXT();
+            if (j >= n || c != '#')
+                break;
+            while (j < n && c != '\n' && c != '\r')
+                PNM_NEXT();
+        }
+        long long v = 0;
+        while (j < n && c >= '0' && c <= '9') {
+            v = v * 10 + (c - '0');
+            if (v > INT_MAX)
+                return cc_fail(CC_ERR_INVALID, "%s: corrupt PNM header (%s has more than %d)",
+                               name, what[field], INT_MAX);
+            PNM_NEXT();
+        }
+    }
+#undef PNM_NEXT
+    return CC_OK;
+}
+
 static int check_jpeg(const uint8_t *b, size_t n, const char *name)
 {
     size_t pos = 2;
@@ -158,6 +195,8 @@ int img_decode(const uint8_t *buf, size_t len, const char *name, img_u8 *out)
         rc = check_png(buf, len, name, &mode);
     } else if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) {
         rc = check_jpeg(buf, len, name);
+    } else if (len >= 2 && buf[0] == 'P' && (buf[1] == '5' || buf[1] == '6')) {
+        rc = check_pnm(buf, len, name);
     }
     if (rc != CC_OK)
         return rc;

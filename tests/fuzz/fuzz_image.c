@@ -20,7 +20,10 @@
  * declaring more than 256 codes (a known finding). Skips such inputs. */
 static int jpeg_dht_over_256(const uint8_t *d, size_t n)
 {
-    if (n < 4 || d[0] != 0xFF || d[1] != 0xD8)
+    size_t soi = 0; /* stb takes any run of 0xFF fill bytes before SOI */
+    while (soi < n && d[soi] == 0xFF)
+        soi++;
+    if (soi == 0 || soi >= n || d[soi] != 0xD8)
         return 0;
     for (size_t i = 0; i + 4 <= n; i++) {
         if (d[i] != 0xFF || d[i + 1] != 0xC4)
