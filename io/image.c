@@ -124,6 +124,7 @@ static int check_pnm(const uint8_t *b, size_t n, const char *name)
     size_t j = 2;
 #define PNM_NEXT() (c = j < n ? (char)b[j++] : 0)
     char c;
+    long long v3[3] = {0, 0, 0};
     PNM_NEXT();
     for (int field = 0; field < 3; field++) {
         for (;;) {
@@ -142,8 +143,18 @@ static int check_pnm(const uint8_t *b, size_t n, const char *name)
                                name, what[field], INT_MAX);
             PNM_NEXT();
         }
+        v3[field] = v;
     }
 #undef PNM_NEXT
+    /* stb does not check that the pixels are there: a 15-byte file would
+     * decode as a 23652x5355 image of garbage. The pixels start after the
+     * one character that ends the maximum value. */
+    if (v3[0] * v3[1] > IMG_MAX_PIXELS)
+        return CC_OK; /* refused by the pixel limit next */
+    long long need = v3[0] * v3[1] * (b[1] == '6' ? 3 : 1) * (v3[2] > 255 ? 2 : 1);
+    if ((long long)(n - j) < need)
+        return cc_fail(CC_ERR_INVALID, "%s: truncated PNM (%lldx%lld needs %lld bytes of pixels, "
+                       "%zu present)", name, v3[0], v3[1], need, n - j);
     return CC_OK;
 }
 

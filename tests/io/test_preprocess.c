@@ -237,6 +237,16 @@ static void test_pnm_header_overflow(void **state)
         assert_non_null(strstr(cc_last_error(), "corrupt PNM header"));
         assert_null(im.px);
     }
+    /* a header with too few pixels after it (a 15-byte file once decoded
+     * as 23652x5355) */
+    static const char *const short_px[] = {"P6\n23652 5355 5", "P6\n2 2\n255\n123456789ab",
+                                           "P5 1 1 65535 x"};
+    for (int i = 0; i < 3; i++) {
+        img_u8 im = {0};
+        assert_int_equal(img_decode((const uint8_t *)short_px[i], strlen(short_px[i]), "t.ppm", &im),
+                         CC_ERR_INVALID);
+        assert_non_null(strstr(cc_last_error(), "truncated PNM"));
+    }
     static const char ok[] = "P5 # grey\n2 1\n255\n\x10\xf0";
     img_u8 im = {0};
     assert_int_equal(img_decode((const uint8_t *)ok, sizeof ok - 1, "ok.pgm", &im), CC_OK);
