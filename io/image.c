@@ -22,6 +22,7 @@
 #include "io/image.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,53 @@ static int check_png(const uint8_t *b, size_t n, const char *name, img_mode *mod
     }
 }
 
+/* Debian's stb_image reads a PNM header's numbers into an int with no
+ * overflow check (undefined behaviour on "P6 99999999999 ..."; newer stb
+ * refuses them), so the header is walked first the way stbi__pnm_info walks
+ * it (whitespace, '#' comments, digits; a read past the end gives 0) and a
+ * number above INT_MAX is refused here. */
+static int pnm_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+static int check_pnm(const uint8_t *b, size_t n, const char *name)
+{
+    static const char *const what[] = {"width", "height", "maximum value"};
+    size_t j = 2;
+#define PNM_NEXT() (c = j < n ? (char)b[j++] : 0)
+    char c;
+    long long v3[3] = {0, 0, 0};
+    PNM_NEXT();
+    for (int field = 0; field < 3; field++) {
+        for (;;) {
+            while (j < n && pnm_space(c))
+                PNM_NEXT();
+            if (j >= n || c != '#')
+                break;
+            while (j < n && c != '\n' && c != '\r')
+                PNM_NEXT();
+        }
+        long long v = 0;
+        while (j < n && c >= '0' && c <= '9') {
+            v = v * 10 + (c - '0');
+            if (v > INT_MAX)
+                return cc_fail(CC_ERR_INVALID, "%s: corrupt PNM header (%s has more than %d)",
+                               name, what[field], INT_MAX);
+            PNM_NEXT();
+        }
+        v3[field] = v;
+    }
+#undef PNM_NEXT
+    /* stb does not check that the pixels are there: a 15-byte file would
+     * decode as a 23652x5355 image of garbage. The pixels start after the
+     * one character that ends the maximum value. */
+    if (v3[0] * v3[1] > IMG_MAX_PIXELS)
+        return CC_OK; /* refused by the pixel limit next */
+    long long need = v3[0] * v3[1] * (b[1] == '6' ? 3 : 1) * (v3[2] > 255 ? 2 : 1);
+    if ((long long)(n - j) < need)
+        return cc_fail(CC_ERR_INVALID, "%s: truncated PNM (%lldx%lld needs %lld bytes of pixels, "
+                       "%zu present)", name, v3[0], v3[1], need, n - j);
+    return CC_OK;
+}
+
 int img_decode(const uint8_t *buf, size_t len, const char *name, img_u8 *out)
 {
     memset(out, 0, sizeof *out);
@@ -121,6 +169,8 @@ int img_decode(const uint8_t *buf, size_t len, const char *name, img_u8 *out)
     } else if (buf[0] == 0xff) {
         /* stb tries every file starting with 0xff (after fill bytes, SOI) as a JPEG */
         rc = jpeg_check(buf, len, name);
+    } else if (len >= 2 && buf[0] == 'P' && (buf[1] == '5' || buf[1] == '6')) {
+        rc = check_pnm(buf, len, name);
     }
     if (rc != CC_OK)
         return rc;

@@ -280,7 +280,7 @@ static int load_hf_vocab(tok_tokenizer *t, const char *path)
                        (long long)st.st_size, TOK_MAX_FILE_BYTES);
     json_object *root = json_object_from_file(path);
     if (!root)
-        return cc_fail(CC_ERR_IO, "tokenizer: cannot read JSON '%s': %s", path, json_util_get_last_err());
+        return cc_fail(CC_ERR_IO, "tokenizer: cannot read JSON '%s': %s", path, cc_line(json_util_get_last_err(), "unknown"));
     int rc = CC_OK;
     int64_t max_id = -1;
     if (!json_object_is_type(root, json_type_object))

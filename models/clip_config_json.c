@@ -158,7 +158,7 @@ int clip_config_apply_json(clip_config *c, const char *path)
     struct json_object *root = json_object_from_file(path);
     if (!root)
         return cc_fail(CC_ERR_IO, "clip config '%s': cannot read or parse JSON (%s)", path,
-                       json_util_get_last_err() ? json_util_get_last_err() : "unknown");
+                       cc_line(json_util_get_last_err(), "unknown"));
     int rc;
     if (get(root, "text_config") || get(root, "vision_config")) {
         rc = apply_hf(c, path, root);

@@ -23,9 +23,17 @@ typedef enum cc_code {
 #define CC_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define CC_PRINTF(a, b)
+/* s without the line end some libraries put at the end of their messages
+ * (json-c's json_util_get_last_err() ends in '\n'), for quoting inside a
+ * cc_fail() line; fallback when s is NULL or empty. The result lives until
+ * this thread's next call. */
+const char *cc_line(const char *s, const char *fallback);
+
 #endif
 
-/* Records the message (printf-style) for this thread and returns code. */
+/* Records the message (printf-style) for this thread and returns code. The
+ * message is made one line (control characters replaced) except for
+ * CC_ERR_BUILD, whose message ends with the compiler's log. */
 int cc_fail(cc_code code, const char *fmt, ...) CC_PRINTF(2, 3);
 /* The last message recorded on this thread ("" if none). */
 const char *cc_last_error(void);
@@ -34,5 +42,11 @@ void cc_clear_error(void);
  * "<context>: <previous message>", for a caller that adds where a failure of
  * a callee happened (which node, which file). Returns code. */
 int cc_wrap(int code, const char *fmt, ...) CC_PRINTF(2, 3);
+
+/* s without the line end some libraries put at the end of their messages
+ * (json-c's json_util_get_last_err() ends in '\n'), for quoting inside a
+ * cc_fail() line; fallback when s is NULL or empty. The result lives until
+ * this thread's next call. */
+const char *cc_line(const char *s, const char *fallback);
 
 #endif

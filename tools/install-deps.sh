@@ -17,7 +17,7 @@ packages=(
   libcmocka-dev                                          # unit-test framework
   libplplot-dev plplot-driver-cairo                      # `clipcl plot`: training curves as PNG
   graphviz                                               # renders the graph DOT dumps
-  clang                                                  # compiles every kernel for amdgcn/nvptx64/spir64 (test kernel_targets)
+  clang libclang-rt-14-dev                               # kernels compiled for amdgcn/nvptx64/spir64 (test kernel_targets); libFuzzer (tools/fuzz.sh)
 )
 # Only needed for benchmarks against numpy/PyTorch and for regenerating goldens;
 # CI does not need them. Set CLIPCL_WITH_PYTORCH=1 to add them.

@@ -5,6 +5,10 @@
 # closing line "N passed, N failed" over both runs.
 #   tools/run-tests.sh            both builds
 #   CLIPCL_TEST_BUILDS=release tools/run-tests.sh    only one of them
+#   CLIPCL_TEST_BUILDS="release asan fuzz" CLIPCL_FUZZ_SECONDS=15 tools/run-tests.sh
+#       adds the fuzz build (clang, tools/fuzz.sh): the regression inputs
+#       replayed, then every harness fuzzed briefly; each harness counts as a
+#       test in both, and any finding fails it (.ci/run does this)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -53,6 +57,19 @@ PY
 }
 
 for b in $builds; do
+  if [ "$b" = fuzz ]; then
+    flog=$(mktemp)
+    for arg in --replay "${CLIPCL_FUZZ_SECONDS:-15}"; do
+      FUZZ_BUILD=build-test-fuzz FUZZ_OUT=build-test-fuzz/fuzz-out bash tools/fuzz.sh "$arg" |
+        tee "$flog"
+      read -r p f < <(tail -n1 "$flog" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
+      [ -n "${p:-}" ] || { p=0; f=1; }
+      echo "[fuzz $arg] $p passed, $f failed"
+      passed=$((passed + p)); failed=$((failed + f))
+    done
+    rm -f "$flog"
+    continue
+  fi
   dir="build-test-$b"
   case $b in
     release) opts=(--buildtype=release) ;;

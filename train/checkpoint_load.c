@@ -84,7 +84,7 @@ static int read_state(const char *path, train_ckpt_state *s)
     if (!j.o || !json_object_is_type(j.o, json_type_object)) {
         json_object_put(j.o);
         return cc_fail(CC_ERR_INVALID, "checkpoint '%s': not a JSON object (%s)", path,
-                       json_util_get_last_err() ? json_util_get_last_err() : "wrong type");
+                       cc_line(json_util_get_last_err(), "wrong type"));
     }
     memset(s, 0, sizeof *s);
     if (jint(&j, "format") != 1 && !j.rc)

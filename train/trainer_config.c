@@ -173,7 +173,7 @@ int train_config_model_text(const char *path, char **text)
     struct json_object *root = json_object_from_file(path);
     if (!root)
         return cc_fail(CC_ERR_IO, "model config '%s': cannot read or parse JSON (%s)", path,
-                       json_util_get_last_err() ? json_util_get_last_err() : "unknown");
+                       cc_line(json_util_get_last_err(), "unknown"));
     struct json_object *mc = get(root, "model_cfg");
     const char *s = json_object_to_json_string_ext(mc ? mc : root, JSON_C_TO_STRING_PLAIN);
     *text = s ? strdup(s) : NULL;

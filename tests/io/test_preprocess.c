@@ -222,6 +222,41 @@ static void expect_load_error(const char *path, const char *must_contain)
     assert_non_null(strstr(cc_last_error(), must_contain));
 }
 
+/* A PNM header number past INT_MAX (found by fuzz_image: undefined behaviour
+ * inside stb_image's header parser) is refused before stb reads it; one
+ * that fits still decodes. */
+static void test_pnm_header_overflow(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"P6 99999999999 1 255\n", "P5\n1 2147483648\n255\n",
+                                      "P6#c\n1 1 #c\n99999999999999999999\n"};
+    for (int i = 0; i < 3; i++) {
+        img_u8 im = {0};
+        assert_int_equal(img_decode((const uint8_t *)bad[i], strlen(bad[i]), "h.ppm", &im),
+                         CC_ERR_INVALID);
+        assert_non_null(strstr(cc_last_error(), "corrupt PNM header"));
+        assert_null(im.px);
+    }
+    /* a header with too few pixels after it (a 15-byte file once decoded
+     * as 23652x5355) */
+    static const char *const short_px[] = {"P6\n23652 5355 5", "P6\n2 2\n255\n123456789ab",
+                                           "P5 1 1 65535 x"};
+    for (int i = 0; i < 3; i++) {
+        img_u8 im = {0};
+        assert_int_equal(img_decode((const uint8_t *)short_px[i], strlen(short_px[i]), "t.ppm", &im),
+                         CC_ERR_INVALID);
+        assert_non_null(strstr(cc_last_error(), "truncated PNM"));
+    }
+    static const char ok[] = "P5 # grey\n2 1\n255\n\x10\xf0";
+    img_u8 im = {0};
+    assert_int_equal(img_decode((const uint8_t *)ok, sizeof ok - 1, "ok.pgm", &im), CC_OK);
+    assert_int_equal(im.w, 2);
+    assert_int_equal(im.h, 1);
+    assert_int_equal(im.px[0], 0x10);
+    assert_int_equal(im.px[1], 0xf0);
+    img_free(&im);
+}
+
 static void test_bad_files(void **state)
 {
     (void)state;
@@ -340,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_photos),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_pnm_header_overflow),
         cmocka_unit_test(test_to_rgb_drops_alpha),
         cmocka_unit_test(test_resize_dims_and_constant),
     };

@@ -1,0 +1,55 @@
+/* Every image decoder path (stb_image through io/image.c) into CLIP's
+ * preprocessing: Resize + CenterCrop, convert("RGB"), Normalize
+ * (io/preprocess.c), and the training augmentation's random-resized crop
+ * (io/dataset_augment.c). */
+#include <stdlib.h>
+
+#include <stb/stb_image.h>
+
+#include "io/dataset.h"
+#include "io/image.h"
+#include "tests/fuzz/fuzz_util.h"
+
+/* Small outputs and a pixel bound keep each input in milliseconds; the
+ * decoders' own bounds are tested by the limits tests, not here. */
+#define OUT_SIZE 24
+#define MAX_PIXELS (1 << 18)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int w, h, comp;
+    if (size > (1u << 20))
+        return 0;
+    /* A PNM is not asked (stb's PNM header parser is what img_decode guards:
+     * asked here first, it would overflow before that guard runs); its pixels
+     * must all be in the input, which -max_len bounds. */
+    const int pnm = size >= 2 && data[0] == 'P' && (data[1] == '5' || data[1] == '6');
+    if (!pnm && stbi_info_from_memory(data, (int)size, &w, &h, &comp) &&
+        (int64_t)w * h > MAX_PIXELS)
+        return 0;
+    img_u8 im = {0};
+    int rc = img_decode(data, size, "fuzz input", &im);
+    fz_check_error(rc, "img_decode");
+    if (rc)
+        return 0;
+    img_u8 rgb = {0};
+    rc = img_clip_resize_crop(&im, OUT_SIZE, &rgb);
+    fz_check_error(rc, "img_clip_resize_crop");
+    static float out[3 * OUT_SIZE * OUT_SIZE];
+    if (!rc)
+        img_clip_normalize(&rgb, out);
+    img_free(&rgb);
+    rc = img_to_rgb(&im, &rgb);
+    fz_check_error(rc, "img_to_rgb");
+    img_free(&rgb);
+    /* The training transform, seeded so each input always takes one crop. */
+    ds_rrc r = {.enabled = 1, .scale_min = 0.08, .scale_max = 1.0, .ratio_min = 0.75,
+                .ratio_max = 4.0 / 3.0};
+    uint64_t rng = 0x9E3779B97F4A7C15ull ^ size;
+    for (int k = 0; k < 2; k++)
+        fz_check_error(ds_preprocess(&im, OUT_SIZE, &r, &rng, out), "ds_preprocess");
+    r.enabled = 0;
+    fz_check_error(ds_preprocess(&im, OUT_SIZE, &r, &rng, out), "ds_preprocess");
+    img_free(&im);
+    return 0;
+}
