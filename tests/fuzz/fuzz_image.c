@@ -8,6 +8,7 @@
 
 #include "io/dataset.h"
 #include "io/image.h"
+#include "io/jpeg_check.h"
 #include "tests/fuzz/fuzz_util.h"
 
 /* Small outputs and a pixel bound keep each input in milliseconds; the
@@ -20,11 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int w, h, comp;
     if (size > (1u << 20))
         return 0;
-    /* A PNM is not asked (stb's PNM header parser is what img_decode guards:
-     * asked here first, it would overflow before that guard runs); its pixels
-     * must all be in the input, which -max_len bounds. */
+    /* stb is asked for the size only where img_decode's own guards would let
+     * it read the header: not a PNM (stb's PNM header parser overflows; its
+     * pixels must all be in the input, which -max_len bounds), not a JPEG
+     * that io/jpeg_check.c refuses (stb's Huffman builder would index out of
+     * bounds). */
     const int pnm = size >= 2 && data[0] == 'P' && (data[1] == '5' || data[1] == '6');
-    if (!pnm && stbi_info_from_memory(data, (int)size, &w, &h, &comp) &&
+    const int bad_jpeg = size >= 1 && data[0] == 0xff && jpeg_check(data, size, "probe") != 0;
+    if (!pnm && !bad_jpeg && stbi_info_from_memory(data, (int)size, &w, &h, &comp) &&
         (int64_t)w * h > MAX_PIXELS)
         return 0;
     img_u8 im = {0};

@@ -89,7 +89,8 @@ static int run_path(const char *path, int *count)
         snprintf(names[n++], l, "%s/%s", path, e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp);
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp);
     for (size_t i = 0; i < n; i++) {
         if (!rc)
             rc = run_path(names[i], count);
