@@ -17,6 +17,7 @@ packages=(
   libcmocka-dev                                          # unit-test framework
   libplplot-dev plplot-driver-cairo                      # `clipcl plot`: training curves as PNG
   graphviz                                               # renders the graph DOT dumps
+  groff-base                                             # checks that the generated man page renders (tests/install)
   clang libclang-rt-14-dev                               # kernels compiled for amdgcn/nvptx64/spir64 (test kernel_targets); libFuzzer (tools/fuzz.sh)
 )
 # Only needed for benchmarks against numpy/PyTorch and for regenerating goldens;

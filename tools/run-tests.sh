@@ -13,6 +13,13 @@
 #       most CLIPCL_FUZZ_SECONDS (default 60) each: the same inputs on every
 #       machine, so a test run here predicts CI's; finding new bugs is the
 #       job of long campaigns (docs/fuzzing.md), not of the gate.
+#   CLIPCL_TEST_BUILDS="... install"
+#       adds the install check (.ci/run does this): a release build set up
+#       with a prefix inside it (build-test-install/prefix), `meson install`
+#       into it, then tests/install/check_install.py --installed: a program
+#       built with `pkg-config --cflags --libs clipcl` against the installed
+#       files gives the installed `clipcl embed-text`'s embeddings, and the
+#       shared library exports only clipcl_*. Counts as one test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -78,6 +85,7 @@ for b in $builds; do
   dir="build-test-$b"
   case $b in
     release) opts=(--buildtype=release) ;;
+    install) opts=(--buildtype=release --prefix="$root/$dir/prefix") ;;
     asan)    opts=(--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
                    -Dc_args=-fno-sanitize-recover=all) ;;
     *) echo "unknown build $b" >&2; exit 2 ;;
@@ -87,6 +95,16 @@ for b in $builds; do
   fi
   if ! ninja -C "$dir" -j "$jobs"; then
     echo "build $b failed" >&2; failed=$((failed + 1)); continue
+  fi
+  if [ "$b" = install ]; then
+    rm -rf "$dir/prefix"
+    if meson install -C "$dir" --no-rebuild --quiet &&
+       python3 tests/install/check_install.py --build "$dir" --installed; then
+      echo "[install] 1 passed, 0 failed"; passed=$((passed + 1))
+    else
+      echo "[install] 0 passed, 1 failed"; failed=$((failed + 1))
+    fi
+    continue
   fi
   rm -f "$dir/meson-logs/testlog.json"
   meson test -C "$dir" --print-errorlogs --num-processes "$jobs" --timeout-multiplier 3

@@ -14,6 +14,7 @@ Then, against the installed files only:
 - the command, libclipcl.so.MAJOR (its soname) and libclipcl.a, clipcl.h,
   clipcl.pc and the man page are where meson says, and `clipcl --version` and
   `pkg-config --modversion clipcl` give the project version;
+- the man page renders with groff without a warning (skipped without groff);
 - `nm -D --defined-only` of the shared library lists exactly the functions
   clipcl.h declares, all clipcl_*;
 - tests/install/consumer.c compiled with `pkg-config --cflags --libs clipcl`
@@ -164,6 +165,16 @@ class Installed(unittest.TestCase):
                      "\n.SH ENVIRONMENT\n"]:
             self.assertTrue(want in man, "the man page lacks %r" % want)
 
+    def test_man_page_renders_without_warnings(self):
+        if not shutil.which("groff"):
+            self.skipTest("groff not installed (Debian package groff-base)")
+        p = sh(["groff", "-man", "-Tutf8", "-ww", "-z", self.paths["man"]])
+        self.assertEqual(p.stderr, "", "groff warns about the man page")
+        p = sh(["groff", "-man", "-Tutf8", self.paths["man"]],
+               env=dict(self.env, GROFF_NO_SGR="1"))
+        for want in ("clipcl - an OpenCL runtime", "embed-text --model MODEL", "CLIPCL_DEVICE"):
+            self.assertIn(want, re.sub(r".\x08", "", p.stdout).replace("\u2010", "-"))
+
     def test_versions(self):
         p = sh([self.paths["command"], "--version"], env=self.run_env)
         self.assertEqual(p.stdout, "clipcl %s\n" % ARGS.version)
@@ -219,8 +230,12 @@ def main():
     ap.add_argument("--meson", default=shutil.which("meson") or "meson")
     ap.add_argument("--cc", default=os.environ.get("CC", "cc"))
     ap.add_argument("--sanitize", default="none")
-    ap.add_argument("--version", required=True)
+    ap.add_argument("--version", help="the project version (default: meson's for BUILD)")
     ARGS, rest = ap.parse_known_args()
+    if not ARGS.version:
+        info = subprocess.run([ARGS.meson, "introspect", ARGS.build, "--projectinfo"],
+                              capture_output=True, text=True, check=True).stdout
+        ARGS.version = json.loads(info)["version"]
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
