@@ -107,7 +107,7 @@ int clipcl_context_length(const clipcl_model *m); /* tokens per text (77) */
  * exp(scale) * cos(image, text). */
 float clipcl_logit_scale(const clipcl_model *m);
 
-/* flags for the encoders */
+/* flags for the encoders; any other bit is an error (CLIPCL_ERR_INVALID) */
 #define CLIPCL_NORMALIZE 1 /* rows scaled to unit L2 norm */
 
 /* Each writes n rows of clipcl_embed_dim() floats into out (n x D, C order):

@@ -211,7 +211,9 @@ int clipcl_set_vocab(clipcl_model *cm, const char *path)
 
 int clipcl_set_max_batch(clipcl_model *cm, int max_batch)
 {
-    if (!cm || max_batch < 1)
+    if (!cm)
+        return cc_fail(CC_ERR_INVALID, "clipcl_set_max_batch: NULL model");
+    if (max_batch < 1)
         return cc_fail(CC_ERR_INVALID, "clipcl_set_max_batch: batch %d: expected >= 1", max_batch);
     lock(cm);
     cm->max_batch = max_batch;
@@ -365,20 +367,26 @@ static int encode_rows(clipcl_model *cm, int text, const void *input, int n, siz
     return rc;
 }
 
-static int check_n(const clipcl_model *cm, const void *in, int n, const float *out,
+/* The arguments every encoder takes. A flag this version does not know is
+ * an error rather than ignored: a program written for a later version then
+ * fails here instead of getting other results than it asked for. */
+static int check_n(const clipcl_model *cm, const void *in, int n, int flags, const float *out,
                    const char *what)
 {
     if (!cm || !in || !out)
         return cc_fail(CC_ERR_INVALID, "%s: NULL argument", what);
     if (n < 1)
         return cc_fail(CC_ERR_INVALID, "%s: %d inputs: expected at least 1", what, n);
+    if (flags & ~CLIPCL_NORMALIZE)
+        return cc_fail(CC_ERR_INVALID, "%s: flags 0x%x: expected 0 or CLIPCL_NORMALIZE (0x%x)",
+                       what, (unsigned)flags, (unsigned)CLIPCL_NORMALIZE);
     return CC_OK;
 }
 
 int clipcl_encode_image_pixels(clipcl_model *cm, const float *pixels, int n, int flags,
                                float *out)
 {
-    int rc = check_n(cm, pixels, n, out, "encode images");
+    int rc = check_n(cm, pixels, n, flags, out, "encode images");
     if (rc)
         return rc;
     size_t R = (size_t)cm->m->cfg.vision.resolution;
@@ -391,7 +399,10 @@ int clipcl_encode_image_pixels(clipcl_model *cm, const float *pixels, int n, int
 int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n, int flags,
                               float *out)
 {
-    int rc = check_n(cm, paths, n, out, "encode images");
+    int rc = check_n(cm, paths, n, flags, out, "encode images");
+    for (int i = 0; i < n && !rc; i++)
+        if (!paths[i])
+            rc = cc_fail(CC_ERR_INVALID, "encode images: path %d is NULL", i);
     if (rc)
         return rc;
     int R = cm->m->cfg.vision.resolution;
@@ -440,7 +451,7 @@ static int check_ids(const clipcl_model *cm, const int32_t *ids, int n)
 
 int clipcl_encode_token_ids(clipcl_model *cm, const int32_t *ids, int n, int flags, float *out)
 {
-    int rc = check_n(cm, ids, n, out, "encode token ids");
+    int rc = check_n(cm, ids, n, flags, out, "encode token ids");
     if (!rc)
         rc = check_ids(cm, ids, n);
     if (rc)
@@ -490,7 +501,7 @@ static int load_tokenizer(clipcl_model *cm)
 int clipcl_encode_texts(clipcl_model *cm, const char *const *texts, int n, int flags,
                         float *out, int *n_truncated)
 {
-    int rc = check_n(cm, texts, n, out, "encode texts");
+    int rc = check_n(cm, texts, n, flags, out, "encode texts");
     if (rc)
         return rc;
     size_t T = (size_t)cm->m->cfg.text.context;

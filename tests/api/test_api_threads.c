@@ -8,9 +8,7 @@
  *   match the PyTorch goldens (tests/data/clip_small_vit). On the reference
  *   backend and on the default OpenCL device (skipped without a platform).
  * - clipcl_last_error() is per thread: a failure in one thread leaves the
- *   message of another untouched.
- * - The version macros spell meson's project version, and clipcl_version()
- *   the same; the getters given NULL return 0 and say why. */
+ *   message of another untouched. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -207,33 +205,9 @@ static void test_last_error_per_thread(void **state)
     assert_string_equal(clipcl_last_error(), mine);
 }
 
-static void test_version_and_null_getters(void **state)
-{
-    (void)state;
-    assert_string_equal(CLIPCL_VERSION_STRING, CLIPCL_PROJECT_VERSION);
-    assert_string_equal(clipcl_version(), CLIPCL_PROJECT_VERSION);
-    char spelled[64];
-    snprintf(spelled, sizeof spelled, "%d.%d.%d", CLIPCL_VERSION_MAJOR, CLIPCL_VERSION_MINOR,
-             CLIPCL_VERSION_PATCH);
-    assert_string_equal(spelled, CLIPCL_PROJECT_VERSION);
-    assert_int_equal(CLIPCL_VERSION_NUMBER, CLIPCL_MAKE_VERSION(CLIPCL_VERSION_MAJOR,
-                                                                CLIPCL_VERSION_MINOR,
-                                                                CLIPCL_VERSION_PATCH));
-    assert_int_equal(clipcl_embed_dim(NULL), 0);
-    assert_non_null(strstr(clipcl_last_error(), "clipcl_embed_dim: NULL model"));
-    assert_int_equal(clipcl_image_size(NULL), 0);
-    assert_non_null(strstr(clipcl_last_error(), "clipcl_image_size"));
-    assert_int_equal(clipcl_context_length(NULL), 0);
-    assert_non_null(strstr(clipcl_last_error(), "clipcl_context_length"));
-    assert_true(clipcl_logit_scale(NULL) == 0.0f);
-    assert_non_null(strstr(clipcl_last_error(), "clipcl_logit_scale"));
-    clipcl_free(NULL);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_version_and_null_getters),
         cmocka_unit_test(test_last_error_per_thread),
         cmocka_unit_test(test_threads_ref),
         cmocka_unit_test(test_threads_opencl),
