@@ -16,9 +16,9 @@
  * Status: every function that can fail returns CLIPCL_OK (0) or one of the
  * non-zero CLIPCL_ERR_* codes below, and then clipcl_last_error() holds one
  * line saying what failed (which file, tensor or argument, expected vs
- * found). The message is kept per thread and stays until the next failure in
- * that thread (a success does not clear it). Nothing here prints, exits or
- * aborts. The getters that cannot fail (clipcl_embed_dim, ...) return a value
+ * found). The message is kept per thread: read it right after a call in the
+ * same thread returned non-zero (after a success it may hold anything).
+ * Nothing here prints, exits or aborts. The getters that cannot fail (clipcl_embed_dim, ...) return a value
  * and, given NULL, return 0 and record a message.
  *
  * Threads: one model may be used from several threads at once. Every call on
@@ -26,8 +26,8 @@
  * plans or the tokenizer, so concurrent calls on one model run one after the
  * other on the device (results are the same as if the calls had been made
  * in turn); decoding image files happens before the lock and so overlaps.
- * Different models never share a lock: threads with a model each run
- * side by side. clipcl_free must not overlap any other call on the same
+ * Different models never share a lock: threads that each have their own
+ * model run side by side. clipcl_free must not overlap any other call on the same
  * model (free it after the other threads are done with it). clipcl_load,
  * clipcl_version and clipcl_last_error may be called from any thread at any
  * time.
@@ -87,7 +87,7 @@ typedef struct clipcl_model clipcl_model;
 int clipcl_load(const char *model, const char *device, clipcl_model **out);
 /* Releases the model and its device memory; NULL does nothing. */
 void clipcl_free(clipcl_model *m);
-/* The calling thread's last failure message; "" if none yet; never NULL.
+/* The calling thread's last failure message ("" if none yet); never NULL.
  * Valid until the next clipcl call in this thread. */
 const char *clipcl_last_error(void);
 
