@@ -67,7 +67,15 @@ class Installed(unittest.TestCase):
         tmp = cls.tmp.name
         build = ARGS.build
         installed = sh([ARGS.meson, "introspect", build, "--installed"]).stdout
-        where = {os.path.basename(k): v for k, v in json.loads(installed).items()}
+        # built or source file -> installed path, keyed by the file's name;
+        # the command by its place in the build tree ("clipcl" alone could be
+        # another installed file of that name)
+        where = {}
+        for k, v in json.loads(installed).items():
+            name = os.path.basename(k)
+            if name == "clipcl":
+                name = "tools/clipcl" if k.endswith("/tools/clipcl") else k
+            where.setdefault(name, v)
         cls.sysroot = ""
         if ARGS.destdir:
             cls.sysroot = os.path.join(tmp, "destdir")
@@ -78,7 +86,7 @@ class Installed(unittest.TestCase):
             return cls.sysroot + where[name] if cls.sysroot else where[name]
         major = ARGS.version.split(".")[0]
         cls.paths = {
-            "command": at("clipcl"),
+            "command": at("tools/clipcl"),
             "shared": at("libclipcl.so.%s" % ARGS.version),
             "soname": at("libclipcl.so.%s" % major),
             "dev_link": at("libclipcl.so"),
