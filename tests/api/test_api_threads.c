@@ -7,6 +7,9 @@
  *   shared) gives, bit for bit, the single-threaded results, which in turn
  *   match the PyTorch goldens (tests/data/clip_small_vit). On the reference
  *   backend and on the default OpenCL device (skipped without a platform).
+ * - 4 threads each loading, using and freeing a model of their own at the
+ *   same time (the process-wide state below: program cache, self-check,
+ *   GEMM choice) get the same bits too.
  * - clipcl_last_error() is per thread: a failure in one thread leaves the
  *   message of another untouched. */
 #include <stdarg.h>
@@ -55,6 +58,9 @@ static void *read_npy(const char *name, size_t elem, size_t *count)
 /* ---- fixture shared by the threads ---- */
 typedef struct fixture {
     clipcl_model *m;
+    char model[1200];
+    const char *device;
+    int own;               /* each thread loads its own model */
     int32_t *ids;
     float *pixels;
     int n;                 /* rows of each input */
@@ -75,11 +81,19 @@ static void *work(void *arg)
     fixture *fx = w->fx;
     size_t len = (size_t)fx->n * (size_t)fx->D;
     float *got = malloc(len * sizeof *got);
+    clipcl_model *m = fx->m;
+    if (fx->own && (clipcl_load(fx->model, fx->device, &m) || clipcl_set_max_batch(m, 2))) {
+        w->failures++;
+        snprintf(w->error, sizeof w->error, "%s", clipcl_last_error());
+        free(got);
+        clipcl_free(m);
+        return NULL;
+    }
     for (int it = 0; got && it < N_ITER; it++) {
         /* threads start on different towers, so both run at once */
         int text = (it + w->index) % 2;
-        int rc = text ? clipcl_encode_token_ids(fx->m, fx->ids, fx->n, CLIPCL_NORMALIZE, got)
-                      : clipcl_encode_image_pixels(fx->m, fx->pixels, fx->n, CLIPCL_NORMALIZE, got);
+        int rc = text ? clipcl_encode_token_ids(m, fx->ids, fx->n, CLIPCL_NORMALIZE, got)
+                      : clipcl_encode_image_pixels(m, fx->pixels, fx->n, CLIPCL_NORMALIZE, got);
         if (rc) {
             w->failures++;
             snprintf(w->error, sizeof w->error, "%s", clipcl_last_error());
@@ -89,6 +103,8 @@ static void *work(void *arg)
             w->mismatches++;
     }
     free(got);
+    if (fx->own)
+        clipcl_free(m);
     return NULL;
 }
 
@@ -112,12 +128,13 @@ static void near_golden(const float *got, const char *golden, int n, int D)
     free(ref);
 }
 
-static void threads_on_one_model(const char *device)
+/* own: each thread loads a model of its own; else all share one */
+static void threads_encode(const char *device, int own)
 {
-    fixture fx = {0};
-    char model[1200];
+    fixture fx = {.device = device, .own = own};
     const char *dir = getenv("CLIPCL_TEST_DATA");
-    snprintf(model, sizeof model, "%s/clip_small_vit/openai", dir ? dir : "tests/data");
+    snprintf(fx.model, sizeof fx.model, "%s/clip_small_vit/openai", dir ? dir : "tests/data");
+    const char *model = fx.model;
     int rc = clipcl_load(model, device, &fx.m);
     if (rc == CLIPCL_ERR_NO_PLATFORM || rc == CLIPCL_ERR_NO_DEVICE) {
         printf("no OpenCL device: %s\n", clipcl_last_error());
@@ -157,8 +174,8 @@ static void threads_on_one_model(const char *device)
     int bad = 0;
     for (int i = 0; i < N_THREADS; i++) {
         pthread_join(th[i], NULL);
-        printf("  %s thread %d: %d runs, %d differ, %d failed%s%s\n", device ? device : "default",
-               i, N_ITER, w[i].mismatches, w[i].failures, w[i].failures ? ": " : "", w[i].error);
+        printf("  %s, %s: thread %d: %d runs, %d differ, %d failed%s%s\n",
+               device ? device : "default device", own ? "own models" : "one model", i, N_ITER, w[i].mismatches, w[i].failures, w[i].failures ? ": " : "", w[i].error);
         bad += w[i].mismatches + w[i].failures;
     }
     assert_int_equal(bad, 0);
@@ -172,13 +189,19 @@ static void threads_on_one_model(const char *device)
 static void test_threads_ref(void **state)
 {
     (void)state;
-    threads_on_one_model("ref");
+    threads_encode("ref", 0);
 }
 
 static void test_threads_opencl(void **state)
 {
     (void)state;
-    threads_on_one_model(NULL);
+    threads_encode(NULL, 0);
+}
+
+static void test_threads_own_models_opencl(void **state)
+{
+    (void)state;
+    threads_encode(NULL, 1);
 }
 
 static void *fail_here(void *arg)
@@ -211,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_last_error_per_thread),
         cmocka_unit_test(test_threads_ref),
         cmocka_unit_test(test_threads_opencl),
+        cmocka_unit_test(test_threads_own_models_opencl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
