@@ -169,9 +169,14 @@ class Installed(unittest.TestCase):
                 self.assertTrue(p.startswith(self.sysroot + "/"), p)
         with open(self.paths["man"]) as f:
             man = f.read()
-        for want in ['.TH CLIPCL 1 "" "clipcl %s"' % ARGS.version, "\n.SS embed-text\n",
-                     "\n.SH ENVIRONMENT\n"]:
+        for want in ['.TH CLIPCL 1 "" "clipcl %s"' % ARGS.version, "\n.SH ENVIRONMENT\n"]:
             self.assertTrue(want in man, "the man page lacks %r" % want)
+        # a section for every command `clipcl --help` lists
+        top = sh([self.paths["command"], "--help"], env=self.run_env).stdout
+        listed = re.findall(r"^  ([a-z][a-z-]*)  ", top.split("commands:")[1], flags=re.M)
+        self.assertIn("embed-text", listed)
+        for name in listed:
+            self.assertTrue("\n.SS %s\n" % name in man, "the man page lacks command %s" % name)
 
     def test_man_page_renders_without_warnings(self):
         if not shutil.which("groff"):
