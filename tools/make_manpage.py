@@ -9,7 +9,9 @@ The help texts follow one layout (tools/cmd_*.c): a "usage:" block, then
 paragraphs at column 0, headings at column 0 ending in ":", and items
 indented by two spaces ("  --opt X   what it does") whose description may
 continue on lines indented further. Items become .TP entries; anything
-else indented is kept as preformatted text."""
+else indented is kept as preformatted text. A text in another layout is
+still rendered (without a synopsis), so a new command never breaks the
+build; tests/install/check_install.py checks every command has a section."""
 import re
 import subprocess
 import sys
@@ -102,7 +104,8 @@ def split_usage(text):
         usage.append(lines[i])
         i += 1
     if not usage or not usage[0].startswith("usage: "):
-        sys.exit("make_manpage.py: a help text does not start with \"usage: \": %r" % text[:80])
+        # not the usual layout: no synopsis, the whole text as the body
+        return [], text
     # "usage: " and the matching indent of the other lines dropped
     usage = [u[7:] if u.startswith("usage: ") else u[7:] if u.startswith(" " * 7) else u.strip()
              for u in usage]
@@ -117,12 +120,13 @@ def main():
     usage, rest = split_usage(top)
     paras = [p.strip() for p in rest.split("\n\n") if p.strip()]
     summary = paras[0].rstrip(".")
-    commands, env = [], []
+    commands, env, other = [], [], []
     for p in paras[1:]:
         head, *body = p.splitlines()
         target = commands if head == "commands:" else env if head == "environment:" else None
-        if target is None:
-            sys.exit("make_manpage.py: unexpected section %r in `clipcl --help`" % head)
+        if target is None:  # a section this script does not know: kept as it is
+            other.append(p)
+            continue
         for line in body:
             m = re.match(r"\s+(\S+)\s{2,}(.*)$", line)
             if m:
@@ -147,12 +151,14 @@ def main():
           "prints the same text.", ".PP", "Commands:"]
     for name, text in commands:
         r += [".TP", "\\fB" + esc(name) + "\\fR", esc(text)]
+    for p in other:
+        r += help_body(p)
     r += [".SH COMMANDS"]
     for name, _ in commands:
         cmd_usage, body = split_usage(run(clipcl, "help", name))
-        r += [".SS " + esc(name), ".nf"]
-        r += [esc(u) for u in cmd_usage]
-        r += [".fi"]
+        r += [".SS " + esc(name)]
+        if cmd_usage:
+            r += [".nf"] + [esc(u) for u in cmd_usage] + [".fi"]
         r += help_body(body)
     if env:
         r += [".SH ENVIRONMENT"]
