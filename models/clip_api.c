@@ -21,6 +21,7 @@
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
 #include "models/clip.h"
+#include "models/clip_api_internal.h"
 #include "runtime/rt.h"
 #include "runtime/status.h"
 
@@ -506,4 +507,12 @@ int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
     snprintf(o->tokenizer_path, sizeof o->tokenizer_path, "%s", cm->vocab);
     snprintf(o->device, sizeof o->device, "%s", backend_name(cm->be));
     return CC_OK;
+}
+
+/* ---- for models/clip_api_tokenize.c ---- */
+
+int clip_api_with_tokenizer(clipcl_model *cm, clip_api_tok_fn fn, void *arg)
+{
+    int rc = load_tokenizer(cm);
+    return rc ? rc : fn(cm->tok, cm->m->cfg.text.context, arg);
 }
