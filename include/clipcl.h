@@ -7,16 +7,34 @@
  *       fprintf(stderr, "%s\n", clipcl_last_error());
  *   float emb[2 * 512];
  *   const char *texts[] = {"a cat", "a dog"};
- *   clipcl_encode_texts(m, texts, 2, CLIPCL_NORMALIZE, emb);
+ *   clipcl_encode_texts(m, texts, 2, CLIPCL_NORMALIZE, emb, NULL);
  *   clipcl_free(m);
  *
- * Every function returns CLIPCL_OK (0) or a non-zero status; the one-line
- * message (what, which file or tensor, expected vs found) is then in
- * clipcl_last_error(), kept per thread. Nothing here prints or exits.
+ * Build against the installed library with `pkg-config --cflags --libs
+ * clipcl` (docs/library.md).
  *
- * A model is not thread-safe: use one per thread. Device programs for a batch
- * size are built once, weights uploaded once per built plan, and the last plan
- * of each tower is kept: encode in batches of a steady size. */
+ * Status: every function that can fail returns CLIPCL_OK (0) or one of the
+ * non-zero CLIPCL_ERR_* codes below, and then clipcl_last_error() holds one
+ * line saying what failed (which file, tensor or argument, expected vs
+ * found). The message is kept per thread and stays until the next failure in
+ * that thread (a success does not clear it). Nothing here prints, exits or
+ * aborts. The getters that cannot fail (clipcl_embed_dim, ...) return a value
+ * and, given NULL, return 0 and record a message.
+ *
+ * Threads: one model may be used from several threads at once. Every call on
+ * a model holds that model's lock while it touches the device, the cached
+ * plans or the tokenizer, so concurrent calls on one model run one after the
+ * other on the device (results are the same as if the calls had been made
+ * in turn); decoding image files happens before the lock and so overlaps.
+ * Different models never share a lock: threads with a model each run
+ * side by side. clipcl_free must not overlap any other call on the same
+ * model (free it after the other threads are done with it). clipcl_load,
+ * clipcl_version and clipcl_last_error may be called from any thread at any
+ * time.
+ *
+ * Device programs for a batch size are built once, weights uploaded once per
+ * built plan, and the last plan of each tower is kept: encode in batches of a
+ * steady size. */
 #ifndef CLIPCL_H
 #define CLIPCL_H
 
@@ -27,7 +45,35 @@
 extern "C" {
 #endif
 
+/* The version of this header. clipcl_version() gives the version of the
+ * library actually loaded, which may be newer: the soname (libclipcl.so.0)
+ * changes with the major version, so a program built against 0.x runs with
+ * any later 0.y (docs/library.md, "Versions"). */
+#define CLIPCL_VERSION_MAJOR 0
+#define CLIPCL_VERSION_MINOR 1
+#define CLIPCL_VERSION_PATCH 0
+#define CLIPCL_VERSION_STRING "0.1.0"
+/* e.g. #if CLIPCL_VERSION_NUMBER >= CLIPCL_MAKE_VERSION(0, 2, 0) */
+#define CLIPCL_MAKE_VERSION(major, minor, patch) ((major) * 10000 + (minor) * 100 + (patch))
+#define CLIPCL_VERSION_NUMBER \
+    CLIPCL_MAKE_VERSION(CLIPCL_VERSION_MAJOR, CLIPCL_VERSION_MINOR, CLIPCL_VERSION_PATCH)
+
+/* The loaded library's version, "MAJOR.MINOR.PATCH"; never NULL. */
+const char *clipcl_version(void);
+
+/* Status codes. The message of clipcl_last_error() says more; new codes may
+ * be added in a minor version, so treat any other non-zero value as a
+ * failure too. */
 #define CLIPCL_OK 0
+#define CLIPCL_ERR_INVALID 1     /* bad argument or malformed input */
+#define CLIPCL_ERR_SHAPE 2       /* shapes or sizes do not agree */
+#define CLIPCL_ERR_IO 3          /* file missing, unreadable, truncated */
+#define CLIPCL_ERR_NOMEM 4       /* out of host or device memory */
+#define CLIPCL_ERR_OPENCL 5      /* an OpenCL call failed */
+#define CLIPCL_ERR_NO_PLATFORM 6 /* no OpenCL platform (ICD) installed */
+#define CLIPCL_ERR_NO_DEVICE 7   /* the device asked for matched nothing */
+#define CLIPCL_ERR_BUILD 8       /* a kernel failed to compile (the message ends with the log) */
+#define CLIPCL_ERR_UNSUPPORTED 9 /* a checkpoint or request clipcl does not handle */
 
 typedef struct clipcl_model clipcl_model;
 
@@ -39,7 +85,10 @@ typedef struct clipcl_model clipcl_model;
  * for the plain-C reference backend (slow, no OpenCL needed). An unknown
  * device fails here, before any work. */
 int clipcl_load(const char *model, const char *device, clipcl_model **out);
+/* Releases the model and its device memory; NULL does nothing. */
 void clipcl_free(clipcl_model *m);
+/* The calling thread's last failure message; "" if none yet; never NULL.
+ * Valid until the next clipcl call in this thread. */
 const char *clipcl_last_error(void);
 
 /* Uses this tokenizer file instead of the one beside the weights:
@@ -49,6 +98,8 @@ int clipcl_set_vocab(clipcl_model *m, const char *path);
 /* Largest batch one device run takes (default 16); more rows are split. */
 int clipcl_set_max_batch(clipcl_model *m, int max_batch);
 
+/* Getters: they cannot fail on a loaded model; given NULL they return 0
+ * (0.0f) and record a message for clipcl_last_error(). */
 int clipcl_embed_dim(const clipcl_model *m);
 int clipcl_image_size(const clipcl_model *m);     /* input resolution R */
 int clipcl_context_length(const clipcl_model *m); /* tokens per text (77) */
@@ -60,7 +111,8 @@ float clipcl_logit_scale(const clipcl_model *m);
 #define CLIPCL_NORMALIZE 1 /* rows scaled to unit L2 norm */
 
 /* Each writes n rows of clipcl_embed_dim() floats into out (n x D, C order):
- * the projected features, unit-norm with CLIPCL_NORMALIZE. */
+ * the projected features, unit-norm with CLIPCL_NORMALIZE. On failure the
+ * contents of out are unspecified. */
 /* Images decoded and preprocessed as CLIP's reference pipeline does, at the
  * model's resolution; an undecodable file is an error naming it. */
 int clipcl_encode_image_files(clipcl_model *m, const char *const *paths, int n, int flags,

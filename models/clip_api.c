@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,31 @@ struct clipcl_model {
     api_tower tower[2];    /* [0] image, [1] text */
     float *pad;            /* input rows padded to a plan's batch */
     size_t pad_bytes;
+    /* Held by every call that reads or changes the fields above after load
+     * (the towers, their plans and the device queue, the tokenizer and its
+     * word cache, the padding buffer, vocab, max_batch): one model may be
+     * used from several threads (include/clipcl.h, "Threads"). */
+    pthread_mutex_t lock;
 };
 
+/* The public codes are the runtime's (include/clipcl.h documents them). */
+_Static_assert(CLIPCL_OK == CC_OK && CLIPCL_ERR_INVALID == CC_ERR_INVALID &&
+                   CLIPCL_ERR_SHAPE == CC_ERR_SHAPE && CLIPCL_ERR_IO == CC_ERR_IO &&
+                   CLIPCL_ERR_NOMEM == CC_ERR_NOMEM && CLIPCL_ERR_OPENCL == CC_ERR_OPENCL &&
+                   CLIPCL_ERR_NO_PLATFORM == CC_ERR_NO_PLATFORM &&
+                   CLIPCL_ERR_NO_DEVICE == CC_ERR_NO_DEVICE && CLIPCL_ERR_BUILD == CC_ERR_BUILD &&
+                   CLIPCL_ERR_UNSUPPORTED == CC_ERR_UNSUPPORTED,
+               "include/clipcl.h's status codes must equal runtime/status.h's");
+
+/* The getters take a const model; the lock is the one field they change. */
+static void lock(const clipcl_model *cm) { pthread_mutex_lock((pthread_mutex_t *)&cm->lock); }
+static void unlock(const clipcl_model *cm) { pthread_mutex_unlock((pthread_mutex_t *)&cm->lock); }
+
 const char *clipcl_last_error(void) { return cc_last_error(); }
+
+/* The header's version, compiled into the library; meson.build checks at
+ * configure time that the header's macros spell the project's version. */
+const char *clipcl_version(void) { return CLIPCL_VERSION_STRING; }
 
 static int is_file(const char *p)
 {
@@ -136,6 +159,12 @@ int clipcl_load(const char *model, const char *device, clipcl_model **out)
         free(cm);
         return rc;
     }
+    if (pthread_mutex_init(&cm->lock, NULL) != 0) {
+        backend_close(cm->be);
+        clip_model_free(cm->m);
+        free(cm);
+        return cc_fail(CC_ERR_NOMEM, "clipcl_load: cannot create the model's lock");
+    }
     find_paths(cm, model);
     find_vocab(cm);
     *out = cm;
@@ -160,6 +189,7 @@ void clipcl_free(clipcl_model *cm)
     tok_free(cm->tok);
     clip_model_free(cm->m);
     free(cm->pad);
+    pthread_mutex_destroy(&cm->lock);
     free(cm);
 }
 
@@ -169,9 +199,14 @@ int clipcl_set_vocab(clipcl_model *cm, const char *path)
         return cc_fail(CC_ERR_INVALID, "clipcl_set_vocab: NULL argument");
     if (!is_file(path))
         return cc_fail(CC_ERR_IO, "tokenizer file '%s': no such file", path);
+    if (strlen(path) >= sizeof cm->vocab)
+        return cc_fail(CC_ERR_INVALID, "tokenizer file '%s': path longer than %zu bytes", path,
+                       sizeof cm->vocab - 1);
+    lock(cm);
     tok_free(cm->tok);
     cm->tok = NULL;
     snprintf(cm->vocab, sizeof cm->vocab, "%s", path);
+    unlock(cm);
     return CC_OK;
 }
 
@@ -179,14 +214,40 @@ int clipcl_set_max_batch(clipcl_model *cm, int max_batch)
 {
     if (!cm || max_batch < 1)
         return cc_fail(CC_ERR_INVALID, "clipcl_set_max_batch: batch %d: expected >= 1", max_batch);
+    lock(cm);
     cm->max_batch = max_batch;
+    unlock(cm);
     return CC_OK;
 }
 
-int clipcl_embed_dim(const clipcl_model *cm) { return cm->m->cfg.embed_dim; }
-int clipcl_image_size(const clipcl_model *cm) { return cm->m->cfg.vision.resolution; }
-int clipcl_context_length(const clipcl_model *cm) { return cm->m->cfg.text.context; }
-float clipcl_logit_scale(const clipcl_model *cm) { return cm->m->logit_scale; }
+/* The getters read what load fixed (the config, logit_scale): no lock. */
+int clipcl_embed_dim(const clipcl_model *cm)
+{
+    if (!cm)
+        return cc_fail(CC_ERR_INVALID, "clipcl_embed_dim: NULL model"), 0;
+    return cm->m->cfg.embed_dim;
+}
+
+int clipcl_image_size(const clipcl_model *cm)
+{
+    if (!cm)
+        return cc_fail(CC_ERR_INVALID, "clipcl_image_size: NULL model"), 0;
+    return cm->m->cfg.vision.resolution;
+}
+
+int clipcl_context_length(const clipcl_model *cm)
+{
+    if (!cm)
+        return cc_fail(CC_ERR_INVALID, "clipcl_context_length: NULL model"), 0;
+    return cm->m->cfg.text.context;
+}
+
+float clipcl_logit_scale(const clipcl_model *cm)
+{
+    if (!cm)
+        return cc_fail(CC_ERR_INVALID, "clipcl_logit_scale: NULL model"), 0.0f;
+    return cm->m->logit_scale;
+}
 
 /* ---- running a tower ---- */
 
@@ -322,7 +383,10 @@ int clipcl_encode_image_pixels(clipcl_model *cm, const float *pixels, int n, int
     if (rc)
         return rc;
     size_t R = (size_t)cm->m->cfg.vision.resolution;
-    return encode_rows(cm, 0, pixels, n, 3 * R * R * sizeof(float), flags, out);
+    lock(cm);
+    rc = encode_rows(cm, 0, pixels, n, 3 * R * R * sizeof(float), flags, out);
+    unlock(cm);
+    return rc;
 }
 
 int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n, int flags,
@@ -333,8 +397,12 @@ int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n,
         return rc;
     int R = cm->m->cfg.vision.resolution;
     size_t per = 3 * (size_t)R * (size_t)R;
-    /* Decoded one chunk at a time so memory stays at one batch of pixels. */
+    /* Decoded one chunk at a time so memory stays at one batch of pixels;
+     * decoding holds no lock, so threads sharing the model decode side by
+     * side and take turns on the device. */
+    lock(cm);
     int b = n < cm->max_batch ? n : cm->max_batch;
+    unlock(cm);
     float *px = malloc((size_t)b * per * sizeof *px);
     if (!px)
         return cc_fail(CC_ERR_NOMEM, "encode images: out of memory for %d images", b);
@@ -346,9 +414,12 @@ int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n,
                 rc = cc_wrap(rc, "image '%s'", paths[i + r]);
             }
         }
-        if (!rc)
+        if (!rc) {
+            lock(cm);
             rc = encode_rows(cm, 0, px, rows, per * sizeof *px, 0,
                              out + (size_t)i * cm->m->cfg.embed_dim);
+            unlock(cm);
+        }
     }
     free(px);
     if (!rc && (flags & CLIPCL_NORMALIZE))
@@ -356,19 +427,30 @@ int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n,
     return rc;
 }
 
-int clipcl_encode_token_ids(clipcl_model *cm, const int32_t *ids, int n, int flags, float *out)
+/* The embedding gather does not check its indices. */
+static int check_ids(const clipcl_model *cm, const int32_t *ids, int n)
 {
-    int rc = check_n(cm, ids, n, out, "encode token ids");
-    if (rc)
-        return rc;
     int T = cm->m->cfg.text.context, V = cm->m->cfg.text.vocab;
-    /* The embedding gather does not check its indices. */
     for (int64_t i = 0; i < (int64_t)n * T; i++)
         if (ids[i] < 0 || ids[i] >= V)
             return cc_fail(CC_ERR_INVALID, "token ids: row %lld position %lld holds id %d: "
                                            "expected 0 to %d (the model's vocabulary)",
                            (long long)(i / T), (long long)(i % T), (int)ids[i], V - 1);
-    return encode_rows(cm, 1, ids, n, (size_t)T * sizeof *ids, flags, out);
+    return CC_OK;
+}
+
+int clipcl_encode_token_ids(clipcl_model *cm, const int32_t *ids, int n, int flags, float *out)
+{
+    int rc = check_n(cm, ids, n, out, "encode token ids");
+    if (!rc)
+        rc = check_ids(cm, ids, n);
+    if (rc)
+        return rc;
+    size_t T = (size_t)cm->m->cfg.text.context;
+    lock(cm);
+    rc = encode_rows(cm, 1, ids, n, T * sizeof *ids, flags, out);
+    unlock(cm);
+    return rc;
 }
 
 static int load_tokenizer(clipcl_model *cm)
@@ -410,14 +492,16 @@ int clipcl_encode_texts(clipcl_model *cm, const char *const *texts, int n, int f
                         float *out, int *n_truncated)
 {
     int rc = check_n(cm, texts, n, out, "encode texts");
-    if (!rc)
-        rc = load_tokenizer(cm);
     if (rc)
         return rc;
     size_t T = (size_t)cm->m->cfg.text.context;
     int32_t *ids = malloc((size_t)n * T * sizeof *ids);
     if (!ids)
         return cc_fail(CC_ERR_NOMEM, "encode texts: out of memory for %d texts", n);
+    /* The tokenizer is loaded at the first text and its word cache changes
+     * with every text: tokenizing holds the lock too. */
+    lock(cm);
+    rc = load_tokenizer(cm);
     int trunc_total = 0;
     for (int i = 0; i < n && !rc; i++) {
         int tr = 0;
@@ -428,7 +512,10 @@ int clipcl_encode_texts(clipcl_model *cm, const char *const *texts, int n, int f
         trunc_total += tr;
     }
     if (!rc)
-        rc = clipcl_encode_token_ids(cm, ids, n, flags, out);
+        rc = check_ids(cm, ids, n);
+    if (!rc)
+        rc = encode_rows(cm, 1, ids, n, T * sizeof *ids, flags, out);
+    unlock(cm);
     free(ids);
     if (n_truncated)
         *n_truncated = trunc_total;
@@ -504,7 +591,9 @@ int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
     dtype_summary(cm->weights, o->dtype, sizeof o->dtype);
     snprintf(o->weights_path, sizeof o->weights_path, "%s", cm->weights);
     snprintf(o->config_path, sizeof o->config_path, "%s", cm->m->config_path);
+    lock(cm);
     snprintf(o->tokenizer_path, sizeof o->tokenizer_path, "%s", cm->vocab);
+    unlock(cm);
     snprintf(o->device, sizeof o->device, "%s", backend_name(cm->be));
     return CC_OK;
 }

@@ -2,6 +2,7 @@
  * Each subcommand lives in its own tools/cmd_NAME.c (see tools/cmd.h). */
 #include "tools/cmd.h"
 #include "backends/backend.h"
+#include "clipcl.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +35,8 @@ static void print_list(FILE *f)
 static void print_help(FILE *f)
 {
     fprintf(f, "usage: clipcl COMMAND [options]\n"
-               "       clipcl help [COMMAND]    (or clipcl COMMAND --help)\n\n"
+               "       clipcl help [COMMAND]    (or clipcl COMMAND --help)\n"
+               "       clipcl --version\n\n"
                "An OpenCL runtime that runs and trains CLIP.\n\n");
     print_list(f);
     fprintf(f, "\nenvironment:\n"
@@ -94,7 +96,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(name, "--version") == 0) {
-        printf("clipcl 0.1.0\n");
+        printf("clipcl %s\n", clipcl_version());
         return 0;
     }
     const cmd_entry *c = find(name);
