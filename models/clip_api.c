@@ -602,6 +602,10 @@ int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
 
 int clip_api_with_tokenizer(clipcl_model *cm, clip_api_tok_fn fn, void *arg)
 {
+    lock(cm);
     int rc = load_tokenizer(cm);
-    return rc ? rc : fn(cm->tok, cm->m->cfg.text.context, arg);
+    if (!rc)
+        rc = fn(cm->tok, cm->m->cfg.text.context, arg);
+    unlock(cm);
+    return rc;
 }
