@@ -42,6 +42,8 @@ def _u8_row(a, size, out):
     if a.ndim != 3 or a.shape[2] not in _ARRAY_MODES:
         raise Error("uint8 image of shape %s: expected H x W or H x W x C with C 1 to 4 (3 for RGB)"
                     % (tuple(a.shape),))
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise Error("uint8 image of shape %s: no pixels" % (tuple(a.shape),))
     mode = _ARRAY_MODES[a.shape[2]]
     if not (a.flags.c_contiguous or (a.strides[2] == 1 and a.strides[1] == a.shape[2])):
         a = np.ascontiguousarray(a)
