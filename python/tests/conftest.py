@@ -94,10 +94,13 @@ def _write_st(path, hdr, raw, meta):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "openai")
+
+
+def make_tiny_model(d):
     """The ViT golden model with its token embedding widened to TINY_VOCAB
     rows (new rows repeat old ones in a scrambled order) and a tiny merges
-    file: a model that tokenizes."""
-    d = tmp_path_factory.mktemp("tiny") / "openai"
+    file, in the new folder d (a pathlib.Path): a model that tokenizes."""
     d.mkdir()
     hdr, raw, meta = _read_st(os.path.join(VIT, "model.safetensors"))
     info = hdr["token_embedding.weight"]
