@@ -19,6 +19,13 @@
 #       most CLIPCL_FUZZ_SECONDS (default 60) each: the same inputs on every
 #       machine, so a test run here predicts CI's; finding new bugs is the
 #       job of long campaigns (docs/fuzzing.md), not of the gate.
+#   CLIPCL_TEST_BUILDS="... install"
+#       adds the install check (.ci/run does this): a release build set up
+#       with a prefix inside it (build-test-install/prefix), `meson install`
+#       into it, then tests/install/check_install.py --installed: a program
+#       built with `pkg-config --cflags --libs clipcl` against the installed
+#       files gives the installed `clipcl embed-text`'s embeddings, and the
+#       shared library exports only clipcl_*. Counts as one test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -70,6 +77,7 @@ PY
 # failed from pytest's JUnit report (a failed install counts as one failure).
 python_suite() {
   local rel="build-test-release" dir="build-test-python"
+  rm -f "$dir/junit.xml"  # a failed build or install leaves none to count
   if [ ! -f "$rel/build.ninja" ]; then
     meson setup "$rel" --buildtype=release || return 1
   fi
@@ -80,7 +88,6 @@ python_suite() {
   fi
   PKG_CONFIG_PATH="$root/$rel/meson-uninstalled" "$dir/venv/bin/pip" install --quiet \
     --no-build-isolation --no-index --force-reinstall --no-deps ./python || return 1
-  rm -f "$dir/junit.xml"
   # from outside the source tree, so `import clipcl` is the installed package
   (cd "$dir" && CLIPCL_EXE="$root/$rel/tools/clipcl" CLIPCL_TEST_DATA="$root/tests/data" \
      CLIPCL_CACHE_DIR="$root/$dir/cache" CLIPCL_SELFCHECK=0 \
@@ -102,7 +109,7 @@ PY
 
 for b in $builds; do
   if [ "$b" = python ]; then
-    if python_suite; then :; fi
+    python_suite || true  # counted from its report below
     if [ -f build-test-python/junit.xml ]; then
       read -r p f s < <(python_counts build-test-python/junit.xml)
     else
@@ -130,6 +137,7 @@ for b in $builds; do
   dir="build-test-$b"
   case $b in
     release) opts=(--buildtype=release) ;;
+    install) opts=(--buildtype=release --prefix="$root/$dir/prefix") ;;
     asan)    opts=(--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
                    -Dc_args=-fno-sanitize-recover=all) ;;
     *) echo "unknown build $b" >&2; exit 2 ;;
@@ -139,6 +147,16 @@ for b in $builds; do
   fi
   if ! ninja -C "$dir" -j "$jobs"; then
     echo "build $b failed" >&2; failed=$((failed + 1)); continue
+  fi
+  if [ "$b" = install ]; then
+    rm -rf "$dir/prefix"
+    if meson install -C "$dir" --no-rebuild --quiet &&
+       python3 tests/install/check_install.py --build "$dir" --installed; then
+      echo "[install] 1 passed, 0 failed"; passed=$((passed + 1))
+    else
+      echo "[install] 0 passed, 1 failed"; failed=$((failed + 1))
+    fi
+    continue
   fi
   rm -f "$dir/meson-logs/testlog.json"
   meson test -C "$dir" --print-errorlogs --num-processes "$jobs" --timeout-multiplier 3
