@@ -40,13 +40,20 @@ def test_properties_and_info():
     m = clipcl.load(VIT, device="ref")
     _, out, _ = run_cli("info", "--model", VIT)
     assert (m.embed_dim, m.image_size, m.context_length) == (32, 32, 77)
-    assert "embed dim 32" in out or "embed_dim 32" in out or " 32" in out
+    lines = dict(l.split(":", 1) for l in out.splitlines())
     info = m.info
+    assert lines["embed dim"].strip() == str(m.embed_dim)
     assert info["device"] == "reference backend (plain C)"
     assert info["embed_dim"] == m.embed_dim and info["image_size"] == m.image_size
-    assert info["naming"] == "openai" and info["is_vit"]
-    assert info["weights_path"].endswith("model.safetensors")
-    assert str(info["n_params"]) in out
+    assert "resolution %d, patch %d, width %d, layers %d, heads %d" % (
+        info["image_size"], info["patch_size"], info["vision_width"], info["vision_layers"],
+        info["vision_heads"]) in lines["image tower"]
+    assert "context %d, vocab %d" % (info["context_length"], info["vocab_size"]) \
+        in lines["text tower"]
+    assert info["naming"] == "openai" and info["is_vit"] and info["rn_layers"] == ()
+    assert lines["weights"].strip() == info["weights_path"]
+    assert lines["parameters"].split()[0] == str(info["n_params"])
+    assert lines["dtype"].strip() == info["dtype"] and info["tokenizer_path"] == ""
     # logit_scale is the checkpoint's parameter (a log), as in the file
     import json, struct
     with open(os.path.join(VIT, "model.safetensors"), "rb") as f:
@@ -91,3 +98,16 @@ def test_python_m_clipcl_is_the_command(tmp_path):
     q = subprocess.run([cli_exe(), "embed-image", "--model", VIT], capture_output=True, text=True)
     assert p.returncode == q.returncode != 0
     assert p.stderr == q.stderr and "--out" in p.stderr
+
+
+def test_import_loads_the_library_it_was_built_against():
+    # no LD_LIBRARY_PATH: the extension's RUNPATH names the library's folder
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    code = ("import clipcl\n"
+            "print([l.split()[-1] for l in open('/proc/self/maps') if 'libclipcl.so' in l][0])")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    from clipcl import _build_config
+    lib = os.path.realpath(p.stdout.strip())
+    assert os.path.dirname(lib) == os.path.realpath(_build_config.LIB_DIR), lib
+    assert clipcl.__version__ == _build_config.LIB_VERSION
