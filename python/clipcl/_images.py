@@ -45,9 +45,11 @@ def _u8_row(a, size, out):
     if a.shape[0] < 1 or a.shape[1] < 1:
         raise Error("uint8 image of shape %s: no pixels" % (tuple(a.shape),))
     mode = _ARRAY_MODES[a.shape[2]]
-    if not (a.flags.c_contiguous or (a.strides[2] == 1 and a.strides[1] == a.shape[2])):
-        a = np.ascontiguousarray(a)
     h, w = a.shape[:2]
+    packed_rows = (a.strides[2] == 1 and a.strides[1] == a.shape[2] and
+                   a.strides[0] >= w * a.shape[2])
+    if not (a.flags.c_contiguous or packed_rows):
+        a = np.ascontiguousarray(a)
     if a.flags.c_contiguous:
         _clipcl.preprocess_pixels(a, w, h, w * a.shape[2], mode, size, out)
     else:

@@ -53,9 +53,9 @@ def test_array_views_and_modes(ref_model, tmp_path):
     assert not crop.flags.c_contiguous
     assert np.array_equal(ref_model.preprocess(crop),
                           ref_model.preprocess(np.ascontiguousarray(crop)))
-    flipped = big[:, ::-1]  # negative strides: copied first
-    assert np.array_equal(ref_model.preprocess(flipped),
-                          ref_model.preprocess(np.ascontiguousarray(flipped)))
+    for flipped in (big[:, ::-1], big[::-1], big[::2, ::3]):  # copied first
+        assert np.array_equal(ref_model.preprocess(flipped),
+                              ref_model.preprocess(np.ascontiguousarray(flipped)))
     grey = np.asarray(Image.open(data("preprocess_grey_37x53_in.png")))
     assert grey.ndim == 2
     want = cli_preprocess(tmp_path, [data("preprocess_grey_37x53_in.png")])
