@@ -13,9 +13,10 @@ from . import _build_config
 from ._clipcl import Error
 from ._clipcl import devices as _devices
 from ._clipcl import version as _version
+from ._embeddings import load_embeddings
 from ._model import Model
 
-__all__ = ["Error", "Model", "devices", "load", "__version__"]
+__all__ = ["Error", "Model", "devices", "load", "load_embeddings", "__version__"]
 
 # The library's own version (clipcl_version()) where it has one, else the
 # version pkg-config reported when the package was built.
