@@ -153,6 +153,68 @@ typedef struct clipcl_info {
 
 int clipcl_get_info(const clipcl_model *m, clipcl_info *out);
 
+/* ---- Devices, preprocessing, tokens and zero-shot (what a language binding
+ * needs: the Python package, python/) ---- */
+
+/* One OpenCL device, as `clipcl devices` lists it. */
+typedef struct clipcl_device {
+    char spec[32];            /* "P:D" (platform:device), a clipcl_load device argument */
+    char name[256];
+    char platform[256];
+    char type[8];             /* "gpu", "cpu", "accel", "custom" or "other" */
+    int compute_units;
+    int64_t global_mem_bytes;
+    int is_default;           /* the one a NULL device argument selects now */
+} clipcl_device;
+
+/* Every OpenCL device: *n is set to their number and the first min(*n, cap)
+ * are written to out (out may be NULL when cap is 0). No OpenCL platform is
+ * an error (its message says how to install one); the reference backend
+ * ("ref") needs none and is not listed. */
+int clipcl_list_devices(clipcl_device *out, int cap, int *n);
+
+/* Pixel layouts of clipcl_preprocess_pixels8, named after PIL's image modes.
+ * The mode decides the resampling, as in CLIP's PIL pipeline: L and RGB
+ * bicubic, LA and RGBA bicubic in premultiplied alpha (alpha then dropped),
+ * P (a palette or 1-bit image already expanded to RGB) nearest-neighbour. */
+#define CLIPCL_PIXELS_L 1    /* 1 byte per pixel */
+#define CLIPCL_PIXELS_LA 2   /* 2 */
+#define CLIPCL_PIXELS_RGB 3  /* 3 */
+#define CLIPCL_PIXELS_RGBA 4 /* 4 */
+#define CLIPCL_PIXELS_P 5    /* 3 */
+
+/* Each writes the 3 x size x size float32 tensor CLIP's image tower sees
+ * (resize short side to size, centre crop, RGB, CLIP's mean/std), bit for
+ * bit what clipcl_encode_image_files and `clipcl preprocess` compute. */
+/* An image file (PNG, JPEG, BMP, GIF, TGA, PSD, PNM). */
+int clipcl_preprocess_file(const char *path, int size, float *out);
+/* Decoded pixels: height rows of width pixels in mode (CLIPCL_PIXELS_*),
+ * row_stride bytes apart (>= width * bytes per pixel). A PNG read by any
+ * lossless decoder gives what clipcl_preprocess_file gives for the file. */
+int clipcl_preprocess_pixels8(const uint8_t *pixels, int width, int height, size_t row_stride,
+                              int mode, int size, float *out);
+
+/* The token ids clipcl_encode_texts feeds the text tower: n rows of
+ * clipcl_context_length() int32 ids (zero-padded, <|endoftext|> kept last in
+ * a text cut to fit; *n_truncated, may be NULL, counts those). */
+int clipcl_tokenize(clipcl_model *m, const char *const *texts, int n, int32_t *ids,
+                    int *n_truncated);
+
+/* CLIP's zero-shot classifier with prompt ensembling, as `clipcl zeroshot`
+ * builds it: per label, one prompt per template ({} replaced by the label,
+ * every occurrence), encoded with CLIPCL_NORMALIZE in one call, averaged in
+ * double and renormalised. templates NULL (n_templates 0) means the single
+ * "a photo of a {}.". out: n_labels x clipcl_embed_dim() floats. *n_truncated
+ * (may be NULL) counts prompts cut to the context length. */
+int clipcl_zeroshot_classifier(clipcl_model *m, const char *const *labels, int n_labels,
+                               const char *const *templates, int n_templates, float *out,
+                               int *n_truncated);
+/* probs[i][l]: softmax over l of exp(logit_scale) * dot(images[i], classifier[l]),
+ * computed in double as `clipcl zeroshot` does (rows of both inputs are
+ * expected unit-norm). images n_images x dim, classifier n_labels x dim. */
+int clipcl_zeroshot_probs(const float *images, int n_images, const float *classifier,
+                          int n_labels, int dim, float logit_scale, double *probs);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,6 +22,7 @@
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
 #include "models/clip.h"
+#include "models/clip_api_internal.h"
 #include "runtime/rt.h"
 #include "runtime/status.h"
 
@@ -606,4 +607,16 @@ int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
     unlock(cm);
     snprintf(o->device, sizeof o->device, "%s", backend_name(cm->be));
     return CC_OK;
+}
+
+/* ---- for models/clip_api_tokenize.c ---- */
+
+int clip_api_with_tokenizer(clipcl_model *cm, clip_api_tok_fn fn, void *arg)
+{
+    lock(cm);
+    int rc = load_tokenizer(cm);
+    if (!rc)
+        rc = fn(cm->tok, cm->m->cfg.text.context, arg);
+    unlock(cm);
+    return rc;
 }

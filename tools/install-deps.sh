@@ -19,6 +19,8 @@ packages=(
   graphviz                                               # renders the graph DOT dumps
   groff-base                                             # checks that the generated man page renders (tests/install)
   clang libclang-rt-14-dev                               # kernels compiled for amdgcn/nvptx64/spir64 (test kernel_targets); libFuzzer (tools/fuzz.sh)
+  python3-dev python3-venv python3-mesonpy               # the Python package (python/): its extension, venv, build backend
+  python3-numpy python3-pytest python3-pil               # ... its API, its test suite, PIL images as input
 )
 # Only needed for benchmarks against numpy/PyTorch and for regenerating goldens;
 # CI does not need them. Set CLIPCL_WITH_PYTORCH=1 to add them.

@@ -6,6 +6,12 @@
 #   tools/run-tests.sh            both builds
 #   CLIPCL_TEST_BUILDS=release tools/run-tests.sh    only one of them
 #   CLIPCL_TEST_BUILDS="release asan fuzz" tools/run-tests.sh
+#   python: the Python package (python/, docs/python.md) pip-installed into a
+#       virtualenv (--system-site-packages: Debian's numpy, meson-python,
+#       pytest, PIL; --no-build-isolation: no network) against the release
+#       build (built first if need be), then its pytest suite; each pytest
+#       test counts. CLIPCL_PYTHON picks the interpreter (default
+#       /usr/bin/python3, whose dist-packages hold those packages).
 #       adds the fuzz build (clang, tools/fuzz.sh): the regression inputs
 #       replayed, then every harness fuzzed briefly; each harness counts as a
 #       test in both, and any finding fails it (.ci/run does this). The brief
@@ -23,7 +29,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-builds=${CLIPCL_TEST_BUILDS:-"release asan"}
+builds=${CLIPCL_TEST_BUILDS:-"release asan python"}
 jobs=${CLIPCL_JOBS:-$(nproc)}
 
 # PoCL's own kernel cache is shared by both builds so that the sanitizer run
@@ -67,7 +73,53 @@ for line in open(sys.argv[1]):
 PY
 }
 
+# The Python suite (python/tests) against the release build: N passed, N
+# failed from pytest's JUnit report (a failed install counts as one failure).
+python_suite() {
+  local rel="build-test-release" dir="build-test-python"
+  rm -f "$dir/junit.xml"  # a failed build or install leaves none to count
+  if [ ! -f "$rel/build.ninja" ]; then
+    meson setup "$rel" --buildtype=release || return 1
+  fi
+  ninja -C "$rel" -j "$jobs" || return 1
+  mkdir -p "$dir"
+  if [ ! -x "$dir/venv/bin/python" ]; then
+    "${CLIPCL_PYTHON:-/usr/bin/python3}" -m venv --system-site-packages "$dir/venv" || return 1
+  fi
+  PKG_CONFIG_PATH="$root/$rel/meson-uninstalled" "$dir/venv/bin/pip" install --quiet \
+    --no-build-isolation --no-index --force-reinstall --no-deps ./python || return 1
+  # from outside the source tree, so `import clipcl` is the installed package
+  (cd "$dir" && CLIPCL_EXE="$root/$rel/tools/clipcl" CLIPCL_TEST_DATA="$root/tests/data" \
+     CLIPCL_CACHE_DIR="$root/$dir/cache" CLIPCL_SELFCHECK=0 \
+     venv/bin/python -m pytest -q -p no:cacheprovider --junitxml=junit.xml "$root/python/tests")
+  [ -f "$dir/junit.xml" ]
+}
+
+python_counts() {  # passed failed skipped from pytest's JUnit XML
+  python3 - "$1" <<'PY'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+suites = [r] if r.tag == "testsuite" else list(r)
+t = sum(int(s.get("tests", 0)) for s in suites)
+f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+s = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - f - s, f, s)
+PY
+}
+
 for b in $builds; do
+  if [ "$b" = python ]; then
+    python_suite || true  # counted from its report below
+    if [ -f build-test-python/junit.xml ]; then
+      read -r p f s < <(python_counts build-test-python/junit.xml)
+    else
+      echo "python: the package did not build or install" >&2
+      p=0; f=1; s=0
+    fi
+    echo "[python] $p passed, $f failed, $s skipped"
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+    continue
+  fi
   if [ "$b" = fuzz ]; then
     flog=$(mktemp)
     for arg in --replay "${CLIPCL_FUZZ_SECONDS:-60}"; do

@@ -1,0 +1,79 @@
+/* clipcl_preprocess_file / clipcl_preprocess_pixels8 (include/clipcl.h):
+ * CLIP's preprocessing through the public API, for callers that decode
+ * images themselves (PIL, numpy) or want the tensor without a model. Both
+ * end in the very io/image.h steps clipcl_encode_image_files runs. */
+#include "clipcl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "io/image.h"
+#include "runtime/status.h"
+
+/* Beyond this one image's tensor passes 3 GB: surely a mistake. */
+#define MAX_SIZE 16384
+
+static int check_size(int size, const void *out, const char *what)
+{
+    if (!out)
+        return cc_fail(CC_ERR_INVALID, "%s: NULL output", what);
+    if (size < 1 || size > MAX_SIZE)
+        return cc_fail(CC_ERR_INVALID, "%s: size %d: expected 1 to %d (the model's resolution)",
+                       what, size, MAX_SIZE);
+    return CC_OK;
+}
+
+static int finish(const img_u8 *im, int size, float *out)
+{
+    img_u8 rgb;
+    int rc = img_clip_resize_crop(im, size, &rgb);
+    if (rc != CC_OK)
+        return rc;
+    img_clip_normalize(&rgb, out);
+    img_free(&rgb);
+    return CC_OK;
+}
+
+int clipcl_preprocess_file(const char *path, int size, float *out)
+{
+    int rc = check_size(size, out, "preprocess");
+    if (rc != CC_OK)
+        return rc;
+    if (!path)
+        return cc_fail(CC_ERR_INVALID, "preprocess: NULL path");
+    rc = img_clip_preprocess_file(path, size, out);
+    /* io's messages name the file nearly always; the rest get it added. */
+    if (rc != CC_OK && !strstr(cc_last_error(), path))
+        rc = cc_wrap(rc, "image '%s'", path);
+    return rc;
+}
+
+int clipcl_preprocess_pixels8(const uint8_t *pixels, int width, int height, size_t row_stride,
+                              int mode, int size, float *out)
+{
+    int rc = check_size(size, out, "preprocess pixels");
+    if (rc != CC_OK)
+        return rc;
+    static const img_mode modes[] = {IMG_L, IMG_L, IMG_LA, IMG_RGB, IMG_RGBA, IMG_P};
+    if (mode < CLIPCL_PIXELS_L || mode > CLIPCL_PIXELS_P)
+        return cc_fail(CC_ERR_INVALID, "preprocess pixels: mode %d: expected CLIPCL_PIXELS_L (1) "
+                                       "to CLIPCL_PIXELS_P (5)", mode);
+    if (!pixels)
+        return cc_fail(CC_ERR_INVALID, "preprocess pixels: NULL pixels");
+    if (width < 1 || height < 1 || (long long)width * height > IMG_MAX_PIXELS)
+        return cc_fail(CC_ERR_INVALID, "preprocess pixels: image %dx%d: expected 1 to %lld pixels",
+                       width, height, (long long)IMG_MAX_PIXELS);
+    img_u8 im;
+    int c = img_mode_channels(modes[mode]);
+    size_t row = (size_t)width * (size_t)c;
+    if (row_stride < row)
+        return cc_fail(CC_ERR_INVALID, "preprocess pixels: row stride %zu bytes: expected at least "
+                                       "%zu (%d pixels x %d bytes)", row_stride, row, width, c);
+    if ((rc = img_alloc(&im, width, height, modes[mode])) != CC_OK)
+        return rc;
+    for (int y = 0; y < height; y++)
+        memcpy(im.px + (size_t)y * row, pixels + (size_t)y * row_stride, row);
+    rc = finish(&im, size, out);
+    img_free(&im);
+    return rc;
+}
