@@ -33,7 +33,8 @@ const char cmd_search_usage[] =
     "  --index DIR      the embedding folder\n"
     "  --text TEXT      find the rows nearest to this text\n"
     "  --image IMAGE    find the rows nearest to this image file\n"
-    "  --top K          how many rows (default 10; at most the index's rows)\n"
+    "  --top K          how many rows (default 10, or all of a smaller index; at\n"
+    "                   most the index's rows)\n"
     "  --model MODEL    the model that embeds the query (default: the one\n"
     "                   DIR/manifest.json records); it must be the model, or at\n"
     "                   least the embedding width, the index was made with\n"
@@ -52,7 +53,7 @@ const char cmd_search_usage[] =
 typedef struct search_args {
     cmd_model_opts mo;
     const char *index, *text, *image, *html, *root, *kind_arg;
-    int top, threads, json, kind;
+    int top, top_given, threads, json, kind;
 } search_args;
 
 static int parse_int(const char *cmd, const char *opt, const char *v, long lo, long hi, int *out)
@@ -98,6 +99,7 @@ static int parse(int argc, char **argv, search_args *a)
         if ((r = cmd_option_value(argc, argv, &i, "--top", &v)) != 0) {
             if (r < 0 || parse_int(argv[0], "--top", v, 1, EMBIDX_MAX_K, &a->top))
                 return 2;
+            a->top_given = 1;
             continue;
         }
         if ((r = cmd_option_value(argc, argv, &i, "--threads", &v)) != 0) {
@@ -287,6 +289,8 @@ int cmd_search(int argc, char **argv)
     embidx ix;
     if (embidx_open(&ix, a.index, a.kind) != CC_OK)
         return cmd_error("%s", cc_last_error());
+    if (!a.top_given && (int64_t)a.top > ix.rows)
+        a.top = (int)ix.rows;
     if ((int64_t)a.top > ix.rows) {
         rc = cmd_usage_error(argv[0], "--top %d: index %s has only %lld rows", a.top, ix.dir,
                              (long long)ix.rows);
