@@ -46,8 +46,8 @@ const char cmd_search_usage[] =
     "                   holds both (default: the manifest's kind, else image)\n"
     "  --threads N      threads that score rows (default: the cores online)\n"
     "  --root DIR       folder the metadata's relative image paths are under, for\n"
-    "                   the page (default: the current folder, then the set the\n"
-    "                   manifest records)\n"
+    "                   the page; tried first, then the current folder, then the\n"
+    "                   folder of the set the manifest records as \"data\"\n"
     "  --vocab FILE     the tokenizer file to use instead of the model's\n";
 
 typedef struct search_args {

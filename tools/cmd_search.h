@@ -20,10 +20,10 @@ typedef struct search_page {
     const char *data;        /* the manifest's "data", or NULL */
 } search_page;
 
-/* The file a metadata path names: path itself when absolute or when it
- * exists from here, else under root (when given, first) or under the SET
- * the manifest records. Returns a malloc'd path (the path as given when no
- * candidate exists). */
+/* The file a metadata path names: path itself when absolute; else the
+ * first that exists of root/path (when root is given), path from here, and
+ * path under the SET the manifest records (data: a folder, or a file whose
+ * folder). Returns a malloc'd path (the path as given when none exists). */
 char *search_resolve_path(const char *path, const char *root, const char *data);
 
 /* Writes the page atomically; images that cannot be read get a note in the

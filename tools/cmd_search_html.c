@@ -341,14 +341,18 @@ char *search_resolve_path(const char *path, const char *root, const char *data)
 {
     if (path[0] == '/')
         return join2("", path);
-    if (root)
-        return join2(root, path);
+    char *cand = NULL;
+    if (root) {
+        cand = join2(root, path);
+        if (!cand || exists(cand))
+            return cand;
+        free(cand);
+    }
     if (exists(path) || !data)
         return join2("", path);
     /* The SET is a folder (paths under it) or a file list/CSV/shard pattern
      * (paths under its folder). */
     struct stat st;
-    char *cand;
     if (stat(data, &st) == 0 && S_ISDIR(st.st_mode)) {
         cand = join2(data, path);
     } else {

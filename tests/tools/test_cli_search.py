@@ -332,6 +332,34 @@ class Search(CliCase):
         # the table still goes to stdout
         self.assertEqual(len(out.splitlines()), 2 + k)
 
+    def test_html_relative_paths(self):
+        """Relative metadata paths: under --root, else under the folder of the
+        set the manifest records as "data", else not found (a note)."""
+        d = os.path.join(self.d, "rel")
+        name = os.path.basename(IMAGES[0])
+        man = {"kind": "image", "model": MODEL, "embed_dim": self.dim}
+        write_index(d, self.rows[3:4], [("k", name, "", "c")], manifest=man)
+        page = os.path.join(self.d, "rel.html")
+
+        def images(*extra):
+            rc, out, err = run("search", "--index", d, "--device", "ref", "--text", "x",
+                               "--model", self.text_model, "--html", page, *extra)
+            self.assert_ok(rc, out, err)
+            with open(page) as f:
+                text = f.read()
+            return text.count("data:image/png"), text.count('class="missing"'), err
+
+        self.assertEqual(images("--root", DATA)[:2], (1, 0))
+        got, missing, err = images()
+        self.assertEqual((got, missing), (0, 1))
+        self.assertIn(name, err)
+        man["data"] = os.path.join(DATA, "set.csv")  # a CSV: paths under its folder
+        write_index(d, self.rows[3:4], [("k", name, "", "c")], manifest=man)
+        self.assertEqual(images()[:2], (1, 0))
+        man["data"] = DATA  # a folder
+        write_index(d, self.rows[3:4], [("k", name, "", "c")], manifest=man)
+        self.assertEqual(images()[:2], (1, 0))
+
     def test_errors(self):
         d = self.d
         empty = os.path.join(d, "empty")
