@@ -110,7 +110,8 @@ static int list_shards(const char *dir, int kind, found **out, int *n_out)
         free_found(f, n);
         return rc;
     }
-    qsort(f, (size_t)n, sizeof *f, by_number);
+    if (n > 1)
+        qsort(f, (size_t)n, sizeof *f, by_number);
     *out = f;
     *n_out = n;
     return CC_OK;

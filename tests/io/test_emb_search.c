@@ -26,6 +26,7 @@
 #include "io/emb_search.h"
 #include "io/npy.h"
 #include "runtime/rng.h"
+#include "runtime/settings.h"
 #include "runtime/status.h"
 #include "tests/io/io_test_util.h"
 
@@ -357,6 +358,36 @@ static void test_bad_folders(void **state)
     refused(d, EMBIDX_AUTO, "truncated", "img_emb_0000.npy");
 }
 
+/* npy_read_header on files numpy wrote (format 1.0 and 2.0): the shape,
+ * and the offset at which npy_read's data sits in the file. */
+static void test_npy_header_of_numpy_files(void **state)
+{
+    (void)state;
+    const char *d = rt_setting_value(RT_SET_TEST_DATA);
+    const char *names[] = {"npy_numpy_f32_2x3x4.npy", "npy_numpy_f32_v2.npy"};
+    for (int i = 0; i < 2; i++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", d ? d : "tests/data", names[i]);
+        npy_array a;
+        if (npy_read_f32(p, &a) != CC_OK)
+            fail_msg("%s", cc_last_error());
+        int64_t shape[NPY_MAX_DIMS], off = 0;
+        int ndim = 0;
+        if (npy_read_header(p, NPY_F32, shape, &ndim, &off) != CC_OK)
+            fail_msg("%s", cc_last_error());
+        assert_int_equal(ndim, a.ndim);
+        for (int k = 0; k < ndim; k++)
+            assert_int_equal(shape[k], a.shape[k]);
+        size_t n = 0;
+        uint8_t *raw = iot_slurp(p, &n);
+        assert_int_equal((size_t)off + (size_t)a.numel * 4, n);
+        assert_memory_equal(raw + off, a.data, (size_t)a.numel * 4);
+        free(raw);
+        npy_free(&a);
+        assert_int_not_equal(npy_read_header(p, NPY_I32, shape, &ndim, &off), CC_OK);
+    }
+}
+
 /* Metadata that does not match its shard: found when its rows are read. */
 static void test_bad_metadata(void **state)
 {
@@ -404,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_text_shards),
         cmocka_unit_test(test_bad_folders),
         cmocka_unit_test(test_bad_metadata),
+        cmocka_unit_test(test_npy_header_of_numpy_files),
     };
     return cmocka_run_group_tests(tests, setup, iot_teardown);
 }
