@@ -375,3 +375,72 @@ void npy_free(npy_array *a)
     free(a->data);
     memset(a, 0, sizeof *a);
 }
+
+/* ---- header only (for readers that map the data) ------------------------ */
+
+int npy_read_header(const char *path, npy_dtype want, int64_t *shape, int *ndim,
+                    int64_t *data_offset)
+{
+    *ndim = 0;
+    *data_offset = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cc_fail(CC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        const char *why = io_not_regular(fileno(f));
+        fclose(f);
+        return cc_fail(CC_ERR_IO, "%s: %s (expected a .npy file)", path, why);
+    }
+    unsigned char buf[12 + NPY_MAX_HEADER];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    if (len < 10 || memcmp(buf, NPY_MAGIC, 6) != 0)
+        return cc_fail(CC_ERR_INVALID, "%s: not a .npy file (expected magic \\x93NUMPY)", path);
+    unsigned major = buf[6];
+    size_t pre, hlen;
+    if (major == 1) {
+        pre = 10;
+        hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
+    } else if (major == 2 || major == 3) {
+        pre = 12;
+        if (len < pre)
+            return cc_fail(CC_ERR_IO, "%s: truncated .npy preamble", path);
+        hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
+    } else {
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: .npy format version %u.%u, expected 1.x, 2.x or 3.x",
+                       path, major, (unsigned)buf[7]);
+    }
+    if (hlen > NPY_MAX_HEADER)
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: .npy header of %zu bytes, at most %d allowed",
+                       path, hlen, NPY_MAX_HEADER);
+    if (hlen > len - pre)
+        return cc_fail(CC_ERR_IO, "%s: .npy header length %zu exceeds the file (%lld bytes)", path,
+                       hlen, (long long)st.st_size);
+    char descr[32];
+    int fortran = 0;
+    int rc = parse_header(path, (const char *)buf + pre, hlen, descr, sizeof descr, &fortran, shape,
+                          ndim);
+    if (rc == CC_OK && !want_descr(want, descr))
+        rc = cc_fail(CC_ERR_UNSUPPORTED, "%s: dtype '%s', expected '%s'", path, descr,
+                     dtype_descr(want));
+    if (rc == CC_OK && fortran)
+        rc = cc_fail(CC_ERR_UNSUPPORTED, "%s: fortran_order True, expected C order", path);
+    int64_t numel = 0;
+    if (rc == CC_OK)
+        rc = numel_of(path, shape, *ndim, &numel);
+    if (rc != CC_OK) {
+        *ndim = 0;
+        return rc;
+    }
+    /* No NPY_MAX_BYTES bound here: nothing is allocated, the caller maps. */
+    long long bytes = (long long)numel * (long long)dtype_size(want);
+    long long have = (long long)st.st_size - (long long)(pre + hlen);
+    if (have != bytes) {
+        *ndim = 0;
+        return cc_fail(CC_ERR_IO, "%s: data is %lld bytes, expected %lld for the header's shape%s",
+                       path, have, bytes, have < bytes ? " (truncated)" : "");
+    }
+    *data_offset = (int64_t)(pre + hlen);
+    return CC_OK;
+}

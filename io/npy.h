@@ -44,4 +44,12 @@ int npy_read_f32(const char *path, npy_array *out);
 int npy_read(const char *path, npy_dtype want, npy_array *out);
 void npy_free(npy_array *a);
 
+/* The header of an array of dtype `want` without reading its data,
+ * for readers that map the file instead of copying it (the embedding index
+ * of `clipcl search`): shape and ndim as in npy_array, *data_offset the byte
+ * where the data begins. The same checks as npy_read, the file's size
+ * included: the data must be exactly what the header's shape needs. */
+int npy_read_header(const char *path, npy_dtype want, int64_t *shape, int *ndim,
+                    int64_t *data_offset);
+
 #endif

@@ -21,6 +21,7 @@ static const cmd_entry commands[] = {
     {"synth", "generate the procedural shapes dataset (PNGs + CSVs, held-out pairs)", cmd_synth_usage, cmd_synth},
     {"train", "train or resume a CLIP from a model config on image-caption data", cmd_train_usage, cmd_train},
     {"eval", "zero-shot accuracy, retrieval recall, linear probe and few-shot of a model", cmd_eval_usage, cmd_eval},
+    {"search", "the rows of an embedding folder nearest to a text or image (table, JSON, HTML page)", cmd_search_usage, cmd_search},
     {"plot", "draw loss and temperature curves of a training log as a PNG", cmd_plot_usage, cmd_plot},
 };
 enum { n_commands = (int)(sizeof commands / sizeof commands[0]) };

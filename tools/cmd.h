@@ -56,6 +56,9 @@ extern const char cmd_plot_usage[];
 /* Zero-shot, retrieval, linear probe, few-shot (tools/cmd_eval.c). */
 int cmd_eval(int argc, char **argv);
 extern const char cmd_eval_usage[];
+/* Exact search over an embedding folder (tools/cmd_search.c). */
+int cmd_search(int argc, char **argv);
+extern const char cmd_search_usage[];
 
 /* --- helpers shared by subcommands (tools/cmd_util.c) --- */
 /* Prints "clipcl: <message>" to stderr; returns 1. */
