@@ -4,11 +4,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +116,24 @@ static int out_state(const char *dir)
     return any;
 }
 
+/* One run per folder: an exclusive lock on the folder itself, released by
+ * the kernel when the process ends however it ends (SIGKILL included).
+ * Returns the descriptor to close at the end, or -1 after an error. */
+static int lock_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -cmd_error("--out %s: cannot open: %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return -cmd_error("--out %s: another clipcl run is writing this folder", dir);
+        return -cmd_error("--out %s: cannot lock: %s", dir, strerror(e));
+    }
+    return fd;
+}
+
 static int same_path(const char *a, const char *b)
 {
     if (strcmp(a, b) == 0)
@@ -203,7 +223,8 @@ static int load_failures(bulk_run *r)
     return rc;
 }
 
-static int start_fresh(const bulk_args *a, es_manifest *m, int text, int dim, int64_t n_inputs)
+static int start_fresh(const bulk_args *a, es_manifest *m, int text, int dim, int64_t n_inputs,
+                       int *lock_fd)
 {
     memset(m, 0, sizeof *m);
     m->kind = text ? ES_TEXT : ES_IMAGE;
@@ -217,8 +238,14 @@ static int start_fresh(const bulk_args *a, es_manifest *m, int text, int dim, in
     if (!m->model || !m->data)
         return cmd_error("out of memory");
     int rc = io_make_dirs(a->out);
-    if (!rc)
-        rc = es_failed_write(a->out, NULL, 0);
+    if (rc)
+        return cmd_lib_error(rc);
+    if ((*lock_fd = lock_dir(a->out)) < 0)
+        return 1;
+    /* Another run may have claimed it between the emptiness check and the lock. */
+    if (out_state(a->out) != 0)
+        return cmd_error("--out %s: the folder is not empty any more (another run?)", a->out);
+    rc = es_failed_write(a->out, NULL, 0);
     /* Written before the first shard, so the folder is claimed by this run
      * and an interruption before shard 0 still resumes. */
     if (!rc)
@@ -244,23 +271,32 @@ int cmd_embed_bulk(int argc, char **argv, int text)
     if (resuming && access(mpath, F_OK) != 0)
         return cmd_error("--resume: %s has no manifest.json: not a folder of `clipcl %s --data` "
                          "(name a new folder)", a.out, argv[0]);
+    int lock_fd = resuming ? lock_dir(a.out) : -1;
+    if (resuming && lock_fd < 0)
+        return 1;
     es_manifest man = {0};
-    if (resuming && (rc = es_manifest_read(a.out, &man)) != 0)
+    if (resuming && (rc = es_manifest_read(a.out, &man)) != 0) {
+        close(lock_fd);
         return cmd_lib_error(rc);
+    }
     if (resuming && (rc = check_settings(&a, &man, text)) != 0) {
         es_manifest_free(&man);
+        close(lock_fd);
         return rc;
     }
     if (resuming && man.complete) {
         fprintf(stderr, "%s: complete already (%" PRId64 " rows in %d shards); nothing to do\n",
                 a.out, man.rows, man.n_shards);
         es_manifest_free(&man);
+        close(lock_fd);
         return 0;
     }
     bulk_set set;
     bulk_set_opts so = {a.img_key, a.caption_key, text};
     if ((rc = bulk_set_open(a.data, &so, &set)) != 0) {
         es_manifest_free(&man);
+        if (lock_fd >= 0)
+            close(lock_fd);
         return cmd_lib_error(rc);
     }
     clipcl_model *model = NULL;
@@ -268,7 +304,7 @@ int cmd_embed_bulk(int argc, char **argv, int text)
     int dim = model ? clipcl_embed_dim(model) : 0;
     if (!rc)
         rc = resuming ? check_resume(&a, &man, dim, set.n)
-                      : start_fresh(&a, &man, text, dim, set.n);
+                      : start_fresh(&a, &man, text, dim, set.n, &lock_fd);
     bulk_run r = {0};
     r.label = argv[0];
     r.dir = a.out;
@@ -289,5 +325,7 @@ int cmd_embed_bulk(int argc, char **argv, int text)
     clipcl_free(model);
     bulk_set_free(&set);
     es_manifest_free(&man);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return rc;
 }

@@ -14,6 +14,7 @@
   with one line and leave no DIR.
 - embed-text --data captions.csv / texts.txt equals embed-text --texts."""
 import csv
+import fcntl
 import glob
 import gzip
 import io
@@ -253,6 +254,14 @@ class Bulk(CliCase):
         self.assert_one_line_error(rc, err, "--resume", "--data")
         rc, so, err = self.bulk(self.folder, out, "--resume", kind="embed-text")
         self.assert_one_line_error(rc, err, "--resume", "image embeddings")
+        # a folder another run holds (its lock) is refused, not shared
+        fd = os.open(self.path(out), os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            rc, so, err = self.bulk(self.folder, out, "--resume")
+            self.assert_one_line_error(rc, err, "another clipcl run")
+        finally:
+            os.close(fd)
         self.assertEqual(self.files_of(self.path(out)), before)  # untouched
         os.makedirs(self.path("o_foreign"))
         open(self.path("o_foreign", "x"), "w").close()
