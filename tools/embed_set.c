@@ -64,6 +64,15 @@ static int push(bulk_set *s, char *path, char *member, char *key, char *caption,
                 int64_t off, int64_t size)
 {
     int need_path = shard < 0;
+    /* Relative paths become the path the file is opened with: base joined. */
+    if (need_path && path && path[0] && path[0] != '/' && s->base && s->base[0]) {
+        size_t n = strlen(s->base) + strlen(path) + 2;
+        char *j = malloc(n);
+        if (j)
+            snprintf(j, n, "%s/%s", s->base, path);
+        free(path);
+        path = j;
+    }
     if ((need_path && !path) || !key || s->n >= INT32_MAX ||
         cc_grow((void **)&s->v, &s->cap, (int)s->n + 1, sizeof *s->v, "SET inputs")) {
         free(path);
@@ -505,8 +514,7 @@ const char *bulk_input_path(const bulk_set *s, int64_t i)
 int bulk_input_open_path(const bulk_set *s, int64_t i, char *buf, size_t cap)
 {
     const char *p = bulk_input_path(s, i);
-    int n = p[0] == '/' || !s->base || !*s->base ? snprintf(buf, cap, "%s", p)
-                                                 : snprintf(buf, cap, "%s/%s", s->base, p);
+    int n = snprintf(buf, cap, "%s", p);
     if (n < 0 || (size_t)n >= cap)
         return cc_fail(CC_ERR_INVALID, "path too long: %s", p);
     return CC_OK;

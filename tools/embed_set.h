@@ -14,8 +14,12 @@
  *                   title; optional for images)
  *   X.txt           one image path (texts: one text) per line
  *
- * Relative paths inside a CSV or list are opened against the folder holding
- * it and shown as written. */
+ * An input's path is the one it is opened with: relative paths inside a CSV
+ * or list are joined to the folder holding it, a folder's images to the
+ * folder as given (so a relative SET gives paths relative to the directory
+ * the command runs in). The key is the path within the SET (as written in a
+ * CSV or list, relative to the folder) without its extension, or the
+ * webdataset key. */
 #ifndef CLIPCL_TOOLS_EMBED_SET_H
 #define CLIPCL_TOOLS_EMBED_SET_H
 
@@ -23,7 +27,7 @@
 #include <stdint.h>
 
 typedef struct bulk_input {
-    char *path;     /* as shown in the metadata (shards: NULL, see shard) */
+    char *path;     /* as opened and shown in the metadata (shards: NULL, see shard) */
     char *member;   /* tar member of the image; NULL for a plain file or a text */
     char *key;
     char *caption;  /* NULL when the SET has none */
@@ -35,7 +39,7 @@ typedef struct bulk_set {
     bulk_input *v;
     int64_t n;
     int cap;
-    char *base;        /* folder relative paths are opened against ("" = as is) */
+    char *base;        /* folder relative paths were joined to ("" = none) */
     char **shards;     /* tar shard paths as given after expansion */
     int n_shards;
     int64_t warnings;  /* structural problems warned about while listing */
@@ -54,7 +58,7 @@ int bulk_set_open(const char *set, const bulk_set_opts *o, bulk_set *out);
 void bulk_set_free(bulk_set *s);
 /* The metadata path of input i (the shard for tar members). */
 const char *bulk_input_path(const bulk_set *s, int64_t i);
-/* The file to open for input i into buf (base joined to relative paths). */
+/* The file to open for input i into buf (its path, or its shard). */
 int bulk_input_open_path(const bulk_set *s, int64_t i, char *buf, size_t cap);
 
 #endif

@@ -145,12 +145,13 @@ class Bulk(CliCase):
         self.assertTrue(man["normalized"] and man["complete"])
         self.assertEqual(man["shard_size"], 30)
         self.assertEqual(man["inputs"], 103)
-        self.assertEqual([m[1] for m in meta], self.good)
+        self.assertEqual([m[1] for m in meta], [os.path.join(self.folder, g) for g in self.good])
         self.assertEqual([m[0] for m in meta], [os.path.splitext(g)[0] for g in self.good])
         self.assertEqual({m[2] for m in meta} | {m[3] for m in meta}, {""})
         failed = read_csv(self.path("o_tree", "failed.csv"))
         self.assertEqual(failed[0], ["path", "member", "error"])
-        self.assertEqual([r[0] for r in failed[1:]], self.bad)  # in input order
+        self.assertEqual([r[0] for r in failed[1:]],
+                         [os.path.join(self.folder, b) for b in self.bad])  # in input order
         for r in failed[1:]:
             self.assertIn(r[0], r[2])  # the error names the file
         # shards' input ranges tile the inputs
@@ -165,8 +166,9 @@ class Bulk(CliCase):
         self.assert_ok(rc, so, err)
         man, rows, meta = folder_rows(self.path("o_csv"))
         self.assertEqual(rows, self.ref_s)
-        self.assertEqual([m[1] for m in meta], ["train/%07d.png" % i for i in range(N)])
-        self.assertEqual([m[3] for m in meta], [self.titles[m[1]] for m in meta])
+        self.assertEqual([m[1] for m in meta], [self.path("s", "train/%07d.png" % i) for i in range(N)])
+        self.assertEqual([m[0] for m in meta], ["train/%07d" % i for i in range(N)])
+        self.assertEqual([m[3] for m in meta], [self.titles["train/%07d.png" % i] for i in range(N)])
         self.assertEqual(man["failed"], 0)
         lst = self.path("s", "list.txt")
         with open(lst, "w") as f:
