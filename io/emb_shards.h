@@ -106,7 +106,8 @@ void es_table_free(es_table *t);
 
 /* One RFC 4180 record from text at *pos (quotes, "" escapes, separators and
  * newlines inside quotes, CRLF): the fields are appended to cells (owned
- * copies, *n_fields of them). Returns CC_OK; *n_fields is 0 at the end. Used
+ * copies, *n_fields of them). Returns CC_OK; *n_fields is 0 at the end. On
+ * an error (an unterminated quote) no field is left to free. Used
  * by the readers here and by the SET enumeration of `clipcl embed-*`. */
 int es_csv_record(const char *text, size_t len, size_t *pos, char sep, char ***cells,
                   int *n_fields, int *cap);

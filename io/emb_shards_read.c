@@ -288,6 +288,17 @@ void es_shard_unmap(es_mapped *s)
 
 /* ---- reading CSVs ---- */
 
+/* Frees the fields a failed es_csv_record had appended, so the caller owns
+ * none of them, and records the message. */
+static int record_failed(char **cells, int *n_fields, buf *f, int code, const char *msg)
+{
+    for (int i = 0; i < *n_fields; i++)
+        free(cells[i]);
+    *n_fields = 0;
+    free(f->p);
+    return cc_fail(code, "%s", msg);
+}
+
 int es_csv_record(const char *t, size_t len, size_t *pos, char sep, char ***cells, int *n_fields,
                   int *cap)
 {
@@ -302,15 +313,12 @@ int es_csv_record(const char *t, size_t len, size_t *pos, char sep, char ***cell
     buf f = {0};
     for (;;) {
         f.n = 0;
-        int quoted = 0;
         if (i < len && t[i] == '"') {
-            quoted = 1;
             i++;
             for (;;) {
-                if (i >= len) {
-                    free(f.p);
-                    return cc_fail(CC_ERR_INVALID, "unterminated quoted field");
-                }
+                if (i >= len)
+                    return record_failed(*cells, n_fields, &f, CC_ERR_INVALID,
+                                         "unterminated quoted field");
                 if (t[i] == '"' && i + 1 < len && t[i + 1] == '"') {
                     put(&f, "\"", 1);
                     i += 2;
@@ -327,17 +335,12 @@ int es_csv_record(const char *t, size_t len, size_t *pos, char sep, char ***cell
             put(&f, t + i, 1); /* text after a closing quote is kept, as Python's csv does */
             i++;
         }
-        (void)quoted;
         put(&f, "", 0);
-        if (f.failed || cc_grow((void **)cells, cap, *n_fields + 1, sizeof **cells, "CSV fields")) {
-            free(f.p);
-            return cc_fail(CC_ERR_NOMEM, "CSV: out of memory");
-        }
+        if (f.failed || cc_grow((void **)cells, cap, *n_fields + 1, sizeof **cells, "CSV fields"))
+            return record_failed(*cells, n_fields, &f, CC_ERR_NOMEM, "CSV: out of memory");
         char *cell = malloc(f.n + 1);
-        if (!cell) {
-            free(f.p);
-            return cc_fail(CC_ERR_NOMEM, "CSV: out of memory");
-        }
+        if (!cell)
+            return record_failed(*cells, n_fields, &f, CC_ERR_NOMEM, "CSV: out of memory");
         if (f.n)
             memcpy(cell, f.p, f.n);
         cell[f.n] = '\0';
