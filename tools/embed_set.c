@@ -119,7 +119,7 @@ static int walk(bulk_set *s, const char *root, const char *rel, int depth)
             rc = cc_fail(CC_ERR_NOMEM, "listing %s: out of memory", dir);
     }
     closedir(d);
-    if (!rc)
+    if (!rc && n > 1)
         qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int i = 0; i < n && !rc; i++) {
         char r[8192], full[8192];
@@ -160,7 +160,7 @@ static int folder_tars(const char *folder, char ***out, int *n)
             rc = cc_fail(CC_ERR_NOMEM, "listing %s: out of memory", folder);
     }
     closedir(d);
-    if (!rc)
+    if (!rc && *n > 1)
         qsort(*out, (size_t)*n, sizeof **out, cmp_str);
     return rc;
 }

@@ -20,6 +20,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -300,6 +301,21 @@ class Bulk(CliCase):
         rc, so, err = run("embed-image", "--model", MODEL, "--out", self.path("one.npy"), *self.dev,
                           self.pngs[0])
         self.assert_ok(rc, so, err)
+
+    def test_progress_bar(self):
+        from test_cli_progress import run_on_tty
+        args = ["embed-image", "--model", MODEL, "--data", self.folder, "--out", self.path("o_tty"),
+                "--batch", 10, "--shard-size", 30, *self.dev]
+        rc, so, tty, secs = run_on_tty(args)
+        self.assertEqual(rc, 0, tty)
+        draws = [s for s in re.split(r"[\r\n]", tty) if s.strip()]
+        bars = [d for d in draws if d.startswith("embed-image  ")]
+        self.assertTrue(bars, tty)
+        # every input counts, failed ones too; the rate is shown
+        self.assertRegex(bars[-1], r"^embed-image  103/103 \[#+\] 100%  [0-9.]+ img/s  done in \d+:\d\d")
+        # the warnings about skipped files are lines of their own
+        self.assertEqual(len([d for d in draws if d.startswith("clipcl: warning: skipped: ")]), 3)
+        self.assertIn("100 rows in 4 shards", draws[-1])
 
     def test_texts(self):
         model = self.path("tok_model")
