@@ -245,11 +245,12 @@ static int start_fresh(const bulk_args *a, es_manifest *m, int text, int dim, in
     /* Another run may have claimed it between the emptiness check and the lock. */
     if (out_state(a->out) != 0)
         return cmd_error("--out %s: the folder is not empty any more (another run?)", a->out);
-    rc = es_failed_write(a->out, NULL, 0);
     /* Written before the first shard, so the folder is claimed by this run
-     * and an interruption before shard 0 still resumes. */
+     * and an interruption before shard 0 still resumes (manifest first: a
+     * missing failed.csv is an empty one). */
+    rc = es_manifest_write(a->out, m);
     if (!rc)
-        rc = es_manifest_write(a->out, m);
+        rc = es_failed_write(a->out, NULL, 0);
     return rc ? cmd_lib_error(rc) : 0;
 }
 

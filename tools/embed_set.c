@@ -457,16 +457,21 @@ int bulk_set_open(const char *set, const bulk_set_opts *o, bulk_set *s)
         return cc_fail(CC_ERR_INVALID, "--data %s: texts come from a .csv/.tsv (caption column) "
                        "or a .txt (one text per line)", set);
     if (is_dir) {
+        /* "dir/" and "dir" give the same paths */
+        char *dir = dup0(set);
+        for (size_t l = dir ? strlen(dir) : 0; l > 1 && dir[l - 1] == '/'; l--)
+            dir[l - 1] = '\0';
         char **tars = NULL;
         int n = 0;
-        rc = folder_tars(set, &tars, &n);
+        rc = dir ? folder_tars(dir, &tars, &n) : cc_fail(CC_ERR_NOMEM, "out of memory");
         if (!rc && n > 0) {
             s->shards = tars;
             s->n_shards = n;
+            free(dir);
         } else {
             free(tars);
-            s->base = dup0(set);
-            rc = rc ? rc : s->base ? walk(s, set, "", 0) : CC_ERR_NOMEM;
+            s->base = dir;
+            rc = rc ? rc : walk(s, dir, "", 0);
         }
     } else if (exists && ext_is(set, (const char *const[]){"csv", "tsv", "tab", NULL})) {
         s->base = dir_of(set);
