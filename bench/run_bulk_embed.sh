@@ -22,7 +22,7 @@
 #   --workers W      decoding threads (default: clipcl's, the core count)
 #   --work DIR       scratch folder (default /tmp/clipcl-bulk-bench); the
 #                    synthetic set is reused when it is already there
-#   --hook           interrupt with CLIPCL_TEST_KILL_AT_SHARD (the process
+#   --hook           interrupt with CLIPCL_BULK_KILL_AT_SHARD (the process
 #                    kills itself with SIGKILL at the middle shard, between
 #                    writing its files and listing it) instead of an
 #                    external kill -9 after polling the manifest: for sizes
@@ -133,7 +133,7 @@ rm -rf "$PART"
 HALF_ROWS=$(( N / 2 ))
 if [ "$HOOK" = 1 ]; then
     K=$(( HALF_ROWS / SHARD ))
-    (CLIPCL_TEST_KILL_AT_SHARD=$K embed "$PART") 2> "$WORK/killed.log"
+    (CLIPCL_BULK_KILL_AT_SHARD=$K embed "$PART") 2> "$WORK/killed.log"
     rc=$?
     echo "killed by the hook at shard $K (exit status $rc)"
 else

@@ -16,6 +16,7 @@
 
 #include "runtime/clock.h"
 #include "runtime/grow.h"
+#include "runtime/settings.h"
 #include "runtime/status.h"
 #include "tools/cmd.h"
 #include "tools/cmd_progress.h"
@@ -80,12 +81,12 @@ static int write_failed(bulk_run *r)
     return rc ? cmd_lib_error(rc) : 0;
 }
 
-/* Test hook: CLIPCL_TEST_KILL_AT_SHARD=K kills this process with SIGKILL
+/* Test hook: CLIPCL_BULK_KILL_AT_SHARD=K kills this process with SIGKILL
  * once shard K's files are written but before the manifest lists it (the
  * worst moment for a crash), so tests can interrupt a run deterministically. */
 static void test_kill_hook(int shard)
 {
-    const char *k = getenv("CLIPCL_TEST_KILL_AT_SHARD");
+    const char *k = rt_setting_value(RT_SET_BULK_KILL_AT_SHARD);
     if (k && *k && atoi(k) == shard)
         raise(SIGKILL);
 }

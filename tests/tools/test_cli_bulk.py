@@ -6,7 +6,7 @@
   concatenated, equal `clipcl embed-image --out x.npy` of the same images in
   the same order bit for bit; metadata lines match the inputs; corrupt files
   are skipped and listed in failed.csv.
-- A run killed with SIGKILL (CLIPCL_TEST_KILL_AT_SHARD: after shard K's files
+- A run killed with SIGKILL (CLIPCL_BULK_KILL_AT_SHARD: after shard K's files
   are written, before the manifest lists it) and resumed gives every file
   byte-identical to an uninterrupted run's.
 - --resume with another model, shard size or normalisation is refused; an
@@ -220,7 +220,7 @@ class Bulk(CliCase):
         for k in (0, 2):
             with self.subTest(kill_at_shard=k):
                 out = "o_kill%d" % k
-                rc, so, err = self.bulk(self.folder, out, env={"CLIPCL_TEST_KILL_AT_SHARD": str(k)})
+                rc, so, err = self.bulk(self.folder, out, env={"CLIPCL_BULK_KILL_AT_SHARD": str(k)})
                 self.assertEqual(rc, -signal.SIGKILL, err)
                 man = read_json(self.path(out, "manifest.json"))
                 self.assertEqual(len(man["shards"]), k)  # shard k written, not committed
@@ -241,7 +241,7 @@ class Bulk(CliCase):
 
     def test_resume_mismatch_refused(self):
         out = "o_mis"
-        rc, so, err = self.bulk(self.folder, out, env={"CLIPCL_TEST_KILL_AT_SHARD": "1"})
+        rc, so, err = self.bulk(self.folder, out, env={"CLIPCL_BULK_KILL_AT_SHARD": "1"})
         self.assertEqual(rc, -signal.SIGKILL, err)
         before = self.files_of(self.path(out))
         cases = [(("--shard-size", 20), "--shard-size"), (("--no-normalize",), "--no-normalize")]
