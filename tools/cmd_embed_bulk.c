@@ -134,6 +134,33 @@ static int lock_dir(const char *dir)
     return fd;
 }
 
+/* A run killed while writing a file leaves its temporary (NAME.tmp.XXXXXX,
+ * io/atomic_file.h) behind; the resuming run, holding the lock, removes
+ * those of the folder's own files so the folder ends as an uninterrupted
+ * run leaves it. */
+static void remove_stale_temporaries(const char *dir)
+{
+    static const char *const prefixes[] = {"manifest.json.tmp.", "failed.csv.tmp.", "img_emb_",
+                                           "text_emb_", "metadata_", "text_metadata_"};
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (!t || strlen(t) != 11)
+            continue;
+        for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++) {
+            if (strncmp(e->d_name, prefixes[k], strlen(prefixes[k])) == 0) {
+                char path[8192];
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                unlink(path);
+                break;
+            }
+        }
+    }
+    closedir(d);
+}
+
 static int same_path(const char *a, const char *b)
 {
     if (strcmp(a, b) == 0)
@@ -315,8 +342,10 @@ int cmd_embed_bulk(int argc, char **argv, int text)
     r.batch = a.mo.batch;
     r.workers = a.workers;
     r.begin = man.n_shards ? man.shards[man.n_shards - 1].input_end : 0;
-    if (!rc && resuming)
+    if (!rc && resuming) {
+        remove_stale_temporaries(a.out);
         rc = load_failures(&r);
+    }
     if (!rc && resuming)
         fprintf(stderr, "%s: resuming at input %" PRId64 " of %" PRId64 " (%d shard%s done)\n",
                 a.out, r.begin, set.n, man.n_shards, man.n_shards == 1 ? "" : "s");

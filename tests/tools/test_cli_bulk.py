@@ -227,6 +227,9 @@ class Bulk(CliCase):
                 self.assertFalse(man["complete"])
                 rc, so, err = self.bulk(self.folder, out)  # no --resume: refused
                 self.assert_one_line_error(rc, err, "--resume", self.path(out))
+                # a temporary a kill mid-write would leave is cleared away
+                with open(self.path(out, "img_emb_%04d.npy.tmp.Ab12Cd" % k), "wb") as f:
+                    f.write(b"\x93NUMPY half")
                 rc, so, err = self.bulk(self.folder, out, "--resume")
                 self.assert_ok(rc, so, err)
                 self.assertIn("resuming at input", err)
