@@ -83,8 +83,9 @@ const char cmd_embed_text_usage[] =
     "As embed-image's bulk form, into DIR/text_emb_0000.npy, ... and\n"
     "DIR/text_metadata_0000.csv, ...; SET is a .csv/.tsv (the texts in column\n"
     "--csv-caption-key, default title; --csv-img-key, default filepath, optional,\n"
-    "gives each row's path and key) or a .txt with one text per line (keys are the\n"
-    "line numbers from 000000000).\n";
+    "gives each row's path and key), a .txt with one text per line (keys are the\n"
+    "line numbers from 000000000), or webdataset shards (each sample's .txt, with\n"
+    "the key and image member its image row has).\n";
 
 typedef struct embed_args {
     cmd_model_opts mo;

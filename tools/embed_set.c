@@ -182,13 +182,15 @@ static int flush(group *g)
     int rc = CC_OK;
     if (!g->active)
         return CC_OK;
-    if (g->member) {
+    /* Images need the image member, texts the caption. */
+    if (g->s->texts ? g->caption != NULL : g->member != NULL) {
         rc = push(g->s, NULL, g->member, dup0(g->key), g->caption, g->shard, g->off, g->size);
     } else {
         char msg[4400];
-        snprintf(msg, sizeof msg, "%s: sample %s has no image (jpg/png/...), skipped",
-                 g->s->shards[g->shard], g->key);
+        snprintf(msg, sizeof msg, "%s: sample %s has no %s, skipped", g->s->shards[g->shard],
+                 g->key, g->s->texts ? "readable .txt caption" : "image (jpg/png/...)");
         warn_line(g->s, msg);
+        free(g->member);
         free(g->caption);
     }
     g->member = g->caption = NULL;
@@ -452,10 +454,7 @@ int bulk_set_open(const char *set, const bulk_set_opts *o, bulk_set *s)
     int pattern = strpbrk(set, "*?[{") != NULL || strstr(set, "::") != NULL;
     if (!*set)
         return cc_fail(CC_ERR_INVALID, "--data \"\": expected a folder, shards, a CSV or a list");
-    if (o->texts && (is_dir || ext_is(set, tar_exts) ||
-                     (pattern && !ext_is(set, (const char *const[]){"csv", "tsv", "tab", "txt", NULL}))))
-        return cc_fail(CC_ERR_INVALID, "--data %s: texts come from a .csv/.tsv (caption column) "
-                       "or a .txt (one text per line)", set);
+    s->texts = o->texts;
     if (is_dir) {
         /* "dir/" and "dir" give the same paths */
         char *dir = dup0(set);
@@ -468,6 +467,12 @@ int bulk_set_open(const char *set, const bulk_set_opts *o, bulk_set *s)
             s->shards = tars;
             s->n_shards = n;
             free(dir);
+        } else if (!rc && o->texts) {
+            free(tars);
+            free(dir);
+            rc = cc_fail(CC_ERR_INVALID, "--data %s: texts come from a .csv/.tsv (caption column), "
+                         "a .txt (one text per line) or webdataset shards (.txt members); this "
+                         "folder holds no .tar", set);
         } else {
             free(tars);
             s->base = dir;

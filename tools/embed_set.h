@@ -14,6 +14,10 @@
  *                   title; optional for images)
  *   X.txt           one image path (texts: one text) per line
  *
+ * For texts, shards (a .tar, a pattern, a folder of .tar) give each sample's
+ * .txt caption, keyed as the images of the same shards are. Folders of
+ * images are refused.
+ *
  * An input's path is the one it is opened with: relative paths inside a CSV
  * or list are joined to the folder holding it, a folder's images to the
  * folder as given (so a relative SET gives paths relative to the directory
@@ -43,6 +47,7 @@ typedef struct bulk_set {
     char **shards;     /* tar shard paths as given after expansion */
     int n_shards;
     int64_t warnings;  /* structural problems warned about while listing */
+    int texts;         /* listed for embed-text: webdataset samples by caption */
 } bulk_set;
 
 typedef struct bulk_set_opts {

@@ -333,7 +333,8 @@ class Bulk(CliCase):
                           "--texts", tfile, *self.dev)
         self.assert_ok(rc, so, err)
         ref = npy_data(ref)[1]
-        for data, out in ((self.path("s", "train.csv"), "t_csv"), (tfile, "t_txt")):
+        for data, out in ((self.path("s", "train.csv"), "t_csv"), (tfile, "t_txt"),
+                          (self.path("w", "shards"), "t_wds")):
             with self.subTest(data=data):
                 rc, so, err = self.bulk(data, out, kind="embed-text", model=model)
                 self.assert_ok(rc, so, err)
@@ -345,6 +346,13 @@ class Bulk(CliCase):
                                     for s in man["shards"]))
         self.assertEqual([m[0] for m in folder_rows(self.path("t_txt"), "text")[2]][:2],
                          ["000000000", "000000001"])
+        # webdataset captions keep their sample's key and image member
+        meta = folder_rows(self.path("t_wds"), "text")[2]
+        self.assertEqual([m[0] for m in meta], ["%07d" % k for k in range(N)])
+        self.assertEqual([m[2] for m in meta], ["%07d.png" % k for k in range(N)])
+        # an image folder holds no texts
+        rc, so, err = self.bulk(self.folder, "t_bad", kind="embed-text", model=model)
+        self.assert_one_line_error(rc, err, self.folder, ".txt")
 
 
 def make_tokenizer_model(d):
