@@ -65,6 +65,19 @@ typedef struct synth_write_opts {
     void *progress_user;
 } synth_write_opts;
 
+/* PNG bytes of an image (malloc'd into *out), as synth_write_png writes them. */
+int synth_encode_png(const img_u8 *im, uint8_t **out, size_t *len);
+
+/* The training split as OUT/shards/shard-000000.tar, ...: each sample KEY.png
+ * (the bytes synth_write_png would write) + KEY.txt (the caption), KEY the
+ * 7-digit index as in the PNG layout, shard_size samples per shard, members
+ * in order; ustar headers with fixed owner and time, so the same seed gives
+ * the same bytes. Each shard is written atomically. Advances *done. */
+int synth_write_wds(const synth_write_opts *o, int64_t shard_size, int64_t *done, int64_t total);
+/* synth_write_dataset with the training split written by synth_write_wds
+ * (shard_size samples per shard; 0 -> 10000) instead of PNGs + train.csv. */
+int synth_write_dataset_wds(const synth_write_opts *o, int64_t shard_size);
+
 /* Writes OUT/<split>/NNNNNNN.png, OUT/<split>.csv (filepath,title,shape,
  * colour,size,position,class_shape,class_pair; filepath relative to OUT),
  * OUT/classes_shape.txt, OUT/classes_pair.txt and OUT/heldout_pairs.txt;

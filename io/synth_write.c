@@ -120,16 +120,31 @@ static int write_unsynced(const char *path, const void *data, size_t n)
     return CC_OK;
 }
 
-int synth_write_png(const char *path, const img_u8 *im)
+int synth_encode_png(const img_u8 *im, uint8_t **out, size_t *len)
 {
+    *out = NULL;
+    *len = 0;
     if (im->c < 1 || im->c > 4 || im->w <= 0 || im->h <= 0)
-        return cc_fail(CC_ERR_INVALID, "%s: cannot write a %dx%dx%d image as PNG", path, im->w,
-                       im->h, im->c);
+        return cc_fail(CC_ERR_INVALID, "cannot encode a %dx%dx%d image as PNG", im->w, im->h,
+                       im->c);
     membuf m = {0};
     int ok = stbi_write_png_to_func(mem_append, &m, im->w, im->h, im->c, im->px, im->w * im->c);
-    int rc = ok && !m.failed ? write_unsynced(path, m.p, m.n)
-                             : cc_fail(CC_ERR_NOMEM, "%s: PNG encoding failed", path);
-    free(m.p);
+    if (!ok || m.failed) {
+        free(m.p);
+        return cc_fail(CC_ERR_NOMEM, "PNG encoding of a %dx%d image failed", im->w, im->h);
+    }
+    *out = m.p;
+    *len = m.n;
+    return CC_OK;
+}
+
+int synth_write_png(const char *path, const img_u8 *im)
+{
+    uint8_t *p = NULL;
+    size_t n = 0;
+    int rc = synth_encode_png(im, &p, &n);
+    rc = rc == CC_OK ? write_unsynced(path, p, n) : cc_wrap(rc, "%s", path);
+    free(p);
     return rc;
 }
 
@@ -233,7 +248,8 @@ static int write_split(const synth_write_opts *o, int split, int64_t n, int64_t 
     return rc;
 }
 
-int synth_write_dataset(const synth_write_opts *o)
+/* shard_size < 0: the training split as PNGs + CSV; else as shards. */
+static int write_dataset(const synth_write_opts *o, int64_t shard_size)
 {
     if (!o->out_dir || !*o->out_dir)
         return cc_fail(CC_ERR_INVALID, "synth: no output directory");
@@ -245,11 +261,20 @@ int synth_write_dataset(const synth_write_opts *o)
     if (rc == CC_OK)
         rc = write_labels(o->out_dir);
     int64_t done = 0, total = o->n + (o->holdout ? 2 * o->n_heldout : 0);
-    if (rc == CC_OK)
+    if (rc == CC_OK && shard_size >= 0)
+        rc = synth_write_wds(o, shard_size, &done, total);
+    else if (rc == CC_OK)
         rc = write_split(o, SYNTH_TRAIN, o->n, &done, total);
     if (rc == CC_OK && o->holdout)
         rc = write_split(o, SYNTH_HELDOUT_SEEN, o->n_heldout, &done, total);
     if (rc == CC_OK && o->holdout)
         rc = write_split(o, SYNTH_HELDOUT_UNSEEN, o->n_heldout, &done, total);
     return rc;
+}
+
+int synth_write_dataset(const synth_write_opts *o) { return write_dataset(o, -1); }
+
+int synth_write_dataset_wds(const synth_write_opts *o, int64_t shard_size)
+{
+    return write_dataset(o, shard_size < 0 ? 0 : shard_size);
 }

@@ -38,6 +38,8 @@ static const rt_setting_info table[] = {
     [RT_SET_CKPT_KILL_AFTER] = {"CLIPCL_CKPT_KILL_AFTER", "train", "N",
                                 "the process kills itself after writing N checkpoint files (crash tests)"},
     [RT_SET_PROGRESS] = {"CLIPCL_PROGRESS", "tools", "0", "0: no progress lines (default: on when stderr is a terminal)"},
+    [RT_SET_BULK_KILL_AT_SHARD] = {"CLIPCL_BULK_KILL_AT_SHARD", "tools", "K",
+                                   "embed-* --data kills itself once shard K is written, before the manifest lists it (crash tests)"},
     [RT_SET_TEST_DATA] = {"CLIPCL_TEST_DATA", "tests", "folder", "tests/data (set by meson)"},
     [RT_SET_SHARED_DIR] = {"CLIPCL_SHARED_DIR", "tests", "folder", "shared model and data files (set by meson)"},
     [RT_SET_TEST_VERBOSE] = {"CLIPCL_TEST_VERBOSE", "tests", "any", "gradient checks print their margins"},

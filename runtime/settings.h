@@ -33,6 +33,7 @@ typedef enum rt_setting {
     RT_SET_EVAL_THREADS,
     RT_SET_CKPT_KILL_AFTER,
     RT_SET_PROGRESS,
+    RT_SET_BULK_KILL_AT_SHARD,
     /* tests */
     RT_SET_TEST_DATA,
     RT_SET_SHARED_DIR,

@@ -9,6 +9,7 @@
 #include "tools/cmd.h"
 #include "tools/cmd_clip.h"
 #include "tools/cmd_progress.h"
+#include "tools/embed_bulk.h"
 
 #define DEFAULT_BATCH 16
 
@@ -29,7 +30,31 @@ const char cmd_embed_image_usage[] =
     "  --batch N       images per device run (default 16)\n"
     "  --device D      gpu, cpu, P:D, part of a device name, or ref (the plain-C\n"
     "                  reference backend); default $CLIPCL_DEVICE, else a GPU\n"
-    "  --              every later argument is an image, even one starting with -\n";
+    "  --              every later argument is an image, even one starting with -\n\n"
+    "Bulk form (docs/bulk-embedding.md):\n"
+    "       clipcl embed-image --model MODEL --data SET --out DIR [--batch N]\n"
+    "                          [--shard-size N] [--resume] [--workers N]\n"
+    "                          [--no-normalize] [--device D]\n\n"
+    "Embeds every image of SET into DIR/img_emb_0000.npy, ... (float32, --shard-size\n"
+    "rows each but the last, unit-length rows unless --no-normalize) with\n"
+    "DIR/metadata_0000.csv, ... (key,path,member,caption per row, in input order),\n"
+    "DIR/manifest.json (rewritten after each shard) and DIR/failed.csv (inputs that\n"
+    "could not be read or decoded: skipped, listed, not fatal). Host threads decode\n"
+    "while the device computes.\n\n"
+    "  --data SET         a folder (every image below it, sorted; or the .tar files\n"
+    "                     at its top), webdataset shards (X.tar, a brace pattern\n"
+    "                     shard-{0000..0009}.tar, a glob, several joined by ::),\n"
+    "                     a .csv/.tsv (columns --csv-img-key, default filepath, and\n"
+    "                     --csv-caption-key, default title) or a .txt list (one\n"
+    "                     image path per line); relative paths in a CSV or list are\n"
+    "                     relative to its folder\n"
+    "  --out DIR          the output folder; must be missing or empty unless --resume\n"
+    "  --batch N          images per device run (default 64 here)\n"
+    "  --shard-size N     rows per shard (default 10000)\n"
+    "  --resume           continue the run recorded in DIR/manifest.json (same model,\n"
+    "                     SET, shard size and normalisation), skipping its shards\n"
+    "  --workers N        decoding threads (default: the number of cores)\n"
+    "  --no-normalize     keep the raw projected features\n";
 
 const char cmd_embed_text_usage[] =
     "usage: clipcl embed-text --model MODEL --out OUT.npy [--normalize] [--batch N]\n"
@@ -50,7 +75,17 @@ const char cmd_embed_text_usage[] =
     "  --vocab FILE    the tokenizer file to use instead of the model's\n"
     "  --batch N       texts per device run (default 16)\n"
     "  --device D      as for embed-image\n"
-    "  --              every later argument is a text, even one starting with -\n";
+    "  --              every later argument is a text, even one starting with -\n\n"
+    "Bulk form (docs/bulk-embedding.md):\n"
+    "       clipcl embed-text --model MODEL --data SET --out DIR [--batch N]\n"
+    "                         [--shard-size N] [--resume] [--no-normalize]\n"
+    "                         [--device D]\n\n"
+    "As embed-image's bulk form, into DIR/text_emb_0000.npy, ... and\n"
+    "DIR/text_metadata_0000.csv, ...; SET is a .csv/.tsv (the texts in column\n"
+    "--csv-caption-key, default title; --csv-img-key, default filepath, optional,\n"
+    "gives each row's path and key), a .txt with one text per line (keys are the\n"
+    "line numbers from 000000000), or webdataset shards (each sample's .txt, with\n"
+    "the key and image member its image row has).\n";
 
 typedef struct embed_args {
     cmd_model_opts mo;
@@ -215,8 +250,19 @@ static int with_file_texts(const char *path, cmd_strings *args)
     return rc;
 }
 
+/* --data before any "--" selects the bulk form (tools/cmd_embed_bulk.c). */
+static int wants_bulk(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--data") == 0 || strncmp(argv[i], "--data=", 7) == 0)
+            return 1;
+    return 0;
+}
+
 static int embed_main(int argc, char **argv, int text)
 {
+    if (wants_bulk(argc, argv))
+        return cmd_embed_bulk(argc, argv, text);
     embed_args a;
     int rc = parse(argc, argv, text, &a);
     if (!rc && text && a.texts)

@@ -14,7 +14,8 @@
 /* Declared here until tools/cmd.h lists them (the dispatcher's owner adds). */
 
 const char cmd_synth_usage[] =
-    "usage: clipcl synth --out DIR --n N [--size S] [--seed K] [--holdout] [--n-holdout M]\n\n"
+    "usage: clipcl synth --out DIR --n N [--size S] [--seed K] [--holdout] [--n-holdout M]\n"
+    "                    [--wds [--shard-size N]]\n\n"
     "Generates a procedural image-caption dataset: one shape (circle, square,\n"
     "triangle, star, hexagon, diamond, cross, heart) per image, in one of eight\n"
     "colours, three sizes and nine positions, on gradient or noise backgrounds,\n"
@@ -32,7 +33,12 @@ const char cmd_synth_usage[] =
     "  --size S         image side in pixels, 8 to 4096 (default 64)\n"
     "  --seed K         random seed, a non-negative integer (default 0)\n"
     "  --holdout        also write the two held-out splits\n"
-    "  --n-holdout M    images per held-out split (default max(1, N/5))\n";
+    "  --n-holdout M    images per held-out split (default max(1, N/5))\n"
+    "  --wds            write the training split as webdataset shards instead of\n"
+    "                   train/*.png + train.csv: DIR/shards/shard-000000.tar, ...\n"
+    "                   with KEY.png + KEY.txt per sample (KEY the 7-digit index),\n"
+    "                   as `clipcl train --data` and `clipcl embed-image --data` read\n"
+    "  --shard-size N   samples per shard with --wds (default 10000)\n";
 
 static int parse_int(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
@@ -66,18 +72,24 @@ static void on_progress(void *user, int64_t done, int64_t total)
 int cmd_synth(int argc, char **argv)
 {
     const char *out = NULL, *n_s = NULL, *size_s = NULL, *seed_s = NULL, *nh_s = NULL;
-    int holdout = 0, rc = 0;
+    const char *ss_s = NULL;
+    int holdout = 0, wds = 0, rc = 0;
     for (int i = 1; i < argc && rc == 0; i++) {
         const char *v = NULL;
         int r = 0;
         const char **slot = NULL;
-        static const char *const opts[] = {"--out", "--n", "--size", "--seed", "--n-holdout"};
-        const char **slots[] = {&out, &n_s, &size_s, &seed_s, &nh_s};
+        static const char *const opts[] = {"--out", "--n", "--size", "--seed", "--n-holdout",
+                                           "--shard-size"};
+        const char **slots[] = {&out, &n_s, &size_s, &seed_s, &nh_s, &ss_s};
         if (strcmp(argv[i], "--holdout") == 0) {
             holdout = 1;
             continue;
         }
-        for (int k = 0; k < 5 && r == 0; k++)
+        if (strcmp(argv[i], "--wds") == 0) {
+            wds = 1;
+            continue;
+        }
+        for (int k = 0; k < 6 && r == 0; k++)
             if ((r = cmd_option_value(argc, argv, &i, opts[k], &v)) != 0)
                 slot = slots[k];
         if (r < 0)
@@ -110,17 +122,27 @@ int cmd_synth(int argc, char **argv)
         return rc;
     if (nh_s && !holdout)
         return cmd_usage_error("synth", "--n-holdout needs --holdout");
+    int64_t shard_size = 10000;
+    if (ss_s && !wds)
+        return cmd_usage_error("synth", "--shard-size needs --wds");
+    if (ss_s && (rc = parse_int("--shard-size", ss_s, 1, 100000000, &shard_size)) != 0)
+        return rc;
 
     progress bar;
     int64_t total = n + (holdout ? 2 * nh : 0);
     cmd_progress_start(&bar, "synth", "img", total);
     synth_write_opts o = {out, n, nh, (int)size, seed, holdout, on_progress, &bar};
-    if (synth_write_dataset(&o) != CC_OK) {
+    if ((wds ? synth_write_dataset_wds(&o, shard_size) : synth_write_dataset(&o)) != CC_OK) {
         progress_abort(&bar);
         return cmd_lib_error(1);
     }
     progress_finish(&bar);
-    fprintf(stderr, "wrote %" PRId64 " images to %s (train.csv%s)\n", total, out,
-            holdout ? ", heldout_seen.csv, heldout_unseen.csv" : "");
+    if (wds)
+        fprintf(stderr, "wrote %" PRId64 " images to %s (shards/shard-000000.tar .. shard-%06" PRId64
+                        ".tar%s)\n", total, out, (n - 1) / shard_size,
+                holdout ? ", heldout_seen.csv, heldout_unseen.csv" : "");
+    else
+        fprintf(stderr, "wrote %" PRId64 " images to %s (train.csv%s)\n", total, out,
+                holdout ? ", heldout_seen.csv, heldout_unseen.csv" : "");
     return 0;
 }

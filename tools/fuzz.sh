@@ -27,14 +27,15 @@ esac
 build=${FUZZ_BUILD:-build-fuzz}
 out=${FUZZ_OUT:-fuzz-out}
 all="fuzz_safetensors fuzz_config_json fuzz_npy fuzz_image fuzz_tokenizer_text
-     fuzz_tokenizer_files fuzz_tar fuzz_csv fuzz_checkpoint fuzz_program_cache"
+     fuzz_tokenizer_files fuzz_tar fuzz_csv fuzz_checkpoint fuzz_program_cache
+     fuzz_emb_folder"
 harnesses=${FUZZ_HARNESSES:-$all}
 
 # Largest input libFuzzer may make, per harness: a few times the seeds.
 max_len() {
   case $1 in
     fuzz_tokenizer_text|fuzz_program_cache) echo 1024 ;;
-    fuzz_npy|fuzz_csv) echo 4096 ;;
+    fuzz_npy|fuzz_csv|fuzz_emb_folder) echo 4096 ;;
     fuzz_config_json) echo 8192 ;;
     fuzz_safetensors) echo 16384 ;;
     fuzz_image|fuzz_tar) echo 32768 ;;

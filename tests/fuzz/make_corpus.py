@@ -113,6 +113,18 @@ def main():
     put("fuzz_csv", "plain.csv", b"\x00filepath,title\nimgs/a.jpg,a cat\nb.png,\"a \"\"quoted\"\", caption\"\n")
     put("fuzz_csv", "bom_crlf.csv", b"\x00\xef\xbb\xbftitle,filepath\r\na dog,/abs/b.jpg\r\n\"multi\nline\",c.png\r\n")
     put("fuzz_csv", "keys.tsv", b"\x05image\tcaption\textra\nx.jpg\ta photo\t1\n")
+    # embedding folder: manifest SEP shard .npy SEP metadata SEP failed.csv
+    manifest = {"kind": "image", "model": "m", "embed_dim": 2, "normalized": True, "shard_size": 2,
+                "rows": 2, "shards": [{"file": "img_emb_0000.npy", "metadata": "metadata_0000.csv",
+                                       "rows": 2, "inputs": [0, 3]}],
+                "failed": 1, "data": "set", "inputs": 3, "batch": 2, "complete": True}
+    d = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }"
+    d = d.ljust(128 - 10 - 1) + "\n"
+    npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(d)) + d.encode() + struct.pack("<4f", 1, 0, 0, 1)
+    meta = b'key,path,member,caption\na,dir/a.png,,a cat\n"b,c","s.tar",b.jpg,"say ""hi""\nthere"\r\n'
+    failed = b"path,member,error\nbad.png,,\"bad.png: not a decodable image\"\n"
+    put("fuzz_emb_folder", "folder", SEP.join([json.dumps(manifest).encode(), npy, meta, failed]))
+    put("fuzz_emb_folder", "manifest_only", json.dumps(dict(manifest, shards=[], rows=0)).encode())
     # program cache: a header and a payload (the harness also fixes the checksum)
     payload = b"\x7fELF binary of a program"
     put("fuzz_program_cache", "entry.bin", b"CLIPCLPB" + struct.pack("<IIQQ", 1, 32, len(payload), 0) + payload)
