@@ -12,9 +12,9 @@
 #                           [--workers W] [--device D] [--work DIR]
 #                           [--hook] [--keep]
 #
-#   --model M        checkpoint (default /work/benchdata/vit-b-32 if present,
-#                    else a random full-size ViT-B/32 made by
-#                    bench/make_random_clip.py under WORK/models)
+#   --model M        checkpoint (default: a random full-size ViT-B/32 made by
+#                    bench/make_random_clip.py under WORK/models, kept there
+#                    for the next run)
 #   --n N            images (default 20000); --size S their side (default 224)
 #   --batch B        device batch (default 64); --shard-size R rows per
 #                    output shard (default 2000); --synth-shard K samples per
@@ -75,11 +75,9 @@ CLIPCL=$BUILD/tools/clipcl
 [ -x "$CLIPCL" ] || die "$CLIPCL not found: build first (meson setup $BUILD && ninja -C $BUILD)"
 mkdir -p "$WORK" || die "cannot create $WORK"
 if [ -z "$MODEL" ]; then
-    if [ -f /work/benchdata/vit-b-32/model.safetensors ]; then
-        MODEL=/work/benchdata/vit-b-32
-    else
+    MODEL=$WORK/models/vit-b-32
+    if [ ! -f "$MODEL/model.safetensors" ]; then
         $PY bench/make_random_clip.py "$WORK/models" --model vit-b-32 || die "make_random_clip.py failed"
-        MODEL=$WORK/models/vit-b-32
     fi
 fi
 DEV=()
