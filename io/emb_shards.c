@@ -1,5 +1,5 @@
 /* Embedding folders, the writing side (io/emb_shards.h): shards, metadata,
- * failed.csv and the manifest, each file atomically; the readers are in
+ * failed.csv and the manifest, each file atomically; the reader is
  * io/emb_shards_read.c. */
 #include "io/emb_shards.h"
 
@@ -15,8 +15,10 @@
 #include "runtime/status.h"
 
 const char *es_kind_name(int kind) { return kind == ES_TEXT ? "text" : "image"; }
+const char *es_npy_prefix(int kind) { return kind == ES_TEXT ? "text_emb" : "img_emb"; }
+const char *es_meta_prefix(int kind) { return kind == ES_TEXT ? "text_metadata" : "metadata"; }
 
-static int join(char *buf, size_t cap, const char *dir, const char *name)
+int es_join(char *buf, size_t cap, const char *dir, const char *name)
 {
     int n = snprintf(buf, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap)
@@ -26,9 +28,8 @@ static int join(char *buf, size_t cap, const char *dir, const char *name)
 
 void es_shard_names(int kind, int k, es_shard *s)
 {
-    snprintf(s->file, sizeof s->file, "%s_emb_%04d.npy", kind == ES_TEXT ? "text" : "img", k);
-    snprintf(s->metadata, sizeof s->metadata, "%smetadata_%04d.csv", kind == ES_TEXT ? "text_" : "",
-             k);
+    snprintf(s->file, sizeof s->file, "%s_%04d.npy", es_npy_prefix(kind), k);
+    snprintf(s->metadata, sizeof s->metadata, "%s_%04d.csv", es_meta_prefix(kind), k);
 }
 
 /* ---- CSV text ---- */
@@ -92,7 +93,7 @@ static int commit_text(const char *path, buf *b)
 int es_failed_write(const char *dir, const es_row *rows, int64_t n)
 {
     char path[4096];
-    int rc = join(path, sizeof path, dir, "failed.csv");
+    int rc = es_join(path, sizeof path, dir, "failed.csv");
     if (rc)
         return rc;
     buf b = {0};
@@ -117,15 +118,16 @@ int es_shard_write(const char *dir, es_manifest *m, const float *x, int64_t rows
     memset(s, 0, sizeof *s);
     es_shard_names(m->kind, m->n_shards, s);
     s->rows = rows;
+    s->first_row = m->rows;
     s->input_begin = input_begin;
     s->input_end = input_end;
     char path[4096];
-    int rc = join(path, sizeof path, dir, s->file);
+    int rc = es_join(path, sizeof path, dir, s->file);
     int64_t shape[2] = {rows, m->embed_dim};
     if (!rc)
         rc = npy_write_f32(path, x, shape, 2);
     if (!rc)
-        rc = join(path, sizeof path, dir, s->metadata);
+        rc = es_join(path, sizeof path, dir, s->metadata);
     if (rc)
         return rc;
     buf b = {0};
@@ -159,7 +161,7 @@ static void add_int(json_object *o, const char *k, int64_t v)
 int es_manifest_write(const char *dir, const es_manifest *m)
 {
     char path[4096];
-    int rc = join(path, sizeof path, dir, "manifest.json");
+    int rc = es_join(path, sizeof path, dir, "manifest.json");
     if (rc)
         return rc;
     json_object *o = json_object_new_object();

@@ -360,8 +360,7 @@ static int open_csv(bulk_set *s, const char *path, const bulk_set_opts *o)
     for (int64_t rec = 0; !rc; rec++) {
         rc = es_csv_record(text, len, &pos, sep, &cells, &nf, &cap);
         if (rc) {
-            rc = cc_fail(CC_ERR_INVALID, "%s: record %" PRId64 ": %s", path, rec + 1,
-                         cc_last_error());
+            rc = cc_wrap(CC_ERR_INVALID, "%s: record %" PRId64, path, rec + 1);
             break;
         }
         if (nf == 0)
