@@ -90,22 +90,31 @@ static int commit_text(const char *path, buf *b)
     return rc;
 }
 
+/* Writes path atomically: the header, then per row the fields named by
+ * `columns` (of key, path, member, caption, error; -1 ends the list). */
+static int write_table(const char *path, const char *header, const int *columns,
+                       const es_row *rows, int64_t n)
+{
+    buf b = {0};
+    put(&b, header, strlen(header));
+    put(&b, "\n", 1);
+    for (int64_t i = 0; i < n; i++) {
+        const char *fields[5] = {rows[i].key, rows[i].path, rows[i].member, rows[i].caption,
+                                 rows[i].error};
+        for (int c = 0; columns[c] >= 0; c++)
+            put_field(&b, fields[columns[c]], columns[c + 1] < 0);
+    }
+    int rc = commit_text(path, &b);
+    free(b.p);
+    return rc;
+}
+
 int es_failed_write(const char *dir, const es_row *rows, int64_t n)
 {
     char path[4096];
+    static const int columns[] = {1, 2, 4, -1};
     int rc = es_join(path, sizeof path, dir, "failed.csv");
-    if (rc)
-        return rc;
-    buf b = {0};
-    put(&b, "path,member,error\n", 18);
-    for (int64_t i = 0; i < n; i++) {
-        put_field(&b, rows[i].path, 0);
-        put_field(&b, rows[i].member, 0);
-        put_field(&b, rows[i].error, 1);
-    }
-    rc = commit_text(path, &b);
-    free(b.p);
-    return rc;
+    return rc ? rc : write_table(path, "path,member,error", columns, rows, n);
 }
 
 int es_shard_write(const char *dir, es_manifest *m, const float *x, int64_t rows,
@@ -128,18 +137,9 @@ int es_shard_write(const char *dir, es_manifest *m, const float *x, int64_t rows
         rc = npy_write_f32(path, x, shape, 2);
     if (!rc)
         rc = es_join(path, sizeof path, dir, s->metadata);
-    if (rc)
-        return rc;
-    buf b = {0};
-    put(&b, "key,path,member,caption\n", 24);
-    for (int64_t i = 0; i < rows; i++) {
-        put_field(&b, meta[i].key, 0);
-        put_field(&b, meta[i].path, 0);
-        put_field(&b, meta[i].member, 0);
-        put_field(&b, meta[i].caption, 1);
-    }
-    rc = commit_text(path, &b);
-    free(b.p);
+    static const int columns[] = {0, 1, 2, 3, -1};
+    if (!rc)
+        rc = write_table(path, "key,path,member,caption", columns, meta, rows);
     if (!rc) {
         m->n_shards++;
         m->rows += rows;

@@ -134,6 +134,9 @@ int es_metadata_read(const char *dir, const es_manifest *m, int k, es_table *out
 int es_failed_read(const char *dir, es_table *out);
 void es_table_free(es_table *t);
 
+/* A whole text file of at most max_bytes, NUL-terminated (owned). */
+int es_read_text(const char *path, long long max_bytes, char **out, size_t *len);
+
 /* One RFC 4180 record from text at *pos (quotes, "" escapes, separators and
  * newlines inside quotes, CRLF, a UTF-8 BOM at 0; text after a closing quote
  * is kept, as Python's csv does): the fields are appended to cells (owned

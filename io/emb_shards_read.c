@@ -22,7 +22,7 @@
 
 #define MAX_TEXT_FILE (1LL << 31) /* a metadata or failed.csv larger than this is not ours */
 
-static int read_all(const char *path, char **out, size_t *len)
+int es_read_text(const char *path, long long max_bytes, char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
@@ -30,10 +30,10 @@ static int read_all(const char *path, char **out, size_t *len)
     if (!f)
         return cc_fail(CC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_TEXT_FILE) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > max_bytes) {
         fclose(f);
         return cc_fail(CC_ERR_IO, "%s: not a regular file of at most %lld bytes", path,
-                       MAX_TEXT_FILE);
+                       max_bytes);
     }
     char *p = malloc((size_t)st.st_size + 1);
     if (!p) {
@@ -145,7 +145,7 @@ static int manifest_read(const char *dir, int required, es_manifest *m)
     char *text = NULL;
     size_t len = 0;
     if (!rc)
-        rc = read_all(path, &text, &len);
+        rc = es_read_text(path, MAX_TEXT_FILE, &text, &len);
     if (rc)
         return rc;
     json_object *o = json_tokener_parse(text);
@@ -422,7 +422,7 @@ static int read_table(const char *path, const table_kind *k, int64_t want_rows,
     memset(t, 0, sizeof *t);
     char *text = NULL, **cells = NULL;
     size_t len = 0, pos = 0;
-    int rc = read_all(path, &text, &len);
+    int rc = es_read_text(path, MAX_TEXT_FILE, &text, &len);
     int nf = 0, cap = 0, rows_cap = 0, cells_cap = 0, width = 0, col[4] = {0};
     for (int64_t line = 1; !rc;) {
         size_t start = pos;
