@@ -281,11 +281,11 @@ int embidx_search(const embidx *ix, const float *query, int k, int threads, embi
     embidx_topk *t = NULL;
     int rc = embidx_topk_create(&t, k, threads, ix->dim);
     for (int s = 0; s < ix->n_shards && rc == CC_OK; s++) {
-        embidx_view v;
+        es_mapped v;
         rc = embidx_map(ix, s, &v);
         if (rc == CC_OK) {
-            rc = embidx_topk_add(t, v.x, v.rows, v.first_row, query);
-            embidx_unmap(&v);
+            rc = embidx_topk_add(t, v.rows, v.n_rows, ix->shards[s].first_row, query);
+            es_shard_unmap(&v);
         }
     }
     if (rc == CC_OK)

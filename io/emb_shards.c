@@ -1,5 +1,5 @@
 /* Embedding folders, the writing side (io/emb_shards.h): shards, metadata,
- * failed.csv and the manifest, each file atomically; the readers are in
+ * failed.csv and the manifest, each file atomically; the reader is
  * io/emb_shards_read.c. */
 #include "io/emb_shards.h"
 
@@ -15,8 +15,10 @@
 #include "runtime/status.h"
 
 const char *es_kind_name(int kind) { return kind == ES_TEXT ? "text" : "image"; }
+const char *es_npy_prefix(int kind) { return kind == ES_TEXT ? "text_emb" : "img_emb"; }
+const char *es_meta_prefix(int kind) { return kind == ES_TEXT ? "text_metadata" : "metadata"; }
 
-static int join(char *buf, size_t cap, const char *dir, const char *name)
+int es_join(char *buf, size_t cap, const char *dir, const char *name)
 {
     int n = snprintf(buf, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap)
@@ -26,9 +28,8 @@ static int join(char *buf, size_t cap, const char *dir, const char *name)
 
 void es_shard_names(int kind, int k, es_shard *s)
 {
-    snprintf(s->file, sizeof s->file, "%s_emb_%04d.npy", kind == ES_TEXT ? "text" : "img", k);
-    snprintf(s->metadata, sizeof s->metadata, "%smetadata_%04d.csv", kind == ES_TEXT ? "text_" : "",
-             k);
+    snprintf(s->file, sizeof s->file, "%s_%04d.npy", es_npy_prefix(kind), k);
+    snprintf(s->metadata, sizeof s->metadata, "%s_%04d.csv", es_meta_prefix(kind), k);
 }
 
 /* ---- CSV text ---- */
@@ -89,22 +90,31 @@ static int commit_text(const char *path, buf *b)
     return rc;
 }
 
+/* Writes path atomically: the header, then per row the fields named by
+ * `columns` (of key, path, member, caption, error; -1 ends the list). */
+static int write_table(const char *path, const char *header, const int *columns,
+                       const es_row *rows, int64_t n)
+{
+    buf b = {0};
+    put(&b, header, strlen(header));
+    put(&b, "\n", 1);
+    for (int64_t i = 0; i < n; i++) {
+        const char *fields[5] = {rows[i].key, rows[i].path, rows[i].member, rows[i].caption,
+                                 rows[i].error};
+        for (int c = 0; columns[c] >= 0; c++)
+            put_field(&b, fields[columns[c]], columns[c + 1] < 0);
+    }
+    int rc = commit_text(path, &b);
+    free(b.p);
+    return rc;
+}
+
 int es_failed_write(const char *dir, const es_row *rows, int64_t n)
 {
     char path[4096];
-    int rc = join(path, sizeof path, dir, "failed.csv");
-    if (rc)
-        return rc;
-    buf b = {0};
-    put(&b, "path,member,error\n", 18);
-    for (int64_t i = 0; i < n; i++) {
-        put_field(&b, rows[i].path, 0);
-        put_field(&b, rows[i].member, 0);
-        put_field(&b, rows[i].error, 1);
-    }
-    rc = commit_text(path, &b);
-    free(b.p);
-    return rc;
+    static const int columns[] = {1, 2, 4, -1};
+    int rc = es_join(path, sizeof path, dir, "failed.csv");
+    return rc ? rc : write_table(path, "path,member,error", columns, rows, n);
 }
 
 int es_shard_write(const char *dir, es_manifest *m, const float *x, int64_t rows,
@@ -117,27 +127,19 @@ int es_shard_write(const char *dir, es_manifest *m, const float *x, int64_t rows
     memset(s, 0, sizeof *s);
     es_shard_names(m->kind, m->n_shards, s);
     s->rows = rows;
+    s->first_row = m->rows;
     s->input_begin = input_begin;
     s->input_end = input_end;
     char path[4096];
-    int rc = join(path, sizeof path, dir, s->file);
+    int rc = es_join(path, sizeof path, dir, s->file);
     int64_t shape[2] = {rows, m->embed_dim};
     if (!rc)
         rc = npy_write_f32(path, x, shape, 2);
     if (!rc)
-        rc = join(path, sizeof path, dir, s->metadata);
-    if (rc)
-        return rc;
-    buf b = {0};
-    put(&b, "key,path,member,caption\n", 24);
-    for (int64_t i = 0; i < rows; i++) {
-        put_field(&b, meta[i].key, 0);
-        put_field(&b, meta[i].path, 0);
-        put_field(&b, meta[i].member, 0);
-        put_field(&b, meta[i].caption, 1);
-    }
-    rc = commit_text(path, &b);
-    free(b.p);
+        rc = es_join(path, sizeof path, dir, s->metadata);
+    static const int columns[] = {0, 1, 2, 3, -1};
+    if (!rc)
+        rc = write_table(path, "key,path,member,caption", columns, meta, rows);
     if (!rc) {
         m->n_shards++;
         m->rows += rows;
@@ -159,7 +161,7 @@ static void add_int(json_object *o, const char *k, int64_t v)
 int es_manifest_write(const char *dir, const es_manifest *m)
 {
     char path[4096];
-    int rc = join(path, sizeof path, dir, "manifest.json");
+    int rc = es_join(path, sizeof path, dir, "manifest.json");
     if (rc)
         return rc;
     json_object *o = json_object_new_object();

@@ -1,6 +1,8 @@
-/* Embedding folders, the reading side (io/emb_shards.h): the manifest, a
- * shard's rows by memory map, and the metadata / failed.csv tables. Files
- * here may come from anywhere, so every size and name is checked. */
+/* Embedding folders, the reading side (io/emb_shards.h): the one reader of
+ * the manifest, a shard's rows by memory map, and the metadata / failed.csv
+ * tables, for `clipcl embed-* --resume` and `clipcl search` alike
+ * (io/emb_index.h finds shards by name and reads them through here). Files
+ * may come from anywhere, so every size and name is checked. */
 #include "io/emb_shards.h"
 
 #include <errno.h>
@@ -14,47 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/npy.h"
 #include "runtime/grow.h"
 #include "runtime/status.h"
 
 #define MAX_TEXT_FILE (1LL << 31) /* a metadata or failed.csv larger than this is not ours */
 
-static int join(char *buf, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(buf, cap, "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= cap)
-        return cc_fail(CC_ERR_INVALID, "path too long: %s/%s", dir, name);
-    return CC_OK;
-}
-
-
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-    int failed;
-} buf;
-
-static void put(buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-
-/* RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. */
-
-static int read_all(const char *path, char **out, size_t *len)
+int es_read_text(const char *path, long long max_bytes, char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
@@ -62,10 +30,10 @@ static int read_all(const char *path, char **out, size_t *len)
     if (!f)
         return cc_fail(CC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_TEXT_FILE) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > max_bytes) {
         fclose(f);
         return cc_fail(CC_ERR_IO, "%s: not a regular file of at most %lld bytes", path,
-                       MAX_TEXT_FILE);
+                       max_bytes);
     }
     char *p = malloc((size_t)st.st_size + 1);
     if (!p) {
@@ -85,50 +53,75 @@ static int read_all(const char *path, char **out, size_t *len)
     return CC_OK;
 }
 
-/* Field k of o with the type wanted, or an error naming the file and field. */
-static json_object *field(const char *path, json_object *o, const char *k, json_type t, int *rc)
+/* ---- manifest.json ---- */
+
+/* Field k of o with the type wanted: NULL when absent (or null) and not
+ * required; an error naming the file (`where`) and the field when required
+ * and absent, or of another type. */
+static json_object *field(const char *where, json_object *o, const char *k, json_type t,
+                          int required, int *rc)
 {
     json_object *v = NULL;
     if (*rc)
         return NULL;
-    if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, t)) {
-        *rc = cc_fail(CC_ERR_INVALID, "%s: field \"%s\" missing or not a %s", path, k,
+    if (!json_object_object_get_ex(o, k, &v) || json_object_is_type(v, json_type_null)) {
+        if (required)
+            *rc = cc_fail(CC_ERR_INVALID, "%s: field \"%s\" missing (expected a %s)", where, k,
+                          json_type_to_name(t));
+        return NULL;
+    }
+    if (!json_object_is_type(v, t)) {
+        *rc = cc_fail(CC_ERR_INVALID, "%s: field \"%s\" is not a %s", where, k,
                       json_type_to_name(t));
         return NULL;
     }
     return v;
 }
 
-static char *dup_str(json_object *v)
+/* An integer field from lo to hi, or `unset` when absent and not required. */
+static int64_t int_field(const char *where, json_object *o, const char *k, int64_t lo, int64_t hi,
+                         int required, int64_t unset, int *rc)
 {
-    const char *s = v ? json_object_get_string(v) : "";
-    char *d = malloc(strlen(s) + 1);
-    if (d)
-        strcpy(d, s);
-    return d;
+    json_object *v = field(where, o, k, json_type_int, required, rc);
+    int64_t x = v ? json_object_get_int64(v) : unset;
+    if (v && (x < lo || x > hi))
+        *rc = cc_fail(CC_ERR_INVALID, "%s: field \"%s\" is %" PRId64 ", expected %" PRId64
+                      " to %" PRId64, where, k, x, lo, hi);
+    return *rc ? unset : x;
+}
+
+/* A string field as an owned copy; NULL when absent and not required. */
+static char *str_field(const char *where, json_object *o, const char *k, int required, int *rc)
+{
+    json_object *v = field(where, o, k, json_type_string, required, rc);
+    char *s = v ? strdup(json_object_get_string(v)) : NULL;
+    if (v && !s)
+        *rc = cc_fail(CC_ERR_NOMEM, "%s: out of memory", where);
+    return s;
 }
 
 static int read_shard_entry(const char *path, json_object *s, int k, es_manifest *m)
 {
+    char where[4200];
+    snprintf(where, sizeof where, "%s: shard %d", path, k);
+    if (!json_object_is_type(s, json_type_object))
+        return cc_fail(CC_ERR_INVALID, "%s is not an object", where);
     int rc = CC_OK;
     es_shard *e = &m->shards[k];
     memset(e, 0, sizeof *e);
-    json_object *f = field(path, s, "file", json_type_string, &rc);
-    json_object *md = field(path, s, "metadata", json_type_string, &rc);
-    json_object *r = field(path, s, "rows", json_type_int, &rc);
+    json_object *f = field(where, s, "file", json_type_string, 1, &rc);
+    json_object *md = field(where, s, "metadata", json_type_string, 1, &rc);
+    e->rows = int_field(where, s, "rows", 1, INT64_MAX, 1, 0, &rc);
     if (rc)
         return rc;
     const char *fs = json_object_get_string(f), *ms = json_object_get_string(md);
     /* Names stay inside DIR: a manifest cannot point a reader elsewhere. */
     if (strlen(fs) >= sizeof e->file || strlen(ms) >= sizeof e->metadata || strchr(fs, '/') ||
         strchr(ms, '/') || fs[0] == '.' || ms[0] == '.')
-        return cc_fail(CC_ERR_INVALID, "%s: shard %d: file names must be plain names in the "
-                       "folder", path, k);
+        return cc_fail(CC_ERR_INVALID, "%s: file names must be plain names in the folder", where);
     strcpy(e->file, fs);
     strcpy(e->metadata, ms);
-    e->rows = json_object_get_int64(r);
-    if (e->rows < 1)
-        return cc_fail(CC_ERR_INVALID, "%s: shard %d has %" PRId64 " rows", path, k, e->rows);
+    e->first_row = m->rows;
     json_object *in = NULL;
     if (json_object_object_get_ex(s, "inputs", &in) && json_object_is_type(in, json_type_array) &&
         json_object_array_length(in) == 2) {
@@ -138,15 +131,21 @@ static int read_shard_entry(const char *path, json_object *s, int k, es_manifest
     return CC_OK;
 }
 
-int es_manifest_read(const char *dir, es_manifest *m)
+/* required: every agreed field must be there (a resume); else a field left
+ * out stays unset and a missing file is an empty manifest. */
+static int manifest_read(const char *dir, int required, es_manifest *m)
 {
     memset(m, 0, sizeof *m);
+    m->kind = m->normalized = -1;
+    m->inputs = -1;
     char path[4096];
-    int rc = join(path, sizeof path, dir, "manifest.json");
+    int rc = es_join(path, sizeof path, dir, "manifest.json");
+    if (!rc && !required && access(path, F_OK) != 0)
+        return CC_OK; /* shards and metadata suffice */
     char *text = NULL;
     size_t len = 0;
     if (!rc)
-        rc = read_all(path, &text, &len);
+        rc = es_read_text(path, MAX_TEXT_FILE, &text, &len);
     if (rc)
         return rc;
     json_object *o = json_tokener_parse(text);
@@ -155,43 +154,34 @@ int es_manifest_read(const char *dir, es_manifest *m)
         json_object_put(o);
         return cc_fail(CC_ERR_INVALID, "%s: not a JSON object", path);
     }
-    json_object *kind = field(path, o, "kind", json_type_string, &rc);
-    json_object *model = field(path, o, "model", json_type_string, &rc);
-    json_object *dim = field(path, o, "embed_dim", json_type_int, &rc);
-    json_object *norm = field(path, o, "normalized", json_type_boolean, &rc);
-    json_object *ss = field(path, o, "shard_size", json_type_int, &rc);
-    json_object *shards = field(path, o, "shards", json_type_array, &rc);
-    json_object *failed = field(path, o, "failed", json_type_int, &rc);
-    if (!rc) {
+    json_object *kind = field(path, o, "kind", json_type_string, required, &rc);
+    if (kind) {
         const char *k = json_object_get_string(kind);
         if (strcmp(k, "image") != 0 && strcmp(k, "text") != 0)
-            rc = cc_fail(CC_ERR_INVALID, "%s: kind \"%s\": expected image or text", path, k);
+            rc = cc_fail(CC_ERR_INVALID, "%s: \"kind\" is \"%s\", expected \"image\" or \"text\"",
+                         path, k);
         m->kind = strcmp(k, "text") == 0 ? ES_TEXT : ES_IMAGE;
-        m->model = dup_str(model);
-        m->embed_dim = json_object_get_int(dim);
-        m->normalized = json_object_get_boolean(norm);
-        m->shard_size = json_object_get_int64(ss);
-        m->failed = json_object_get_int64(failed);
-        json_object *v = NULL;
-        m->data = dup_str(json_object_object_get_ex(o, "data", &v) ? v : NULL);
-        m->inputs = json_object_object_get_ex(o, "inputs", &v) ? json_object_get_int64(v) : -1;
-        m->batch = json_object_object_get_ex(o, "batch", &v) ? json_object_get_int(v) : 0;
-        m->complete = json_object_object_get_ex(o, "complete", &v) && json_object_get_boolean(v);
-        if (!rc && (!m->model || !m->data))
-            rc = cc_fail(CC_ERR_NOMEM, "%s: out of memory", path);
-        if (!rc && (m->embed_dim < 1 || m->shard_size < 1 || m->failed < 0))
-            rc = cc_fail(CC_ERR_INVALID, "%s: embed_dim, shard_size must be positive and failed "
-                         "not negative", path);
     }
-    int n = rc ? 0 : (int)json_object_array_length(shards);
-    if (!rc && n > 0 && cc_grow((void **)&m->shards, &m->cap_shards, n, sizeof *m->shards,
-                                "manifest shards"))
+    m->model = str_field(path, o, "model", required, &rc);
+    m->data = str_field(path, o, "data", 0, &rc);
+    if (!rc && required && !m->data && !(m->data = strdup("")))
+        rc = cc_fail(CC_ERR_NOMEM, "%s: out of memory", path);
+    m->embed_dim = (int)int_field(path, o, "embed_dim", 1, ES_MAX_DIM, required, 0, &rc);
+    json_object *norm = field(path, o, "normalized", json_type_boolean, required, &rc);
+    m->normalized = norm ? json_object_get_boolean(norm) : -1;
+    m->shard_size = int_field(path, o, "shard_size", 1, INT64_MAX, required, 0, &rc);
+    m->failed = int_field(path, o, "failed", 0, INT64_MAX, required, 0, &rc);
+    m->inputs = int_field(path, o, "inputs", 0, INT64_MAX, 0, -1, &rc);
+    m->batch = (int)int_field(path, o, "batch", 0, INT32_MAX, 0, 0, &rc);
+    json_object *complete = field(path, o, "complete", json_type_boolean, 0, &rc);
+    m->complete = complete && json_object_get_boolean(complete);
+    json_object *shards = field(path, o, "shards", json_type_array, required, &rc);
+    int n = rc || !shards ? 0 : (int)json_object_array_length(shards);
+    if (n > 0 && cc_grow((void **)&m->shards, &m->cap_shards, n, sizeof *m->shards,
+                         "manifest shards"))
         rc = CC_ERR_NOMEM;
     for (int k = 0; k < n && !rc; k++) {
-        json_object *s = json_object_array_get_idx(shards, (size_t)k);
-        rc = json_object_is_type(s, json_type_object)
-                 ? read_shard_entry(path, s, k, m)
-                 : cc_fail(CC_ERR_INVALID, "%s: shard %d is not an object", path, k);
+        rc = read_shard_entry(path, json_object_array_get_idx(shards, (size_t)k), k, m);
         if (!rc) {
             m->n_shards = k + 1;
             m->rows += m->shards[k].rows;
@@ -203,80 +193,72 @@ int es_manifest_read(const char *dir, es_manifest *m)
     return rc;
 }
 
+int es_manifest_read(const char *dir, es_manifest *m) { return manifest_read(dir, 1, m); }
+
+int es_manifest_read_optional(const char *dir, es_manifest *m) { return manifest_read(dir, 0, m); }
+
 /* ---- mapping a shard ---- */
 
-static int parse_npy_header(const char *path, const unsigned char *p, size_t len,
-                            size_t *data_off, int64_t *rows, int64_t *cols)
+int es_npy_map(const char *dir, const es_shard *s, int dim, const char *expected, es_mapped *out)
 {
-    if (len < 10 || memcmp(p, "\x93NUMPY", 6) != 0)
-        return cc_fail(CC_ERR_INVALID, "%s: not a .npy file", path);
-    size_t hl, start;
-    if (p[6] == 1) {
-        hl = (size_t)p[8] | (size_t)p[9] << 8;
-        start = 10;
-    } else if (p[6] == 2 && len >= 12) {
-        hl = (size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24;
-        start = 12;
-    } else {
-        return cc_fail(CC_ERR_INVALID, "%s: .npy version %d not supported", path, p[6]);
+    memset(out, 0, sizeof *out);
+    char path[4096];
+    int64_t shape[NPY_MAX_DIMS], off = 0;
+    int ndim = 0;
+    int rc = es_join(path, sizeof path, dir, s->file);
+    if (!rc)
+        rc = npy_read_header(path, NPY_F32, shape, &ndim, &off);
+    if (rc)
+        return rc;
+    if (ndim != 2 || shape[1] < 1 || shape[1] > ES_MAX_DIM)
+        return cc_fail(CC_ERR_SHAPE, "%s: %d-D array, expected rows x embed_dim (2-D, width 1 "
+                       "to %d)", path, ndim, ES_MAX_DIM);
+    if (dim > 0 && shape[1] != dim)
+        return cc_fail(CC_ERR_SHAPE, "%s: %" PRId64 " columns, expected %d (%s)", path, shape[1],
+                       dim, expected);
+    if (s->rows >= 0 && shape[0] != s->rows)
+        return cc_fail(CC_ERR_SHAPE, "%s: %" PRId64 " rows, expected %" PRId64 " (%s)", path,
+                       shape[0], s->rows, expected);
+    if (off % (int64_t)sizeof(float) != 0)
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: data at byte %" PRId64 ", expected a multiple "
+                       "of 4 (as numpy and clipcl align it)", path, off);
+    size_t len = (size_t)off + (size_t)shape[0] * (size_t)shape[1] * sizeof(float);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cc_fail(CC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    /* The size again, of the file mapped: one replaced since its header was
+     * read may end before the mapping does, and reading past the end of a
+     * mapping is a SIGBUS, not an error. */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != len) {
+        close(fd);
+        return cc_fail(CC_ERR_IO, "%s: changed while being read (expected %zu bytes)", path, len);
     }
-    if (hl > 65536 || start + hl > len)
-        return cc_fail(CC_ERR_INVALID, "%s: truncated .npy header", path);
-    char h[65537];
-    memcpy(h, p + start, hl);
-    h[hl] = '\0';
-    long long r = -1, c = -1;
-    const char *sh = strstr(h, "'shape': (");
-    if (!strstr(h, "'descr': '<f4'") || !strstr(h, "'fortran_order': False") || !sh ||
-        sscanf(sh + 10, "%lld, %lld)", &r, &c) != 2)
-        return cc_fail(CC_ERR_INVALID, "%s: expected a float32 C-order 2-d array", path);
-    *data_off = start + hl;
-    *rows = r;
-    *cols = c;
+    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return cc_fail(CC_ERR_IO, "cannot map %s: %s", path, strerror(e));
+    out->rows = (const float *)((const char *)p + off);
+    out->n_rows = shape[0];
+    out->dim = (int)shape[1];
+    out->map_ = p;
+    out->map_len_ = len;
+    return CC_OK;
+}
+
+static int check_shard_index(const char *dir, const es_manifest *m, int k)
+{
+    if (k < 0 || k >= m->n_shards)
+        return cc_fail(CC_ERR_INVALID, "%s: shard %d of %d", dir, k, m->n_shards);
     return CC_OK;
 }
 
 int es_shard_map(const char *dir, const es_manifest *m, int k, es_mapped *out)
 {
     memset(out, 0, sizeof *out);
-    if (k < 0 || k >= m->n_shards)
-        return cc_fail(CC_ERR_INVALID, "%s: shard %d of %d", dir, k, m->n_shards);
-    char path[4096];
-    int rc = join(path, sizeof path, dir, m->shards[k].file);
-    if (rc)
-        return rc;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return cc_fail(CC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 10) {
-        close(fd);
-        return cc_fail(CC_ERR_INVALID, "%s: not a .npy file", path);
-    }
-    size_t len = (size_t)st.st_size;
-    void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED)
-        return cc_fail(CC_ERR_IO, "cannot map %s: %s", path, strerror(errno));
-    size_t off = 0;
-    int64_t rows = 0, cols = 0;
-    rc = parse_npy_header(path, p, len, &off, &rows, &cols);
-    if (!rc && (rows != m->shards[k].rows || cols != m->embed_dim))
-        rc = cc_fail(CC_ERR_INVALID, "%s: shape (%" PRId64 ", %" PRId64 "), the manifest says (%"
-                     PRId64 ", %d)", path, rows, cols, m->shards[k].rows, m->embed_dim);
-    if (!rc && (off % 4 != 0 || (len - off) / 4 / (size_t)cols < (size_t)rows))
-        rc = cc_fail(CC_ERR_INVALID, "%s: truncated (%zu bytes of data for %" PRId64 " rows)",
-                     path, len - off, rows);
-    if (rc) {
-        munmap(p, len);
-        return rc;
-    }
-    out->rows = (const float *)((const char *)p + off);
-    out->n_rows = rows;
-    out->dim = (int)cols;
-    out->map_ = p;
-    out->map_len_ = len;
-    return CC_OK;
+    int rc = check_shard_index(dir, m, k);
+    return rc ? rc : es_npy_map(dir, &m->shards[k], m->embed_dim, "as manifest.json says", out);
 }
 
 void es_shard_unmap(es_mapped *s)
@@ -288,14 +270,55 @@ void es_shard_unmap(es_mapped *s)
 
 /* ---- reading CSVs ---- */
 
+/* The end of the field at t[i] (a separator, a line end or the end of the
+ * text), or SIZE_MAX when its quote is not closed. */
+static size_t field_end(const char *t, size_t len, size_t i, char sep)
+{
+    if (i < len && t[i] == '"') {
+        for (i++;; i++) {
+            if (i >= len)
+                return SIZE_MAX;
+            if (t[i] == '"' && i + 1 < len && t[i + 1] == '"')
+                i++;
+            else if (t[i] == '"')
+                break;
+        }
+        i++;
+    }
+    while (i < len && t[i] != sep && t[i] != '\n' && t[i] != '\r')
+        i++;
+    return i;
+}
+
+/* The field t[b, e) as a string: quotes removed, "" made ". */
+static char *field_copy(const char *t, size_t b, size_t e)
+{
+    char *c = malloc(e - b + 1), *o = c;
+    if (!c)
+        return NULL;
+    int quoted = b < e && t[b] == '"';
+    for (size_t i = b + (size_t)quoted; i < e; i++) {
+        if (quoted && t[i] == '"') {
+            if (i + 1 < e && t[i + 1] == '"')
+                i++;
+            else {
+                quoted = 0;
+                continue;
+            }
+        }
+        *o++ = t[i];
+    }
+    *o = '\0';
+    return c;
+}
+
 /* Frees the fields a failed es_csv_record had appended, so the caller owns
  * none of them, and records the message. */
-static int record_failed(char **cells, int *n_fields, buf *f, int code, const char *msg)
+static int record_failed(char **cells, int *n_fields, int code, const char *msg)
 {
     for (int i = 0; i < *n_fields; i++)
         free(cells[i]);
     *n_fields = 0;
-    free(f->p);
     return cc_fail(code, "%s", msg);
 }
 
@@ -310,41 +333,16 @@ int es_csv_record(const char *t, size_t len, size_t *pos, char sep, char ***cell
         *pos = i;
         return CC_OK;
     }
-    buf f = {0};
     for (;;) {
-        f.n = 0;
-        if (i < len && t[i] == '"') {
-            i++;
-            for (;;) {
-                if (i >= len)
-                    return record_failed(*cells, n_fields, &f, CC_ERR_INVALID,
-                                         "unterminated quoted field");
-                if (t[i] == '"' && i + 1 < len && t[i + 1] == '"') {
-                    put(&f, "\"", 1);
-                    i += 2;
-                } else if (t[i] == '"') {
-                    i++;
-                    break;
-                } else {
-                    put(&f, t + i, 1);
-                    i++;
-                }
-            }
-        }
-        while (i < len && t[i] != sep && t[i] != '\n' && t[i] != '\r') {
-            put(&f, t + i, 1); /* text after a closing quote is kept, as Python's csv does */
-            i++;
-        }
-        put(&f, "", 0);
-        if (f.failed || cc_grow((void **)cells, cap, *n_fields + 1, sizeof **cells, "CSV fields"))
-            return record_failed(*cells, n_fields, &f, CC_ERR_NOMEM, "CSV: out of memory");
-        char *cell = malloc(f.n + 1);
-        if (!cell)
-            return record_failed(*cells, n_fields, &f, CC_ERR_NOMEM, "CSV: out of memory");
-        if (f.n)
-            memcpy(cell, f.p, f.n);
-        cell[f.n] = '\0';
+        size_t e = field_end(t, len, i, sep);
+        if (e == SIZE_MAX)
+            return record_failed(*cells, n_fields, CC_ERR_INVALID, "a quoted field is not closed");
+        char *cell = NULL;
+        if (cc_grow((void **)cells, cap, *n_fields + 1, sizeof **cells, "CSV fields") ||
+            !(cell = field_copy(t, i, e)))
+            return record_failed(*cells, n_fields, CC_ERR_NOMEM, "CSV: out of memory");
         (*cells)[(*n_fields)++] = cell;
+        i = e;
         if (i < len && t[i] == sep) {
             i++;
             continue;
@@ -355,7 +353,6 @@ int es_csv_record(const char *t, size_t len, size_t *pos, char sep, char ***cell
             i++;
         break;
     }
-    free(f.p);
     *pos = i;
     return CC_OK;
 }
@@ -369,62 +366,88 @@ void es_table_free(es_table *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Reads a CSV whose header must be `header` (ncol columns) into rows, the
- * columns going to the es_row fields named by slots. */
-static int read_table(const char *path, const char *header, int ncol, const int *slots,
-                      es_table *t)
+/* A table's columns: their names and the es_row field each goes to. */
+typedef struct table_kind {
+    const char *header;
+    int n;
+    const char *names[4];
+    int slots[4]; /* 0 key, 1 path, 2 member, 3 caption, 4 error */
+} table_kind;
+
+static const table_kind metadata_table = {
+    "key,path,member,caption", 4, {"key", "path", "member", "caption"}, {0, 1, 2, 3}};
+static const table_kind failed_table = {
+    "path,member,error", 3, {"path", "member", "error"}, {1, 2, 4}};
+
+/* The header: the column of each name. */
+static int read_header(const char *path, const table_kind *k, char **cells, int nf, int *col)
+{
+    for (int i = 0; i < k->n; i++) {
+        col[i] = -1;
+        for (int j = nf - 1; j >= 0; j--)
+            if (strcmp(cells[j], k->names[i]) == 0)
+                col[i] = j;
+        if (col[i] < 0)
+            return cc_fail(CC_ERR_INVALID, "%s: no \"%s\" column (expected the header %s)", path,
+                           k->names[i], k->header);
+    }
+    return CC_OK;
+}
+
+/* Moves a record's columns into t (the other fields stay in cells). */
+static int keep_row(const char *path, const table_kind *k, char **cells, const int *col,
+                    es_table *t, int *rows_cap, int *cells_cap)
+{
+    int64_t nc = t->n_cells_ + k->n;
+    if (nc > INT32_MAX || t->n + 1 > INT32_MAX ||
+        cc_grow((void **)&t->cells_, cells_cap, (int)nc, sizeof *t->cells_, "CSV cells") ||
+        cc_grow((void **)&t->rows, rows_cap, (int)t->n + 1, sizeof *t->rows, "CSV rows"))
+        return cc_fail(CC_ERR_NOMEM, "%s: out of memory", path);
+    es_row *r = &t->rows[t->n++];
+    memset(r, 0, sizeof *r);
+    const char **fields[5] = {&r->key, &r->path, &r->member, &r->caption, &r->error};
+    for (int i = 0; i < k->n; i++) {
+        *fields[k->slots[i]] = t->cells_[t->n_cells_++] = cells[col[i]];
+        cells[col[i]] = NULL;
+    }
+    return CC_OK;
+}
+
+/* Reads the CSV at path into t; want_rows >= 0: exactly that many records
+ * (the rows of rows_of). Errors name the file and the line a record starts
+ * on. */
+static int read_table(const char *path, const table_kind *k, int64_t want_rows,
+                      const char *rows_of, es_table *t)
 {
     memset(t, 0, sizeof *t);
-    char *text = NULL;
+    char *text = NULL, **cells = NULL;
     size_t len = 0, pos = 0;
-    int rc = read_all(path, &text, &len);
-    char **cells = NULL;
-    int nf = 0, cap = 0, rows_cap = 0;
-    int cells_cap = 0;
-    int64_t line = 0;
-    while (!rc) {
+    int rc = es_read_text(path, MAX_TEXT_FILE, &text, &len);
+    int nf = 0, cap = 0, rows_cap = 0, cells_cap = 0, width = 0, col[4] = {0};
+    for (int64_t line = 1; !rc;) {
+        size_t start = pos;
         rc = es_csv_record(text, len, &pos, ',', &cells, &nf, &cap);
         if (rc) {
-            rc = cc_fail(CC_ERR_INVALID, "%s: record %" PRId64 ": %s", path, line + 1,
-                         cc_last_error());
+            rc = cc_wrap(CC_ERR_INVALID, "%s:%" PRId64, path, line);
             break;
         }
         if (nf == 0)
             break;
-        if (line == 0) {
-            char got[512] = "";
-            size_t u = 0;
-            for (int i = 0; i < nf && u < sizeof got - 1; i++)
-                u += (size_t)snprintf(got + u, sizeof got - u, "%s%s", i ? "," : "", cells[i]);
-            if (strcmp(got, header) != 0)
-                rc = cc_fail(CC_ERR_INVALID, "%s: header \"%s\", expected \"%s\"", path, got, header);
-            for (int i = 0; i < nf; i++)
-                free(cells[i]);
-        } else if (nf != ncol) {
-            rc = cc_fail(CC_ERR_INVALID, "%s: record %" PRId64 " has %d fields, expected %d", path,
-                         line + 1, nf, ncol);
-            for (int i = 0; i < nf; i++)
-                free(cells[i]);
-        } else {
-            int64_t nc = t->n_cells_ + ncol;
-            if (nc > INT32_MAX || t->n + 1 > INT32_MAX ||
-                cc_grow((void **)&t->cells_, &cells_cap, (int)nc, sizeof *t->cells_, "CSV cells") ||
-                cc_grow((void **)&t->rows, &rows_cap, (int)t->n + 1, sizeof *t->rows, "CSV rows")) {
-                for (int i = 0; i < nf; i++)
-                    free(cells[i]);
-                rc = cc_fail(CC_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            es_row *r = &t->rows[t->n++];
-            memset(r, 0, sizeof *r);
-            const char **fields[5] = {&r->key, &r->path, &r->member, &r->caption, &r->error};
-            for (int i = 0; i < ncol; i++) {
-                t->cells_[t->n_cells_++] = cells[i];
-                *fields[slots[i]] = cells[i];
-            }
-        }
-        line++;
+        if (!width)
+            rc = read_header(path, k, cells, width = nf, col);
+        else if (nf != width)
+            rc = cc_fail(CC_ERR_INVALID, "%s:%" PRId64 ": %d fields, expected %d as in the header",
+                         path, line, nf, width);
+        else
+            rc = keep_row(path, k, cells, col, t, &rows_cap, &cells_cap);
+        for (int i = 0; i < nf; i++)
+            free(cells[i]);
+        for (size_t i = start; i < pos; i++)
+            line += text[i] == '\n';
     }
+    if (!rc && want_rows >= 0 && t->n != want_rows)
+        rc = cc_fail(CC_ERR_INVALID, "%s: %" PRId64 " records, expected %" PRId64 " (the rows of "
+                     "%s)", path, t->n, want_rows, rows_of);
     free(cells);
     free(text);
     if (rc)
@@ -432,33 +455,27 @@ static int read_table(const char *path, const char *header, int ncol, const int 
     return rc;
 }
 
+int es_shard_metadata(const char *dir, const es_shard *s, es_table *out)
+{
+    memset(out, 0, sizeof *out);
+    char path[4096];
+    int rc = es_join(path, sizeof path, dir, s->metadata);
+    return rc ? rc : read_table(path, &metadata_table, s->rows, s->file, out);
+}
+
 int es_metadata_read(const char *dir, const es_manifest *m, int k, es_table *out)
 {
     memset(out, 0, sizeof *out);
-    if (k < 0 || k >= m->n_shards)
-        return cc_fail(CC_ERR_INVALID, "%s: shard %d of %d", dir, k, m->n_shards);
-    char path[4096];
-    int rc = join(path, sizeof path, dir, m->shards[k].metadata);
-    static const int slots[4] = {0, 1, 2, 3};
-    if (!rc)
-        rc = read_table(path, "key,path,member,caption", 4, slots, out);
-    if (!rc && out->n != m->shards[k].rows) {
-        rc = cc_fail(CC_ERR_INVALID, "%s: %" PRId64 " lines, the manifest says %" PRId64 " rows",
-                     path, out->n, m->shards[k].rows);
-        es_table_free(out);
-    }
-    return rc;
+    int rc = check_shard_index(dir, m, k);
+    return rc ? rc : es_shard_metadata(dir, &m->shards[k], out);
 }
 
 int es_failed_read(const char *dir, es_table *out)
 {
     memset(out, 0, sizeof *out);
     char path[4096];
-    int rc = join(path, sizeof path, dir, "failed.csv");
-    if (rc)
+    int rc = es_join(path, sizeof path, dir, "failed.csv");
+    if (rc || access(path, F_OK) != 0)
         return rc;
-    if (access(path, F_OK) != 0)
-        return CC_OK;
-    static const int slots[3] = {1, 2, 4};
-    return read_table(path, "path,member,error", 3, slots, out);
+    return read_table(path, &failed_table, -1, NULL, out);
 }

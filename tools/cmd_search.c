@@ -167,7 +167,7 @@ static int embed_query(const search_args *a, const embidx *ix, float **q)
     if (!rc && clipcl_embed_dim(m) != ix->dim)
         rc = cmd_error("model %s embeds to %d dimensions, but index %s has %d (%s shards): give "
                        "the --model the index was made with", mo.model, clipcl_embed_dim(m),
-                       ix->dir, ix->dim, embidx_kind_prefix(ix->kind));
+                       ix->dir, ix->dim, es_npy_prefix(ix->kind));
     if (!rc) {
         *q = malloc((size_t)ix->dim * sizeof **q);
         if (!*q)

@@ -311,29 +311,6 @@ static int expand_shards(bulk_set *s, const char *set)
 
 /* ---- CSV and line lists ---- */
 
-static int read_text(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cc_fail(CC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_LIST_BYTES) {
-        fclose(f);
-        return cc_fail(CC_ERR_IO, "%s: not a regular file of at most 4 GiB", path);
-    }
-    *out = malloc((size_t)st.st_size + 1);
-    size_t n = *out ? fread(*out, 1, (size_t)st.st_size, f) : 0;
-    fclose(f);
-    if (!*out || n != (size_t)st.st_size) {
-        free(*out);
-        *out = NULL;
-        return cc_fail(CC_ERR_IO, "cannot read %s", path);
-    }
-    (*out)[n] = '\0';
-    *len = n;
-    return CC_OK;
-}
-
 static int find_col(char **cells, int n, const char *name)
 {
     for (int i = 0; i < n; i++)
@@ -356,12 +333,11 @@ static int open_csv(bulk_set *s, const char *path, const bulk_set_opts *o)
     char *text = NULL, **cells = NULL;
     size_t len = 0, pos = 0;
     int nf = 0, cap = 0, ic = -1, cc = -1;
-    int rc = read_text(path, &text, &len);
+    int rc = es_read_text(path, MAX_LIST_BYTES, &text, &len);
     for (int64_t rec = 0; !rc; rec++) {
         rc = es_csv_record(text, len, &pos, sep, &cells, &nf, &cap);
         if (rc) {
-            rc = cc_fail(CC_ERR_INVALID, "%s: record %" PRId64 ": %s", path, rec + 1,
-                         cc_last_error());
+            rc = cc_wrap(CC_ERR_INVALID, "%s: record %" PRId64, path, rec + 1);
             break;
         }
         if (nf == 0)
@@ -415,7 +391,7 @@ static int open_lines(bulk_set *s, const char *path, int texts)
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = read_text(path, &text, &len);
+    int rc = es_read_text(path, MAX_LIST_BYTES, &text, &len);
     for (size_t p = 0; !rc && p < len;) {
         size_t e = p;
         while (e < len && text[e] != '\n')
