@@ -28,32 +28,6 @@
 
 #define DEFAULT_MAX_BATCH 16
 
-/* One built tower for a fixed batch, with its plan. */
-typedef struct api_tower {
-    clip_tower *t;
-    backend_plan *plan;
-    void **slots;          /* the input, params and host inputs bind fills */
-    int batch;
-} api_tower;
-
-struct clipcl_model {
-    clip_model *m;
-    backend *be;
-    tok_tokenizer *tok;    /* loaded at the first text */
-    char dir[1024];        /* where tokenizer files are looked for */
-    char weights[1024];
-    char vocab[1024];      /* the tokenizer file used or to use; "" if none */
-    int max_batch;
-    api_tower tower[2];    /* [0] image, [1] text */
-    float *pad;            /* input rows padded to a plan's batch */
-    size_t pad_bytes;
-    /* Held by every call that reads or changes the fields above after load
-     * (the towers, their plans and the device queue, the tokenizer and its
-     * word cache, the padding buffer, vocab, max_batch): one model may be
-     * used from several threads (include/clipcl.h, "Threads"). */
-    pthread_mutex_t lock;
-};
-
 /* The public codes are the runtime's (include/clipcl.h documents them). */
 _Static_assert(CLIPCL_OK == CC_OK && CLIPCL_ERR_INVALID == CC_ERR_INVALID &&
                    CLIPCL_ERR_SHAPE == CC_ERR_SHAPE && CLIPCL_ERR_IO == CC_ERR_IO &&
@@ -63,9 +37,8 @@ _Static_assert(CLIPCL_OK == CC_OK && CLIPCL_ERR_INVALID == CC_ERR_INVALID &&
                    CLIPCL_ERR_UNSUPPORTED == CC_ERR_UNSUPPORTED,
                "include/clipcl.h's status codes must equal runtime/status.h's");
 
-/* The getters take a const model; the lock is the one field they change. */
-static void lock(const clipcl_model *cm) { pthread_mutex_lock((pthread_mutex_t *)&cm->lock); }
-static void unlock(const clipcl_model *cm) { pthread_mutex_unlock((pthread_mutex_t *)&cm->lock); }
+void clip_api_lock(const clipcl_model *cm) { pthread_mutex_lock((pthread_mutex_t *)&cm->lock); }
+void clip_api_unlock(const clipcl_model *cm) { pthread_mutex_unlock((pthread_mutex_t *)&cm->lock); }
 
 const char *clipcl_last_error(void) { return cc_last_error(); }
 
@@ -202,11 +175,11 @@ int clipcl_set_vocab(clipcl_model *cm, const char *path)
     if (strlen(path) >= sizeof cm->vocab)
         return cc_fail(CC_ERR_INVALID, "tokenizer file '%s': path longer than %zu bytes", path,
                        sizeof cm->vocab - 1);
-    lock(cm);
+    clip_api_lock(cm);
     tok_free(cm->tok);
     cm->tok = NULL;
     snprintf(cm->vocab, sizeof cm->vocab, "%s", path);
-    unlock(cm);
+    clip_api_unlock(cm);
     return CC_OK;
 }
 
@@ -216,9 +189,9 @@ int clipcl_set_max_batch(clipcl_model *cm, int max_batch)
         return cc_fail(CC_ERR_INVALID, "clipcl_set_max_batch: NULL model");
     if (max_batch < 1)
         return cc_fail(CC_ERR_INVALID, "clipcl_set_max_batch: batch %d: expected >= 1", max_batch);
-    lock(cm);
+    clip_api_lock(cm);
     cm->max_batch = max_batch;
-    unlock(cm);
+    clip_api_unlock(cm);
     return CC_OK;
 }
 
@@ -391,9 +364,9 @@ int clipcl_encode_image_pixels(clipcl_model *cm, const float *pixels, int n, int
     if (rc)
         return rc;
     size_t R = (size_t)cm->m->cfg.vision.resolution;
-    lock(cm);
+    clip_api_lock(cm);
     rc = encode_rows(cm, 0, pixels, n, 3 * R * R * sizeof(float), flags, out);
-    unlock(cm);
+    clip_api_unlock(cm);
     return rc;
 }
 
@@ -411,9 +384,9 @@ int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n,
     /* Decoded one chunk at a time so memory stays at one batch of pixels;
      * decoding holds no lock, so threads sharing the model decode side by
      * side and take turns on the device. */
-    lock(cm);
+    clip_api_lock(cm);
     int b = n < cm->max_batch ? n : cm->max_batch;
-    unlock(cm);
+    clip_api_unlock(cm);
     float *px = malloc((size_t)b * per * sizeof *px);
     if (!px)
         return cc_fail(CC_ERR_NOMEM, "encode images: out of memory for %d images", b);
@@ -426,10 +399,10 @@ int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n,
             }
         }
         if (!rc) {
-            lock(cm);
+            clip_api_lock(cm);
             rc = encode_rows(cm, 0, px, rows, per * sizeof *px, 0,
                              out + (size_t)i * cm->m->cfg.embed_dim);
-            unlock(cm);
+            clip_api_unlock(cm);
         }
     }
     free(px);
@@ -458,9 +431,9 @@ int clipcl_encode_token_ids(clipcl_model *cm, const int32_t *ids, int n, int fla
     if (rc)
         return rc;
     size_t T = (size_t)cm->m->cfg.text.context;
-    lock(cm);
+    clip_api_lock(cm);
     rc = encode_rows(cm, 1, ids, n, T * sizeof *ids, flags, out);
-    unlock(cm);
+    clip_api_unlock(cm);
     return rc;
 }
 
@@ -511,7 +484,7 @@ int clipcl_encode_texts(clipcl_model *cm, const char *const *texts, int n, int f
         return cc_fail(CC_ERR_NOMEM, "encode texts: out of memory for %d texts", n);
     /* The tokenizer is loaded at the first text and its word cache changes
      * with every text: tokenizing holds the lock too. */
-    lock(cm);
+    clip_api_lock(cm);
     rc = load_tokenizer(cm);
     int trunc_total = 0;
     for (int i = 0; i < n && !rc; i++) {
@@ -526,97 +499,21 @@ int clipcl_encode_texts(clipcl_model *cm, const char *const *texts, int n, int f
         rc = check_ids(cm, ids, n);
     if (!rc)
         rc = encode_rows(cm, 1, ids, n, T * sizeof *ids, flags, out);
-    unlock(cm);
+    clip_api_unlock(cm);
     free(ids);
     if (n_truncated)
         *n_truncated = trunc_total;
     return rc;
 }
 
-/* ---- info ---- */
-
-static void dtype_summary(const char *weights, char *out, size_t len)
-{
-    st_file *f = NULL;
-    snprintf(out, len, "unknown");
-    if (!weights[0] || st_open(weights, &f) != CC_OK) {
-        cc_clear_error();
-        return;
-    }
-    size_t count[ST_DTYPE_COUNT] = {0};
-    for (size_t i = 0; i < st_count(f); i++)
-        count[st_at(f, i)->dtype]++;
-    st_close(f);
-    size_t used = 0;
-    out[0] = '\0';
-    for (int d = 0; d < ST_DTYPE_COUNT; d++) {
-        if (!count[d])
-            continue;
-        int k = snprintf(out + used, len - used, "%s%s (%zu)", used ? ", " : "",
-                         st_dtype_name((st_dtype)d), count[d]);
-        if (k < 0 || (size_t)k >= len - used)
-            break;
-        used += (size_t)k;
-    }
-}
-
-static int is_bn_stat(const char *name)
-{
-    size_t n = strlen(name);
-    return (n >= 12 && strcmp(name + n - 12, "running_mean") == 0) ||
-           (n >= 11 && strcmp(name + n - 11, "running_var") == 0);
-}
-
-int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
-{
-    if (!cm || !o)
-        return cc_fail(CC_ERR_INVALID, "clipcl_get_info: NULL argument");
-    memset(o, 0, sizeof *o);
-    const clip_config *c = &cm->m->cfg;
-    snprintf(o->naming, sizeof o->naming, "%s", clip_naming_name(c->naming));
-    o->is_vit = c->vision.is_vit;
-    o->image_size = c->vision.resolution;
-    o->patch_size = c->vision.is_vit ? c->vision.patch : 0;
-    o->vision_width = c->vision.width;
-    o->vision_layers = c->vision.layers;
-    o->vision_heads = c->vision.heads;
-    if (!c->vision.is_vit)
-        memcpy(o->rn_layers, c->vision.rn_layers, sizeof o->rn_layers);
-    snprintf(o->vision_act, sizeof o->vision_act, "%s",
-             c->vision.is_vit ? clip_act_name(c->vision.act) : "relu");
-    o->vision_eps = c->vision.eps;
-    o->text_width = c->text.width;
-    o->text_layers = c->text.layers;
-    o->text_heads = c->text.heads;
-    o->context_length = c->text.context;
-    o->vocab_size = c->text.vocab;
-    snprintf(o->text_act, sizeof o->text_act, "%s", clip_act_name(c->text.act));
-    o->text_eps = c->text.eps;
-    o->embed_dim = c->embed_dim;
-    o->logit_scale = cm->m->logit_scale;
-    const clip_wmap *w = cm->m->w;
-    o->n_tensors = w->n;
-    for (int i = 0; i < w->n; i++)
-        if (!is_bn_stat(w->w[i].name))
-            o->n_params += w->w[i].numel;
-    dtype_summary(cm->weights, o->dtype, sizeof o->dtype);
-    snprintf(o->weights_path, sizeof o->weights_path, "%s", cm->weights);
-    snprintf(o->config_path, sizeof o->config_path, "%s", cm->m->config_path);
-    lock(cm);
-    snprintf(o->tokenizer_path, sizeof o->tokenizer_path, "%s", cm->vocab);
-    unlock(cm);
-    snprintf(o->device, sizeof o->device, "%s", backend_name(cm->be));
-    return CC_OK;
-}
-
 /* ---- for models/clip_api_tokenize.c ---- */
 
 int clip_api_with_tokenizer(clipcl_model *cm, clip_api_tok_fn fn, void *arg)
 {
-    lock(cm);
+    clip_api_lock(cm);
     int rc = load_tokenizer(cm);
     if (!rc)
         rc = fn(cm->tok, cm->m->cfg.text.context, arg);
-    unlock(cm);
+    clip_api_unlock(cm);
     return rc;
 }

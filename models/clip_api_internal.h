@@ -1,12 +1,47 @@
-/* What the public API's other files (models/clip_api_*.c) need from the
- * model that models/clip_api.c keeps private. */
+/* The loaded model behind include/clipcl.h's opaque clipcl_model, shared by
+ * the public API's files (models/clip_api*.c) and by nothing else. */
 #ifndef CLIPCL_MODELS_CLIP_API_INTERNAL_H
 #define CLIPCL_MODELS_CLIP_API_INTERNAL_H
 
+#include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "clipcl.h"
+#include "backends/backend.h"
 #include "io/tokenizer.h"
+#include "models/clip.h"
+
+/* One built tower for a fixed batch, with its plan. */
+typedef struct api_tower {
+    clip_tower *t;
+    backend_plan *plan;
+    void **slots;          /* the input, params and host inputs bind fills */
+    int batch;
+} api_tower;
+
+struct clipcl_model {
+    clip_model *m;
+    backend *be;
+    tok_tokenizer *tok;    /* loaded at the first text */
+    char dir[1024];        /* where tokenizer files are looked for */
+    char weights[1024];
+    char vocab[1024];      /* the tokenizer file used or to use; "" if none */
+    int max_batch;
+    api_tower tower[2];    /* [0] image, [1] text */
+    float *pad;            /* input rows padded to a plan's batch */
+    size_t pad_bytes;
+    /* Held by every call that reads or changes the fields above after load
+     * (the towers, their plans and the device queue, the tokenizer and its
+     * word cache, the padding buffer, vocab, max_batch): one model may be
+     * used from several threads (include/clipcl.h, "Threads"). */
+    pthread_mutex_t lock;
+};
+
+/* The model's lock (the getters take a const model: the lock is the one
+ * field they change). */
+void clip_api_lock(const clipcl_model *cm);
+void clip_api_unlock(const clipcl_model *cm);
 
 typedef int (*clip_api_tok_fn)(tok_tokenizer *tok, int context, void *arg);
 
