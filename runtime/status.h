@@ -23,12 +23,6 @@ typedef enum cc_code {
 #define CC_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define CC_PRINTF(a, b)
-/* s without the line end some libraries put at the end of their messages
- * (json-c's json_util_get_last_err() ends in '\n'), for quoting inside a
- * cc_fail() line; fallback when s is NULL or empty. The result lives until
- * this thread's next call. */
-const char *cc_line(const char *s, const char *fallback);
-
 #endif
 
 /* Records the message (printf-style) for this thread and returns code. The
