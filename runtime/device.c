@@ -86,6 +86,8 @@ static void fill_device(cl_platform_id p, cl_device_id d, int pi, int di, rt_dev
                     &o->max_work_group_size, NULL);
     clGetDeviceInfo(d, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, sizeof o->preferred_vector_width_float,
                     &o->preferred_vector_width_float, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof o->native_vector_width_float,
+                    &o->native_vector_width_float, NULL);
     cl_uint align_bits = 0;
     clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL);
     o->mem_base_addr_align_bytes = align_bits / 8;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/gemm_db.h"
 #include "runtime/rt.h"
 #include "runtime/settings.h"
 
@@ -256,6 +257,33 @@ static void apply_env(rt_policy *p)
     }
 }
 
+/* The GEMM database's entry for dev (runtime/gemm_db.h) sets the tile and,
+ * unless it says "measure", the implementation; no entry keeps the table's
+ * values, and the backend then runs its bounded quick tune on first use. */
+static void apply_database(rt_policy *p, const rt_device_info *dev)
+{
+    rt_gemm_db db;
+    char err[sizeof p->gemm_impl_error];
+    if (rt_gemm_db_load(&db, err, sizeof err)) {
+        snprintf(p->gemm_impl_error, sizeof p->gemm_impl_error, "%s", err);
+        return;
+    }
+    const rt_gemm_db_entry *e = rt_gemm_db_lookup(&db, dev);
+    if (e) {
+        char name[sizeof p->db_entry - 16];
+        rt_gemm_db_entry_name(e, name, sizeof name);
+        snprintf(p->db_entry, sizeof p->db_entry, "database %s", name);
+        p->gemm_tm = e->tile.tm;
+        p->gemm_vw = e->tile.vw;
+        p->gemm_nv = e->tile.nv;
+        p->db_fields |= 1u << RT_POL_GEMM_TILE;
+        p->db_gemm_impl = e->impl;
+        if (e->impl != RT_GEMM_MEASURE)
+            p->db_fields |= 1u << RT_POL_GEMM_IMPL;
+    }
+    rt_gemm_db_free(&db);
+}
+
 void rt_policy_fill(rt_policy *p, const rt_device_info *dev)
 {
     memset(p, 0, sizeof *p);
@@ -281,6 +309,7 @@ void rt_policy_fill(rt_policy *p, const rt_device_info *dev)
     p->conv_scratch_bytes = d->conv_scratch_bytes;
     p->conv_rows = -1;
     p->fusion_enabled = d->fusion_enabled;
+    apply_database(p, dev);
     apply_env(p);
 }
 
@@ -300,6 +329,12 @@ void rt_policy_tune_gemm_impl(rt_policy *p, rt_gemm_impl_choice impl)
         return;
     p->gemm_impl = impl;
     p->source[RT_POL_GEMM_IMPL] = RT_SRC_TUNED;
+}
+
+void rt_policy_tune_note(rt_policy *p, const char *note)
+{
+    if (strcmp(p->tuned_note, note ? note : ""))
+        snprintf(p->tuned_note, sizeof p->tuned_note, "%s", note ? note : "");
 }
 
 void rt_policy_tune_gemm_tile(rt_policy *p, int tm, int vw, int nv)
@@ -448,9 +483,13 @@ void rt_policy_value_text(const rt_policy *p, rt_policy_field f, char *buf, size
     case RT_POL_STYLE: snprintf(buf, len, "%s", style_names[p->style]); return;
     case RT_POL_ROW_VARIANT: snprintf(buf, len, "%s", style_names[p->row_variant]); return;
     case RT_POL_ROW_WG: snprintf(buf, len, "%d", p->row_wg); return;
-    case RT_POL_GEMM_IMPL:
-        snprintf(buf, len, "%s", p->gemm_impl_error[0] ? "invalid" : gemm_impl_names[p->gemm_impl]);
+    case RT_POL_GEMM_IMPL: {
+        /* the database's choice, before the backend has resolved it */
+        const rt_gemm_impl_choice c =
+            p->gemm_impl == RT_GEMM_MEASURE && p->source[f] == RT_SRC_DEFAULT ? p->db_gemm_impl : p->gemm_impl;
+        snprintf(buf, len, "%s", p->gemm_impl_error[0] ? "invalid" : gemm_impl_names[c]);
         return;
+    }
     case RT_POL_GEMM_VARIANT: snprintf(buf, len, "%s", style_names[p->gemm_variant]); return;
     case RT_POL_GEMM_TILE: snprintf(buf, len, "%dx%dx%d", p->gemm_tm, p->gemm_vw, p->gemm_nv); return;
     case RT_POL_GEMM_RT: snprintf(buf, len, "%d", p->gemm_rt); return;
@@ -491,9 +530,17 @@ void rt_policy_source_text(const rt_policy *p, rt_policy_field f, char *buf, siz
     }
     switch (p->source[f]) {
     case RT_SRC_ENV: snprintf(buf, len, "env %s", p->env_var[f] ? p->env_var[f] : "?"); return;
-    case RT_SRC_TUNED: snprintf(buf, len, "tuned"); return;
+    case RT_SRC_TUNED:
+        if (p->tuned_note[0])
+            snprintf(buf, len, "tuned (%s)", p->tuned_note);
+        else
+            snprintf(buf, len, "tuned");
+        return;
     case RT_SRC_SELFCHECK: snprintf(buf, len, "selfcheck (a variant found wrong on this device)"); return;
     case RT_SRC_DEFAULT: break;
     }
-    snprintf(buf, len, "default (%s)", p->default_row ? p->default_row : "?");
+    if ((p->db_fields >> f) & 1u)
+        snprintf(buf, len, "default (%s)", p->db_entry);
+    else
+        snprintf(buf, len, "default (%s)", p->default_row ? p->default_row : "?");
 }

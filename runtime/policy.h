@@ -10,8 +10,10 @@
  *
  * Values come from, in increasing precedence:
  *   1. defaults: a table keyed by device class, local memory, vendor and
- *      device name, most specific row first (policy.c, like CLBlast's
- *      vendor > type > architecture > device database);
+ *      device name, most specific row first (policy.c), and for the GEMM
+ *      tile and implementation the database of GEMM defaults
+ *      (runtime/gemm_db.h: device > architecture > vendor > class, like
+ *      CLBlast's database);
  *   2. tuned: results measured on this device and cached under
  *      $CLIPCL_CACHE_DIR/tuning/ (the GEMM choice and tile, overlaid by
  *      backends/opencl/ocl_gemm_select.c when it reads or measures them);
@@ -105,12 +107,23 @@ typedef struct rt_policy {
     rt_policy_source source[RT_POL_COUNT];
     const char *env_var[RT_POL_COUNT]; /* the variable when source is RT_SRC_ENV */
     const char *default_row;           /* the defaults table row that matched, e.g. "class cpu" */
+    /* the GEMM database entry that set the fields in db_fields (bits
+     * 1u << rt_policy_field), e.g. "database arch pthread-haswell"; "" none */
+    char db_entry[160];
+    unsigned db_fields;
+    /* the entry's implementation (RT_GEMM_MEASURE: none). gemm_impl stays
+     * "measure" until the backend resolves it: the per-device cache first,
+     * then this (ocl_gemm_select.c), so a cached measurement wins */
+    rt_gemm_impl_choice db_gemm_impl;
+    char tuned_note[96];               /* how the tuned values were measured, e.g. "clipcl tune, load 0.31" */
     unsigned selfcheck_disabled;       /* 1u << rt_variant: found wrong on this device */
 } rt_policy;
 
-/* Defaults for dev, then the environment. No tuned overlay (the backend adds
- * it when it reads its cache). Never fails: a malformed variable is ignored
- * as it always was (CLIPCL_GEMM's is kept in gemm_impl_error). */
+/* Defaults for dev (the table, then the GEMM database), then the
+ * environment. No tuned overlay (the backend adds it when it reads its
+ * cache). Never fails: a malformed variable is ignored as it always was
+ * (CLIPCL_GEMM's is kept in gemm_impl_error, and so is a malformed
+ * CLIPCL_GEMM_DB file's: the GEMM then fails with that line). */
 void rt_policy_fill(rt_policy *p, const rt_device_info *dev);
 
 /* Re-reads the environment into ctx's policy (defaults and environment
@@ -122,6 +135,9 @@ void rt_policy_reload(rt_ctx *ctx);
 /* The tuned overlay: sets the field unless the environment set it. */
 void rt_policy_tune_gemm_impl(rt_policy *p, rt_gemm_impl_choice impl);
 void rt_policy_tune_gemm_tile(rt_policy *p, int tm, int vw, int nv);
+/* What `clipcl devices --policy` says of the tuned fields ("clipcl tune,
+ * load 0.31"); NULL or "" clears it. */
+void rt_policy_tune_note(rt_policy *p, const char *note);
 
 /* The self-check overlay: records `disabled` (bits 1u << rt_variant) and
  * moves each field that uses a disabled variant to a working one, and turns

@@ -36,6 +36,7 @@ typedef struct rt_device_info {
     cl_ulong max_alloc_bytes;
     size_t max_work_group_size;
     cl_uint preferred_vector_width_float;
+    cl_uint native_vector_width_float; /* the GEMM search space's width (runtime/gemm_space.h) */
     cl_uint mem_base_addr_align_bytes;
     int host_unified_memory;
     int fp16, fp64;

@@ -20,6 +20,8 @@ static const rt_setting_info table[] = {
                               "kernel style of every family (row ops, own GEMM, attention, optimizer)"},
     [RT_SET_GEMM] = {"CLIPCL_GEMM", "policy", "own|clblast|auto", "GEMM implementation (auto: measured)"},
     [RT_SET_GEMM_TILE] = {"CLIPCL_GEMM_TILE", "policy", "TMxVWxNV", "tile of the own CPU-style GEMM kernel"},
+    [RT_SET_GEMM_DB] = {"CLIPCL_GEMM_DB", "policy", "file",
+                        "GEMM defaults database replacing the embedded runtime/gemm_defaults.txt"},
     [RT_SET_GEMM_RT] = {"CLIPCL_GEMM_RT", "policy", "1..64", "row tiles per work-item of the packed-A GEMM"},
     [RT_SET_GEMM_KC] = {"CLIPCL_GEMM_KC", "policy", "0..1048576", "K block of the packed-A GEMM (0: none)"},
     [RT_SET_GEMM_PACK] = {"CLIPCL_GEMM_PACK", "policy", "always|never",

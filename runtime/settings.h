@@ -20,6 +20,7 @@ typedef enum rt_setting {
     RT_SET_FORCE_VARIANT,
     RT_SET_GEMM,
     RT_SET_GEMM_TILE,
+    RT_SET_GEMM_DB,
     RT_SET_GEMM_RT,
     RT_SET_GEMM_KC,
     RT_SET_GEMM_PACK,
