@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/opencl/ocl_warn.h"
 #include "backends/selfcheck.h"
 #include "runtime/settings.h"
 #include "runtime/status.h"
@@ -28,7 +29,13 @@ struct backend_optim {
 
 static backend_warning_fn warning_sink;
 
-void backend_set_warning_sink(backend_warning_fn fn) { warning_sink = fn; }
+/* The OpenCL backend's own warnings (a GEMM quick tune on first use, a
+ * malformed tuning file) go to the same sink. */
+void backend_set_warning_sink(backend_warning_fn fn)
+{
+    warning_sink = fn;
+    ocl_set_warning_sink(fn);
+}
 
 /* The self-check of an OpenCL device (selfcheck.h), of the variants its
  * policy uses; the warnings of what it checked now go to the sink. */

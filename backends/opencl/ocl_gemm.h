@@ -125,9 +125,9 @@ void ocl_gemm_direct_free(ocl_gemm_direct *d);
 
 /* ---- selection (ocl_gemm_select.c) ----
  * ctx->policy.gemm_impl ($CLIPCL_GEMM=own|clblast) overrides; else the choice cached under
- * rt_cache_dir()/tuning/gemm-<hash of device and driver>.txt; else both are
- * timed on two CLIP shapes now and the winner is stored, together with the
- * own kernel's best tile among a few candidates. */
+ * rt_cache_dir()/tuning/gemm-<hash of device and driver>.txt (`clipcl tune`,
+ * ocl_gemm_tune.h); else the GEMM database's entry (runtime/gemm_db.h);
+ * else, with no entry, a quick tune bounded to 5 s whose result is stored. */
 int ocl_gemm_choose(rt_ctx *ctx, ocl_gemm_impl *out);
 const char *ocl_gemm_impl_name(ocl_gemm_impl impl);
 /* The tuning file for ctx's device; -1 when there is no cache folder (then

@@ -1,110 +1,25 @@
-/* Which GEMM a device gets: decided by measurement, never by vendor name.
- * On first use for a (device, driver) both implementations are timed on two
- * CLIP shapes and the winner is written, human-readable, to
- * rt_cache_dir()/tuning/gemm-<hash>.txt; later processes read it. CLBlast's
- * first call compiles for seconds on PoCL, which is why the choice is cached. */
+/* Which GEMM a device gets and with which tile, in increasing precedence:
+ * the GEMM database (runtime/gemm_db.h, already in the policy's defaults),
+ * the per-device cache rt_cache_dir()/tuning/gemm-<hash>.txt that `clipcl
+ * tune` (or a first-use measurement) wrote, and the environment. First use
+ * never sweeps: with a database entry nothing is measured (or, for an entry
+ * saying "measure", own vs CLBlast once); with none, a quick tune bounded to
+ * QUICK_BUDGET_S picks a tile and says so once through ocl_warn. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "backends/opencl/ocl_gemm.h"
-#include "runtime/clock.h"
+#include "backends/opencl/ocl_gemm_tune.h"
+#include "backends/opencl/ocl_warn.h"
 #include "runtime/status.h"
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int fill_buffer(rt_ctx *ctx, cl_mem m, size_t n)
-{
-    float *h = malloc(n * sizeof(float));
-    if (!h)
-        return cc_fail(CC_ERR_NOMEM, "ocl_gemm_measure: out of memory for %zu floats", n);
-    uint32_t s = 12345;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        h[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
-    }
-    int rc = rt_upload(ctx, m, 0, h, n * sizeof(float));
-    free(h);
-    return rc;
-}
-
-#define MEASURE_MAX_RUNS 256
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-           1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-int ocl_gemm_measure(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, int batch,
-                     int shared_b, int runs, double min_seconds, double *gflops)
-{
-    double per_cpu;
-    return ocl_gemm_measure_cpu(ctx, impl, M, N, K, batch, shared_b, runs, min_seconds, gflops, &per_cpu);
-}
-
-int ocl_gemm_measure_cpu(rt_ctx *ctx, ocl_gemm_impl impl, int M, int N, int K, int batch, int shared_b,
-                         int runs, double min_seconds, double *gflops, double *gflops_per_cpu_s)
-{
-    ocl_gemm_args g;
-    memset(&g, 0, sizeof g);
-    g.M = M;
-    g.N = N;
-    g.K = K;
-    g.batch = batch;
-    g.a_stride = (size_t)M * K;
-    g.b_stride = shared_b ? 0 : (size_t)K * N;
-    g.c_stride = (size_t)M * N;
-    size_t na = (size_t)batch * M * K, nb = (shared_b ? 1 : (size_t)batch) * K * N;
-    size_t nc = (size_t)batch * M * N;
-    ocl_gemm_direct *d = NULL;
-    double t[MEASURE_MAX_RUNS];
-    int n = 0, rc;
-    if ((rc = rt_alloc(ctx, na * sizeof(float), &g.a)) || (rc = rt_alloc(ctx, nb * sizeof(float), &g.b)) ||
-        (rc = rt_alloc(ctx, nc * sizeof(float), &g.c)) || (rc = fill_buffer(ctx, g.a, na)) ||
-        (rc = fill_buffer(ctx, g.b, nb)) || (rc = ocl_gemm_direct_create(ctx, &d)))
-        goto done;
-    ocl_gemm_sink sink;
-    ocl_gemm_direct_sink(d, &sink);
-    if ((rc = ocl_gemm_emit(&sink, &g, impl)) || (rc = ocl_gemm_direct_run(d)) || (rc = rt_finish(ctx)))
-        goto done;
-    double total = 0;
-    const double cpu0 = cpu_s();
-    while (n < MEASURE_MAX_RUNS && (n < runs || total < min_seconds)) {
-        double t0 = cc_now_s();
-        if ((rc = ocl_gemm_direct_run(d)) || (rc = rt_finish(ctx)))
-            goto done;
-        t[n] = cc_now_s() - t0;
-        total += t[n++];
-    }
-    const double cpu = cpu_s() - cpu0;
-    qsort(t, (size_t)n, sizeof(double), cmp_double);
-    *gflops = 2.0 * batch * M * N * K / t[n / 2] * 1e-9;
-    *gflops_per_cpu_s = cpu > 0 ? 2.0 * batch * M * N * K * n / cpu * 1e-9 : 0.0;
-done:
-    ocl_gemm_direct_free(d);
-    if (g.a)
-        clReleaseMemObject(g.a);
-    if (g.b)
-        clReleaseMemObject(g.b);
-    if (g.c)
-        clReleaseMemObject(g.c);
-    return rc;
-}
 
 /* ---------------- the cached choice ---------------- */
 
@@ -115,6 +30,7 @@ typedef struct memo_entry {
     int have_impl, have_tile, file_read;
     ocl_gemm_impl impl;
     ocl_gemm_tile tile;
+    char note[96]; /* how the file's values came about: "clipcl tune, load 0.31" */
 } memo_entry;
 
 static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -184,11 +100,14 @@ void ocl_gemm_choose_reset(void)
     pthread_mutex_unlock(&memo_lock);
 }
 
-/* Fills what the tuning file says into e (choice, tile). An unreadable or
- * foreign file gives nothing and is measured again, never trusted. */
+/* Fills what the tuning file says into e (choice, tile, how measured). An
+ * unreadable file gives nothing; a malformed choice or tile line is ignored
+ * with a warning (the database or a measurement takes its place). */
 static void read_file(const rt_ctx *ctx, memo_entry *e)
 {
-    char file[1000], line[512], word[64];
+    char file[1000], line[512], word[64], how[64] = "";
+    double load = -1;
+    int n = 0;
     e->file_read = 1;
     if (ocl_gemm_tuning_path(ctx, file, sizeof file))
         return;
@@ -196,16 +115,34 @@ static void read_file(const rt_ctx *ctx, memo_entry *e)
     if (!f)
         return;
     while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "choice %63s", word) == 1) {
-            if (!strcmp(word, "own") || !strcmp(word, "clblast")) {
+        n++;
+        line[strcspn(line, "\r\n")] = 0;
+        if (!strncmp(line, "choice", 6) && (line[6] == ' ' || !line[6])) {
+            if (sscanf(line, "choice %63s", word) == 1 && (!strcmp(word, "own") || !strcmp(word, "clblast"))) {
                 e->impl = strcmp(word, "own") ? OCL_GEMM_CLBLAST : OCL_GEMM_OWN;
                 e->have_impl = 1;
+            } else {
+                ocl_warn("tuning file %s: line %d: expected \"choice own\" or \"choice clblast\", found \"%.60s\"; "
+                         "ignored", file, n, line);
             }
-        } else if (sscanf(line, "tile %63s", word) == 1) {
-            e->have_tile = ocl_gemm_parse_tile(word, &e->tile);
+        } else if (!strncmp(line, "tile", 4) && (line[4] == ' ' || !line[4])) {
+            if (sscanf(line, "tile %63s", word) == 1 && ocl_gemm_parse_tile(word, &e->tile))
+                e->have_tile = 1;
+            else
+                ocl_warn("tuning file %s: line %d: expected \"tile TMxVWxNV\", found \"%.60s\"; ignored", file, n,
+                         line);
+        } else if (sscanf(line, "source %63[^\n]", word) == 1) {
+            snprintf(how, sizeof how, "%s", word);
+        } else {
+            (void)sscanf(line, "load %lf", &load);
         }
     }
     fclose(f);
+    /* a file from before the tuner (no source line) stays plain "tuned" */
+    if (load >= 0)
+        snprintf(e->note, sizeof e->note, "%.60s, load %.2f", how[0] ? how : "measured", load);
+    else
+        snprintf(e->note, sizeof e->note, "%s", how);
 }
 
 int ocl_gemm_tile_cached(const rt_ctx *ctx, ocl_gemm_tile *out)
@@ -223,121 +160,150 @@ int ocl_gemm_tile_cached(const rt_ctx *ctx, ocl_gemm_tile *out)
     return found;
 }
 
-/* The two shapes: ViT-B/32 fc1 at batch 1 and fc2 at batch 32. */
-static const int shapes[2][3] = {{50, 3072, 768}, {1600, 768, 3072}};
-/* Own-kernel tiles tried: 16-24 zmm accumulators in different shapes. On the
- * PoCL Xeon (docs/gemm.md, GFLOP per CPU-second, best of 3 interleaved
- * rounds at batch 32) the 48-wide panels (6/7/8 x 16x3) did 88-90 and
- * 8x16x2 78; 4x16x4 stays for devices that like wider panels. */
-/* 6x16x4 first: the best with packed A on the PoCL Xeon (docs/gemm.md) */
-static const ocl_gemm_tile candidates[] = {{6, 16, 4}, {6, 16, 3}, {8, 16, 3}, {8, 16, 2}, {4, 16, 4}};
-#define N_CAND ((int)(sizeof candidates / sizeof candidates[0]))
-#define TILE_ROUNDS 2
-
-/* Seconds for one call of each shape, summed. */
-static int time_impl(rt_ctx *ctx, ocl_gemm_impl impl, double gf[2], double *seconds)
+static void write_result(FILE *f, const rt_ctx *ctx, const ocl_gemm_tune_result *r)
 {
-    *seconds = 0;
-    for (int i = 0; i < 2; i++) {
-        const int *sh = shapes[i];
-        int rc = ocl_gemm_measure(ctx, impl, sh[0], sh[1], sh[2], 1, 1, 3, 0.0, &gf[i]);
-        if (rc)
-            return rc;
-        *seconds += 2.0 * sh[0] * sh[1] * sh[2] / (gf[i] * 1e9);
-    }
-    return CC_OK;
-}
-
-static void write_file(const rt_ctx *ctx, const memo_entry *e, const ocl_gemm_tile *cand, int n_cand,
-                       double own[][2], double blast[2], const char *blast_err)
-{
-    char dir[800], file[1000], tmp[1100];
-    if (tuning_dir(dir, sizeof dir) || ocl_gemm_tuning_path(ctx, file, sizeof file))
-        return;
-    if (mkdir_p(dir)) {
-        cc_clear_error(); /* a read-only cache costs a re-measure next time, not a failure */
-        return;
-    }
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", file, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return;
     time_t now = time(NULL);
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&now));
     fprintf(f, "# clipcl GEMM choice for one device and driver, measured %s\n", when);
-    fprintf(f, "# delete this file to measure again; CLIPCL_GEMM=own|clblast and\n");
+    fprintf(f, "# delete this file to measure again (clipcl tune); CLIPCL_GEMM=own|clblast and\n");
     fprintf(f, "# CLIPCL_GEMM_TILE=TMxVWxNV override it\n");
     fprintf(f, "device %s\nplatform %s %s\ndriver %s\n", ctx->dev.device_name, ctx->dev.platform_name,
             ctx->dev.platform_version, ctx->dev.driver_version);
-    for (int i = 0; i < 2; i++) {
-        for (int c = 0; c < n_cand; c++)
-            fprintf(f, "gflops own:%dx%dx%d %dx%dx%d %.1f\n", cand[c].tm, cand[c].vw, cand[c].nv, shapes[i][0],
-                    shapes[i][1], shapes[i][2], own[c][i]);
-        if (!blast_err[0])
-            fprintf(f, "gflops clblast %dx%dx%d %.1f\n", shapes[i][0], shapes[i][1], shapes[i][2], blast[i]);
+    fprintf(f, "source %s\n", r->source);
+    fprintf(f, "# 1-minute load average before and after; rounds per candidate below\n");
+    fprintf(f, "load %.2f\nload_after %.2f\n", r->load_before, r->load_after);
+    fprintf(f, "seconds %.1f\nremeasured %d\n", r->seconds, r->remeasured);
+    for (int s = 0; s < r->n_shapes; s++) {
+        const ocl_gemm_shape *sh = &r->shapes[s];
+        const double flop = 2.0 * sh->M * sh->N * sh->K;
+        for (int c = 0; c < r->n_cand; c++)
+            if (r->measured[c])
+                fprintf(f, "gflops own:%dx%dx%d %dx%dx%d %.1f spread %.3f rounds %d\n", r->cand[c].tm,
+                        r->cand[c].vw, r->cand[c].nv, sh->M, sh->N, sh->K, flop / r->t[c][s] * 1e-9, r->spread[c],
+                        r->rounds[c]);
+        if (r->clblast_timed)
+            fprintf(f, "gflops clblast %dx%dx%d %.1f\n", sh->M, sh->N, sh->K, flop / r->clblast_t[s] * 1e-9);
     }
-    if (blast_err[0])
-        fprintf(f, "clblast_error %s\n", blast_err);
-    fprintf(f, "tile %dx%dx%d\n", e->tile.tm, e->tile.vw, e->tile.nv);
-    fprintf(f, "choice %s\n", ocl_gemm_impl_name(e->impl));
-    int bad = fclose(f) != 0;
-    if (bad || rename(tmp, file))
-        remove(tmp);
+    if (r->clblast_error[0])
+        fprintf(f, "clblast_error %s\n", r->clblast_error);
+    fprintf(f, "tile %dx%dx%d\n", r->tile.tm, r->tile.vw, r->tile.nv);
+    fprintf(f, "choice %s\n", ocl_gemm_impl_name(r->impl));
 }
 
-/* Called with memo_lock held: times every own tile and CLBlast, fills e,
- * writes the file. */
-static int measure(rt_ctx *ctx, memo_entry *e)
+/* Writes the file (temporary name + rename, so a reader never sees half). */
+static int write_file(const rt_ctx *ctx, const ocl_gemm_tune_result *r)
 {
-    double own[N_CAND][2], blast[2] = {0, 0}, t_best = 0, t_blast = 0, t;
-    char blast_err[256] = "";
-    int rc;
-    /* a tile forced by the environment is the only one that can run */
-    const rt_policy *pol = &ctx->policy;
-    const ocl_gemm_tile env_tile = {pol->gemm_tm, pol->gemm_vw, pol->gemm_nv};
-    const int forced = pol->source[RT_POL_GEMM_TILE] == RT_SRC_ENV; /* CLIPCL_GEMM_TILE */
-    const ocl_gemm_tile *cand = forced ? &env_tile : candidates;
-    const int n_cand = forced ? 1 : N_CAND;
-    /* rounds interleaved over the candidates, best of each kept, so a burst
-     * of load elsewhere does not decide the tile */
-    for (int r = 0; r < TILE_ROUNDS; r++) {
-        for (int c = 0; c < n_cand; c++) {
-            double gf[2];
-            ocl_gemm_force_tile(&cand[c]);
-            rc = time_impl(ctx, OCL_GEMM_OWN, gf, &t);
-            ocl_gemm_force_tile(NULL);
-            if (rc)
-                return rc;
-            for (int i = 0; i < 2; i++)
-                own[c][i] = (r == 0 || gf[i] > own[c][i]) ? gf[i] : own[c][i];
-        }
+    char dir[800], file[1000], tmp[1100];
+    if (tuning_dir(dir, sizeof dir) || ocl_gemm_tuning_path(ctx, file, sizeof file))
+        return cc_fail(CC_ERR_IO, "ocl_gemm: no cache folder to store the tuning result in (CLIPCL_CACHE_DIR)");
+    int rc = mkdir_p(dir);
+    if (rc)
+        return rc;
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", file, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return cc_fail(CC_ERR_IO, "ocl_gemm: cannot write %s: %s", tmp, strerror(errno));
+    write_result(f, ctx, r);
+    int bad = fclose(f) != 0;
+    if (bad || rename(tmp, file)) {
+        remove(tmp);
+        return cc_fail(CC_ERR_IO, "ocl_gemm: cannot write %s", file);
     }
-    for (int c = 0; c < n_cand; c++) {
-        t = 0;
-        for (int i = 0; i < 2; i++)
-            t += 2.0 * shapes[i][0] * shapes[i][1] * shapes[i][2] / (own[c][i] * 1e9);
-        if (c == 0 || t < t_best) {
-            t_best = t;
-            e->tile = cand[c];
-        }
-    }
-    e->have_tile = 1;
-    if (time_impl(ctx, OCL_GEMM_CLBLAST, blast, &t_blast)) {
-        snprintf(blast_err, sizeof blast_err, "%s", cc_last_error());
-        cc_clear_error();
-    }
-    /* less total time over both shapes wins; a failing CLBlast never does */
-    e->impl = (!blast_err[0] && t_blast < t_best) ? OCL_GEMM_CLBLAST : OCL_GEMM_OWN;
-    e->have_impl = 1;
-    write_file(ctx, e, cand, n_cand, own, blast, blast_err);
     return CC_OK;
+}
+
+static void memo_set(memo_entry *e, const ocl_gemm_tune_result *r)
+{
+    e->impl = r->impl;
+    e->tile = r->tile;
+    e->have_impl = e->have_tile = e->file_read = 1;
+    if (r->load_before >= 0)
+        snprintf(e->note, sizeof e->note, "%.70s, load %.2f", r->source, r->load_before);
+    else
+        snprintf(e->note, sizeof e->note, "%s", r->source);
+}
+
+int ocl_gemm_tune_store(rt_ctx *ctx, const ocl_gemm_tune_result *r)
+{
+    int rc = write_file(ctx, r);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&memo_lock);
+    memo_entry *e = memo_for(ctx->dev.device);
+    if (e)
+        memo_set(e, r);
+    pthread_mutex_unlock(&memo_lock);
+    return CC_OK;
+}
+
+/* The first-use quick tune's bound, and the shapes it times: ViT-B/32's fc1
+ * at batch 8, big enough to rank tiles, small enough to time several. */
+#define QUICK_BUDGET_S 5.0
+static const ocl_gemm_shape quick_shape = {400, 3072, 768};
+/* The shapes an own-vs-CLBlast decision times (a database entry saying
+ * "measure"): ViT-B/32 fc1 at batch 1 and fc2 at batch 32. */
+static const ocl_gemm_shape impl_shapes[] = {{50, 3072, 768}, {1600, 768, 3072}};
+
+/* Called with memo_lock held, when neither the cache nor the database
+ * names an implementation: a database entry (its tile) gets own vs CLBlast
+ * timed once; no entry gets the quick tune. Fills e and writes the file. */
+static int first_use(rt_ctx *ctx, memo_entry *e)
+{
+    const rt_policy *pol = &ctx->policy;
+    ocl_gemm_tune_opts o;
+    memset(&o, 0, sizeof o);
+    ocl_gemm_tile t = {pol->gemm_tm, pol->gemm_vw, pol->gemm_nv};
+    if (pol->db_entry[0]) {
+        o.cand = &t;
+        o.n_cand = 1;
+        o.shapes = impl_shapes;
+        o.n_shapes = 2;
+        o.rounds = 1;
+        o.runs = 3;
+        o.clblast = 1;
+        o.source = "own vs CLBlast at first use";
+    } else {
+        o.shapes = &quick_shape;
+        o.n_shapes = 1;
+        o.rounds = 2;
+        o.runs = 3;
+        o.budget_s = QUICK_BUDGET_S;
+        o.source = "quick tune at first use";
+    }
+    ocl_gemm_tune_result *r = malloc(sizeof *r);
+    if (!r)
+        return cc_fail(CC_ERR_NOMEM, "ocl_gemm: out of memory");
+    int rc = ocl_gemm_tune(ctx, &o, r);
+    if (!rc) {
+        memo_set(e, r);
+        if (write_file(ctx, r))
+            cc_clear_error(); /* a read-only cache costs a re-measure next time, not a failure */
+        if (!pol->db_entry[0]) {
+            int n = 0;
+            for (int c = 0; c < r->n_cand; c++)
+                n += r->measured[c];
+            ocl_warn("no GEMM defaults for %s (class %s) in the database: a %.1f s quick tune of %d tile%s picked "
+                     "%dx%dx%d; `clipcl tune` measures properly", ctx->dev.device_name,
+                     rt_gemm_class_name(rt_gemm_class_of(&ctx->dev)), r->seconds, n, n == 1 ? "" : "s", r->tile.tm,
+                     r->tile.vw, r->tile.nv);
+        }
+    }
+    free(r);
+    return rc;
 }
 
 /* Called with memo_lock held: what e knows becomes the tuned overlay of
  * ctx's policy (fields set by the environment stay). */
 static void overlay(rt_ctx *ctx, const memo_entry *e)
 {
+    rt_policy *p = &ctx->policy;
+    /* nothing cached: the database's implementation, still a default */
+    if (!e->have_impl && p->gemm_impl == RT_GEMM_MEASURE && p->source[RT_POL_GEMM_IMPL] == RT_SRC_DEFAULT &&
+        p->db_gemm_impl != RT_GEMM_MEASURE)
+        p->gemm_impl = p->db_gemm_impl;
+    if (e->have_impl || e->have_tile)
+        rt_policy_tune_note(&ctx->policy, e->note);
     if (e->have_impl)
         rt_policy_tune_gemm_impl(&ctx->policy, e->impl == OCL_GEMM_CLBLAST ? RT_GEMM_CLBLAST : RT_GEMM_OWN);
     if (e->have_tile)
@@ -361,8 +327,9 @@ int ocl_gemm_policy_overlay(rt_ctx *ctx)
 
 int ocl_gemm_choose(rt_ctx *ctx, ocl_gemm_impl *out)
 {
-    /* policy.gemm_impl: CLIPCL_GEMM (or a defaults row) naming one wins;
-     * otherwise the measured choice, which becomes the tuned overlay */
+    /* policy.gemm_impl: CLIPCL_GEMM (or the self-check, or the database's
+     * choice once resolved here) naming one wins; otherwise the cache, the
+     * database's choice, or a measurement, which become the overlay */
     const rt_policy *pol = &ctx->policy;
     if (pol->gemm_impl_error[0])
         return cc_fail(CC_ERR_INVALID, "%s", pol->gemm_impl_error);
@@ -381,8 +348,14 @@ int ocl_gemm_choose(rt_ctx *ctx, ocl_gemm_impl *out)
     }
     if (!e->have_impl && !e->file_read)
         read_file(ctx, e);
+    if (!e->have_impl && pol->db_gemm_impl != RT_GEMM_MEASURE) {
+        overlay(ctx, e); /* resolves the database's choice (and a tile line alone) */
+        *out = pol->gemm_impl == RT_GEMM_CLBLAST ? OCL_GEMM_CLBLAST : OCL_GEMM_OWN;
+        pthread_mutex_unlock(&memo_lock);
+        return CC_OK;
+    }
     if (!e->have_impl)
-        rc = measure(ctx, e);
+        rc = first_use(ctx, e);
     if (!rc) {
         *out = e->impl;
         overlay(ctx, e);

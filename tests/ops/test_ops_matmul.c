@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backends/opencl/ocl_gemm.h"
+#include "backends/opencl/ocl_gemm_tune.h"
 #include "backends/opencl/ocl_backend.h"
 #include "tests/common/op_harness.h"
 #include "runtime/settings.h"
@@ -147,7 +148,8 @@ static int read_text(const char *path, char *buf, size_t len)
     return 0;
 }
 
-/* A fresh cache folder: the choice is measured, stored and read back. */
+/* A fresh cache folder: the choice is measured (by the tuner), stored and
+ * read back. */
 static void test_choice_measured_and_cached(void **state)
 {
     (void)state;
@@ -167,6 +169,17 @@ static void test_choice_measured_and_cached(void **state)
     assert_int_equal(ocl_gemm_tuning_path(ctx, file, sizeof file), 0);
     remove(file);
 
+    /* first use no longer measures where the GEMM database has an entry
+     * (ocl_gemm_select.c): the tuner measures these tiles and both
+     * implementations into the file, which the choice then reads */
+    static const ocl_gemm_tile tiles[] = {{8, 16, 2}, {6, 16, 3}, {8, 16, 3}};
+    static const ocl_gemm_shape shapes[] = {{50, 3072, 768}, {1600, 768, 3072}};
+    ocl_gemm_tune_opts o = {.cand = tiles, .n_cand = 3, .shapes = shapes, .n_shapes = 2, .rounds = 2, .runs = 3,
+                            .clblast = 1, .source = "test"};
+    static ocl_gemm_tune_result r;
+    assert_int_equal(ocl_gemm_tune(ctx, &o, &r), 0);
+    assert_int_equal(ocl_gemm_tune_store(ctx, &r), 0);
+    ocl_gemm_choose_reset();
     ocl_gemm_impl first;
     assert_int_equal(ocl_gemm_choose(ctx, &first), 0);
     assert_int_equal(read_text(file, text, sizeof text), 0);
