@@ -9,6 +9,7 @@
 
 static const cmd_entry commands[] = {
     {"devices", "list OpenCL platforms and devices, mark the selected one", cmd_devices_usage, cmd_devices},
+    {"tune", "time GEMM tiles of the device's search space and store the fastest for the device", cmd_tune_usage, cmd_tune},
     {"selftest", "run a small MLP on the device and check it against the reference backend", cmd_selftest_usage, cmd_selftest},
     {"tokenize", "print CLIP token ids of texts (77 per line)", cmd_tokenize_usage, cmd_tokenize},
     {"preprocess", "write the normalised N x 3 x S x S image tensor as .npy", cmd_preprocess_usage, cmd_preprocess},

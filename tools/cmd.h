@@ -60,6 +60,10 @@ extern const char cmd_eval_usage[];
 int cmd_search(int argc, char **argv);
 extern const char cmd_search_usage[];
 
+/* GEMM tuning into the per-device cache (tools/cmd_tune.c). */
+int cmd_tune(int argc, char **argv);
+extern const char cmd_tune_usage[];
+
 /* --- helpers shared by subcommands (tools/cmd_util.c) --- */
 /* Prints "clipcl: <message>" to stderr; returns 1. */
 int cmd_error(const char *fmt, ...) CC_PRINTF(1, 2);

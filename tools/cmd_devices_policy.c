@@ -28,7 +28,7 @@ void devices_print_policy(const rt_device_info *d, const rt_policy *p)
            d->device_name, rt_device_class_name(d->device_class), d->local_mem_is_real ? "real" : "emulated");
     printf("    %-17s %-18s %s\n", "FIELD", "VALUE", "FROM");
     for (int f = 0; f < RT_POL_COUNT; f++) {
-        char value[RT_POLICY_FUSION_LEN + 8], from[96];
+        char value[RT_POLICY_FUSION_LEN + 8], from[200];
         rt_policy_value_text(p, (rt_policy_field)f, value, sizeof value);
         rt_policy_source_text(p, (rt_policy_field)f, from, sizeof from);
         printf("    %-17s %-18s %s\n", rt_policy_field_name((rt_policy_field)f), value, from);
@@ -41,7 +41,7 @@ json_object *devices_policy_json(const rt_policy *p)
 {
     json_object *o = json_object_new_object();
     for (int f = 0; f < RT_POL_COUNT; f++) {
-        char value[RT_POLICY_FUSION_LEN + 8], from[96];
+        char value[RT_POLICY_FUSION_LEN + 8], from[200];
         rt_policy_value_text(p, (rt_policy_field)f, value, sizeof value);
         rt_policy_source_text(p, (rt_policy_field)f, from, sizeof from);
         json_object *e = json_object_new_object();

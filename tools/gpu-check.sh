@@ -107,6 +107,7 @@ grep -E "^(Ok|Fail|Skipped|Timeout):" "$OUTDIR/tests.log" | tee -a "$log"
 grep -E " (FAIL|TIMEOUT) " "$OUTDIR/tests.log" | tee -a "$log"
 
 step "GEMM: own kernel vs CLBlast (first-use tune)"
+"$clipcl" tune --quick --clblast 2>&1 | tee -a "$log"
 if [ -x build-gpu/bench/bench_matmul ]; then
   build-gpu/bench/bench_matmul 2>&1 | tail -20 | tee -a "$log"
 fi
