@@ -292,6 +292,7 @@ int cmd_tune(int argc, char **argv)
         rt_ctx_free(ctx);
         return cmd_lib_error(rc);
     }
+    bar.total = bar.done; /* a budget or a re-measure moves the end */
     progress_finish(&bar);
     char path[1000];
     const char *stored = NULL;

@@ -352,11 +352,15 @@ int ocl_gemm_tune(rt_ctx *ctx, const ocl_gemm_tune_opts *o, ocl_gemm_tune_result
 
     /* round 0 in order (compiles each tile once, and the budget cuts the
      * tail), later rounds rotated so no candidate always runs first */
+    /* with a budget, no candidate starts that the slowest so far (a kernel
+     * build dominates it) says would end past the budget, with a margin of
+     * half that again for a slower build; the first always runs */
     int n_run = r->n_cand;
-    double slowest = 0; /* the longest a candidate took: a kernel build dominates */
+    double slowest = 0;
+#define OUT_OF_TIME() (o->budget_s > 0 && cc_now_s() - t0 + 1.5 * slowest > o->budget_s)
     for (int c = 0; c < r->n_cand; c++) {
         const double start = cc_now_s();
-        if (o->budget_s > 0 && c > 0 && start - t0 + slowest > o->budget_s) {
+        if (c > 0 && OUT_OF_TIME()) {
             n_run = c;
             break;
         }
@@ -365,27 +369,25 @@ int ocl_gemm_tune(rt_ctx *ctx, const ocl_gemm_tune_opts *o, ocl_gemm_tune_result
         slowest = cc_now_s() - start > slowest ? cc_now_s() - start : slowest;
     }
     tu.total = n_run * r->n_shapes * rounds + (o->clblast ? r->n_shapes : 0);
-    for (int round = 1; round < rounds; round++) {
-        if (o->budget_s > 0 && cc_now_s() - t0 > o->budget_s)
-            break;
-        for (int i = 0; i < n_run; i++)
+    for (int round = 1; round < rounds && !OUT_OF_TIME(); round++)
+        for (int i = 0; i < n_run && !OUT_OF_TIME(); i++)
             if ((rc = time_candidate(&tu, (i + round * (n_run / rounds + 1)) % n_run)))
                 goto done;
-    }
     /* a leader whose rounds disagree: measure the leaders again, twice */
     int lead[3];
     const int n_lead = leaders(r, lead);
     int noisy = 0;
     for (int i = 0; i < n_lead; i++)
         noisy |= r->spread[lead[i]] > OCL_TUNE_SPREAD;
-    if (noisy && n_lead > 1 && !(o->budget_s > 0 && cc_now_s() - t0 > o->budget_s)) {
+    if (noisy && n_lead > 1 && !OUT_OF_TIME()) {
         r->remeasured = 1;
         tu.total += 2 * n_lead * r->n_shapes;
         for (int round = 0; round < 2; round++)
-            for (int i = 0; i < n_lead; i++)
+            for (int i = 0; i < n_lead && !OUT_OF_TIME(); i++)
                 if ((rc = time_candidate(&tu, lead[(i + round) % n_lead])))
                     goto done;
     }
+#undef OUT_OF_TIME
     r->best = pick_best(r);
     r->tile = r->cand[r->best];
     r->impl = OCL_GEMM_OWN;
