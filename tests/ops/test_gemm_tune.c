@@ -146,6 +146,41 @@ static void test_cache_overlays_database(void **state)
     assert_int_equal(n_warnings, 0);
 }
 
+/* A file of the first-use sweep before the tuner (timings of 16-wide tiles
+ * only, no source line): its choice stands, its tile gives way to the
+ * database's; a hand-written tile line (no timings) is honoured. */
+static void test_old_sweep_tile_gives_way(void **state)
+{
+    (void)state;
+    rt_ctx *ctx = oh_ctx();
+    if (!ctx->policy.db_entry[0])
+        skip();
+    char tuning[700];
+    snprintf(tuning, sizeof tuning, "%s/tuning", dir);
+    mkdir(tuning, 0755);
+    const ocl_gemm_tile db = {ctx->policy.gemm_tm, ctx->policy.gemm_vw, ctx->policy.gemm_nv};
+    write_text(file, "# clipcl GEMM choice for one device and driver, measured 2026-11-26 23:25:27\n"
+                     "gflops own:8x16x2 50x3072x768 35.6\ngflops own:6x16x3 50x3072x768 14.6\n"
+                     "gflops clblast 50x3072x768 0.7\ntile 2x16x1\nchoice own\n");
+    ocl_gemm_impl impl;
+    assert_int_equal(ocl_gemm_choose(ctx, &impl), 0);
+    assert_int_equal(impl, OCL_GEMM_OWN);
+    assert_int_equal(ctx->policy.source[RT_POL_GEMM_IMPL], RT_SRC_TUNED);
+    ocl_gemm_tile t = ocl_gemm_tile_for(ctx);
+    assert_int_equal(t.tm, db.tm);
+    assert_int_equal(t.vw, db.vw);
+    assert_int_equal(t.nv, db.nv);
+    assert_int_equal(ctx->policy.source[RT_POL_GEMM_TILE], RT_SRC_DEFAULT);
+    assert_int_equal(n_warnings, 0);
+    /* hand-written: the tile counts */
+    write_text(file, "tile 2x16x1\nchoice own\n");
+    ocl_gemm_choose_reset();
+    rt_policy_reload(ctx);
+    t = ocl_gemm_tile_for(ctx);
+    assert_int_equal(t.tm, 2);
+    assert_int_equal(t.nv, 1);
+}
+
 static void test_malformed_cache_ignored(void **state)
 {
     (void)state;
@@ -263,6 +298,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_database_first_use, fresh, cleanup),
         cmocka_unit_test_setup_teardown(test_cache_overlays_database, fresh, cleanup),
+        cmocka_unit_test_setup_teardown(test_old_sweep_tile_gives_way, fresh, cleanup),
         cmocka_unit_test_setup_teardown(test_malformed_cache_ignored, fresh, cleanup),
         cmocka_unit_test_setup_teardown(test_quick_tune_when_nothing_fits, fresh, cleanup),
         cmocka_unit_test_setup_teardown(test_tune_store_then_use, fresh, cleanup),
