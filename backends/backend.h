@@ -84,6 +84,11 @@ size_t backend_plan_scratch_bytes(const backend_plan *p);
 #define BACKEND_MAX_FUSIONS 32
 typedef struct backend_plan_stats {
     int n_launches, n_static;
+    int n_last_run;            /* launches the last run enqueued: n_launches
+                                  after a param change, n_launches - n_static
+                                  otherwise (0 before the first run) */
+    size_t packed_bytes;       /* device memory derived from params and kept
+                                  (packed weights, folded BatchNorm) */
     int nodes_fused;           /* nodes lowered inside a fused run */
     int n_patterns;            /* rows of the backend's fusion table */
     const char *pattern[BACKEND_MAX_FUSIONS];

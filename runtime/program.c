@@ -2,6 +2,7 @@
  * cache, then a compile from source whose binary is stored for next time. */
 #include "runtime/program_cache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -95,15 +96,39 @@ static void store_binary(rt_ctx *ctx, cl_program p, const char *hex)
     (void)ctx;
 }
 
+/* Options for a compile from source: the caller's plus -w. PoCL's clang
+ * writes "N warnings generated." to the process's stderr itself (not only
+ * to the build log) whenever a kernel has warnings, so every cold start
+ * printed compiler chatter a user cannot act on. -w (a standard OpenCL
+ * build option: inhibit all warnings) silences it on every driver without
+ * touching file descriptor 2, which other threads may be writing to. Errors
+ * still reach the build log, which build_failure() puts in the message;
+ * warnings are found by the -Werror compiles of test_kernel_targets.
+ * -w changes no code, so the binary cache key keeps the caller's options. */
+static char *quiet_options(const char *options)
+{
+    const size_t n = strlen(options);
+    char *o = malloc(n + 4);
+    if (o)
+        snprintf(o, n + 4, "%s%s-w", options, n ? " " : "");
+    return o;
+}
+
 static int from_source(rt_ctx *ctx, const char *file, const char *src, size_t len,
                        const char *options, cl_program *out)
 {
     cl_int err = CL_SUCCESS;
+    char *quiet = quiet_options(options);
+    if (!quiet)
+        return cc_fail(CC_ERR_NOMEM, "rt_program: out of memory building %s", file);
     cl_program p = clCreateProgramWithSource(ctx->context, 1, &src, &len, &err);
-    if (err != CL_SUCCESS)
+    if (err != CL_SUCCESS) {
+        free(quiet);
         return cc_fail(CC_ERR_OPENCL, "clCreateProgramWithSource(%s) failed: %s", file,
                        rt_cl_error_string(err));
-    err = clBuildProgram(p, 1, &ctx->dev.device, options, NULL, NULL);
+    }
+    err = clBuildProgram(p, 1, &ctx->dev.device, quiet, NULL, NULL);
+    free(quiet);
     if (err != CL_SUCCESS) {
         int rc = (err == CL_BUILD_PROGRAM_FAILURE || err == CL_INVALID_BUILD_OPTIONS ||
                   err == CL_COMPILE_PROGRAM_FAILURE)

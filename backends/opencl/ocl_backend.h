@@ -35,6 +35,9 @@ void ocl_plan_params_changed(ocl_plan *p);
 
 /* Enqueue every launch in order and wait once. */
 int ocl_plan_run(ocl_plan *p);
+/* Launches (and host calls) the last ocl_plan_run() enqueued: all of them
+ * after a param change, the static ones skipped otherwise; 0 before a run. */
+int ocl_plan_last_run_launches(const ocl_plan *p);
 
 /* Profiling (ctx created with profiling): seconds per node from the last
  * run, summed over that node's launches; -1 where the node had none. */
@@ -42,6 +45,9 @@ int ocl_plan_node_seconds(const ocl_plan *p, double *per_node /* g->n_nodes */);
 size_t ocl_plan_arena_bytes(const ocl_plan *p);
 /* Device bytes of all plan scratch: private (ocl_lower_scratch) + shared. */
 size_t ocl_plan_scratch_bytes(const ocl_plan *p);
+/* Device bytes of data derived from params only (packed weights, folded
+ * BatchNorm: ocl_lower_derived_scratch), not part of the scratch above. */
+size_t ocl_plan_derived_bytes(const ocl_plan *p);
 
 /* ---------------------------------------------------------------------
  * For lowering code (ocl_lower_*.c). One lowering function per op kind

@@ -86,6 +86,8 @@ static int ocl_iface_stats(const void *plan, backend_plan_stats *out)
         return rc;
     out->n_launches = fs.n_launches;
     out->n_static = fs.n_static;
+    out->n_last_run = ocl_plan_last_run_launches(const_plan_of(plan));
+    out->packed_bytes = ocl_plan_derived_bytes(const_plan_of(plan));
     out->nodes_fused = fs.nodes_fused;
     out->n_patterns = fs.n_patterns < BACKEND_MAX_FUSIONS ? fs.n_patterns : BACKEND_MAX_FUSIONS;
     for (int i = 0; i < out->n_patterns; i++) {

@@ -163,7 +163,8 @@ int ocl_fusion_example_silu_mul(graph *g, int rows, int cols, ocl_fusion_example
 
 /* conv2d lowered with a replacement weight, bias (bias_mode ROW, NULL none),
  * output buffer and epilogue activation (ocl_lower_conv.c): the folded
- * conv + batchnorm. */
+ * conv + batchnorm. w must derive from params only (a static launch's
+ * output): the GEMM packs it once per param change. */
 int ocl_lower_conv2d_with(ocl_lower *lc, int node, cl_mem w, cl_mem bias, cl_mem y, int act);
 
 #endif

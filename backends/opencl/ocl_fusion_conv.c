@@ -65,8 +65,8 @@ int ocl_fusion_lower_conv_bn(ocl_lower *lc, const int *nodes, int n)
     cl_kernel k;
     int rc;
     /* private scratch: a static launch's output must outlive every run */
-    if ((rc = ocl_lower_scratch(lc, (size_t)(O * kc) * sizeof(float), &w2)) ||
-        (rc = ocl_lower_scratch(lc, (size_t)O * sizeof(float), &b2)) ||
+    if ((rc = ocl_lower_derived_scratch(lc, (size_t)(O * kc) * sizeof(float), &w2)) ||
+        (rc = ocl_lower_derived_scratch(lc, (size_t)O * sizeof(float), &b2)) ||
         (rc = ocl_lower_kernel(lc, "fused_conv.cl", "bn_fold", "", &k)) ||
         (rc = ocl_set_args(k, "mmimmmmfimm", ocl_lower_mem(lc, conv->in[1]),
                            ocl_lower_mem(lc, has_bias ? conv->in[2] : conv->in[1]), has_bias,

@@ -4,6 +4,7 @@
 #include "backends/opencl/ocl_gemm.h"
 
 #include <clblast_c.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,57 @@ static int check_args(const ocl_gemm_args *a)
     return CC_OK;
 }
 
+/* ---------------- weights packed once ---------------- */
+
+/* What a persistent copy of a weight holds: which copy (tag; negative, so
+ * no lowering's memo key, which starts with an op kind, can equal it), of
+ * which buffer from which offset, in which layout. */
+enum { KEY_PACK_B = -101, KEY_PACK_A = -102, KEY_TRANS_B = -103 };
+
+static int weight_key(int *key, int tag, cl_mem m, size_t off, const int *more, int n_more)
+{
+    const uint64_t u = (uint64_t)(uintptr_t)m, o = (uint64_t)off;
+    key[0] = tag;
+    key[1] = (int)(uint32_t)u;
+    key[2] = (int)(uint32_t)(u >> 32);
+    key[3] = (int)(uint32_t)o;
+    key[4] = (int)(uint32_t)(o >> 32);
+    for (int i = 0; i < n_more && 5 + i < OCL_GEMM_KEY_MAX; i++)
+        key[5 + i] = more[i];
+    return 5 + n_more < OCL_GEMM_KEY_MAX ? 5 + n_more : OCL_GEMM_KEY_MAX;
+}
+
+/* A derived copy of an operand: into shared scratch and launched every run
+ * (activations, direct sinks), or, for a weight in a plan sink, into a
+ * persistent buffer by a static launch, once per param change and once per
+ * plan however many GEMMs read it (*skip = 1: an earlier GEMM made it). */
+typedef struct derived {
+    int once;          /* persistent + static launch */
+    int key[OCL_GEMM_KEY_MAX], n_key;
+} derived;
+
+static int derived_buffer(const ocl_gemm_sink *s, derived *d, size_t bytes, cl_mem *out, int *skip)
+{
+    *skip = 0;
+    if (d->once) {
+        int rc = s->persistent(s->user, d->key, d->n_key, bytes, out, skip);
+        if (rc || *out)
+            return rc;
+        d->once = 0; /* the plan keeps no copies (a tight device): every run */
+    }
+    return s->scratch(s->user, bytes, out);
+}
+
+static int derived_launch(const ocl_gemm_sink *s, const derived *d, cl_kernel k, cl_uint dims,
+                          const size_t *gws, const size_t *lws)
+{
+    return d->once ? s->launch_static(s->user, k, dims, gws, lws) : s->launch(s->user, k, dims, gws, lws);
+}
+
+_Static_assert(OCL_GEMM_KEY_MAX <= OCL_MEMO_MAX_KEY, "a weight key must fit the plan memo");
+
+static int sink_keeps_weights(const ocl_gemm_sink *s) { return s->persistent && s->launch_static; }
+
 /* ---------------- own kernel ---------------- */
 
 /* The GPU-class kernel, after A has been made row-major: B transposed into
@@ -150,16 +202,25 @@ static int emit_local(const ocl_gemm_sink *s, const ocl_gemm_args *g, cl_mem a, 
         size_t nb = g->b_stride ? (size_t)g->batch : 1;
         cl_mem bt;
         cl_kernel k;
-        if ((rc = s->scratch(s->user, nb * (size_t)g->N * (size_t)g->K * sizeof(float), &bt)) ||
-            (rc = s->kernel(s->user, "gemm.cl", "gemm_transpose", "", &k)))
+        derived d = {g->b_static && sink_keeps_weights(s), {0}, 0};
+        if (d.once) {
+            const int more[] = {g->N, g->K, (int)nb, (int)g->b_stride};
+            d.n_key = weight_key(d.key, KEY_TRANS_B, g->b, g->b_off, more, 4);
+        }
+        int skip;
+        if ((rc = derived_buffer(s, &d, nb * (size_t)g->N * (size_t)g->K * sizeof(float), &bt, &skip)))
             return rc;
         int64_t dst_stride = (int64_t)g->N * g->K;
-        /* source is N x K: R = N rows, Cn = K columns */
-        if ((rc = ocl_set_args(k, "iimllml", g->N, g->K, g->b, b_off, b_stride, bt, dst_stride)))
-            return rc;
-        size_t gws[3] = {(size_t)g->K, ((size_t)g->N + 15) / 16, nb};
-        if ((rc = s->launch(s->user, k, 3, gws, NULL)))
-            return rc;
+        if (!skip) {
+            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_transpose", "", &k)))
+                return rc;
+            /* source is N x K: R = N rows, Cn = K columns */
+            if ((rc = ocl_set_args(k, "iimllml", g->N, g->K, g->b, b_off, b_stride, bt, dst_stride)))
+                return rc;
+            size_t gws[3] = {(size_t)g->K, ((size_t)g->N + 15) / 16, nb};
+            if ((rc = derived_launch(s, &d, k, 3, gws, NULL)))
+                return rc;
+        }
         b = bt;
         b_off = 0;
         b_stride = g->b_stride ? dst_stride : 0;
@@ -220,11 +281,16 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     if (ocl_gemm_use_local(s->ctx))
         return emit_local(s, g, a, a_off, a_stride, bias, bias_off);
 
-    /* B: in place (row-major, full panels), or packed into panels */
+    /* B: in place (row-major, full panels), or packed into panels. A weight
+     * packed once costs nothing per run, so it is always packed (the panels
+     * are the faster read) unless CLIPCL_GEMM_PACK=never says otherwise. */
+    const int b_once = g->b_static && !g->b_packed && sink_keeps_weights(s);
     const size_t full = (size_t)g->N / pw;
     size_t p_base = 0;
     const size_t row_tiles = ((size_t)g->M + (size_t)t.tm - 1) / (size_t)t.tm;
-    if (!g->b_packed && !g->trans_b && full > 0 && ocl_gemm_use_rowmajor_b(s->ctx, g->M, g->N, g->K, t)) {
+    const int in_place = b_once ? s->ctx->policy.gemm_pack_b == RT_PACK_NEVER
+                                : ocl_gemm_use_rowmajor_b(s->ctx, g->M, g->N, g->K, t);
+    if (!g->b_packed && !g->trans_b && full > 0 && in_place) {
         cl_kernel k;
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_rm", opts, &k)))
             return rc;
@@ -251,15 +317,24 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         size_t nb = g->b_stride ? (size_t)g->batch : one;
         size_t per = n_panels * pw * (size_t)g->K;
         cl_kernel k;
-        if ((rc = s->scratch(s->user, nb * per * sizeof(float), &bp)) ||
-            (rc = s->kernel(s->user, "gemm.cl", "gemm_pack_b", tile_opts, &k)))
+        derived d = {b_once, {0}, 0};
+        if (d.once) {
+            const int more[] = {g->N, g->K, g->trans_b, (int)pw, (int)p_base, (int)nb, (int)g->b_stride};
+            d.n_key = weight_key(d.key, KEY_PACK_B, g->b, g->b_off, more, 7);
+        }
+        int skip;
+        if ((rc = derived_buffer(s, &d, nb * per * sizeof(float), &bp, &skip)))
             return rc;
-        if ((rc = ocl_set_args(k, "iiimllmi", g->N, g->K, g->trans_b, g->b, (int64_t)g->b_off,
-                               (int64_t)g->b_stride, bp, (int)p_base)))
-            return rc;
-        size_t gws[3] = {(size_t)g->K, n_panels, nb};
-        if ((rc = s->launch(s->user, k, 3, gws, NULL)))
-            return rc;
+        if (!skip) {
+            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_pack_b", tile_opts, &k)))
+                return rc;
+            if ((rc = ocl_set_args(k, "iiimllmi", g->N, g->K, g->trans_b, g->b, (int64_t)g->b_off,
+                                   (int64_t)g->b_stride, bp, (int)p_base)))
+                return rc;
+            size_t gws[3] = {(size_t)g->K, n_panels, nb};
+            if ((rc = derived_launch(s, &d, k, 3, gws, NULL)))
+                return rc;
+        }
         bp_stride = g->b_stride ? (int64_t)per : 0;
     }
 
@@ -269,14 +344,25 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         size_t nb = a_stride ? (size_t)g->batch : one;
         size_t per = row_tiles * (size_t)t.tm * (size_t)g->K;
         cl_mem ap;
-        if ((rc = s->scratch(s->user, nb * per * sizeof(float), &ap)) ||
-            (rc = s->kernel(s->user, "gemm.cl", "gemm_pack_a", tile_opts, &k)))
+        /* a weight A (conv's W) in row panels once; not after a transpose,
+         * whose scratch is re-made every run */
+        derived d = {g->a_static && !g->trans_a && sink_keeps_weights(s), {0}, 0};
+        if (d.once) {
+            const int more[] = {g->M, g->K, t.tm, (int)nb, (int)a_stride};
+            d.n_key = weight_key(d.key, KEY_PACK_A, g->a, g->a_off, more, 5);
+        }
+        int skip;
+        if ((rc = derived_buffer(s, &d, nb * per * sizeof(float), &ap, &skip)))
             return rc;
-        if ((rc = ocl_set_args(k, "iimllm", g->M, g->K, a, a_off, a_stride, ap)))
-            return rc;
-        size_t pgws[3] = {(size_t)g->K, row_tiles, nb};
-        if ((rc = s->launch(s->user, k, 3, pgws, NULL)))
-            return rc;
+        if (!skip) {
+            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_pack_a", tile_opts, &k)))
+                return rc;
+            if ((rc = ocl_set_args(k, "iimllm", g->M, g->K, a, a_off, a_stride, ap)))
+                return rc;
+            size_t pgws[3] = {(size_t)g->K, row_tiles, nb};
+            if ((rc = derived_launch(s, &d, k, 3, pgws, NULL)))
+                return rc;
+        }
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", opts, &k)))
             return rc;
         const int rt = pa_rt(s->ctx, row_tiles, n_panels * (size_t)g->batch);
@@ -416,11 +502,22 @@ static int plan_kernel(void *u, const char *file, const char *name, const char *
 {
     return ocl_lower_kernel(((ocl_gemm_plan_user *)u)->lc, file, name, opts, out);
 }
-/* Packed B, transposed A and B live only within the node's launches: the
- * plan-wide shared scratch (re-packed every run anyway). */
+/* Packed or transposed activations live only within the node's launches:
+ * the plan-wide shared scratch (re-made every run anyway). */
 static int plan_scratch(void *u, size_t bytes, cl_mem *out)
 {
     return ocl_lower_shared_scratch(((ocl_gemm_plan_user *)u)->lc, bytes, out);
+}
+/* Packed weights: persistent, shared by the GEMMs of the plan that read
+ * the same weight the same way (ocl_lower_weight_copy). */
+static int plan_persistent(void *u, const int *key, int n_key, size_t bytes, cl_mem *out, int *found)
+{
+    return ocl_lower_weight_copy(((ocl_gemm_plan_user *)u)->lc, key, n_key, bytes, out, found);
+}
+static int plan_launch_static(void *u, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws)
+{
+    ocl_gemm_plan_user *p = u;
+    return ocl_lower_launch_static(p->lc, p->node, k, dims, gws, lws);
 }
 static int plan_launch(void *u, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws)
 {
@@ -443,4 +540,6 @@ void ocl_gemm_plan_sink(ocl_lower *lc, int node, ocl_gemm_plan_user *storage, oc
     out->scratch = plan_scratch;
     out->launch = plan_launch;
     out->call = plan_call;
+    out->persistent = plan_persistent;
+    out->launch_static = plan_launch_static;
 }

@@ -6,8 +6,9 @@
  *
  * row-major fp32, op(A) is M x K, op(B) is K x N, C is M x N, any sizes >= 1.
  * Two implementations: the own kernels (kernels/gemm.cl: register-tiled with
- * B packed into column panels every run on CPU-class devices, local-memory
- * tiled on GPU-class ones) and CLBlast. Which one a device gets
+ * B packed into column panels on CPU-class devices, local-memory tiled on
+ * GPU-class ones) and CLBlast. An operand that is a weight (b_static,
+ * a_static) is packed once per plan, not on every run (see the args). Which one a device gets
  * is measured once per device and driver and cached (ocl_gemm_select.c).
  *
  * Launches go to a "sink": the plan's (ocl_lower_*) while lowering a graph,
@@ -62,6 +63,15 @@ typedef struct ocl_gemm_args {
     ocl_gemm_act act;
     cl_mem res;
     size_t res_off;
+    /* Weights packed once: 1 when B (a_static: A) holds data derived from
+     * params only (a G_ROLE_PARAM tensor, or a buffer a static launch fills
+     * from params, like a folded BatchNorm weight). In a plan sink its packed
+     * panels (own CPU-class kernel) or its transposed copy (local-memory
+     * kernel) then go to a persistent buffer through a static launch: made by
+     * the first run and again only after a param change
+     * (ocl_plan_params_changed), shared by every GEMM that reads the same
+     * weight the same way. Direct sinks ignore it. */
+    int b_static, a_static;
 } ocl_gemm_args;
 
 /* Where launches go. */
@@ -72,7 +82,16 @@ typedef struct ocl_gemm_sink {
     int (*scratch)(void *user, size_t bytes, cl_mem *out);
     int (*launch)(void *user, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws);
     int (*call)(void *user, ocl_host_call fn, void *data); /* data is free()d by the sink's owner */
+    /* Plan sinks only, NULL in a direct sink (then static operands are packed
+     * every call like any other). persistent: a buffer alive as long as the
+     * plan, found by key (1..OCL_GEMM_KEY_MAX ints); *found = 1 when an
+     * earlier GEMM made it and emitted the launches that fill it; *out NULL
+     * when the plan keeps no copies (then the operand is packed every run).
+     * launch_static: a launch that runs only after a param change. */
+    int (*persistent)(void *user, const int *key, int n_key, size_t bytes, cl_mem *out, int *found);
+    int (*launch_static)(void *user, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws);
 } ocl_gemm_sink;
+#define OCL_GEMM_KEY_MAX 12
 
 /* Tile sizes of the own kernel. */
 typedef struct ocl_gemm_tile {

@@ -113,6 +113,8 @@ void ocl_gemm_direct_sink(ocl_gemm_direct *d, ocl_gemm_sink *out)
     out->scratch = d_scratch;
     out->launch = d_launch;
     out->call = d_call;
+    out->persistent = NULL; /* every call packs its operands anew */
+    out->launch_static = NULL;
 }
 
 int ocl_gemm_direct_run(ocl_gemm_direct *d)

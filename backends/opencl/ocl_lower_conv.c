@@ -9,6 +9,7 @@
 #include "backends/opencl/ocl_fusion.h"
 #include "backends/opencl/ocl_gemm.h"
 #include "backends/opencl/ocl_lower_ops.h"
+#include "backends/opencl/ocl_plan_internal.h"
 #include "backends/opencl/ocl_shared_scratch.h"
 #include "runtime/status.h"
 
@@ -30,6 +31,7 @@ typedef struct conv_geom {
 typedef struct conv_io {
     cl_mem w, bias, y; /* bias NULL: none */
     ocl_gemm_act act;  /* GEMM epilogue activation */
+    int w_static;      /* w derives from params only: the GEMM packs it once */
 } conv_io;
 
 static int set_im2col_args(cl_kernel k, cl_mem x, const conv_geom *c, int n0, cl_mem dst)
@@ -82,6 +84,7 @@ static int lower_conv2d_rows(ocl_lower *lc, int node, const conv_geom *c, const 
         a.a = colT;
         a.b = io->w; /* W [O, K] read as W^T */
         a.trans_b = 1;
+        a.b_static = io->w_static;
         a.c = yT;
         a.act = io->act; /* elementwise: commutes with the untranspose */
         if (io->bias) {
@@ -135,6 +138,7 @@ static int lower_conv2d(ocl_lower *lc, int node, const conv_io *io)
     a.K = K;
     a.a = io->w;
     a.a_stride = 0; /* one weight for every image */
+    a.a_static = io->w_static;
     a.c = io->y;
     a.c_stride = (size_t)c.O * Q;
     a.act = io->act;
@@ -222,7 +226,8 @@ int ocl_lower_avgpool2d(ocl_lower *lc, int node)
 
 int ocl_lower_conv2d_with(ocl_lower *lc, int node, cl_mem w, cl_mem bias, cl_mem y, int act)
 {
-    const conv_io io = {w, bias, y, (ocl_gemm_act)act};
+    /* the callers pass weights folded from params by a static launch */
+    const conv_io io = {w, bias, y, (ocl_gemm_act)act, 1};
     return lower_conv2d(lc, node, &io);
 }
 
@@ -231,6 +236,6 @@ int ocl_lower_conv2d(ocl_lower *lc, int node)
     const g_node *n = &ocl_lower_graph(lc)->nodes[node];
     const int has_bias = n->n_in > 2 && n->in[2] >= 0;
     const conv_io io = {ocl_lower_mem(lc, n->in[1]), has_bias ? ocl_lower_mem(lc, n->in[2]) : NULL,
-                        ocl_lower_mem(lc, n->out), OCL_ACT_NONE};
+                        ocl_lower_mem(lc, n->out), OCL_ACT_NONE, ocl_lower_is_param_data(lc, n->in[1])};
     return lower_conv2d(lc, node, &io);
 }

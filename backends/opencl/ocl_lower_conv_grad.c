@@ -20,7 +20,7 @@
 
 #include "backends/opencl/ocl_gemm.h"
 #include "backends/opencl/ocl_lower_ops.h"
-#include "backends/opencl/ocl_lower_ops.h"
+#include "backends/opencl/ocl_plan_internal.h"
 #include "runtime/status.h"
 
 static size_t scratch_cap(ocl_lower *lc)
@@ -117,18 +117,33 @@ int ocl_lower_conv2d_grad_input(ocl_lower *lc, int node)
     a.b = dy;
     a.b_stride = (size_t)c.O * Q;
     if (impl == OCL_GEMM_OWN) {
-        /* the own GEMM would transpose W again for every chunk's call */
-        cl_mem wt;
-        cl_kernel k;
-        if ((rc = ocl_lower_shared_scratch(lc, (size_t)K * c.O * sizeof(float), &wt)) ||
-            (rc = ocl_lower_kernel(lc, "conv_grad.cl", "convg_transpose", "", &k)) ||
-            (rc = ocl_set_args(k, "mm", a.a, wt)))
+        /* the own GEMM would transpose W again for every chunk's call. A
+         * param W is transposed once per param change (after each optimizer
+         * step), into a persistent copy whose packed panels the GEMM then
+         * also keeps (a_static); else into shared scratch every run. */
+        const size_t bytes = (size_t)K * c.O * sizeof(float);
+        const int key[4] = {G_OP_CONV2D_GRAD_INPUT, nd->in[1], K, c.O};
+        cl_mem wt = NULL;
+        int found = 0;
+        if (ocl_lower_is_param_data(lc, nd->in[1]) &&
+            (rc = ocl_lower_weight_copy(lc, key, 4, bytes, &wt, &found)))
             return rc;
-        size_t gws[2] = {(size_t)K, (size_t)c.O};
-        if ((rc = ocl_lower_launch(lc, node, k, 2, gws, NULL)))
+        const int once = wt != NULL;
+        if (!once && (rc = ocl_lower_shared_scratch(lc, bytes, &wt)))
             return rc;
+        if (!found) {
+            cl_kernel k;
+            if ((rc = ocl_lower_kernel(lc, "conv_grad.cl", "convg_transpose", "", &k)) ||
+                (rc = ocl_set_args(k, "mm", a.a, wt)))
+                return rc;
+            size_t gws[2] = {(size_t)K, (size_t)c.O};
+            if ((rc = once ? ocl_lower_launch_static(lc, node, k, 2, gws, NULL)
+                           : ocl_lower_launch(lc, node, k, 2, gws, NULL)))
+                return rc;
+        }
         a.a = wt;
         a.trans_a = 0;
+        a.a_static = once;
     }
     if (is_pointwise(&c)) {
         a.batch = c.N;

@@ -3,6 +3,7 @@
  * its last two dims), optional bias [N], out [..., M, N]. */
 #include "backends/opencl/ocl_gemm.h"
 #include "backends/opencl/ocl_lower_ops.h"
+#include "backends/opencl/ocl_plan_internal.h"
 #include "runtime/status.h"
 
 int ocl_matmul_gemm_args(ocl_lower *lc, int node, ocl_gemm_args *out)
@@ -39,6 +40,9 @@ int ocl_matmul_gemm_args(ocl_lower *lc, int node, ocl_gemm_args *out)
     a.a_stride = (size_t)(M * K);
     a.b_stride = b_batch == 1 ? 0 : (size_t)(K * N);
     a.c_stride = (size_t)(M * N);
+    /* weights (params, or views of them) are packed once per plan */
+    a.a_static = ocl_lower_is_param_data(lc, n->in[0]);
+    a.b_static = ocl_lower_is_param_data(lc, n->in[1]);
     if (n->n_in > 2 && n->in[2] >= 0) {
         a.bias = ocl_lower_mem(lc, n->in[2]);
         a.bias_mode = OCL_BIAS_COL;

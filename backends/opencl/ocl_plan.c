@@ -52,6 +52,7 @@ struct ocl_plan {
     cl_event *events;       /* one per launch when profiling */
     double *node_seconds;   /* per node, from the last profiled run */
     int ran;
+    int last_run_launches;  /* enqueued by the last run */
     int params_dirty;       /* a param may have changed since the last run */
     unsigned char *is_param; /* per tensor: G_ROLE_PARAM */
     ocl_memo *memo;         /* derived buffers shared between nodes */
@@ -59,6 +60,8 @@ struct ocl_plan {
     ocl_fusion_claims fusion; /* runs of the schedule lowered as one (ocl_fusion.h) */
     const graph *g;
     ocl_mem_need need;      /* device memory so far, checked before each allocation */
+    int keep_weights;       /* weight copies (packed panels) persist; 0 on a tight device */
+    size_t weight_copy_bytes; /* weight copies asked for (one that did not fit included) */
 };
 
 struct ocl_lower {
@@ -82,21 +85,38 @@ cl_mem ocl_lower_mem(ocl_lower *lc, int tensor)
     return lc->p->mem[tensor];
 }
 
-int ocl_lower_scratch(ocl_lower *lc, size_t bytes, cl_mem *out)
+static int private_scratch(ocl_lower *lc, size_t bytes, int derived, cl_mem *out)
 {
     ocl_plan *p = lc->p;
     int rc = cc_grow((void **)&p->scratch, &p->cap_scratch, p->n_scratch + 1, sizeof(cl_mem), "plan scratch buffers");
     if (rc)
         return rc;
+    const size_t b = bytes ? bytes : 4;
     p->need.scratch = p->scratch_bytes + p->ss.bytes;
-    if ((rc = ocl_mem_check(p->ctx, p->g, &p->need, bytes ? bytes : 4)))
+    ocl_mem_need want = p->need;
+    if (derived) { /* named as such in the message, and kept out of the batch estimate */
+        want.derived += b;
+        if (b > want.largest)
+            want.largest = b;
+    }
+    if ((rc = ocl_mem_check(p->ctx, p->g, &want, derived ? 0 : b)))
         return rc;
-    rc = rt_alloc(p->ctx, bytes ? bytes : 4, out);
+    rc = rt_alloc(p->ctx, b, out);
     if (rc)
         return rc;
     p->scratch[p->n_scratch++] = *out;
-    p->scratch_bytes += bytes ? bytes : 4;
+    if (derived)
+        p->need.derived += b;
+    else
+        p->scratch_bytes += b;
     return 0;
+}
+
+int ocl_lower_scratch(ocl_lower *lc, size_t bytes, cl_mem *out) { return private_scratch(lc, bytes, 0, out); }
+
+int ocl_lower_derived_scratch(ocl_lower *lc, size_t bytes, cl_mem *out)
+{
+    return private_scratch(lc, bytes, 1, out);
 }
 
 int ocl_lower_shared_scratch(ocl_lower *lc, size_t bytes, cl_mem *out)
@@ -158,6 +178,19 @@ int ocl_lower_launch_static(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, 
     return rc;
 }
 
+int ocl_lower_weight_copy(ocl_lower *lc, const int *key, int n_key, size_t bytes, cl_mem *out, int *found)
+{
+    *out = NULL;
+    *found = 0;
+    if (!lc->p->keep_weights)
+        return CC_OK;
+    if ((*found = ocl_lower_memo_get(lc, key, n_key, out)))
+        return CC_OK;
+    lc->p->weight_copy_bytes += bytes; /* before: a copy that does not fit counts too */
+    int rc = ocl_lower_derived_scratch(lc, bytes, out);
+    return rc ? rc : ocl_lower_memo_put(lc, key, n_key, *out);
+}
+
 int ocl_lower_memo_get(ocl_lower *lc, const int *key, int n, cl_mem *out)
 {
     const ocl_plan *p = lc->p;
@@ -189,6 +222,13 @@ int ocl_lower_memo_put(ocl_lower *lc, const int *key, int n, cl_mem mem)
 int ocl_lower_is_param(ocl_lower *lc, int tensor)
 {
     return tensor >= 0 && tensor < lc->g->n_tensors && lc->g->tensors[tensor].role == G_ROLE_PARAM;
+}
+
+int ocl_lower_is_param_data(ocl_lower *lc, int tensor)
+{
+    if (tensor < 0 || tensor >= lc->g->n_tensors)
+        return 0;
+    return ocl_lower_is_param(lc, g_storage_root(lc->g, tensor));
 }
 
 int ocl_lower_call(ocl_lower *lc, int node, ocl_host_call fn, void *data)
@@ -316,9 +356,11 @@ static int alloc_storage(ocl_plan *p, const graph *g, const g_memplan *mp)
     return 0;
 }
 
-int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
+/* One lowering; *copies: bytes of weight copies it had made when it failed. */
+static int plan_create(rt_ctx *ctx, const graph *g, int keep_weights, size_t *copies, ocl_plan **out)
 {
     *out = NULL;
+    *copies = 0;
     if (!ctx || !g)
         return cc_fail(CC_ERR_INVALID, "ocl_plan_create: expected a context and a graph, found NULL");
     if (g->n_errors)
@@ -336,6 +378,7 @@ int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
     p->ctx = ctx;
     p->g = g;
     p->params_dirty = 1;
+    p->keep_weights = keep_weights;
     p->n_tensors = g->n_tensors;
     p->n_nodes = g->n_nodes;
     p->nbytes = calloc((size_t)g->n_tensors + 1, sizeof(size_t));
@@ -406,11 +449,26 @@ done:
     free(order);
     g_memplan_free(&mp);
     if (rc) {
+        if (p)
+            *copies = p->weight_copy_bytes;
         ocl_plan_free(p);
         return rc;
     }
     *out = p;
     return 0;
+}
+
+int ocl_plan_create(rt_ctx *ctx, const graph *g, ocl_plan **out)
+{
+    size_t copies = 0;
+    int rc = plan_create(ctx, g, 1, &copies, out);
+    /* Packed weights are a speed-up, not a need: where they do not fit, the
+     * plan packs them every run as it did before (same results). */
+    if (rc == CC_ERR_NOMEM && copies > 0) {
+        cc_clear_error();
+        rc = plan_create(ctx, g, 0, &copies, out);
+    }
+    return rc;
 }
 
 void ocl_plan_free(ocl_plan *p)
@@ -510,12 +568,16 @@ void ocl_plan_params_changed(ocl_plan *p)
 
 size_t ocl_plan_arena_bytes(const ocl_plan *p) { return p ? p->arena_bytes : 0; }
 size_t ocl_plan_scratch_bytes(const ocl_plan *p) { return p ? p->scratch_bytes + p->ss.bytes : 0; }
+size_t ocl_plan_derived_bytes(const ocl_plan *p) { return p ? p->need.derived : 0; }
 
 /* ---- run --------------------------------------------------------------- */
+
+int ocl_plan_last_run_launches(const ocl_plan *p) { return p ? p->last_run_launches : 0; }
 
 int ocl_plan_run(ocl_plan *p)
 {
     cl_command_queue q = p->ctx->queue;
+    int enqueued = 0;
     for (int i = 0; i < p->n_launches; i++) {
         const ocl_launch *L = &p->launches[i];
         cl_event *ev = NULL;
@@ -528,6 +590,7 @@ int ocl_plan_run(ocl_plan *p)
         }
         if (L->once && !p->params_dirty)
             continue;
+        enqueued++;
         if (L->k) {
             cl_int err = clEnqueueNDRangeKernel(q, L->k, L->dims, NULL, L->gws, L->has_lws ? L->lws : NULL, 0,
                                                 NULL, ev);
@@ -550,6 +613,7 @@ int ocl_plan_run(ocl_plan *p)
     if (err != CL_SUCCESS)
         return cc_fail(CC_ERR_OPENCL, "ocl_plan_run: clFinish failed: %s", rt_cl_error_string(err));
     p->ran = 1;
+    p->last_run_launches = enqueued;
     p->params_dirty = 0;
     if (p->events) {
         for (int n = 0; n < p->n_nodes; n++)

@@ -62,6 +62,23 @@ int ocl_lower_memo_put(ocl_lower *lc, const int *key, int n, cl_mem mem);
 
 /* 1 when the tensor is a G_ROLE_PARAM (persistent weights). */
 int ocl_lower_is_param(ocl_lower *lc, int tensor);
+/* 1 when the tensor's storage is a param's: the param or a view of one
+ * (reshape), i.e. its data changes only with the params. */
+int ocl_lower_is_param_data(ocl_lower *lc, int tensor);
+
+/* Private scratch for data derived from params only (a launch_static
+ * output: packed weights, a folded BatchNorm): like ocl_lower_scratch, but
+ * counted in the memory check as params-derived, which a smaller batch does
+ * not shrink. */
+int ocl_lower_derived_scratch(ocl_lower *lc, size_t bytes, cl_mem *out);
+/* A persistent copy of a weight in another layout (the GEMM's packed
+ * panels), filled by launch_static: found by key in the plan memo (*found 1:
+ * an earlier node made it and emitted its launches), else made as derived
+ * scratch. *out is NULL (and *found 0) when the plan keeps no such copies:
+ * ocl_plan_create lowers a plan a second time without them when the first
+ * lowering ran out of device memory, so a tight device still gets the plan
+ * that re-packs every run. */
+int ocl_lower_weight_copy(ocl_lower *lc, const int *key, int n_key, size_t bytes, cl_mem *out, int *found);
 
 /* Transient scratch for one node's launches, shared with every other node of
  * the plan (one buffer sized to the largest node's total; the queue is in

@@ -9,7 +9,7 @@
 
 void ocl_mem_need_of(const graph *g, ocl_mem_need *need)
 {
-    need->params = need->inputs = need->arena = need->scratch = need->largest = 0;
+    need->params = need->inputs = need->arena = need->scratch = need->derived = need->largest = 0;
     for (int t = 0; t < g->n_tensors; t++) {
         const g_tensor *T = &g->tensors[t];
         if (T->alias_of >= 0 || (T->role != G_ROLE_INPUT && T->role != G_ROLE_PARAM))
@@ -59,14 +59,16 @@ static int64_t batch_of(const graph *g)
 }
 
 /* The largest batch below B whose plan would fit, assuming activations,
- * inputs and scratch scale with the batch and params do not; 0 when none. */
+ * inputs and scratch scale with the batch and params (and what derives from
+ * them) do not; 0 when none. */
 static int64_t batch_that_fits(int64_t B, const ocl_mem_need *n, uint64_t global, uint64_t per_buffer)
 {
     const double per_item = (double)(n->inputs + n->arena + n->scratch) / (double)B;
     const double arena_item = (double)n->arena / (double)B;
-    if (per_item <= 0 || (double)n->params >= (double)global)
+    const double fixed = (double)n->params + (double)n->derived;
+    if (per_item <= 0 || fixed >= (double)global)
         return 0;
-    double fit = ((double)global - (double)n->params) / per_item;
+    double fit = ((double)global - fixed) / per_item;
     if (arena_item > 0 && (double)per_buffer / arena_item < fit)
         fit = (double)per_buffer / arena_item;
     int64_t b = (int64_t)fit;
@@ -78,7 +80,8 @@ int ocl_mem_check(const rt_ctx *ctx, const graph *g, const ocl_mem_need *need, s
     uint64_t global, per_buffer;
     int limited;
     ocl_mem_limits(ctx, &global, &per_buffer, &limited);
-    const uint64_t total = (uint64_t)need->params + need->inputs + need->arena + need->scratch + extra;
+    const uint64_t total =
+        (uint64_t)need->params + need->inputs + need->arena + need->scratch + need->derived + extra;
     uint64_t largest = need->largest > need->arena ? need->largest : need->arena;
     if (extra > largest)
         largest = extra;
@@ -100,9 +103,9 @@ int ocl_mem_check(const rt_ctx *ctx, const graph *g, const ocl_mem_need *need, s
                                               : "use a device with more memory");
     return cc_fail(CC_ERR_NOMEM,
                    "device memory: the plan needs %llu bytes (params %zu, inputs %zu, activations %zu, scratch %zu; "
-                   "largest buffer %llu) but %s has %llu bytes of global memory and allocates at most %llu bytes "
+                   "packed weights %zu; largest buffer %llu) but %s has %llu bytes of global memory and allocates at most %llu bytes "
                    "per buffer%s; %s",
                    (unsigned long long)total, need->params, need->inputs, need->arena, need->scratch + extra,
-                   (unsigned long long)largest, ctx->dev.device_name, (unsigned long long)global,
+                   need->derived, (unsigned long long)largest, ctx->dev.device_name, (unsigned long long)global,
                    (unsigned long long)per_buffer, limited ? " (lowered by CLIPCL_DEVICE_MEM_LIMIT)" : "", fit);
 }

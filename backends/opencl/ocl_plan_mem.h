@@ -17,10 +17,12 @@ typedef struct ocl_mem_need {
     size_t params, inputs; /* own buffers */
     size_t arena;          /* the activation arena, one buffer */
     size_t scratch;        /* private plus shared scratch so far */
+    size_t derived;        /* derived from params (packed weights, folded
+                              BatchNorm): like params, the same at any batch */
     size_t largest;        /* the largest single buffer */
 } ocl_mem_need;
 
-/* The sizes of params and inputs (own buffers) of g; arena and scratch 0. */
+/* The sizes of params and inputs (own buffers) of g; the rest 0. */
 void ocl_mem_need_of(const graph *g, ocl_mem_need *need);
 
 /* The device's limits: global bytes and bytes per buffer, each lowered by

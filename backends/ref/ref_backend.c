@@ -127,6 +127,7 @@ static int ref_plan_stats(const void *plan, backend_plan_stats *out)
     if (!order)
         return cc_fail(CC_ERR_NOMEM, "ref plan stats: schedule of %d nodes", p->g->n_nodes);
     out->n_launches = g_schedule(p->g, order);
+    out->n_last_run = out->n_launches; /* every node every run (before the first, too) */
     free(order);
     return out->n_launches < 0 ? cc_fail(CC_ERR_INVALID, "ref plan stats: the graph has a cycle") : CC_OK;
 }
