@@ -15,6 +15,7 @@
 #include "runtime/kernel_source.h"
 #include "runtime/policy.h"
 #include "runtime/status.h"
+#include "runtime/fs.h"
 
 /* Bump when the checks change: old results then stop matching. */
 #define SC_FORMAT "clipcl-selfcheck-1"
@@ -112,24 +113,17 @@ int sc_read_cache(const char *file, sc_report *r)
     return 1;
 }
 
-static void mkdir_parent(const char *file)
-{
-    char tmp[1000];
-    snprintf(tmp, sizeof tmp, "%s", file);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) && errno != EEXIST)
-            return;
-        *p = '/';
-    }
-}
-
 void sc_write_cache(const rt_ctx *ctx, const char *file, const sc_report *r)
 {
     char tmp[1100];
-    mkdir_parent(file);
+    char dir[1000];
+    snprintf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (rt_make_dirs(dir) != CC_OK)
+            cc_clear_error(); /* the cache is optional: without its folder the write is skipped */
+    }
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", file, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f)

@@ -115,30 +115,6 @@ void io_atomic_abort(io_atomic *a)
     release(a);
 }
 
-int io_make_dirs(const char *dir)
-{
-    size_t n = strlen(dir);
-    char *p = malloc(n + 1);
-    if (!p)
-        return cc_fail(CC_ERR_NOMEM, "out of memory for the path %s", dir);
-    memcpy(p, dir, n + 1);
-    int rc = CC_OK;
-    for (size_t i = 1; i <= n && rc == CC_OK; i++) {
-        if (i < n && p[i] != '/')
-            continue;
-        char c = p[i];
-        p[i] = '\0';
-        struct stat sb;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST)
-            rc = cc_fail(CC_ERR_IO, "cannot create directory %s: %s", p, strerror(errno));
-        else if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            rc = cc_fail(CC_ERR_IO, "%s exists and is not a directory", p);
-        p[i] = c;
-    }
-    free(p);
-    return rc;
-}
-
 const char *io_not_regular(int fd)
 {
     struct stat st;

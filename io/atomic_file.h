@@ -25,10 +25,6 @@ int io_atomic_commit(io_atomic *a);
 /* Closes and removes the temporary (safe to call after a failed commit). */
 void io_atomic_abort(io_atomic *a);
 
-/* mkdir -p: creates each missing component of dir; an error names the
- * component that could not be made or that exists as a non-directory. */
-int io_make_dirs(const char *dir);
-
 /* For an open file that is refused as data: "is a directory" (the common
  * slip) or "not a regular file". */
 const char *io_not_regular(int fd);

@@ -11,6 +11,7 @@
 
 #include "io/atomic_file.h"
 #include "runtime/status.h"
+#include "runtime/fs.h"
 
 #define BLOCK 512
 #define DEFAULT_SHARD_SIZE 10000
@@ -93,7 +94,7 @@ int synth_write_wds(const synth_write_opts *o, int64_t shard_size, int64_t *done
     int64_t per = shard_size > 0 ? shard_size : DEFAULT_SHARD_SIZE;
     char path[4096];
     snprintf(path, sizeof path, "%s/shards", o->out_dir);
-    int rc = io_make_dirs(path);
+    int rc = rt_make_dirs(path);
     for (int64_t k = 0; k * per < o->n && rc == CC_OK; k++) {
         snprintf(path, sizeof path, "%s/shards/shard-%06" PRId64 ".tar", o->out_dir, k);
         int64_t first = k * per;

@@ -36,6 +36,7 @@
 
 #include "io/atomic_file.h"
 #include "runtime/status.h"
+#include "runtime/fs.h"
 
 typedef struct membuf {
     uint8_t *p;
@@ -215,7 +216,7 @@ static int write_split(const synth_write_opts *o, int split, int64_t n, int64_t 
     const char *name = synth_split_names[split];
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", o->out_dir, name);
-    int rc = io_make_dirs(path);
+    int rc = rt_make_dirs(path);
     text csv = {0};
     text_printf(&csv, "filepath,title,shape,colour,size,position,class_shape,class_pair\n");
     for (int64_t i = 0; i < n && rc == CC_OK; i++) {
@@ -257,7 +258,7 @@ static int write_dataset(const synth_write_opts *o, int64_t shard_size)
         return cc_fail(CC_ERR_INVALID, "synth: negative image count");
     if (strlen(o->out_dir) > 3000)
         return cc_fail(CC_ERR_INVALID, "synth: output path too long");
-    int rc = io_make_dirs(o->out_dir);
+    int rc = rt_make_dirs(o->out_dir);
     if (rc == CC_OK)
         rc = write_labels(o->out_dir);
     int64_t done = 0, total = o->n + (o->holdout ? 2 * o->n_heldout : 0);

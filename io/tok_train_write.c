@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "runtime/status.h"
+#include "runtime/fs.h"
 
 static char *join(const char *dir, const char *name)
 {
@@ -109,7 +110,7 @@ int tok_trainer_write_hf(const tok_trainer *tr, const char *dir)
         return cc_fail(CC_ERR_INVALID, "tok_trainer_write_hf: trainer or directory is missing");
     if (tr->learned != 1)
         return cc_fail(CC_ERR_INVALID, "tok_trainer_write_hf: no merges learned yet (call tok_trainer_learn first)");
-    int rc = io_make_dirs(dir);
+    int rc = rt_make_dirs(dir);
     if (rc)
         return rc;
     char *merges = join(dir, "merges.txt"), *vocab = join(dir, "vocab.json");

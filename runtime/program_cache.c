@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include "runtime/settings.h"
+#include "runtime/fs.h"
 
 const char *rt_cache_dir(char *buf, size_t len)
 {
@@ -151,30 +152,15 @@ int rt_pcache_load(const char *hex, unsigned char **payload, size_t *len)
     return RT_PCACHE_LOADED;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char tmp[3200];
-    int w = snprintf(tmp, sizeof tmp, "%s", dir);
-    if (w < 0 || (size_t)w >= sizeof tmp)
-        return -1;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 int rt_pcache_store(const char *hex, const unsigned char *payload, size_t len)
 {
     char dir[3200], path[3300], tmp[3300];
-    if (!payload || len == 0 || programs_dir(dir, sizeof dir) != 0 || mkdir_p(dir) != 0)
+    if (!payload || len == 0 || programs_dir(dir, sizeof dir) != 0)
         return -1;
+    if (rt_make_dirs(dir) != CC_OK) {
+        cc_clear_error(); /* an unwritable cache is not an error of the caller's */
+        return -1;
+    }
     int w1 = snprintf(path, sizeof path, "%s/%s.bin", dir, hex);
     int w2 = snprintf(tmp, sizeof tmp, "%s/.%s.tmp.XXXXXX", dir, hex);
     if (w1 < 0 || (size_t)w1 >= sizeof path || w2 < 0 || (size_t)w2 >= sizeof tmp)

@@ -18,6 +18,7 @@
 #include "runtime/status.h"
 #include "tools/cmd.h"
 #include "tools/cmd_clip.h"
+#include "runtime/fs.h"
 
 #define DEFAULT_BULK_BATCH 64
 #define DEFAULT_SHARD_SIZE 10000
@@ -264,7 +265,7 @@ static int start_fresh(const bulk_args *a, es_manifest *m, int text, int dim, in
     m->batch = a->mo.batch;
     if (!m->model || !m->data)
         return cmd_error("out of memory");
-    int rc = io_make_dirs(a->out);
+    int rc = rt_make_dirs(a->out);
     if (rc)
         return cmd_lib_error(rc);
     if ((*lock_fd = lock_dir(a->out)) < 0)

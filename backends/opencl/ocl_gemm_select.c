@@ -20,6 +20,7 @@
 #include "backends/opencl/ocl_gemm_tune.h"
 #include "backends/opencl/ocl_warn.h"
 #include "runtime/status.h"
+#include "runtime/fs.h"
 
 /* ---------------- the cached choice ---------------- */
 
@@ -49,23 +50,6 @@ static memo_entry *memo_for(cl_device_id dev)
     memset(e, 0, sizeof *e);
     e->dev = dev;
     return e;
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) && errno != EEXIST)
-            return cc_fail(CC_ERR_IO, "ocl_gemm: cannot create folder %s: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) && errno != EEXIST)
-        return cc_fail(CC_ERR_IO, "ocl_gemm: cannot create folder %s: %s", tmp, strerror(errno));
-    return CC_OK;
 }
 
 static int tuning_dir(char *dir, size_t dlen)
@@ -206,7 +190,7 @@ static int write_file(const rt_ctx *ctx, const ocl_gemm_tune_result *r)
     char dir[800], file[1000], tmp[1100];
     if (tuning_dir(dir, sizeof dir) || ocl_gemm_tuning_path(ctx, file, sizeof file))
         return cc_fail(CC_ERR_IO, "ocl_gemm: no cache folder to store the tuning result in (CLIPCL_CACHE_DIR)");
-    int rc = mkdir_p(dir);
+    int rc = rt_make_dirs(dir);
     if (rc)
         return rc;
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", file, (long)getpid());
