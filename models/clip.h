@@ -136,6 +136,10 @@ typedef struct clip_model {
  * open_clip_model.safetensors or the only *.safetensors) plus optionally
  * open_clip_config.json / config.json, which is applied. */
 int clip_load(const char *path, clip_model **out);
+
+/* tpl with every "{}" replaced by label (malloc'd; NULL when out of memory):
+ * one prompt of CLIP's prompt ensembling ("a photo of a {}."). */
+char *clip_fill_template(const char *tpl, const char *label);
 /* Builds a model from an already filled map (taken over) and optional config. */
 int clip_model_from_wmap(clip_wmap *w, const char *config_path, clip_model **out);
 void clip_model_free(clip_model *m);

@@ -8,13 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/clip.h"
 #include "runtime/status.h"
 
 #define DEFAULT_TEMPLATE "a photo of a {}."
 
-/* The template with every "{}" replaced by the label (train/'s
- * eval_fill_template rule; models/ sits below train/). */
-static char *fill(const char *tpl, const char *label)
+char *clip_fill_template(const char *tpl, const char *label)
 {
     size_t n = 1, ll = strlen(label);
     for (const char *p = tpl; *p; p++)
@@ -90,7 +89,7 @@ int clipcl_zeroshot_classifier(clipcl_model *m, const char *const *labels, int n
         rc = cc_fail(CC_ERR_NOMEM, "zero-shot: out of memory for %zu prompts", P);
     for (int l = 0; l < L && !rc; l++)
         for (int t = 0; t < T && !rc; t++)
-            if (!(prompts[(size_t)l * T + t] = fill(templates[t], labels[l])))
+            if (!(prompts[(size_t)l * T + t] = clip_fill_template(templates[t], labels[l])))
                 rc = cc_fail(CC_ERR_NOMEM, "zero-shot: out of memory for a prompt");
     /* One call for every prompt, as the command makes it: the same batches,
      * so the same numbers. */

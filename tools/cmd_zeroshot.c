@@ -131,50 +131,19 @@ static int parse(int argc, char **argv, zs_args *a)
     return 0;
 }
 
-static void normalize_row(float *r, int d)
-{
-    double s = 0;
-    for (int j = 0; j < d; j++)
-        s += (double)r[j] * r[j];
-    double inv = 1.0 / fmax(sqrt(s), 1e-12);
-    for (int j = 0; j < d; j++)
-        r[j] = (float)(r[j] * inv);
-}
-
 /* cls[L x D]: the ensembled, normalised label embeddings. */
 static int label_embeddings(clipcl_model *m, const zs_args *a, float *cls)
 {
-    int L = a->labels.n, T = a->templates.n, D = clipcl_embed_dim(m);
-    cmd_strings prompts = {0};
-    int rc = 0;
-    for (int l = 0; l < L && !rc; l++)
-        for (int t = 0; t < T && !rc; t++) {
-            char *p = eval_fill_template(a->templates.v[t], a->labels.v[l]);
-            rc = p ? cmd_strings_push(&prompts, p, strlen(p)) : cmd_error("out of memory");
-            free(p);
-        }
-    float *f = rc ? NULL : malloc((size_t)L * T * D * sizeof *f);
-    if (!rc && !f)
-        rc = cmd_error("out of memory for %d prompt embeddings", L * T);
     int truncated = 0;
-    if (!rc && (rc = clipcl_encode_texts(m, (const char *const *)prompts.v, L * T,
-                                         CLIPCL_NORMALIZE, f, &truncated)) != 0)
-        rc = cmd_lib_error(rc);
-    for (int l = 0; l < L && !rc; l++) {
-        for (int j = 0; j < D; j++) {
-            double s = 0;
-            for (int t = 0; t < T; t++)
-                s += f[((size_t)l * T + t) * D + j];
-            cls[(size_t)l * D + j] = (float)(s / T);
-        }
-        normalize_row(cls + (size_t)l * D, D);
-    }
-    if (!rc && truncated)
+    int rc = clipcl_zeroshot_classifier(m, (const char *const *)a->labels.v, a->labels.n,
+                                        (const char *const *)a->templates.v, a->templates.n, cls,
+                                        &truncated);
+    if (rc)
+        return cmd_lib_error(rc);
+    if (truncated)
         fprintf(stderr, "clipcl: warning: %d prompt%s cut to the context length\n", truncated,
                 truncated == 1 ? "" : "s");
-    free(f);
-    cmd_strings_free(&prompts);
-    return rc;
+    return 0;
 }
 
 static void json_str(const char *s)
@@ -229,18 +198,23 @@ static void print_image(const zs_args *a, int i, const double *p, const int *idx
     printf("]}");
 }
 
-/* Softmax over the scaled cosines of every image, printed as they come. */
+/* Softmax over the scaled cosines of every image (clipcl_zeroshot_probs, as
+ * the library and the Python package compute it), then printed. */
 static int classify(const zs_args *a, float scale, const float *img, const float *cls, int D)
 {
     int L = a->labels.n;
-    double *p = malloc((size_t)L * sizeof *p);
+    double *p = malloc((size_t)a->images.n * L * sizeof *p);
     int *idx = malloc((size_t)a->top * sizeof *idx);
     if (!p || !idx) {
         free(p);
         free(idx);
         return cmd_error("out of memory for %d labels", L);
     }
-    double s = exp((double)scale);
+    if (clipcl_zeroshot_probs(img, a->images.n, cls, L, D, scale, p) != CLIPCL_OK) {
+        free(p);
+        free(idx);
+        return cmd_error("%s", clipcl_last_error());
+    }
     if (a->json) {
         printf("{\"labels\": [");
         for (int l = 0; l < L; l++) {
@@ -255,20 +229,9 @@ static int classify(const zs_args *a, float scale, const float *img, const float
         printf("],\n \"logit_scale\": %.9g,\n \"results\": [", (double)scale);
     }
     for (int i = 0; i < a->images.n; i++) {
-        double mx = -INFINITY, z = 0;
-        for (int l = 0; l < L; l++) {
-            double d = 0;
-            for (int j = 0; j < D; j++)
-                d += (double)img[(size_t)i * D + j] * cls[(size_t)l * D + j];
-            p[l] = s * d;
-            mx = fmax(mx, p[l]);
-        }
-        for (int l = 0; l < L; l++)
-            z += (p[l] = exp(p[l] - mx));
-        for (int l = 0; l < L; l++)
-            p[l] /= z;
-        top_k(p, L, a->top, idx);
-        print_image(a, i, p, idx);
+        const double *pi = p + (size_t)i * L;
+        top_k(pi, L, a->top, idx);
+        print_image(a, i, pi, idx);
     }
     if (a->json)
         printf("\n ]}\n");

@@ -5,30 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/clip.h"
 #include "runtime/status.h"
 
 #define CHUNK 64 /* rows handed to the API at once (it splits them further) */
-
-char *eval_fill_template(const char *tpl, const char *name)
-{
-    size_t n = 1, ll = strlen(name);
-    for (const char *p = tpl; *p; p++)
-        n += (p[0] == '{' && p[1] == '}') ? ll : 1;
-    char *o = malloc(n), *q = o;
-    if (!o)
-        return NULL;
-    for (const char *p = tpl; *p; p++) {
-        if (p[0] == '{' && p[1] == '}') {
-            memcpy(q, name, ll);
-            q += ll;
-            p++;
-        } else {
-            *q++ = *p;
-        }
-    }
-    *q = '\0';
-    return o;
-}
 
 /* ---- features (the only place that talks to the model) ---- */
 
@@ -86,7 +66,7 @@ static int class_embeddings(const eval_run_opts *o, clipcl_model *m, const eval_
     int rc = CC_OK;
     for (int64_t c = 0; c < classes->n && !rc; c++)
         for (int t = 0; t < T && !rc; t++) {
-            char *p = eval_fill_template(o->templates[t], classes->v[c]);
+            char *p = clip_fill_template(o->templates[t], classes->v[c]);
             rc = !p ? cc_fail(CC_ERR_NOMEM, "out of memory") : eval_strs_push(&prompts, p);
             free(p);
         }

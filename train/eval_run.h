@@ -59,8 +59,4 @@ void eval_run_sets_free(eval_run_sets *s);
  * first: a missing tokenizer fails before any image is decoded. */
 int eval_run(const eval_run_opts *o, const eval_run_sets *s, clipcl_model *m, eval_run_results *r);
 
-/* tpl with every "{}" replaced by name (malloc'd; NULL when out of memory):
- * one prompt of CLIP's prompt ensembling. */
-char *eval_fill_template(const char *tpl, const char *name);
-
 #endif
