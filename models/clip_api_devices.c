@@ -10,19 +10,6 @@
 #include "runtime/rt.h"
 #include "runtime/status.h"
 
-static const char *type_name(cl_device_type t)
-{
-    if (t & CL_DEVICE_TYPE_GPU)
-        return "gpu";
-    if (t & CL_DEVICE_TYPE_CPU)
-        return "cpu";
-    if (t & CL_DEVICE_TYPE_ACCELERATOR)
-        return "accel";
-    if (t & CL_DEVICE_TYPE_CUSTOM)
-        return "custom";
-    return "other";
-}
-
 int clipcl_list_devices(clipcl_device *out, int cap, int *n)
 {
     if (!n || cap < 0 || (cap > 0 && !out))
@@ -46,7 +33,7 @@ int clipcl_list_devices(clipcl_device *out, int cap, int *n)
         snprintf(o->spec, sizeof o->spec, "%d:%d", d->platform_index, d->device_index);
         snprintf(o->name, sizeof o->name, "%s", d->device_name);
         snprintf(o->platform, sizeof o->platform, "%s", d->platform_name);
-        snprintf(o->type, sizeof o->type, "%s", type_name(d->type));
+        snprintf(o->type, sizeof o->type, "%s", rt_device_type_name(d->type));
         o->compute_units = (int)d->compute_units;
         o->global_mem_bytes = (int64_t)d->global_mem_bytes;
         o->is_default = have_sel && d->platform_index == sel.platform_index &&

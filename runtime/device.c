@@ -272,3 +272,16 @@ int rt_select_device(const char *spec, rt_device_info *out)
     free(l);
     return CC_OK;
 }
+
+const char *rt_device_type_name(cl_device_type t)
+{
+    if (t & CL_DEVICE_TYPE_GPU)
+        return "gpu";
+    if (t & CL_DEVICE_TYPE_CPU)
+        return "cpu";
+    if (t & CL_DEVICE_TYPE_ACCELERATOR)
+        return "accel";
+    if (t & CL_DEVICE_TYPE_CUSTOM)
+        return "custom";
+    return "other";
+}

@@ -116,4 +116,8 @@ int rt_finish(rt_ctx *ctx);
 /* Seconds between an event's start and end (needs profiling). */
 double rt_event_seconds(cl_event ev);
 
+/* "gpu", "cpu", "accel", "custom" or "other": the short name the CLI and the
+ * API give a device's type. */
+const char *rt_device_type_name(cl_device_type t);
+
 #endif

@@ -33,19 +33,6 @@ const char cmd_devices_usage[] =
     "              disagrees is disabled for the device (a warning names it) and\n"
     "              the result replaces the cached one\n";
 
-static const char *type_name(cl_device_type t)
-{
-    if (t & CL_DEVICE_TYPE_GPU)
-        return "gpu";
-    if (t & CL_DEVICE_TYPE_CPU)
-        return "cpu";
-    if (t & CL_DEVICE_TYPE_ACCELERATOR)
-        return "accel";
-    if (t & CL_DEVICE_TYPE_CUSTOM)
-        return "custom";
-    return "other";
-}
-
 static void human_bytes(cl_ulong b, char *buf, size_t len)
 {
     const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -85,7 +72,7 @@ static void print_table(const rt_device_info *l, int n, const rt_device_info *se
         human_bytes(d->local_mem_bytes, lm, sizeof lm);
         snprintf(local, sizeof local, "%s%s", lm, d->local_mem_is_real ? "" : " (emulated)");
         printf("  %c %-5s %-6s %-5s %4u %10s %-22s %7zu %4u %4s %4s  %-10s %s\n",
-               is_selected(d, sel) ? '*' : ' ', id, type_name(d->type),
+               is_selected(d, sel) ? '*' : ' ', id, rt_device_type_name(d->type),
                rt_device_class_name(d->device_class), d->compute_units, global, local,
                d->max_work_group_size, d->preferred_vector_width_float, d->fp16 ? "yes" : "no",
                d->fp64 ? "yes" : "no", d->driver_version, d->device_name);
@@ -111,7 +98,7 @@ static json_object *device_json(const rt_device_info *d, int selected)
     json_object_object_add(o, "platform_version", json_object_new_string(d->platform_version));
     json_object_object_add(o, "device_version", json_object_new_string(d->device_version));
     json_object_object_add(o, "driver_version", json_object_new_string(d->driver_version));
-    json_object_object_add(o, "type", json_object_new_string(type_name(d->type)));
+    json_object_object_add(o, "type", json_object_new_string(rt_device_type_name(d->type)));
     json_object_object_add(o, "class", json_object_new_string(rt_device_class_name(d->device_class)));
     json_object_object_add(o, "compute_units", json_object_new_int64(d->compute_units));
     json_object_object_add(o, "global_mem_bytes", json_object_new_int64((int64_t)d->global_mem_bytes));
