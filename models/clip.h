@@ -45,6 +45,14 @@ const clip_weight *clip_wmap_find(const clip_wmap *m, const char *name);
 /* ---- configuration ---- */
 typedef enum clip_naming { CLIP_NAMING_OPENAI = 0, CLIP_NAMING_HF = 1 } clip_naming;
 typedef enum clip_act { CLIP_ACT_QUICKGELU = 0, CLIP_ACT_GELU = 1 } clip_act;
+/* How a tower turns its token rows into one feature row (open_clip pool_type). */
+typedef enum clip_vision_pool { CLIP_VISION_POOL_TOK = 0, CLIP_VISION_POOL_AVG = 1 } clip_vision_pool;
+typedef enum clip_text_pool {
+    CLIP_TEXT_POOL_ARGMAX = 0, /* the row at argmax(ids): CLIP's end-of-text token */
+    CLIP_TEXT_POOL_FIRST = 1,
+    CLIP_TEXT_POOL_LAST = 2,
+    CLIP_TEXT_POOL_EOS = 3,    /* the first row whose id is eos_id */
+} clip_text_pool;
 
 typedef struct clip_vision_cfg {
     int is_vit;
@@ -56,12 +64,33 @@ typedef struct clip_vision_cfg {
     int resolution;
     clip_act act;     /* ViT MLP activation (the RN tower uses ReLU) */
     float eps;        /* LayerNorm; BatchNorm always 1e-5 */
+    /* open_clip VisionTransformer options (docs/models.md); zero = OpenAI's. */
+    int mlp_width;    /* MLP hidden width; 0 = 4 * width (mlp_ratio 4) */
+    int layer_scale;  /* ls_1.gamma / ls_2.gamma scale each residual branch */
+    clip_vision_pool pool;  /* token 0 or the mean of the patch tokens */
+    int final_ln_after_pool;/* ln_post on the pooled row instead of before pooling */
+    int no_ln_pre;    /* no ln_pre after the positional embedding */
+    int attn_pool_queries, attn_pool_heads; /* attentional_pool; 0 = none */
+    /* Non-empty: this tower cannot be built, and this says why (one line
+     * naming the option or tensor and what it means in open_clip or
+     * transformers). The other tower still works. */
+    char unsupported[256];
 } clip_vision_cfg;
 
 typedef struct clip_text_cfg {
     int width, layers, heads, context, vocab;
     clip_act act;
     float eps;
+    /* open_clip TextTransformer options (docs/models.md); zero = OpenAI's. */
+    int mlp_width;    /* MLP hidden width; 0 = 4 * width */
+    int layer_scale;  /* ls_1.gamma / ls_2.gamma */
+    clip_text_pool pool;
+    int eos_id;       /* CLIP_TEXT_POOL_EOS: the first position holding this id */
+    int no_causal_mask;
+    int proj_bias;    /* text_projection is a Linear with bias ([E, W] + [E]) */
+    int no_proj;      /* proj_type "none": features are the pooled rows, E = width */
+    char tokenizer[128]; /* hf_tokenizer_name: "" = CLIP BPE; else only token ids work */
+    char unsupported[256]; /* as clip_vision_cfg.unsupported */
 } clip_text_cfg;
 
 typedef struct clip_config {
