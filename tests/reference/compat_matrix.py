@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""clipcl against open_clip, one row per open_clip model config.
+
+For each config name in open_clip's model_configs/ (or the ones given), this
+builds the model with random weights, perturbs every parameter and BatchNorm
+statistic away from its initial value, exports it the way open_clip's hub
+export does (open_clip_model.safetensors + open_clip_config.json with
+model_cfg and preprocess_cfg), computes float64 and float32 reference
+features for fixed pixels and token ids, then runs `clipcl embed-image
+--pixels` and `clipcl embed-text --ids` on the export and reports, per tower,
+the minimum cosine and max|clipcl - ref| / max|ref| against the float64
+reference, or the message clipcl refused with. A tower that exits 0 with
+numbers outside the tolerance is the one outcome that must never happen.
+
+Depth is capped (--max-layers, default 2 blocks per tower, ResNet stages 1
+block each) so that every config, up to ViT-e-14 and ViT-bigG-14, runs on a
+small machine; widths, heads, patch and image sizes, vocabularies and every
+option stay as published.
+
+Needs a virtualenv with torch >= 2 and open_clip_torch (see
+tests/reference/README.md); CI does not run it. Nothing is downloaded:
+HF_HUB_OFFLINE is set, and models whose text tower is a Hugging Face model
+get a configuration built in code (their default sizes, depth capped).
+
+  compat_matrix.py export NAME OUT [--set vision_cfg.ls_init_value=0.1 ...]
+  compat_matrix.py compare DIR --clipcl build/tools/clipcl
+  compat_matrix.py matrix --clipcl build/tools/clipcl --work DIR --results R.json
+                          [--only REGEX]
+  compat_matrix.py table R.json --doc docs/models.md
+"""
+import argparse
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+COS_MIN = 0.99999
+REL_MAX = 1e-4
+BIG_PARAMS = 700_000_000  # above this the weights are not materialised
+
+
+def _torch():
+    import torch
+    torch.set_num_threads(int(os.environ.get("COMPAT_THREADS", "1")))
+    return torch
+
+
+def config_names():
+    import open_clip
+    return sorted(open_clip.list_models())
+
+
+def _set(cfg, dotted, value):
+    parts = dotted.split(".")
+    d = cfg
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    try:
+        value = json.loads(value)
+    except (ValueError, TypeError):
+        pass
+    d[parts[-1]] = value
+
+
+def capped_config(name, max_layers, sets=()):
+    import open_clip
+    cfg = copy.deepcopy(open_clip.get_model_config(name))
+    if cfg is None:
+        raise SystemExit(f"unknown open_clip config '{name}'")
+    v, t = cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})
+    if max_layers:
+        if isinstance(v.get("layers"), (list, tuple)):
+            v["layers"] = [min(n, 1) for n in v["layers"]]
+        elif isinstance(v.get("layers"), int):
+            v["layers"] = min(v["layers"], max_layers)
+        if isinstance(t.get("layers"), int):
+            t["layers"] = min(t["layers"], max_layers)
+        mm = cfg.get("multimodal_cfg")
+        if isinstance(mm, dict) and isinstance(mm.get("layers"), int):
+            mm["layers"] = min(mm["layers"], max_layers)
+    for s in sets:
+        k, _, val = s.partition("=")
+        _set(cfg, k, val)
+    return cfg
+
+
+def _patch_hf_configs(max_layers):
+    """open_clip's Hugging Face text towers ask the hub for their config:
+    answer with the architecture's default config built in code."""
+    import transformers
+    real = transformers.AutoConfig.from_pretrained
+
+    def offline(name, *a, **k):
+        n = str(name).lower()
+        if "xlm-roberta" in n or "xlm-v" in n:
+            c = transformers.XLMRobertaConfig()
+        elif "roberta" in n:
+            c = transformers.RobertaConfig(vocab_size=50265, max_position_embeddings=514,
+                                           type_vocab_size=1, pad_token_id=1)
+        elif "mt5" in n:
+            c = transformers.MT5Config()
+        elif "nllb" in n:
+            c = transformers.M2M100Config()
+        elif "bert" in n:
+            c = transformers.BertConfig()
+        else:
+            return real(name, *a, **k)
+        for key in ("num_hidden_layers", "num_layers", "encoder_layers", "decoder_layers"):
+            if hasattr(c, key) and max_layers:
+                setattr(c, key, min(getattr(c, key), max_layers))
+        return c
+
+    transformers.AutoConfig.from_pretrained = offline
+
+
+def _count_params_meta(cfg):
+    import open_clip
+    torch = _torch()
+    from open_clip.model import CLIP, CustomTextCLIP
+    cls = CustomTextCLIP if ("hf_model_name" in cfg.get("text_cfg", {}) or cfg.get("custom_text")) else CLIP
+    if "multimodal_cfg" in cfg:
+        from open_clip.coca_model import CoCa
+        cls = CoCa
+    kw = {k: v for k, v in cfg.items() if k not in ("custom_text",)}
+    with torch.device("meta"):
+        m = cls(**kw)
+    return sum(p.numel() for p in m.parameters()), m
+
+
+def perturb(model, seed):
+    torch = _torch()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, p in model.named_parameters():
+            r = torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype)
+            p.add_(r * (0.1 if p.ndim <= 1 else 0.02))
+        for name, b in model.named_buffers():
+            if not b.is_floating_point():
+                continue
+            r = torch.randn(b.shape, generator=g, dtype=torch.float64).to(b.dtype)
+            if name.endswith("running_var"):
+                b.copy_((b + 0.2 * r).abs() + 0.05)
+            elif name.endswith("running_mean"):
+                b.add_(0.1 * r)
+
+
+def _ids(cfg, batch, seed):
+    t = cfg.get("text_cfg", {})
+    T, V = int(t.get("context_length", 77)), int(t.get("vocab_size", 49408))
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((batch, T), np.int32)
+    pad = int(t.get("pad_id", 0))
+    ids[:] = pad
+    eos = int(t.get("eos_id", 2)) if t.get("pool_type") == "eos" else V - 1
+    for b in range(batch):
+        L = int(rng.integers(3, T + 1)) if b else T
+        ids[b, 0] = V - 2
+        ids[b, 1:L - 1] = rng.integers(1, V - 2, L - 2)
+        ids[b, L - 1] = eos
+    return ids
+
+
+def export(name, out, max_layers=2, sets=(), seed=0, batch=2):
+    """Writes OUT/open_clip_model.safetensors, open_clip_config.json,
+    pixels.npy, ids.npy, ref_{image,text}{,_f32}.npy and export.json.
+    Returns the export record."""
+    import open_clip
+    from open_clip.transform import PreprocessCfg
+    from dataclasses import asdict
+    torch = _torch()
+    from safetensors.torch import save_file
+    os.makedirs(out, exist_ok=True)
+    _patch_hf_configs(max_layers)
+    cfg = capped_config(name, max_layers, sets)
+    rec = {"name": name, "max_layers": max_layers, "sets": list(sets)}
+    n_params, _ = _count_params_meta(cfg)
+    rec["params"] = int(n_params)
+    pre = asdict(PreprocessCfg())
+    v = cfg.get("vision_cfg", {})
+    size = v.get("image_size", 224)
+    pre["size"] = size
+    if "image_mean" in cfg.get("preprocess_cfg", {}):
+        pre.update(cfg["preprocess_cfg"])
+    with open(os.path.join(out, "open_clip_config.json"), "w") as f:
+        json.dump({"model_cfg": cfg, "preprocess_cfg": pre}, f, indent=2)
+    if n_params > BIG_PARAMS:
+        rec["weights"] = "none (too large to materialise here)"
+        json.dump(rec, open(os.path.join(out, "export.json"), "w"), indent=2)
+        return rec
+    cfg_name = f"compat-{re.sub('[^A-Za-z0-9]+', '-', name)}"
+    reg = os.path.join(out, cfg_name + ".json")
+    with open(reg, "w") as f:
+        json.dump(cfg, f)
+    open_clip.add_model_config(reg)
+    os.remove(reg)
+    torch.manual_seed(seed)
+    model = open_clip.create_model(cfg_name, pretrained=None, pretrained_text=False)
+    model.eval()
+    perturb(model, seed + 1)
+    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(sd, os.path.join(out, "open_clip_model.safetensors"))
+    R = size if isinstance(size, int) else size[0]
+    rng = np.random.default_rng(seed + 2)
+    pixels = rng.standard_normal((batch, 3, R, R)).astype(np.float32)
+    ids = _ids(cfg, batch, seed + 3)
+    np.save(os.path.join(out, "pixels.npy"), pixels)
+    np.save(os.path.join(out, "ids.npy"), ids)
+    for dt, tag in ((torch.float64, ""), (torch.float32, "_f32")):
+        m = copy.deepcopy(model).to(dt)
+        with torch.no_grad():
+            for tower, fn, x in (("image", "encode_image", torch.from_numpy(pixels).to(dt)),
+                                 ("text", "encode_text", torch.from_numpy(ids).long())):
+                try:
+                    y = getattr(m, fn)(x)
+                    np.save(os.path.join(out, f"ref_{tower}{tag}.npy"), y.double().numpy())
+                except Exception as e:  # a tower open_clip itself cannot run offline
+                    rec[f"ref_{tower}_error"] = f"{type(e).__name__}: {e}"[:300]
+    rec["weights"] = "random, perturbed"
+    json.dump(rec, open(os.path.join(out, "export.json"), "w"), indent=2)
+    return rec
+
+
+def _metrics(got, ref):
+    got = got.astype(np.float64)
+    if got.shape != ref.shape:
+        return {"error": f"shape {got.shape} != reference {ref.shape}"}
+    cos = (got * ref).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1) + 1e-300)
+    rel = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-300))
+    return {"cos": float(cos.min()), "rel": rel}
+
+
+def compare(d, clipcl, device="cpu", timeout=900):
+    """Runs clipcl on an export; returns {tower: {status, cos, rel, ref32_rel,
+    message}} with status one of match / WRONG / refused / error / skipped."""
+    res = {}
+    for tower, flag, inp in (("image", "--pixels", "pixels.npy"), ("text", "--ids", "ids.npy")):
+        r = {}
+        refp = os.path.join(d, f"ref_{tower}.npy")
+        if not os.path.exists(os.path.join(d, "open_clip_model.safetensors")):
+            r["status"] = "skipped"
+            r["message"] = "weights not materialised (model too large here)"
+        elif not os.path.exists(refp):
+            r["status"] = "skipped"
+            rec = json.load(open(os.path.join(d, "export.json")))
+            r["message"] = "open_clip cannot run this tower offline: " + rec.get(f"ref_{tower}_error", "?")
+        if "status" in r and "weights not" in r.get("message", ""):
+            res[tower] = r
+            continue
+        out = os.path.join(d, f"clipcl_{tower}.npy")
+        if os.path.exists(out):
+            os.remove(out)
+        cmd = [clipcl, f"embed-{tower}", "--model", d, "--out", out, flag, os.path.join(d, inp),
+               "--device", device]
+        t0 = time.time()
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            rc, err = p.returncode, p.stderr.strip()
+        except subprocess.TimeoutExpired:
+            rc, err = -1, f"timed out after {timeout} s"
+        r["seconds"] = round(time.time() - t0, 1)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        if rc != 0:
+            r.setdefault("status", "refused" if rc > 0 else "error")
+            r["message"] = lines[-1] if lines else f"exit {rc}"
+            if "status" in r and r["status"] == "skipped":
+                r["clipcl"] = lines[-1] if lines else f"exit {rc}"
+            res[tower] = r
+            continue
+        if lines:
+            r["stderr"] = " | ".join(lines[-3:])
+        if not os.path.exists(refp):
+            r["status"] = "no reference"
+            res[tower] = r
+            continue
+        ref = np.load(refp)
+        m = _metrics(np.load(out), ref)
+        r.update(m)
+        r32 = os.path.join(d, f"ref_{tower}_f32.npy")
+        if os.path.exists(r32):
+            r["ref32_rel"] = _metrics(np.load(r32), ref).get("rel")
+        ok = "cos" in m and m["cos"] >= COS_MIN and m["rel"] <= REL_MAX
+        r["status"] = "match" if ok else "WRONG"
+        res[tower] = r
+    return res
+
+
+def matrix(args):
+    names = config_names()
+    if args.only:
+        names = [n for n in names if re.search(args.only, n)]
+    results = {}
+    if os.path.exists(args.results):
+        results = json.load(open(args.results))
+    for i, name in enumerate(names):
+        if name in results and not args.redo:
+            continue
+        d = os.path.join(args.work, name)
+        t0 = time.time()
+        try:
+            rec = export(name, d, args.max_layers)
+            row = {"export": rec, "towers": compare(d, args.clipcl, args.device)}
+        except Exception as e:
+            row = {"export": {"name": name, "error": f"{type(e).__name__}: {e}"[:400]}, "towers": {}}
+        row["seconds"] = round(time.time() - t0, 1)
+        results[name] = row
+        tw = row["towers"]
+        print(f"[{i + 1}/{len(names)}] {name}: " +
+              ", ".join(f"{k} {v.get('status')}" for k, v in tw.items()) +
+              (f" export error {row['export'].get('error')}" if "error" in row["export"] else "") +
+              f" ({row['seconds']} s)", flush=True)
+        json.dump(results, open(args.results + ".tmp", "w"), indent=1, sort_keys=True)
+        os.replace(args.results + ".tmp", args.results)
+        if not args.keep:
+            for f in ("open_clip_model.safetensors",):
+                p = os.path.join(d, f)
+                if os.path.exists(p):
+                    os.remove(p)
+
+
+def _cell(r):
+    s = r.get("status", "?")
+    if s == "match":
+        return f"match: 1-cos {1 - r['cos']:.1e}, rel {r['rel']:.1e}"
+    if s == "WRONG":
+        return f"**WRONG**: cos {r.get('cos', float('nan')):.5f}, rel {r.get('rel', float('nan')):.1e}"
+    msg = r.get("message", "").replace("|", "\\|")
+    msg = re.sub(r"'/[^']*/([^'/]+)'", r"'\1'", msg)
+    return f"{s}: {msg}"
+
+
+def table(args):
+    results = json.load(open(args.results))
+    rows = ["| config | image tower | text tower |", "| --- | --- | --- |"]
+    counts = {}
+    for name in sorted(results, key=str.lower):
+        row = results[name]
+        tw = row.get("towers", {})
+        if "error" in row.get("export", {}):
+            cells = [f"not exported: {row['export']['error'][:120]}"] * 2
+        else:
+            cells = [_cell(tw.get(t, {})) for t in ("image", "text")]
+        for t in ("image", "text"):
+            s = tw.get(t, {}).get("status", "not exported")
+            counts[s] = counts.get(s, 0) + 1
+        rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    text = ("<!-- compat-matrix: generated by tests/reference/compat_matrix.py table; do not edit -->\n"
+            f"{len(results)} configs, towers: {summary}.\n\n" + "\n".join(rows) +
+            "\n<!-- /compat-matrix -->")
+    doc = open(args.doc).read()
+    pat = re.compile(r"<!-- compat-matrix:.*?<!-- /compat-matrix -->", re.S)
+    if pat.search(doc):
+        doc = pat.sub(lambda _: text, doc)
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
+    open(args.doc, "w").write(doc)
+    print(summary)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export")
+    e.add_argument("name")
+    e.add_argument("out")
+    e.add_argument("--set", action="append", default=[], help="dotted.key=json value")
+    e.add_argument("--max-layers", type=int, default=2)
+    e.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("compare")
+    c.add_argument("dir")
+    c.add_argument("--clipcl", required=True)
+    c.add_argument("--device", default="cpu")
+    m = sub.add_parser("matrix")
+    m.add_argument("--clipcl", required=True)
+    m.add_argument("--work", required=True)
+    m.add_argument("--results", required=True)
+    m.add_argument("--only")
+    m.add_argument("--device", default="cpu")
+    m.add_argument("--max-layers", type=int, default=2)
+    m.add_argument("--redo", action="store_true")
+    m.add_argument("--keep", action="store_true", help="keep the exported weights")
+    t = sub.add_parser("table")
+    t.add_argument("results")
+    t.add_argument("--doc", required=True)
+    a = ap.parse_args()
+    if a.cmd == "export":
+        print(json.dumps(export(a.name, a.out, a.max_layers, a.set, a.seed), indent=1))
+    elif a.cmd == "compare":
+        print(json.dumps(compare(a.dir, a.clipcl, a.device), indent=1))
+    elif a.cmd == "matrix":
+        matrix(a)
+    else:
+        table(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
