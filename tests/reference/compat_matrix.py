@@ -22,7 +22,7 @@ tests/reference/README.md); CI does not run it. Nothing is downloaded:
 HF_HUB_OFFLINE is set, and models whose text tower is a Hugging Face model
 get a configuration built in code (their default sizes, depth capped).
 
-  compat_matrix.py export NAME OUT [--set vision_cfg.ls_init_value=0.1 ...]
+  compat_matrix.py export NAME|hf:VARIANT OUT [--set vision_cfg.ls_init_value=0.1 ...]
   compat_matrix.py compare DIR --clipcl build/tools/clipcl
   compat_matrix.py matrix --clipcl build/tools/clipcl --work DIR --results R.json
                           [--only REGEX]
@@ -228,6 +228,78 @@ def export(name, out, max_layers=2, sets=(), seed=0, batch=2):
     return rec
 
 
+# Hugging Face CLIPModel / SiglipModel variants: (vision_config, text_config,
+# top-level) overrides of a small base, each a thing a checkpoint can differ in.
+HF_BASE_VISION = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=2,
+                      num_attention_heads=4, image_size=64, patch_size=16)
+HF_BASE_TEXT = dict(hidden_size=192, intermediate_size=768, num_hidden_layers=2,
+                    num_attention_heads=3, max_position_embeddings=77, vocab_size=49408,
+                    eos_token_id=49407, bos_token_id=49406, pad_token_id=1)
+HF_VARIANTS = {
+    "hf:clip-quick_gelu": ({}, {}, {}),
+    "hf:clip-gelu": (dict(hidden_act="gelu"), dict(hidden_act="gelu"), {}),
+    "hf:clip-288px": (dict(image_size=288, patch_size=32), {}, {}),
+    "hf:clip-eps1e-6": (dict(layer_norm_eps=1e-6), dict(layer_norm_eps=1e-6), {}),
+    "hf:clip-odd-heads": (dict(hidden_size=320, intermediate_size=1280, num_attention_heads=5),
+                          dict(hidden_size=224, intermediate_size=896, num_attention_heads=7), {}),
+    "hf:clip-mlp-1000": (dict(intermediate_size=1000), dict(intermediate_size=700), {}),
+    "hf:clip-legacy-eos2": ({}, dict(eos_token_id=2), {}),
+    "hf:clip-eos-id-1000": ({}, dict(eos_token_id=1000), {}),
+    "hf:clip-gelu_new": (dict(hidden_act="gelu_new"), dict(hidden_act="gelu_new"), {}),
+    "hf:siglip": ("siglip", {}, {}),
+}
+
+
+def export_hf(name, out, seed=0, batch=2):
+    import transformers
+    torch = _torch()
+    os.makedirs(out, exist_ok=True)
+    v, t, top = HF_VARIANTS[name]
+    torch.manual_seed(seed)
+    if v == "siglip":
+        cfg = transformers.SiglipConfig(vision_config=dict(HF_BASE_VISION),
+                                        text_config=dict(hidden_size=192, intermediate_size=768,
+                                                         num_hidden_layers=2, num_attention_heads=3,
+                                                         vocab_size=1000, max_position_embeddings=16))
+        model = transformers.SiglipModel(cfg)
+        R, T, V, eos = HF_BASE_VISION["image_size"], 16, 1000, 1
+    else:
+        vc, tc = dict(HF_BASE_VISION, **v), dict(HF_BASE_TEXT, **t)
+        cfg = transformers.CLIPConfig(vision_config=vc, text_config=tc, projection_dim=128, **top)
+        model = transformers.CLIPModel(cfg)
+        R, T, V = vc["image_size"], tc["max_position_embeddings"], tc["vocab_size"]
+        eos = tc["eos_token_id"] if tc["eos_token_id"] != 2 else V - 1
+    model.eval()
+    perturb(model, seed + 1)
+    model.save_pretrained(out)
+    rng = np.random.default_rng(seed + 2)
+    pixels = rng.standard_normal((batch, 3, R, R)).astype(np.float32)
+    ids = np.zeros((batch, T), np.int32)
+    for b in range(batch):
+        L = int(rng.integers(3, T + 1)) if b else T
+        ids[b, 0] = V - 2
+        ids[b, 1:L - 1] = rng.integers(3, V - 2, L - 2)
+        ids[b, L - 1] = eos
+        if eos != V - 1 and L > 3:
+            ids[b, 1] = V - 1  # a larger id before the end token: argmax would pick it
+    np.save(os.path.join(out, "pixels.npy"), pixels)
+    np.save(os.path.join(out, "ids.npy"), ids)
+    rec = {"name": name, "weights": "random, perturbed"}
+
+    def feats(out_):
+        return out_ if torch.is_tensor(out_) else out_.pooler_output
+
+    for dt, tag in ((torch.float64, ""), (torch.float32, "_f32")):
+        m = copy.deepcopy(model).to(dt)
+        with torch.no_grad():
+            y = feats(m.get_image_features(pixel_values=torch.from_numpy(pixels).to(dt)))
+            np.save(os.path.join(out, f"ref_image{tag}.npy"), y.double().numpy())
+            y = feats(m.get_text_features(input_ids=torch.from_numpy(ids).long()))
+            np.save(os.path.join(out, f"ref_text{tag}.npy"), y.double().numpy())
+    json.dump(rec, open(os.path.join(out, "export.json"), "w"), indent=2)
+    return rec
+
+
 def _metrics(got, ref):
     got = got.astype(np.float64)
     if got.shape != ref.shape:
@@ -245,6 +317,8 @@ def compare(d, clipcl, device="cpu", timeout=900, standin=None):
         r = {}
         refp = os.path.join(d, f"ref_{tower}.npy")
         weights = os.path.join(d, "open_clip_model.safetensors")
+        if os.path.exists(os.path.join(d, "model.safetensors")):
+            weights = os.path.join(d, "model.safetensors")  # transformers' save_pretrained
         if not os.path.exists(weights) and standin:
             # Too large to build here: the config alone must be refused, so
             # give clipcl a valid CLIP state dict of another model with it.
@@ -306,7 +380,7 @@ def compare(d, clipcl, device="cpu", timeout=900, standin=None):
 
 
 def matrix(args):
-    names = config_names()
+    names = config_names() + sorted(HF_VARIANTS)
     if args.only:
         names = [n for n in names if re.search(args.only, n)]
     results = {}
@@ -319,10 +393,10 @@ def matrix(args):
     for i, name in enumerate(names):
         if name in results and not args.redo:
             continue
-        d = os.path.join(args.work, name)
+        d = os.path.join(args.work, name.replace(":", "-"))
         t0 = time.time()
         try:
-            rec = export(name, d, args.max_layers)
+            rec = export_hf(name, d) if name.startswith("hf:") else export(name, d, args.max_layers)
             row = {"export": rec, "towers": compare(d, args.clipcl, args.device, standin=standin)}
         except Exception as e:
             row = {"export": {"name": name, "error": f"{type(e).__name__}: {e}"[:400]}, "towers": {}}
@@ -411,7 +485,10 @@ def main():
     t.add_argument("--doc", required=True)
     a = ap.parse_args()
     if a.cmd == "export":
-        print(json.dumps(export(a.name, a.out, a.max_layers, a.set, a.seed), indent=1))
+        if a.name.startswith("hf:"):
+            print(json.dumps(export_hf(a.name, a.out, a.seed), indent=1))
+        else:
+            print(json.dumps(export(a.name, a.out, a.max_layers, a.set, a.seed), indent=1))
     elif a.cmd == "compare":
         print(json.dumps(compare(a.dir, a.clipcl, a.device), indent=1))
     elif a.cmd == "matrix":
