@@ -104,9 +104,6 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     a = ap.parse_args()
     clipcl = os.path.abspath(a.clipcl)
-    import open_clip
-    from open_clip.tokenizer import SimpleTokenizer
-    from PIL import Image
 
     env = dict(os.environ, CLIPCL_SELFCHECK="0")
     ok = True
@@ -126,63 +123,83 @@ def main():
         cfg = os.path.join(d, "cfg.json")
         with open(cfg, "w") as f:
             json.dump(CONFIG, f)
-        run = os.path.join(d, "runs", "tiny")
-        sh([clipcl, "train", "--data", "synth:512:7", "--model-config", cfg, "--tokenizer", tok,
-            "--out", run, "--batch", "16", "--steps", str(a.steps), "--lr", "2e-3", "--warmup", "2",
-            "--device", "ref", "--workers", "1"], env=env)
-        ck = os.path.realpath(os.path.join(run, "latest"))
-        ctx = CONFIG["text_cfg"]["context_length"]
-
-        # token ids: clipcl's against every reader of the checkpoint's files
-        ids_text = sh([clipcl, "tokenize", "--model", ck, "--"] + TEXTS, env=env)
-        ids = np.array([[int(x) for x in line.split()] for line in ids_text.splitlines()])
-        print("clipcl tokenize: %d ids per line (context %d)" % (ids.shape[1], ctx))
-        ok &= ids.shape == (len(TEXTS), ctx)
-        eot = int(ids[0].max())
-        oc_tok = open_clip.get_tokenizer("local-dir:" + ck)
-        ok &= same_ids("open_clip get_tokenizer(local-dir)", ids, oc_tok(TEXTS).numpy(), eot)
-        gz = os.path.join(d, "merges.txt.gz")
-        with open(os.path.join(ck, "merges.txt"), "rb") as f, gzip.open(gz, "wb") as g:
-            g.write(f.read())
-        st = SimpleTokenizer(bpe_path=gz, context_length=ctx)
-        ok &= same_ids("SimpleTokenizer(merges.txt.gz)", ids, st(TEXTS).numpy())
-        from transformers import CLIPTokenizer
-        hf = CLIPTokenizer.from_pretrained(ck)
-        # transformers does not run ftfy / html.unescape: give it open_clip's cleaned text
-        from open_clip.tokenizer import _clean_lower
-        hf_ids = hf([_clean_lower(t) for t in TEXTS], padding="max_length", truncation=True,
-                    max_length=ctx)["input_ids"]
-        ok &= same_ids("CLIPTokenizer.from_pretrained", ids, hf_ids, eot)
-
-        # features
-        model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + ck)
-        model.eval()
-        images = [os.path.join(d, "shapes", r["filepath"]) for r in rows[:6]]
-        pixels = torch.stack([preprocess(Image.open(p)) for p in images])
-        tokens = oc_tok(TEXTS)
-        with torch.no_grad():
-            ref_img32 = model.encode_image(pixels).numpy()
-            ref_txt32 = model.encode_text(tokens).numpy()
-            m64 = model.double()
-            ref_img = m64.encode_image(pixels.double()).numpy()
-            ref_txt = m64.encode_text(tokens).numpy()
-        out_t = os.path.join(d, "t.npy")
-        out_i = os.path.join(d, "i.npy")
-        out_ids = os.path.join(d, "ids.npy")
-        out_ti = os.path.join(d, "ti.npy")
-        sh([clipcl, "embed-text", "--model", ck, "--device", "ref", "--out", out_t, "--"] + TEXTS,
-           env=env)
-        sh([clipcl, "embed-image", "--model", ck, "--device", "ref", "--out", out_i] + images, env=env)
-        np.save(out_ids, ids.astype(np.int32))
-        sh([clipcl, "embed-text", "--model", ck, "--device", "ref", "--out", out_ti, "--ids", out_ids],
-           env=env)
-        compare("open_clip float32 text (own error)", ref_txt32, ref_txt)
-        compare("open_clip float32 image (own error)", ref_img32, ref_img)
-        ok &= compare("text features (strings)", np.load(out_t), ref_txt)
-        ok &= compare("text features (tokenize -> --ids)", np.load(out_ti), ref_txt)
-        ok &= compare("image features (PNG files)", np.load(out_i), ref_img)
+        for how in ("tokenizer-train, then train --tokenizer", "learned by train from its captions"):
+            print("== vocabulary: %s" % how)
+            run = os.path.join(d, "runs" if "--tokenizer" in how else "runs2", "tiny")
+            sh([clipcl, "train", "--data", "synth:512:7", "--model-config", cfg, "--out", run,
+                "--batch", "16", "--steps", str(a.steps), "--lr", "2e-3", "--warmup", "2",
+                "--device", "ref", "--workers", "1"] + (["--tokenizer", tok] if "--tokenizer" in how
+                                                        else []), env=env)
+            ok &= check(clipcl, env, d, os.path.realpath(os.path.join(run, "latest")), rows)
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
+
+
+def check(clipcl, env, d, ck, rows):
+    import open_clip
+    from open_clip.tokenizer import SimpleTokenizer
+    from PIL import Image
+    ok = True
+    ctx = CONFIG["text_cfg"]["context_length"]
+
+    # token ids: clipcl's against every reader of the checkpoint's files
+    ids_text = sh([clipcl, "tokenize", "--model", ck, "--"] + TEXTS, env=env)
+    ids = np.array([[int(x) for x in line.split()] for line in ids_text.splitlines()])
+    print("clipcl tokenize: %d ids per line (context %d)" % (ids.shape[1], ctx))
+    ok &= ids.shape == (len(TEXTS), ctx)
+    eot = int(ids[0].max())
+    oc_tok = open_clip.get_tokenizer("local-dir:" + ck)
+    ok &= same_ids("open_clip get_tokenizer(local-dir)", ids, oc_tok(TEXTS).numpy(), eot)
+    gz = os.path.join(d, "merges.txt.gz")
+    with open(os.path.join(ck, "merges.txt"), "rb") as f, gzip.open(gz, "wb") as g:
+        g.write(f.read())
+    st = SimpleTokenizer(bpe_path=gz, context_length=ctx)
+    ok &= same_ids("SimpleTokenizer(merges.txt.gz)", ids, st(TEXTS).numpy())
+    # the comparison is sensitive: the same file with a final newline (clipcl's old
+    # output) puts the special tokens one id higher in OpenAI's reader
+    with open(os.path.join(ck, "merges.txt"), "rb") as f, gzip.open(gz, "wb") as g:
+        g.write(f.read() + b"\n")
+    shifted = SimpleTokenizer(bpe_path=gz, context_length=ctx)(TEXTS).numpy()
+    control = shifted[0, 0] == ids[0, 0] + 1
+    print("%-34s %s" % ("control: merges.txt + final newline",
+                        "SOT id %d, one too high (caught)" % shifted[0, 0] if control else "NOT caught"))
+    ok &= bool(control)
+    from transformers import CLIPTokenizer
+    hf = CLIPTokenizer.from_pretrained(ck)
+    # transformers does not run ftfy / html.unescape: give it open_clip's cleaned text
+    from open_clip.tokenizer import _clean_lower
+    hf_ids = hf([_clean_lower(t) for t in TEXTS], padding="max_length", truncation=True,
+                max_length=ctx)["input_ids"]
+    ok &= same_ids("CLIPTokenizer.from_pretrained", ids, hf_ids, eot)
+
+    # features
+    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + ck)
+    model.eval()
+    images = [os.path.join(d, "shapes", r["filepath"]) for r in rows[:6]]
+    pixels = torch.stack([preprocess(Image.open(p)) for p in images])
+    tokens = oc_tok(TEXTS)
+    with torch.no_grad():
+        ref_img32 = model.encode_image(pixels).numpy()
+        ref_txt32 = model.encode_text(tokens).numpy()
+        m64 = model.double()
+        ref_img = m64.encode_image(pixels.double()).numpy()
+        ref_txt = m64.encode_text(tokens).numpy()
+    out_t = os.path.join(d, "t.npy")
+    out_i = os.path.join(d, "i.npy")
+    out_ids = os.path.join(d, "ids.npy")
+    out_ti = os.path.join(d, "ti.npy")
+    sh([clipcl, "embed-text", "--model", ck, "--device", "ref", "--out", out_t, "--"] + TEXTS,
+       env=env)
+    sh([clipcl, "embed-image", "--model", ck, "--device", "ref", "--out", out_i] + images, env=env)
+    np.save(out_ids, ids.astype(np.int32))
+    sh([clipcl, "embed-text", "--model", ck, "--device", "ref", "--out", out_ti, "--ids", out_ids],
+       env=env)
+    compare("open_clip float32 text (own error)", ref_txt32, ref_txt)
+    compare("open_clip float32 image (own error)", ref_img32, ref_img)
+    ok &= compare("text features (strings)", np.load(out_t), ref_txt)
+    ok &= compare("text features (tokenize -> --ids)", np.load(out_ti), ref_txt)
+    ok &= compare("image features (PNG files)", np.load(out_i), ref_img)
+    return ok
 
 
 if __name__ == "__main__":
