@@ -160,6 +160,9 @@ class TrainedModel(CliCase):
         self.assert_ok(*self.result)
 
     def test_checkpoint_merges_read_by_openai_rule(self):
+        for d in (self.ck, os.path.join(self.run_dir, "tokenizer")):
+            with open(os.path.join(d, "merges.txt"), "rb") as f:
+                self.assertFalse(f.read().endswith(b"\n"), d)
         merges = os.path.join(self.ck, "merges.txt")
         with open(merges, "rb") as f:
             self.assertFalse(f.read().endswith(b"\n"))
