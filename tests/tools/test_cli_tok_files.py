@@ -225,6 +225,45 @@ class TrainedModel(CliCase):
         self.assertEqual(tc.get("tokenizer_kwargs"), {"clean": "lower"})
 
 
+def write_safetensors(path, tensors):
+    """tensors: {name: (rows, cols)} of zeros, F32."""
+    header, off = {}, 0
+    for name, (r, c) in tensors.items():
+        header[name] = {"dtype": "F32", "shape": [r, c], "data_offsets": [off, off + 4 * r * c]}
+        off += 4 * r * c
+    h = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"\0" * off)
+
+
+class ContextFromWeights(CliCase):
+    """The context is the text positional embedding's rows, under open_clip's or
+    Hugging Face's name, whatever the weights file is called."""
+
+    def check(self, weights_name, key, rows, expect=None):
+        expect = expect or rows
+        with tempfile.TemporaryDirectory() as d:
+            corpus = os.path.join(d, "c.txt")
+            with open(corpus, "w") as f:
+                f.write("\n".join(CORPUS))
+            self.assert_ok(*run("tokenizer-train", "--corpus", corpus, "--vocab-size", "530",
+                                "--out", d))
+            write_safetensors(os.path.join(d, weights_name), {key: (rows, 4), "other": (3, 4)})
+            rc, out, err = run("tokenize", "--model", d, "a photo of a red circle")
+            self.assert_ok(rc, out, err)
+            ref = openai_reader(os.path.join(d, "merges.txt"))
+            self.assertEqual(parse_ids(out), [encode(ref, "a photo of a red circle", expect)])
+
+    def test_open_clip_names(self):
+        self.check("weights.safetensors", "positional_embedding", 9)
+
+    def test_hugging_face_names(self):
+        self.check("model.safetensors", "text_model.embeddings.position_embedding.weight", 248)
+
+    def test_no_text_tower(self):
+        self.check("model.safetensors", "visual.positional_embedding", 50, 77)  # not the text's
+
+
 class OutFolders(CliCase):
     def test_train_out_parents(self):
         with tempfile.TemporaryDirectory() as d:
