@@ -212,7 +212,7 @@ static int copy_tokenizer(const char *tok_dir, const char *dir, int context, int
     if (!copied)
         return cc_fail(CC_ERR_IO, "checkpoint: no tokenizer files in '%s'", tok_dir);
     if (has_hf_vocab(tok_dir)) {
-        int rc = tok_write_hf_config(dir, context > 1 ? context : 77);
+        int rc = tok_write_hf_config(dir, context > 1 ? context : TOK_CONTEXT_LENGTH);
         if (rc)
             return rc;
         file_done(count);
