@@ -78,7 +78,8 @@ int tok_trainer_merge(const tok_trainer *tr, int32_t i, const char **left, size_
                       const char **right, size_t *right_len);
 
 /* Writes DIR/vocab.json (symbol -> id, in id order) and DIR/merges.txt ("#version: 0.2",
- * then "left right" per merge), each replaced atomically; DIR is created if missing. */
+ * then "left right" per merge, no newline after the last line: io/tok_files.h), each
+ * replaced atomically; DIR is created with its parents if missing. */
 int tok_trainer_write_hf(const tok_trainer *tr, const char *dir);
 
 #endif

@@ -1,5 +1,6 @@
 /* BPE training, part 3: the learned vocabulary as Hugging Face CLIP files. merges.txt
- * has the header line that both OpenAI's and HF's loaders skip; vocab.json lists the
+ * has the header line that both OpenAI's and HF's loaders skip and no final newline
+ * (io/tok_files.h says why); vocab.json lists the
  * symbols in id order (byte symbols, the same with "</w>", merges, the two specials),
  * written by hand so "</w>" stays unescaped and non-ASCII symbols stay UTF-8, as in
  * the files HF ships. */
@@ -49,15 +50,18 @@ static int write_merges(const tok_trainer *tr, const char *path)
     int rc = io_atomic_open(&o.a, path);
     if (rc)
         return rc;
-    puts_(&o, "#version: 0.2\n");
+    /* No newline after the last line: OpenAI's SimpleTokenizer (and open_clip's copy)
+     * split the file on '\n' and slice lines [1, 48895), so a final newline becomes an
+     * empty merge "" whose vocabulary slot pushes both special tokens one id up. */
+    puts_(&o, "#version: 0.2");
     for (int32_t i = 0; i < tr->st.merges && o.rc == CC_OK; i++) {
         size_t nl, nr;
+        put(&o, "\n", 1);
         const char *l = tt_sym(tr, tr->merge_l[i], &nl);
         put(&o, l, nl);
         put(&o, " ", 1);
         const char *r = tt_sym(tr, tr->merge_r[i], &nr);
         put(&o, r, nr);
-        put(&o, "\n", 1);
     }
     return finish(&o);
 }

@@ -1,10 +1,13 @@
-/* clipcl tokenize: CLIP token ids of texts, one line of 77 ids per text, so
- * a user can diff them against another tokenizer's. */
+/* clipcl tokenize: CLIP token ids of texts, one line per text holding as many
+ * ids as the model's text context (77 without a model), so a user can diff them
+ * against another tokenizer's and feed them to `embed-text --ids`. */
+#include "io/safetensors.h"
 #include "io/tokenizer.h"
 #include "runtime/grow.h"
 #include "tools/cmd.h"
 #include "tools/cmd_progress.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +16,12 @@
 
 const char cmd_tokenize_usage[] =
     "usage: clipcl tokenize (--model MODEL | --vocab FILE) [--texts FILE] [--] TEXT...\n\n"
-    "Prints one line per text: the 77 token ids CLIP's text tower sees\n"
+    "Prints one line per text: the token ids CLIP's text tower sees\n"
     "(<|startoftext|>, the BPE ids, <|endoftext|>, zero padding), separated by\n"
-    "spaces. A text longer than 77 tokens is cut with <|endoftext|> kept last,\n"
-    "and a warning on stderr names it.\n\n"
+    "spaces, as many as the model's context length (its positional embedding's\n"
+    "rows; 77, CLIP's, with --vocab or a directory without weights), so the\n"
+    "lines are what `embed-text --ids` takes. A longer text is cut with\n"
+    "<|endoftext|> kept last, and a warning on stderr names it.\n\n"
     "  --model MODEL  a directory holding bpe_simple_vocab_16e6.txt.gz (OpenAI)\n"
     "                 or vocab.json + merges.txt (Hugging Face), or a .safetensors\n"
     "                 file in such a directory\n"
@@ -235,24 +240,82 @@ static int load_tokenizer(const char *model, const char *vocab, tok_tokenizer **
     return rc;
 }
 
-static int print_ids(const int32_t *ids)
+/* The weights file a model path names: the path itself when it is a file, else
+ * open_clip's or Hugging Face's file name in the directory, else the first
+ * .safetensors there (what clipcl_load reads). NULL when there is none. */
+static char *weights_of(const char *model)
 {
-    char line[TOK_CONTEXT_LENGTH * 12 + 2];
+    if (is_file(model))
+        return strdup(model);
+    static const char *const preferred[] = {"open_clip_model.safetensors",
+                                            "open_clip_pytorch_model.safetensors",
+                                            "model.safetensors"};
+    for (size_t i = 0; i < sizeof preferred / sizeof preferred[0]; i++) {
+        char *p = path_join(model, preferred[i]);
+        if (!p || is_file(p))
+            return p;
+        free(p);
+    }
+    char *found = NULL;
+    DIR *d = opendir(model);
+    struct dirent *e;
+    while (d && !found && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 12 && strcmp(e->d_name + n - 12, ".safetensors") == 0)
+            found = path_join(model, e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* The model's text context: rows of the text tower's positional embedding
+ * (open_clip/OpenAI or Hugging Face names), read from the safetensors header
+ * alone. CLIP's 77 when there are no weights or no text tower in them, and, with
+ * a warning, when the weights cannot be read (the tokenizer alone is asked for). */
+static int model_context(const char *model, size_t *context)
+{
+    static const char *const keys[] = {"positional_embedding",
+                                       "text_model.embeddings.position_embedding.weight"};
+    *context = TOK_CONTEXT_LENGTH;
+    char *w = model ? weights_of(model) : NULL;
+    if (!w)
+        return 0;
+    st_file *f = NULL;
+    if (st_open(w, &f) != CC_OK) {
+        fprintf(stderr, "clipcl tokenize: warning: %s; printing %d ids (CLIP's context)\n",
+                cc_line(cc_last_error(), "cannot read the weights"), TOK_CONTEXT_LENGTH);
+        free(w);
+        return 0;
+    }
+    for (size_t i = 0; i < st_count(f); i++) {
+        const st_tensor *t = st_at(f, i);
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            if (strcmp(t->name, keys[k]) == 0 && t->ndim == 2 && t->shape[0] >= 2)
+                *context = (size_t)t->shape[0];
+    }
+    st_close(f);
+    free(w);
+    return 0;
+}
+
+static int print_ids(const int32_t *ids, size_t context, char *line, size_t cap)
+{
     size_t n = 0;
-    for (int k = 0; k < TOK_CONTEXT_LENGTH; k++)
-        n += (size_t)snprintf(line + n, sizeof line - n, k ? " %d" : "%d", ids[k]);
+    for (size_t k = 0; k < context; k++)
+        n += (size_t)snprintf(line + n, cap - n, k ? " %d" : "%d", ids[k]);
     line[n++] = '\n';
     return fwrite(line, 1, n, stdout) == n ? 0 : -1;
 }
 
-static int tokenize_all(tok_tokenizer *tok, const text_list *l)
+static int tokenize_rows(tok_tokenizer *tok, const text_list *l, size_t context, int32_t *ids,
+                         char *line, size_t cap)
 {
     progress bar;
     cmd_progress_start(&bar, "tokenize", "text", (int64_t)l->n);
     for (size_t i = 0; i < l->n; i++) {
-        int32_t ids[TOK_CONTEXT_LENGTH];
         int truncated = 0;
-        if (tok_encode(tok, l->v[i].text, ids, &truncated) != CC_OK) {
+        if (tok_encode_ctx(tok, l->v[i].text, ids, context, &truncated) != CC_OK) {
             progress_abort(&bar);
             return cmd_lib_error(1);
         }
@@ -260,12 +323,12 @@ static int tokenize_all(tok_tokenizer *tok, const text_list *l)
             progress_clear(&bar);
             if (l->v[i].file)
                 fprintf(stderr, "clipcl tokenize: warning: text %zu (%s line %ld) is longer than %d tokens; truncated, <|endoftext|> kept last\n",
-                        i + 1, l->v[i].file, l->v[i].line, TOK_CONTEXT_LENGTH);
+                        i + 1, l->v[i].file, l->v[i].line, (int)context);
             else
                 fprintf(stderr, "clipcl tokenize: warning: text %zu is longer than %d tokens; truncated, <|endoftext|> kept last\n",
-                        i + 1, TOK_CONTEXT_LENGTH);
+                        i + 1, (int)context);
         }
-        if (print_ids(ids) != 0) {
+        if (print_ids(ids, context, line, cap) != 0) {
             progress_abort(&bar);
             return cmd_error("cannot write to stdout: %s", strerror(errno));
         }
@@ -275,6 +338,18 @@ static int tokenize_all(tok_tokenizer *tok, const text_list *l)
     if (fflush(stdout) != 0 || ferror(stdout))
         return cmd_error("cannot write to stdout: %s", strerror(errno));
     return 0;
+}
+
+static int tokenize_all(tok_tokenizer *tok, const text_list *l, size_t context)
+{
+    int32_t *ids = malloc(context * sizeof *ids);
+    size_t cap = context * 12 + 2; /* "-2147483648" and a separator per id, '\n' */
+    char *line = malloc(cap);
+    int rc = ids && line ? tokenize_rows(tok, l, context, ids, line, cap)
+                         : cmd_error("out of memory for a context of %zu ids", context);
+    free(ids);
+    free(line);
+    return rc;
 }
 
 int cmd_tokenize(int argc, char **argv)
@@ -329,8 +404,11 @@ int cmd_tokenize(int argc, char **argv)
     tok_tokenizer *tok = NULL;
     if (rc == 0)
         rc = load_tokenizer(model, vocab, &tok);
+    size_t context = TOK_CONTEXT_LENGTH;
     if (rc == 0)
-        rc = tokenize_all(tok, &all);
+        rc = model_context(model, &context);
+    if (rc == 0)
+        rc = tokenize_all(tok, &all, context);
     tok_free(tok);
     texts_free(&all);
     return rc;

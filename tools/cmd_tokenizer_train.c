@@ -1,6 +1,8 @@
 /* clipcl tokenizer-train: learns CLIP-style BPE merges from a caption corpus and
  * writes vocab.json + merges.txt, so a model can be trained without OpenAI's vocabulary. */
+#include "io/tok_files.h"
 #include "io/tok_train.h"
+#include "io/tokenizer.h"
 #include "runtime/clock.h"
 #include "tools/cmd.h"
 #include "tools/cmd_progress.h"
@@ -15,8 +17,9 @@ const char cmd_tokenizer_train_usage[] =
     "usage: clipcl tokenizer-train --corpus FILE [--corpus FILE...] --vocab-size N --out DIR\n"
     "                              [--min-frequency K]\n\n"
     "Learns byte-level BPE merges the way CLIP's tokenizer uses them and writes\n"
-    "DIR/vocab.json and DIR/merges.txt (Hugging Face CLIP format; `clipcl tokenize\n"
-    "--model DIR`, open_clip/HF's CLIPTokenizer and OpenAI's loader read them).\n"
+    "DIR/vocab.json, DIR/merges.txt and DIR/tokenizer_config.json (Hugging Face\n"
+    "CLIP format: `clipcl tokenize --model DIR`, CLIPTokenizer.from_pretrained(DIR)\n"
+    "and OpenAI's/open_clip's SimpleTokenizer on merges.txt read the same ids).\n"
     "Each line of a corpus is one text (gzip is read too); it is cleaned and split\n"
     "exactly as CLIP's tokenizer does before encoding. Lines that are not UTF-8\n"
     "are skipped with a warning.\n\n"
@@ -162,7 +165,10 @@ int cmd_tokenizer_train(int argc, char **argv)
     if (rc == 0)
         rc = learn(tr, vocab, min_freq);
     double t2 = cc_now_s();
-    if (rc == 0 && tok_trainer_write_hf(tr, out) != CC_OK)
+    /* tokenizer_config.json with CLIP's context: transformers' AutoTokenizer needs the
+     * class; a checkpoint rewrites it with its model's context. */
+    if (rc == 0 && (tok_trainer_write_hf(tr, out) != CC_OK ||
+                    tok_write_hf_config(out, TOK_CONTEXT_LENGTH) != CC_OK))
         rc = cmd_lib_error(1);
     if (rc == 0) {
         tok_train_stats st;
@@ -172,9 +178,9 @@ int cmd_tokenizer_train(int argc, char **argv)
                     st.merges, st.vocab_size, vocab,
                     min_freq > 1 ? "no pair left that occurs --min-frequency times" : "no pair left to merge in the corpus");
         printf("%lld lines, %lld words (%lld distinct) read in %.2f s; %d merges learned in %.2f s "
-               "(last pair seen %lld times)\nwrote %s/vocab.json (%d tokens) and %s/merges.txt\n",
+               "(last pair seen %lld times)\nwrote %s/vocab.json (%d tokens), merges.txt and tokenizer_config.json\n",
                (long long)st.lines, (long long)st.words, (long long)st.distinct_words, t1 - t0, st.merges, t2 - t1,
-               (long long)st.last_count, out, st.vocab_size, out);
+               (long long)st.last_count, out, st.vocab_size);
         if (fflush(stdout) != 0)
             rc = cmd_error("cannot write to stdout: %s", strerror(errno));
     }

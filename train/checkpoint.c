@@ -15,6 +15,7 @@
 
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
+#include "io/tok_files.h"
 #include "runtime/status.h"
 #include "train/trainer_internal.h"
 #include "runtime/settings.h"
@@ -180,7 +181,19 @@ static int write_optim(const char *path, const train_ckpt *c)
     return rc;
 }
 
-static int copy_tokenizer(const char *tok_dir, const char *dir, int *count)
+/* 1 when tok_dir holds a learned (Hugging Face format) vocabulary. */
+static int has_hf_vocab(const char *tok_dir)
+{
+    char a[2200];
+    struct stat s;
+    return stat(join(a, sizeof a, tok_dir, "vocab.json"), &s) == 0 && S_ISREG(s.st_mode);
+}
+
+/* The tokenizer files, readable by every CLIP loader with clipcl's ids: merges.txt
+ * loses any final newline (OpenAI's loader would read an empty merge and shift the
+ * special tokens), and a learned vocabulary gets tokenizer_config.json with the
+ * model's context, for transformers and open_clip's local-dir loader. */
+static int copy_tokenizer(const char *tok_dir, const char *dir, int context, int *count)
 {
     int copied = 0;
     char a[2200], b[2200];
@@ -188,7 +201,9 @@ static int copy_tokenizer(const char *tok_dir, const char *dir, int *count)
         struct stat s;
         if (stat(join(a, sizeof a, tok_dir, train_tokenizer_files[i]), &s) != 0 || !S_ISREG(s.st_mode))
             continue;
-        int rc = train_copy_file(a, join(b, sizeof b, dir, train_tokenizer_files[i]));
+        join(b, sizeof b, dir, train_tokenizer_files[i]);
+        int rc = strcmp(train_tokenizer_files[i], "merges.txt") == 0 ? tok_copy_merges(a, b)
+                                                                     : train_copy_file(a, b);
         if (rc)
             return rc;
         file_done(count);
@@ -196,7 +211,40 @@ static int copy_tokenizer(const char *tok_dir, const char *dir, int *count)
     }
     if (!copied)
         return cc_fail(CC_ERR_IO, "checkpoint: no tokenizer files in '%s'", tok_dir);
+    if (has_hf_vocab(tok_dir)) {
+        int rc = tok_write_hf_config(dir, context > 1 ? context : TOK_CONTEXT_LENGTH);
+        if (rc)
+            return rc;
+        file_done(count);
+    }
     return CC_OK;
+}
+
+/* open_clip's get_tokenizer('local-dir:DIR') uses OpenAI's 49408-id vocabulary
+ * unless text_cfg names an hf_tokenizer_name; with one it loads the tokenizer
+ * files of DIR through transformers. clean "lower" gives that path open_clip's
+ * SimpleTokenizer cleaning (ftfy, html unescape, whitespace, lower case), which
+ * is clipcl's. Keys already there (a resumed run's) are kept. */
+static int name_learned_tokenizer(const char *model_cfg_text, char **out)
+{
+    struct json_object *o = json_tokener_parse(model_cfg_text), *tc = NULL, *kw = NULL;
+    if (!o || !json_object_object_get_ex(o, "text_cfg", &tc) ||
+        !json_object_is_type(tc, json_type_object)) {
+        json_object_put(o);
+        return cc_fail(CC_ERR_INVALID, "checkpoint: model config has no text_cfg object");
+    }
+    if (!json_object_object_get_ex(tc, "hf_tokenizer_name", NULL))
+        json_object_object_add(tc, "hf_tokenizer_name", json_object_new_string(TOK_HF_TOKENIZER_NAME));
+    if (!json_object_object_get_ex(tc, "tokenizer_kwargs", &kw)) {
+        kw = json_object_new_object();
+        json_object_object_add(tc, "tokenizer_kwargs", kw);
+    }
+    if (json_object_is_type(kw, json_type_object) && !json_object_object_get_ex(kw, "clean", NULL))
+        json_object_object_add(kw, "clean", json_object_new_string("lower"));
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    *out = s ? strdup(s) : NULL;
+    json_object_put(o);
+    return *out ? CC_OK : cc_fail(CC_ERR_NOMEM, "checkpoint: out of memory");
 }
 
 static int switch_latest(const char *run_dir, const char *name)
@@ -231,8 +279,12 @@ int train_ckpt_save(const char *run_dir, const train_ckpt *c, const char *tok_di
     if ((rc = train_mkdir(tmp)))
         return rc;
     int count = 0;
-    char *cfg_text = NULL;
-    rc = train_config_write_open_clip(c->model_cfg_text, &cfg_text);
+    char *cfg_text = NULL, *model_cfg = NULL;
+    if (has_hf_vocab(tok_dir))
+        rc = name_learned_tokenizer(c->model_cfg_text, &model_cfg);
+    if (!rc)
+        rc = train_config_write_open_clip(model_cfg ? model_cfg : c->model_cfg_text, &cfg_text);
+    free(model_cfg);
     if (!rc && !(rc = write_text(join(f, sizeof f, tmp, "open_clip_config.json"), cfg_text)))
         file_done(&count);
     free(cfg_text);
@@ -240,7 +292,7 @@ int train_ckpt_save(const char *run_dir, const train_ckpt *c, const char *tok_di
     if (!rc && !(rc = write_model(join(f, sizeof f, tmp, "open_clip_model.safetensors"), c->model, tracked)))
         file_done(&count);
     if (!rc)
-        rc = copy_tokenizer(tok_dir, tmp, &count);
+        rc = copy_tokenizer(tok_dir, tmp, c->cfg.text.context, &count);
     if (!rc && !(rc = write_optim(join(f, sizeof f, tmp, "optimizer.safetensors"), c)))
         file_done(&count);
     /* trainer_state.json last: its presence marks a complete directory */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "io/tok_files.h"
 #include "runtime/clock.h"
 #include "runtime/status.h"
 #include "train/checkpoint.h"
@@ -103,8 +104,9 @@ static int setup_tokenizer(run *r, int resumed)
             FILE *f = fopen(a, "rb");
             if (f) {
                 fclose(f);
-                if (strcmp(a, b) != 0)
-                    rc = train_copy_file(a, b);
+                if (strcmp(a, b) != 0) /* merges.txt: without an older file's final newline */
+                    rc = strcmp(train_tokenizer_files[i], "merges.txt") == 0 ? tok_copy_merges(a, b)
+                                                                            : train_copy_file(a, b);
             }
         }
     } else if (!rc && o->vocab_file) {

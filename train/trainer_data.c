@@ -3,6 +3,8 @@
  * kept for checkpoints, and captions tokenized to the model's context. */
 #include "train/trainer_internal.h"
 
+#include "runtime/fs.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -181,12 +183,8 @@ void train_data_close(train_data *d)
     memset(d, 0, sizeof *d);
 }
 
-int train_mkdir(const char *dir)
-{
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST)
-        return CC_OK;
-    return cc_fail(CC_ERR_IO, "cannot create directory '%s': %s", dir, strerror(errno));
-}
+/* With its parents: `--out runs/tiny` must not need runs/ to exist. */
+int train_mkdir(const char *dir) { return rt_make_dirs(dir); }
 
 int train_copy_file(const char *src, const char *dst)
 {

@@ -440,12 +440,53 @@ static void test_errors(void **state)
     tok_free(t);
 }
 
+/* OpenAI's SimpleTokenizer reads merges as text.split("\n")[1:48895]: with a final
+ * newline the last "line" is an empty merge and both special tokens move one id up.
+ * The written file must give exactly one line per merge under that rule. */
+static size_t openai_rule_merge_lines(const char *text)
+{
+    size_t lines = 1;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    return lines - 1; /* line 0 is the header */
+}
+
+static void test_merges_no_final_newline(void **state)
+{
+    (void)state;
+    tok_trainer *tr = train_texts(SENNRICH, 4, 600, 0);
+    const char *dir = iot_path("nl/tok");
+    assert_int_equal(tok_trainer_write_hf(tr, dir), CC_OK);
+    tok_trainer_free(tr);
+    size_t n;
+    char *text = (char *)iot_slurp(iot_path("nl/tok/merges.txt"), &n);
+    assert_true(n > 0);
+    assert_int_not_equal(text[n - 1], '\n');
+    assert_int_equal(openai_rule_merge_lines(text), N_SENNRICH);
+    free(text);
+
+    /* no merges at all: the header alone, still without a newline */
+    static const char *const one[] = {"a"};
+    tr = train_texts(one, 1, 514, 0);
+    assert_int_equal(tok_trainer_write_hf(tr, iot_path("nl/empty")), CC_OK);
+    tok_trainer_free(tr);
+    text = (char *)iot_slurp(iot_path("nl/empty/merges.txt"), &n);
+    assert_string_equal(text, "#version: 0.2");
+    assert_int_equal(openai_rule_merge_lines(text), 0);
+    free(text);
+    tok_tokenizer *t;
+    assert_int_equal(tok_load_openai(iot_path("nl/empty/merges.txt"), &t), CC_OK);
+    assert_int_equal(tok_vocab_size(t), 514);
+    tok_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_merges),
         cmocka_unit_test(test_non_ascii),
         cmocka_unit_test(test_write_and_load),
+        cmocka_unit_test(test_merges_no_final_newline),
         cmocka_unit_test(test_file_corpus),
         cmocka_unit_test(test_against_naive),
         cmocka_unit_test(test_errors),

@@ -50,7 +50,8 @@ def main():
         assert os.readlink(os.path.join(full, "latest")) == "ckpt-000006"
         ck = sorted(os.listdir(os.path.join(full, "ckpt-000006")))
         assert ck == ["merges.txt", "open_clip_config.json", "open_clip_model.safetensors",
-                      "optimizer.safetensors", "trainer_state.json", "vocab.json"], ck
+                      "optimizer.safetensors", "tokenizer_config.json", "trainer_state.json",
+                      "vocab.json"], ck
         with open(os.path.join(full, "log.jsonl")) as f:
             rows = [json.loads(line) for line in f]
         assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
