@@ -3,7 +3,7 @@ and transformers, gives clipcl's token ids and features.
 
 Run from the repository root with the reference virtualenv (CI never runs it):
 
-    HF_HUB_OFFLINE=1 nice /work/compat-venv/bin/python tests/reference/check_train_open_clip.py [--clipcl build/tools/clipcl]
+    HF_HUB_OFFLINE=1 nice ~/compat-venv/bin/python tests/reference/check_train_open_clip.py [--clipcl build/tools/clipcl]
 
 Steps (in a temporary folder):
   1. `clipcl synth` writes a few images at the model's resolution and a caption CSV;
