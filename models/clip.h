@@ -44,7 +44,8 @@ const clip_weight *clip_wmap_find(const clip_wmap *m, const char *name);
 
 /* ---- configuration ---- */
 typedef enum clip_naming { CLIP_NAMING_OPENAI = 0, CLIP_NAMING_HF = 1 } clip_naming;
-typedef enum clip_act { CLIP_ACT_QUICKGELU = 0, CLIP_ACT_GELU = 1 } clip_act;
+/* GELU_TANH: GELU's tanh approximation (open_clip act_kwargs {"approximate": "tanh"}). */
+typedef enum clip_act { CLIP_ACT_QUICKGELU = 0, CLIP_ACT_GELU = 1, CLIP_ACT_GELU_TANH = 2 } clip_act;
 /* How a tower turns its token rows into one feature row (open_clip pool_type). */
 typedef enum clip_vision_pool { CLIP_VISION_POOL_TOK = 0, CLIP_VISION_POOL_AVG = 1 } clip_vision_pool;
 typedef enum clip_text_pool {
@@ -107,6 +108,19 @@ int clip_config_infer(const clip_wmap *m, clip_config *cfg);
  * an inferred config: heads, activation and eps come from the file; sizes it
  * states must agree with the weights (else CC_ERR_SHAPE naming both). */
 int clip_config_apply_json(clip_config *cfg, const char *path);
+/* open_clip's tower options (models/clip_config_vision.c, docs/models.md).
+ * From the weights alone: layer scale (ls_1.gamma present), the MLP width
+ * (c_fc / fc1 rows), no_ln_pre (no ln_pre tensors) and the attentional
+ * pooler's query count. From an open_clip config's vision_cfg / text_cfg
+ * (either may be NULL): ls_init_value, mlp_ratio, pool_type,
+ * final_ln_after_pool, no_ln_pre, attentional_pool (+ attn_pooler_queries /
+ * attn_pooler_heads) and act_kwargs; what the weights also tell must agree
+ * (else CC_ERR_SHAPE naming both), values clipcl does not implement fill the
+ * tower's `unsupported`. */
+struct json_object;
+int clip_config_infer_tower_options(const clip_wmap *m, clip_config *cfg);
+int clip_config_apply_tower_options(clip_config *c, const char *path,
+                                    struct json_object *vision_cfg, struct json_object *text_cfg);
 const char *clip_naming_name(clip_naming n);
 const char *clip_act_name(clip_act a);
 

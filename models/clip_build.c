@@ -164,15 +164,39 @@ int cb_layernorm(cb_ctx *c, int x, const char *wkey, const char *bkey, int64_t w
     return cb_ok(c, g_layernorm(c->g, x, w, b, eps));
 }
 
+/* GELU's tanh form, 0.5x(1 + tanh(u)) with u = sqrt(2/pi)(x + 0.044715x^3),
+ * written as x * sigmoid(2u) (the same function: 1 + tanh(u) = 2 sigmoid(2u))
+ * from ops every backend and autodiff already have. */
+static int gelu_tanh(cb_ctx *c, int x)
+{
+    graph *g = c->g;
+    int x3 = cb_ok(c, g_mul(g, cb_ok(c, g_mul(g, x, x)), x));
+    int u = cb_ok(c, g_add(g, x, cb_ok(c, g_scale(g, x3, 0.044715f))));
+    int s = cb_ok(c, g_sigmoid(g, cb_ok(c, g_scale(g, u, (float)(2.0 * 0.7978845608028654)))));
+    return cb_ok(c, g_mul(g, x, s));
+}
+
 static int activation(cb_ctx *c, int x, clip_act act)
 {
+    if (act == CLIP_ACT_GELU_TANH)
+        return gelu_tanh(c, x);
     return cb_ok(c, act == CLIP_ACT_GELU ? g_gelu(c->g, x) : g_quickgelu(c->g, x));
 }
 
+/* open_clip's LayerScale: the branch times a learned per-channel gain. */
+static int layer_scale(cb_ctx *c, int branch, const char *key, int64_t d)
+{
+    int gamma = cb_param1(c, key, d);
+    if (gamma < 0)
+        return -1;
+    return cb_ok(c, g_mul(c->g, branch, gamma));
+}
+
 int cb_block(cb_ctx *c, int x, const char *p, int64_t d, int heads, clip_act act, float eps,
-             int causal)
+             int causal, int64_t mlp_width, int ls)
 {
     int hf = c->cfg->naming == CLIP_NAMING_HF;
+    int64_t hidden = mlp_width > 0 ? mlp_width : 4 * d;
     int h = cb_layernorm(c, x, cb_key(p, hf ? "layer_norm1.weight" : "ln_1.weight"),
                          cb_key(p, hf ? "layer_norm1.bias" : "ln_1.bias"), d, eps);
     int qkv[3];
@@ -192,14 +216,18 @@ int cb_block(cb_ctx *c, int x, const char *p, int64_t d, int heads, clip_act act
     int a = cb_ok(c, g_attention(c->g, qkv[0], qkv[1], qkv[2], heads, causal));
     a = cb_linear(c, a, cb_key(p, hf ? "self_attn.out_proj.weight" : "attn.out_proj.weight"),
                   cb_key(p, hf ? "self_attn.out_proj.bias" : "attn.out_proj.bias"), 0, 1, d, d);
+    if (ls)
+        a = layer_scale(c, a, cb_key(p, "ls_1.gamma"), d);
     x = cb_ok(c, g_add(c->g, x, a));
     h = cb_layernorm(c, x, cb_key(p, hf ? "layer_norm2.weight" : "ln_2.weight"),
                      cb_key(p, hf ? "layer_norm2.bias" : "ln_2.bias"), d, eps);
     h = cb_linear(c, h, cb_key(p, hf ? "mlp.fc1.weight" : "mlp.c_fc.weight"),
-                  cb_key(p, hf ? "mlp.fc1.bias" : "mlp.c_fc.bias"), 0, 1, d, 4 * d);
+                  cb_key(p, hf ? "mlp.fc1.bias" : "mlp.c_fc.bias"), 0, 1, d, hidden);
     h = activation(c, h, act);
     h = cb_linear(c, h, cb_key(p, hf ? "mlp.fc2.weight" : "mlp.c_proj.weight"),
-                  cb_key(p, hf ? "mlp.fc2.bias" : "mlp.c_proj.bias"), 0, 1, 4 * d, d);
+                  cb_key(p, hf ? "mlp.fc2.bias" : "mlp.c_proj.bias"), 0, 1, hidden, d);
+    if (ls)
+        h = layer_scale(c, h, cb_key(p, "ls_2.gamma"), d);
     return cb_ok(c, g_add(c->g, x, h));
 }
 

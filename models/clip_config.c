@@ -16,7 +16,7 @@ const char *clip_naming_name(clip_naming n)
 
 const char *clip_act_name(clip_act a)
 {
-    return a == CLIP_ACT_GELU ? "gelu" : "quick_gelu";
+    return a == CLIP_ACT_GELU ? "gelu" : a == CLIP_ACT_GELU_TANH ? "gelu_tanh" : "quick_gelu";
 }
 
 static int starts(const char *s, const char *p)
@@ -185,5 +185,5 @@ int clip_config_infer(const clip_wmap *m, clip_config *c)
         return rc;
     c->vision.act = c->text.act = CLIP_ACT_QUICKGELU;
     c->vision.eps = c->text.eps = 1e-5f;
-    return CC_OK;
+    return clip_config_infer_tower_options(m, c);
 }

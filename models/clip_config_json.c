@@ -116,7 +116,9 @@ static int apply_open_clip(clip_config *c, const char *path, struct json_object 
         (rc = check(path, "vocab_size", tc, t->vocab)))
         return rc;
     t->heads = int_or(tc, "heads", 8);
-    return heads_ok(path, "text", t->width, t->heads);
+    if ((rc = heads_ok(path, "text", t->width, t->heads)))
+        return rc;
+    return clip_config_apply_tower_options(c, path, vc, tc);
 }
 
 static int apply_hf(clip_config *c, const char *path, struct json_object *root)

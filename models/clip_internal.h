@@ -40,9 +40,11 @@ int cb_linear(cb_ctx *c, int x, const char *wkey, const char *bkey, int part, in
               int64_t in, int64_t out);
 int cb_layernorm(cb_ctx *c, int x, const char *wkey, const char *bkey, int64_t width, float eps);
 /* Pre-LN residual attention block; prefix ends with '.', e.g.
- * "transformer.resblocks.3." or "text_model.encoder.layers.3.". */
+ * "transformer.resblocks.3." or "text_model.encoder.layers.3.". mlp_width:
+ * the MLP's hidden width (0 = 4 * width); layer_scale: each residual branch
+ * times <prefix>ls_1.gamma / ls_2.gamma [width] (open_clip's LayerScale). */
 int cb_block(cb_ctx *c, int x, const char *prefix, int64_t width, int heads, clip_act act,
-             float eps, int causal);
+             float eps, int causal, int64_t mlp_width, int layer_scale);
 /* A host-filled input tensor; its buffer lives in the tower. */
 int cb_host_input(cb_ctx *c, const char *name, clip_host_kind kind, int ndim,
                   const int64_t *shape);
@@ -51,6 +53,10 @@ int cb_host_input(cb_ctx *c, const char *name, clip_host_kind kind, int ndim,
 int cb_vit(cb_ctx *c);
 int cb_resnet(cb_ctx *c);
 int cb_text(cb_ctx *c);
+
+/* The first open_clip tower option in c that training does not implement
+ * (train/init.c creates no tensors for it), as a phrase; NULL when none. */
+const char *clip_config_untrainable_option(const clip_config *c);
 
 /* Joins prefix and suffix into one of a few rotating static buffers. */
 const char *cb_key(const char *prefix, const char *suffix);

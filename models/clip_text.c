@@ -26,7 +26,7 @@ int cb_text(cb_ctx *c)
     for (int i = 0; i < t->layers; i++) {
         char p[96];
         snprintf(p, sizeof p, hf ? "text_model.encoder.layers.%d." : "transformer.resblocks.%d.", i);
-        x = cb_block(c, x, p, W, t->heads, t->act, t->eps, 1);
+        x = cb_block(c, x, p, W, t->heads, t->act, t->eps, 1, t->mlp_width, t->layer_scale);
     }
     x = cb_layernorm(c, x, hf ? "text_model.final_layer_norm.weight" : "ln_final.weight",
                      hf ? "text_model.final_layer_norm.bias" : "ln_final.bias", W, t->eps);

@@ -63,6 +63,10 @@ int clip_train_build(const clip_wmap *m, const clip_config *cfg, int batch, clip
     if (!out)
         return cc_fail(CC_ERR_INVALID, "clip_train_build: NULL out");
     *out = NULL;
+    const char *opt = cfg ? clip_config_untrainable_option(cfg) : NULL;
+    if (opt)
+        return cc_fail(CC_ERR_UNSUPPORTED, "clip_train_build: training a model with open_clip's %s "
+                       "is not implemented", opt);
     clip_train_graph *tg = calloc(1, sizeof *tg);
     if (!tg)
         return cc_fail(CC_ERR_NOMEM, "clip_train_build: out of memory");
