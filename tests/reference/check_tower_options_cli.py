@@ -4,7 +4,7 @@
 CPU), not a test: the committed goldens of make_tower_option_goldens.py are
 what CI runs.
 
-    HF_HUB_OFFLINE=1 nice /work/compat-venv/bin/python tests/reference/check_tower_options_cli.py \
+    HF_HUB_OFFLINE=1 nice ~/compat-venv/bin/python tests/reference/check_tower_options_cli.py \
         [--clipcl build/tools/clipcl] [--full] [NAME...]
 
 Each config is read from open_clip's model_configs/ with its real widths,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Goldens for open_clip's tower options, from open_clip itself.
 
-    HF_HUB_OFFLINE=1 nice /work/compat-venv/bin/python tests/reference/make_tower_option_goldens.py
+    HF_HUB_OFFLINE=1 nice ~/compat-venv/bin/python tests/reference/make_tower_option_goldens.py
 
 (any Python with torch >= 2, open_clip_torch 3.x, safetensors and numpy;
 run from the repository root). Deterministic: fixed seeds.
