@@ -33,6 +33,11 @@ void img_prep_default(img_prep *p, int size)
     snprintf(p->source, sizeof p->source, "OpenAI CLIP's defaults");
 }
 
+void img_prep_refuse(img_prep *p, const char *why)
+{
+    snprintf(p->refused, sizeof p->refused, "%s", why && why[0] ? why : "preprocessing refused");
+}
+
 /* int(round(d / 2.0)) with Python's round-half-even (torchvision). */
 static int half_even(int d)
 {
@@ -138,6 +143,8 @@ static int composite_on_white(const img_u8 *src, img_u8 *dst)
 int img_prep_rgb(const img_prep *p, const img_u8 *src0, img_u8 *rgb)
 {
     memset(rgb, 0, sizeof *rgb);
+    if (p->refused[0])
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s", p->refused);
     int S = p->size;
     if (S <= 0 || src0->w <= 0 || src0->h <= 0)
         return cc_fail(CC_ERR_INVALID, "preprocess: image %dx%d to size %d", src0->w, src0->h, S);
@@ -234,6 +241,8 @@ int img_prep_encoded(const img_prep *p, const void *bytes, size_t len, const cha
 
 int img_prep_file(const img_prep *p, const char *path, float *out)
 {
+    if (p->refused[0]) /* before reading the file: the config is the problem */
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s", p->refused);
     img_u8 im;
     int rc = img_load(path, &im);
     if (rc != CC_OK)

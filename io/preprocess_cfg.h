@@ -38,6 +38,7 @@ typedef struct img_prep {
     int normalize;              /* 0: HF do_normalize false, x * rescale only */
     double rescale;             /* HF rescale_factor (1/255) */
     char source[160];           /* where the settings came from, for messages and info */
+    char refused[320];          /* non-empty: every transform fails with this line */
 } img_prep;
 
 /* OpenAI CLIP's transform at size (what img_clip_preprocess_file does). */
@@ -59,6 +60,10 @@ int img_prep_from_hf_json(img_prep *p, int size, const char *path, struct json_o
  * config.json -> preprocessor_config.json beside it when there is one;
  * otherwise OpenAI's defaults. */
 int img_prep_for_model(img_prep *p, int size, const char *config_path);
+
+/* Makes every transform with p fail with `why` (a config that could not be
+ * followed: images are refused when used, the rest of the model works). */
+void img_prep_refuse(img_prep *p, const char *why);
 
 /* The transform on a decoded image: size x size RGB uint8, before
  * normalisation. */
