@@ -147,15 +147,21 @@ int clipcl_preprocess_describe(const clipcl_model *m, char *buf, size_t cap)
     int rc = model_prep(m, buf, "preprocess describe", &p);
     if (rc != CC_OK || cap == 0)
         return rc;
-    static const char *const modes[] = {"shortest", "longest", "squash"};
+    char resize[64];
+    if (p->resize_mode == IMG_RESIZE_SHORTEST)
+        snprintf(resize, sizeof resize, "short side to %d", p->resize ? p->resize : p->size);
+    else if (p->resize_mode == IMG_RESIZE_LONGEST)
+        snprintf(resize, sizeof resize, "long side to %d", p->size);
+    else
+        snprintf(resize, sizeof resize, "squash to %dx%d", p->resize_w ? p->resize_w : p->size,
+                 p->resize_h ? p->resize_h : p->size);
     if (p->refused[0])
         snprintf(buf, cap, "refused: %s", p->refused);
     else
-        snprintf(buf, cap, "%s: %s %s resize to %d px%s, %s, fill %d, mean (%g, %g, %g), std "
+        snprintf(buf, cap, "%s: %s, resize %s%s, %s, %d px, fill %d, mean (%g, %g, %g), std "
                  "(%g, %g, %g)", p->source, p->style == IMG_PREP_HF ? "CLIPImageProcessor"
-                 : "open_clip", modes[p->resize_mode], p->size,
-                 p->center_crop ? " + centre crop" : "",
-                 p->filter == IMG_FILTER_BILINEAR ? "bilinear" : "bicubic", p->fill,
+                 : "open_clip", resize, p->center_crop ? " + centre crop" : "",
+                 p->filter == IMG_FILTER_BILINEAR ? "bilinear" : "bicubic", p->size, p->fill,
                  (double)p->mean[0], (double)p->mean[1], (double)p->mean[2], (double)p->std[0],
                  (double)p->std[1], (double)p->std[2]);
     return CC_OK;
