@@ -89,6 +89,13 @@ static void test_jpeg_optimized(void **s) { (void)s; jpeg("jpeg_optimized_q60.jp
 static void test_jpeg_grey(void **s) { (void)s; jpeg("jpeg_grey.jpg", IMG_L); }
 static void test_jpeg_grey_progressive(void **s) { (void)s; jpeg("jpeg_grey_progressive.jpg", IMG_L); }
 static void test_jpeg_cmyk(void **s) { (void)s; jpeg("jpeg_cmyk.jpg", IMG_CMYK); }
+static void test_jpeg_cmyk_progressive(void **s) { (void)s; jpeg("jpeg_cmyk_progressive.jpg", IMG_CMYK); }
+static void test_webp_animated(void **s) { (void)s; exact("webp_animated.webp", IMG_RGB); }
+static void test_tiff_palette(void **s) { (void)s; exact("tiff_palette_lzw.tif", IMG_P); }
+static void test_tiff_bilevel(void **s) { (void)s; exact("tiff_bilevel_g4.tif", IMG_P); }
+static void test_tiff_jpeg(void **s) { (void)s; exact("tiff_jpeg.tif", IMG_RGB); }
+static void test_tiff_cmyk(void **s) { (void)s; exact("tiff_cmyk_lzw.tif", IMG_CMYK); }
+static void test_tiff_grey_alpha(void **s) { (void)s; exact("tiff_grey_alpha.tif", IMG_LA); }
 static void test_webp_lossy(void **s) { (void)s; exact("webp_lossy.webp", IMG_RGB); }
 static void test_webp_lossless(void **s) { (void)s; exact("webp_lossless.webp", IMG_RGB); }
 static void test_webp_alpha(void **s) { (void)s; exact("webp_alpha.webp", IMG_RGBA); }
@@ -167,7 +174,14 @@ int main(void)
         cmocka_unit_test(test_jpeg_grey),
         cmocka_unit_test(test_jpeg_grey_progressive),
         cmocka_unit_test(test_jpeg_cmyk),
+        cmocka_unit_test(test_jpeg_cmyk_progressive),
         cmocka_unit_test(test_webp_lossy),
+        cmocka_unit_test(test_webp_animated),
+        cmocka_unit_test(test_tiff_palette),
+        cmocka_unit_test(test_tiff_bilevel),
+        cmocka_unit_test(test_tiff_jpeg),
+        cmocka_unit_test(test_tiff_cmyk),
+        cmocka_unit_test(test_tiff_grey_alpha),
         cmocka_unit_test(test_webp_lossless),
         cmocka_unit_test(test_webp_alpha),
         cmocka_unit_test(test_tiff_raw),

@@ -94,6 +94,18 @@ def main():
     save_png16("png16_rgba.png", a16a, 6)
     grey = (np.linspace(0, 1400, 40 * 52).reshape(40, 52) + rng.integers(0, 200, (40, 52))).astype(">u2")
     save_png16("png16_grey.png", grey[..., None], 0)
+    # More modes and codecs (own generator, so the files above stay as they are).
+    rng2 = np.random.default_rng(3)
+    more = Image.fromarray(photo(rng2, 75, 97))
+    save("jpeg_cmyk_progressive.jpg", more.convert("CMYK"), "JPEG", quality=70, progressive=True)
+    save("tiff_palette_lzw.tif", more.convert("P", palette=Image.Palette.ADAPTIVE, colors=40),
+         "TIFF", compression="tiff_lzw")
+    save("tiff_bilevel_g4.tif", more.convert("1"), "TIFF", compression="group4")
+    save("tiff_jpeg.tif", more, "TIFF", compression="jpeg", quality=85)
+    save("tiff_cmyk_lzw.tif", more.convert("CMYK"), "TIFF", compression="tiff_lzw")
+    save("tiff_grey_alpha.tif", more.convert("LA"), "TIFF")
+    save("webp_animated.webp", more, "WEBP", save_all=True, quality=70,
+         append_images=[more.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
 
 
 def save_png16(name, a, colour_type):
