@@ -85,7 +85,7 @@ def main():
     save("tiff_rgb_lzw.tif", odd, "TIFF", compression="tiff_lzw")
     save("tiff_grey_deflate.tif", rgb.convert("L"), "TIFF", compression="tiff_adobe_deflate")
     save("tiff_rgba_lzw.tif", rgba, "TIFF", compression="tiff_lzw")
-    save("tiff_two_pages.tif", big, "TIFF", save_all=True, append_images=[tiny],
+    save("tiff_two_pages.tif", odd.resize((65, 22)), "TIFF", save_all=True, append_images=[tiny],
          compression="packbits")
     # 16-bit PNG: RGB, RGBA and grey (Pillow opens 16-bit grey as mode I).
     a16 = (photo(rng, 40, 52).astype(np.uint16) * 257 + rng.integers(0, 257, (40, 52, 3))).astype(">u2")
