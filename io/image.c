@@ -1,5 +1,7 @@
-/* Image decoding with stb_image, container checks stb does not do, and PIL's
- * mode model (which mode PIL would open the file in). */
+/* Image decoding: the format by its signature, then libjpeg-turbo, libwebp,
+ * libtiff (io/image_jpeg.c, image_webp.c, image_tiff.c) or stb_image with the
+ * container checks stb does not do; PIL's mode model (which mode PIL would
+ * open the file in); formats nobody here reads named as unsupported. */
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_HDR
 #define STBI_NO_PIC
