@@ -186,7 +186,7 @@ int clipcl_list_devices(clipcl_device *out, int cap, int *n);
 /* Each writes the 3 x size x size float32 tensor CLIP's image tower sees
  * (resize short side to size, centre crop, RGB, CLIP's mean/std), bit for
  * bit what clipcl_encode_image_files and `clipcl preprocess` compute. */
-/* An image file (PNG, JPEG, BMP, GIF, TGA, PSD, PNM). */
+/* An image file (JPEG, PNG, WebP, TIFF, BMP, GIF, TGA, PSD, PNM). */
 int clipcl_preprocess_file(const char *path, int size, float *out);
 /* Decoded pixels: height rows of width pixels in mode (CLIPCL_PIXELS_*),
  * row_stride bytes apart (>= width * bytes per pixel). A PNG read by any
@@ -214,6 +214,24 @@ int clipcl_zeroshot_classifier(clipcl_model *m, const char *const *labels, int n
  * expected unit-norm). images n_images x dim, classifier n_labels x dim. */
 int clipcl_zeroshot_probs(const float *images, int n_images, const float *classifier,
                           int n_labels, int dim, float logit_scale, double *probs);
+
+/* ---- Preprocessing as the model's config says ----
+ * What clipcl_encode_image_files feeds the model: the transform of its
+ * open_clip_config.json `preprocess_cfg` (mean, std, interpolation,
+ * resize_mode, fill_color) or of the preprocessor_config.json beside a
+ * Hugging Face config.json, OpenAI CLIP's without either (then the same bits
+ * as clipcl_preprocess_file at clipcl_image_size()). out: 3 x R x R float32.
+ * A config clipcl cannot follow makes these fail with its reason. */
+int clipcl_preprocess_file_model(const clipcl_model *m, const char *path, float *out);
+/* Decoded pixels as in clipcl_preprocess_pixels8. */
+int clipcl_preprocess_pixels8_model(const clipcl_model *m, const uint8_t *pixels, int width,
+                                    int height, size_t row_stride, int mode, float *out);
+/* An encoded image file held in memory (len bytes; name for messages). */
+int clipcl_preprocess_encoded_model(const clipcl_model *m, const void *bytes, size_t len,
+                                    const char *name, float *out);
+/* One line describing the model's preprocessing (where it comes from and its
+ * settings) into buf (cap bytes, truncated). */
+int clipcl_preprocess_describe(const clipcl_model *m, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -197,7 +197,8 @@ typedef struct group {
 
 static int is_image_ext(const char *e)
 {
-    static const char *const exts[] = {"jpg", "jpeg", "png", "bmp", "gif", "ppm", "pgm", "pnm", "tga"};
+    static const char *const exts[] = {"jpg", "jpeg", "png", "bmp", "gif", "ppm", "pgm", "pnm", "tga",
+                                       "webp", "tif", "tiff"};
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
         if (strcmp(e, exts[i]) == 0)
             return 1;

@@ -18,7 +18,17 @@ typedef enum img_mode {
     IMG_RGB = 2,  /* 3 channels */
     IMG_RGBA = 3, /* 4 channels */
     IMG_P = 4,    /* palette or 1-bit: already expanded to 3 channels (RGB) */
+    IMG_CMYK = 5, /* 4 channels, no alpha: resized as they are, then converted */
+    IMG_I32 = 6,  /* Pillow's mode I (16-bit grey PNGs): one native int32 per
+                   * pixel, c = 4 bytes; resized in 32-bit, clipped to 0..255
+                   * by the conversion to RGB */
 } img_mode;
+
+/* Pillow's resampling filters that CLIP preprocessing configs name. */
+typedef enum img_filter {
+    IMG_FILTER_BICUBIC = 0,
+    IMG_FILTER_BILINEAR = 1,
+} img_filter;
 
 typedef struct img_u8 {
     int w, h, c;
@@ -41,9 +51,13 @@ typedef struct img_u8 {
 extern const float IMG_CLIP_MEAN[3];
 extern const float IMG_CLIP_STD[3];
 
-/* Decodes a PNG, JPEG, BMP, GIF (first frame), TGA, PSD or PNM file. A file
- * stb cannot decode, a PNG without IEND or with a bad chunk CRC, and a JPEG
- * without its EOI marker are errors naming the file. */
+/* Decodes an image file the way Pillow's Image.open would (docs/io.md,
+ * "Image decoders"): JPEG through libjpeg-turbo, WebP through libwebp, TIFF
+ * (first page) through libtiff, 16-bit greyscale PNG as Pillow's mode I;
+ * PNG, BMP, GIF (first frame), TGA, PSD and PNM through stb_image. A broken
+ * file is an error saying "corrupt" or "truncated"; a format clipcl does not
+ * read (JPEG 2000, HEIF/AVIF, JPEG XL, ICO, ...) an error saying
+ * "unsupported image format" and naming it when it is recognised. */
 int img_load(const char *path, img_u8 *out);
 /* Same from memory; name is used in error messages. */
 int img_decode(const uint8_t *buf, size_t len, const char *name, img_u8 *out);
@@ -51,7 +65,8 @@ void img_free(img_u8 *im);
 int img_alloc(img_u8 *im, int w, int h, img_mode mode);
 int img_mode_channels(img_mode m);
 
-/* PIL convert("RGB"): grey replicated, alpha dropped (not composited). */
+/* PIL convert("RGB"): grey replicated, alpha dropped (not composited),
+ * CMYK as Pillow's cmyk2rgb. */
 int img_to_rgb(const img_u8 *src, img_u8 *dst);
 
 /* PIL Image.resize((ow, oh), BICUBIC) (NEAREST for IMG_P), but only the
@@ -59,6 +74,9 @@ int img_to_rgb(const img_u8 *src, img_u8 *dst);
 int img_resize_window(const img_u8 *src, int ow, int oh, int x0, int y0, int cw, int ch,
                       img_u8 *dst);
 int img_resize(const img_u8 *src, int ow, int oh, img_u8 *dst);
+/* Same with the filter named (BICUBIC is img_resize_window). */
+int img_resize_window_filter(const img_u8 *src, img_filter f, int ow, int oh, int x0, int y0,
+                             int cw, int ch, img_u8 *dst);
 
 /* torchvision Resize(size) output dimensions: short side = size, long side
  * int(size * long / short). */

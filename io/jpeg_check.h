@@ -1,5 +1,7 @@
-/* Structural validation of a JPEG's marker segments, run before stb_image
- * decodes untrusted data (see jpeg_check.c for what stb does not check). */
+/* Structural validation of a JPEG's marker segments, run before libjpeg-turbo
+ * (io/image_jpeg.c) decodes untrusted data: it refuses a cut file that
+ * libjpeg would pad with grey and only warn about (see jpeg_check.c; written
+ * for stb_image, which checked even less). */
 #ifndef CLIPCL_IO_JPEG_CHECK_H
 #define CLIPCL_IO_JPEG_CHECK_H
 

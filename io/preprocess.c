@@ -23,7 +23,8 @@ const float IMG_CLIP_STD[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 typedef struct axis {
     int ksize;
     int *lo, *cnt;  /* per output: first input index and tap count */
-    int32_t *k;     /* per output: ksize fixed-point weights */
+    int32_t *k;     /* per output: ksize fixed-point weights (8-bit images) */
+    double *kd;     /* per output: ksize normalised weights (mode I images) */
 } axis;
 
 static void axis_free(axis *a)
@@ -31,6 +32,7 @@ static void axis_free(axis *a)
     free(a->lo);
     free(a->cnt);
     free(a->k);
+    free(a->kd);
     memset(a, 0, sizeof *a);
 }
 
@@ -46,19 +48,30 @@ static double cubic(double x)
     return 0.0;
 }
 
+/* Pillow's bilinear_filter: the triangle, support 1. */
+static double triangle(double x)
+{
+    if (x < 0.0)
+        x = -x;
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
 /* Coefficients for outputs [o0, o0+on) of an in -> out resize. The double
  * arithmetic follows Pillow's order of operations so weights round alike. */
-static int axis_coeffs(int in, int out, int o0, int on, axis *ax)
+static int axis_coeffs(int in, int out, int o0, int on, img_filter f, axis *ax)
 {
     memset(ax, 0, sizeof *ax);
+    double (*filter)(double) = f == IMG_FILTER_BILINEAR ? triangle : cubic;
+    double fsupport = f == IMG_FILTER_BILINEAR ? 1.0 : 2.0;
     double scale = (double)in / out, filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = 2.0 * filterscale, ss = 1.0 / filterscale;
+    double support = fsupport * filterscale, ss = 1.0 / filterscale;
     ax->ksize = (int)ceil(support) * 2 + 1;
     ax->lo = malloc(sizeof(int) * (size_t)on);
     ax->cnt = malloc(sizeof(int) * (size_t)on);
     ax->k = calloc((size_t)on * (size_t)ax->ksize, sizeof(int32_t));
+    ax->kd = calloc((size_t)on * (size_t)ax->ksize, sizeof(double));
     double *w = malloc(sizeof(double) * (size_t)ax->ksize);
-    if (!ax->lo || !ax->cnt || !ax->k || !w) {
+    if (!ax->lo || !ax->cnt || !ax->k || !ax->kd || !w) {
         free(w);
         axis_free(ax);
         return cc_fail(CC_ERR_NOMEM, "resize %d -> %d: out of memory", in, out);
@@ -74,12 +87,14 @@ static int axis_coeffs(int in, int out, int o0, int on, axis *ax)
         xmax -= xmin;
         double ww = 0.0;
         for (int x = 0; x < xmax; x++) {
-            w[x] = cubic((x + xmin - center + 0.5) * ss);
+            w[x] = filter((x + xmin - center + 0.5) * ss);
             ww += w[x];
         }
         int32_t *k = ax->k + (size_t)i * (size_t)ax->ksize;
+        double *kd = ax->kd + (size_t)i * (size_t)ax->ksize;
         for (int x = 0; x < xmax; x++) {
             double v = ww != 0.0 ? w[x] / ww : w[x];
+            kd[x] = v;
             /* round half away from zero into 22 fractional bits */
             k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS))
                          : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
@@ -132,6 +147,45 @@ static void vpass(const uint8_t *tmp, int r0, int rowlen, const axis *ax, int on
             for (int y = 0; y < ax->cnt[i]; y++)
                 acc += base[(size_t)y * (size_t)rowlen + (size_t)x] * k[y];
             o[x] = clip8(acc);
+        }
+    }
+}
+
+/* Pillow's ROUND_UP for the 32-bit passes: half away from zero. */
+static int32_t round_up(double v)
+{
+    return (int32_t)(v >= 0.0 ? floor(v + 0.5) : -floor(fabs(v) + 0.5));
+}
+
+/* Mode I (int32 pixels, 16-bit greyscale PNGs): Pillow's 32bpc passes sum
+ * in double with the unquantised weights and round without clipping. */
+static void hpass_i32(const img_u8 *src, int r0, int nr, const axis *ax, int on, uint8_t *dst)
+{
+    for (int y = 0; y < nr; y++) {
+        const int32_t *row = (const int32_t *)(const void *)src->px + (size_t)(r0 + y) * (size_t)src->w;
+        int32_t *o = (int32_t *)(void *)dst + (size_t)y * (size_t)on;
+        for (int i = 0; i < on; i++) {
+            const double *k = ax->kd + (size_t)i * (size_t)ax->ksize;
+            double acc = 0.0;
+            for (int x = 0; x < ax->cnt[i]; x++)
+                acc += row[ax->lo[i] + x] * k[x];
+            o[i] = round_up(acc);
+        }
+    }
+}
+
+static void vpass_i32(const uint8_t *tmp, int r0, int rowlen, const axis *ax, int on, uint8_t *dst)
+{
+    const int32_t *t = (const int32_t *)(const void *)tmp;
+    int32_t *d = (int32_t *)(void *)dst;
+    for (int i = 0; i < on; i++) {
+        const double *k = ax->kd + (size_t)i * (size_t)ax->ksize;
+        const int32_t *base = t + (size_t)(ax->lo[i] - r0) * (size_t)rowlen;
+        for (int x = 0; x < rowlen; x++) {
+            double acc = 0.0;
+            for (int y = 0; y < ax->cnt[i]; y++)
+                acc += base[(size_t)y * (size_t)rowlen + (size_t)x] * k[y];
+            d[(size_t)i * (size_t)rowlen + (size_t)x] = round_up(acc);
         }
     }
 }
@@ -210,16 +264,16 @@ static void copy_window(const img_u8 *src, int x0, int y0, img_u8 *dst)
                src->px + ((size_t)(y0 + y) * (size_t)src->w + (size_t)x0) * c, rowlen);
 }
 
-static int resize_bicubic(const img_u8 *src, int ow, int oh, int x0, int y0, int cw, int ch,
-                          img_u8 *dst)
+static int resize_filtered(const img_u8 *src, img_filter f, int ow, int oh, int x0, int y0,
+                           int cw, int ch, img_u8 *dst)
 {
-    int need_h = ow != src->w, need_v = oh != src->h;
+    int need_h = ow != src->w, need_v = oh != src->h, i32 = src->mode == IMG_I32;
     axis ah = {0}, av = {0};
     int rc = CC_OK;
     if (need_h)
-        rc = axis_coeffs(src->w, ow, x0, cw, &ah);
+        rc = axis_coeffs(src->w, ow, x0, cw, f, &ah);
     if (rc == CC_OK && need_v)
-        rc = axis_coeffs(src->h, oh, y0, ch, &av);
+        rc = axis_coeffs(src->h, oh, y0, ch, f, &av);
     /* source rows the vertical pass reads */
     int r0 = y0, r1 = y0 + ch;
     if (rc == CC_OK && need_v) {
@@ -231,13 +285,17 @@ static int resize_bicubic(const img_u8 *src, int ow, int oh, int x0, int y0, int
         rc = img_alloc(&tmp, cw, r1 - r0, src->mode);
     if (rc == CC_OK) {
         if (need_h)
-            hpass(src, r0, r1 - r0, &ah, cw, tmp.px);
+            (i32 ? hpass_i32 : hpass)(src, r0, r1 - r0, &ah, cw, tmp.px);
         else
             copy_window(src, x0, r0, &tmp);
         if (need_v) {
             rc = img_alloc(dst, cw, ch, src->mode);
-            if (rc == CC_OK)
-                vpass(tmp.px, r0, cw * src->c, &av, ch, dst->px);
+            if (rc == CC_OK) {
+                if (i32)
+                    vpass_i32(tmp.px, r0, cw, &av, ch, dst->px);
+                else
+                    vpass(tmp.px, r0, cw * src->c, &av, ch, dst->px);
+            }
             img_free(&tmp);
         } else {
             *dst = tmp;
@@ -250,6 +308,12 @@ static int resize_bicubic(const img_u8 *src, int ow, int oh, int x0, int y0, int
 
 int img_resize_window(const img_u8 *src, int ow, int oh, int x0, int y0, int cw, int ch,
                       img_u8 *dst)
+{
+    return img_resize_window_filter(src, IMG_FILTER_BICUBIC, ow, oh, x0, y0, cw, ch, dst);
+}
+
+int img_resize_window_filter(const img_u8 *src, img_filter f, int ow, int oh, int x0, int y0,
+                             int cw, int ch, img_u8 *dst)
 {
     memset(dst, 0, sizeof *dst);
     if (ow <= 0 || oh <= 0 || cw <= 0 || ch <= 0 || x0 < 0 || y0 < 0 || x0 + cw > ow ||
@@ -272,13 +336,13 @@ int img_resize_window(const img_u8 *src, int ow, int oh, int x0, int y0, int cw,
             return rc;
         memcpy(pm.px, src->px, (size_t)src->w * (size_t)src->h * (size_t)src->c);
         premultiply(&pm);
-        rc = resize_bicubic(&pm, ow, oh, x0, y0, cw, ch, dst);
+        rc = resize_filtered(&pm, f, ow, oh, x0, y0, cw, ch, dst);
         img_free(&pm);
         if (rc == CC_OK)
             unpremultiply(dst);
         return rc;
     }
-    return resize_bicubic(src, ow, oh, x0, y0, cw, ch, dst);
+    return resize_filtered(src, f, ow, oh, x0, y0, cw, ch, dst);
 }
 
 int img_resize(const img_u8 *src, int ow, int oh, img_u8 *dst)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "graph/graph.h"
+#include "io/preprocess_cfg.h"
 
 /* ---- weight map: name -> f32 data + shape ---- */
 #define CLIP_MAX_DIMS 8
@@ -173,6 +174,7 @@ typedef struct clip_model {
     clip_config cfg;
     float logit_scale;
     char config_path[512];   /* "" when no config file was found */
+    img_prep prep;           /* image preprocessing from the config (io/preprocess_cfg.h) */
 } clip_model;
 
 /* MODEL: a .safetensors file, or a directory holding one (model.safetensors,

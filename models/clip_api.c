@@ -393,7 +393,7 @@ int clipcl_encode_image_files(clipcl_model *cm, const char *const *paths, int n,
     for (int i = 0; i < n && !rc; i += b) {
         int rows = n - i < b ? n - i : b;
         for (int r = 0; r < rows && !rc; r++) {
-            rc = img_clip_preprocess_file(paths[i + r], R, px + (size_t)r * per);
+            rc = img_prep_file(&cm->m->prep, paths[i + r], px + (size_t)r * per);
             if (rc && !strstr(cc_last_error(), paths[i + r])) {
                 rc = cc_wrap(rc, "image '%s'", paths[i + r]);
             }

@@ -144,6 +144,9 @@ int clip_model_from_wmap(clip_wmap *w, const char *config_path, clip_model **out
         snprintf(m->config_path, sizeof m->config_path, "%s", config_path);
         rc = clip_config_apply_json(&m->cfg, config_path);
     }
+    /* a preprocessing config clipcl cannot follow refuses images, not text */
+    if (!rc && img_prep_for_model(&m->prep, m->cfg.vision.resolution, config_path) != CC_OK)
+        img_prep_refuse(&m->prep, cc_last_error());
     if (!rc) {
         const clip_weight *ls = clip_wmap_find(w, "logit_scale");
         if (!ls)

@@ -1,7 +1,10 @@
 /* clipcl preprocess: the float32 N x 3 x S x S tensor CLIP's image tower would
- * see for each image, so pixels can be checked or fed to embed-image --pixels.
+ * see for each image (with --model: that model's image tower, through its
+ * preprocessing config), so pixels can be checked or fed to embed-image
+ * --pixels.
  * Images are processed one at a time and streamed into the output, so memory
  * stays at one image however long the batch. */
+#include "clipcl.h"
 #include "io/atomic_file.h"
 #include "io/image.h"
 #include "tools/cmd.h"
@@ -20,13 +23,17 @@
 #define MAX_SIZE 4096
 
 const char cmd_preprocess_usage[] =
-    "usage: clipcl preprocess --size N --out OUT.npy [--] IMAGE...\n\n"
+    "usage: clipcl preprocess (--size N | --model M) --out OUT.npy [--] IMAGE...\n\n"
     "Writes the float32 tensor of shape (number of images, 3, N, N), C order,\n"
     "that CLIP's image tower sees: each image resized (bicubic, short side to N,\n"
     "as PIL does), centre-cropped to N x N, converted to RGB and normalised with\n"
-    "CLIP's mean and std. OUT is replaced atomically; on any error (the message\n"
-    "names the image) it is left as it was.\n\n"
+    "CLIP's mean and std. With --model, the model's resolution and its own\n"
+    "preprocessing config (open_clip_config.json preprocess_cfg, or Hugging\n"
+    "Face preprocessor_config.json) instead: what embed-image feeds it. OUT is\n"
+    "replaced atomically; on any error (the message names the image) it is left\n"
+    "as it was.\n\n"
     "  --size N     the model's input resolution, 1 to 4096 (224 for ViT-B/32)\n"
+    "  --model M    a model directory or .safetensors file (see embed-image)\n"
     "  --out FILE   the .npy file to write\n"
     "  --           every later argument is an image, even one starting with -\n";
 
@@ -95,7 +102,7 @@ static int check_inputs(char **images, int n)
     return 0;
 }
 
-static int run(const char *out, int size, char **images, int n)
+static int run(const char *out, int size, clipcl_model *m, char **images, int n)
 {
     size_t per = (size_t)3 * (size_t)size * (size_t)size;
     float *buf = malloc(per * sizeof *buf);
@@ -114,7 +121,9 @@ static int run(const char *out, int size, char **images, int n)
     progress bar;
     cmd_progress_start(&bar, "preprocess", "img", n);
     for (int i = 0; i < n && rc == 0; i++) {
-        if (img_clip_preprocess_file(images[i], size, buf) != CC_OK) {
+        int prc = m ? clipcl_preprocess_file_model(m, images[i], buf)
+                    : img_clip_preprocess_file(images[i], size, buf);
+        if (prc != CC_OK) {
             progress_abort(&bar);
             rc = image_error(images[i]);
         } else if (io_atomic_write(&a, buf, per * sizeof *buf) != CC_OK) {
@@ -139,7 +148,7 @@ static int run(const char *out, int size, char **images, int n)
 
 int cmd_preprocess(int argc, char **argv)
 {
-    const char *out = NULL, *size_s = NULL;
+    const char *out = NULL, *size_s = NULL, *model = NULL;
     char **images = malloc(sizeof(char *) * (size_t)(argc > 0 ? argc : 1));
     if (!images)
         return cmd_error("out of memory");
@@ -154,6 +163,9 @@ int cmd_preprocess(int argc, char **argv)
         } else if ((r = cmd_option_value(argc, argv, &i, "--size", &v)) != 0) {
             rc = r < 0 ? 2 : size_s ? cmd_usage_error("preprocess", "--size given twice") : 0;
             size_s = v;
+        } else if ((r = cmd_option_value(argc, argv, &i, "--model", &v)) != 0) {
+            rc = r < 0 ? 2 : model ? cmd_usage_error("preprocess", "--model given twice") : 0;
+            model = v;
         } else if ((r = cmd_option_value(argc, argv, &i, "--out", &v)) != 0) {
             rc = r < 0 ? 2 : out ? cmd_usage_error("preprocess", "--out given twice") : 0;
             out = v;
@@ -162,9 +174,10 @@ int cmd_preprocess(int argc, char **argv)
         }
     }
     int size = 0;
-    if (rc == 0 && !size_s)
-        rc = cmd_usage_error("preprocess", "--size N is required (the model's resolution, e.g. 224)");
-    if (rc == 0)
+    if (rc == 0 && !size_s && !model)
+        rc = cmd_usage_error("preprocess", "--size N or --model M is required (the model's "
+                             "resolution, e.g. 224, or the model itself)");
+    if (rc == 0 && size_s)
         rc = parse_size(size_s, &size);
     if (rc == 0 && (!out || !*out))
         rc = cmd_usage_error("preprocess", "--out OUT.npy is required");
@@ -175,8 +188,18 @@ int cmd_preprocess(int argc, char **argv)
         rc = cmd_error("--out %s is a directory (expected a .npy file path)", out);
     if (rc == 0)
         rc = check_inputs(images, n);
+    clipcl_model *m = NULL;
+    /* the reference backend: loading needs no device, only the config */
+    if (rc == 0 && model && clipcl_load(model, "ref", &m) != CLIPCL_OK)
+        rc = cmd_error("%s", clipcl_last_error());
+    if (rc == 0 && m && size_s && size != clipcl_image_size(m))
+        rc = cmd_usage_error("preprocess", "--size %d but the model takes %d px images", size,
+                             clipcl_image_size(m));
+    if (rc == 0 && m)
+        size = clipcl_image_size(m);
     if (rc == 0)
-        rc = run(out, size, images, n);
+        rc = run(out, size, m, images, n);
+    clipcl_free(m);
     free(images);
     return rc;
 }

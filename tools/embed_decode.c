@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clipcl.h"
 #include "io/image.h"
 #include "runtime/status.h"
 
@@ -22,6 +23,7 @@ typedef struct slot {
 
 struct bulk_decoder {
     const bulk_set *set;
+    const clipcl_model *model;
     int size, n_workers, queue;
     size_t per; /* floats per image */
     int64_t next_claim, next_take, end;
@@ -34,7 +36,7 @@ struct bulk_decoder {
     pthread_cond_t room;  /* a slot became FREE or stop (workers wait) */
 };
 
-static int decode_member(const bulk_set *set, int64_t i, img_u8 *im)
+static int decode_member(const bulk_set *set, int64_t i, const clipcl_model *model, float *pixels)
 {
     const bulk_input *in = &set->v[i];
     char path[8192], name[8448];
@@ -62,31 +64,22 @@ static int decode_member(const bulk_set *set, int64_t i, img_u8 *im)
     close(fd);
     if (!buf)
         return cc_fail(CC_ERR_NOMEM, "%s: cannot allocate %zu bytes", name, n);
-    rc = got == n ? img_decode(buf, n, name, im)
+    rc = got == n ? clipcl_preprocess_encoded_model(model, buf, n, name, pixels)
                   : cc_fail(CC_ERR_IO, "%s: read %zu of %zu bytes (truncated shard?)", name, got, n);
     free(buf);
     return rc;
 }
 
-int bulk_decode_one(const bulk_set *set, int64_t i, int size, float *pixels)
+int bulk_decode_one(const bulk_set *set, int64_t i, const clipcl_model *model, float *pixels)
 {
     if (set->v[i].shard < 0) {
         char path[8192];
         int rc = bulk_input_open_path(set, i, path, sizeof path);
-        /* The very function clipcl_encode_image_files uses: same pixels, same bits. */
-        return rc ? rc : img_clip_preprocess_file(path, size, pixels);
+        /* The very preprocessing clipcl_encode_image_files uses: the model's
+         * config, same pixels, same bits. */
+        return rc ? rc : clipcl_preprocess_file_model(model, path, pixels);
     }
-    img_u8 im, rgb;
-    int rc = decode_member(set, i, &im);
-    if (rc)
-        return rc;
-    rc = img_clip_resize_crop(&im, size, &rgb);
-    img_free(&im);
-    if (rc)
-        return rc;
-    img_clip_normalize(&rgb, pixels);
-    img_free(&rgb);
-    return CC_OK;
+    return decode_member(set, i, model, pixels);
 }
 
 static void *worker(void *arg)
@@ -102,7 +95,7 @@ static void *worker(void *arg)
         slot *s = &d->slots[i % d->queue];
         s->state = SLOT_BUSY;
         pthread_mutex_unlock(&d->mu);
-        int rc = bulk_decode_one(d->set, i, d->size, s->px);
+        int rc = bulk_decode_one(d->set, i, d->model, s->px);
         if (rc)
             snprintf(s->err, sizeof s->err, "%s", cc_last_error());
         pthread_mutex_lock(&d->mu);
@@ -113,9 +106,10 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int bulk_decoder_open(bulk_decoder **out, const bulk_set *set, int64_t begin, int64_t end, int size,
-                      int workers, int queue)
+int bulk_decoder_open(bulk_decoder **out, const bulk_set *set, int64_t begin, int64_t end,
+                      const clipcl_model *model, int workers, int queue)
 {
+    int size = clipcl_image_size(model);
     *out = NULL;
     if (workers < 1)
         workers = 1;
@@ -128,6 +122,7 @@ int bulk_decoder_open(bulk_decoder **out, const bulk_set *set, int64_t begin, in
     pthread_cond_init(&d->ready, NULL);
     pthread_cond_init(&d->room, NULL);
     d->set = set;
+    d->model = model;
     d->size = size;
     d->n_workers = workers;
     d->queue = queue;

@@ -200,7 +200,7 @@ int bulk_run_images(bulk_run *r)
     if (!rc && !px)
         rc = cmd_error("out of memory for a batch of %d images of %dx%d", r->batch, R, R);
     bulk_decoder *dec = NULL;
-    if (!rc && bulk_decoder_open(&dec, set, r->begin, set->n, R, r->workers,
+    if (!rc && bulk_decoder_open(&dec, set, r->begin, set->n, r->model, r->workers,
                                  2 * r->batch + r->workers))
         rc = cmd_lib_error(1);
     progress bar;

@@ -47,7 +47,7 @@ static int ext_is(const char *name, const char *const *exts)
 }
 
 static const char *const image_exts[] = {"jpg", "jpeg", "png", "bmp", "gif", "ppm", "pgm", "pnm", "tga",
-                                         NULL};
+                                         "webp", "tif", "tiff", NULL};
 static const char *const tar_exts[] = {"tar", NULL};
 
 /* The path without its extension (the last dot of the file name). */

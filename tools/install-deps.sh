@@ -8,7 +8,10 @@ packages=(
   ocl-icd-opencl-dev opencl-c-headers clinfo             # OpenCL ICD loader + headers
   pocl-opencl-icd                                        # an OpenCL CPU device, always present
   libclblast-dev                                         # GEMM on GPUs
-  libstb-dev                                             # image decoding (stb_image)
+  libstb-dev                                             # image decoding (stb_image: PNG, BMP, GIF, TGA, PSD, PNM)
+  libjpeg62-turbo-dev                                    # JPEG as Pillow decodes it (libjpeg-turbo)
+  libwebp-dev                                            # WebP (libwebp + libwebpdemux, as Pillow)
+  libtiff-dev                                            # TIFF, first page (libtiff, as Pillow)
   libjson-c-dev                                          # safetensors headers, configs, --json
   libxxhash-dev                                          # program-cache keys and checksums
   libpcre2-dev                                           # tokenizer pre-split (Unicode classes)

@@ -100,8 +100,8 @@ static int64_t index_get(str_index *x, const char *str, int64_t add)
 
 static int is_image_name(const char *n)
 {
-    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".gif",
-                                      ".ppm", ".pgm", ".tga", ".pnm"};
+    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm",
+                                      ".pgm", ".tga", ".pnm", ".webp", ".tif", ".tiff"};
     const char *d = strrchr(n, '.');
     if (!d)
         return 0;

@@ -1,9 +1,10 @@
 """Images in every form encode_image and preprocess take, to the float32
 3 x R x R tensors CLIP's image tower sees, through the library's own
-preprocessing (clipcl_preprocess_file / clipcl_preprocess_pixels8), so a file
-given by path, the same file opened with PIL, and its pixels as a uint8
-array all give the bits `clipcl preprocess` writes (for lossless formats:
-JPEG decoders differ)."""
+preprocessing (clipcl_preprocess_*_model: the model's preprocessing config;
+clipcl_preprocess_file / clipcl_preprocess_pixels8 without a model), so a
+file given by path, the same file opened with PIL, and its pixels as a uint8
+array all give the same bits (JPEG included: both decode with
+libjpeg-turbo)."""
 import os
 
 import numpy as np
@@ -36,7 +37,7 @@ def _is_single(x):
     return False
 
 
-def _u8_row(a, size, out):
+def _u8_row(a, size, out, model=None):
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in _ARRAY_MODES:
@@ -51,16 +52,23 @@ def _u8_row(a, size, out):
     if not (a.flags.c_contiguous or packed_rows):
         a = np.ascontiguousarray(a)
     if a.flags.c_contiguous:
-        _clipcl.preprocess_pixels(a, w, h, w * a.shape[2], mode, size, out)
+        _pixels(model, a, w, h, w * a.shape[2], mode, size, out)
     else:
         # rows of packed pixels with a gap after each (a crop): pass the stride,
         # and a flat view of the memory from the first pixel on
         base = np.lib.stride_tricks.as_strided(a, shape=(a.strides[0] * (h - 1) + w * a.shape[2],),
                                                strides=(1,))
-        _clipcl.preprocess_pixels(np.ascontiguousarray(base), w, h, a.strides[0], mode, size, out)
+        _pixels(model, np.ascontiguousarray(base), w, h, a.strides[0], mode, size, out)
 
 
-def _pil_row(im, size, out):
+def _pixels(model, px, w, h, stride, mode, size, out):
+    if model is not None:
+        model.preprocess_pixels(px, w, h, stride, mode, out)
+    else:
+        _clipcl.preprocess_pixels(px, w, h, stride, mode, size, out)
+
+
+def _pil_row(im, size, out, model=None):
     mode = im.mode
     if mode in ("P", "PA", "1"):
         # PIL resizes these nearest-neighbour whatever the filter; nearest
@@ -75,19 +83,28 @@ def _pil_row(im, size, out):
         code = _clipcl.PIXELS_RGB
     px = np.ascontiguousarray(px)
     h, w = px.shape[:2]
-    _clipcl.preprocess_pixels(px, w, h, px.strides[0], code, size, out)
+    _pixels(model, px, w, h, px.strides[0], code, size, out)
 
 
-def preprocess_one(x, size, out):
-    """Writes one image's 3 x size x size tensor into out (float32, C order)."""
+def _file(model, path, size, out):
+    if model is not None:
+        model.preprocess_file(path, out)
+    else:
+        _clipcl.preprocess_file(path, size, out)
+
+
+def preprocess_one(x, size, out, model=None):
+    """Writes one image's 3 x size x size tensor into out (float32, C order).
+    model (the C model object): its preprocessing config decides the
+    transform; None: CLIP's default transform at size."""
     if isinstance(x, (str, os.PathLike)):
-        _clipcl.preprocess_file(os.fsdecode(x), size, out)
+        _file(model, os.fsdecode(x), size, out)
     elif isinstance(x, bytes):
-        _clipcl.preprocess_file(os.fsdecode(x), size, out)
+        _file(model, os.fsdecode(x), size, out)
     elif _is_pil(x):
-        _pil_row(x, size, out)
+        _pil_row(x, size, out, model)
     elif isinstance(x, np.ndarray) and x.dtype == np.uint8:
-        _u8_row(x, size, out)
+        _u8_row(x, size, out, model)
     elif isinstance(x, np.ndarray) and x.ndim == 3:
         if x.shape != (3, size, size):
             raise Error("float image of shape %s: expected (3, %d, %d), already preprocessed"

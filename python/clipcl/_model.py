@@ -104,7 +104,7 @@ class Model:
             part = data[i:i + self.batch]
             px = np.empty((len(part), 3, R, R), dtype=np.float32)
             for r, x in enumerate(part):
-                preprocess_one(x, R, px[r])
+                preprocess_one(x, R, px[r], self._m)
             yield i, px
 
     def _count(self, images):
@@ -120,7 +120,7 @@ class Model:
         R = self.image_size
         out = np.empty((len(data), 3, R, R), dtype=np.float32)
         for r, x in enumerate(data):
-            preprocess_one(x, R, out[r])
+            preprocess_one(x, R, out[r], self._m)
         return out
 
     def encode_image(self, images, normalize=False):

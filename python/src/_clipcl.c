@@ -426,7 +426,100 @@ static PyObject *Model_dims(Model *self, PyObject *unused)
                          clipcl_context_length(self->m), (double)clipcl_logit_scale(self->m));
 }
 
+/* ---- preprocessing, with (Model methods) or without (module functions) a
+ * model: with one, the model's own preprocessing config decides ---- */
+
+static PyObject *preprocess_file_impl(clipcl_model *m, const char *path, int size, PyObject *out_o)
+{
+    Py_buffer out;
+    if (get_buffer(out_o, &out, 'f', (Py_ssize_t)3 * size * size, 1, "out") != 0)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = m ? clipcl_preprocess_file_model(m, path, out.buf) : clipcl_preprocess_file(path, size, out.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&out);
+    if (rc != CLIPCL_OK)
+        return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+static PyObject *preprocess_pixels_impl(clipcl_model *m, PyObject *in_o, int w, int h,
+                                        Py_ssize_t stride, int mode, int size, PyObject *out_o)
+{
+    if (w < 1 || h < 1 || stride < 1 || size < 1)
+        return PyErr_Format(PyExc_ValueError, "preprocess_pixels: %dx%d, stride %zd, size %d", w,
+                            h, stride, size);
+    Py_buffer in, out;
+    if (get_buffer(in_o, &in, 'B', stride * (h - 1) + (Py_ssize_t)w, 0, "pixels") != 0)
+        return NULL;
+    if (get_buffer(out_o, &out, 'f', (Py_ssize_t)3 * size * size, 1, "out") != 0) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    /* the library checks stride against the mode's bytes per pixel; the
+     * buffer must then hold the last row's pixels too */
+    int bpp = mode == CLIPCL_PIXELS_P ? 3 : mode;
+    int rc = CLIPCL_OK;
+    if (mode >= CLIPCL_PIXELS_L && mode <= CLIPCL_PIXELS_P &&
+        in.len < stride * (h - 1) + (Py_ssize_t)w * bpp) {
+        PyBuffer_Release(&in);
+        PyBuffer_Release(&out);
+        return PyErr_Format(PyExc_ValueError, "pixels: %zd bytes: expected %zd for %dx%d", in.len,
+                            stride * (h - 1) + (Py_ssize_t)w * bpp, w, h);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = m ? clipcl_preprocess_pixels8_model(m, in.buf, w, h, (size_t)stride, mode, out.buf)
+           : clipcl_preprocess_pixels8(in.buf, w, h, (size_t)stride, mode, size, out.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    if (rc != CLIPCL_OK)
+        return raise_status(rc);
+    Py_RETURN_NONE;
+}
+
+/* Model.preprocess_file(path, out) */
+static PyObject *Model_preprocess_file(Model *self, PyObject *args)
+{
+    const char *path;
+    PyObject *out_o;
+    if (!model_ok(self) || !PyArg_ParseTuple(args, "sO", &path, &out_o))
+        return NULL;
+    return preprocess_file_impl(self->m, path, clipcl_image_size(self->m), out_o);
+}
+
+/* Model.preprocess_pixels(pixels, width, height, row_stride, mode, out) */
+static PyObject *Model_preprocess_pixels(Model *self, PyObject *args)
+{
+    PyObject *in_o, *out_o;
+    int w, h, mode;
+    Py_ssize_t stride;
+    if (!model_ok(self) || !PyArg_ParseTuple(args, "OiiniO", &in_o, &w, &h, &stride, &mode, &out_o))
+        return NULL;
+    return preprocess_pixels_impl(self->m, in_o, w, h, stride, mode, clipcl_image_size(self->m),
+                                  out_o);
+}
+
+static PyObject *Model_preprocess_describe(Model *self, PyObject *unused)
+{
+    (void)unused;
+    if (!model_ok(self))
+        return NULL;
+    char buf[1024];
+    int rc = clipcl_preprocess_describe(self->m, buf, sizeof buf);
+    if (rc != CLIPCL_OK)
+        return raise_status(rc);
+    return PyUnicode_FromString(buf);
+}
+
 static PyMethodDef Model_methods[] = {
+    {"preprocess_file", (PyCFunction)Model_preprocess_file, METH_VARARGS,
+     "preprocess_file(path, out): the model's preprocessing of an image file"},
+    {"preprocess_pixels", (PyCFunction)Model_preprocess_pixels, METH_VARARGS,
+     "preprocess_pixels(pixels, width, height, row_stride, mode, out)"},
+    {"preprocess_describe", (PyCFunction)Model_preprocess_describe, METH_NOARGS,
+     "preprocess_describe() -> str: where the preprocessing comes from and its settings"},
     {"encode_image_pixels", (PyCFunction)Model_encode_image_pixels, METH_VARARGS,
      "encode_image_pixels(pixels, n, normalize, out): n x 3 x R x R float32 -> out n x D"},
     {"encode_image_files", (PyCFunction)Model_encode_image_files, METH_VARARGS,
@@ -472,17 +565,7 @@ static PyObject *mod_preprocess_file(PyObject *mod, PyObject *args)
         return NULL;
     if (size < 1)
         return PyErr_Format(PyExc_ValueError, "preprocess: size %d", size);
-    Py_buffer out;
-    if (get_buffer(out_o, &out, 'f', (Py_ssize_t)3 * size * size, 1, "out") != 0)
-        return NULL;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = clipcl_preprocess_file(path, size, out.buf);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&out);
-    if (rc != CLIPCL_OK)
-        return raise_status(rc);
-    Py_RETURN_NONE;
+    return preprocess_file_impl(NULL, path, size, out_o);
 }
 
 /* preprocess_pixels(pixels, width, height, row_stride, mode, size, out) */
@@ -494,35 +577,7 @@ static PyObject *mod_preprocess_pixels(PyObject *mod, PyObject *args)
     Py_ssize_t stride;
     if (!PyArg_ParseTuple(args, "OiiniiO", &in_o, &w, &h, &stride, &mode, &size, &out_o))
         return NULL;
-    if (w < 1 || h < 1 || stride < 1 || size < 1)
-        return PyErr_Format(PyExc_ValueError, "preprocess_pixels: %dx%d, stride %zd, size %d", w,
-                            h, stride, size);
-    Py_buffer in, out;
-    if (get_buffer(in_o, &in, 'B', stride * (h - 1) + (Py_ssize_t)w, 0, "pixels") != 0)
-        return NULL;
-    if (get_buffer(out_o, &out, 'f', (Py_ssize_t)3 * size * size, 1, "out") != 0) {
-        PyBuffer_Release(&in);
-        return NULL;
-    }
-    /* the library checks stride against the mode's bytes per pixel; the
-     * buffer must then hold the last row's pixels too */
-    int bpp = mode == CLIPCL_PIXELS_P ? 3 : mode;
-    int rc = CLIPCL_OK;
-    if (mode >= CLIPCL_PIXELS_L && mode <= CLIPCL_PIXELS_P &&
-        in.len < stride * (h - 1) + (Py_ssize_t)w * bpp) {
-        PyBuffer_Release(&in);
-        PyBuffer_Release(&out);
-        return PyErr_Format(PyExc_ValueError, "pixels: %zd bytes: expected %zd for %dx%d", in.len,
-                            stride * (h - 1) + (Py_ssize_t)w * bpp, w, h);
-    }
-    Py_BEGIN_ALLOW_THREADS
-    rc = clipcl_preprocess_pixels8(in.buf, w, h, (size_t)stride, mode, size, out.buf);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&in);
-    PyBuffer_Release(&out);
-    if (rc != CLIPCL_OK)
-        return raise_status(rc);
-    Py_RETURN_NONE;
+    return preprocess_pixels_impl(NULL, in_o, w, h, stride, mode, size, out_o);
 }
 
 /* zeroshot_probs(images, n, classifier, labels, dim, logit_scale, out) */

@@ -134,3 +134,28 @@ def test_bad_images_raise_the_library_message(ref_model, tmp_path):
         ref_model.encode_image([3])
     with pytest.raises(clipcl.Error, match="no pixels"):
         ref_model.preprocess(np.zeros((4, 0, 3), np.uint8))
+
+
+def test_model_preprocess_follows_its_config(tmp_path):
+    """A model whose open_clip_config.json asks for bilinear resizing and
+    mean/std 0.5 gets open_clip's tensor (the golden of
+    tests/reference/make_preprocess_cfg_goldens.py) from a path, a PIL image
+    and a uint8 array alike; before, the config was ignored."""
+    import json
+    import shutil
+    shutil.copy(data("clip_small_vit/openai/model.safetensors"), tmp_path / "model.safetensors")
+    with open(data("clip_small_vit/openai/open_clip_config.json")) as f:
+        cfg = json.load(f)
+    cfg["preprocess_cfg"] = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
+                             "interpolation": "bilinear"}
+    (tmp_path / "open_clip_config.json").write_text(json.dumps(cfg))
+    want = np.load(data("prepcfg/jpeg_baseline_420_ocn_stats.npy"))
+    path = data("decode/jpeg_baseline_420.jpg")
+    with clipcl.load(str(tmp_path), device="ref") as m:
+        assert np.array_equal(m.preprocess(path)[0], want)
+        im = Image.open(path)
+        im.load()
+        assert np.array_equal(m.preprocess(im)[0], want)
+        assert np.array_equal(m.preprocess(np.asarray(im))[0], want)
+        feats = m.encode_image(path)
+        assert np.array_equal(feats, m.encode_image(want[None]))

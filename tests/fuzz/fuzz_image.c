@@ -1,10 +1,12 @@
-/* Every image decoder path (stb_image through io/image.c) into CLIP's
+/* Every image decoder path (stb_image, libjpeg-turbo, libwebp, libtiff
+ * through io/image.c) into CLIP's
  * preprocessing: Resize + CenterCrop, convert("RGB"), Normalize
  * (io/preprocess.c), and the training augmentation's random-resized crop
  * (io/dataset_augment.c). */
 #include <stdlib.h>
 
 #include <stb/stb_image.h>
+#include <webp/decode.h>
 
 #include "io/dataset.h"
 #include "io/image.h"
@@ -15,6 +17,17 @@
  * decoders' own bounds are tested by the limits tests, not here. */
 #define OUT_SIZE 24
 #define MAX_PIXELS (1 << 18)
+
+/* Frame size from a JPEG's first SOF marker (0 when none is found): the
+ * decoders accept up to Pillow's limit, far too slow for a fuzzer. */
+static int64_t jpeg_pixels(const uint8_t *b, size_t n)
+{
+    for (size_t i = 2; i + 8 < n; i++)
+        if (b[i] == 0xff && b[i + 1] >= 0xc0 && b[i + 1] <= 0xcf && b[i + 1] != 0xc4 &&
+            b[i + 1] != 0xc8 && b[i + 1] != 0xcc)
+            return (int64_t)(b[i + 5] << 8 | b[i + 6]) * (b[i + 7] << 8 | b[i + 8]);
+    return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -30,6 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const int bad_jpeg = size >= 1 && data[0] == 0xff && jpeg_check(data, size, "probe") != 0;
     if (!pnm && !bad_jpeg && stbi_info_from_memory(data, (int)size, &w, &h, &comp) &&
         (int64_t)w * h > MAX_PIXELS)
+        return 0;
+    if (size >= 1 && data[0] == 0xff && jpeg_pixels(data, size) > MAX_PIXELS)
+        return 0;
+    if (WebPGetInfo(data, size, &w, &h) && (int64_t)w * h > MAX_PIXELS)
         return 0;
     img_u8 im = {0};
     int rc = img_decode(data, size, "fuzz input", &im);

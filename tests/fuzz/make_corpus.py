@@ -69,6 +69,10 @@ def main():
     for n in sorted(os.listdir(DATA)):
         if "_in." in n and os.path.getsize(os.path.join(DATA, n)) <= 8192:
             put("fuzz_image", n, read(n))
+    # ... and a few of the decoder tests' JPEG, WebP, TIFF and 16-bit PNG files
+    for n in ("jpeg_cmyk.jpg", "jpeg_odd_420_q40.jpg", "jpeg_progressive_444.jpg",
+              "webp_alpha.webp", "webp_lossy.webp", "tiff_rgb_lzw.tif", "png16_grey.png"):
+        put("fuzz_image", n, read("decode", n))
     put("fuzz_image", "rgb_2x2.png", png(2, 2, 2, b"\x00" + bytes(range(6)) + b"\x00" + bytes(range(6, 12))))
     put("fuzz_image", "grey_3x1.pgm", b"P5\n3 1\n255\n\x00\x80\xff")
     put("fuzz_image", "rgb_1x2.ppm", b"P6\n1 2\n255\n" + bytes(range(6)))

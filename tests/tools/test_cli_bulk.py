@@ -162,6 +162,39 @@ class Bulk(CliCase):
         for a, b in zip(ranges, ranges[1:]):
             self.assertEqual(a[1], b[0])
 
+    def test_webp_tiff_and_the_models_preprocessing(self):
+        """WebP and TIFF files are images of a folder set, and bulk rows follow
+        the model's preprocess_cfg exactly as single-file embed-image does."""
+        dec = os.path.join(DATA, "decode")
+        names = ["jpeg_cmyk.jpg", "tiff_rgb_lzw.tif", "webp_alpha.webp", "webp_lossy.webp"]
+        f = self.path("formats")
+        os.mkdir(f)
+        for n in names:
+            shutil.copy(os.path.join(dec, n), f)
+        shutil.copy(os.path.join(dec, "tiff_grey_deflate.tif"), os.path.join(f, "z.tiff"))
+        names.append("z.tiff")
+        m = self.path("squash_model")
+        os.mkdir(m)
+        shutil.copy(os.path.join(MODEL, "model.safetensors"), m)
+        cfg = read_json(os.path.join(MODEL, "open_clip_config.json"))
+        cfg["preprocess_cfg"] = {"resize_mode": "squash", "interpolation": "bilinear"}
+        with open(os.path.join(m, "open_clip_config.json"), "w") as o:
+            json.dump(cfg, o)
+        rc, out, err = self.bulk(f, "fmt_out", "--normalize", model=m)
+        self.assert_ok(rc, out, err)
+        man, rows, meta = folder_rows(self.path("fmt_out"))
+        self.assertEqual([os.path.basename(r[1]) for r in meta], names)
+        ref = self.path("fmt_ref.npy")
+        rc, _, err = run("embed-image", "--model", m, "--out", ref, "--batch", 10, "--normalize",
+                         *self.dev, "--", *[os.path.join(f, n) for n in names])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rows, npy_data(ref)[1])
+        # the default transform gives other features: the config was used
+        rc, _, err = run("embed-image", "--model", MODEL, "--out", ref, "--batch", 10,
+                         "--normalize", *self.dev, "--", *[os.path.join(f, n) for n in names])
+        self.assertEqual(rc, 0, err)
+        self.assertNotEqual(rows, npy_data(ref)[1])
+
     def test_csv_and_list(self):
         rc, so, err = self.bulk(self.path("s", "train.csv"), "o_csv")
         self.assert_ok(rc, so, err)

@@ -94,6 +94,45 @@ class Preprocess(CliCase):
         self.assertLessEqual(max_abs(vals[:per], want), TOL)
         self.assertEqual(vals[:per], vals[per:])
 
+    def model_with_preprocess_cfg(self, name, preprocess_cfg):
+        """The small ViT golden model with its preprocess_cfg replaced."""
+        import json
+        import shutil
+        src = os.path.join(DATA, "clip_small_vit", "openai")
+        d = os.path.join(self.d, name)
+        os.mkdir(d)
+        shutil.copy(os.path.join(src, "model.safetensors"), d)
+        with open(os.path.join(src, "open_clip_config.json")) as f:
+            cfg = json.load(f)
+        cfg["preprocess_cfg"] = preprocess_cfg
+        with open(os.path.join(d, "open_clip_config.json"), "w") as f:
+            json.dump(cfg, f)
+        return d
+
+    def test_model_preprocess_cfg(self):
+        """--model: the model's resolution and its open_clip preprocess_cfg,
+        against open_clip's own tensor (tests/data/prepcfg)."""
+        d = self.model_with_preprocess_cfg("model", {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
+                                            "interpolation": "bilinear"})
+        img = os.path.join(DATA, "decode", "jpeg_baseline_420.jpg")
+        out = os.path.join(self.d, "m.npy")
+        rc, so, err = run("preprocess", "--model", d, "--out", out, img)
+        self.assert_ok(rc, so, err)
+        _, shape, vals = read_npy(out)
+        self.assertEqual(shape, (1, 3, 32, 32))
+        _, _, want = read_npy(os.path.join(DATA, "prepcfg", "jpeg_baseline_420_ocn_stats.npy"))
+        self.assertLessEqual(max_abs(vals, want), 1e-6)
+        # --size must agree with the model
+        rc, so, err = run("preprocess", "--model", d, "--size", "64", "--out", out, img)
+        self.assertEqual(rc, 2)
+        self.assertIn("model takes 32 px", err)
+        # a value open_clip does not take: refused by name, no output written
+        d2 = self.model_with_preprocess_cfg("bad", {"resize_mode": "crop"})
+        rc, so, err = run("preprocess", "--model", d2, "--out", out + "x", img)
+        self.assertEqual(rc, 1)
+        self.assertIn("preprocess_cfg.resize_mode 'crop'", err)
+        self.assertFalse(os.path.exists(out + "x"))
+
     def test_written_pngs(self):
         """Short side already S: the resize is the identity (PIL returns a copy),
         so the tensor is the centre crop, offset int(round((long - S) / 2)) as
