@@ -9,7 +9,7 @@ and convert("RGB"): <name>_S64.npy, 64 x 64 x 3 uint8. The C test decodes
 the very same files and must land within 1/255 of these.
 
 Run with a Python that has open_clip and Pillow (the compat virtualenv):
-  HF_HUB_OFFLINE=1 nice /work/compat-venv/bin/python tests/reference/make_decoder_goldens.py
+  HF_HUB_OFFLINE=1 nice ~/compat-venv/bin/python tests/reference/make_decoder_goldens.py
 """
 import io
 import os

@@ -15,7 +15,7 @@ Pixel cases are run with mean 0 / std 1 (open_clip) or do_normalize false
 (HF), so output * 255 is the uint8 image (<case>.npy, 32 x 32 x 3 uint8);
 "norm" cases keep the config's statistics and store float32 3 x 32 x 32.
 
-  HF_HUB_OFFLINE=1 nice /work/compat-venv/bin/python tests/reference/make_preprocess_cfg_goldens.py
+  HF_HUB_OFFLINE=1 nice ~/compat-venv/bin/python tests/reference/make_preprocess_cfg_goldens.py
 """
 import json
 import os
