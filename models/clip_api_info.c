@@ -68,10 +68,16 @@ int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
     o->embed_dim = c->embed_dim;
     o->logit_scale = cm->m->logit_scale;
     const clip_wmap *w = cm->m->w;
-    o->n_tensors = w->n;
-    for (int i = 0; i < w->n; i++)
+    /* Only what the built towers read (clipcl_load marked it): a tensor
+     * loaded with CLIPCL_LOAD_ALLOW_UNUSED, or of an unsupported tower, is
+     * not a weight of the model clipcl runs. */
+    for (int i = 0; i < w->n; i++) {
+        if (!w->w[i].used)
+            continue;
+        o->n_tensors++;
         if (!is_bn_stat(w->w[i].name))
             o->n_params += w->w[i].numel;
+    }
     dtype_summary(cm->weights, o->dtype, sizeof o->dtype);
     snprintf(o->weights_path, sizeof o->weights_path, "%s", cm->weights);
     snprintf(o->config_path, sizeof o->config_path, "%s", cm->m->config_path);

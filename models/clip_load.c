@@ -144,6 +144,8 @@ int clip_model_from_wmap(clip_wmap *w, const char *config_path, clip_model **out
         snprintf(m->config_path, sizeof m->config_path, "%s", config_path);
         rc = clip_config_apply_json(&m->cfg, config_path);
     }
+    if (!rc) /* after the config: it may switch on an option that reads such a tensor */
+        clip_refuse_foreign_tensors(w, &m->cfg, -1);
     if (!rc) {
         const clip_weight *ls = clip_wmap_find(w, "logit_scale");
         if (!ls)

@@ -33,6 +33,10 @@ int cmd_model_option(int argc, char **argv, int *i, cmd_model_opts *o)
         o->vocab = v;
         return r < 0 ? 2 : 1;
     }
+    if (strcmp(argv[*i], "--allow-unused") == 0) {
+        o->allow_unused = 1;
+        return 1;
+    }
     if ((r = cmd_option_value(argc, argv, i, "--batch", &v)) != 0) {
         if (r < 0)
             return 2;
@@ -54,7 +58,10 @@ int cmd_model_open(const cmd_model_opts *o, clipcl_model **out)
 {
     *out = NULL;
     clipcl_model *m = NULL;
-    int rc = clipcl_load(o->model, o->device, &m);
+    int rc = clipcl_load_opts(o->model, o->device, o->allow_unused ? CLIPCL_LOAD_ALLOW_UNUSED : 0,
+                              &m);
+    if (!rc)
+        fputs(clipcl_load_notes(m), stderr);
     if (!rc && o->vocab)
         rc = clipcl_set_vocab(m, o->vocab);
     if (!rc && o->batch)
