@@ -136,8 +136,8 @@ static void check_vision(clip_vision_cfg *v, struct json_object *vc)
         const char *s = val && json_object_is_type(val, json_type_string) ? json_object_get_string(val)
                                                                          : "";
         if (strcmp(key, "timm_model_name") == 0) {
-            if (s[0])
-                cfg_refuse(why, len, "vision_cfg timm_model_name \"%s\" (a timm image tower: "
+            if (s[0]) /* says more than the tensor that stopped inference */
+                snprintf(why, len, "vision_cfg timm_model_name \"%s\" (a timm image tower: "
                                      "ConvNeXt, EVA, SigLIP's ViT, ...), which clipcl does not "
                                      "implement", s);
         } else if (strcmp(key, "pool_type") == 0) {
@@ -184,7 +184,7 @@ static void check_text(clip_text_cfg *t, struct json_object *tc)
             continue;
         if (strcmp(key, "hf_model_name") == 0) {
             if (val && json_object_is_type(val, json_type_string) && json_object_get_string(val)[0])
-                cfg_refuse(why, len, "text_cfg hf_model_name \"%s\" (a Hugging Face transformer "
+                snprintf(why, len, "text_cfg hf_model_name \"%s\" (a Hugging Face transformer "
                                      "as the text tower), which clipcl does not implement",
                            json_object_get_string(val));
         } else if (strcmp(key, "embed_cls") == 0) {

@@ -23,6 +23,10 @@ int cmd_model_option(int argc, char **argv, int *i, cmd_model_opts *o);
  * tensors) on stderr; on failure prints the one-line error and returns 1. */
 int cmd_model_open(const cmd_model_opts *o, clipcl_model **out);
 
+/* 0 when the model's tower (CLIPCL_TOWER_*) can be used; else prints why
+ * not and returns 1. */
+int cmd_model_tower_check(const clipcl_model *m, int tower);
+
 /* A growable list of strings (owned copies). */
 typedef struct cmd_strings {
     char **v;

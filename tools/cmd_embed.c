@@ -281,6 +281,8 @@ static int embed_main(int argc, char **argv, int text)
     clipcl_model *m = NULL;
     if (!rc)
         rc = cmd_model_open(&a.mo, &m);
+    if (!rc) /* before the input is checked against that tower's sizes */
+        rc = cmd_model_tower_check(m, text ? CLIPCL_TOWER_TEXT : CLIPCL_TOWER_IMAGE);
     npy_array arr = {0};
     chunk_src s = {0};
     s.flags = a.normalize ? CLIPCL_NORMALIZE : 0;
