@@ -239,6 +239,12 @@ int clip_config_infer(const clip_wmap *m, clip_config *c)
     int rc = infer_naming(m, hf, c);
     if (rc)
         return rc;
+    if (!c->embed_dim) /* neither projection: maybe an architecture clipcl does not build */
+        clip_refuse_foreign_tensors(m, c, -1);
+    if (!c->embed_dim && c->vision.unsupported[0] && c->text.unsupported[0])
+        return cc_fail(CC_ERR_UNSUPPORTED, "clip model: neither tower can be built: image tower: "
+                                           "%s; text tower: %s", c->vision.unsupported,
+                       c->text.unsupported);
     if (!c->embed_dim)
         return cc_fail(CC_ERR_INVALID, "clip config: no image or text projection tensor "
                                        "('%s', '%s'): cannot tell the embedding width",

@@ -20,6 +20,10 @@ void cfg_refuse(char *why, size_t len, const char *fmt, ...)
 int clip_config_apply_open_clip(clip_config *c, const char *path, struct json_object *mc,
                                 int mc_is_root);
 int clip_config_apply_hf(clip_config *c, const char *path, struct json_object *root);
+/* Marks the towers open_clip builds from another architecture (timm_model_name,
+ * hf_model_name, embed_cls, CoCa's multimodal_cfg) unsupported, before any
+ * size is checked: their tensors are not CLIP's. */
+void clip_config_refuse_other_towers(clip_config *c, struct json_object *mc);
 /* open_clip's model config keys: each understood, harmless for inference, or
  * refused by name (the tower's unsupported reason, or an error for the
  * model). Runs after every option has been parsed into c. */

@@ -136,10 +136,7 @@ static void check_vision(clip_vision_cfg *v, struct json_object *vc)
         const char *s = val && json_object_is_type(val, json_type_string) ? json_object_get_string(val)
                                                                          : "";
         if (strcmp(key, "timm_model_name") == 0) {
-            if (s[0]) /* says more than the tensor that stopped inference */
-                snprintf(why, len, "vision_cfg timm_model_name \"%s\" (a timm image tower: "
-                                     "ConvNeXt, EVA, SigLIP's ViT, ...), which clipcl does not "
-                                     "implement", s);
+            continue; /* clip_config_refuse_other_towers */
         } else if (strcmp(key, "pool_type") == 0) {
             if (strcmp(s, "tok") != 0 && !(strcmp(s, "avg") == 0 && v->pool == CLIP_VISION_POOL_AVG))
                 cfg_refuse(why, len, "vision_cfg pool_type %s (open_clip: 'avg' is the mean of "
@@ -182,21 +179,40 @@ static void check_text(clip_text_cfg *t, struct json_object *tc)
             check_common(key, val, t->layer_scale, t->mlp_width, t->width, t->act, why, len,
                          "text_cfg"))
             continue;
-        if (strcmp(key, "hf_model_name") == 0) {
-            if (val && json_object_is_type(val, json_type_string) && json_object_get_string(val)[0])
-                snprintf(why, len, "text_cfg hf_model_name \"%s\" (a Hugging Face transformer "
-                                     "as the text tower), which clipcl does not implement",
-                           json_object_get_string(val));
-        } else if (strcmp(key, "embed_cls") == 0) {
-            if (truthy(val))
-                cfg_refuse(why, len, "text_cfg embed_cls: true (open_clip: a class token appended "
-                                     "to the text, CoCa), which clipcl does not implement");
+        if (strcmp(key, "hf_model_name") == 0 || strcmp(key, "embed_cls") == 0) {
+            continue; /* clip_config_refuse_other_towers */
         } else {
             cfg_refuse(why, len, "text_cfg key '%s' (%s) is not an open_clip option clipcl knows: "
                                  "it may change the math, so the text tower is refused",
                        key, js(val));
         }
     }
+}
+
+void clip_config_refuse_other_towers(clip_config *c, struct json_object *mc)
+{
+    static const char coca[] = "multimodal_cfg: a CoCa model (open_clip: an image-text decoder "
+                               "beside the towers, attentional pooling and a text class token), "
+                               "which clipcl does not implement";
+    if (cfg_get(mc, "multimodal_cfg")) {
+        cfg_refuse(c->vision.unsupported, sizeof c->vision.unsupported, "%s", coca);
+        cfg_refuse(c->text.unsupported, sizeof c->text.unsupported, "%s", coca);
+    }
+    struct json_object *vc = cfg_get(mc, "vision_cfg"), *tc = cfg_get(mc, "text_cfg");
+    struct json_object *timm = cfg_get(vc, "timm_model_name"), *hf = cfg_get(tc, "hf_model_name");
+    /* these say more than a tensor that stopped inference: they replace it */
+    if (timm && json_object_is_type(timm, json_type_string) && json_object_get_string(timm)[0])
+        snprintf(c->vision.unsupported, sizeof c->vision.unsupported, "vision_cfg timm_model_name "
+                 "\"%s\" (a timm image tower: ConvNeXt, EVA, SigLIP's ViT, ...), which clipcl does "
+                 "not implement", json_object_get_string(timm));
+    if (hf && json_object_is_type(hf, json_type_string) && json_object_get_string(hf)[0])
+        snprintf(c->text.unsupported, sizeof c->text.unsupported, "text_cfg hf_model_name \"%s\" "
+                 "(a Hugging Face transformer as the text tower), which clipcl does not implement",
+                 json_object_get_string(hf));
+    if (truthy(cfg_get(tc, "embed_cls")))
+        cfg_refuse(c->text.unsupported, sizeof c->text.unsupported, "text_cfg embed_cls: true "
+                   "(open_clip: a class token appended to the text, CoCa), which clipcl does not "
+                   "implement");
 }
 
 int clip_config_check_open_clip_keys(clip_config *c, const char *path, struct json_object *mc,
@@ -207,14 +223,8 @@ int clip_config_check_open_clip_keys(clip_config *c, const char *path, struct js
             continue;
         if (mc_is_root && strcmp(key, "preprocess_cfg") == 0)
             continue;
-        if (strcmp(key, "multimodal_cfg") == 0) {
-            static const char coca[] = "multimodal_cfg: a CoCa model (open_clip: an image-text "
-                                       "decoder beside the towers, attentional pooling and a text "
-                                       "class token), which clipcl does not implement";
-            cfg_refuse(c->vision.unsupported, sizeof c->vision.unsupported, "%s", coca);
-            cfg_refuse(c->text.unsupported, sizeof c->text.unsupported, "%s", coca);
-            continue;
-        }
+        if (strcmp(key, "multimodal_cfg") == 0)
+            continue; /* clip_config_refuse_other_towers */
         return cc_fail(CC_ERR_UNSUPPORTED, "clip config '%s': model key '%s' (%s) is not an "
                                            "open_clip option clipcl knows: it may change the "
                                            "math, so the model is refused", path, key, js(val));

@@ -128,6 +128,7 @@ int clip_config_apply_open_clip(clip_config *c, const char *path, struct json_ob
     clip_act act = qg && json_object_get_boolean(qg) ? CLIP_ACT_QUICKGELU : CLIP_ACT_GELU;
     c->vision.act = c->text.act = act;
     c->vision.eps = c->text.eps = 1e-5f;
+    clip_config_refuse_other_towers(c, mc);
     int rc;
     if ((rc = cfg_check(path, "embed_dim", mc, c->embed_dim)) ||
         (rc = apply_vision_sizes(c, path, vc)))

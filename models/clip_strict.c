@@ -49,6 +49,7 @@ static const foreign FOREIGN[] = {
                          "SigLIP's ViT, MobileCLIP, ...)"},
     {"attn_pool.", 0, "an attentional pooler (open_clip attentional_pool, CoCa)"},
     {"vision_model.head.", 0, "SigLIP's attention-pool head (transformers SiglipModel)"},
+    {"text_model.head.", 1, "SigLIP's text head (transformers SiglipModel)"},
     {"text.transformer.embeddings.", 1, "a Hugging Face text encoder (open_clip hf_model_name: "
                                         "xlm-roberta, nllb, mt5, roberta)"},
     {"text.transformer.encoder.", 1, "a Hugging Face text encoder (open_clip hf_model_name)"},
