@@ -78,6 +78,7 @@ const char cmd_embed_text_usage[] =
     "  --vocab FILE    the tokenizer file to use instead of the model's\n"
     "  --batch N       texts per device run (default 16)\n"
     "  --device D      as for embed-image\n"
+    "  --allow-unused  as for embed-image\n"
     "  --              every later argument is a text, even one starting with -\n\n"
     "Bulk form (docs/bulk-embedding.md):\n"
     "       clipcl embed-text --model MODEL --data SET --out DIR [--batch N]\n"

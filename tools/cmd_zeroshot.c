@@ -31,6 +31,7 @@ const char cmd_zeroshot_usage[] =
     "                    probabilities of every label, in --labels order\n"
     "  --batch N         images per device run (default 16)\n"
     "  --device D        as for embed-image\n"
+    "  --allow-unused    as for embed-image\n"
     "  --vocab FILE      the tokenizer file to use instead of the model's\n"
     "  --                every later argument is an image\n";
 
