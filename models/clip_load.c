@@ -13,11 +13,14 @@
 #include "io/safetensors.h"
 #include "runtime/status.h"
 
-/* Entries a CLIP state dict carries that are not weights (OpenAI's build_model deletes them too). */
+/* Entries a CLIP state dict carries that are not weights (OpenAI's build_model
+ * deletes them too), and attn_mask, the causal mask some exports keep as a
+ * buffer: the graph builds its own. The explicit ignore list of strict
+ * loading (models/clip_strict.c). */
 static int skipped(const char *name)
 {
     static const char *const tails[] = {"position_ids", "num_batches_tracked", "input_resolution",
-                                        "context_length", "vocab_size"};
+                                        "context_length", "vocab_size", "attn_mask"};
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
         size_t k = strlen(tails[i]);

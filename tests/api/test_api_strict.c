@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clipcl.h"
 
@@ -66,6 +67,57 @@ static void test_other_tokenizer(void **state)
     clipcl_free(m);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* A model whose image tower asks for an option clipcl does not implement
+ * (vision pool_type "avg"): the image tower is refused by name, the text
+ * tower still encodes. */
+static void test_tower_separation(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/clipcl_strict_XXXXXX", p[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    copy_file(path("clip_small_vit/openai/model.safetensors"), p);
+    snprintf(p, sizeof p, "%s/open_clip_config.json", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("{\"model_cfg\": {\"embed_dim\": 32, \"quick_gelu\": true, \"vision_cfg\": "
+          "{\"image_size\": 32, \"layers\": 2, \"width\": 64, \"patch_size\": 8, \"head_width\": "
+          "32, \"pool_type\": \"avg\"}, \"text_cfg\": {\"context_length\": 77, \"vocab_size\": 256, "
+          "\"width\": 64, \"heads\": 2, \"layers\": 2}}}", f);
+    fclose(f);
+    clipcl_model *m = NULL;
+    assert_int_equal(clipcl_load(dir, "ref", &m), CLIPCL_OK);
+    assert_non_null(strstr(clipcl_tower_unsupported(m, CLIPCL_TOWER_IMAGE), "pool_type"));
+    assert_string_equal(clipcl_tower_unsupported(m, CLIPCL_TOWER_TEXT), "");
+    float *px = calloc(3 * 32 * 32, sizeof *px), out[32];
+    assert_int_equal(clipcl_encode_image_pixels(m, px, 1, 0, out), CLIPCL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(clipcl_last_error(), "pool_type"));
+    int32_t ids[77] = {0};
+    ids[0] = 254;
+    ids[1] = 255;
+    assert_int_equal(clipcl_encode_token_ids(m, ids, 1, 0, out), CLIPCL_OK);
+    free(px);
+    clipcl_free(m);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    remove(p);
+    snprintf(p, sizeof p, "%s/open_clip_config.json", dir);
+    remove(p);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const char *dir = getenv("CLIPCL_TEST_DATA");
@@ -73,6 +125,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_other_tokenizer),
+        cmocka_unit_test(test_tower_separation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
