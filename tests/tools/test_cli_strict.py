@@ -222,6 +222,15 @@ class Strict(CliCase):
         err = "\n".join(l for l in err.splitlines() if not l.startswith("clipcl: note:"))
         self.assert_one_line_error(rc, err, "text.transformer.", "Hugging Face text encoder")
 
+    def test_attentional_pool_tensors_refuse_the_image_tower(self):
+        # CoCa / attentional_pool exports: visual.attn_pool.* beside the ViT
+        m = self.model("attnpool_nocfg", config=lambda c: None,
+                       add={"visual.attn_pool.query": f32_tensor([4, 32], 0.1),
+                            "visual.attn_pool.ln_q.weight": f32_tensor([32], 1.0)})
+        rc, err, _ = self.embed("image", m)
+        self.assert_one_line_error(rc, err, "visual.attn_pool.", "attentional pooler")
+        self.assert_matches("text", m)
+
     def test_mlp_ratio_without_config_names_the_option(self):
         items, raw, _ = read_st(os.path.join(VIT, "openai", "model.safetensors"))
         key = "visual.transformer.resblocks.0.mlp.c_fc.weight"
