@@ -107,17 +107,17 @@ static void apply_text_options(clip_config *c, struct json_object *tc)
         cfg_refuse(why, len, "text_cfg proj_type \"%s\" (open_clip: 'linear' or 'none'), which "
                              "clipcl does not implement", proj);
     apply_norm_kwargs(tc, &t->eps, why, len, "text_cfg");
-    /* Another tokenizer than CLIP's BPE: the tower still embeds token ids. */
+    /* Another tokenizer than CLIP's BPE (open_clip's get_tokenizer: an HF
+     * tokenizer, or SimpleTokenizer with other arguments such as
+     * {"clean": "canonicalize"}): the tower still embeds token ids.
+     * tokenizer_mode only applies to an HF tokenizer. */
     const char *hf_tok = str_or(tc, "hf_tokenizer_name", NULL);
     struct json_object *tk = cfg_get(tc, "tokenizer_kwargs");
-    const char *mode = str_or(tc, "tokenizer_mode", NULL);
     if (hf_tok && hf_tok[0])
         snprintf(t->tokenizer, sizeof t->tokenizer, "%s", hf_tok);
     else if (tk && json_object_is_type(tk, json_type_object) && json_object_object_length(tk) > 0)
         snprintf(t->tokenizer, sizeof t->tokenizer, "open_clip SimpleTokenizer with "
                  "tokenizer_kwargs %s", json_object_to_json_string_ext(tk, JSON_C_TO_STRING_PLAIN));
-    else if (mode && mode[0])
-        snprintf(t->tokenizer, sizeof t->tokenizer, "open_clip tokenizer_mode \"%s\"", mode);
 }
 
 int clip_config_apply_open_clip(clip_config *c, const char *path, struct json_object *mc,
