@@ -268,6 +268,9 @@ int cmd_zeroshot(int argc, char **argv)
     clipcl_model *m = NULL;
     if (!rc)
         rc = cmd_model_open(&a.mo, &m);
+    if (!rc) /* zero-shot needs both towers */
+        rc = cmd_model_tower_check(m, CLIPCL_TOWER_IMAGE) ||
+             cmd_model_tower_check(m, CLIPCL_TOWER_TEXT);
     float *cls = NULL, *img = NULL;
     if (!rc) {
         size_t D = (size_t)clipcl_embed_dim(m);
