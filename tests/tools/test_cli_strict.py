@@ -11,7 +11,8 @@
   attentional_pool, mlp_ratio, CoCa's multimodal_cfg, an unknown config key,
   a Hugging Face text tower (hf_model_name) are each refused in one line
   naming the option or tensor; --allow-unused downgrades an unknown tensor
-  to a warning and `info` does not count it as a weight.
+  to a warning and `info` does not count it as a weight (the weights of a
+  refused tower it does count).
 - Tower separation: a model whose text tower is unsupported still embeds
   images exactly (xlm-roberta-base-ViT-B-32's case), and `info` shows each
   tower's status.
@@ -140,6 +141,10 @@ class Strict(CliCase):
         self.assert_ok(rc, out, err)
         self.assertIn("image status: unsupported: vision_cfg ls_init_value", out)
         self.assertIn("text status:  supported", out)
+        # the refused tower's weights are the checkpoint's: counted, gammas included
+        rc, ref, err = run("info", os.path.join(VIT, "openai"))
+        n = int([l for l in ref.splitlines() if l.startswith("parameters:")][0].split()[1])
+        self.assertIn("parameters:   %d " % (n + 4 * 64), out)
         # no config: the tensors alone refuse the image tower
         os.remove(os.path.join(m, "open_clip_config.json"))
         rc, err, _ = self.embed("image", m)
