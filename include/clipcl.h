@@ -232,6 +232,31 @@ int clipcl_preprocess_encoded_model(const clipcl_model *m, const void *bytes, si
 /* One line describing the model's preprocessing (where it comes from and its
  * settings) into buf (cap bytes, truncated). */
 int clipcl_preprocess_describe(const clipcl_model *m, char *buf, size_t cap);
+/* ---- Strict loading: unused tensors, unsupported towers, load notes ---- */
+
+/* clipcl_load refuses a checkpoint holding a tensor the model clipcl builds
+ * does not read (CLIPCL_ERR_UNSUPPORTED naming it): that tensor means a
+ * computation clipcl would skip, so the features would silently differ from
+ * the original model's. With this flag such tensors are loaded anyway and
+ * listed by clipcl_load_notes as warnings. */
+#define CLIPCL_LOAD_ALLOW_UNUSED 1
+/* clipcl_load with flags (CLIPCL_LOAD_*; any other bit is CLIPCL_ERR_INVALID). */
+int clipcl_load_opts(const char *model, const char *device, int flags, clipcl_model **out);
+/* Lines for the user about the loaded model, each ending in '\n' (a model
+ * without a config file: what was assumed; unused tensors allowed by
+ * CLIPCL_LOAD_ALLOW_UNUSED); "" when none; never NULL (NULL model: ""). */
+const char *clipcl_load_notes(const clipcl_model *m);
+/* towers for clipcl_tower_unsupported */
+#define CLIPCL_TOWER_IMAGE 0
+#define CLIPCL_TOWER_TEXT 1
+/* "" when the tower can be used; else why not, one line naming the option or
+ * tensor (encoding with that tower fails with CLIPCL_ERR_UNSUPPORTED and this
+ * text, while the other tower works). NULL model or another tower: "". */
+const char *clipcl_tower_unsupported(const clipcl_model *m, int tower);
+/* The tokenizer the text tower was trained with when it is not CLIP's BPE
+ * (open_clip hf_tokenizer_name, e.g. "timm/ViT-B-16-SigLIP"): then only
+ * clipcl_encode_token_ids works for text. "" for CLIP's BPE or NULL. */
+const char *clipcl_text_tokenizer(const clipcl_model *m);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@ typedef struct clip_weight {
     int64_t numel;
     float *data;
     int owned;                       /* freed with the map */
+    int used;                        /* read by a built graph (strict loading) */
 } clip_weight;
 
 typedef struct clip_wmap {
@@ -130,7 +131,7 @@ const char *clip_act_name(clip_act a);
  * batch by clip_tower_bind (docs/models.md, "Workarounds"). */
 typedef enum clip_host_kind {
     CLIP_HOST_ZEROS = 0,      /* [B, 1, W] zeros: class token = zeros + class_embedding */
-    CLIP_HOST_EOT_ONEHOT = 1, /* [B, 1, T]: 1.0 at argmax(ids[b]), else 0 */
+    CLIP_HOST_EOT_ONEHOT = 1, /* [B, 1, T]: 1.0 at the pooled row of ids[b] (text_pool), else 0 */
 } clip_host_kind;
 
 #define CLIP_MAX_HOST 4
@@ -148,6 +149,8 @@ typedef struct clip_tower {
     clip_host_kind host_kind[CLIP_MAX_HOST];
     float *host_buf[CLIP_MAX_HOST];
     int text_ctx;         /* T, for the one-hot */
+    clip_text_pool text_pool; /* which row the one-hot selects */
+    int eos_id;               /* CLIP_TEXT_POOL_EOS */
 } clip_tower;
 
 /* Build a tower for a fixed batch. The weight map must outlive the tower. */
@@ -188,5 +191,25 @@ char *clip_fill_template(const char *tpl, const char *label);
 /* Builds a model from an already filled map (taken over) and optional config. */
 int clip_model_from_wmap(clip_wmap *w, const char *config_path, clip_model **out);
 void clip_model_free(clip_model *m);
+
+/* "text." for open_clip's CustomTextCLIP (custom_text: the same text tower
+ * under "text."), else "". */
+const char *clip_text_prefix(const clip_wmap *m, clip_naming naming);
+
+/* ---- strict loading (models/clip_strict.c, docs/models.md "Strict loading") ---- */
+/* Which tower a tensor name belongs to under a naming: 0 image, 1 text, -1
+ * shared by both (logit_scale, logit_bias), -2 neither. */
+int clip_tensor_tower(clip_naming naming, const char *name);
+/* Marks a tower unsupported (its `unsupported` text) when the map holds a
+ * tensor of an architecture clipcl does not implement (layer scale, an
+ * attentional pooler, a Hugging Face text encoder, ...), naming the tensor.
+ * only: 0 or 1 looks at that tower alone, -1 at both. */
+void clip_refuse_foreign_tensors(const clip_wmap *m, clip_config *cfg, int only);
+/* Builds every supported tower once (marking the tensors it reads), then
+ * checks that each tensor of the file was read or belongs to an unsupported
+ * tower. An unused tensor is CC_ERR_UNSUPPORTED naming it, or with
+ * allow_unused a warning line appended to notes (may be NULL). Both towers
+ * unsupported is CC_ERR_UNSUPPORTED with both reasons. */
+int clip_model_check_tensors(clip_model *m, int allow_unused, char *notes, size_t notes_len);
 
 #endif

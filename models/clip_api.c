@@ -105,6 +105,11 @@ static void find_vocab(clipcl_model *cm)
 
 int clipcl_load(const char *model, const char *device, clipcl_model **out)
 {
+    return clip_api_load(model, device, 0, out);
+}
+
+int clip_api_load(const char *model, const char *device, int flags, clipcl_model **out)
+{
     if (!model || !out)
         return cc_fail(CC_ERR_INVALID, "clipcl_load: NULL argument");
     *out = NULL;
@@ -118,14 +123,11 @@ int clipcl_load(const char *model, const char *device, clipcl_model **out)
     if (!rc)
         rc = clip_load(model, &cm->m);
     /* Graphs hold shapes only, so building both towers once checks every
-     * tensor's presence and shape now, not when the other tower first runs. */
-    clip_tower *probe = NULL;
-    if (!rc && (rc = clip_build_image(cm->m->w, &cm->m->cfg, 1, &probe)) == CC_OK) {
-        clip_tower_free(probe);
-        probe = NULL;
-        rc = clip_build_text(cm->m->w, &cm->m->cfg, 1, &probe);
-    }
-    clip_tower_free(probe);
+     * tensor's presence and shape now, not when the other tower first runs,
+     * and that every tensor is used (strict loading). */
+    if (!rc)
+        rc = clip_model_check_tensors(cm->m, (flags & CLIPCL_LOAD_ALLOW_UNUSED) != 0, cm->notes,
+                                      sizeof cm->notes);
     if (rc) {
         backend_close(cm->be);
         clip_model_free(cm->m);
@@ -140,6 +142,7 @@ int clipcl_load(const char *model, const char *device, clipcl_model **out)
     }
     find_paths(cm, model);
     find_vocab(cm);
+    clip_api_note_assumptions(cm, model);
     *out = cm;
     return CC_OK;
 }
@@ -441,12 +444,14 @@ static int load_tokenizer(clipcl_model *cm)
 {
     if (cm->tok)
         return CC_OK;
+    int rc = clip_api_text_tokenizer_ok(cm);
+    if (rc)
+        return rc;
     if (!cm->vocab[0])
         return cc_fail(CC_ERR_IO, "no tokenizer for the model in '%s': expected "
                                   "bpe_simple_vocab_16e6.txt.gz or vocab.json + merges.txt there",
                        cm->dir);
     size_t n = strlen(cm->vocab);
-    int rc;
     if (n >= 5 && strcmp(cm->vocab + n - 5, ".json") == 0) {
         /* merges.txt beside vocab.json: same directory part, other name */
         char merges[1100];

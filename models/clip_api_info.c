@@ -68,10 +68,19 @@ int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
     o->embed_dim = c->embed_dim;
     o->logit_scale = cm->m->logit_scale;
     const clip_wmap *w = cm->m->w;
-    o->n_tensors = w->n;
-    for (int i = 0; i < w->n; i++)
+    /* What the built towers read (clipcl_load marked it) and the weights of a
+     * tower clipcl cannot build: a tensor loaded with CLIPCL_LOAD_ALLOW_UNUSED
+     * is no weight of the model. */
+    for (int i = 0; i < w->n; i++) {
+        int tower = clip_tensor_tower(c->naming, w->w[i].name);
+        int refused = (tower == 0 && c->vision.unsupported[0]) ||
+                      (tower == 1 && c->text.unsupported[0]);
+        if (!w->w[i].used && !refused)
+            continue;
+        o->n_tensors++;
         if (!is_bn_stat(w->w[i].name))
             o->n_params += w->w[i].numel;
+    }
     dtype_summary(cm->weights, o->dtype, sizeof o->dtype);
     snprintf(o->weights_path, sizeof o->weights_path, "%s", cm->weights);
     snprintf(o->config_path, sizeof o->config_path, "%s", cm->m->config_path);

@@ -30,6 +30,7 @@ struct clipcl_model {
     int max_batch;
     api_tower tower[2];    /* [0] image, [1] text */
     float *pad;            /* input rows padded to a plan's batch */
+    char notes[2048];      /* clipcl_load_notes: lines for the user, "" if none */
     size_t pad_bytes;
     /* Held by every call that reads or changes the fields above after load
      * (the towers, their plans and the device queue, the tokenizer and its
@@ -49,5 +50,13 @@ typedef int (*clip_api_tok_fn)(tok_tokenizer *tok, int context, void *arg);
  * length, while no other call uses that tokenizer: its word cache makes it
  * single-threaded (io/tokenizer.h). Returns fn's status, or the load's. */
 int clip_api_with_tokenizer(clipcl_model *cm, clip_api_tok_fn fn, void *arg);
+
+/* clipcl_load with CLIPCL_LOAD_* flags (clipcl_load_opts). */
+int clip_api_load(const char *model, const char *device, int flags, clipcl_model **out);
+/* Appends to cm->notes what a model without a config file was assumed to be. */
+void clip_api_note_assumptions(clipcl_model *cm, const char *model);
+/* CC_OK when texts can be tokenized for the text tower: it is supported and
+ * uses CLIP's BPE (not another tokenizer, hf_tokenizer_name); else the error. */
+int clip_api_text_tokenizer_ok(const clipcl_model *cm);
 
 #endif

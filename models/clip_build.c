@@ -28,6 +28,20 @@ static const char *shape_str(int ndim, const int64_t *s, char *buf, size_t len)
     return buf;
 }
 
+/* What a shape mismatch at a known key usually means: an open_clip option
+ * this build of the graph does not implement, rather than a corrupt file. */
+static const char *shape_hint(const char *key)
+{
+    if (strstr(key, "mlp.c_fc.") || strstr(key, "mlp.c_proj.") || strstr(key, "mlp.fc1.") ||
+        strstr(key, "mlp.fc2."))
+        return " (an MLP hidden width other than 4 x width: open_clip's mlp_ratio / HF's "
+               "intermediate_size, which clipcl does not implement)";
+    if (strstr(key, "ln_post.") || strstr(key, "post_layernorm."))
+        return " (a final LayerNorm of another width: open_clip's attentional_pool, which clipcl "
+               "does not implement)";
+    return "";
+}
+
 int cb_begin(cb_ctx *c, const clip_wmap *m, const clip_config *cfg, int batch)
 {
     memset(c, 0, sizeof *c);
@@ -106,6 +120,8 @@ int cb_param(cb_ctx *c, const char *key, int part, int nparts, int ndim, const i
     full[0] *= nparts;
     char e[96], f[96];
     const clip_weight *w = clip_wmap_find(c->m, key);
+    if (w) /* the map's array is not const: strict loading reads this mark */
+        c->m->w[w - c->m->w].used = 1;
     if (!w) {
         c->rc = cc_fail(CC_ERR_INVALID, "clip %s weights: missing tensor '%s' (expected shape %s)",
                         clip_naming_name(c->cfg->naming), key, shape_str(ndim, full, e, sizeof e));
@@ -115,9 +131,9 @@ int cb_param(cb_ctx *c, const char *key, int part, int nparts, int ndim, const i
     for (int i = 0; same && i < ndim; i++)
         same = w->shape[i] == full[i];
     if (!same) {
-        c->rc = cc_fail(CC_ERR_SHAPE, "clip %s weights: tensor '%s': expected shape %s, found %s",
+        c->rc = cc_fail(CC_ERR_SHAPE, "clip %s weights: tensor '%s': expected shape %s, found %s%s",
                         clip_naming_name(c->cfg->naming), key, shape_str(ndim, full, e, sizeof e),
-                        shape_str(w->ndim, w->shape, f, sizeof f));
+                        shape_str(w->ndim, w->shape, f, sizeof f), shape_hint(key));
         return -1;
     }
     char name[G_NAME_LEN];

@@ -70,7 +70,7 @@ static int grid_of(const char *key, int64_t rows, int *grid)
 /* The tensors architecture inference reads, per naming. */
 typedef struct naming_keys {
     const char *patch, *vit_layers, *vit_pos; /* ViT image tower */
-    const char *proj;                         /* text projection */
+    const char *proj;                         /* text projection (after the text prefix) */
     int proj_embed_dim;                       /* which dim of proj is embed_dim */
     const char *text_pos, *tok, *ln_final, *text_layers;
 } naming_keys;
@@ -89,8 +89,20 @@ static const naming_keys HF_KEYS = {
     "text_model.encoder.layers.",
 };
 
-static int infer_vit(const clip_wmap *m, const naming_keys *k, clip_vision_cfg *v)
+/* The image tower's projection gives embed_dim (the text tower may be one
+ * clipcl does not build, or have no projection). */
+static int infer_embed_dim(const clip_wmap *m, const char *key, int dim, clip_config *c)
 {
+    const clip_weight *w = NULL;
+    int rc = need(m, key, 2, &w);
+    if (!rc)
+        c->embed_dim = (int)w->shape[dim];
+    return rc;
+}
+
+static int infer_vit(const clip_wmap *m, const naming_keys *k, int hf, clip_config *c)
+{
+    clip_vision_cfg *v = &c->vision;
     const clip_weight *w = NULL; /* need() sets it; -O3 cannot tell cc_fail is non-zero */
     int rc, g = 0;
     v->is_vit = 1;
@@ -103,11 +115,13 @@ static int infer_vit(const clip_wmap *m, const naming_keys *k, clip_vision_cfg *
         return rc;
     v->resolution = v->patch * g;
     v->heads = v->width / 64;
-    return CC_OK;
+    return hf ? infer_embed_dim(m, "visual_projection.weight", 0, c)
+              : infer_embed_dim(m, "visual.proj", 1, c);
 }
 
-static int infer_resnet(const clip_wmap *m, clip_vision_cfg *v)
+static int infer_resnet(const clip_wmap *m, clip_config *c)
 {
+    clip_vision_cfg *v = &c->vision;
     const clip_weight *w = NULL;
     int rc, g = 0;
     v->is_vit = 0;
@@ -129,28 +143,68 @@ static int infer_resnet(const clip_wmap *m, clip_vision_cfg *v)
         return rc;
     v->resolution = 32 * g;
     v->heads = v->width * 32 / 64;
+    return infer_embed_dim(m, "visual.attnpool.c_proj.weight", 0, c);
+}
+
+/* open_clip's CustomTextCLIP (custom_text) keeps the same text tower under
+ * "text."; its math is CLIP's. */
+const char *clip_text_prefix(const clip_wmap *m, clip_naming naming)
+{
+    return naming == CLIP_NAMING_OPENAI && clip_wmap_find(m, "text.token_embedding.weight") ? "text."
+                                                                                               : "";
+}
+
+/* The text projection is optional here: open_clip's proj_type "none" has
+ * none, and a missing one is named when the tower is built. */
+static int infer_text(const clip_wmap *m, const naming_keys *k, clip_config *c)
+{
+    const char *tp = clip_text_prefix(m, c->naming);
+    char key[96];
+    const clip_weight *w = NULL;
+    int rc;
+    snprintf(key, sizeof key, "%s%s", tp, k->text_pos);
+    if ((rc = need(m, key, 2, &w)))
+        return rc;
+    c->text.context = (int)w->shape[0];
+    snprintf(key, sizeof key, "%s%s", tp, k->tok);
+    if ((rc = need(m, key, 2, &w)))
+        return rc;
+    c->text.vocab = (int)w->shape[0];
+    snprintf(key, sizeof key, "%s%s", tp, k->ln_final);
+    if ((rc = need(m, key, 1, &w)))
+        return rc;
+    c->text.width = (int)w->shape[0];
+    snprintf(key, sizeof key, "%s%s", tp, k->text_layers);
+    c->text.layers = count_indexed(m, key);
+    c->text.heads = c->text.width / 64;
+    /* OpenAI: a [W, E] parameter; open_clip proj_bias: a Linear [E, W] + [E]. */
+    snprintf(key, sizeof key, "%s%s", tp, k->proj);
+    const clip_weight *p = clip_wmap_find(m, key);
+    snprintf(key, sizeof key, "%stext_projection.weight", tp);
+    const clip_weight *lin = c->naming == CLIP_NAMING_OPENAI ? clip_wmap_find(m, key) : NULL;
+    snprintf(key, sizeof key, "%stext_projection.bias", tp);
+    if (lin && clip_wmap_find(m, key)) {
+        c->text.proj_bias = 1;
+        p = lin;
+    }
+    if (!c->embed_dim && p && p->ndim == 2)
+        c->embed_dim = (int)p->shape[lin && p == lin ? 0 : k->proj_embed_dim];
     return CC_OK;
 }
 
-static int infer_text(const clip_wmap *m, const naming_keys *k, clip_config *c)
+/* A tower whose inference failed is unsupported when one of its tensors
+ * names an architecture clipcl does not implement; else the failure stands
+ * (a corrupt or foreign file). */
+static int tower_or_reason(const clip_wmap *m, clip_config *c, int tower, int rc)
 {
-    const clip_weight *w = NULL;
-    int rc;
-    if ((rc = need(m, k->proj, 2, &w)))
-        return rc;
-    c->embed_dim = (int)w->shape[k->proj_embed_dim];
-    if ((rc = need(m, k->text_pos, 2, &w)))
-        return rc;
-    c->text.context = (int)w->shape[0];
-    if ((rc = need(m, k->tok, 2, &w)))
-        return rc;
-    c->text.vocab = (int)w->shape[0];
-    if ((rc = need(m, k->ln_final, 1, &w)))
-        return rc;
-    c->text.width = (int)w->shape[0];
-    c->text.layers = count_indexed(m, k->text_layers);
-    c->text.heads = c->text.width / 64;
-    return CC_OK;
+    if (!rc)
+        return CC_OK;
+    clip_refuse_foreign_tensors(m, c, tower);
+    if ((tower ? c->text.unsupported : c->vision.unsupported)[0]) {
+        cc_clear_error();
+        return CC_OK;
+    }
+    return rc;
 }
 
 /* OpenAI checkpoints hold either tower (visual.proj marks the ViT); Hugging
@@ -159,8 +213,10 @@ static int infer_naming(const clip_wmap *m, int hf, clip_config *c)
 {
     const naming_keys *k = hf ? &HF_KEYS : &OPENAI_KEYS;
     int vit = hf || clip_wmap_find(m, "visual.proj");
-    int rc = vit ? infer_vit(m, k, &c->vision) : infer_resnet(m, &c->vision);
-    return rc ? rc : infer_text(m, k, c);
+    int rc = vit ? infer_vit(m, k, hf, c) : infer_resnet(m, c);
+    if ((rc = tower_or_reason(m, c, 0, rc)))
+        return rc;
+    return tower_or_reason(m, c, 1, infer_text(m, k, c));
 }
 
 int clip_config_infer(const clip_wmap *m, clip_config *c)
@@ -183,6 +239,17 @@ int clip_config_infer(const clip_wmap *m, clip_config *c)
     int rc = infer_naming(m, hf, c);
     if (rc)
         return rc;
+    if (!c->embed_dim) /* neither projection: maybe an architecture clipcl does not build */
+        clip_refuse_foreign_tensors(m, c, -1);
+    if (!c->embed_dim && c->vision.unsupported[0] && c->text.unsupported[0])
+        return cc_fail(CC_ERR_UNSUPPORTED, "clip model: neither tower can be built: image tower: "
+                                           "%s; text tower: %s", c->vision.unsupported,
+                       c->text.unsupported);
+    if (!c->embed_dim)
+        return cc_fail(CC_ERR_INVALID, "clip config: no image or text projection tensor "
+                                       "('%s', '%s'): cannot tell the embedding width",
+                       hf ? "visual_projection.weight" : "visual.proj",
+                       hf ? "text_projection.weight" : "text_projection");
     c->vision.act = c->text.act = CLIP_ACT_QUICKGELU;
     c->vision.eps = c->text.eps = 1e-5f;
     return clip_config_infer_tower_options(m, c);

@@ -261,8 +261,11 @@ int clip_config_apply_tower_options(clip_config *c, const char *path, struct jso
         return cc_fail(CC_ERR_INVALID, "clip_config_apply_tower_options: NULL argument");
     if (c->naming != CLIP_NAMING_OPENAI)
         return CC_OK; /* Hugging Face's CLIPModel has none of these options */
-    int rc = apply_vision(c, path, vision_cfg);
-    return rc ? rc : apply_text(c, path, text_cfg);
+    /* A tower refused already (another architecture) has no options to read. */
+    int rc = c->vision.unsupported[0] ? CC_OK : apply_vision(c, path, vision_cfg);
+    if (rc || c->text.unsupported[0] || c->text.width == 0)
+        return rc;
+    return apply_text(c, path, text_cfg);
 }
 
 const char *clip_config_untrainable_option(const clip_config *c)

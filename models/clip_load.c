@@ -13,11 +13,14 @@
 #include "io/safetensors.h"
 #include "runtime/status.h"
 
-/* Entries a CLIP state dict carries that are not weights (OpenAI's build_model deletes them too). */
+/* Entries a CLIP state dict carries that are not weights (OpenAI's build_model
+ * deletes them too), and attn_mask, the causal mask some exports keep as a
+ * buffer: the graph builds its own. The explicit ignore list of strict
+ * loading (models/clip_strict.c). */
 static int skipped(const char *name)
 {
     static const char *const tails[] = {"position_ids", "num_batches_tracked", "input_resolution",
-                                        "context_length", "vocab_size"};
+                                        "context_length", "vocab_size", "attn_mask"};
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
         size_t k = strlen(tails[i]);
@@ -147,6 +150,8 @@ int clip_model_from_wmap(clip_wmap *w, const char *config_path, clip_model **out
     /* a preprocessing config clipcl cannot follow refuses images, not text */
     if (!rc && img_prep_for_model(&m->prep, m->cfg.vision.resolution, config_path) != CC_OK)
         img_prep_refuse(&m->prep, cc_last_error());
+    if (!rc) /* after the config: it may switch on an option that reads such a tensor */
+        clip_refuse_foreign_tensors(w, &m->cfg, -1);
     if (!rc) {
         const clip_weight *ls = clip_wmap_find(w, "logit_scale");
         if (!ls)

@@ -11,6 +11,10 @@ int clip_build_image(const clip_wmap *m, const clip_config *cfg, int batch, clip
 {
     if (!out)
         return cc_fail(CC_ERR_INVALID, "clip_build_image: NULL out");
+    *out = NULL;
+    if (cfg && cfg->vision.unsupported[0])
+        return cc_fail(CC_ERR_UNSUPPORTED, "this model's image tower is not supported: %s",
+                       cfg->vision.unsupported);
     cb_ctx c;
     if (cb_begin(&c, m, cfg, batch))
         return cb_end(&c, -1, out);
@@ -22,6 +26,10 @@ int clip_build_text(const clip_wmap *m, const clip_config *cfg, int batch, clip_
 {
     if (!out)
         return cc_fail(CC_ERR_INVALID, "clip_build_text: NULL out");
+    *out = NULL;
+    if (cfg && cfg->text.unsupported[0])
+        return cc_fail(CC_ERR_UNSUPPORTED, "this model's text tower is not supported: %s",
+                       cfg->text.unsupported);
     cb_ctx c;
     if (cb_begin(&c, m, cfg, batch))
         return cb_end(&c, -1, out);
@@ -40,19 +48,38 @@ void clip_tower_free(clip_tower *t)
     free(t);
 }
 
-/* 1.0 at the first maximal id of each row: OpenAI's argmax pooling, which
- * finds the first EOT because EOT is the largest id in CLIP's vocabulary. */
-static void fill_onehot(float *oh, const int32_t *ids, int64_t B, int64_t T)
+/* The row open_clip's text_global_pool takes from one text of T ids. */
+static int64_t pooled_row(const int32_t *r, int64_t T, clip_text_pool pool, int eos_id)
 {
-    memset(oh, 0, (size_t)(B * T) * sizeof *oh);
-    for (int64_t b = 0; b < B; b++) {
-        const int32_t *r = ids + b * T;
-        int64_t best = 0;
+    int64_t best = 0;
+    switch (pool) {
+    case CLIP_TEXT_POOL_FIRST:
+        return 0;
+    case CLIP_TEXT_POOL_LAST:
+        return T - 1;
+    case CLIP_TEXT_POOL_EOS:
+        /* (text == eos_id).int().argmax(): the first match, else row 0 */
+        for (int64_t i = 0; i < T; i++)
+            if (r[i] == eos_id)
+                return i;
+        return 0;
+    case CLIP_TEXT_POOL_ARGMAX:
+    default:
+        /* the first maximal id: CLIP's end-of-text token, the largest id */
         for (int64_t i = 1; i < T; i++)
             if (r[i] > r[best])
                 best = i;
-        oh[b * T + best] = 1.0f;
+        return best;
     }
+}
+
+/* 1.0 at each text's pooled row, else 0. */
+static void fill_onehot(float *oh, const int32_t *ids, int64_t B, int64_t T, clip_text_pool pool,
+                        int eos_id)
+{
+    memset(oh, 0, (size_t)(B * T) * sizeof *oh);
+    for (int64_t b = 0; b < B; b++)
+        oh[b * T + pooled_row(ids + b * T, T, pool, eos_id)] = 1.0f;
 }
 
 int clip_tower_bind(clip_tower *t, void **slots, const void *input)
@@ -68,7 +95,7 @@ int clip_tower_bind(clip_tower *t, void **slots, const void *input)
         if (t->host_kind[i] == CLIP_HOST_ZEROS)
             memset(buf, 0, (size_t)n * sizeof *buf);
         else
-            fill_onehot(buf, input, t->batch, t->text_ctx);
+            fill_onehot(buf, input, t->batch, t->text_ctx, t->text_pool, t->eos_id);
         slots[t->host_t[i]] = buf;
     }
     return CC_OK;

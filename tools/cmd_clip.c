@@ -33,6 +33,10 @@ int cmd_model_option(int argc, char **argv, int *i, cmd_model_opts *o)
         o->vocab = v;
         return r < 0 ? 2 : 1;
     }
+    if (strcmp(argv[*i], "--allow-unused") == 0) {
+        o->allow_unused = 1;
+        return 1;
+    }
     if ((r = cmd_option_value(argc, argv, i, "--batch", &v)) != 0) {
         if (r < 0)
             return 2;
@@ -50,11 +54,34 @@ int cmd_model_option(int argc, char **argv, int *i, cmd_model_opts *o)
     return 0;
 }
 
+/* The load's notes, one "clipcl: " line each, on stderr. */
+static void print_notes(const char *notes)
+{
+    while (*notes) {
+        const char *nl = strchr(notes, '\n');
+        int len = nl ? (int)(nl - notes) : (int)strlen(notes);
+        fprintf(stderr, "clipcl: %.*s\n", len, notes);
+        notes += len + (nl ? 1 : 0);
+    }
+}
+
+int cmd_model_tower_check(const clipcl_model *m, int tower)
+{
+    const char *why = clipcl_tower_unsupported(m, tower);
+    if (!why[0])
+        return 0;
+    return cmd_error("this model's %s tower is not supported: %s",
+                     tower == CLIPCL_TOWER_TEXT ? "text" : "image", why);
+}
+
 int cmd_model_open(const cmd_model_opts *o, clipcl_model **out)
 {
     *out = NULL;
     clipcl_model *m = NULL;
-    int rc = clipcl_load(o->model, o->device, &m);
+    int rc = clipcl_load_opts(o->model, o->device, o->allow_unused ? CLIPCL_LOAD_ALLOW_UNUSED : 0,
+                              &m);
+    if (!rc)
+        print_notes(clipcl_load_notes(m));
     if (!rc && o->vocab)
         rc = clipcl_set_vocab(m, o->vocab);
     if (!rc && o->batch)

@@ -13,13 +13,19 @@ typedef struct cmd_model_opts {
     const char *device;
     const char *vocab;
     int batch; /* 0: the API's default */
+    int allow_unused; /* --allow-unused: CLIPCL_LOAD_ALLOW_UNUSED */
 } cmd_model_opts;
 
-/* Matches --model, --device, --vocab or --batch at argv[*i]. Returns 1 when
+/* Matches --model, --device, --vocab, --batch or --allow-unused at argv[*i]. Returns 1 when
  * consumed, 0 when argv[*i] is something else, 2 after a usage error. */
 int cmd_model_option(int argc, char **argv, int *i, cmd_model_opts *o);
-/* Loads o->model; on failure prints the one-line error and returns 1. */
+/* Loads o->model and prints the load's notes (no config file, unused
+ * tensors) on stderr; on failure prints the one-line error and returns 1. */
 int cmd_model_open(const cmd_model_opts *o, clipcl_model **out);
+
+/* 0 when the model's tower (CLIPCL_TOWER_*) can be used; else prints why
+ * not and returns 1. */
+int cmd_model_tower_check(const clipcl_model *m, int tower);
 
 /* A growable list of strings (owned copies). */
 typedef struct cmd_strings {

@@ -30,6 +30,9 @@ const char cmd_embed_image_usage[] =
     "  --batch N       images per device run (default 16)\n"
     "  --device D      gpu, cpu, P:D, part of a device name, or ref (the plain-C\n"
     "                  reference backend); default $CLIPCL_DEVICE, else a GPU\n"
+    "  --allow-unused  load a model holding tensors clipcl does not use (each\n"
+    "                  listed as a warning; the features may then differ from the\n"
+    "                  original model's), instead of refusing it\n"
     "  --              every later argument is an image, even one starting with -\n\n"
     "Bulk form (docs/bulk-embedding.md):\n"
     "       clipcl embed-image --model MODEL --data SET --out DIR [--batch N]\n"
@@ -75,6 +78,7 @@ const char cmd_embed_text_usage[] =
     "  --vocab FILE    the tokenizer file to use instead of the model's\n"
     "  --batch N       texts per device run (default 16)\n"
     "  --device D      as for embed-image\n"
+    "  --allow-unused  as for embed-image\n"
     "  --              every later argument is a text, even one starting with -\n\n"
     "Bulk form (docs/bulk-embedding.md):\n"
     "       clipcl embed-text --model MODEL --data SET --out DIR [--batch N]\n"
@@ -278,6 +282,8 @@ static int embed_main(int argc, char **argv, int text)
     clipcl_model *m = NULL;
     if (!rc)
         rc = cmd_model_open(&a.mo, &m);
+    if (!rc) /* before the input is checked against that tower's sizes */
+        rc = cmd_model_tower_check(m, text ? CLIPCL_TOWER_TEXT : CLIPCL_TOWER_IMAGE);
     npy_array arr = {0};
     chunk_src s = {0};
     s.flags = a.normalize ? CLIPCL_NORMALIZE : 0;

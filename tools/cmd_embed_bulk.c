@@ -330,6 +330,8 @@ int cmd_embed_bulk(int argc, char **argv, int text)
     }
     clipcl_model *model = NULL;
     rc = cmd_model_open(&a.mo, &model);
+    if (!rc) /* before the output folder is started */
+        rc = cmd_model_tower_check(model, text ? CLIPCL_TOWER_TEXT : CLIPCL_TOWER_IMAGE);
     int dim = model ? clipcl_embed_dim(model) : 0;
     if (!rc)
         rc = resuming ? check_resume(&a, &man, dim, set.n)

@@ -13,7 +13,21 @@ const char cmd_info_usage[] =
     "file beside the weights, which overrides heads, activation and eps), the\n"
     "parameter count, the key naming, the storage dtype and the files used.\n"
     "Nothing runs on a device.\n\n"
-    "  [--model] MODEL  a .safetensors file or a directory holding one\n";
+    "  [--model] MODEL  a .safetensors file or a directory holding one\n"
+    "  --allow-unused   show a model holding tensors clipcl does not use\n";
+
+/* Each tower's status: usable, or why not (the other tower still works). */
+static void print_towers(const clipcl_model *m)
+{
+    const char *img = clipcl_tower_unsupported(m, CLIPCL_TOWER_IMAGE);
+    const char *txt = clipcl_tower_unsupported(m, CLIPCL_TOWER_TEXT);
+    const char *tok = clipcl_text_tokenizer(m);
+    printf("image status: %s%s\n", img[0] ? "unsupported: " : "supported", img);
+    printf("text status:  %s%s", txt[0] ? "unsupported: " : "supported", txt);
+    if (!txt[0] && tok[0])
+        printf(" from token ids only (tokenizer '%s' is not CLIP's BPE)", tok);
+    printf("\n");
+}
 
 static void print_info(const clipcl_info *f)
 {
@@ -76,8 +90,10 @@ int cmd_info(int argc, char **argv)
     int rc = clipcl_get_info(m, &f);
     if (rc)
         rc = cmd_lib_error(rc);
-    else
+    else {
         print_info(&f);
+        print_towers(m);
+    }
     clipcl_free(m);
     return rc;
 }

@@ -39,6 +39,7 @@ const char cmd_search_usage[] =
     "                   DIR/manifest.json records); it must be the model, or at\n"
     "                   least the embedding width, the index was made with\n"
     "  --device D       as for embed-image\n"
+    "  --allow-unused   as for embed-image\n"
     "  --html OUT.html  also write a page that shows the query and the K images\n"
     "                   as a grid (thumbnails inlined: one file to open or send)\n"
     "  --json           one JSON document instead of the table\n"

@@ -31,6 +31,7 @@ const char cmd_zeroshot_usage[] =
     "                    probabilities of every label, in --labels order\n"
     "  --batch N         images per device run (default 16)\n"
     "  --device D        as for embed-image\n"
+    "  --allow-unused    as for embed-image\n"
     "  --vocab FILE      the tokenizer file to use instead of the model's\n"
     "  --                every later argument is an image\n";
 
@@ -267,6 +268,9 @@ int cmd_zeroshot(int argc, char **argv)
     clipcl_model *m = NULL;
     if (!rc)
         rc = cmd_model_open(&a.mo, &m);
+    if (!rc) /* zero-shot needs both towers */
+        rc = cmd_model_tower_check(m, CLIPCL_TOWER_IMAGE) ||
+             cmd_model_tower_check(m, CLIPCL_TOWER_TEXT);
     float *cls = NULL, *img = NULL;
     if (!rc) {
         size_t D = (size_t)clipcl_embed_dim(m);

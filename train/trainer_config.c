@@ -124,11 +124,13 @@ static int from_object(struct json_object *root, const char *what, clip_config *
                        "'text_cfg' objects (optionally inside 'model_cfg')", what);
     memset(cfg, 0, sizeof *cfg);
     cfg->naming = CLIP_NAMING_OPENAI;
+    int rc = train_config_check_options(what, mc);
+    if (rc)
+        return rc;
     struct json_object *qg = get(mc, "quick_gelu");
     clip_act act = qg && json_object_get_boolean(qg) ? CLIP_ACT_QUICKGELU : CLIP_ACT_GELU;
     cfg->vision.act = cfg->text.act = act;
     cfg->vision.eps = cfg->text.eps = 1e-5f;
-    int rc;
     if ((rc = get_int(what, mc, "embed_dim", 512, CFG_MAX_WIDTH, &cfg->embed_dim)) ||
         (rc = vision_from_json(what, vc, &cfg->vision)))
         return rc;

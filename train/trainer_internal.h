@@ -20,6 +20,10 @@ int train_config_model_text(const char *path, char **text);
 /* Adds open_clip's init_logit_scale / init_logit_bias (SigLIP) to a model
  * config text (replaced), so open_clip builds the logit_bias parameter. */
 int train_config_add_siglip(char **text);
+/* CC_OK when every key of the model config mc is one training implements
+ * (train/trainer_config_check.c); else CC_ERR_UNSUPPORTED naming it. */
+struct json_object;
+int train_config_check_options(const char *what, struct json_object *mc);
 /* open_clip_config.json's text for a model config (malloc'd). */
 int train_config_write_open_clip(const char *model_cfg_text, char **out);
 
