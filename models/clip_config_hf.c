@@ -22,7 +22,9 @@ static int act_of(const char *path, struct json_object *o, clip_act *act, char *
     else if (strcmp(s, "gelu") == 0)
         *act = CLIP_ACT_GELU;
     else if (strcmp(s, "gelu_new") == 0 || strcmp(s, "gelu_pytorch_tanh") == 0 ||
-             strcmp(s, "gelu_fast") == 0 || strcmp(s, "relu") == 0 || strcmp(s, "silu") == 0)
+             strcmp(s, "gelu_fast") == 0) /* three spellings of the tanh approximation */
+        *act = CLIP_ACT_GELU_TANH;
+    else if (strcmp(s, "relu") == 0 || strcmp(s, "silu") == 0)
         cfg_refuse(why, len, "%s hidden_act \"%s\" (transformers: an activation other than gelu "
                              "or quick_gelu), which clipcl does not implement", tower, s);
     else
@@ -35,11 +37,12 @@ static int act_of(const char *path, struct json_object *o, clip_act *act, char *
 static void mlp_of(struct json_object *o, int width, int *mlp_width, char *why, size_t len,
                    const char *tower)
 {
+    /* The weights' fc1 rows set mlp_width (0: 4 x width); the config must agree. */
     int inter = cfg_int_or(o, "intermediate_size", 4 * width);
-    if (inter != 4 * width && (*mlp_width == 0 || *mlp_width == 4 * width))
-        cfg_refuse(why, len, "%s intermediate_size %d (an MLP hidden width other than 4 x "
-                             "hidden_size %d), which clipcl does not implement", tower, inter,
-                   width);
+    int weights = *mlp_width ? *mlp_width : 4 * width;
+    if (inter != weights)
+        cfg_refuse(why, len, "%s intermediate_size %d (the MLP hidden width), but the weights' "
+                             "fc1 has %d rows", tower, inter, weights);
 }
 
 static int apply_vision(clip_config *c, const char *path, struct json_object *vc)
