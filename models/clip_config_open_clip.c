@@ -146,13 +146,13 @@ int clip_config_apply_open_clip(clip_config *c, const char *path, struct json_ob
         if ((rc = cfg_heads_ok(path, "text", t->width, t->heads)))
             return rc;
         apply_text_options(c, tc);
-        /* The graph options of both towers (layer scale, MLP ratio, vision
-         * pooling, ...) are read before the key check below, which refuses
-         * an option whose field is still at OpenAI's default. */
         if (t->no_proj && t->width != c->embed_dim)
             return cc_fail(CC_ERR_SHAPE, "clip config '%s': text_cfg proj_type \"none\" gives "
                                          "features of the text width %d, but embed_dim is %d",
                            path, t->width, c->embed_dim);
     }
+    /* The graph options of both towers (layer scale, MLP ratio, vision
+     * pooling, ...) are read here, before the key check, which refuses an
+     * option whose field is still at OpenAI's default. */
     return clip_config_check_open_clip_keys(c, path, mc, mc_is_root);
 }
