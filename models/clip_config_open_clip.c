@@ -177,15 +177,14 @@ int clip_config_apply_open_clip(clip_config *c, const char *path, struct json_ob
         if ((rc = cfg_heads_ok(path, "text", t->width, t->heads)))
             return rc;
         apply_text_options(c, path, tc);
-        /* The graph options of both towers (layer scale, MLP ratio, vision
-         * pooling, ...) are read before the key check below, which refuses
-         * an option whose field is still at OpenAI's default. */
         if (t->no_proj && t->width != c->embed_dim)
             return cc_fail(CC_ERR_SHAPE, "clip config '%s': text_cfg proj_type \"none\" gives "
                                          "features of the text width %d, but embed_dim is %d",
                            path, t->width, c->embed_dim);
     }
-    /* A text tower refused above (another architecture) has no options to read. */
+    /* The graph options of both towers (layer scale, MLP ratio, vision
+     * pooling, ...) are read here, before the key check, which refuses an
+     * option whose field is still at OpenAI's default. */
     if ((rc = clip_config_apply_tower_options(c, path, vc, t->unsupported[0] ? NULL : tc)))
         return rc;
     return clip_config_check_open_clip_keys(c, path, mc, mc_is_root);
