@@ -86,6 +86,8 @@ def capped_config(name, max_layers, sets=()):
         mm = cfg.get("multimodal_cfg")
         if isinstance(mm, dict) and isinstance(mm.get("layers"), int):
             mm["layers"] = min(mm["layers"], max_layers)
+    if t.get("hf_model_name"):
+        t["hf_model_pretrained"] = False  # random weights from a config built in code
     for s in sets:
         k, _, val = s.partition("=")
         _set(cfg, k, val)
