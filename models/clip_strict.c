@@ -90,6 +90,11 @@ void clip_refuse_foreign_tensors(const clip_wmap *m, clip_config *cfg, int only)
                 meaning = FOREIGN[k].meaning;
         if (tower == 0 && strstr(n, "attn_pool.") && cfg->vision.attn_pool_queries)
             meaning = NULL; /* the graph implements the pooler it was configured with */
+        if (tower == 0 && cfg->vision.map_head &&
+            (strncmp(n, "visual.trunk.", 13) == 0 || strncmp(n, "vision_model.head.", 18) == 0))
+            meaning = NULL; /* SigLIP's trunk and MAP head: models/clip_siglip.c */
+        if (tower == 1 && cfg->siglip && strncmp(n, "text_model.head.", 16) == 0)
+            meaning = NULL; /* SigLIP's text head: models/clip_text.c */
         if (meaning)
             snprintf(why, len, "tensor '%s' is %s, which clipcl does not implement", n, meaning);
     }
