@@ -141,6 +141,9 @@ void clip_siglip_infer_text(const clip_wmap *m, clip_config *c)
     t->proj_bias = 1; /* SiglipTextModel.head: a Linear with bias */
     t->pool = CLIP_TEXT_POOL_LAST;
     t->no_causal_mask = 1;
+    /* SiglipTokenizer: SentencePiece (spiece.model), not CLIP's BPE; until
+     * clipcl reads it, text works from token ids */
+    snprintf(t->tokenizer, sizeof t->tokenizer, "SiglipTokenizer (SentencePiece)");
     if (h->ndim == 2 && c->embed_dim && h->shape[0] != c->embed_dim)
         snprintf(t->unsupported, sizeof t->unsupported, "tensor 'text_model.head.weight' gives "
                  "%lld-wide text features, but the image features are %d wide (transformers' "
