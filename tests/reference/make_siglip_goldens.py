@@ -204,6 +204,29 @@ def make_hf():
     f32 = feats(model.float(), px.float(), torch.float32)
     save_feats(d, *ref)
     report("siglip_hf", ref, f32)
+    # SiglipImageProcessor as transformers saves it (squash to 32 x 32,
+    # bicubic, mean = std = 0.5); the Pillow backend's pixels for the PNGs
+    proc = transformers.SiglipImageProcessorPil(size={"height": R, "width": R})
+    proc.save_pretrained(os.path.join(d, "model"))
+    with open(os.path.join(d, "model", "preprocessor_config.json")) as f:
+        pc = json.load(f)
+    pc["image_processor_type"] = "SiglipImageProcessor"  # what hub checkpoints name
+    with open(os.path.join(d, "model", "preprocessor_config.json"), "w") as f:
+        json.dump(pc, f, indent=2)
+        f.write("\n")
+    paths = images(d)
+    pix = proc([Image.open(p).convert("RGB") for p in paths], return_tensors="np")["pixel_values"]
+    np.save(os.path.join(d, "preprocessed.npy"), pix.astype(np.float32))
+    # zero-shot through SiglipModel's own forward: logits_per_image =
+    # exp(scale) * cos + bias; probabilities sigmoid(logits)
+    label_ids = ids_rows(gen, 3)
+    np.save(os.path.join(d, "label_ids.npy"), label_ids.int().numpy())
+    m64 = model.double()
+    with torch.no_grad():
+        out = m64(input_ids=label_ids, pixel_values=torch.from_numpy(pix).double())
+    probs = np.ascontiguousarray(torch.sigmoid(out.logits_per_image).numpy())
+    np.save(os.path.join(d, "zeroshot_probs.npy"), probs.astype(np.float32))
+    print("siglip_hf  zero-shot probabilities", np.round(probs, 4).tolist())
     return d
 
 

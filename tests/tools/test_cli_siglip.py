@@ -59,24 +59,37 @@ class Siglip(CliCase):
                                  d + " text features")
 
     def test_zeroshot_is_sigmoid_of_scale_cos_plus_bias(self):
-        imgs = [os.path.join(OC, "img0.png"), os.path.join(OC, "img1.png")]
-        _, shape, want = read_npy(os.path.join(OC, "zeroshot_probs.npy"))
-        for dev in self.devices:
-            with self.subTest(device=dev):
-                d = ("--device", dev) if dev != "default" else ()
-                rc, out, err = run("zeroshot", "--model", os.path.join(OC, "model"), "--labels",
-                                   "a,b,c", "--label-ids", os.path.join(OC, "label_ids.npy"),
-                                   "--json", *d, *imgs)
-                self.assert_ok(rc, out, err)
-                doc = json.loads(out)
-                self.assertEqual(doc["probabilities"], "sigmoid")
-                self.assertAlmostEqual(doc["logit_bias"], -1.5, places=6)
-                got = [p for r in doc["results"] for p in r["probs"]]
-                self.assertEqual(len(got), shape[0] * shape[1])
-                for g, w in zip(got, want):
-                    self.assertLess(abs(g - w), 1e-5, (got, want))
-                # not a softmax: an image's probabilities do not sum to 1
-                self.assertGreater(abs(sum(doc["results"][0]["probs"]) - 1.0), 0.1)
+        for src, dev in [(s, d) for s in (OC, HF) for d in self.devices]:
+            with self.subTest(model=os.path.basename(src), device=dev):
+                self.zeroshot(src, dev)
+
+    def test_hf_preprocessing_is_siglip_image_processor(self):
+        out = self.path("pre.npy")
+        imgs = [os.path.join(HF, "img0.png"), os.path.join(HF, "img1.png")]
+        rc, so, err = run("preprocess", "--model", os.path.join(HF, "model"), "--out", out, *imgs)
+        self.assert_ok(rc, so, err)
+        _, shape, got = read_npy(out)
+        _, wshape, want = read_npy(os.path.join(HF, "preprocessed.npy"))
+        self.assertEqual(shape, wshape)
+        self.assertLess(max(abs(g - w) for g, w in zip(got, want)), 1e-5)
+
+    def zeroshot(self, src, dev):
+        imgs = [os.path.join(src, "img0.png"), os.path.join(src, "img1.png")]
+        _, shape, want = read_npy(os.path.join(src, "zeroshot_probs.npy"))
+        d = ("--device", dev) if dev != "default" else ()
+        rc, out, err = run("zeroshot", "--model", os.path.join(src, "model"), "--labels",
+                           "a,b,c", "--label-ids", os.path.join(src, "label_ids.npy"),
+                           "--json", *d, *imgs)
+        self.assert_ok(rc, out, err)
+        doc = json.loads(out)
+        self.assertEqual(doc["probabilities"], "sigmoid")
+        self.assertAlmostEqual(doc["logit_bias"], -1.5, places=6)
+        got = [p for r in doc["results"] for p in r["probs"]]
+        self.assertEqual(len(got), shape[0] * shape[1])
+        for g, w in zip(got, want):
+            self.assertLess(abs(g - w), 1e-5, (got, want))
+        # not a softmax: an image's probabilities do not sum to 1
+        self.assertGreater(abs(sum(doc["results"][0]["probs"]) - 1.0), 0.1)
 
     def test_label_ids_shape_is_checked(self):
         rc, out, err = run("zeroshot", "--model", os.path.join(OC, "model"), "--labels", "a,b",
