@@ -208,8 +208,9 @@ void clip_config_refuse_other_towers(clip_config *c, struct json_object *mc)
     if (timm && json_object_is_type(timm, json_type_string) && json_object_get_string(timm)[0] &&
         !siglip)
         snprintf(c->vision.unsupported, sizeof c->vision.unsupported, "vision_cfg timm_model_name "
-                 "\"%s\" (a timm image tower: ConvNeXt, EVA, SigLIP's ViT, ...), which clipcl does "
-                 "not implement", json_object_get_string(timm));
+                 "\"%s\" (a timm image tower: ConvNeXt, EVA, ...; of SigLIP's ViTs clipcl knows the "
+                 "vit_*_siglip_* models of open_clip's SigLIP configs), which clipcl does not "
+                 "implement", json_object_get_string(timm));
     if (hf && json_object_is_type(hf, json_type_string) && json_object_get_string(hf)[0])
         snprintf(c->text.unsupported, sizeof c->text.unsupported, "text_cfg hf_model_name \"%s\" "
                  "(a Hugging Face transformer as the text tower), which clipcl does not implement",

@@ -45,8 +45,8 @@ typedef struct foreign {
 } foreign;
 
 static const foreign FOREIGN[] = {
-    {"visual.trunk.", 0, "a timm image tower (open_clip timm_model_name: ConvNeXt, EVA, "
-                         "SigLIP's ViT, MobileCLIP, ...)"},
+    {"visual.trunk.", 0, "a timm image tower other than SigLIP's (open_clip timm_model_name: "
+                         "ConvNeXt, EVA, MobileCLIP, ...)"},
     {"attn_pool.", 0, "an attentional pooler (open_clip attentional_pool, CoCa)"},
     {"vision_model.head.", 0, "SigLIP's attention-pool head (transformers SiglipModel)"},
     {"text_model.head.", 1, "SigLIP's text head (transformers SiglipModel)"},
