@@ -9,7 +9,7 @@ safetensors, Pillow and numpy; run from the repository root). Deterministic:
 fixed seeds.
 
 siglip_oc: open_clip's ViT-B-16-SigLIP config with the text tower scaled down
-and the timm trunk `vit_base_patch16_siglip_224` built scaled down (open_clip
+(with the SO400M configs' text mlp_ratio 3.7362) and the timm trunk `vit_base_patch16_siglip_224` built scaled down (open_clip
 passes no size arguments to timm, so this script hands timm.create_model
 width 128 = 2 heads of timm's 64, 2 blocks, mlp_ratio 1.5, patches of 8 on 32 px). Everything
 else is the published model: no class token, the MAP head, the text tower's
@@ -54,7 +54,8 @@ OC_CFG = {
     "text_cfg": {"context_length": CTX, "vocab_size": VOCAB,
                  "hf_tokenizer_name": "timm/ViT-B-16-SigLIP",
                  "tokenizer_kwargs": {"clean": "canonicalize"}, "width": 32, "heads": 2,
-                 "layers": 2, "no_causal_mask": True, "proj_bias": True, "pool_type": "last",
+                 "layers": 2, "mlp_ratio": 3.7362, "no_causal_mask": True, "proj_bias": True,
+                 "pool_type": "last",
                  "norm_kwargs": {"eps": 1e-6}},
 }
 OC_PREPROCESS = {"size": R, "mode": "RGB", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
