@@ -120,7 +120,9 @@ int clip_siglip_infer_vision(const clip_wmap *m, int hf, clip_config *c)
                                      "positions (SigLIP has no class token), found %lld",
                        pos->name, (long long)N);
     v->resolution = g * v->patch;
-    v->heads = v->width / 64; /* the config says (timm name / num_attention_heads) */
+    /* the config says (timm name / num_attention_heads); at least one head
+     * so that a narrow model without its config still loads, with the note */
+    v->heads = v->width >= 64 ? v->width / 64 : 1;
     const clip_weight *fc1 = clip_wmap_find(m, hf ? "vision_model.encoder.layers.0.mlp.fc1.weight"
                                                   : "visual.trunk.blocks.0.mlp.fc1.weight");
     v->mlp_width = fc1 && fc1->ndim == 2 && fc1->shape[0] != 4 * (int64_t)v->width
@@ -141,6 +143,8 @@ void clip_siglip_infer_text(const clip_wmap *m, clip_config *c)
     t->proj_bias = 1; /* SiglipTextModel.head: a Linear with bias */
     t->pool = CLIP_TEXT_POOL_LAST;
     t->no_causal_mask = 1;
+    if (t->heads < 1)
+        t->heads = 1; /* the config says; see clip_siglip_infer_vision */
     /* SiglipTokenizer: SentencePiece (spiece.model), not CLIP's BPE; until
      * clipcl reads it, text works from token ids */
     snprintf(t->tokenizer, sizeof t->tokenizer, "SiglipTokenizer (SentencePiece)");

@@ -139,6 +139,17 @@ class Siglip(CliCase):
                            os.path.join(HF, "pixels.npy"), "--device", "ref")
         self.assert_one_line_error(rc, err, "hidden_act", "silu")
 
+    def test_no_config_says_siglip_defaults(self):
+        d = self.path("bare")
+        os.makedirs(d, exist_ok=True)
+        shutil.copy(os.path.join(HF, "model", "model.safetensors"), d)
+        rc, out, err = run("embed-image", "--model", d, "--out", self.path("o.npy"), "--pixels",
+                           os.path.join(HF, "pixels.npy"), "--device", "ref")
+        self.assert_ok(rc, out, err)
+        notes = [l for l in err.splitlines() if "assuming SigLIP's defaults" in l]
+        self.assertEqual(len(notes), 1, err)
+        self.assertIn("gelu_tanh", notes[0])
+
     def test_config_contradicting_weights(self):
         m = self.copy_with_config("heads", HF, "config.json",
                                   lambda c: c["text_config"].update(projection_size=32))
