@@ -149,6 +149,11 @@ typedef struct clipcl_info {
     char config_path[1024];          /* "" when none was applied */
     char tokenizer_path[1024];       /* "" when none was found */
     char device[256];                /* "reference backend (plain C)" or the device name */
+    /* SigLIP: the image tower pools with the attention-pool (MAP) head and
+     * has no class token; the model's learned logit_bias (else 0 / 0). */
+    int vision_map_head;
+    int has_logit_bias;
+    float logit_bias;
 } clipcl_info;
 
 int clipcl_get_info(const clipcl_model *m, clipcl_info *out);
@@ -257,6 +262,29 @@ const char *clipcl_tower_unsupported(const clipcl_model *m, int tower);
  * (open_clip hf_tokenizer_name, e.g. "timm/ViT-B-16-SigLIP"): then only
  * clipcl_encode_token_ids works for text. "" for CLIP's BPE or NULL. */
 const char *clipcl_text_tokenizer(const clipcl_model *m);
+
+/* ---- SigLIP: the sigmoid zero-shot probabilities ----
+ * A model trained with SigLIP's sigmoid loss has a learned logit_bias b
+ * (open_clip's ViT-*-SigLIP*, transformers' SiglipModel): each label is then
+ * a yes/no question, p = sigmoid(exp(logit_scale) * cos(image, label) + b),
+ * and the probabilities of one image do not sum to 1. */
+/* 1 when the model holds a logit_bias (then clipcl_zeroshot_model_probs is
+ * the sigmoid), else 0 (NULL model: 0). */
+int clipcl_has_logit_bias(const clipcl_model *m);
+/* The model's logit_bias; 0 when it has none or m is NULL. */
+float clipcl_logit_bias(const clipcl_model *m);
+/* probs[i][l] = sigmoid(exp(logit_scale) * dot(images[i], classifier[l]) +
+ * logit_bias), in double (rows expected unit-norm, as for
+ * clipcl_zeroshot_probs). */
+int clipcl_zeroshot_probs_sigmoid(const float *images, int n_images, const float *classifier,
+                                  int n_labels, int dim, float logit_scale, float logit_bias,
+                                  double *probs);
+/* The model's own zero-shot probabilities, as `clipcl zeroshot` prints
+ * them: the sigmoid above with the model's scale and bias when it has a
+ * logit_bias, else clipcl_zeroshot_probs' softmax. dim is
+ * clipcl_embed_dim(m). */
+int clipcl_zeroshot_model_probs(const clipcl_model *m, const float *images, int n_images,
+                                const float *classifier, int n_labels, double *probs);
 
 #ifdef __cplusplus
 }

@@ -159,14 +159,19 @@ static int hf_size(img_prep *p, const char *path, struct json_object *v)
 static int hf_apply(img_prep *p, const char *path, struct json_object *o)
 {
     struct json_object *v;
-    int rc = CC_OK;
+    int rc = CC_OK, siglip = 0;
     if (json_object_object_get_ex(o, "image_processor_type", &v) && !is_null(v)) {
         const char *t = json_object_get_string(v);
-        if (strncmp(t, "CLIPImageProcessor", 18) != 0 && strcmp(t, "CLIPFeatureExtractor") != 0)
+        /* SiglipImageProcessor (and its Pil/Fast variants): squash to
+         * size {height, width}, bicubic, mean = std = 0.5, no crop */
+        siglip = strncmp(t, "SiglipImageProcessor", 20) == 0;
+        if (strncmp(t, "CLIPImageProcessor", 18) != 0 && strcmp(t, "CLIPFeatureExtractor") != 0 &&
+            !siglip)
             return cc_fail(CC_ERR_UNSUPPORTED, "%s: image_processor_type '%s': clipcl implements "
-                           "CLIPImageProcessor's transform only", path, t);
+                           "the transforms of CLIPImageProcessor and SiglipImageProcessor only",
+                           path, t);
     }
-    int do_resize = 1, do_crop = 1, do_rescale = 1, do_norm = 1, do_rgb = 1, do_pad = 0;
+    int do_resize = 1, do_crop = !siglip, do_rescale = 1, do_norm = 1, do_rgb = 1, do_pad = 0;
     if ((rc = read_bool(path, o, "do_resize", &do_resize)) || (rc = read_bool(path, o,
         "do_center_crop", &do_crop)) || (rc = read_bool(path, o, "do_rescale", &do_rescale)) ||
         (rc = read_bool(path, o, "do_normalize", &do_norm)) || (rc = read_bool(path, o,
@@ -180,8 +185,20 @@ static int hf_apply(img_prep *p, const char *path, struct json_object *o)
     p->center_crop = do_crop;
     p->normalize = do_norm;
     p->resize = 224; /* CLIPImageProcessor's class defaults */
+    if (siglip) {     /* SiglipImageProcessor's */
+        p->resize = 0;
+        p->resize_h = p->resize_w = 224;
+        p->resize_mode = IMG_RESIZE_SQUASH;
+        for (int c = 0; c < 3; c++)
+            p->mean[c] = p->std[c] = 0.5f;
+    }
     if (json_object_object_get_ex(o, "size", &v) && !is_null(v) && (rc = hf_size(p, path, v)))
         return rc;
+    if (siglip && (p->resize_mode != IMG_RESIZE_SQUASH || p->resize_h != p->size ||
+                   p->resize_w != p->size))
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: SiglipImageProcessor size %dx%d: the model takes "
+                       "%dx%d images (and SigLIP does not crop)", path, p->resize_h, p->resize_w,
+                       p->size, p->size);
     if (json_object_object_get_ex(o, "crop_size", &v) && !is_null(v)) {
         int ch = 0, cw = 0;
         if (json_object_is_type(v, json_type_int))

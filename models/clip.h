@@ -74,6 +74,12 @@ typedef struct clip_vision_cfg {
     int final_ln_after_pool;/* ln_post on the pooled row instead of before pooling */
     int no_ln_pre;    /* no ln_pre after the positional embedding */
     int attn_pool_queries, attn_pool_heads; /* attentional_pool; 0 = none */
+    /* SigLIP's ViT (open_clip's timm trunk `visual.trunk.*`, transformers'
+     * SiglipVisionTransformer): no class token, a patch embedding with bias,
+     * the final LayerNorm on every token, then the MAP head (one learned
+     * query attending to the tokens, out projection, x + MLP(LN(x))); the
+     * features are the head's row (embed_dim = width). models/clip_siglip.c */
+    int map_head;
     /* Non-empty: this tower cannot be built, and this says why (one line
      * naming the option or tensor and what it means in open_clip or
      * transformers). The other tower still works. */
@@ -101,6 +107,10 @@ typedef struct clip_config {
     int embed_dim;
     clip_vision_cfg vision;
     clip_text_cfg text;
+    /* 1: a SigLIP architecture (models/clip_config_siglip.c): open_clip's
+     * timm trunk under the OpenAI naming, transformers' SiglipModel (heads
+     * `vision_model.head.*`, `text_model.head`) under the HF naming. */
+    int siglip;
 } clip_config;
 
 /* Detects the naming and infers the architecture from tensor shapes the way
@@ -176,6 +186,10 @@ typedef struct clip_model {
     clip_wmap *w;
     clip_config cfg;
     float logit_scale;
+    /* SigLIP's learned bias (tensor `logit_bias`): zero-shot probabilities
+     * are then sigmoid(exp(logit_scale) * cos + logit_bias) per label. */
+    int has_logit_bias;
+    float logit_bias;
     char config_path[512];   /* "" when no config file was found */
     img_prep prep;           /* image preprocessing from the config (io/preprocess_cfg.h) */
 } clip_model;

@@ -67,6 +67,9 @@ int clipcl_get_info(const clipcl_model *cm, clipcl_info *o)
     o->text_eps = c->text.eps;
     o->embed_dim = c->embed_dim;
     o->logit_scale = cm->m->logit_scale;
+    o->vision_map_head = c->vision.map_head;
+    o->has_logit_bias = cm->m->has_logit_bias;
+    o->logit_bias = cm->m->logit_bias;
     const clip_wmap *w = cm->m->w;
     /* What the built towers read (clipcl_load marked it) and the weights of a
      * tower clipcl cannot build: a tensor loaded with CLIPCL_LOAD_ALLOW_UNUSED

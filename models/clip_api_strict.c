@@ -44,6 +44,16 @@ void clip_api_note_assumptions(clipcl_model *cm, const char *model)
         return;
     const clip_config *c = &cm->m->cfg;
     size_t o = strlen(cm->notes);
+    if (c->siglip) { /* clip_siglip_defaults */
+        snprintf(cm->notes + o, sizeof cm->notes - o,
+                 "note: '%s' has no open_clip_config.json or config.json: assuming SigLIP's "
+                 "defaults (%s activation, LayerNorm eps %g, 64-wide attention heads%s); put the "
+                 "model's config beside the weights if it was built otherwise\n",
+                 model, clip_act_name(c->vision.act), (double)c->vision.eps,
+                 c->naming == CLIP_NAMING_HF ? ", text pooled at the last token"
+                                             : "; the text tower as OpenAI's CLIP's");
+        return;
+    }
     /* What clip_config_infer assumes, as OpenAI's build_model does. */
     snprintf(cm->notes + o, sizeof cm->notes - o,
              "note: '%s' has no open_clip_config.json or config.json: assuming OpenAI's CLIP "

@@ -192,7 +192,7 @@ static int gelu_tanh(cb_ctx *c, int x)
     return cb_ok(c, g_mul(g, x, s));
 }
 
-static int activation(cb_ctx *c, int x, clip_act act)
+int cb_activation(cb_ctx *c, int x, clip_act act)
 {
     if (act == CLIP_ACT_GELU_TANH)
         return gelu_tanh(c, x);
@@ -208,40 +208,59 @@ static int layer_scale(cb_ctx *c, int branch, const char *key, int64_t d)
     return cb_ok(c, g_mul(c->g, branch, gamma));
 }
 
+/* The tensor names of one pre-LN block under each naming. */
+const cb_block_keys CB_BLOCK_OPENAI = {
+    "ln_1.", "attn.in_proj_weight", "attn.in_proj_bias", {NULL, NULL, NULL}, {NULL, NULL, NULL},
+    "attn.out_proj.", "ln_2.", "mlp.c_fc.", "mlp.c_proj.",
+};
+const cb_block_keys CB_BLOCK_HF = {
+    "layer_norm1.", NULL, NULL,
+    {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"},
+    {"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"},
+    "self_attn.out_proj.", "layer_norm2.", "mlp.fc1.", "mlp.fc2.",
+};
+/* timm's VisionTransformer Block (open_clip's timm trunks). */
+const cb_block_keys CB_BLOCK_TIMM = {
+    "norm1.", "attn.qkv.weight", "attn.qkv.bias", {NULL, NULL, NULL}, {NULL, NULL, NULL},
+    "attn.proj.", "norm2.", "mlp.fc1.", "mlp.fc2.",
+};
+
+/* "<p><module>weight" / "<p><module>bias" */
+static const char *mkey(const char *p, const char *module, const char *what)
+{
+    char m[96];
+    snprintf(m, sizeof m, "%s%s", module, what);
+    return cb_key(p, m);
+}
+
 int cb_block(cb_ctx *c, int x, const char *p, int64_t d, int heads, clip_act act, float eps,
              int causal, int64_t mlp_width, int ls)
 {
-    int hf = c->cfg->naming == CLIP_NAMING_HF;
+    const cb_block_keys *k = c->cfg->naming == CLIP_NAMING_HF ? &CB_BLOCK_HF : &CB_BLOCK_OPENAI;
+    return cb_block_named(c, x, p, k, d, heads, act, eps, causal, mlp_width, ls);
+}
+
+int cb_block_named(cb_ctx *c, int x, const char *p, const cb_block_keys *k, int64_t d, int heads,
+                   clip_act act, float eps, int causal, int64_t mlp_width, int ls)
+{
     int64_t hidden = mlp_width > 0 ? mlp_width : 4 * d;
-    int h = cb_layernorm(c, x, cb_key(p, hf ? "layer_norm1.weight" : "ln_1.weight"),
-                         cb_key(p, hf ? "layer_norm1.bias" : "ln_1.bias"), d, eps);
+    int h = cb_layernorm(c, x, mkey(p, k->ln1, "weight"), mkey(p, k->ln1, "bias"), d, eps);
     int qkv[3];
     for (int i = 0; i < 3; i++) {
-        if (hf) {
-            static const char *const wn[3] = {"self_attn.q_proj.weight", "self_attn.k_proj.weight",
-                                              "self_attn.v_proj.weight"};
-            static const char *const bn[3] = {"self_attn.q_proj.bias", "self_attn.k_proj.bias",
-                                              "self_attn.v_proj.bias"};
-            qkv[i] = cb_linear(c, h, cb_key(p, wn[i]), cb_key(p, bn[i]), 0, 1, d, d);
-        } else {
-            /* Rows [i*d, (i+1)*d) of the packed in_proj: read in place. */
-            qkv[i] = cb_linear(c, h, cb_key(p, "attn.in_proj_weight"),
-                               cb_key(p, "attn.in_proj_bias"), i, 3, d, d);
-        }
+        if (k->qkv_w) /* rows [i*d, (i+1)*d) of the packed projection: read in place */
+            qkv[i] = cb_linear(c, h, cb_key(p, k->qkv_w), cb_key(p, k->qkv_b), i, 3, d, d);
+        else
+            qkv[i] = cb_linear(c, h, cb_key(p, k->sep_w[i]), cb_key(p, k->sep_b[i]), 0, 1, d, d);
     }
     int a = cb_ok(c, g_attention(c->g, qkv[0], qkv[1], qkv[2], heads, causal));
-    a = cb_linear(c, a, cb_key(p, hf ? "self_attn.out_proj.weight" : "attn.out_proj.weight"),
-                  cb_key(p, hf ? "self_attn.out_proj.bias" : "attn.out_proj.bias"), 0, 1, d, d);
+    a = cb_linear(c, a, mkey(p, k->out, "weight"), mkey(p, k->out, "bias"), 0, 1, d, d);
     if (ls)
         a = layer_scale(c, a, cb_key(p, "ls_1.gamma"), d);
     x = cb_ok(c, g_add(c->g, x, a));
-    h = cb_layernorm(c, x, cb_key(p, hf ? "layer_norm2.weight" : "ln_2.weight"),
-                     cb_key(p, hf ? "layer_norm2.bias" : "ln_2.bias"), d, eps);
-    h = cb_linear(c, h, cb_key(p, hf ? "mlp.fc1.weight" : "mlp.c_fc.weight"),
-                  cb_key(p, hf ? "mlp.fc1.bias" : "mlp.c_fc.bias"), 0, 1, d, hidden);
-    h = activation(c, h, act);
-    h = cb_linear(c, h, cb_key(p, hf ? "mlp.fc2.weight" : "mlp.c_proj.weight"),
-                  cb_key(p, hf ? "mlp.fc2.bias" : "mlp.c_proj.bias"), 0, 1, hidden, d);
+    h = cb_layernorm(c, x, mkey(p, k->ln2, "weight"), mkey(p, k->ln2, "bias"), d, eps);
+    h = cb_linear(c, h, mkey(p, k->fc1, "weight"), mkey(p, k->fc1, "bias"), 0, 1, d, hidden);
+    h = cb_activation(c, h, act);
+    h = cb_linear(c, h, mkey(p, k->fc2, "weight"), mkey(p, k->fc2, "bias"), 0, 1, hidden, d);
     if (ls)
         h = layer_scale(c, h, cb_key(p, "ls_2.gamma"), d);
     return cb_ok(c, g_add(c->g, x, h));

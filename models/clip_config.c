@@ -1,6 +1,7 @@
 /* Naming detection and architecture inference from tensor shapes, following
  * OpenAI's build_model (clip/model.py) and its Hugging Face equivalent. */
 #include "models/clip.h"
+#include "models/clip_config_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -213,10 +214,15 @@ static int infer_naming(const clip_wmap *m, int hf, clip_config *c)
 {
     const naming_keys *k = hf ? &HF_KEYS : &OPENAI_KEYS;
     int vit = hf || clip_wmap_find(m, "visual.proj");
-    int rc = vit ? infer_vit(m, k, hf, c) : infer_resnet(m, c);
+    int rc = clip_siglip_in_weights(m, hf) ? clip_siglip_infer_vision(m, hf, c)
+             : vit                         ? infer_vit(m, k, hf, c)
+                                           : infer_resnet(m, c);
     if ((rc = tower_or_reason(m, c, 0, rc)))
         return rc;
-    return tower_or_reason(m, c, 1, infer_text(m, k, c));
+    if ((rc = tower_or_reason(m, c, 1, infer_text(m, k, c))))
+        return rc;
+    clip_siglip_infer_text(m, c);
+    return CC_OK;
 }
 
 int clip_config_infer(const clip_wmap *m, clip_config *c)
@@ -252,5 +258,6 @@ int clip_config_infer(const clip_wmap *m, clip_config *c)
                        hf ? "text_projection.weight" : "text_projection");
     c->vision.act = c->text.act = CLIP_ACT_QUICKGELU;
     c->vision.eps = c->text.eps = 1e-5f;
+    clip_siglip_defaults(c);
     return clip_config_infer_tower_options(m, c);
 }

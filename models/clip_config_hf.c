@@ -98,11 +98,13 @@ int clip_config_apply_hf(clip_config *c, const char *path, struct json_object *r
 {
     const char *type = cfg_get(root, "model_type") ? json_object_get_string(cfg_get(root, "model_type"))
                                                    : "clip";
+    if (strcmp(type, "siglip") == 0)
+        return clip_siglip_apply_hf(c, path, root);
     if (strcmp(type, "clip") != 0)
         return cc_fail(CC_ERR_UNSUPPORTED, "clip config '%s': model_type \"%s\" (transformers %s): "
-                                           "clipcl implements CLIPModel (model_type \"clip\") only",
-                       path, type, strcmp(type, "siglip") == 0 || strcmp(type, "siglip2") == 0
-                                       ? "SiglipModel: sigmoid loss, attention-pool head"
+                                           "clipcl implements CLIPModel (model_type \"clip\") and SiglipModel (\"siglip\") only",
+                       path, type, strcmp(type, "siglip2") == 0
+                                       ? "Siglip2Model: variable-resolution NaFlex patches"
                                        : "another architecture");
     int rc;
     if ((rc = cfg_check(path, "projection_dim", root, c->embed_dim)) ||

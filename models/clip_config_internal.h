@@ -30,4 +30,13 @@ void clip_config_refuse_other_towers(clip_config *c, struct json_object *mc);
 int clip_config_check_open_clip_keys(clip_config *c, const char *path, struct json_object *mc,
                                      int mc_is_root);
 
+/* SigLIP (models/clip_config_siglip.c). */
+int clip_siglip_in_weights(const clip_wmap *m, int hf);
+int clip_siglip_timm_known(const char *timm_model_name);
+int clip_siglip_infer_vision(const clip_wmap *m, int hf, clip_config *c);
+void clip_siglip_infer_text(const clip_wmap *m, clip_config *c);
+void clip_siglip_defaults(clip_config *c);
+int clip_siglip_apply_timm(clip_config *c, const char *path, struct json_object *vision_cfg);
+int clip_siglip_apply_hf(clip_config *c, const char *path, struct json_object *root);
+
 #endif

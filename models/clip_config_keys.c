@@ -201,10 +201,16 @@ void clip_config_refuse_other_towers(clip_config *c, struct json_object *mc)
     struct json_object *vc = cfg_get(mc, "vision_cfg"), *tc = cfg_get(mc, "text_cfg");
     struct json_object *timm = cfg_get(vc, "timm_model_name"), *hf = cfg_get(tc, "hf_model_name");
     /* these say more than a tensor that stopped inference: they replace it */
-    if (timm && json_object_is_type(timm, json_type_string) && json_object_get_string(timm)[0])
+    /* a SigLIP trunk in the weights with a name clipcl knows: built by
+     * models/clip_siglip.c (clip_siglip_apply_timm checks the rest) */
+    int siglip = timm && c->vision.map_head &&
+                 clip_siglip_timm_known(json_object_get_string(timm));
+    if (timm && json_object_is_type(timm, json_type_string) && json_object_get_string(timm)[0] &&
+        !siglip)
         snprintf(c->vision.unsupported, sizeof c->vision.unsupported, "vision_cfg timm_model_name "
-                 "\"%s\" (a timm image tower: ConvNeXt, EVA, SigLIP's ViT, ...), which clipcl does "
-                 "not implement", json_object_get_string(timm));
+                 "\"%s\" (a timm image tower: ConvNeXt, EVA, ...; of SigLIP's ViTs clipcl knows the "
+                 "vit_*_siglip_* models of open_clip's SigLIP configs), which clipcl does not "
+                 "implement", json_object_get_string(timm));
     if (hf && json_object_is_type(hf, json_type_string) && json_object_get_string(hf)[0])
         snprintf(c->text.unsupported, sizeof c->text.unsupported, "text_cfg hf_model_name \"%s\" "
                  "(a Hugging Face transformer as the text tower), which clipcl does not implement",

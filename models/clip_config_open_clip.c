@@ -166,6 +166,8 @@ int clip_config_apply_open_clip(clip_config *c, const char *path, struct json_ob
         return rc;
     apply_norm_kwargs(vc, &c->vision.eps, c->vision.unsupported, sizeof c->vision.unsupported,
                       "vision_cfg");
+    if ((rc = clip_siglip_apply_timm(c, path, vc)))
+        return rc;
     clip_text_cfg *t = &c->text;
     if (!t->unsupported[0]) {
         if ((rc = cfg_check(path, "width", tc, t->width)) ||

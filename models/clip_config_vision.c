@@ -58,7 +58,7 @@ int clip_config_infer_tower_options(const clip_wmap *m, clip_config *c)
         return cc_fail(CC_ERR_INVALID, "clip_config_infer_tower_options: NULL argument");
     int hf = c->naming == CLIP_NAMING_HF;
     clip_vision_cfg *v = &c->vision;
-    if (v->is_vit) {
+    if (v->is_vit && !v->map_head) { /* SigLIP's trunk: models/clip_config_siglip.c */
         infer_block(m, hf ? "vision_model.encoder.layers.0." : "visual.transformer.resblocks.0.", hf,
                     v->width, &v->mlp_width, &v->layer_scale);
         v->no_ln_pre = !hf && !clip_wmap_find(m, "visual.ln_pre.weight");
@@ -68,8 +68,10 @@ int clip_config_infer_tower_options(const clip_wmap *m, clip_config *c)
             v->attn_pool_heads = OC_ATTN_POOL_HEADS; /* not in the weights: a config may say */
         }
     }
-    infer_block(m, hf ? "text_model.encoder.layers.0." : "transformer.resblocks.0.", hf,
-                c->text.width, &c->text.mlp_width, &c->text.layer_scale);
+    char tb[64]; /* open_clip's CustomTextCLIP keeps the text tower under "text." */
+    snprintf(tb, sizeof tb, "%stransformer.resblocks.0.", clip_text_prefix(m, c->naming));
+    infer_block(m, hf ? "text_model.encoder.layers.0." : tb, hf, c->text.width,
+                &c->text.mlp_width, &c->text.layer_scale);
     return CC_OK;
 }
 
@@ -262,7 +264,9 @@ int clip_config_apply_tower_options(clip_config *c, const char *path, struct jso
     if (c->naming != CLIP_NAMING_OPENAI)
         return CC_OK; /* Hugging Face's CLIPModel has none of these options */
     /* A tower refused already (another architecture) has no options to read. */
-    int rc = c->vision.unsupported[0] ? CC_OK : apply_vision(c, path, vision_cfg);
+    /* SigLIP's timm trunk takes none of them: its timm model name decides. */
+    int rc = c->vision.unsupported[0] || c->vision.map_head ? CC_OK
+                                                            : apply_vision(c, path, vision_cfg);
     if (rc || c->text.unsupported[0] || c->text.width == 0)
         return rc;
     return apply_text(c, path, text_cfg);
@@ -282,6 +286,8 @@ const char *clip_config_untrainable_option(const clip_config *c)
         return "no_ln_pre";
     if (v->attn_pool_queries)
         return "attentional_pool";
+    if (v->map_head || c->siglip)
+        return "SigLIP's architecture (timm trunk / MAP head)";
     if (v->act == CLIP_ACT_GELU_TANH || t->act == CLIP_ACT_GELU_TANH)
         return "act_kwargs approximate \"tanh\"";
     return NULL;

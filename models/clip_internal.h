@@ -45,6 +45,18 @@ int cb_layernorm(cb_ctx *c, int x, const char *wkey, const char *bkey, int64_t w
  * times <prefix>ls_1.gamma / ls_2.gamma [width] (open_clip's LayerScale). */
 int cb_block(cb_ctx *c, int x, const char *prefix, int64_t width, int heads, clip_act act,
              float eps, int causal, int64_t mlp_width, int layer_scale);
+/* The tensor names of a pre-LN block, after the block prefix: LayerNorms
+ * and Linears are modules ("ln_1." -> "ln_1.weight", "ln_1.bias"); q/k/v are
+ * either one packed [3d, d] projection (qkv_w/qkv_b) or three (sep_w/sep_b). */
+typedef struct cb_block_keys {
+    const char *ln1, *qkv_w, *qkv_b, *sep_w[3], *sep_b[3], *out, *ln2, *fc1, *fc2;
+} cb_block_keys;
+extern const cb_block_keys CB_BLOCK_OPENAI, CB_BLOCK_HF, CB_BLOCK_TIMM;
+int cb_block_named(cb_ctx *c, int x, const char *prefix, const cb_block_keys *k, int64_t width,
+                   int heads, clip_act act, float eps, int causal, int64_t mlp_width,
+                   int layer_scale);
+/* The MLP activation (GELU, its tanh form, or QuickGELU). */
+int cb_activation(cb_ctx *c, int x, clip_act act);
 /* A host-filled input tensor; its buffer lives in the tower. */
 int cb_host_input(cb_ctx *c, const char *name, clip_host_kind kind, int ndim,
                   const int64_t *shape);
@@ -53,6 +65,8 @@ int cb_host_input(cb_ctx *c, const char *name, clip_host_kind kind, int ndim,
 int cb_vit(cb_ctx *c);
 int cb_resnet(cb_ctx *c);
 int cb_text(cb_ctx *c);
+/* SigLIP's ViT with the MAP head, both namings (models/clip_siglip.c). */
+int cb_siglip_vit(cb_ctx *c);
 
 /* The first open_clip tower option in c that training does not implement
  * (train/init.c creates no tensors for it), as a phrase; NULL when none. */

@@ -164,6 +164,15 @@ int clip_model_from_wmap(clip_wmap *w, const char *config_path, clip_model **out
         else
             m->logit_scale = ls->data[0];
     }
+    const clip_weight *lb = rc ? NULL : clip_wmap_find(w, "logit_bias");
+    if (lb && lb->numel != 1)
+        rc = cc_fail(CC_ERR_SHAPE, "clip %s weights: tensor 'logit_bias': expected shape [] or "
+                                   "[1], found %lld elements", clip_naming_name(m->cfg.naming),
+                     (long long)lb->numel);
+    else if (lb) { /* a model trained with the sigmoid loss (SigLIP) */
+        m->has_logit_bias = 1;
+        m->logit_bias = lb->data[0];
+    }
     if (rc) {
         clip_model_free(m);
         return rc;

@@ -45,8 +45,8 @@ typedef struct foreign {
 } foreign;
 
 static const foreign FOREIGN[] = {
-    {"visual.trunk.", 0, "a timm image tower (open_clip timm_model_name: ConvNeXt, EVA, "
-                         "SigLIP's ViT, MobileCLIP, ...)"},
+    {"visual.trunk.", 0, "a timm image tower other than SigLIP's (open_clip timm_model_name: "
+                         "ConvNeXt, EVA, MobileCLIP, ...)"},
     {"attn_pool.", 0, "an attentional pooler (open_clip attentional_pool, CoCa)"},
     {"vision_model.head.", 0, "SigLIP's attention-pool head (transformers SiglipModel)"},
     {"text_model.head.", 1, "SigLIP's text head (transformers SiglipModel)"},
@@ -90,6 +90,11 @@ void clip_refuse_foreign_tensors(const clip_wmap *m, clip_config *cfg, int only)
                 meaning = FOREIGN[k].meaning;
         if (tower == 0 && strstr(n, "attn_pool.") && cfg->vision.attn_pool_queries)
             meaning = NULL; /* the graph implements the pooler it was configured with */
+        if (tower == 0 && cfg->vision.map_head &&
+            (strncmp(n, "visual.trunk.", 13) == 0 || strncmp(n, "vision_model.head.", 18) == 0))
+            meaning = NULL; /* SigLIP's trunk and MAP head: models/clip_siglip.c */
+        if (tower == 1 && cfg->siglip && strncmp(n, "text_model.head.", 16) == 0)
+            meaning = NULL; /* SigLIP's text head: models/clip_text.c */
         if (meaning)
             snprintf(why, len, "tensor '%s' is %s, which clipcl does not implement", n, meaning);
     }

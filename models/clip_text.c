@@ -14,6 +14,8 @@ static int project(cb_ctx *c, int x, const char *tp, int64_t W, int64_t E)
     const clip_text_cfg *t = &c->cfg->text;
     if (t->no_proj)
         return x;
+    if (c->cfg->naming == CLIP_NAMING_HF && c->cfg->siglip) /* SiglipTextModel.head */
+        return cb_linear(c, x, "text_model.head.weight", "text_model.head.bias", 0, 1, W, E);
     if (c->cfg->naming == CLIP_NAMING_HF) /* a Linear weight [E, W], no bias */
         return cb_ok(c, g_matmul(c->g, x, cb_param2(c, "text_projection.weight", E, W), -1, 0, 1));
     if (t->proj_bias)

@@ -18,7 +18,7 @@ int clip_build_image(const clip_wmap *m, const clip_config *cfg, int batch, clip
     cb_ctx c;
     if (cb_begin(&c, m, cfg, batch))
         return cb_end(&c, -1, out);
-    int x = cfg->vision.is_vit ? cb_vit(&c) : cb_resnet(&c);
+    int x = cfg->vision.map_head ? cb_siglip_vit(&c) : cfg->vision.is_vit ? cb_vit(&c) : cb_resnet(&c);
     return cb_end(&c, x, out);
 }
 

@@ -33,7 +33,8 @@ static void print_info(const clipcl_info *f)
 {
     printf("weights:      %s\n", f->weights_path);
     printf("naming:       %s\n", strcmp(f->naming, "openai") == 0 ? "openai (OpenAI / open_clip)"
-                                                                   : "huggingface (CLIPModel)");
+                                                                   : "huggingface (CLIPModel "
+                                                                     "or SiglipModel)");
     printf("dtype:        %s\n", f->dtype);
     printf("config:       %s\n", f->config_path[0] ? f->config_path
                                                    : "none (inferred from shapes only)");
@@ -43,6 +44,9 @@ static void print_info(const clipcl_info *f)
     printf("embed dim:    %d\n", f->embed_dim);
     printf("logit scale:  %.6g (exp: %.6g)\n", (double)f->logit_scale,
            (double)expf(f->logit_scale));
+    if (f->has_logit_bias)
+        printf("logit bias:   %.6g (sigmoid zero-shot probabilities, SigLIP)\n",
+               (double)f->logit_bias);
     if (f->is_vit)
         printf("image tower:  ViT, resolution %d, patch %d, width %d, layers %d, heads %d, "
                "%s, eps %g\n", f->image_size, f->patch_size, f->vision_width, f->vision_layers,
@@ -51,6 +55,8 @@ static void print_info(const clipcl_info *f)
         printf("image tower:  ModifiedResNet, resolution %d, width %d, layers (%d, %d, %d, %d), "
                "attention pool heads %d\n", f->image_size, f->vision_width, f->rn_layers[0],
                f->rn_layers[1], f->rn_layers[2], f->rn_layers[3], f->vision_heads);
+    if (f->is_vit && f->vision_map_head)
+        printf("image pool:   SigLIP's attention-pool (MAP) head, no class token\n");
     printf("text tower:   width %d, layers %d, heads %d, context %d, vocab %d, %s, eps %g\n",
            f->text_width, f->text_layers, f->text_heads, f->context_length, f->vocab_size,
            f->text_act, (double)f->text_eps);

@@ -1,12 +1,14 @@
 /* clipcl zeroshot: classify images against label names, CLIP's way: each
  * label's text embedding is the renormalised mean of its normalised prompt
  * embeddings (one per template), and probabilities are a softmax over
- * exp(logit_scale) * cos(image, label). */
+ * exp(logit_scale) * cos(image, label) -- or, for a SigLIP model (one with a
+ * logit_bias), sigmoid(exp(logit_scale) * cos + logit_bias) per label. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/npy.h"
 #include "tools/cmd.h"
 #include "tools/cmd_clip.h"
 #include "tools/cmd_progress.h"
@@ -21,7 +23,9 @@ const char cmd_zeroshot_usage[] =
     "Prints, per image, the K most probable labels with their probabilities: a\n"
     "softmax over exp(logit_scale) * cosine(image, label). A label's embedding\n"
     "is the mean of its normalised prompt embeddings, one per template,\n"
-    "renormalised (CLIP's prompt ensembling).\n\n"
+    "renormalised (CLIP's prompt ensembling). A SigLIP model (one with a\n"
+    "logit_bias) scores each label on its own: sigmoid(exp(logit_scale) *\n"
+    "cosine + logit_bias), so an image's probabilities need not sum to 1.\n\n"
     "  --model MODEL     a model directory (weights + tokenizer files)\n"
     "  --labels LIST     comma-separated label names (spaces around them trimmed)\n"
     "  --template T      a prompt with {} where the label goes; repeat to\n"
@@ -33,11 +37,15 @@ const char cmd_zeroshot_usage[] =
     "  --device D        as for embed-image\n"
     "  --allow-unused    as for embed-image\n"
     "  --vocab FILE      the tokenizer file to use instead of the model's\n"
+    "  --label-ids FILE  int32 L x T token ids, one prompt per label in --labels\n"
+    "                    order (T the model's context), instead of tokenizing\n"
+    "                    the templates: for a tokenizer clipcl does not have\n"
     "  --                every later argument is an image\n";
 
 typedef struct zs_args {
     cmd_model_opts mo;
     const char *labels_arg;
+    const char *label_ids;  /* --label-ids: the prompts as token ids */
     cmd_strings labels, templates, images;
     int top, json;
 } zs_args;
@@ -106,6 +114,10 @@ static int parse(int argc, char **argv, zs_args *a)
                                                 "label goes", v);
             if (cmd_strings_push(&a->templates, v, strlen(v)))
                 return 1;
+        } else if ((r = cmd_option_value(argc, argv, &i, "--label-ids", &v)) != 0) {
+            if (r < 0)
+                return 2;
+            a->label_ids = v;
         } else if ((r = cmd_option_value(argc, argv, &i, "--top", &v)) != 0) {
             if (r < 0)
                 return 2;
@@ -132,9 +144,31 @@ static int parse(int argc, char **argv, zs_args *a)
     return 0;
 }
 
+/* --label-ids: one row of token ids per label, encoded and normalised. */
+static int label_embeddings_from_ids(clipcl_model *m, const zs_args *a, float *cls)
+{
+    npy_array ids;
+    int T = clipcl_context_length(m);
+    if (npy_read(a->label_ids, NPY_I32, &ids))
+        return cmd_error("--label-ids: %s (expected int32 token ids, %d x %d)", cc_last_error(),
+                         a->labels.n, T);
+    int rc = 0;
+    if (ids.ndim != 2 || ids.shape[0] != a->labels.n || ids.shape[1] != T)
+        rc = cmd_error("--label-ids %s: shape (%lld, %lld): expected int32 (%d, %d), one row "
+                       "per label", a->label_ids, ids.ndim >= 1 ? (long long)ids.shape[0] : 0,
+                       ids.ndim >= 2 ? (long long)ids.shape[1] : 0, a->labels.n, T);
+    int e = rc ? 0 : clipcl_encode_token_ids(m, ids.data, a->labels.n, CLIPCL_NORMALIZE, cls);
+    if (e)
+        rc = cmd_lib_error(e);
+    npy_free(&ids);
+    return rc;
+}
+
 /* cls[L x D]: the ensembled, normalised label embeddings. */
 static int label_embeddings(clipcl_model *m, const zs_args *a, float *cls)
 {
+    if (a->label_ids)
+        return label_embeddings_from_ids(m, a, cls);
     int truncated = 0;
     int rc = clipcl_zeroshot_classifier(m, (const char *const *)a->labels.v, a->labels.n,
                                         (const char *const *)a->templates.v, a->templates.n, cls,
@@ -199,10 +233,12 @@ static void print_image(const zs_args *a, int i, const double *p, const int *idx
     printf("]}");
 }
 
-/* Softmax over the scaled cosines of every image (clipcl_zeroshot_probs, as
- * the library and the Python package compute it), then printed. */
-static int classify(const zs_args *a, float scale, const float *img, const float *cls, int D)
+/* The model's probabilities for every image (clipcl_zeroshot_model_probs:
+ * CLIP's softmax or SigLIP's sigmoid, as the library computes them), then
+ * printed. */
+static int classify(const zs_args *a, const clipcl_model *m, const float *img, const float *cls)
 {
+    float scale = clipcl_logit_scale(m);
     int L = a->labels.n;
     double *p = malloc((size_t)a->images.n * L * sizeof *p);
     int *idx = malloc((size_t)a->top * sizeof *idx);
@@ -211,7 +247,7 @@ static int classify(const zs_args *a, float scale, const float *img, const float
         free(idx);
         return cmd_error("out of memory for %d labels", L);
     }
-    if (clipcl_zeroshot_probs(img, a->images.n, cls, L, D, scale, p) != CLIPCL_OK) {
+    if (clipcl_zeroshot_model_probs(m, img, a->images.n, cls, L, p) != CLIPCL_OK) {
         free(p);
         free(idx);
         return cmd_error("%s", clipcl_last_error());
@@ -223,11 +259,15 @@ static int classify(const zs_args *a, float scale, const float *img, const float
             json_str(a->labels.v[l]);
         }
         printf("],\n \"templates\": [");
-        for (int t = 0; t < a->templates.n; t++) {
+        for (int t = 0; t < a->templates.n && !a->label_ids; t++) { /* ids: no templates */
             printf("%s", t ? ", " : "");
             json_str(a->templates.v[t]);
         }
-        printf("],\n \"logit_scale\": %.9g,\n \"results\": [", (double)scale);
+        printf("],\n \"logit_scale\": %.9g,", (double)scale);
+        if (clipcl_has_logit_bias(m)) /* SigLIP: independent per label */
+            printf("\n \"logit_bias\": %.9g,\n \"probabilities\": \"sigmoid\",",
+                   (double)clipcl_logit_bias(m));
+        printf("\n \"results\": [");
     }
     for (int i = 0; i < a->images.n; i++) {
         const double *pi = p + (size_t)i * L;
@@ -285,7 +325,7 @@ int cmd_zeroshot(int argc, char **argv)
     if (!rc)
         rc = image_embeddings(m, &a, img);
     if (!rc)
-        rc = classify(&a, clipcl_logit_scale(m), img, cls, clipcl_embed_dim(m));
+        rc = classify(&a, m, img, cls);
     free(cls);
     free(img);
     clipcl_free(m);

@@ -189,12 +189,20 @@ class Model:
     def zeroshot(self, images, labels, templates=None, dtype=np.float32):
         """N x L probabilities of each label for each image: a softmax over
         exp(logit_scale) * cos(image, label), as `clipcl zeroshot` computes
-        it (in double; dtype=np.float64 returns those doubles)."""
+        it (in double; dtype=np.float64 returns those doubles). A SigLIP
+        model (info["logit_bias"] not None) gives each label its own
+        sigmoid(exp(logit_scale) * cos + logit_bias), as `clipcl zeroshot`
+        does for it."""
         if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise Error("dtype %r: expected float32 or float64" % (dtype,))
         cls = self.zeroshot_classifier(labels, templates)
         img = self.encode_image(images, normalize=True)
         probs = np.empty((img.shape[0], cls.shape[0]), dtype=np.float64)
+        bias = self.info["logit_bias"]
+        if bias is not None:  # clipcl_zeroshot_probs_sigmoid's arithmetic
+            z = np.exp(np.float64(self.logit_scale)) * (img.astype(np.float64) @
+                                                        cls.astype(np.float64).T) + bias
+            return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(dtype, copy=False)
         _clipcl.zeroshot_probs(img, img.shape[0], cls, cls.shape[0], self.embed_dim,
                                self.logit_scale, probs)
         return probs.astype(dtype, copy=False)

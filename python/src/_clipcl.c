@@ -403,7 +403,7 @@ static PyObject *Model_info(Model *self, PyObject *unused)
         return NULL;
     PyObject *d = Py_BuildValue(
         "{s:s,s:O,s:i,s:i,s:i,s:i,s:i,s:N,s:s,s:d,s:i,s:i,s:i,s:i,s:i,s:s,s:d,s:i,s:d,s:L,s:i,"
-        "s:s,s:s,s:s,s:s,s:s}",
+        "s:s,s:s,s:s,s:s,s:s,s:O,s:N}",
         "naming", i.naming, "is_vit", i.is_vit ? Py_True : Py_False, "image_size", i.image_size,
         "patch_size", i.patch_size, "vision_width", i.vision_width, "vision_layers",
         i.vision_layers, "vision_heads", i.vision_heads, "rn_layers", rn, "vision_act",
@@ -413,7 +413,9 @@ static PyObject *Model_info(Model *self, PyObject *unused)
         (double)i.text_eps, "embed_dim", i.embed_dim, "logit_scale", (double)i.logit_scale,
         "n_params", (long long)i.n_params, "n_tensors", i.n_tensors, "dtype", i.dtype,
         "weights_path", i.weights_path, "config_path", i.config_path, "tokenizer_path",
-        i.tokenizer_path, "device", i.device);
+        i.tokenizer_path, "device", i.device, "vision_map_head",
+        i.vision_map_head ? Py_True : Py_False, "logit_bias",
+        i.has_logit_bias ? PyFloat_FromDouble((double)i.logit_bias) : Py_NewRef(Py_None));
     return d;
 }
 

@@ -144,8 +144,10 @@ static void test_refused_by_name(void **state)
     expect_refused(0, "{\"mode\": \"L\"}", "mode 'L'");
     expect_refused(0, "{\"std\": [0.2, 0, 0.2]}", "std[1]");
     expect_refused(1, "{\"resample\": 1}", "resample 1");
-    expect_refused(1, "{\"image_processor_type\": \"SiglipImageProcessor\"}",
-                   "image_processor_type 'SiglipImageProcessor'");
+    expect_refused(1, "{\"image_processor_type\": \"Siglip2ImageProcessor\"}",
+                   "image_processor_type 'Siglip2ImageProcessor'");
+    expect_refused(1, "{\"image_processor_type\": \"SiglipImageProcessor\", \"size\": "
+                      "{\"height\": 256, \"width\": 256}}", "SiglipImageProcessor size 256x256");
     expect_refused(1, "{\"do_pad\": true}", "do_pad true");
     expect_refused(1, "{\"size\": {\"longest_edge\": 224}}", "size.longest_edge");
     expect_refused(1, "{\"size\": {\"shortest_edge\": 224}, \"crop_size\": 196}", "crop_size 196");

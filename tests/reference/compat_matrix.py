@@ -278,7 +278,10 @@ def export_hf(name, out, seed=0, batch=2):
         cfg = transformers.SiglipConfig(vision_config=dict(HF_BASE_VISION),
                                         text_config=dict(hidden_size=192, intermediate_size=768,
                                                          num_hidden_layers=2, num_attention_heads=3,
-                                                         vocab_size=1000, max_position_embeddings=16))
+                                                         vocab_size=1000, max_position_embeddings=16,
+                                                         # SiglipModel compares image and text
+                                                         # features: equal widths
+                                                         projection_size=HF_BASE_VISION["hidden_size"]))
         model = transformers.SiglipModel(cfg)
         R, T, V, eos = HF_BASE_VISION["image_size"], 16, 1000, 1
     else:
