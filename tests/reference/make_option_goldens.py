@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Goldens for open_clip's text-tower options, computed by open_clip itself.
 
-    HF_HUB_OFFLINE=1 nice /work/compat-venv/bin/python tests/reference/make_option_goldens.py
+    HF_HUB_OFFLINE=1 nice ~/compat-venv/bin/python tests/reference/make_option_goldens.py
 
 (any virtualenv with torch >= 2 and open_clip_torch 3.x; CI does not run it).
 Writes tests/data/clip_options/: one tiny model per option (random weights,
