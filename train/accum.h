@@ -1,0 +1,46 @@
+/* Exact gradient accumulation (open_clip's --accum-freq): K micro-batches of
+ * B pairs give the gradient of ONE batch of K*B pairs.
+ *
+ *   1. the features of all K micro-batches, from runs that keep no
+ *      gradient (ops->features),
+ *   2. the loss over all K*B features and its gradient with respect to
+ *      every feature and to logit_scale / logit_bias (train/global_loss.h),
+ *   3. each micro-batch run again with its slice of that gradient
+ *      (ops->backward): the towers' parameter gradients of the micro-batches
+ *      add up to the big batch's; the logit_scale / logit_bias gradient is
+ *      handed to micro-batch 0 only (0 to the others), so it too is counted
+ *      once.
+ * The ops are what the caller runs the towers with: the trainer's backend
+ * plan (train/trainer_exec.c), or a test's. BatchNorm layers see
+ * micro-batches of B: their batch statistics (and so the gradient of a
+ * ResNet tower) are those of each micro-batch, as in open_clip. */
+#ifndef CLIPCL_TRAIN_ACCUM_H
+#define CLIPCL_TRAIN_ACCUM_H
+
+#include "models/clip_loss.h"
+
+typedef struct train_accum_ops {
+    void *user;
+    /* Features of micro-batch k: img and txt [B, E], projected, not normalised. */
+    int (*features)(void *user, int k, float *img, float *txt);
+    /* Backward pass of micro-batch k from d loss / d its features [B, E]
+     * and the logit_scale / logit_bias gradients to add. */
+    int (*backward)(void *user, int k, const float *d_img, const float *d_txt, float d_scale,
+                    float d_bias);
+} train_accum_ops;
+
+typedef struct train_accum {
+    clip_loss_kind kind;
+    int k, b, e;
+    float *img, *txt;     /* [K*B, E] */
+    float *d_img, *d_txt; /* [K*B, E] */
+} train_accum;
+
+int train_accum_init(train_accum *a, clip_loss_kind kind, int k, int b, int e);
+void train_accum_free(train_accum *a);
+/* One accumulated gradient (steps 1-3) at the current logit_scale t and
+ * logit_bias (SigLIP; ignored otherwise); *loss: the loss of the K*B batch. */
+int train_accum_run(train_accum *a, float logit_scale, float logit_bias, const train_accum_ops *ops,
+                    double *loss);
+
+#endif
