@@ -14,46 +14,24 @@
  * 32 pairs are 4 copies of 8 distinct pairs, which makes every micro-batch's
  * statistics those of the 32 and the two gradients equal; with 32 distinct
  * pairs the test checks that they differ (the statistics are the micro-
- * batch's, not the batch's) while the ViT's stay equal.
+ * batch's, not the batch's) while the ViT's stay equal, and that they equal
+ * PyTorch's gradient of the batch of 32 whose image tower runs in 4 chunks
+ * of 8 (tests/reference/make_accum_goldens.py, float64; rel 1e-5 per
+ * checkpoint tensor).
  *
  * The old accumulation (the mean of K independent micro-batch losses, each
  * image contrasted with its own micro-batch only) is also computed and must
  * differ from the batch of 32: the defect exact accumulation removes. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+/* the shared helpers this test does not use are fine */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "train_step_util.h"
 
 #include "backends/ref/ref.h"
-#include "models/clip.h"
-#include "models/clip_train.h"
-#include "runtime/settings.h"
-#include "runtime/status.h"
 #include "train/accum.h"
 
 enum { K = 4, B = 8, N = K * B };
 
-static void ts_ok(int rc, const char *what)
-{
-    if (rc)
-        print_error("%s: %s\n", what, cc_last_error());
-    assert_int_equal(rc, CC_OK);
-}
 
-static const char *model_dir(const char *dir)
-{
-    static char buf[1200];
-    const char *d = rt_setting_value(RT_SET_TEST_DATA);
-    int n = snprintf(buf, sizeof buf, "%s/%s", d ? d : "tests/data", dir);
-    assert_true(n > 0 && (size_t)n < sizeof buf);
-    return buf;
-}
 
 typedef struct pairs {
     float *px;    /* [N, 3, R, R] */
@@ -234,7 +212,7 @@ static float scalar_value(const clip_wmap *w, const char *name, float dflt)
 static void check_model(const char *dir, clip_loss_kind kind, int distinct, int expect_equal)
 {
     clip_model *m = NULL;
-    ts_ok(clip_load(model_dir(dir), &m), "clip_load");
+    ts_ok(clip_load(ts_path(dir, ""), &m), "clip_load");
     pairs p;
     make_pairs(m, distinct, &p);
     char what[160];
@@ -273,6 +251,18 @@ static void check_model(const char *dir, clip_loss_kind kind, int distinct, int 
         double rel = global_rel(big, ops.acc, want);
         printf("  %-44s differs by %.2e (BatchNorm statistics per micro-batch)\n", what, rel);
         assert_true(rel > 1e-3);
+        /* PyTorch's batch of 32 with the image tower run as 4 chunks of 8
+         * (tests/reference/make_accum_goldens.py, float64) */
+        st_file *gold = NULL;
+        npy_array gl;
+        ts_ok(st_open(ts_path("train_accum_rn", "grads.safetensors"), &gold), "grads.safetensors");
+        ts_ok(npy_read(ts_path("train_accum_rn", "loss.npy"), NPY_F32, &gl), "loss.npy");
+        double ref_loss = ((const float *)gl.data)[0];
+        printf("  %-44s loss %.9g vs %.9g PyTorch f64, 4 BatchNorm chunks of 8\n", what, loss, ref_loss);
+        assert_true(fabs(loss - ref_loss) <= 1e-5 * ref_loss);
+        ts_compare_params(mb, ops.acc, gold, "vs PyTorch, BatchNorm per 8", 1e-5, 1e-6);
+        npy_free(&gl);
+        st_close(gold);
     }
 
     /* the old accumulation: mean of K independent micro-batch losses */
