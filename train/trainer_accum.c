@@ -63,7 +63,7 @@ static int backward(void *user, int k, const float *d_img, const float *d_txt, f
 
 int train_accum_exec_run(train_accum_exec *a, double *loss)
 {
-    train_accum_ops ops = {a, features, backward};
+    train_accum_ops ops = {a, features, backward, NULL};
     float bias = train_exec_logit_bias(a->ex);
     return train_accum_run(&a->acc, train_exec_logit_scale(a->ex), bias == bias ? bias : 0.0f, &ops, loss);
 }

@@ -19,6 +19,10 @@
  * of 8 (tests/reference/make_accum_goldens.py, float64; rel 1e-5 per
  * checkpoint tensor).
  *
+ * Two ranks in one process (train_accum_init_ranks, an in-place gather of
+ * the other rank's features): the ranks' gradients summed are the batch of
+ * 32's too.
+ *
  * The old accumulation (the mean of K independent micro-batch losses, each
  * image contrasted with its own micro-batch only) is also computed and must
  * differ from the batch of 32: the defect exact accumulation removes. */
@@ -131,13 +135,16 @@ typedef struct ref_ops {
     const pairs *p;
     float **acc;
     int features_runs, backward_runs;
+    int first;                        /* this rank's first pair */
+    const float *all_img, *all_txt;   /* every rank's features, for the gather */
+    int gathers;
 } ref_ops;
 
 static int ops_features(void *user, int k, float *img, float *txt)
 {
     ref_ops *o = user;
     memset(o->tg->d_host, 0, (size_t)(2 * B * o->tg->dim + 2) * sizeof(float));
-    run_ref(o->tg, o->p, k * B, NULL, 0, NULL, img, txt);
+    run_ref(o->tg, o->p, o->first + k * B, NULL, 0, NULL, img, txt);
     o->features_runs++;
     return CC_OK;
 }
@@ -150,8 +157,25 @@ static int ops_backward(void *user, int k, const float *d_img, const float *d_tx
     memcpy(o->tg->d_host + be, d_txt, be * sizeof(float));
     o->tg->d_host[2 * be] = d_scale;
     o->tg->d_host[2 * be + 1] = d_bias;
-    run_ref(o->tg, o->p, k * B, o->acc, 1.0, NULL, NULL, NULL);
+    run_ref(o->tg, o->p, o->first + k * B, o->acc, 1.0, NULL, NULL, NULL);
     o->backward_runs++;
+    return CC_OK;
+}
+
+/* In-place all-gather of two ranks in one process: the other rank's rows
+ * from features computed beforehand; this rank's must be those. */
+static int ops_gather(void *user, float *img, float *txt, int rows, int e)
+{
+    ref_ops *o = user;
+    const size_t mine = (size_t)o->first * e, n = (size_t)rows * e;
+    assert_memory_equal(img + mine, o->all_img + mine, n * sizeof *img);
+    assert_memory_equal(txt + mine, o->all_txt + mine, n * sizeof *txt);
+    for (size_t r0 = 0; r0 < 2 * n; r0 += n)
+        if (r0 != mine) {
+            memcpy(img + r0, o->all_img + r0, n * sizeof *img);
+            memcpy(txt + r0, o->all_txt + r0, n * sizeof *txt);
+        }
+    o->gathers++;
     return CC_OK;
 }
 
@@ -231,10 +255,10 @@ static void check_model(const char *dir, clip_loss_kind kind, int distinct, int 
     assert_int_equal(mb->t->n_params, big->t->n_params);
     for (int i = 0; i < big->t->n_params; i++)
         assert_string_equal(mb->g->tensors[mb->t->param_t[i]].name, big->g->tensors[big->t->param_t[i]].name);
-    ref_ops ops = {mb, &p, grads_new(mb), 0, 0};
+    ref_ops ops = {.tg = mb, .p = &p, .acc = grads_new(mb)};
     train_accum acc;
     ts_ok(train_accum_init(&acc, kind, K, B, mb->dim), "train_accum_init");
-    train_accum_ops aops = {&ops, ops_features, ops_backward};
+    train_accum_ops aops = {&ops, ops_features, ops_backward, NULL};
     double loss = 0;
     ts_ok(train_accum_run(&acc, scalar_value(m->w, "logit_scale", mb->scalars[0]),
                           scalar_value(m->w, "logit_bias", mb->scalars[1]), &aops, &loss),
@@ -317,6 +341,73 @@ static void test_rn_batchnorm_per_micro_batch(void **state)
     check_model("train_step_rn", CLIP_LOSS_CONTRASTIVE, 1, 0);
 }
 
+/* Two ranks in one process, each with 2 micro-batches of 8: the all-gather
+ * between the feature pass and the loss, each rank's backward over its own
+ * rows; the two ranks' gradients summed (an all-reduce SUM) must be the
+ * batch of 32's, and both ranks report its loss. */
+static void check_ranks(const char *dir, clip_loss_kind kind)
+{
+    enum { RANKS = 2, KR = K / RANKS };
+    clip_model *m = NULL;
+    ts_ok(clip_load(ts_path(dir, ""), &m), "clip_load");
+    pairs p;
+    make_pairs(m, 1, &p);
+    clip_train_graph *big = NULL, *mb = NULL;
+    ts_ok(clip_train_build(m->w, &m->cfg, N, kind, &big), "clip_train_build 32");
+    ts_ok(clip_train_build_feature_grad(m->w, &m->cfg, B, kind, &mb), "clip_train_build_feature_grad");
+    float **want = grads_new(big), **sum = grads_new(mb);
+    float big_loss = 0;
+    run_ref(big, &p, 0, want, 1.0, &big_loss, NULL, NULL);
+    /* every rank's features, as the other rank computes them */
+    const size_t be = (size_t)B * (size_t)mb->dim;
+    float *all_img = malloc(K * be * sizeof *all_img), *all_txt = malloc(K * be * sizeof *all_txt);
+    assert_true(all_img && all_txt);
+    ref_ops pre = {.tg = mb, .p = &p};
+    for (int k = 0; k < K; k++)
+        ops_features(&pre, k, all_img + k * be, all_txt + k * be);
+    const float t = scalar_value(m->w, "logit_scale", mb->scalars[0]);
+    const float bias = scalar_value(m->w, "logit_bias", mb->scalars[1]);
+    for (int r = 0; r < RANKS; r++) {
+        ref_ops ops = {.tg = mb, .p = &p, .acc = sum, .first = r * KR * B, .all_img = all_img, .all_txt = all_txt};
+        train_accum acc;
+        ts_ok(train_accum_init_ranks(&acc, kind, KR, B, mb->dim, RANKS, r), "train_accum_init_ranks");
+        train_accum_ops aops = {&ops, ops_features, ops_backward, ops_gather};
+        double loss = 0;
+        ts_ok(train_accum_run(&acc, t, bias, &aops, &loss), "train_accum_run");
+        assert_int_equal(ops.gathers, 1);
+        assert_int_equal(ops.backward_runs, KR);
+        printf("  %s rank %d of %d: loss %.9g, batch of %d %.9g\n", dir, r, RANKS, loss, N, big_loss);
+        assert_true(fabs(loss - big_loss) <= 1e-5 * fabs(big_loss));
+        train_accum_free(&acc);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%s %s 2 ranks x 2x%d vs %d", dir, kind == CLIP_LOSS_SIGLIP ? "siglip" : "clip", B, N);
+    compare(big, sum, want, what, 1e-5);
+    /* a rank count without a gather is refused */
+    train_accum acc;
+    ts_ok(train_accum_init_ranks(&acc, kind, KR, B, mb->dim, RANKS, 1), "train_accum_init_ranks");
+    ref_ops ops = {.tg = mb, .p = &p, .acc = sum};
+    train_accum_ops nogather = {&ops, ops_features, ops_backward, NULL};
+    assert_int_equal(train_accum_run(&acc, t, bias, &nogather, NULL), CC_ERR_INVALID);
+    train_accum_free(&acc);
+    assert_int_equal(train_accum_init_ranks(&acc, kind, KR, B, mb->dim, RANKS, RANKS), CC_ERR_INVALID);
+    free(all_img);
+    free(all_txt);
+    grads_free(sum, mb->t->n_params);
+    grads_free(want, big->t->n_params);
+    clip_train_free(mb);
+    clip_train_free(big);
+    free_pairs(&p);
+    clip_model_free(m);
+}
+
+static void test_vit_two_ranks(void **state)
+{
+    (void)state;
+    check_ranks("train_step_vit", CLIP_LOSS_CONTRASTIVE);
+    check_ranks("train_step_vit", CLIP_LOSS_SIGLIP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_rn_clip_copies),
         cmocka_unit_test(test_rn_siglip_copies),
         cmocka_unit_test(test_rn_batchnorm_per_micro_batch),
+        cmocka_unit_test(test_vit_two_ranks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
