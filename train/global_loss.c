@@ -228,3 +228,105 @@ int train_global_loss(const train_global_loss_in *in, train_global_loss_out *out
     free(acc);
     return rc;
 }
+
+/* ---- the loss terms of a slice, gradients for every row ---- */
+
+/* Adds loss term gradient g of logit (i, j) = l to every accumulator. */
+static void add_term(gl_ctx *c, int i, int j, double g, double l, double *da, double *db, double *d_scale)
+{
+    const int e = c->e;
+    const double sg = c->scale * g, *ai = c->a + (size_t)i * e, *bj = c->b + (size_t)j * e;
+    double *dai = da + (size_t)i * e, *dbj = db + (size_t)j * e;
+    for (int k = 0; k < e; k++) {
+        dai[k] += sg * bj[k];
+        dbj[k] += sg * ai[k];
+    }
+    *d_scale += g * l;
+}
+
+static double terms_contrastive(gl_ctx *c, double *da, double *db, double *d_scale)
+{
+    const int n = c->n, lb = c->in->live_begin, lc = c->in->live_count;
+    const double w = 1.0 / (2.0 * n);
+    double total = 0;
+    for (int i = lb; i < lb + lc; i++) { /* image rows: CE over all texts */
+        logits_row(c, i, c->row);
+        double r = lse(c->row, n);
+        total += r - c->row[i];
+        for (int j = 0; j < n; j++)
+            add_term(c, i, j, w * (exp(c->row[j] - r) - (i == j)), c->row[j], da, db, d_scale);
+    }
+    for (int j = lb; j < lb + lc; j++) { /* text rows: CE over all images */
+        const double *bj = c->b + (size_t)j * c->e;
+        for (int i = 0; i < n; i++)
+            c->row[i] = c->scale * dot(c->a + (size_t)i * c->e, bj, c->e);
+        double col = lse(c->row, n);
+        total += col - c->row[j];
+        for (int i = 0; i < n; i++)
+            add_term(c, i, j, w * (exp(c->row[i] - col) - (i == j)), c->row[i], da, db, d_scale);
+    }
+    return total * w;
+}
+
+static double terms_siglip(gl_ctx *c, double *da, double *db, double *d_scale, double *d_bias)
+{
+    const int n = c->n, lb = c->in->live_begin, lc = c->in->live_count;
+    const double bias = c->in->logit_bias;
+    double total = 0;
+    for (int i = lb; i < lb + lc; i++) { /* every pair of the slice's image rows */
+        logits_row(c, i, c->row);
+        for (int j = 0; j < n; j++) {
+            double z = i == j ? 1.0 : -1.0, u = z * (c->row[j] + bias);
+            total += softplus_neg(u);
+            double g = -z * sigmoid(-u) / n;
+            *d_bias += g;
+            add_term(c, i, j, g, c->row[j], da, db, d_scale);
+        }
+    }
+    return total / n;
+}
+
+int train_global_loss_terms(const train_global_loss_in *in, train_global_loss_terms_out *out)
+{
+    train_global_loss_out probe = {.d_img = out ? out->d_img : NULL, .d_txt = out ? out->d_txt : NULL};
+    int rc = check_args(in, out ? &probe : NULL);
+    if (rc)
+        return rc;
+    if (!out->d_img || !out->d_txt)
+        return cc_fail(CC_ERR_INVALID, "train_global_loss_terms: no buffers for the gradients of all rows");
+    gl_ctx c = {.in = in, .n = in->n, .e = in->dim, .scale = exp((double)in->logit_scale)};
+    const size_t ne = (size_t)in->n * (size_t)in->dim, n = (size_t)in->n;
+    c.a = malloc(ne * sizeof *c.a);
+    c.b = malloc(ne * sizeof *c.b);
+    c.inv_a = malloc(n * sizeof *c.inv_a);
+    c.inv_b = malloc(n * sizeof *c.inv_b);
+    c.row = malloc(n * sizeof *c.row);
+    double *da = calloc(ne, sizeof *da), *db = calloc(ne, sizeof *db);
+    if (!c.a || !c.b || !c.inv_a || !c.inv_b || !c.row || !da || !db)
+        rc = cc_fail(CC_ERR_NOMEM, "train_global_loss_terms: out of memory for %d rows of width %d", in->n,
+                     in->dim);
+    if (!rc)
+        rc = normalise(in->img, in->n, in->dim, c.a, c.inv_a, "image");
+    if (!rc)
+        rc = normalise(in->txt, in->n, in->dim, c.b, c.inv_b, "text");
+    if (!rc) {
+        double d_scale = 0, d_bias = 0;
+        out->loss = in->kind == CLIP_LOSS_SIGLIP ? terms_siglip(&c, da, db, &d_scale, &d_bias)
+                                                 : terms_contrastive(&c, da, db, &d_scale);
+        out->d_scale = d_scale;
+        out->d_bias = d_bias;
+        for (int i = 0; i < in->n; i++) {
+            const size_t o = (size_t)i * in->dim;
+            normalise_grad(c.a + o, c.inv_a[i], da + o, in->dim, out->d_img + o);
+            normalise_grad(c.b + o, c.inv_b[i], db + o, in->dim, out->d_txt + o);
+        }
+    }
+    free(c.a);
+    free(c.b);
+    free(c.inv_a);
+    free(c.inv_b);
+    free(c.row);
+    free(da);
+    free(db);
+    return rc;
+}

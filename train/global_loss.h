@@ -56,4 +56,28 @@ typedef struct train_global_loss_out {
  * / CC_ERR_NOMEM with a message naming the problem. */
 int train_global_loss(const train_global_loss_in *in, train_global_loss_out *out);
 
+/* The other split, for ranks that cannot afford O(N^2 E) each (open_clip's
+ * local_loss with gather_with_grad): the slice's rows say which loss TERMS
+ * this caller computes, not which gradients it wants. The terms are, for
+ * the contrastive loss, the image rows' cross-entropies over all texts and
+ * the text rows' over all images (both within the slice); for SigLIP, every
+ * pair of the slice's image rows. Out:
+ *   - loss: those terms' share of the full-batch loss (the shares of slices
+ *     that partition [0, N) add up to it),
+ *   - d_img, d_txt [N, E]: the gradient of that share with respect to EVERY
+ *     row's features,
+ *   - d_scale, d_bias: its gradient with respect to logit_scale, logit_bias.
+ * Summing d_img / d_txt over the slices (MPI_Reduce_scatter_block with
+ * MPI_SUM hands each rank its own rows of the sum) gives exactly
+ * train_global_loss's full-batch gradient. Cost O(live N E), memory O(N E). */
+typedef struct train_global_loss_terms_out {
+    double loss;            /* the slice's share of the full-batch loss */
+    float *d_img;           /* caller's [N, E] buffer, filled */
+    float *d_txt;           /* caller's [N, E] buffer, filled */
+    double d_scale;         /* d share / d logit_scale */
+    double d_bias;          /* d share / d logit_bias (SigLIP; 0 otherwise) */
+} train_global_loss_terms_out;
+
+int train_global_loss_terms(const train_global_loss_in *in, train_global_loss_terms_out *out);
+
 #endif

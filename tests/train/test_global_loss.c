@@ -6,7 +6,10 @@
  * d logit_scale / d logit_bias must add up to the full gradient, every
  * slice must report the full-batch loss, and an empty slice contributes
  * nothing. Also: exp(t) at its clamp 100 with anti-aligned pairs (logit gaps
- * of 200), a zero feature row (F.normalize's eps), and bad arguments. */
+ * of 200), a zero feature row (F.normalize's eps), and bad arguments.
+ * train_global_loss_terms (each slice's loss terms, gradients for every
+ * row): over the same partition, the summed gradients and loss shares must
+ * be the full-batch ones. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,6 +122,53 @@ static void check_slices(clip_loss_kind kind, const float *img, const float *txt
     assert_true(eb <= tol);
 }
 
+/* train_global_loss_terms: the slices' terms, gradients for every row,
+ * summed over the partition (a reduce-scatter's sum), equal the full ones. */
+static void check_terms(clip_loss_kind kind, const float *img, const float *txt, float t, float b, double tol)
+{
+    full f;
+    graph_full(kind, img, txt, t, b, &f);
+    static const int cut[][2] = {{0, 5}, {5, 4}, {9, 3}, {3, 0}};
+    double loss = 0, d_scale = 0, d_bias = 0, sum_img[N * E] = {0}, sum_txt[N * E] = {0};
+    float d_img[N * E], d_txt[N * E];
+    for (size_t s = 0; s < sizeof cut / sizeof cut[0]; s++) {
+        train_global_loss_in in = {kind, N, E, img, txt, t, b, cut[s][0], cut[s][1]};
+        train_global_loss_terms_out out = {.d_img = d_img, .d_txt = d_txt};
+        ok(train_global_loss_terms(&in, &out));
+        loss += out.loss;
+        d_scale += out.d_scale;
+        d_bias += out.d_bias;
+        for (int i = 0; i < N * E; i++) {
+            if (!cut[s][1])
+                assert_true(d_img[i] == 0 && d_txt[i] == 0);
+            sum_img[i] += d_img[i];
+            sum_txt[i] += d_txt[i];
+        }
+    }
+    float si[N * E], st[N * E];
+    for (int i = 0; i < N * E; i++)
+        si[i] = (float)sum_img[i], st[i] = (float)sum_txt[i];
+    double ei = rel(si, f.d_img, N * E), et = rel(st, f.d_txt, N * E);
+    double el = fabs(loss - f.loss) / f.loss, es = fabs(d_scale - f.d_scale) / fabs(f.d_scale);
+    double eb = kind == CLIP_LOSS_SIGLIP ? fabs(d_bias - f.d_bias) / fabs(f.d_bias) : fabs(d_bias);
+    printf("  terms %s t=%.3f: loss shares %.9g vs %.9g, summed d_img rel %.2e, d_txt %.2e, d_scale %.2e, "
+           "d_bias %.2e\n", kind == CLIP_LOSS_SIGLIP ? "siglip" : "clip", t, loss, (double)f.loss, ei, et, es, eb);
+    assert_true(ei <= tol && et <= tol && el <= tol && es <= tol && eb <= tol);
+}
+
+static void test_terms(void **state)
+{
+    (void)state;
+    float img[N * E], txt[N * E];
+    fill(img, N * E, 8), fill(txt, N * E, 9);
+    check_terms(CLIP_LOSS_CONTRASTIVE, img, txt, clip_loss_init_scale(CLIP_LOSS_CONTRASTIVE), 0, 1e-5);
+    check_terms(CLIP_LOSS_SIGLIP, img, txt, 1.0f, 0.5f, 1e-5);
+    check_terms(CLIP_LOSS_SIGLIP, img, txt, clip_loss_init_scale(CLIP_LOSS_SIGLIP), clip_loss_init_bias(), 1e-5);
+    train_global_loss_in in = {CLIP_LOSS_CONTRASTIVE, N, E, img, txt, 2.0f, 0, 0, 3};
+    train_global_loss_terms_out none = {0};
+    assert_int_equal(train_global_loss_terms(&in, &none), CC_ERR_INVALID);
+}
+
 static void test_contrastive_slices(void **state)
 {
     (void)state;
@@ -188,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_siglip_slices),
         cmocka_unit_test(test_at_clamp),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_terms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
