@@ -74,11 +74,12 @@ static int settings(run *r, int resumed)
     PICK_S(device, o->device, "");
     if (st->steps < 1)
         return cc_fail(CC_ERR_INVALID, "trainer: the number of steps must be given and >= 1");
-    if (st->batch < 2)
-        return cc_fail(CC_ERR_INVALID, "trainer: batch %d: a contrastive batch needs >= 2 pairs",
-                       st->batch);
     if (st->accum < 1)
         return cc_fail(CC_ERR_INVALID, "trainer: accum %d < 1", st->accum);
+    /* the contrastive batch is K*B: --batch 1 --accum K is a batch of K */
+    if (st->batch < 1 || (int64_t)st->batch * st->accum < 2)
+        return cc_fail(CC_ERR_INVALID, "trainer: batch %d x accum %d: a contrastive batch needs >= 2 pairs",
+                       st->batch, st->accum);
     r->kind = st->siglip ? CLIP_LOSS_SIGLIP : CLIP_LOSS_CONTRASTIVE;
     return train_schedule_init(&r->sched, TRAIN_SCHED_COSINE, st->lr, st->warmup, st->steps);
 }

@@ -58,6 +58,29 @@ static void test_ref(void **state)
     compare_runs("ref", 1, "siglip-ref");
 }
 
+/* --batch 1 --accum 4 is a contrastive batch of 4 (each micro-batch alone
+ * has no negatives); --batch 1 alone is refused. */
+static void test_batch_of_one(void **state)
+{
+    (void)state;
+    tt_losses one, four;
+    run("ref", 0, 1, 4, "one-x4", &one);
+    run("ref", 0, 4, 1, "four", &four);
+    for (int s = 0; s < 3; s++) {
+        printf("  step %d: loss %.9g / %.9g, grad norm %.9g / %.9g (accum 4x1 / batch 4)\n", s + 1, one.loss[s],
+               four.loss[s], one.grad_norm[s], four.grad_norm[s]);
+        expect_rel("loss", s + 1, one.loss[s], four.loss[s], s == 0 ? 1e-5 : 1e-4);
+        expect_rel("grad norm", s + 1, one.grad_norm[s], four.grad_norm[s], s == 0 ? 1e-5 : 1e-4);
+    }
+    train_opts o;
+    tt_losses l;
+    tt_opts(&o, "vit.json", "one", "ref", &l);
+    o.steps = 1;
+    o.batch = 1;
+    assert_int_equal(train_run(&o), CC_ERR_INVALID);
+    assert_non_null(strstr(cc_last_error(), "batch 1 x accum 1"));
+}
+
 static void test_opencl(void **state)
 {
     (void)state;
@@ -81,6 +104,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref),
+        cmocka_unit_test(test_batch_of_one),
         cmocka_unit_test(test_opencl),
     };
     return cmocka_run_group_tests(tests, tt_setup, tt_teardown);
