@@ -9,6 +9,7 @@
  * a first loss of the batch of 8, not 32, and another gradient. */
 #include "test_trainer_util.h"
 
+#include "io/safetensors.h"
 #include "runtime/settings.h"
 
 static void run(const char *device, int siglip, int batch, int accum, const char *tag, tt_losses *l)
@@ -81,6 +82,34 @@ static void test_batch_of_one(void **state)
     assert_non_null(strstr(cc_last_error(), "batch 1 x accum 1"));
 }
 
+/* A ResNet with --accum 2: each micro-batch is a training-mode forward twice
+ * (features, then gradients), as in open_clip, and the checkpoint's
+ * num_batches_tracked counts both: 2 steps x 2 micro-batches x 2. */
+static void test_resnet_batches_tracked(void **state)
+{
+    (void)state;
+    train_opts o;
+    tt_losses l;
+    tt_opts(&o, "rn.json", "rn-tracked", "ref", &l);
+    o.data = "synth:64:7";
+    o.steps = 2;
+    o.batch = 4;
+    o.accum = 2;
+    tt_ok(train_run(&o), "rn accum run");
+    char path[600];
+    snprintf(path, sizeof path, "%s/ckpt-000002/open_clip_model.safetensors", tt_path("rn-tracked"));
+    st_file *f = NULL;
+    const st_tensor *t = NULL;
+    tt_ok(st_open(path, &f), "st_open");
+    tt_ok(st_find(f, "visual.bn1.num_batches_tracked", &t), "num_batches_tracked");
+    assert_int_equal(t->dtype, ST_I64);
+    int64_t n = 0;
+    memcpy(&n, t->data, sizeof n);
+    printf("  visual.bn1.num_batches_tracked after 2 steps of 2 micro-batches: %lld\n", (long long)n);
+    assert_int_equal(n, 8);
+    st_close(f);
+}
+
 static void test_opencl(void **state)
 {
     (void)state;
@@ -105,6 +134,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref),
         cmocka_unit_test(test_batch_of_one),
+        cmocka_unit_test(test_resnet_batches_tracked),
         cmocka_unit_test(test_opencl),
     };
     return cmocka_run_group_tests(tests, tt_setup, tt_teardown);
