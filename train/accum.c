@@ -73,7 +73,7 @@ int train_accum_run(train_accum *a, float logit_scale, float logit_bias, const t
                                .txt = a->txt, .logit_scale = logit_scale, .logit_bias = logit_bias,
                                .live_begin = first, .live_count = rows};
     train_global_loss_out out = {.d_img = a->d_img, .d_txt = a->d_txt};
-    if ((rc = train_global_loss(&in, &out)))
+    if ((rc = ops->loss ? ops->loss(ops->user, &in, &out) : train_global_loss(&in, &out)))
         return rc;
     for (int k = 0; k < a->k && !rc; k++)
         rc = ops->backward(ops->user, k, a->d_img + k * be, a->d_txt + k * be,

@@ -4,7 +4,8 @@
  *   1. the features of all K micro-batches, from runs that keep no
  *      gradient (ops->features),
  *   2. the loss over all K*B features and its gradient with respect to
- *      every feature and to logit_scale / logit_bias (train/global_loss.h),
+ *      every feature and to logit_scale / logit_bias (train/global_loss.h
+ *      on the host, or ops->loss, e.g. train/global_loss_plan.h's),
  *   3. each micro-batch run again with its slice of that gradient
  *      (ops->backward): the towers' parameter gradients of the micro-batches
  *      add up to the big batch's; the logit_scale / logit_bias gradient is
@@ -22,6 +23,7 @@
 #define CLIPCL_TRAIN_ACCUM_H
 
 #include "models/clip_loss.h"
+#include "train/global_loss.h"
 
 typedef struct train_accum_ops {
     void *user;
@@ -36,6 +38,10 @@ typedef struct train_accum_ops {
      * of width e, this rank's rows [rank * rows, (rank + 1) * rows) are
      * filled; fill everyone else's. */
     int (*gather)(void *user, float *img, float *txt, int rows, int e);
+    /* Optional: the loss and gradients with train_global_loss's contract
+     * (e.g. train_loss_plan_run on the device, for every row live: one
+     * process); NULL: train_global_loss on the host. */
+    int (*loss)(void *user, const train_global_loss_in *in, train_global_loss_out *out);
 } train_accum_ops;
 
 typedef struct train_accum {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "runtime/status.h"
+#include "train/global_loss_plan.h"
 #include "train/trainer_internal.h"
 
 int train_accum_exec_init(train_accum_exec *a, train_exec *ex, const clip_train_graph *tg,
@@ -17,8 +18,12 @@ int train_accum_exec_init(train_accum_exec *a, train_exec *ex, const clip_train_
     a->px_pair = px_pair;
     a->ids_pair = (size_t)context;
     int rc = train_accum_init(&a->acc, tg->loss.kind, k, tg->batch, tg->dim);
-    if (rc)
+    if (!rc) /* the loss of K*B rows on the device, as a plain batch's is in its graph */
+        rc = train_loss_plan_create(train_exec_backend(ex), tg->loss.kind, k * tg->batch, tg->dim, &a->loss);
+    if (rc) {
+        train_accum_exec_free(a);
         return rc;
+    }
     const size_t n = (size_t)k * (size_t)tg->batch;
     a->px = malloc(n * px_pair * sizeof *a->px);
     a->ids = malloc(n * a->ids_pair * sizeof *a->ids);
@@ -32,6 +37,8 @@ int train_accum_exec_init(train_accum_exec *a, train_exec *ex, const clip_train_
 void train_accum_exec_free(train_accum_exec *a)
 {
     train_accum_free(&a->acc);
+    train_loss_plan_free(a->loss);
+    a->loss = NULL;
     free(a->px);
     free(a->ids);
     a->px = NULL;
@@ -61,9 +68,15 @@ static int backward(void *user, int k, const float *d_img, const float *d_txt, f
                                  a->ids + (size_t)k * b * a->ids_pair, d_img, d_txt, d_scale, d_bias);
 }
 
+static int device_loss(void *user, const train_global_loss_in *in, train_global_loss_out *out)
+{
+    train_accum_exec *a = user;
+    return train_loss_plan_run(a->loss, in, out);
+}
+
 int train_accum_exec_run(train_accum_exec *a, double *loss)
 {
-    train_accum_ops ops = {a, features, backward, NULL};
+    train_accum_ops ops = {a, features, backward, NULL, device_loss};
     float bias = train_exec_logit_bias(a->ex);
     return train_accum_run(&a->acc, train_exec_logit_scale(a->ex), bias == bias ? bias : 0.0f, &ops, loss);
 }

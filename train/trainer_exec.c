@@ -261,3 +261,4 @@ int train_exec_set_state(train_exec *e, int i, const float *m, const float *v)
 }
 
 const char *train_exec_device(const train_exec *e) { return backend_name(e->be); }
+backend *train_exec_backend(train_exec *e) { return e->be; }

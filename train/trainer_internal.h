@@ -69,13 +69,18 @@ void train_exec_set_steps(train_exec *e, int64_t t);
 int train_exec_get_state(train_exec *e, int i, float *m, float *v);
 int train_exec_set_state(train_exec *e, int i, const float *m, const float *v);
 const char *train_exec_device(const train_exec *e);
+/* The backend the step runs on (for more plans on the same device). */
+struct backend;
+struct backend *train_exec_backend(train_exec *e);
 
 /* ---- trainer_accum.c: exact accumulation (train/accum.h) on a train_exec ----
  * The graph is clip_train_build_feature_grad's for micro-batches of B; its
  * seed must be K when the optimizer averages over accum_steps = K. */
+struct train_loss_plan;
 typedef struct train_accum_exec {
     train_accum acc;
     train_exec *ex;
+    struct train_loss_plan *loss; /* the K*B loss on the step's device */
     int b;
     size_t px_pair, ids_pair; /* floats per pair's pixels, ids per pair */
     float *px;                /* K*B pairs' pixels */

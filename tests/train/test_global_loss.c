@@ -9,7 +9,8 @@
  * of 200), a zero feature row (F.normalize's eps), and bad arguments.
  * train_global_loss_terms (each slice's loss terms, gradients for every
  * row): over the same partition, the summed gradients and loss shares must
- * be the full-batch ones. */
+ * be the full-batch ones. train_loss_plan (the same loss as a graph on the
+ * ref backend and on OpenCL, all rows live) against the host: rel 1e-5. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,7 +25,9 @@
 #include "backends/ref/ref.h"
 #include "models/clip_loss.h"
 #include "runtime/status.h"
+#include "runtime/settings.h"
 #include "train/global_loss.h"
+#include "train/global_loss_plan.h"
 
 enum { N = 12, E = 6 };
 
@@ -169,6 +172,50 @@ static void test_terms(void **state)
     assert_int_equal(train_global_loss_terms(&in, &none), CC_ERR_INVALID);
 }
 
+/* train_loss_plan (the in-graph loss on a backend, every row live) against
+ * the host's double precision: rel 1e-5 per output. */
+static void check_plan(const char *device, clip_loss_kind kind, float t, float b)
+{
+    backend *be = NULL;
+    int rc = backend_open(device, 0, &be);
+    if (rc == CC_ERR_NO_PLATFORM || rc == CC_ERR_NO_DEVICE) {
+        printf("  no OpenCL device: %s\n", cc_last_error());
+        return;
+    }
+    ok(rc);
+    float img[N * E], txt[N * E], hi[N * E], ht[N * E], pi[N * E], pt[N * E];
+    fill(img, N * E, 10), fill(txt, N * E, 11);
+    train_global_loss_in in = {kind, N, E, img, txt, t, b, 0, N};
+    train_global_loss_out host = {.d_img = hi, .d_txt = ht}, dev = {.d_img = pi, .d_txt = pt};
+    ok(train_global_loss(&in, &host));
+    train_loss_plan *p = NULL;
+    ok(train_loss_plan_create(be, kind, N, E, &p));
+    for (int run = 0; run < 2; run++) { /* a second run: the constant inputs are written again */
+        ok(train_loss_plan_run(p, &in, &dev));
+        double ei = rel(pi, hi, N * E), et = rel(pt, ht, N * E);
+        double el = fabs(dev.loss - host.loss) / host.loss, es = fabs(dev.d_scale - host.d_scale) / fabs(host.d_scale);
+        double eb = kind == CLIP_LOSS_SIGLIP ? fabs(dev.d_bias - host.d_bias) / fabs(host.d_bias) : fabs(dev.d_bias);
+        printf("  plan on %s, %s: loss rel %.2e, d_img %.2e, d_txt %.2e, d_scale %.2e, d_bias %.2e\n",
+               backend_name(be), kind == CLIP_LOSS_SIGLIP ? "siglip" : "clip", el, ei, et, es, eb);
+        assert_true(ei <= 1e-5 && et <= 1e-5 && el <= 1e-5 && es <= 1e-5 && eb <= 1e-5);
+    }
+    in.live_count = N - 1; /* the plan takes every row or nothing */
+    assert_int_equal(train_loss_plan_run(p, &in, &dev), CC_ERR_INVALID);
+    train_loss_plan_free(p);
+    backend_close(be);
+}
+
+static void test_plan(void **state)
+{
+    (void)state;
+    const char *dev = rt_setting_value(RT_SET_DEVICE) ? rt_setting_value(RT_SET_DEVICE) : "";
+    const char *devices[2] = {"ref", dev};
+    for (int d = 0; d < 2; d++) {
+        check_plan(devices[d], CLIP_LOSS_CONTRASTIVE, clip_loss_init_scale(CLIP_LOSS_CONTRASTIVE), 0);
+        check_plan(devices[d], CLIP_LOSS_SIGLIP, 1.0f, 0.5f);
+    }
+}
+
 static void test_contrastive_slices(void **state)
 {
     (void)state;
@@ -239,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_at_clamp),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_terms),
+        cmocka_unit_test(test_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -258,7 +258,7 @@ static void check_model(const char *dir, clip_loss_kind kind, int distinct, int 
     ref_ops ops = {.tg = mb, .p = &p, .acc = grads_new(mb)};
     train_accum acc;
     ts_ok(train_accum_init(&acc, kind, K, B, mb->dim), "train_accum_init");
-    train_accum_ops aops = {&ops, ops_features, ops_backward, NULL};
+    train_accum_ops aops = {.user = &ops, .features = ops_features, .backward = ops_backward};
     double loss = 0;
     ts_ok(train_accum_run(&acc, scalar_value(m->w, "logit_scale", mb->scalars[0]),
                           scalar_value(m->w, "logit_bias", mb->scalars[1]), &aops, &loss),
@@ -371,7 +371,7 @@ static void check_ranks(const char *dir, clip_loss_kind kind)
         ref_ops ops = {.tg = mb, .p = &p, .acc = sum, .first = r * KR * B, .all_img = all_img, .all_txt = all_txt};
         train_accum acc;
         ts_ok(train_accum_init_ranks(&acc, kind, KR, B, mb->dim, RANKS, r), "train_accum_init_ranks");
-        train_accum_ops aops = {&ops, ops_features, ops_backward, ops_gather};
+        train_accum_ops aops = {.user = &ops, .features = ops_features, .backward = ops_backward, .gather = ops_gather};
         double loss = 0;
         ts_ok(train_accum_run(&acc, t, bias, &aops, &loss), "train_accum_run");
         assert_int_equal(ops.gathers, 1);
@@ -387,7 +387,7 @@ static void check_ranks(const char *dir, clip_loss_kind kind)
     train_accum acc;
     ts_ok(train_accum_init_ranks(&acc, kind, KR, B, mb->dim, RANKS, 1), "train_accum_init_ranks");
     ref_ops ops = {.tg = mb, .p = &p, .acc = sum};
-    train_accum_ops nogather = {&ops, ops_features, ops_backward, NULL};
+    train_accum_ops nogather = {.user = &ops, .features = ops_features, .backward = ops_backward};
     assert_int_equal(train_accum_run(&acc, t, bias, &nogather, NULL), CC_ERR_INVALID);
     train_accum_free(&acc);
     assert_int_equal(train_accum_init_ranks(&acc, kind, KR, B, mb->dim, RANKS, RANKS), CC_ERR_INVALID);
