@@ -50,15 +50,52 @@ static int add_backward(cb_ctx *c, clip_train_graph *tg)
     tg->labels = malloc((size_t)tg->batch * (size_t)tg->batch * sizeof *tg->labels);
     if (!tg->grad_t || !tg->labels)
         return c->rc = cc_fail(CC_ERR_NOMEM, "clip_train_build: out of memory");
-    clip_loss_fill_labels(tg->loss.kind, tg->batch, tg->labels);
+    if (tg->feature_grad) /* the labels input does not exist: keep the buffer for uniformity */
+        memset(tg->labels, 0, (size_t)tg->batch * (size_t)tg->batch * sizeof *tg->labels);
+    else
+        clip_loss_fill_labels(tg->loss.kind, tg->batch, tg->labels);
     int rc = g_backward(c->g, tg->loss.loss, t->n_params, t->param_t, tg->grad_t, &tg->seed);
     if (rc)
         c->rc = rc;
     return rc;
 }
 
-int clip_train_build(const clip_wmap *m, const clip_config *cfg, int batch, clip_loss_kind kind,
-                     clip_train_graph **out)
+/* The feature-gradient head: a scalar whose gradient with respect to the
+ * features is the host input d_img / d_txt and with respect to logit_scale
+ * (logit_bias) the host input d_scale (d_bias):
+ *   s = sum(img * d_img) + sum(txt * d_txt) + t * d_scale [+ b * d_bias].
+ * The features are marked as outputs so a run also returns them. */
+static int feature_grad_head(cb_ctx *c, clip_train_graph *tg, clip_loss_kind kind, int scale, int bias)
+{
+    graph *g = c->g;
+    const g_tensor *I = &g->tensors[tg->img];
+    const int64_t e = I->shape[1], be[2] = {tg->batch, e}, one[1] = {1};
+    tg->dim = (int)e;
+    tg->d_host = calloc((size_t)(2 * tg->batch * e + 2), sizeof *tg->d_host);
+    if (!tg->d_host)
+        return c->rc = cc_fail(CC_ERR_NOMEM, "clip_train_build: out of memory");
+    tg->d_img = g_input(g, "feature_grad/img", G_F32, 2, be);
+    tg->d_txt = g_input(g, "feature_grad/txt", G_F32, 2, be);
+    tg->d_scale = g_input(g, "feature_grad/logit_scale", G_F32, 1, one);
+    tg->d_bias = kind == CLIP_LOSS_SIGLIP ? g_input(g, "feature_grad/logit_bias", G_F32, 1, one) : -1;
+    int s = g_add(g, g_sum_to(g, g_mul(g, tg->img, tg->d_img), 1, one),
+                  g_sum_to(g, g_mul(g, tg->txt, tg->d_txt), 1, one));
+    s = g_add(g, s, g_mul(g, scale, tg->d_scale));
+    if (kind == CLIP_LOSS_SIGLIP)
+        s = g_add(g, s, g_mul(g, bias, tg->d_bias));
+    if (s < 0 || tg->d_img < 0 || tg->d_txt < 0 || tg->d_scale < 0 || (kind == CLIP_LOSS_SIGLIP && tg->d_bias < 0))
+        return c->rc = cc_wrap(CC_ERR_SHAPE, "clip_train_build");
+    g_set_name(g, s, "feature_grad/surrogate");
+    g_mark_output(g, s);
+    g_mark_output(g, tg->img);
+    g_mark_output(g, tg->txt);
+    tg->loss = (clip_loss){.kind = kind, .n = tg->batch, .loss = s, .logits = -1, .logit_scale = scale,
+                           .logit_bias = bias, .labels = -1};
+    return CC_OK;
+}
+
+static int build(const clip_wmap *m, const clip_config *cfg, int batch, clip_loss_kind kind,
+                 int feature_grad, clip_train_graph **out)
 {
     if (!out)
         return cc_fail(CC_ERR_INVALID, "clip_train_build: NULL out");
@@ -71,6 +108,8 @@ int clip_train_build(const clip_wmap *m, const clip_config *cfg, int batch, clip
     if (!tg)
         return cc_fail(CC_ERR_NOMEM, "clip_train_build: out of memory");
     tg->batch = batch;
+    tg->feature_grad = feature_grad;
+    tg->d_img = tg->d_txt = tg->d_scale = tg->d_bias = -1;
     tg->pixels = tg->ids = tg->img = tg->txt = tg->seed = -1;
     tg->loss.loss = -1;
     tg->scalars[0] = clip_loss_init_scale(kind);
@@ -86,10 +125,12 @@ int clip_train_build(const clip_wmap *m, const clip_config *cfg, int batch, clip
      * accumulate; the input field ends up naming the ids. */
     tg->txt = cb_text(&c);
     tg->ids = c.t->input;
-    scalar_param(&c, "logit_scale", &tg->scalars[0]);
+    int scale = scalar_param(&c, "logit_scale", &tg->scalars[0]), bias = -1;
     if (kind == CLIP_LOSS_SIGLIP)
-        scalar_param(&c, "logit_bias", &tg->scalars[1]);
-    if (!c.rc && tg->img >= 0 && tg->txt >= 0) {
+        bias = scalar_param(&c, "logit_bias", &tg->scalars[1]);
+    if (!c.rc && tg->img >= 0 && tg->txt >= 0 && feature_grad) {
+        feature_grad_head(&c, tg, kind, scale, bias);
+    } else if (!c.rc && tg->img >= 0 && tg->txt >= 0) {
         int rc = clip_loss_build(c.g, tg->img, tg->txt, kind, &tg->loss);
         if (rc)
             c.rc = rc;
@@ -101,6 +142,18 @@ int clip_train_build(const clip_wmap *m, const clip_config *cfg, int batch, clip
     return finish(&c, tg, out);
 }
 
+int clip_train_build(const clip_wmap *m, const clip_config *cfg, int batch, clip_loss_kind kind,
+                     clip_train_graph **out)
+{
+    return build(m, cfg, batch, kind, 0, out);
+}
+
+int clip_train_build_feature_grad(const clip_wmap *m, const clip_config *cfg, int batch,
+                                  clip_loss_kind kind, clip_train_graph **out)
+{
+    return build(m, cfg, batch, kind, 1, out);
+}
+
 void clip_train_free(clip_train_graph *tg)
 {
     if (!tg)
@@ -109,6 +162,7 @@ void clip_train_free(clip_train_graph *tg)
     free(tg->grad_t);
     free(tg->bn);
     free(tg->labels);
+    free(tg->d_host);
     free(tg);
 }
 
@@ -123,7 +177,16 @@ int clip_train_bind(clip_train_graph *tg, void **slots, const float *pixels, con
         return rc;
     slots[tg->pixels] = (void *)pixels;
     slots[tg->ids] = (void *)ids;
-    slots[tg->loss.labels] = tg->labels;
+    if (tg->feature_grad) {
+        const size_t be = (size_t)tg->batch * (size_t)tg->dim;
+        slots[tg->d_img] = tg->d_host;
+        slots[tg->d_txt] = tg->d_host + be;
+        slots[tg->d_scale] = tg->d_host + 2 * be;
+        if (tg->d_bias >= 0)
+            slots[tg->d_bias] = tg->d_host + 2 * be + 1;
+    } else {
+        slots[tg->loss.labels] = tg->labels;
+    }
     slots[tg->seed] = &tg->seed_value;
     return CC_OK;
 }

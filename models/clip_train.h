@@ -43,6 +43,12 @@ typedef struct clip_train_graph {
     float scalars[2];   /* logit_scale / logit_bias values when the map has none */
     float seed_value;
     float *labels;      /* host data of loss.labels */
+    /* Feature-gradient graphs only (clip_train_build_feature_grad), else 0 / -1: */
+    int feature_grad;   /* 1: the head is the surrogate below, not the loss */
+    int dim;            /* E, the feature width */
+    int d_img, d_txt;   /* inputs [B, E]: d loss / d features of this micro-batch */
+    int d_scale, d_bias;/* inputs [1]: d loss / d logit_scale (logit_bias, SigLIP) */
+    float *d_host;      /* their host data: d_img (B*E), d_txt (B*E), d_scale, d_bias */
 } clip_train_graph;
 
 /* Builds towers + loss + backward for a fixed batch. logit_scale (and, for
@@ -52,6 +58,19 @@ typedef struct clip_train_graph {
 int clip_train_build(const clip_wmap *m, const clip_config *cfg, int batch, clip_loss_kind kind,
                      clip_train_graph **out);
 void clip_train_free(clip_train_graph *tg);
+
+/* The same towers with the loss replaced by a head that takes the loss's
+ * gradient from outside (exact accumulation, data parallelism: the loss is
+ * computed over a global feature set by train/global_loss.h):
+ *   surrogate = sum(img * d_img) + sum(txt * d_txt) + t * d_scale [+ b * d_bias]
+ * so backward gives every parameter d loss / d param through this
+ * micro-batch's features, and logit_scale (logit_bias) exactly d_scale
+ * (d_bias), all times the seed. img and txt are graph outputs: a run with
+ * zero d_* returns the features (and contributes nothing). The caller
+ * fills tg->d_host (clip_train_graph) before each run; loss.loss is the
+ * surrogate, loss.logits and loss.labels are -1. */
+int clip_train_build_feature_grad(const clip_wmap *m, const clip_config *cfg, int batch,
+                                  clip_loss_kind kind, clip_train_graph **out);
 
 /* Fills slots (one per tensor id) with params, pixels, ids, host inputs,
  * the labels and the seed (1.0). pixels and ids must outlive the run. */

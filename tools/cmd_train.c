@@ -35,8 +35,9 @@ const char cmd_train_usage[] =
     "  --augment              random resized crop (scale 0.9-1, open_clip's)\n"
     "optimisation:\n"
     "  --steps S              optimizer steps in the whole run (required)\n"
-    "  --batch B              pairs per micro-batch (default 32)\n"
-    "  --accum K              micro-batches per step (default 1)\n"
+    "  --batch B              pairs per micro-batch (default 32; B x K >= 2)\n"
+    "  --accum K              micro-batches per step, exactly one batch of K*B:\n"
+    "                         every pair against all K*B (default 1)\n"
     "  --lr LR                peak learning rate (default 5e-4)\n"
     "  --warmup W             linear warm-up steps, then cosine (default 0)\n"
     "  --wd X                 weight decay, not on gains/biases/embeddings/\n"
@@ -137,7 +138,7 @@ int cmd_train(int argc, char **argv)
     int64_t iv[9];
     for (int k = 0; k < 9; k++)
         iv[k] = -1;
-    static const long long int_lo[] = {2, 1, 0, 1, 0, 8, 0, 0, 1};
+    static const long long int_lo[] = {1, 1, 0, 1, 0, 8, 0, 0, 1}; /* batch x accum >= 2: the trainer checks */
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r = 0, matched = 0;

@@ -288,7 +288,9 @@ int train_ckpt_save(const char *run_dir, const train_ckpt *c, const char *tok_di
     if (!rc && !(rc = write_text(join(f, sizeof f, tmp, "open_clip_config.json"), cfg_text)))
         file_done(&count);
     free(cfg_text);
-    int64_t tracked = c->st.step * (c->st.accum > 0 ? c->st.accum : 1);
+    /* training-mode forwards per BatchNorm: exact accumulation (K > 1) runs
+     * each micro-batch twice, features then gradients, as open_clip does */
+    int64_t tracked = c->st.step * (c->st.accum > 1 ? 2 * (int64_t)c->st.accum : 1);
     if (!rc && !(rc = write_model(join(f, sizeof f, tmp, "open_clip_model.safetensors"), c->model, tracked)))
         file_done(&count);
     if (!rc)

@@ -31,6 +31,7 @@ typedef struct run {
     clip_wmap *w;
     clip_train_graph *tg;
     train_exec *ex;
+    train_accum_exec acc;      /* --accum K > 1: exact accumulation (train/accum.h) */
     train_data data;
     train_log log;
     train_schedule sched;
@@ -73,11 +74,12 @@ static int settings(run *r, int resumed)
     PICK_S(device, o->device, "");
     if (st->steps < 1)
         return cc_fail(CC_ERR_INVALID, "trainer: the number of steps must be given and >= 1");
-    if (st->batch < 2)
-        return cc_fail(CC_ERR_INVALID, "trainer: batch %d: a contrastive batch needs >= 2 pairs",
-                       st->batch);
     if (st->accum < 1)
         return cc_fail(CC_ERR_INVALID, "trainer: accum %d < 1", st->accum);
+    /* the contrastive batch is K*B: --batch 1 --accum K is a batch of K */
+    if (st->batch < 1 || (int64_t)st->batch * st->accum < 2)
+        return cc_fail(CC_ERR_INVALID, "trainer: batch %d x accum %d: a contrastive batch needs >= 2 pairs",
+                       st->batch, st->accum);
     r->kind = st->siglip ? CLIP_LOSS_SIGLIP : CLIP_LOSS_CONTRASTIVE;
     return train_schedule_init(&r->sched, TRAIN_SCHED_COSINE, st->lr, st->warmup, st->steps);
 }
@@ -204,12 +206,20 @@ static int one_step(run *r, int64_t step)
 {
     double t0 = cc_now_s(), loss_sum = 0;
     int rc = CC_OK;
+    const int exact = r->ck.st.accum > 1;
     for (int k = 0; k < r->ck.st.accum && !rc; k++) {
         float loss = 0;
         rc = train_data_next(&r->data);
-        if (!rc)
+        if (!rc && exact)
+            train_accum_exec_take(&r->acc, k, r->data.batch.pixels, r->data.ids);
+        else if (!rc)
             rc = train_exec_micro(r->ex, r->data.batch.pixels, r->data.ids, &loss);
         loss_sum += loss;
+    }
+    if (!rc && exact) { /* the loss of the K*B batch, counted K times for the mean below */
+        double loss = 0;
+        rc = train_accum_exec_run(&r->acc, &loss);
+        loss_sum = loss * r->ck.st.accum;
     }
     double lr = train_schedule_lr(&r->sched, step);
     float gn = 0;
@@ -276,8 +286,14 @@ static int setup(run *r)
         return rc;
     if (resumed && (rc = train_data_seek(&r->data, st->epoch, st->epoch_batches)))
         return rc;
-    if ((rc = clip_train_build(r->w, &r->ck.cfg, st->batch, r->kind, &r->tg)))
+    /* --accum K > 1: micro-batch graphs that take the gradient of the loss
+     * over all K*B features from outside (train/accum.h); their seed K
+     * undoes the optimizer's mean over the K micro-batches, whose
+     * gradients are already slices of one big batch's and must add up. */
+    if ((rc = st->accum > 1 ? clip_train_build_feature_grad(r->w, &r->ck.cfg, st->batch, r->kind, &r->tg)
+                            : clip_train_build(r->w, &r->ck.cfg, st->batch, r->kind, &r->tg)))
         return rc;
+    r->tg->seed_value = (float)st->accum;
     adamw_cfg ac = adamw_defaults();
     ac.beta1 = st->beta1;
     ac.beta2 = st->beta2;
@@ -286,6 +302,9 @@ static int setup(run *r)
     ac.clip_norm = st->clip_grad_norm;
     ac.accum_steps = st->accum;
     if ((rc = train_exec_create(st->device, r->tg, r->w, &ac, &r->ex)))
+        return rc;
+    const size_t px_pair = (size_t)3 * (size_t)r->ck.cfg.vision.resolution * (size_t)r->ck.cfg.vision.resolution;
+    if (st->accum > 1 && (rc = train_accum_exec_init(&r->acc, r->ex, r->tg, st->accum, px_pair, r->data.context)))
         return rc;
     if (resumed && (rc = moments(r, 1)))
         return rc;
@@ -309,6 +328,7 @@ int train_run(const train_opts *o)
             rc = checkpoint(&r, done);
     }
     train_log_close(&r.log);
+    train_accum_exec_free(&r.acc);
     train_exec_free(r.ex);
     clip_train_free(r.tg);
     train_data_close(&r.data);

@@ -18,6 +18,7 @@ struct train_exec {
     clip_train_graph *tg;
     clip_wmap *w;
     int scale_param;          /* graph param index of logit_scale, or -1 */
+    int bias_param;           /* graph param index of logit_bias, or -1 */
     backend *be;
     backend_plan *plan;
     backend_optim *opt;
@@ -83,6 +84,8 @@ static int exec_setup(train_exec *e, const char *device, const adamw_cfg *cfg)
             e->scale_param = i;
             rc = backend_optim_set_clamp(e->opt, i, lo, hi);
         }
+        if (strcmp(g->tensors[t->param_t[i]].name, "logit_bias") == 0)
+            e->bias_param = i;
     }
     if (!rc && !(e->slots = calloc((size_t)g->n_tensors, sizeof *e->slots)))
         rc = cc_fail(CC_ERR_NOMEM, "trainer: out of memory");
@@ -106,7 +109,7 @@ int train_exec_create(const char *device, clip_train_graph *tg, clip_wmap *w,
         return cc_fail(CC_ERR_NOMEM, "trainer: out of memory");
     e->tg = tg;
     e->w = w;
-    e->scale_param = -1;
+    e->scale_param = e->bias_param = -1;
     int rc = exec_setup(e, device, cfg);
     if (rc) {
         train_exec_free(e);
@@ -131,13 +134,15 @@ void train_exec_free(train_exec *e)
     free(e);
 }
 
-int train_exec_micro(train_exec *e, const float *pixels, const int32_t *ids, float *loss)
+/* Writes every caller-supplied input (pixels, ids, the host inputs derived
+ * from them, labels or feature gradients, seed; params stay in the plan),
+ * runs the plan, reads the BatchNorm batch statistics and updates the
+ * running buffers. */
+static int run_micro(train_exec *e, const float *pixels, const int32_t *ids)
 {
     clip_train_graph *tg = e->tg;
     const graph *g = tg->g;
     int rc = clip_train_bind(tg, e->slots, pixels, ids);
-    /* Every caller-supplied input (pixels, ids, the host inputs derived
-     * from them, labels, seed); params stay in the plan. */
     for (int t = 0; t < g->n_tensors && !rc; t++) {
         if (g->tensors[t].role != G_ROLE_INPUT)
             continue;
@@ -147,8 +152,6 @@ int train_exec_micro(train_exec *e, const float *pixels, const int32_t *ids, flo
     }
     if (!rc)
         rc = backend_plan_run(e->plan);
-    if (!rc)
-        rc = backend_plan_read(e->plan, tg->loss.loss, loss, sizeof *loss);
     for (int i = 0; i < tg->n_bn && !rc; i++) {
         size_t b = (size_t)tg->bn[i].channels * sizeof(float);
         rc = backend_plan_read(e->plan, tg->bn[i].mean, e->bn_host[i], b);
@@ -157,6 +160,57 @@ int train_exec_micro(train_exec *e, const float *pixels, const int32_t *ids, flo
     }
     if (!rc)
         rc = bn_update(e, e->bn_host, e->bn_host + tg->n_bn);
+    return rc;
+}
+
+int train_exec_micro(train_exec *e, const float *pixels, const int32_t *ids, float *loss)
+{
+    if (e->tg->feature_grad)
+        return cc_fail(CC_ERR_INVALID, "trainer: a feature-gradient graph takes train_exec_micro_grad");
+    int rc = run_micro(e, pixels, ids);
+    if (!rc)
+        rc = backend_plan_read(e->plan, e->tg->loss.loss, loss, sizeof *loss);
+    if (!rc)
+        rc = backend_optim_accumulate(e->opt);
+    return rc;
+}
+
+static int need_feature_grad(const train_exec *e)
+{
+    return e->tg->feature_grad ? CC_OK
+                               : cc_fail(CC_ERR_INVALID, "trainer: not a feature-gradient graph "
+                                         "(clip_train_build_feature_grad)");
+}
+
+int train_exec_features(train_exec *e, const float *pixels, const int32_t *ids, float *img, float *txt)
+{
+    int rc = need_feature_grad(e);
+    if (rc)
+        return rc;
+    clip_train_graph *tg = e->tg;
+    const size_t be = (size_t)tg->batch * (size_t)tg->dim;
+    memset(tg->d_host, 0, (2 * be + 2) * sizeof *tg->d_host);
+    rc = run_micro(e, pixels, ids);
+    if (!rc)
+        rc = backend_plan_read(e->plan, tg->img, img, be * sizeof *img);
+    if (!rc)
+        rc = backend_plan_read(e->plan, tg->txt, txt, be * sizeof *txt);
+    return rc;
+}
+
+int train_exec_micro_grad(train_exec *e, const float *pixels, const int32_t *ids, const float *d_img,
+                          const float *d_txt, float d_scale, float d_bias)
+{
+    int rc = need_feature_grad(e);
+    if (rc)
+        return rc;
+    clip_train_graph *tg = e->tg;
+    const size_t be = (size_t)tg->batch * (size_t)tg->dim;
+    memcpy(tg->d_host, d_img, be * sizeof *tg->d_host);
+    memcpy(tg->d_host + be, d_txt, be * sizeof *tg->d_host);
+    tg->d_host[2 * be] = d_scale;
+    tg->d_host[2 * be + 1] = d_bias;
+    rc = run_micro(e, pixels, ids);
     if (!rc)
         rc = backend_optim_accumulate(e->opt);
     return rc;
@@ -185,6 +239,14 @@ float train_exec_logit_scale(train_exec *e)
     return v;
 }
 
+float train_exec_logit_bias(train_exec *e)
+{
+    float v = NAN;
+    if (e->bias_param < 0 || backend_plan_read(e->plan, e->tg->t->param_t[e->bias_param], &v, sizeof v))
+        return NAN;
+    return v;
+}
+
 int64_t train_exec_steps(const train_exec *e) { return backend_optim_steps(e->opt); }
 void train_exec_set_steps(train_exec *e, int64_t t) { backend_optim_set_steps(e->opt, t); }
 
@@ -199,3 +261,4 @@ int train_exec_set_state(train_exec *e, int i, const float *m, const float *v)
 }
 
 const char *train_exec_device(const train_exec *e) { return backend_name(e->be); }
+backend *train_exec_backend(train_exec *e) { return e->be; }

@@ -11,6 +11,7 @@
 #include "io/dataset.h"
 #include "io/tokenizer.h"
 #include "models/clip_train.h"
+#include "train/accum.h"
 #include "train/trainer.h"
 
 /* ---- trainer_config.c ---- */
@@ -47,16 +48,53 @@ void train_exec_free(train_exec *e);
 /* Forward + backward of one micro-batch; accumulates its gradients and
  * updates BatchNorm running buffers in w. */
 int train_exec_micro(train_exec *e, const float *pixels, const int32_t *ids, float *loss);
+/* Feature-gradient graphs (clip_train_build_feature_grad), exact
+ * accumulation: the features of one micro-batch [B, E] each, from a run
+ * that contributes no gradient (BatchNorm running buffers are updated, as
+ * open_clip's no-grad feature pass in training mode does) ... */
+int train_exec_features(train_exec *e, const float *pixels, const int32_t *ids, float *img, float *txt);
+/* ... and the backward pass of one micro-batch given d loss / d its
+ * features and the shares of d loss / d logit_scale, logit_bias
+ * (train/global_loss.h); accumulates like train_exec_micro. */
+int train_exec_micro_grad(train_exec *e, const float *pixels, const int32_t *ids, const float *d_img,
+                          const float *d_txt, float d_scale, float d_bias);
 /* One AdamW step over the accumulated micro-batches. */
 int train_exec_step(train_exec *e, double lr, float *grad_norm);
 int train_exec_sync(train_exec *e);
 float train_exec_logit_scale(train_exec *e);
+float train_exec_logit_bias(train_exec *e); /* NAN without one */
 int64_t train_exec_steps(const train_exec *e);
 void train_exec_set_steps(train_exec *e, int64_t t);
 /* AdamW m and v of graph param i (tg->t->param_t[i]). */
 int train_exec_get_state(train_exec *e, int i, float *m, float *v);
 int train_exec_set_state(train_exec *e, int i, const float *m, const float *v);
 const char *train_exec_device(const train_exec *e);
+/* The backend the step runs on (for more plans on the same device). */
+struct backend;
+struct backend *train_exec_backend(train_exec *e);
+
+/* ---- trainer_accum.c: exact accumulation (train/accum.h) on a train_exec ----
+ * The graph is clip_train_build_feature_grad's for micro-batches of B; its
+ * seed must be K when the optimizer averages over accum_steps = K. */
+struct train_loss_plan;
+typedef struct train_accum_exec {
+    train_accum acc;
+    train_exec *ex;
+    struct train_loss_plan *loss; /* the K*B loss on the step's device */
+    int b;
+    size_t px_pair, ids_pair; /* floats per pair's pixels, ids per pair */
+    float *px;                /* K*B pairs' pixels */
+    int32_t *ids;             /* K*B pairs' ids */
+} train_accum_exec;
+
+int train_accum_exec_init(train_accum_exec *a, train_exec *ex, const clip_train_graph *tg, int k,
+                          size_t px_pair, int context);
+void train_accum_exec_free(train_accum_exec *a);
+/* Copies micro-batch k's B pairs (pixels, ids) in. */
+void train_accum_exec_take(train_accum_exec *a, int k, const float *px, const int32_t *ids);
+/* Features of all K, the global loss, each micro-batch's backward
+ * (accumulated into the optimizer); *loss: the K*B batch's loss. */
+int train_accum_exec_run(train_accum_exec *a, double *loss);
 
 /* ---- trainer_data.c: dataset, loader position, tokens ---- */
 typedef struct train_data {
