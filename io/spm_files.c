@@ -163,3 +163,55 @@ int spm_files_load(const char *path, spm_model **model, spm_special_tokens *sp)
     free(dir);
     return rc;
 }
+
+static struct json_object *obj_get(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_object) ? v : NULL;
+}
+
+/* open_clip_config.json's text_cfg (under model_cfg, or at the top level as in
+ * open_clip's model_configs/NAME.json). */
+static int config_clean(const char *dir, spm_clean *clean)
+{
+    *clean = SPM_CLEAN_NONE;
+    char *path = join(dir, "open_clip_config.json");
+    if (!path)
+        return cc_fail(CC_ERR_NOMEM, "out of memory");
+    int rc = CC_OK;
+    if (is_file(path)) {
+        struct json_object *cfg = json_object_from_file(path);
+        struct json_object *model = obj_get(cfg, "model_cfg");
+        struct json_object *text = obj_get(model ? model : cfg, "text_cfg"), *name = NULL, *c = NULL;
+        if (!cfg)
+            rc = cc_fail(CC_ERR_INVALID, "%s: not JSON", path);
+        else if (text && json_object_object_get_ex(text, "hf_tokenizer_name", &name)) {
+            struct json_object *kw = obj_get(text, "tokenizer_kwargs");
+            const char *how = "whitespace";
+            if (kw && json_object_object_get_ex(kw, "clean", &c))
+                how = json_object_get_string(c);
+            if (spm_clean_from_name(how, clean) != CC_OK || *clean == SPM_CLEAN_NONE)
+                rc = cc_fail(CC_ERR_UNSUPPORTED, "%s: tokenizer_kwargs clean \"%s\" is not one of open_clip's "
+                             "(canonicalize, lower, whitespace)", path, how ? how : "(null)");
+        }
+        json_object_put(cfg);
+    }
+    free(path);
+    return rc;
+}
+
+int spm_open_model_dir(const char *path, spm_tokenizer **out)
+{
+    *out = NULL;
+    char *dir = is_dir(path) ? strdup(path) : dir_of(path);
+    if (!dir)
+        return cc_fail(CC_ERR_NOMEM, "out of memory");
+    spm_clean clean = SPM_CLEAN_NONE;
+    int rc = config_clean(dir, &clean);
+    if (rc == CC_OK)
+        rc = spm_open(dir, out);
+    if (rc == CC_OK)
+        spm_set_clean(*out, clean);
+    free(dir);
+    return rc;
+}

@@ -43,6 +43,13 @@ typedef struct spm_tokenizer spm_tokenizer;
 int spm_open(const char *path, spm_tokenizer **out);
 void spm_free(spm_tokenizer *t);
 
+/* spm_open for a model directory (or a weights file in one): the tokenizer file
+ * there, and the clean function open_clip's HFTokenizer would use when the
+ * directory has an open_clip_config.json naming an hf_tokenizer_name (its
+ * text_cfg.tokenizer_kwargs.clean, open_clip's default "whitespace" without
+ * one); SPM_CLEAN_NONE (SiglipTokenizer as transformers calls it) otherwise. */
+int spm_open_model_dir(const char *dir, spm_tokenizer **out);
+
 /* 1 when `path` names a SentencePiece tokenizer spm_open would take: a file
  * ending in .model, a tokenizer.json whose model is Unigram, or a directory with
  * spiece.model or such a tokenizer.json. No error is recorded. */
