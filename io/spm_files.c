@@ -116,6 +116,8 @@ static int read_config(const char *dir, spm_special_tokens *sp)
             rc = token_field(cfg, "unk_token", sp->unk, path);
         if (rc == CC_OK)
             rc = token_field(cfg, "pad_token", sp->pad, path);
+        if (rc == CC_OK)
+            rc = token_field(cfg, "tokenizer_class", sp->tokenizer_class, path);
         if (rc == CC_OK && json_object_object_get_ex(cfg, "do_lower_case", &lower))
             sp->do_lower_case = json_object_get_boolean(lower);
         json_object_put(cfg);
@@ -140,7 +142,7 @@ static int load_model(const char *file, spm_model **model)
 int spm_files_load(const char *path, spm_model **model, spm_special_tokens *sp)
 {
     *model = NULL;
-    *sp = (spm_special_tokens){"</s>", "<unk>", "</s>", 1};
+    *sp = (spm_special_tokens){"</s>", "<unk>", "</s>", 1, ""};
     char *file = NULL, *dir = NULL;
     if (is_dir(path)) {
         file = model_in_dir(path);

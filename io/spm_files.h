@@ -14,6 +14,8 @@ typedef struct spm_special_tokens {
     char unk[SPM_FILES_TOKEN_BYTES];
     char pad[SPM_FILES_TOKEN_BYTES];
     int do_lower_case;
+    /* tokenizer_config.json's tokenizer_class ("" when none). */
+    char tokenizer_class[SPM_FILES_TOKEN_BYTES];
 } spm_special_tokens;
 
 /* Loads the model `path` names (a file or a directory: spiece.model first, then

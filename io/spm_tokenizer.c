@@ -25,6 +25,9 @@ struct spm_tokenizer {
     spm_model *model;
     spm_clean clean;
     int lower; /* do_lower_case */
+    /* tokenizer_config.json names T5Tokenizer: the tokenizers library's path,
+     * equal to SiglipTokenizer's only on text open_clip has canonicalised. */
+    int t5;
     /* The special-token literals split out of the text: eos, unk, pad (once each). */
     char special[SPM_MAX_SPECIALS][SPM_TOKEN_BYTES];
     int32_t special_id[SPM_MAX_SPECIALS];
@@ -232,6 +235,9 @@ int spm_encode_ids(const spm_tokenizer *t, const char *text, int32_t **ids, size
     *n = 0;
     if (!t || !text)
         return cc_fail(CC_ERR_INVALID, "spm_encode_ids: tokenizer or text is NULL");
+    if (t->t5 && t->clean != SPM_CLEAN_CANONICALIZE)
+        return cc_fail(CC_ERR_UNSUPPORTED, "tokenizer_class T5Tokenizer is supported after open_clip's clean "
+                       "\"canonicalize\" only (this tokenizer cleans with \"%s\")", spm_clean_name(t->clean));
     tok_u32 s = {0};
     id_list l = {0};
     int rc = open_clip_clean(t->clean, text, &s);
@@ -324,9 +330,23 @@ static int add_special(spm_tokenizer *t, const char *lit)
     return CC_OK;
 }
 
+/* The classes whose ids this file reproduces (see t5 above); others are refused
+ * by name rather than tokenised the SigLIP way. */
+static int check_class(spm_tokenizer *t, const char *cls)
+{
+    if (!*cls || strcmp(cls, "SiglipTokenizer") == 0 || strcmp(cls, "SiglipTokenizerFast") == 0)
+        return CC_OK;
+    if (strcmp(cls, "T5Tokenizer") == 0 || strcmp(cls, "T5TokenizerFast") == 0) {
+        t->t5 = 1;
+        return CC_OK;
+    }
+    return cc_fail(CC_ERR_UNSUPPORTED, "tokenizer_class %s is not supported (SentencePiece tokenizers: "
+                   "SiglipTokenizer, or T5Tokenizer after open_clip's canonicalize)", cls);
+}
+
 static int finish_open(spm_tokenizer *t, const spm_special_tokens *sp)
 {
-    int rc = CC_OK;
+    int rc = check_class(t, sp->tokenizer_class);
     const char *lits[3] = {sp->eos, sp->unk, sp->pad};
     for (int k = 0; k < 3 && rc == CC_OK; k++)
         rc = add_special(t, lits[k]);

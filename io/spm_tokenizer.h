@@ -39,7 +39,10 @@ typedef struct spm_tokenizer spm_tokenizer;
  * ModelProto), a Hugging Face tokenizer.json holding a Unigram model, or a
  * directory holding one of them (spiece.model first). A tokenizer_config.json
  * beside it sets the eos/unk/pad tokens and do_lower_case as transformers reads
- * them; without one, SiglipTokenizer's defaults (</s>, <unk>, pad </s>, lower). */
+ * them; without one, SiglipTokenizer's defaults (</s>, <unk>, pad </s>, lower).
+ * Its tokenizer_class must be SiglipTokenizer(Fast), or T5Tokenizer(Fast), whose
+ * ids are SiglipTokenizer's on text open_clip canonicalised: encoding with such a
+ * tokenizer and another clean function fails with CC_ERR_UNSUPPORTED. */
 int spm_open(const char *path, spm_tokenizer **out);
 void spm_free(spm_tokenizer *t);
 

@@ -4,7 +4,7 @@
  * and by open_clip's HFTokenizer(clean='canonicalize'), context 64, on texts with
  * punctuation, digits, accents, CJK, emoji, special-token literals and over-long
  * ones. Also: the same ids from a tokenizer.json of the same model (written by
- * transformers' SpmConverter), truncation to a short context, decoding, bad files. */
+ * transformers' SpmConverter), a T5Tokenizer directory, truncation to a short context, decoding, bad files. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/spm_tokenizer.h"
 #include "runtime/status.h"
@@ -134,6 +135,51 @@ static void test_directory_and_tokenizer_json(void **state)
     spm_free(t);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    FILE *f = fopen(from, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    char *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    iot_write(to, buf, (size_t)n);
+    free(buf);
+}
+
+/* A directory naming T5Tokenizer (open_clip's hub SigLIP layout): the ids of
+ * open_clip's HFTokenizer through transformers' T5Tokenizer after canonicalize
+ * (padding with <pad>); other clean functions and unknown classes refused. */
+static void test_t5_directory(void **state)
+{
+    (void)state;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", iot_path("t5"));
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char p[1200];
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    copy_file(data_path("tokenizer.json"), p);
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
+    const char *cfg = json_object_to_json_string(field("t5_config"));
+    iot_write(p, cfg, strlen(cfg));
+    spm_tokenizer *t = open_or_fail(dir);
+    assert_int_equal(spm_pad_id(t), 0);
+    check_all(t, SPM_CLEAN_CANONICALIZE, "open_clip_t5");
+    int32_t ids[8];
+    spm_set_clean(t, SPM_CLEAN_NONE);
+    assert_int_equal(spm_encode_ctx(t, "a cat", ids, 8, NULL), CC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cc_last_error(), "T5Tokenizer"));
+    spm_free(t);
+    const char bert[] = "{\"tokenizer_class\": \"BertTokenizer\"}";
+    iot_write(p, bert, sizeof bert - 1);
+    assert_int_equal(spm_open(dir, &t), CC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cc_last_error(), "BertTokenizer"));
+}
+
 /* A short context keeps the first context-1 ids and ends with </s>. */
 static void test_truncation(void **state)
 {
@@ -213,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_goldens),
         cmocka_unit_test(test_references_differ),
         cmocka_unit_test(test_directory_and_tokenizer_json),
+        cmocka_unit_test(test_t5_directory),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_bad_files),

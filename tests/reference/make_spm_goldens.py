@@ -13,7 +13,10 @@ normaliser. Both references then tokenise the same texts with it:
     truncation=True, max_length=64 (SiglipModel's tokenizer);
   - open_clip's HFTokenizer on a directory saved by that tokenizer, with clean=
     'canonicalize' (open_clip's ViT-B-16-SigLIP text_cfg.tokenizer_kwargs) and
-    context_length 64.
+    context_length 64;
+  - open_clip's HFTokenizer(clean='canonicalize') on a directory whose
+    tokenizer_config.json names T5Tokenizer (transformers' tokenizers-library
+    path on tokenizer.json, padding with <pad>), as hub SigLIP directories may.
 Writes tests/data/spm/tokenizer.json (the same model through transformers'
 SpmConverter) and tests/data/spm/goldens.json: texts, ids per reference, the pieces of each text
 and the decoded text (transformers' decode with special tokens skipped).
@@ -21,12 +24,15 @@ and the decoded text (transformers' decode with special tokens skipped).
 import glob
 import json
 import os
+import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 OUT_DIR = os.path.join(ROOT, "tests", "data", "spm")
 CONTEXT = 64
+T5_CONFIG = {"tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "pad_token": "<pad>",
+             "unk_token": "<unk>", "extra_ids": 0, "model_max_length": CONTEXT}
 
 TEXTS = [
     "a photo of a cat", "A photo of a DOG.", "Hello, World!", "hello world", "a diagram",
@@ -85,6 +91,16 @@ def main():
     # transformers' converter for SentencePiece models.
     from transformers.convert_slow_tokenizer import SpmConverter
     SpmConverter(hf).converted().save(os.path.join(OUT_DIR, "tokenizer.json"), pretty=False)
+    # open_clip's hub SigLIP directories may name T5Tokenizer (the tokenizers
+    # library on tokenizer.json, pad <pad>): the same model that way, after
+    # open_clip's canonicalize.
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(os.path.join(OUT_DIR, "tokenizer.json"), d)
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump(T5_CONFIG, f)
+        t5 = HFTokenizer(d, context_length=CONTEXT, clean="canonicalize")
+        assert type(t5.tokenizer).__name__ == "T5Tokenizer", type(t5.tokenizer)
+        t5_ids = t5(TEXTS).tolist()
     pieces = [hf.tokenize(t) for t in TEXTS]
     decoded = [hf.decode(ids, skip_special_tokens=True) for ids in hf_ids]
     out = {
@@ -92,6 +108,7 @@ def main():
         "pad_id": hf.pad_token_id, "eos_id": hf.eos_token_id, "unk_id": hf.unk_token_id,
         "vocab_size": hf.vocab_size,
         "texts": TEXTS, "transformers": hf_ids, "open_clip": oc_ids,
+        "t5_config": T5_CONFIG, "open_clip_t5": t5_ids,
         "pieces": pieces, "decoded": decoded,
     }
     with open(os.path.join(OUT_DIR, "goldens.json"), "w", encoding="utf-8") as f:

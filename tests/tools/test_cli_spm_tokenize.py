@@ -82,6 +82,22 @@ class SpmTokenize(CliCase):
         got, _ = self.tokenize("--model", d)
         self.assertEqual(got, [w[:15] + [G["eos_id"]] if w[15] != G["pad_id"] else w[:16] for w in G["open_clip"]])
 
+    def test_open_clip_t5_dir(self):
+        """A hub-style open_clip SigLIP directory naming T5Tokenizer (pad <pad>)."""
+        d = os.path.join(self.tmp, "t5")
+        os.mkdir(d)
+        shutil.copy(os.path.join(DATA, "tokenizer.json"), d)
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump(G["t5_config"], f)
+        cfg = {"model_cfg": {"text_cfg": {"hf_tokenizer_name": "timm/ViT-B-16-SigLIP",
+                                          "tokenizer_kwargs": {"clean": "canonicalize"}}}}
+        with open(os.path.join(d, "open_clip_config.json"), "w") as f:
+            json.dump(cfg, f)
+        got, _ = self.tokenize("--model", d)
+        self.assert_ids(got, "open_clip_t5")
+        rc, _, err = run("tokenize", "--model", d, "--clean", "lower", "x")
+        self.assert_one_line_error(rc, err, "T5Tokenizer", "canonicalize")
+
     def test_hf_model_dir(self):
         """A Hugging Face SiglipModel directory with tokenizer.json only."""
         d = os.path.join(self.tmp, "hf")
