@@ -247,6 +247,11 @@ static void test_bad_files(void **state)
     /* A directory without a SentencePiece file. */
     assert_false(spm_is_tokenizer(iot_root()));
     assert_int_equal(spm_open(iot_root(), &t), CC_ERR_IO);
+    /* Text that is not UTF-8 (Python's str cannot hold it) is an error naming the byte. */
+    t = open_or_fail(data_path("spiece.model"));
+    int32_t ids[8];
+    assert_int_equal(spm_encode_ctx(t, "ok \xff\xfe", ids, 8, NULL), CC_ERR_INVALID);
+    spm_free(t);
     spm_clean c;
     assert_int_equal(spm_clean_from_name("canonicalize", &c), CC_OK);
     assert_int_equal(c, SPM_CLEAN_CANONICALIZE);
