@@ -128,6 +128,10 @@ static int read_config(const char *dir, spm_special_tokens *sp)
 
 static int load_model(const char *file, spm_model **model)
 {
+    struct stat st;
+    if (stat(file, &st) == 0 && st.st_size > SPM_MAX_FILE_BYTES)
+        return cc_fail(CC_ERR_INVALID, "%s: %lld bytes, more than a SentencePiece tokenizer file may have (%d MiB)",
+                       file, (long long)st.st_size, SPM_MAX_FILE_BYTES >> 20);
     if (!ends_with(file, ".json"))
         return spm_model_load_file(file, model);
     unsigned char *proto = NULL;

@@ -8,6 +8,10 @@
 #include "io/spm_model.h"
 
 #define SPM_FILES_TOKEN_BYTES 64
+/* Largest spiece.model / tokenizer.json read: SigLIP's spiece.model is ~0.8 MB,
+ * a 256k-piece Gemma tokenizer.json (SigLIP 2) ~34 MB; the bound stops a wrong
+ * or hostile file from taking memory without limit (both are read whole). */
+#define SPM_MAX_FILE_BYTES (256 << 20)
 
 typedef struct spm_special_tokens {
     char eos[SPM_FILES_TOKEN_BYTES];

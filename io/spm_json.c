@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "runtime/grow.h"
 #include "runtime/status.h"
@@ -133,6 +134,9 @@ static struct json_object *unigram_model(struct json_object *root)
 
 int spm_json_is_unigram(const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size > SPM_MAX_FILE_BYTES)
+        return 0;
     struct json_object *root = json_object_from_file(path);
     int ok = root && unigram_model(root) != NULL;
     json_object_put(root);
@@ -169,21 +173,57 @@ static int read_normalizer(struct json_object *n, const char *path, norm_info *i
         return info->charsmap ? CC_OK
                               : cc_fail(CC_ERR_INVALID, "%s: Precompiled normalizer without precompiled_charsmap", path);
     }
-    if (strcmp(type, "Strip") == 0 || strcmp(type, "Replace") == 0) {
+    if (strcmp(type, "Strip") == 0) {
         info->extra_ws = 1;
         return CC_OK;
+    }
+    if (strcmp(type, "Replace") == 0) {
+        /* SpmConverter's runs of spaces to one: what remove_extra_whitespaces
+         * does; another replacement would be ignored, so it is refused. */
+        struct json_object *pat = NULL;
+        const char *content = str_of(n, "content");
+        const char *re = NULL;
+        if (json_object_object_get_ex(n, "pattern", &pat))
+            re = str_of(pat, "Regex") ? str_of(pat, "Regex") : str_of(pat, "String");
+        if (re && strcmp(re, " {2,}") == 0 && content &&
+            (strcmp(content, " ") == 0 || strcmp(content, "\xe2\x96\x81") == 0)) {
+            info->extra_ws = 1;
+            return CC_OK;
+        }
+        return cc_fail(CC_ERR_UNSUPPORTED, "%s: normalizer Replace of \"%s\" is not supported (only runs of "
+                       "spaces, \" {2,}\")", path, re ? re : "(no pattern)");
     }
     return cc_fail(CC_ERR_UNSUPPORTED, "%s: normalizer \"%s\" is not supported (a SentencePiece tokenizer.json has "
                    "Precompiled, Strip and Replace)", path, type);
 }
 
-/* Metaspace decides the dummy prefix ("always"/"first", or add_prefix_space). */
+/* Metaspace decides the dummy prefix ("always"/"first", or add_prefix_space).
+ * Older T5 conversions put WhitespaceSplit before it: SentencePiece's pieces
+ * never span a word boundary, so splitting words first changes no id. */
 static int read_pre_tokenizer(struct json_object *p, const char *path, int *dummy_prefix)
 {
     *dummy_prefix = 1;
     if (!p || json_object_is_type(p, json_type_null))
         return CC_OK;
     const char *type = str_of(p, "type");
+    struct json_object *list = NULL;
+    if (type && strcmp(type, "Sequence") == 0 && json_object_object_get_ex(p, "pretokenizers", &list) &&
+        json_object_is_type(list, json_type_array)) {
+        struct json_object *meta = NULL;
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+            struct json_object *e = json_object_array_get_idx(list, i);
+            const char *et = str_of(e, "type");
+            if (et && strcmp(et, "Metaspace") == 0 && !meta)
+                meta = e;
+            else if (!et || strcmp(et, "WhitespaceSplit") != 0)
+                return cc_fail(CC_ERR_UNSUPPORTED, "%s: pre_tokenizer \"%s\" in a Sequence is not supported "
+                               "(expected WhitespaceSplit and one Metaspace)", path, et ? et : "(none)");
+        }
+        if (!meta)
+            return cc_fail(CC_ERR_UNSUPPORTED, "%s: pre_tokenizer Sequence without a Metaspace", path);
+        p = meta;
+        type = "Metaspace";
+    }
     if (!type || strcmp(type, "Metaspace") != 0)
         return cc_fail(CC_ERR_UNSUPPORTED, "%s: pre_tokenizer \"%s\" is not supported (expected Metaspace)", path,
                        type ? type : "(none)");

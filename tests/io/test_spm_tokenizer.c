@@ -180,6 +180,34 @@ static void test_t5_directory(void **state)
     assert_non_null(strstr(cc_last_error(), "BertTokenizer"));
 }
 
+/* Older T5 conversions: WhitespaceSplit + Metaspace (add_prefix_space) give
+ * the same ids; a Replace of anything but runs of spaces is refused. */
+static void test_tokenizer_json_variants(void **state)
+{
+    (void)state;
+    struct json_object *j = json_object_from_file(data_path("tokenizer.json"));
+    assert_non_null(j);
+    struct json_object *pre = json_tokener_parse(
+        "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"WhitespaceSplit\"}, "
+        "{\"type\": \"Metaspace\", \"replacement\": \"\\u2581\", \"add_prefix_space\": true}]}");
+    assert_non_null(pre);
+    json_object_object_add(j, "pre_tokenizer", pre);
+    const char *p = iot_path("old-t5-tokenizer.json");
+    assert_int_equal(json_object_to_file(p, j), 0);
+    spm_tokenizer *t = open_or_fail(p);
+    check_all(t, SPM_CLEAN_NONE, "transformers");
+    spm_free(t);
+    struct json_object *norm = NULL, *list = NULL;
+    assert_true(json_object_object_get_ex(j, "normalizer", &norm));
+    assert_true(json_object_object_get_ex(norm, "normalizers", &list));
+    json_object_array_add(list, json_tokener_parse("{\"type\": \"Replace\", \"pattern\": {\"String\": \"``\"}, "
+                                                   "\"content\": \"\\\"\"}"));
+    assert_int_equal(json_object_to_file(p, j), 0);
+    assert_int_equal(spm_open(p, &t), CC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cc_last_error(), "Replace"));
+    json_object_put(j);
+}
+
 /* A short context keeps the first context-1 ids and ends with </s>. */
 static void test_truncation(void **state)
 {
@@ -265,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_references_differ),
         cmocka_unit_test(test_directory_and_tokenizer_json),
         cmocka_unit_test(test_t5_directory),
+        cmocka_unit_test(test_tokenizer_json_variants),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_bad_files),
