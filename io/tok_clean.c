@@ -170,6 +170,28 @@ static int collapse_and_lower(const tok_u32 *s, tok_u32 *out)
     return rc;
 }
 
+/* Python's str.lower() of s into out (replaced): the one-to-two mapping of U+0130
+ * and the final sigma as collapse_and_lower does them. The SentencePiece tokenizer
+ * lowers without collapsing whitespace (io/spm_tokenizer.c). */
+int tok_lower_python(const tok_u32 *s, tok_u32 *out)
+{
+    int rc = CC_OK;
+    out->n = 0;
+    for (size_t i = 0; rc == CC_OK && i < s->n; i++) {
+        uint32_t c = s->v[i];
+        if (c == 0x130) {
+            rc = tok_u32_push(out, 'i');
+            if (rc == CC_OK)
+                rc = tok_u32_push(out, 0x307);
+        } else if (c == 0x3A3) {
+            rc = tok_u32_push(out, final_sigma(s->v, s->n, i) ? 0x3C2 : 0x3C3);
+        } else {
+            rc = tok_u32_push(out, tok_lower1(c));
+        }
+    }
+    return rc;
+}
+
 int tok_clean(const char *text, char **out)
 {
     *out = NULL;

@@ -52,5 +52,6 @@ const tok_entity *tok_entity_lookup(const char *name, size_t len);
 /* Cleaning stages (io/tok_clean.c, io/tok_html.c); each replaces *s. */
 int tok_html_unescape(tok_u32 *s);      /* Python's html.unescape */
 int tok_ftfy_unescape(tok_u32 *s);      /* ftfy's unescape_html */
+int tok_lower_python(const tok_u32 *s, tok_u32 *out); /* Python's str.lower() into out */
 
 #endif

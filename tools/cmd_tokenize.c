@@ -1,7 +1,10 @@
-/* clipcl tokenize: CLIP token ids of texts, one line per text holding as many
- * ids as the model's text context (77 without a model), so a user can diff them
- * against another tokenizer's and feed them to `embed-text --ids`. */
+/* clipcl tokenize: token ids of texts, one line per text holding as many ids as
+ * the model's text context (77 without a model, 64 for a SentencePiece
+ * vocabulary), so a user can diff them against another tokenizer's and feed them
+ * to `embed-text --ids`. CLIP's BPE (io/tokenizer.h) or SigLIP's SentencePiece
+ * (io/spm_tokenizer.h), whichever the files are. */
 #include "io/safetensors.h"
+#include "io/spm_tokenizer.h"
 #include "io/tokenizer.h"
 #include "runtime/grow.h"
 #include "tools/cmd.h"
@@ -15,7 +18,7 @@
 #include <sys/stat.h>
 
 const char cmd_tokenize_usage[] =
-    "usage: clipcl tokenize (--model MODEL | --vocab FILE) [--texts FILE] [--] TEXT...\n\n"
+    "usage: clipcl tokenize (--model MODEL | --vocab FILE) [--clean HOW] [--texts FILE] [--] TEXT...\n\n"
     "Prints one line per text: the token ids CLIP's text tower sees\n"
     "(<|startoftext|>, the BPE ids, <|endoftext|>, zero padding), separated by\n"
     "spaces, as many as the model's context length (its positional embedding's\n"
@@ -26,7 +29,15 @@ const char cmd_tokenize_usage[] =
     "                 or vocab.json + merges.txt (Hugging Face), or a .safetensors\n"
     "                 file in such a directory\n"
     "  --vocab FILE   bpe_simple_vocab_16e6.txt.gz (or .txt), or a vocab.json with\n"
-    "                 merges.txt beside it\n"
+    "                 merges.txt beside it\n\n"
+    "SigLIP's SentencePiece tokenizer is used for a spiece.model or a Unigram\n"
+    "tokenizer.json (--vocab FILE, or in a --model directory without CLIP's BPE\n"
+    "files): ids as transformers' SiglipTokenizer gives them (lower case,\n"
+    "punctuation removed, </s> last, padded with the pad token's id), 64 of them\n"
+    "without a model; a longer text is cut with </s> kept last.\n"
+    "  --clean HOW    open_clip's cleaning before it: canonicalize, lower,\n"
+    "                 whitespace or none (default: the model directory's\n"
+    "                 open_clip_config.json tokenizer_kwargs, else none)\n"
     "  --texts FILE   read texts from FILE, one per line (\"-\" reads stdin); they\n"
     "                 come before the TEXT arguments. Empty lines are empty texts.\n"
     "  --             every later argument is a text, even one starting with -\n";
@@ -174,6 +185,19 @@ static char *path_dir(const char *file)
     return d;
 }
 
+/* The tokenizer of the command: CLIP's BPE or SigLIP's SentencePiece. */
+typedef struct any_tokenizer {
+    tok_tokenizer *bpe;
+    spm_tokenizer *spm;
+} any_tokenizer;
+
+static void any_free(any_tokenizer *t)
+{
+    tok_free(t->bpe);
+    spm_free(t->spm);
+    memset(t, 0, sizeof *t);
+}
+
 static int load_hf(const char *vocab_json, const char *dir, tok_tokenizer **t)
 {
     char *merges = path_join(dir, "merges.txt");
@@ -189,8 +213,9 @@ static int load_hf(const char *vocab_json, const char *dir, tok_tokenizer **t)
 }
 
 /* A model directory: OpenAI's merges file first (it is what OpenAI and
- * open_clip ship), else Hugging Face's pair. */
-static int load_from_dir(const char *dir, const char *opt, const char *arg, tok_tokenizer **t)
+ * open_clip ship), else Hugging Face's pair, else SentencePiece's files. */
+static int load_from_dir(const char *dir, const char *opt, const char *arg, tok_tokenizer **t,
+                         spm_tokenizer **spm)
 {
     const char *names[] = {OPENAI_VOCAB, OPENAI_VOCAB_PLAIN};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -209,20 +234,24 @@ static int load_from_dir(const char *dir, const char *opt, const char *arg, tok_
     int rc;
     if (is_file(vj))
         rc = load_hf(vj, dir, t);
+    else if (spm && spm_is_tokenizer(dir))
+        rc = spm_open_model_dir(dir, spm) != CC_OK ? cmd_lib_error(1) : 0;
     else
         rc = cmd_error("%s %s: no tokenizer files in %s (expected " OPENAI_VOCAB
-                       ", or vocab.json + merges.txt)",
+                       ", vocab.json + merges.txt, or SentencePiece's spiece.model or tokenizer.json)",
                        opt, arg, dir);
     free(vj);
     return rc;
 }
 
-static int load_tokenizer(const char *model, const char *vocab, tok_tokenizer **t)
+static int load_tokenizer(const char *model, const char *vocab, any_tokenizer *any)
 {
+    tok_tokenizer **t = &any->bpe;
+    spm_tokenizer **spm = &any->spm;
     const char *opt = model ? "--model" : "--vocab";
     const char *arg = model ? model : vocab;
     if (is_dir(arg))
-        return load_from_dir(arg, opt, arg, t);
+        return load_from_dir(arg, opt, arg, t, spm);
     if (!is_file(arg))
         return cmd_error("%s %s: no such file or directory", opt, arg);
     char *dir = path_dir(arg);
@@ -231,7 +260,9 @@ static int load_tokenizer(const char *model, const char *vocab, tok_tokenizer **
     int rc;
     size_t n = strlen(arg);
     if (model)
-        rc = load_from_dir(dir, opt, arg, t);
+        rc = load_from_dir(dir, opt, arg, t, spm);
+    else if (spm_is_tokenizer(arg))
+        rc = spm_open(arg, spm) != CC_OK ? cmd_lib_error(1) : 0;
     else if (n >= 5 && strcmp(arg + n - 5, ".json") == 0)
         rc = load_hf(arg, dir, t);
     else
@@ -273,18 +304,19 @@ static char *weights_of(const char *model)
  * (open_clip/OpenAI or Hugging Face names), read from the safetensors header
  * alone. CLIP's 77 when there are no weights or no text tower in them, and, with
  * a warning, when the weights cannot be read (the tokenizer alone is asked for). */
-static int model_context(const char *model, size_t *context)
+static int model_context(const char *model, size_t fallback, size_t *context)
 {
-    static const char *const keys[] = {"positional_embedding",
+    /* OpenAI/open_clip, open_clip's custom text tower (SigLIP), Hugging Face. */
+    static const char *const keys[] = {"positional_embedding", "text.positional_embedding",
                                        "text_model.embeddings.position_embedding.weight"};
-    *context = TOK_CONTEXT_LENGTH;
+    *context = fallback;
     char *w = model ? weights_of(model) : NULL;
     if (!w)
         return 0;
     st_file *f = NULL;
     if (st_open(w, &f) != CC_OK) {
-        fprintf(stderr, "clipcl tokenize: warning: %s; printing %d ids (CLIP's context)\n",
-                cc_line(cc_last_error(), "cannot read the weights"), TOK_CONTEXT_LENGTH);
+        fprintf(stderr, "clipcl tokenize: warning: %s; printing %zu ids (the tokenizer's context)\n",
+                cc_line(cc_last_error(), "cannot read the weights"), fallback);
         free(w);
         return 0;
     }
@@ -308,25 +340,28 @@ static int print_ids(const int32_t *ids, size_t context, char *line, size_t cap)
     return fwrite(line, 1, n, stdout) == n ? 0 : -1;
 }
 
-static int tokenize_rows(tok_tokenizer *tok, const text_list *l, size_t context, int32_t *ids,
+static int tokenize_rows(any_tokenizer *tok, const text_list *l, size_t context, int32_t *ids,
                          char *line, size_t cap)
 {
+    const char *eos = tok->spm ? "</s>" : "<|endoftext|>";
     progress bar;
     cmd_progress_start(&bar, "tokenize", "text", (int64_t)l->n);
     for (size_t i = 0; i < l->n; i++) {
         int truncated = 0;
-        if (tok_encode_ctx(tok, l->v[i].text, ids, context, &truncated) != CC_OK) {
+        int erc = tok->spm ? spm_encode_ctx(tok->spm, l->v[i].text, ids, context, &truncated)
+                           : tok_encode_ctx(tok->bpe, l->v[i].text, ids, context, &truncated);
+        if (erc != CC_OK) {
             progress_abort(&bar);
             return cmd_lib_error(1);
         }
         if (truncated) {
             progress_clear(&bar);
             if (l->v[i].file)
-                fprintf(stderr, "clipcl tokenize: warning: text %zu (%s line %ld) is longer than %d tokens; truncated, <|endoftext|> kept last\n",
-                        i + 1, l->v[i].file, l->v[i].line, (int)context);
+                fprintf(stderr, "clipcl tokenize: warning: text %zu (%s line %ld) is longer than %d tokens; truncated, %s kept last\n",
+                        i + 1, l->v[i].file, l->v[i].line, (int)context, eos);
             else
-                fprintf(stderr, "clipcl tokenize: warning: text %zu is longer than %d tokens; truncated, <|endoftext|> kept last\n",
-                        i + 1, (int)context);
+                fprintf(stderr, "clipcl tokenize: warning: text %zu is longer than %d tokens; truncated, %s kept last\n",
+                        i + 1, (int)context, eos);
         }
         if (print_ids(ids, context, line, cap) != 0) {
             progress_abort(&bar);
@@ -340,7 +375,7 @@ static int tokenize_rows(tok_tokenizer *tok, const text_list *l, size_t context,
     return 0;
 }
 
-static int tokenize_all(tok_tokenizer *tok, const text_list *l, size_t context)
+static int tokenize_all(any_tokenizer *tok, const text_list *l, size_t context)
 {
     int32_t *ids = malloc(context * sizeof *ids);
     size_t cap = context * 12 + 2; /* "-2147483648" and a separator per id, '\n' */
@@ -354,7 +389,7 @@ static int tokenize_all(tok_tokenizer *tok, const text_list *l, size_t context)
 
 int cmd_tokenize(int argc, char **argv)
 {
-    const char *model = NULL, *vocab = NULL;
+    const char *model = NULL, *vocab = NULL, *clean = NULL;
     const char *texts_files[16];
     int n_files = 0, only_texts = 0;
     text_list l = {0};
@@ -372,6 +407,9 @@ int cmd_tokenize(int argc, char **argv)
         } else if ((r = cmd_option_value(argc, argv, &i, "--vocab", &v)) != 0) {
             rc = r < 0 ? 2 : vocab ? cmd_usage_error("tokenize", "--vocab given twice") : 0;
             vocab = v;
+        } else if ((r = cmd_option_value(argc, argv, &i, "--clean", &v)) != 0) {
+            rc = r < 0 ? 2 : clean ? cmd_usage_error("tokenize", "--clean given twice") : 0;
+            clean = v;
         } else if ((r = cmd_option_value(argc, argv, &i, "--texts", &v)) != 0) {
             if (r < 0)
                 rc = 2;
@@ -401,15 +439,22 @@ int cmd_tokenize(int argc, char **argv)
     for (size_t i = 0; i < l.n && rc == 0; i++)
         rc = texts_push(&all, l.v[i].text, strlen(l.v[i].text), NULL, 0);
     texts_free(&l);
-    tok_tokenizer *tok = NULL;
+    spm_clean how = SPM_CLEAN_NONE;
+    if (rc == 0 && clean && spm_clean_from_name(clean, &how) != CC_OK)
+        rc = cmd_usage_error("tokenize", "--clean %s: expected canonicalize, lower, whitespace or none", clean);
+    any_tokenizer tok = {0};
     if (rc == 0)
         rc = load_tokenizer(model, vocab, &tok);
+    if (rc == 0 && clean && !tok.spm)
+        rc = cmd_usage_error("tokenize", "--clean applies to a SentencePiece tokenizer; CLIP's BPE cleans as open_clip does");
+    if (rc == 0 && clean)
+        spm_set_clean(tok.spm, how);
     size_t context = TOK_CONTEXT_LENGTH;
     if (rc == 0)
-        rc = model_context(model, &context);
+        rc = model_context(model, tok.spm ? SPM_CONTEXT_LENGTH : TOK_CONTEXT_LENGTH, &context);
     if (rc == 0)
-        rc = tokenize_all(tok, &all, context);
-    tok_free(tok);
+        rc = tokenize_all(&tok, &all, context);
+    any_free(&tok);
     texts_free(&all);
     return rc;
 }

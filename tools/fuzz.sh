@@ -28,14 +28,14 @@ build=${FUZZ_BUILD:-build-fuzz}
 out=${FUZZ_OUT:-fuzz-out}
 all="fuzz_safetensors fuzz_config_json fuzz_npy fuzz_image fuzz_tokenizer_text
      fuzz_tokenizer_files fuzz_tar fuzz_csv fuzz_checkpoint fuzz_program_cache
-     fuzz_emb_folder"
+     fuzz_emb_folder fuzz_spm"
 harnesses=${FUZZ_HARNESSES:-$all}
 
 # Largest input libFuzzer may make, per harness: a few times the seeds.
 max_len() {
   case $1 in
     fuzz_tokenizer_text|fuzz_program_cache) echo 1024 ;;
-    fuzz_npy|fuzz_csv|fuzz_emb_folder) echo 4096 ;;
+    fuzz_npy|fuzz_csv|fuzz_emb_folder|fuzz_spm) echo 4096 ;;
     fuzz_config_json) echo 8192 ;;
     fuzz_safetensors) echo 16384 ;;
     fuzz_image|fuzz_tar) echo 32768 ;;
@@ -49,7 +49,7 @@ if ! command -v clang >/dev/null; then
   echo "0 passed, 1 failed"; exit 1
 fi
 if [ ! -f "$build/build.ninja" ]; then
-  CC=clang meson setup "$build" -Dfuzz=true --buildtype=debugoptimized >/dev/null ||
+  CC=clang CXX=clang++ meson setup "$build" -Dfuzz=true --buildtype=debugoptimized >/dev/null ||
     { echo "meson setup of $build failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 fi
 ninja -C "$build" >/dev/null || { echo "building $build failed" >&2; echo "0 passed, 1 failed"; exit 1; }

@@ -15,6 +15,7 @@ packages=(
   libjson-c-dev                                          # safetensors headers, configs, --json
   libxxhash-dev                                          # program-cache keys and checksums
   libpcre2-dev                                           # tokenizer pre-split (Unicode classes)
+  libsentencepiece-dev                                   # SigLIP's SentencePiece tokenizer (C++ library, wrapped by io/spm_model.cc)
   zlib1g-dev                                             # OpenAI's .txt.gz BPE vocabulary
   liblinear-dev                                          # logistic regression for the linear probe
   libcmocka-dev                                          # unit-test framework
