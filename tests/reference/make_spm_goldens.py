@@ -2,7 +2,7 @@
 """SentencePiece (SigLIP) tokenizer goldens for tests/io/test_spm_tokenizer.c and
 tests/tools/test_cli_spm.py.
 
-    HF_HUB_OFFLINE=1 /work/compat-venv/bin/python tests/reference/make_spm_goldens.py [--train]
+    HF_HUB_OFFLINE=1 ~/compat-venv/bin/python tests/reference/make_spm_goldens.py [--train]
 
 No SigLIP tokenizer can be downloaded here, so a small unigram model is trained with
 `sentencepiece.SentencePieceTrainer` (--train; the committed tests/data/spm/spiece.model
