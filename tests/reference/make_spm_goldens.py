@@ -64,12 +64,20 @@ def corpus_lines():
 
 def train(model_path):
     import sentencepiece as spm
-    prefix = model_path[: -len(".model")]
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus_lines()), model_prefix=prefix, vocab_size=1000,
-        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
-        character_coverage=0.9995, num_threads=1, minloglevel=2)
-    os.remove(prefix + ".vocab")
+    # The trainer records model_prefix in the file: a bare name, from the
+    # output folder, keeps paths of this machine out of it.
+    out_dir, name = os.path.split(model_path)
+    prefix = name[: -len(".model")]
+    cwd = os.getcwd()
+    os.chdir(out_dir)
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(corpus_lines()), model_prefix=prefix, vocab_size=1000,
+            model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+            character_coverage=0.9995, num_threads=1, minloglevel=2)
+        os.remove(prefix + ".vocab")
+    finally:
+        os.chdir(cwd)
 
 
 def main():
