@@ -163,6 +163,7 @@ void clipcl_free(clipcl_model *cm)
     tower_drop(&cm->tower[1]);
     backend_close(cm->be);
     tok_free(cm->tok);
+    spm_free(cm->spm);
     clip_model_free(cm->m);
     free(cm->pad);
     pthread_mutex_destroy(&cm->lock);
@@ -181,6 +182,8 @@ int clipcl_set_vocab(clipcl_model *cm, const char *path)
     clip_api_lock(cm);
     tok_free(cm->tok);
     cm->tok = NULL;
+    spm_free(cm->spm);
+    cm->spm = NULL;
     snprintf(cm->vocab, sizeof cm->vocab, "%s", path);
     clip_api_unlock(cm);
     return CC_OK;
@@ -440,10 +443,41 @@ int clipcl_encode_token_ids(clipcl_model *cm, const int32_t *ids, int n, int fla
     return rc;
 }
 
+/* A SentencePiece tokenizer (SigLIP) named by --vocab or found beside the
+ * weights, for a text tower whose config names a tokenizer other than CLIP's
+ * BPE. */
+static int load_sentencepiece(clipcl_model *cm)
+{
+    const char *src = cm->vocab[0] && spm_is_tokenizer(cm->vocab) ? cm->vocab : cm->dir;
+    int rc = src == cm->vocab ? spm_open(src, &cm->spm) : spm_open_model_dir(src, &cm->spm);
+    if (rc)
+        return rc;
+    int32_t tv = spm_vocab_size(cm->spm), mv = cm->m->cfg.text.vocab;
+    if (tv > mv) {
+        spm_free(cm->spm);
+        cm->spm = NULL;
+        return cc_fail(CC_ERR_SHAPE, "SentencePiece tokenizer in '%s' has %d ids but the model's "
+                                     "token embedding has %d rows", src, (int)tv, (int)mv);
+    }
+    return CC_OK;
+}
+
+int clip_api_encode_text(clipcl_model *cm, const char *text, int32_t *ids, size_t T,
+                         int *truncated)
+{
+    if (cm->spm)
+        return spm_encode_ctx(cm->spm, text, ids, T, truncated);
+    return tok_encode_ctx(cm->tok, text, ids, T, truncated);
+}
+
 static int load_tokenizer(clipcl_model *cm)
 {
-    if (cm->tok)
+    if (cm->tok || cm->spm)
         return CC_OK;
+    const clip_text_cfg *tc = &cm->m->cfg.text;
+    if (!tc->unsupported[0] && tc->tokenizer[0] &&
+        ((cm->vocab[0] && spm_is_tokenizer(cm->vocab)) || spm_is_tokenizer(cm->dir)))
+        return load_sentencepiece(cm);
     int rc = clip_api_text_tokenizer_ok(cm);
     if (rc)
         return rc;
@@ -497,7 +531,7 @@ int clipcl_encode_texts(clipcl_model *cm, const char *const *texts, int n, int f
         if (!texts[i])
             rc = cc_fail(CC_ERR_INVALID, "encode texts: text %d is NULL", i);
         else
-            rc = tok_encode_ctx(cm->tok, texts[i], ids + (size_t)i * T, T, &tr);
+            rc = clip_api_encode_text(cm, texts[i], ids + (size_t)i * T, T, &tr);
         trunc_total += tr;
     }
     if (!rc)
@@ -518,7 +552,7 @@ int clip_api_with_tokenizer(clipcl_model *cm, clip_api_tok_fn fn, void *arg)
     clip_api_lock(cm);
     int rc = load_tokenizer(cm);
     if (!rc)
-        rc = fn(cm->tok, cm->m->cfg.text.context, arg);
+        rc = fn(cm, cm->m->cfg.text.context, arg);
     clip_api_unlock(cm);
     return rc;
 }

@@ -9,6 +9,7 @@
 
 #include "clipcl.h"
 #include "backends/backend.h"
+#include "io/spm_tokenizer.h"
 #include "io/tokenizer.h"
 #include "models/clip.h"
 
@@ -23,7 +24,8 @@ typedef struct api_tower {
 struct clipcl_model {
     clip_model *m;
     backend *be;
-    tok_tokenizer *tok;    /* loaded at the first text */
+    tok_tokenizer *tok;    /* CLIP's BPE, loaded at the first text */
+    spm_tokenizer *spm;    /* or SentencePiece (SigLIP), when the model dir has one */
     char dir[1024];        /* where tokenizer files are looked for */
     char weights[1024];
     char vocab[1024];      /* the tokenizer file used or to use; "" if none */
@@ -44,12 +46,19 @@ struct clipcl_model {
 void clip_api_lock(const clipcl_model *cm);
 void clip_api_unlock(const clipcl_model *cm);
 
-typedef int (*clip_api_tok_fn)(tok_tokenizer *tok, int context, void *arg);
+typedef int (*clip_api_tok_fn)(clipcl_model *cm, int context, void *arg);
 
-/* Calls fn with the model's tokenizer (loaded at its first use) and context
- * length, while no other call uses that tokenizer: its word cache makes it
- * single-threaded (io/tokenizer.h). Returns fn's status, or the load's. */
+/* Calls fn with the model's tokenizer loaded (at its first use) and its
+ * context length, while no other call uses that tokenizer: the BPE's word
+ * cache makes it single-threaded (io/tokenizer.h). fn encodes with
+ * clip_api_encode_text. Returns fn's status, or the load's. */
 int clip_api_with_tokenizer(clipcl_model *cm, clip_api_tok_fn fn, void *arg);
+
+/* The ids the text tower sees for one text ([T]), with whichever tokenizer
+ * the model uses; only inside clip_api_with_tokenizer. *truncated as in
+ * tok_encode_ctx. */
+int clip_api_encode_text(clipcl_model *cm, const char *text, int32_t *ids, size_t T,
+                         int *truncated);
 
 /* clipcl_load with CLIPCL_LOAD_* flags (clipcl_load_opts). */
 int clip_api_load(const char *model, const char *device, int flags, clipcl_model **out);

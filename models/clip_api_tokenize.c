@@ -15,7 +15,7 @@ typedef struct tok_job {
     int truncated;
 } tok_job;
 
-static int tokenize_rows(tok_tokenizer *tok, int context, void *arg)
+static int tokenize_rows(clipcl_model *cm, int context, void *arg)
 {
     tok_job *j = arg;
     size_t T = (size_t)context;
@@ -23,7 +23,7 @@ static int tokenize_rows(tok_tokenizer *tok, int context, void *arg)
         int tr = 0;
         if (!j->texts[i])
             return cc_fail(CC_ERR_INVALID, "tokenize: text %d is NULL", i);
-        int rc = tok_encode_ctx(tok, j->texts[i], j->ids + (size_t)i * T, T, &tr);
+        int rc = clip_api_encode_text(cm, j->texts[i], j->ids + (size_t)i * T, T, &tr);
         if (rc)
             return rc;
         j->truncated += tr;

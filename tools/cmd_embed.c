@@ -309,7 +309,7 @@ static int embed_main(int argc, char **argv, int text)
         rc = run_chunks(m, n, batch, &s, argv[0], text ? "text" : "img", a.out);
     if (!rc && s.truncated)
         fprintf(stderr, "clipcl: warning: %d text%s longer than %d tokens; cut to fit, with "
-                        "<|endoftext|> kept last.\n", s.truncated, s.truncated == 1 ? " was" : "s were",
+                        "the end-of-text token kept last.\n", s.truncated, s.truncated == 1 ? " was" : "s were",
                 clipcl_context_length(m));
     npy_free(&arr);
     clipcl_free(m);

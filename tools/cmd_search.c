@@ -184,7 +184,7 @@ static int embed_query(const search_args *a, const embidx *ix, float **q)
             rc = cmd_lib_error(lrc);
         else if (truncated)
             fprintf(stderr, "clipcl: warning: the query text is longer than %d tokens; cut to "
-                            "fit, with <|endoftext|> kept last.\n", clipcl_context_length(m));
+                            "fit, with the end-of-text token kept last.\n", clipcl_context_length(m));
     }
     if (rc) {
         free(*q);

@@ -279,7 +279,7 @@ int bulk_run_texts(bulk_run *r)
         progress_abort(&bar);
     if (!rc && truncated)
         fprintf(stderr, "clipcl: warning: texts longer than %d tokens were cut to fit, with "
-                        "<|endoftext|> kept last.\n", clipcl_context_length(r->model));
+                        "the end-of-text token kept last.\n", clipcl_context_length(r->model));
     free(texts);
     shard_buf_free(&s);
     return rc;

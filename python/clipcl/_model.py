@@ -170,7 +170,7 @@ class Model:
     def _warn_cut(self, cut, what):
         if cut:
             warnings.warn("clipcl: %d %s%s longer than %d tokens; cut to fit, with "
-                          "<|endoftext|> kept last" % (cut, what, "" if cut == 1 else "s",
+                          "the end-of-text token kept last" % (cut, what, "" if cut == 1 else "s",
                                                        self.context_length), stacklevel=3)
 
     # ---- zero-shot ----

@@ -104,7 +104,7 @@ def rows(path):
 
 
 def close_to_ref(tc, got, ref, what):
-    """Issue 3's rule: cosine >= 0.99999 per row, max |err| <= 1e-4 max |ref|."""
+    """The project's agreement rule: cosine >= 0.99999 per row, max |err| <= 1e-4 max |ref|."""
     tc.assertEqual(len(got), len(ref), what)
     maxref = max(abs(x) for r in ref for x in r)
     tc.assertGreater(maxref, 0)
