@@ -57,6 +57,10 @@ void train_exec_set_steps(train_exec *e, int64_t t);
 int train_exec_get_state(train_exec *e, int i, float *m, float *v);
 int train_exec_set_state(train_exec *e, int i, const float *m, const float *v);
 const char *train_exec_device(const train_exec *e);
+/* The step's gradient of graph param i (numel floats), read or, with
+ * write, replaced: data-parallel training sums it across ranks. */
+int train_exec_grad(train_exec *e, int i, float *g, int write);
+const clip_train_graph *train_exec_graph(const train_exec *e);
 
 /* ---- trainer_data.c: dataset, loader position, tokens ---- */
 typedef struct train_data {
@@ -75,6 +79,7 @@ typedef struct train_data_opts {
     const char *csv_img_key, *csv_caption_key;
     int batch, resolution, image_size, augment, workers;
     uint64_t seed;
+    int part, parts;         /* data-parallel: this rank's part of each global batch */
     ds_warn_fn warn;
     void *warn_user;
 } train_data_opts;
