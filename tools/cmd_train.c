@@ -63,7 +63,7 @@ const char cmd_train_usage[] =
     "  --dist-check-every N   compare a hash of the weights across ranks every N\n"
     "                         steps (default 50; also before each checkpoint)\n"
     "  --dist-timeout S       seconds a rank waits for the others before naming the\n"
-    "                         lost one and stopping (default $CLIPCL_DIST_TIMEOUT or 20)\n";
+    "                         lost one and stopping (default $CLIPCL_DIST_TIMEOUT or 15)\n";
 
 typedef struct ui {
     progress bar;

@@ -8,12 +8,15 @@
  * train_dist_finalize() or, after an error on any rank, train_dist_abort().
  *
  * No hangs: every call that waits for other ranks has a deadline
- * (train_dist_set_timeout; $CLIPCL_DIST_TIMEOUT seconds, default 20). The
+ * (train_dist_set_timeout; $CLIPCL_DIST_TIMEOUT seconds, default 15). The
  * communicator's error handler is MPI_ERRORS_RETURN, so a broken peer
  * connection is a status, not an abort without a message; a rank that
  * does not arrive in time is named in the error: train_dist_roll_call()
  * exchanges one small message with every peer and names those that stay
- * silent. Library code: nothing is printed, errors go through cc_fail. */
+ * silent; a collective that runs past the deadline is followed by a
+ * second roll call among the live ranks (at most 10 s more) that names the
+ * silent ones, so with the default a lost rank is named within 25 s.
+ * Library code: nothing is printed, errors go through cc_fail. */
 #ifndef CLIPCL_TRAIN_DIST_H
 #define CLIPCL_TRAIN_DIST_H
 

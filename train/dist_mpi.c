@@ -25,7 +25,7 @@ static struct {
     int rank, size;
     MPI_Comm comm;
     double timeout;
-} g = {0, 0, 1, MPI_COMM_NULL, 20.0};
+} g = {0, 0, 1, MPI_COMM_NULL, 15.0};
 
 static int launched_by_mpi(void)
 {
@@ -128,8 +128,61 @@ static int wait_all(MPI_Request *req, int n, double timeout_s, int *done, const 
     }
 }
 
+/* One small message to and from every peer (tag): got[p] = peer p's value;
+ * missing: the peers not heard from by the deadline ("1, 3"). Returns
+ * CC_OK, WAIT_TIMEOUT or a cc_code. */
+static int roll(int tag, long long mine, double timeout_s, long long *got, char *missing, size_t len)
+{
+    int n = g.size, rc = CC_OK;
+    MPI_Request *req = calloc((size_t)(2 * n), sizeof *req);
+    int *done = calloc((size_t)(2 * n), sizeof *done);
+    missing[0] = '\0';
+    if (!req || !done) {
+        free(req);
+        free(done);
+        return cc_fail(CC_ERR_NOMEM, "rank %d: out of memory", g.rank);
+    }
+    for (int p = 0; p < n; p++) {
+        req[p] = req[n + p] = MPI_REQUEST_NULL;
+        if (p == g.rank)
+            continue;
+        int e1 = MPI_Irecv(&got[p], 1, MPI_LONG_LONG, p, tag, g.comm, &req[p]);
+        int e2 = MPI_Isend(&mine, 1, MPI_LONG_LONG, p, tag, g.comm, &req[n + p]);
+        if (!rc && (e1 != MPI_SUCCESS || e2 != MPI_SUCCESS))
+            rc = mpi_fail(e1 != MPI_SUCCESS ? e1 : e2, "the roll call");
+    }
+    if (!rc)
+        rc = wait_all(req, n, timeout_s, done, "the roll call");
+    if (rc == WAIT_TIMEOUT) {
+        size_t k = 0;
+        for (int p = 0; p < n; p++)
+            if (p != g.rank && !done[p] && k + 16 < len)
+                k += (size_t)snprintf(missing + k, len - k, "%s%d", k ? ", " : "", p);
+    }
+    if (!rc)
+        rc = wait_all(req + n, n, timeout_s, NULL, "the roll call");
+    /* On an error the job ends (train_dist_abort): pending requests are
+     * left to MPI_Abort. */
+    free(req);
+    free(done);
+    return rc;
+}
+
+/* A collective ran past the deadline: every live rank gets here at about
+ * the same time (each waited the same timeout), so a second, shorter roll
+ * call among them names the ranks that stay silent. */
 static int timed_out(const char *what, double timeout_s)
 {
+    static int tag = ROLL_TAG + 1;
+    long long *got = calloc((size_t)g.size, sizeof *got);
+    char missing[512] = "";
+    double grace = timeout_s / 2 < 10 ? timeout_s / 2 + 1 : 10;
+    int rc = got ? roll(tag++, -1, grace, got, missing, sizeof missing) : CC_ERR_NOMEM;
+    free(got);
+    if (rc == WAIT_TIMEOUT && missing[0])
+        return cc_fail(CC_ERR_IO, "rank %d: lost rank %s: no answer within %.0f s during %s "
+                       "(killed, crashed or stuck; $CLIPCL_DIST_TIMEOUT sets the limit)",
+                       g.rank, missing, timeout_s, what);
     return cc_fail(CC_ERR_IO, "rank %d: no answer from the other ranks within %.0f s during %s "
                    "(a rank was lost or is stuck; $CLIPCL_DIST_TIMEOUT sets the limit)",
                    g.rank, timeout_s, what);
@@ -145,52 +198,22 @@ int train_dist_roll_call(int64_t step, double timeout_s)
 {
     if (g.size < 2)
         return CC_OK;
-    int n = g.size;
-    long long mine = (long long)step;
-    long long *got = calloc((size_t)n, sizeof *got);
-    MPI_Request *req = calloc((size_t)(2 * n), sizeof *req);
-    int *done = calloc((size_t)(2 * n), sizeof *done);
-    if (!got || !req || !done) {
-        free(got);
-        free(req);
-        free(done);
+    long long mine = (long long)step, *got = calloc((size_t)g.size, sizeof *got);
+    char missing[512] = "";
+    if (!got)
         return cc_fail(CC_ERR_NOMEM, "rank %d: out of memory", g.rank);
-    }
-    int rc = CC_OK;
-    for (int p = 0; p < n; p++) {
-        req[p] = req[n + p] = MPI_REQUEST_NULL;
-        if (p == g.rank)
-            continue;
-        int e1 = MPI_Irecv(&got[p], 1, MPI_LONG_LONG, p, ROLL_TAG, g.comm, &req[p]);
-        int e2 = MPI_Isend(&mine, 1, MPI_LONG_LONG, p, ROLL_TAG, g.comm, &req[n + p]);
-        if (!rc && (e1 != MPI_SUCCESS || e2 != MPI_SUCCESS))
-            rc = mpi_fail(e1 != MPI_SUCCESS ? e1 : e2, "the roll call");
-    }
-    if (!rc)
-        rc = wait_all(req, n, timeout_s, done, "the roll call");
-    if (rc == WAIT_TIMEOUT) {
-        char names[512] = "";
-        size_t len = 0;
-        for (int p = 0; p < n; p++)
-            if (p != g.rank && !done[p] && len + 16 < sizeof names)
-                len += (size_t)snprintf(names + len, sizeof names - len, "%s%d", len ? ", " : "", p);
-        rc = cc_fail(CC_ERR_IO, "rank %d: lost rank %s: no word from it within %.0f s at step %lld "
-                     "(killed, crashed or stuck; $CLIPCL_DIST_TIMEOUT sets the limit)",
-                     g.rank, names, timeout_s, mine);
-    }
-    if (!rc)
-        rc = wait_all(req + n, n, timeout_s, NULL, "the roll call");
+    int rc = roll(ROLL_TAG, mine, timeout_s, got, missing, sizeof missing);
     if (rc == WAIT_TIMEOUT)
-        rc = timed_out("the roll call", timeout_s);
-    for (int p = 0; !rc && p < n; p++)
+        rc = missing[0] ? cc_fail(CC_ERR_IO, "rank %d: lost rank %s: no word from it within %.0f s "
+                                  "at step %lld (killed, crashed or stuck; $CLIPCL_DIST_TIMEOUT sets "
+                                  "the limit)", g.rank, missing, timeout_s, mine)
+                        : cc_fail(CC_ERR_IO, "rank %d: the roll call at step %lld did not complete "
+                                  "within %.0f s", g.rank, mine, timeout_s);
+    for (int p = 0; !rc && p < g.size; p++)
         if (p != g.rank && got[p] != mine)
             rc = cc_fail(CC_ERR_INVALID, "rank %d is at step %lld, rank %d at step %lld: the ranks "
                          "went out of step", p, got[p], g.rank, mine);
-    /* On an error the job ends (train_dist_abort): pending requests are
-     * left to MPI_Abort. */
     free(got);
-    free(req);
-    free(done);
     return rc;
 }
 

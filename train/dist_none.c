@@ -5,7 +5,7 @@
 
 #include "runtime/status.h"
 
-static double g_timeout = 20.0;
+static double g_timeout = 15.0;
 
 int train_dist_init(void) { return CC_OK; }
 int train_dist_available(void) { return 0; }

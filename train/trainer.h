@@ -83,7 +83,7 @@ typedef struct train_opts {
      * callbacks below (on_warn: every rank, its lines say which). */
     int64_t dist_check_every;  /* weight hash compared across ranks every N steps (default 50;
                                   also before each checkpoint) */
-    double dist_timeout;       /* seconds a rank waits for the others (default $CLIPCL_DIST_TIMEOUT or 20) */
+    double dist_timeout;       /* seconds a rank waits for the others (default $CLIPCL_DIST_TIMEOUT or 15) */
     int global_loss;           /* 1: the loss over all ranks' pairs (refused until wired) */
     /* Called after every optimizer step and for every skipped sample (both
      * may be NULL); the library itself prints nothing. */
