@@ -108,10 +108,13 @@ static void on_checkpoint(void *user, const char *path)
 static void on_start(void *user, const train_start_info *s)
 {
     (void)user;
-    if (s->ranks > 1 || s->accum > 1)
-        fprintf(stderr, "clipcl train: %d rank%s x batch %d x accum %d = global batch %lld (rank 0: %s)\n",
-                s->ranks, s->ranks > 1 ? "s" : "", s->batch, s->accum, (long long)s->global_batch,
-                s->device);
+    if (s->ranks > 1)
+        fprintf(stderr, "clipcl train: %d ranks x batch %d x accum %d = global batch %lld (rank 0: %s); "
+                "gradients summed across ranks: %.2f MB per step\n", s->ranks, s->batch, s->accum,
+                (long long)s->global_batch, s->device, (double)s->allreduce_bytes / 1e6);
+    else if (s->accum > 1)
+        fprintf(stderr, "clipcl train: 1 rank x batch %d x accum %d = global batch %lld (%s)\n",
+                s->batch, s->accum, (long long)s->global_batch, s->device);
     else
         fprintf(stderr, "clipcl train: global batch %lld on %s\n", (long long)s->global_batch, s->device);
 }

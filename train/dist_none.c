@@ -1,13 +1,27 @@
 /* train/dist.h without MPI: one process is the whole job. */
 #include "train/dist.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/status.h"
 
 static double g_timeout = 15.0;
 
-int train_dist_init(void) { return CC_OK; }
+/* Started as one of several ranks (mpirun, srun -n N) by a build without
+ * MPI: every copy would train alone and write the same run directory. */
+int train_dist_init(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 1)
+            return cc_fail(CC_ERR_UNSUPPORTED, "started as one of %d ranks (%s), but this clipcl was "
+                           "built without MPI: install libopenmpi-dev and rebuild (meson -Dmpi=enabled); "
+                           "docs/distributed.md", atoi(v), vars[i]);
+    }
+    return CC_OK;
+}
 int train_dist_available(void) { return 0; }
 int train_dist_rank(void) { return 0; }
 int train_dist_size(void) { return 1; }

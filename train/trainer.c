@@ -399,9 +399,13 @@ static int setup(run *r)
     if (r->rank != 0)
         return CC_OK;
     if (o->on_start) {
+        int64_t grad_floats = 0;
+        for (int i = 0; i < r->tg->t->n_params; i++)
+            grad_floats += g_numel(r->tg->g, r->tg->t->param_t[i]);
         train_start_info si = {r->ranks, st->batch, st->accum,
                                (int64_t)r->ranks * st->batch * st->accum, r->start, st->steps,
-                               train_exec_device(r->ex)};
+                               train_exec_device(r->ex),
+                               r->ranks > 1 ? (grad_floats + 1) * (int64_t)sizeof(float) : 0};
         o->on_start(o->user, &si);
     }
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", o->out_dir);

@@ -53,6 +53,7 @@ typedef struct train_start_info {
     int64_t global_batch;      /* ranks x batch x accum: the pairs of one optimizer step */
     int64_t start_step, steps;
     const char *device;        /* this rank's backend */
+    int64_t allreduce_bytes;   /* gradient bytes each step sums across ranks (0 on one rank) */
 } train_start_info;
 
 /* Numeric fields left at their "unset" value (-1, or NULL for strings) take
