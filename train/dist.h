@@ -52,7 +52,10 @@ int train_dist_sum_f32(float *buf, size_t n, float *scratch);
 /* rows_bytes from each rank, concatenated in rank order into out
  * (size * bytes). */
 int train_dist_allgather(const void *mine, size_t bytes, void *out);
-/* 1 on success; else CC_ERR_INVALID naming the ranks whose value differs
+/* In place: buf holds size * bytes, this rank's at rank * bytes; fills the
+ * other ranks' parts (MPI_Allgather with MPI_IN_PLACE). */
+int train_dist_allgather_inplace(void *buf, size_t bytes);
+/* CC_OK when every rank passed the same value; else CC_ERR_INVALID naming the ranks whose value differs
  * from rank 0's (what: what the value is, for the message). */
 int train_dist_check_equal(uint64_t value, const char *what);
 /* Waits for every rank (deadline timeout_s). */

@@ -292,6 +292,17 @@ int train_dist_allgather(const void *mine, size_t bytes, void *out)
     return err != MPI_SUCCESS ? mpi_fail(err, "the all-gather") : wait_one(&r, g.timeout, "the all-gather");
 }
 
+int train_dist_allgather_inplace(void *buf, size_t bytes)
+{
+    if (g.size < 2)
+        return CC_OK;
+    if (bytes > (size_t)1 << 30)
+        return cc_fail(CC_ERR_INVALID, "rank %d: %zu bytes is too large for one all-gather", g.rank, bytes);
+    MPI_Request r;
+    int err = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, (int)bytes, MPI_BYTE, g.comm, &r);
+    return err != MPI_SUCCESS ? mpi_fail(err, "the all-gather") : wait_one(&r, g.timeout, "the all-gather");
+}
+
 int train_dist_check_equal(uint64_t value, const char *what)
 {
     if (g.size < 2)

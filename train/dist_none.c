@@ -59,6 +59,12 @@ int train_dist_allgather(const void *mine, size_t bytes, void *out)
         memmove(out, mine, bytes);
     return CC_OK;
 }
+int train_dist_allgather_inplace(void *buf, size_t bytes)
+{
+    (void)buf;
+    (void)bytes;
+    return CC_OK;
+}
 int train_dist_check_equal(uint64_t value, const char *what)
 {
     (void)value;

@@ -60,6 +60,14 @@ static void default_device(char *out, size_t len)
     free(d);
 }
 
+int train_dist_gather_features_inplace(void *user, float *img, float *txt, int rows, int e)
+{
+    (void)user;
+    size_t bytes = (size_t)rows * (size_t)e * sizeof(float);
+    int rc = train_dist_allgather_inplace(img, bytes);
+    return rc ? rc : train_dist_allgather_inplace(txt, bytes);
+}
+
 int train_dist_device(const char *spec, char *out, size_t len)
 {
     const char *s = spec ? spec : "";

@@ -36,6 +36,10 @@ float train_dist_grad_scale(train_dist_loss kind, int ranks);
  * order, which is the global batch's order: rank r holds rows r*B..). */
 int train_dist_gather_features(const float *img, const float *txt, int rows, int dim,
                                float *all_img, float *all_txt);
+/* The same in place, in the shape of an accumulation engine's gather
+ * callback (user unused): img and txt hold ranks * rows rows of width e,
+ * this rank's rows [rank * rows, (rank + 1) * rows) filled; fills the others. */
+int train_dist_gather_features_inplace(void *user, float *img, float *txt, int rows, int e);
 
 /* ---- setup ---- */
 /* The device spec of this rank: a comma-separated list gives entry

@@ -22,7 +22,10 @@
 
 Skipped (exit 77) when the build has no MPI or mpirun is missing.
 
-usage: test_dist.py CLIPCL"""
+First, tests/train/dist_collectives.c on 2 and 3 ranks: the gradient sum,
+the feature all-gathers, broadcast, roll call and equality check.
+
+usage: test_dist.py CLIPCL DIST_COLLECTIVES"""
 import json
 import os
 import shutil
@@ -175,6 +178,10 @@ def main():
         print("SKIP: this build has no MPI or mpirun is missing")
         return 77
     mp, env = mpirun()
+    for n in (2, 3):
+        p = run(mp + ["-np", str(n), sys.argv[2]], env=env, timeout=120)
+        assert p.stdout.count("collectives OK") == n, p.stdout + p.stderr
+    print("collectives: sum, gathers, broadcast, roll call, check on 2 and 3 ranks")
     with tempfile.TemporaryDirectory() as d:
         cfgs = {}
         for name, c in (("vit", VIT), ("resnet", RESNET)):
