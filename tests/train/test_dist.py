@@ -4,7 +4,9 @@
 - 2 ranks x batch 8 against one process running the same pairs per step:
   equal losses and weights (<= 1e-5 relative per tensor; bit-equal is what
   the code gives) for a ViT and a ResNet tower, CLIP and SigLIP losses, on
-  the OpenCL device (PoCL here) and the ref backend. The step's loss is the
+  the OpenCL device (PoCL here) and the ref backend; and 2 ranks x batch 4 x
+  accum 2 against batch 4 x accum 4 (the exchange of the accumulated
+  gradient; see compare() for the key bias). The step's loss is the
   per-rank (local) loss until the global-batch loss is wired, so the
   one-process run that sees the same pairs with the same loss is batch 8 x
   accum 2 (gradients of the two halves averaged); see LOCAL_LOSS.
@@ -104,7 +106,22 @@ def compare(name, dist_dir, one_dir):
             continue
         if k.endswith("num_batches_tracked"):
             continue
-        r = rel(a[k], b[k])
+        if k.endswith("attn.in_proj_bias"):
+            # The key bias has a zero gradient in exact arithmetic (softmax
+            # ignores a constant per query row), so its gradient is rounding
+            # noise, which AdamW's normalised step turns into lr-sized moves
+            # whose sign depends on the summation order (with accum, 2 ranks
+            # sum (g0+g1)+(g2+g3), one process ((g0+g1)+g2)+g3). The query
+            # and value thirds are compared as every tensor; the key third by
+            # its absolute size, well below one step of lr 2e-3.
+            third = len(a[k]) // 3
+            kd = max(abs(x - y) for x, y in zip(a[k][third:2 * third], b[k][third:2 * third]))
+            assert kd <= 2e-4, (name, k, kd)
+            a_k = a[k][:third] + a[k][2 * third:]
+            b_k = b[k][:third] + b[k][2 * third:]
+        else:
+            a_k, b_k = a[k], b[k]
+        r = rel(a_k, b_k)
         worst = max(worst, r)
         assert r <= 1e-5, "%s: %s differs by %.3g relative" % (name, k, r)
     la, lb = losses(dist_dir), losses(one_dir)
@@ -189,24 +206,29 @@ def main():
             with open(cfgs[name], "w") as f:
                 json.dump(c, f)
 
-        cases = [("vit", [], "ocl"), ("vit", ["--siglip"], "ref"), ("resnet", [], "ref"),
-                 ("resnet", ["--siglip"], "ocl")]
-        for model, loss, dev in cases:
-            name = "%s %s %s" % (model, "siglip" if loss else "clip", dev)
+        # (model, loss, device, per-rank batch, accum): 2 ranks x batch x accum = 16 pairs a step
+        cases = [("vit", [], "ocl", 8, 1), ("vit", ["--siglip"], "ref", 8, 1),
+                 ("resnet", [], "ref", 8, 1), ("resnet", ["--siglip"], "ocl", 8, 1),
+                 ("vit", [], "ocl", 4, 2)]
+        for model, loss, dev, b, k in cases:
+            name = "%s %s %s%s" % (model, "siglip" if loss else "clip", dev,
+                                   " accum %d" % k if k > 1 else "")
             common = ["train", "--data", "synth:64:5", "--model-config", cfgs[model], "--lr", "2e-3",
                       "--warmup", "2", "--steps", "10", "--workers", "1",
                       "--log-every", "0"] + loss + (["--device", "ref"] if dev == "ref" else [])
             two = os.path.join(d, name.replace(" ", "-") + "-2")
             one = os.path.join(d, name.replace(" ", "-") + "-1")
-            p = run(mp + ["-np", "2", clipcl] + common + ["--batch", "8", "--dist-check-every", "1",
-                                                          "--out", two], env=env)
-            assert "2 ranks x batch 8 x accum 1 = global batch 16" in p.stderr, p.stderr
-            ref_batch = ["--batch", "8", "--accum", "2"] if LOCAL_LOSS else ["--batch", "16"]
+            p = run(mp + ["-np", "2", clipcl] + common + ["--batch", str(b), "--accum", str(k),
+                                                          "--dist-check-every", "1", "--out", two],
+                    env=env)
+            assert "2 ranks x batch %d x accum %d = global batch 16" % (b, k) in p.stderr, p.stderr
+            # the per-rank loss over b pairs, averaged over 2 x k micro-batches
+            ref_batch = ["--batch", str(b), "--accum", str(2 * k)] if LOCAL_LOSS else ["--batch", "16"]
             run([clipcl] + common + ref_batch + ["--out", one])
             compare(name, two, one)
             with open(os.path.join(two, "latest", "trainer_state.json")) as f:
                 st = json.load(f)
-            assert st["ranks"] == 2 and st["batch"] == 8, st
+            assert st["ranks"] == 2 and st["batch"] == b and st["accum"] == k, st
 
         # the hash check fires when a rank's weights differ
         p = run(mp + ["-np", "2", clipcl, "train", "--data", "synth:64:5", "--model-config",
