@@ -110,8 +110,10 @@ static void on_start(void *user, const train_start_info *s)
     (void)user;
     if (s->ranks > 1)
         fprintf(stderr, "clipcl train: %d ranks x batch %d x accum %d = global batch %lld (rank 0: %s); "
-                "gradients summed across ranks: %.2f MB per step\n", s->ranks, s->batch, s->accum,
-                (long long)s->global_batch, s->device, (double)s->allreduce_bytes / 1e6);
+                "%s; gradients summed across ranks: %.2f MB per step\n", s->ranks, s->batch, s->accum,
+                (long long)s->global_batch, s->device,
+                s->global_loss ? "loss over the global batch" : "loss per rank (each rank's own pairs)",
+                (double)s->allreduce_bytes / 1e6);
     else if (s->accum > 1)
         fprintf(stderr, "clipcl train: 1 rank x batch %d x accum %d = global batch %lld (%s)\n",
                 s->batch, s->accum, (long long)s->global_batch, s->device);

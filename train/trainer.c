@@ -405,7 +405,8 @@ static int setup(run *r)
         train_start_info si = {r->ranks, st->batch, st->accum,
                                (int64_t)r->ranks * st->batch * st->accum, r->start, st->steps,
                                train_exec_device(r->ex),
-                               r->ranks > 1 ? (grad_floats + 1) * (int64_t)sizeof(float) : 0};
+                               r->ranks > 1 ? (grad_floats + 1) * (int64_t)sizeof(float) : 0,
+                               r->loss == TRAIN_DIST_LOSS_GLOBAL};
         o->on_start(o->user, &si);
     }
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", o->out_dir);

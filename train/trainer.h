@@ -54,6 +54,7 @@ typedef struct train_start_info {
     int64_t start_step, steps;
     const char *device;        /* this rank's backend */
     int64_t allreduce_bytes;   /* gradient bytes each step sums across ranks (0 on one rank) */
+    int global_loss;           /* ranks > 1: 1 = the loss over the global batch, 0 = each rank's own */
 } train_start_info;
 
 /* Numeric fields left at their "unset" value (-1, or NULL for strings) take

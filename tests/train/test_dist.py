@@ -6,10 +6,13 @@
   the code gives) for a ViT and a ResNet tower, CLIP and SigLIP losses, on
   the OpenCL device (PoCL here) and the ref backend; and 2 ranks x batch 4 x
   accum 2 against batch 4 x accum 4 (the exchange of the accumulated
-  gradient; see compare() for the key bias). The step's loss is the
-  per-rank (local) loss until the global-batch loss is wired, so the
-  one-process run that sees the same pairs with the same loss is batch 8 x
-  accum 2 (gradients of the two halves averaged); see LOCAL_LOSS.
+  gradient; see compare() for the key bias). The one-process reference is
+  always batch b x accum 2k, which matches whichever loss the start line
+  names: with the per-rank loss, --accum's averaging of independent
+  micro-batch losses; with the loss over the global batch, exact
+  accumulation (one batch of 2kb, BatchNorm statistics per micro-batch of b,
+  as on the ranks). With the global loss the ViT runs are also compared
+  with one process of batch 16.
   BatchNorm: each rank normalises with its own batch's statistics (as
   open_clip without SyncBatchNorm) and rank 0's running buffers are kept
   (DDP's broadcast_buffers), so running_mean/var are compared only for
@@ -37,11 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-
-# 1 while the trainer uses the per-rank loss (train/trainer_dist.h,
-# TRAIN_DIST_LOSS_LOCAL); with the global-batch loss the one-process
-# equivalent of 2 ranks x batch 8 becomes batch 16 (set it to 0).
-LOCAL_LOSS = 1
 
 VIT = {
     "embed_dim": 16, "quick_gelu": True,
@@ -225,10 +223,13 @@ def main():
                                                           "--dist-check-every", "1", "--out", two],
                     env=env)
             assert "2 ranks x batch %d x accum %d = global batch 16" % (b, k) in p.stderr, p.stderr
-            # the per-rank loss over b pairs, averaged over 2 x k micro-batches
-            ref_batch = ["--batch", str(b), "--accum", str(2 * k)] if LOCAL_LOSS else ["--batch", "16"]
-            run([clipcl] + common + ref_batch + ["--out", one])
+            global_loss = "loss over the global batch" in p.stderr
+            assert global_loss or "loss per rank" in p.stderr, p.stderr
+            run([clipcl] + common + ["--batch", str(b), "--accum", str(2 * k), "--out", one])
             compare(name, two, one)
+            if global_loss and model == "vit":
+                run([clipcl] + common + ["--batch", "16", "--out", one + "-16"])
+                compare(name + " vs batch 16", two, one + "-16")
             with open(os.path.join(two, "latest", "trainer_state.json")) as f:
                 st = json.load(f)
             assert st["ranks"] == 2 and st["batch"] == b and st["accum"] == k, st
