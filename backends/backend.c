@@ -298,3 +298,21 @@ int backend_optim_set_state(backend_optim *o, int i, const float *m, const float
         rc = cc_fail(CC_ERR_INVALID, "backend_optim_set_state: m and v must not be NULL");
     return rc ? rc : optim_iface(o)->optim_set_state(o->impl, i, m, v);
 }
+
+static int optim_grad(backend_optim *o, int i, float *g, int write, const char *fn)
+{
+    int rc = check_index(o, i, fn);
+    if (!rc && !g)
+        rc = cc_fail(CC_ERR_INVALID, "%s: g must not be NULL", fn);
+    return rc ? rc : optim_iface(o)->optim_grad(o->impl, i, g, write);
+}
+
+int backend_optim_get_grad(backend_optim *o, int i, float *g)
+{
+    return optim_grad(o, i, g, 0, "backend_optim_get_grad");
+}
+
+int backend_optim_set_grad(backend_optim *o, int i, const float *g)
+{
+    return optim_grad(o, i, (float *)g, 1, "backend_optim_set_grad");
+}

@@ -126,5 +126,12 @@ int64_t backend_optim_steps(const backend_optim *o);
 void backend_optim_set_steps(backend_optim *o, int64_t t);
 int backend_optim_get_state(backend_optim *o, int i, float *m, float *v);
 int backend_optim_set_state(backend_optim *o, int i, const float *m, const float *v);
+/* The gradient the next backend_optim_step uses for parameter i (numel
+ * floats): the sum of the micro-batches accumulated so far when
+ * accum_steps > 1, else the last run's. Data-parallel training
+ * (train/dist.h) reads it, sums it across processes and writes it back
+ * between the last micro-batch and the step. */
+int backend_optim_get_grad(backend_optim *o, int i, float *g);
+int backend_optim_set_grad(backend_optim *o, int i, const float *g);
 
 #endif

@@ -36,6 +36,7 @@ typedef struct backend_iface {
     void (*optim_set_steps)(void *opt, int64_t t);
     int (*optim_get_state)(void *opt, int i, float *m, float *v);
     int (*optim_set_state)(void *opt, int i, const float *m, const float *v);
+    int (*optim_grad)(void *opt, int i, float *g, int write); /* write: g -> the step's gradient */
 } backend_iface;
 
 /* What a backend's open fills in. */

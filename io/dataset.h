@@ -112,6 +112,10 @@ typedef struct ds_loader_opts {
     int queue;         /* samples decoded ahead; 0 -> 4 * batch */
     int drop_last;     /* 1: drop each epoch's final partial batch */
     ds_rrc rrc;        /* augmentation (off when rrc.enabled == 0) */
+    /* parts > 1: read only part `part` of every global batch of
+     * parts * batch samples (data-parallel training; io/dataset_loader.c);
+     * 0 or 1: everything. */
+    int part, parts;
     ds_warn_fn warn;   /* one line per skipped sample; may be NULL */
     void *warn_user;
 } ds_loader_opts;

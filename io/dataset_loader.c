@@ -7,7 +7,15 @@
  * claim p only once p - R has been consumed, which bounds memory and, with
  * R <= n, keeps at most two epochs in flight: hence two cached permutations.
  * Augmentation draws come from a stream keyed by (seed, epoch, p % n), so
- * they too are independent of which thread decodes which sample. */
+ * they too are independent of which thread decodes which sample.
+ *
+ * With parts > 1 (data-parallel training, train/dist.h) the loader of part
+ * r claims only its share of each epoch: the epoch's permutation is cut into
+ * global batches of parts * batch samples and part r takes the r-th run of
+ * `batch` samples of each, so the parts together read the whole global
+ * batch once, disjointly, in the order one loader of parts * batch would;
+ * the epoch's tail that fills no global batch is dropped. Claims c map to
+ * epoch positions by claim_pos(). */
 #include "io/dataset.h"
 
 #include <inttypes.h>
@@ -31,6 +39,7 @@ struct ds_loader {
     const ds_dataset *ds;
     ds_loader_opts o;
     int64_t n;
+    int64_t L;  /* claims per epoch: n, or this part's share of the full global batches */
     int R;
     size_t per; /* floats per sample */
     slot *slots;
@@ -68,11 +77,22 @@ static const int64_t *perm_for(ds_loader *l, int64_t epoch)
     return l->perm[k];
 }
 
-static void decode(ds_loader *l, slot *s, int64_t p, int64_t idx)
+/* Claim c -> its epoch and position in that epoch's permutation. */
+static void claim_pos(const ds_loader *l, int64_t c, int64_t *epoch, int64_t *e)
+{
+    int64_t k = c % l->L;
+    *epoch = c / l->L;
+    if (l->o.parts > 1) {
+        int64_t b = l->o.batch;
+        k = ((k / b) * l->o.parts + l->o.part) * b + k % b;
+    }
+    *e = k;
+}
+
+static void decode(ds_loader *l, slot *s, int64_t epoch, int64_t e, int64_t idx)
 {
     img_u8 im;
-    int64_t epoch = p / l->n;
-    uint64_t rng = cc_rng_init(l->o.seed ^ 0xa5a5a5a5u, (uint64_t)epoch, (uint64_t)(p % l->n));
+    uint64_t rng = cc_rng_init(l->o.seed ^ 0xa5a5a5a5u, (uint64_t)epoch, (uint64_t)e);
     int rc = ds_load_image(l->ds, idx, &im);
     if (rc == CC_OK) {
         rc = ds_preprocess(&im, l->o.size, &l->o.rrc, &rng, s->px);
@@ -98,12 +118,13 @@ static int work_one(ds_loader *l)
 {
     if (l->next_claim >= l->consumed + l->R)
         return 0;
-    int64_t p = l->next_claim++;
-    int64_t idx = perm_for(l, p / l->n)[p % l->n];
+    int64_t p = l->next_claim++, epoch, e;
+    claim_pos(l, p, &epoch, &e);
+    int64_t idx = perm_for(l, epoch)[e];
     slot *s = &l->slots[p % l->R];
     s->ready = 0;
     pthread_mutex_unlock(&l->mu);
-    decode(l, s, p, idx);
+    decode(l, s, epoch, e, idx);
     pthread_mutex_lock(&l->mu);
     s->pos = p;
     s->ready = 1;
@@ -192,6 +213,11 @@ int ds_loader_open(ds_loader **out, const ds_dataset *ds, const ds_loader_opts *
     if (opts->batch < 1 || opts->size < 1 || opts->size > 4096)
         return cc_fail(CC_ERR_INVALID, "loader: batch %d, size %d (expected batch >= 1, 1 <= size "
                        "<= 4096)", opts->batch, opts->size);
+    if (opts->parts > 1 && (opts->part < 0 || opts->part >= opts->parts))
+        return cc_fail(CC_ERR_INVALID, "loader: part %d of %d", opts->part, opts->parts);
+    if (opts->parts > 1 && ds_count(ds) < (int64_t)opts->batch * opts->parts)
+        return cc_fail(CC_ERR_INVALID, "loader: %" PRId64 " samples, fewer than one global batch of "
+                       "%d parts x %d", ds_count(ds), opts->parts, opts->batch);
     if (opts->workers > 64)
         return cc_fail(CC_ERR_INVALID, "loader: %d workers, at most 64", opts->workers);
     ds_loader *l = calloc(1, sizeof *l);
@@ -200,8 +226,9 @@ int ds_loader_open(ds_loader **out, const ds_dataset *ds, const ds_loader_opts *
     l->ds = ds;
     l->o = *opts;
     l->n = ds_count(ds);
+    l->L = opts->parts > 1 ? l->n / ((int64_t)opts->batch * opts->parts) * opts->batch : l->n;
     int64_t q = opts->queue > 0 ? opts->queue : 4 * (int64_t)opts->batch;
-    l->R = (int)(q < l->n ? q : l->n);
+    l->R = (int)(q < l->L ? q : l->L);
     l->per = (size_t)3 * (size_t)opts->size * (size_t)opts->size;
     l->perm_epoch[0] = l->perm_epoch[1] = -1;
     pthread_mutex_init(&l->mu, NULL);
@@ -266,7 +293,7 @@ int ds_loader_next(ds_loader *l, ds_batch *b, int *got)
                        b->cap, b->size, l->o.batch, l->o.size);
     batch_clear(b);
     b->epoch = l->cur_epoch;
-    int64_t epoch_end = (l->cur_epoch + 1) * l->n;
+    int64_t epoch_end = (l->cur_epoch + 1) * l->L;
     pthread_mutex_lock(&l->mu);
     while (b->n < l->o.batch && l->consumed < epoch_end) {
         slot *s = wait_for(l, l->consumed);

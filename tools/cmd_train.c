@@ -1,5 +1,6 @@
 /* clipcl train: trains (or resumes) a CLIP from an open_clip model config on
  * an image-caption dataset (train/trainer.h). */
+#include "train/dist.h"
 #include "train/trainer.h"
 #include "tools/cmd.h"
 #include "tools/cmd_progress.h"
@@ -45,6 +46,8 @@ const char cmd_train_usage[] =
     "  --beta1 X --beta2 X --eps X   AdamW (default 0.9, 0.98, 1e-6)\n"
     "  --clip-grad-norm X     clip the global gradient norm (default off)\n"
     "  --siglip               sigmoid loss with learnable bias\n"
+    "  --local-loss           with several ranks: each rank's loss over its own pairs only\n"
+    "                         (cheaper; default: the loss over the global batch)\n"
     "  --seed N               init, shuffle, augmentation (default 0)\n"
     "run:\n"
     "  --out DIR              run directory (created if missing)\n"
@@ -55,7 +58,15 @@ const char cmd_train_usage[] =
     "                         terminal (default 10; 0: never)\n"
     "  --workers N            image decoding threads (default 2)\n"
     "  --device D             \"ref\" (plain C) or an OpenCL device (gpu, cpu, P:D,\n"
-    "                         part of a name; default $CLIPCL_DEVICE or the first)\n";
+    "                         part of a name; default $CLIPCL_DEVICE or the first);\n"
+    "                         under MPI a list D0,D1,... gives rank r entry r mod n\n"
+    "data-parallel (mpirun -np N clipcl train ..., srun; docs/distributed.md):\n"
+    "                         --batch is per rank; the global batch is ranks x batch\n"
+    "                         x accum; rank 0 logs, checkpoints and shows progress\n"
+    "  --dist-check-every N   compare a hash of the weights across ranks every N\n"
+    "                         steps (default 50; also before each checkpoint)\n"
+    "  --dist-timeout S       seconds a rank waits for the others before naming the\n"
+    "                         lost one and stopping (default $CLIPCL_DIST_TIMEOUT or 15)\n";
 
 typedef struct ui {
     progress bar;
@@ -97,6 +108,34 @@ static void on_checkpoint(void *user, const char *path)
     fprintf(stderr, "clipcl train: checkpoint %s\n", path);
 }
 
+static void on_start(void *user, const train_start_info *s)
+{
+    (void)user;
+    if (s->ranks > 1)
+        fprintf(stderr, "clipcl train: %d ranks x batch %d x accum %d = global batch %lld (rank 0: %s); "
+                "%s; gradients summed across ranks: %.2f MB per step\n", s->ranks, s->batch, s->accum,
+                (long long)s->global_batch, s->device,
+                s->global_loss ? "loss over the global batch" : "loss per rank (each rank's own pairs)",
+                (double)s->allreduce_bytes / 1e6);
+    else if (s->accum > 1)
+        fprintf(stderr, "clipcl train: 1 rank x batch %d x accum %d = global batch %lld (%s)\n",
+                s->batch, s->accum, (long long)s->global_batch, s->device);
+    else
+        fprintf(stderr, "clipcl train: global batch %lld on %s\n", (long long)s->global_batch, s->device);
+}
+
+/* A failed rank ends the whole job: MPI_Finalize would wait for the others. */
+static int fail(int rc)
+{
+    int code = cmd_lib_error(rc);
+    if (train_dist_size() > 1) {
+        fflush(stderr);
+        train_dist_abort(code);
+    }
+    train_dist_finalize();
+    return code;
+}
+
 static int num(const char *opt, const char *v, double lo, double *out)
 {
     char *end = NULL;
@@ -130,18 +169,24 @@ int cmd_train(int argc, char **argv)
                                            "--csv-caption-key"};
     const char **str_dst[] = {&o.data, &o.model_config, &o.out_dir, &o.resume, &o.device,
                               &o.tokenizer_dir, &o.vocab_file, &o.csv_img_key, &o.csv_caption_key};
-    static const char *const dbl_opts[] = {"--lr", "--wd", "--beta1", "--beta2", "--eps", "--clip-grad-norm"};
-    double *dbl_dst[] = {&o.lr, &o.weight_decay, &o.beta1, &o.beta2, &o.eps, &o.clip_grad_norm};
+    static const char *const dbl_opts[] = {"--lr", "--wd", "--beta1", "--beta2", "--eps", "--clip-grad-norm",
+                                           "--dist-timeout"};
+    double *dbl_dst[] = {&o.lr, &o.weight_decay, &o.beta1, &o.beta2, &o.eps, &o.clip_grad_norm,
+                         &o.dist_timeout};
     static const char *const int_opts[] = {"--batch", "--steps", "--warmup", "--accum", "--seed",
                                            "--image-size", "--checkpoint-every", "--log-every",
-                                           "--workers"};
-    int64_t iv[9];
-    for (int k = 0; k < 9; k++)
+                                           "--workers", "--dist-check-every"};
+    int64_t iv[10];
+    for (int k = 0; k < 10; k++)
         iv[k] = -1;
-    static const long long int_lo[] = {1, 1, 0, 1, 0, 8, 0, 0, 1}; /* batch x accum >= 2: the trainer checks */
+    static const long long int_lo[] = {1, 1, 0, 1, 0, 8, 0, 0, 1, 0}; /* batch x accum >= 2: the trainer checks */
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r = 0, matched = 0;
+        if (strcmp(argv[i], "--local-loss") == 0) {
+            o.local_loss = 1;
+            continue;
+        }
         if (strcmp(argv[i], "--siglip") == 0) {
             o.siglip = 1;
             continue;
@@ -157,13 +202,13 @@ int cmd_train(int argc, char **argv)
                 *str_dst[k] = v;
                 matched = 1;
             }
-        for (int k = 0; k < 6 && !matched; k++)
+        for (int k = 0; k < 7 && !matched; k++)
             if ((r = cmd_option_value(argc, argv, &i, dbl_opts[k], &v)) != 0) {
                 if (r < 0 || num(dbl_opts[k], v, 0, dbl_dst[k]))
                     return 2;
                 matched = 1;
             }
-        for (int k = 0; k < 9 && !matched; k++)
+        for (int k = 0; k < 10 && !matched; k++)
             if ((r = cmd_option_value(argc, argv, &i, int_opts[k], &v)) != 0) {
                 if (r < 0 || integer(int_opts[k], v, int_lo[k], &iv[k]))
                     return 2;
@@ -182,6 +227,7 @@ int cmd_train(int argc, char **argv)
     if (iv[7] >= 0)
         u.log_every = iv[7];
     o.workers = (int)iv[8];
+    o.dist_check_every = iv[9];
     if (!o.out_dir)
         return cmd_usage_error("train", "--out DIR is required");
     if (!o.resume && (!o.data || !o.model_config || o.steps < 0))
@@ -191,12 +237,16 @@ int cmd_train(int argc, char **argv)
     o.on_step = on_step;
     o.on_warn = on_warn;
     o.on_checkpoint = on_checkpoint;
+    o.on_start = on_start;
     o.user = &u;
-    int rc = train_run(&o);
+    int rc = train_dist_init();
+    if (!rc)
+        rc = train_run(&o);
     if (rc) {
         progress_abort(&u.bar);
-        return cmd_lib_error(rc);
+        return fail(rc);
     }
     progress_finish(&u.bar);
+    train_dist_finalize();
     return 0;
 }

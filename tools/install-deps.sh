@@ -20,6 +20,7 @@ packages=(
   liblinear-dev                                          # logistic regression for the linear probe
   libcmocka-dev                                          # unit-test framework
   libplplot-dev plplot-driver-cairo                      # `clipcl plot`: training curves as PNG
+  libopenmpi-dev openmpi-bin                             # data-parallel `clipcl train` under mpirun/srun (optional: meson -Dmpi=auto)
   graphviz                                               # renders the graph DOT dumps
   groff-base                                             # checks that the generated man page renders (tests/install)
   clang libclang-rt-14-dev                               # kernels compiled for amdgcn/nvptx64/spir64 (test kernel_targets); libFuzzer (tools/fuzz.sh)

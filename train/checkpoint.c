@@ -97,6 +97,7 @@ static int write_state(const char *path, const train_ckpt_state *s)
     STR("device", s->device);
     I64("batch", s->batch);
     I64("accum", s->accum);
+    I64("ranks", s->ranks > 0 ? s->ranks : 1);
     I64("siglip", s->siglip);
     I64("augment", s->augment);
     I64("image_size", s->image_size);

@@ -36,6 +36,7 @@ typedef struct train_ckpt_state {
     char csv_img_key[128], csv_caption_key[128];
     char device[128];
     int batch, accum, siglip, augment, image_size;
+    int ranks;               /* processes of the run (data-parallel); batch is per rank */
     int64_t steps, warmup;
     double lr, weight_decay, beta1, beta2, eps, clip_grad_norm;
 } train_ckpt_state;

@@ -101,6 +101,12 @@ static int read_state(const char *path, train_ckpt_state *s)
     jstr(&j, "device", s->device, sizeof s->device);
     s->batch = (int)jint(&j, "batch");
     s->accum = (int)jint(&j, "accum");
+    /* optional: checkpoints of single-process runs before data-parallel training have none */
+    struct json_object *rk = NULL;
+    s->ranks = json_object_object_get_ex(j.o, "ranks", &rk) && json_object_is_type(rk, json_type_int)
+                   ? (int)json_object_get_int64(rk) : 1;
+    if (s->ranks < 1 && !j.rc)
+        j.rc = cc_fail(CC_ERR_INVALID, "checkpoint '%s': ranks %d out of range", path, s->ranks);
     s->siglip = (int)jint(&j, "siglip");
     s->augment = (int)jint(&j, "augment");
     s->image_size = (int)jint(&j, "image_size");

@@ -8,19 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 #include "io/tok_files.h"
 #include "runtime/clock.h"
 #include "runtime/status.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
+#include "train/trainer_dist.h"
 #include "train/trainer_log.h"
 
 void train_opts_defaults(train_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->batch = o->accum = o->siglip = o->augment = o->image_size = o->workers = -1;
-    o->steps = o->warmup = o->seed = o->checkpoint_every = -1;
+    o->steps = o->warmup = o->seed = o->checkpoint_every = o->dist_check_every = -1;
     o->lr = o->weight_decay = o->beta1 = o->beta2 = o->eps = o->clip_grad_norm = -1;
 }
 
@@ -37,6 +40,12 @@ typedef struct run {
     train_schedule sched;
     char tok_dir[1100], log_path[1100];
     int64_t start;
+    /* data-parallel (train/trainer_dist.h); ranks 1 without MPI */
+    int rank, ranks;
+    int private_tok;           /* tok_dir is this rank's temporary copy (rank > 0) */
+    char device[160];
+    train_dist_loss loss;
+    train_dist_reducer red;
 } run;
 
 #define PICK_I(f, dflt) st->f = o->f >= 0 ? o->f : (resumed ? st->f : (dflt))
@@ -53,6 +62,18 @@ static int settings(run *r, int resumed)
 {
     const train_opts *o = r->o;
     train_ckpt_state *st = &r->ck.st;
+    /* Another rank count on resume: the global batch stays (train_dist_resume_batch). */
+    int prev_ranks = resumed && st->ranks > 0 ? st->ranks : 1;
+    if (resumed && prev_ranks != r->ranks) {
+        int b = 0, k = 0;
+        int rc = train_dist_resume_batch(st->batch, st->accum, prev_ranks, r->ranks, o->batch,
+                                         o->accum, &b, &k);
+        if (rc)
+            return rc;
+        st->batch = b;
+        st->accum = k;
+    }
+    st->ranks = r->ranks;
     PICK_I(batch, 32);
     PICK_I(accum, 1);
     PICK_I(siglip, 0);
@@ -87,16 +108,35 @@ static int settings(run *r, int resumed)
 static void warn_cb(void *user, const char *msg)
 {
     const train_opts *o = user;
-    if (o->on_warn)
+    if (o->on_warn && train_dist_size() > 1) {
+        char line[1200];
+        snprintf(line, sizeof line, "rank %d: %s", train_dist_rank(), msg);
+        o->on_warn(o->user, line);
+    } else if (o->on_warn) {
         o->on_warn(o->user, msg);
+    }
 }
 
 /* The tokenizer files go to OUT/tokenizer, which each checkpoint copies. */
 static int setup_tokenizer(run *r, int resumed)
 {
     const train_opts *o = r->o;
-    snprintf(r->tok_dir, sizeof r->tok_dir, "%s/tokenizer", o->out_dir);
-    int rc = train_mkdir(r->tok_dir);
+    int rc = CC_OK;
+    if (r->rank == 0) {
+        snprintf(r->tok_dir, sizeof r->tok_dir, "%s/tokenizer", o->out_dir);
+        rc = train_mkdir(r->tok_dir);
+    } else {
+        /* Other ranks never write into the run directory: each makes the
+         * same tokenizer files (the learned merges are deterministic) in a
+         * private temporary directory. */
+        const char *tmp = getenv("TMPDIR");
+        snprintf(r->tok_dir, sizeof r->tok_dir, "%s/clipcl-rank%d-XXXXXX", tmp && *tmp ? tmp : "/tmp",
+                 r->rank);
+        if (!mkdtemp(r->tok_dir))
+            return cc_fail(CC_ERR_IO, "rank %d: cannot create a temporary directory '%s'", r->rank,
+                           r->tok_dir);
+        r->private_tok = 1;
+    }
     char a[2300], b[2300];
     if (!rc && (resumed || o->tokenizer_dir)) {
         const char *src = resumed && !o->tokenizer_dir ? r->ck.dir : o->tokenizer_dir;
@@ -202,11 +242,18 @@ static int checkpoint(run *r, int64_t step)
     return rc;
 }
 
+/* Steps through train/accum.h's engine: K > 1 micro-batches, or several
+ * ranks with the loss over the global batch (features gathered there). */
+static int train_exact_step(const run *r)
+{
+    return r->ck.st.accum > 1 || (r->ranks > 1 && r->loss == TRAIN_DIST_LOSS_GLOBAL);
+}
+
 static int one_step(run *r, int64_t step)
 {
     double t0 = cc_now_s(), loss_sum = 0;
     int rc = CC_OK;
-    const int exact = r->ck.st.accum > 1;
+    const int exact = train_exact_step(r);
     for (int k = 0; k < r->ck.st.accum && !rc; k++) {
         float loss = 0;
         rc = train_data_next(&r->data);
@@ -216,10 +263,21 @@ static int one_step(run *r, int64_t step)
             rc = train_exec_micro(r->ex, r->data.batch.pixels, r->data.ids, &loss);
         loss_sum += loss;
     }
-    if (!rc && exact) { /* the loss of the K*B batch, counted K times for the mean below */
+    /* With ranks, every rank is here (or the lost one is named) before the
+     * features are gathered or the gradients summed. */
+    if (!rc && r->ranks > 1)
+        rc = train_dist_roll_call(step + 1, train_dist_timeout());
+    if (!rc && exact) { /* the loss of the whole batch, counted K times for the mean below */
         double loss = 0;
         rc = train_accum_exec_run(&r->acc, &loss);
         loss_sum = loss * r->ck.st.accum;
+    }
+    if (!rc && r->ranks > 1) {
+        /* The step's gradients and losses summed over the ranks (the global
+         * loss is the same on every rank: the mean keeps it). */
+        float extra[1] = {(float)loss_sum};
+        rc = train_dist_reduce(&r->red, r->ex, train_dist_grad_scale(r->loss, r->ranks), extra, 1);
+        loss_sum = (double)extra[0] / r->ranks;
     }
     double lr = train_schedule_lr(&r->sched, step);
     float gn = 0;
@@ -237,12 +295,14 @@ static int one_step(run *r, int64_t step)
     s.temperature = exp(s.logit_scale);
     s.grad_norm = gn;
     double dt = cc_now_s() - t0;
-    s.samples_per_s = dt > 0 ? (double)r->ck.st.batch * r->ck.st.accum / dt : 0;
+    s.samples_per_s = dt > 0 ? (double)r->ck.st.batch * r->ck.st.accum * r->ranks / dt : 0;
     s.skipped = train_data_skipped(&r->data);
     s.elapsed_s = dt;
     if (!isfinite(s.loss))
         return cc_fail(CC_ERR_INVALID, "trainer: loss is %g at step %lld (diverged; lower --lr?)",
                        s.loss, (long long)s.step);
+    if (r->rank != 0)
+        return CC_OK;
     if ((rc = train_log_step(&r->log, &s)))
         return rc;
     if (r->o->on_step)
@@ -250,13 +310,59 @@ static int one_step(run *r, int64_t step)
     return CC_OK;
 }
 
+/* Seconds the ranks wait for each other around setup and checkpoints,
+ * which take longer than a step and differ between ranks. */
+static double setup_wait(void)
+{
+    double t = 30 * train_dist_timeout();
+    return t > 600 ? t : 600;
+}
+
+/* Every rank must build the same model with the same settings before the
+ * weights are broadcast (a mismatch would scramble them). */
+static int dist_agree(run *r)
+{
+    const train_ckpt_state *st = &r->ck.st;
+    char line[512];
+    snprintf(line, sizeof line, "%d %d %d %d %lld %lld|", st->batch, st->accum, st->siglip,
+             st->image_size, (long long)st->steps, (long long)st->seed);
+    uint64_t h = train_dist_weights_hash(r->w) ^ XXH64(line, strlen(line), 0);
+    if (r->ck.model_cfg_text)
+        h ^= XXH64(r->ck.model_cfg_text, strlen(r->ck.model_cfg_text), 1);
+    return train_dist_check_equal(h, "the model config, settings or starting weights");
+}
+
+/* The weights of every rank are the same bits: the BatchNorm running
+ * buffers (updated from each rank's own batches) are first made rank 0's,
+ * then a hash of everything is compared. */
+static int dist_check(run *r)
+{
+    int rc = train_exec_sync(r->ex);
+    if (!rc)
+        rc = train_dist_bcast_weights(r->w, 1);
+    /* Test hook (tests/train/test_dist.py): this rank's copy made to differ,
+     * so the check must fire. */
+    const char *hook = getenv("CLIPCL_DIST_TEST_DIVERGE");
+    if (!rc && hook && atoi(hook) == r->rank && r->rank > 0 && r->w->n > 0)
+        r->w->w[0].data[0] += 1.0f;
+    if (!rc)
+        rc = train_dist_check_equal(train_dist_weights_hash(r->w), "the weights");
+    return rc;
+}
+
 static int setup(run *r)
 {
     const train_opts *o = r->o;
     int resumed = o->resume != NULL, rc;
+    r->rank = train_dist_rank();
+    r->ranks = train_dist_size();
+    if (o->dist_timeout > 0)
+        train_dist_set_timeout(o->dist_timeout);
+    if ((rc = train_dist_loss_choose(!o->local_loss, &r->loss)))
+        return rc;
     if (!o->out_dir)
         return cc_fail(CC_ERR_INVALID, "trainer: no output directory given (--out)");
-    if ((rc = train_mkdir(o->out_dir)))
+    if (r->rank == 0 && (rc = train_mkdir(o->out_dir)))
         return rc;
     if (resumed) {
         if ((rc = train_ckpt_load(o->resume, &r->ck)))
@@ -278,10 +384,14 @@ static int setup(run *r)
         return rc;
     if (!resumed && (rc = train_init_weights(&r->ck.cfg, r->kind, (uint64_t)st->seed, &r->w)))
         return rc;
-    train_data_opts dopt = {st->data, st->csv_img_key, st->csv_caption_key, st->batch,
-                            r->ck.cfg.vision.resolution, st->image_size, st->augment,
-                            o->workers >= 0 ? o->workers : 0, (uint64_t)st->seed, warn_cb,
-                            (void *)o};
+    if (r->ranks > 1 && ((rc = dist_agree(r)) || (rc = train_dist_bcast_weights(r->w, 0))))
+        return rc;
+    train_data_opts dopt = {.data = st->data, .csv_img_key = st->csv_img_key,
+                            .csv_caption_key = st->csv_caption_key, .batch = st->batch,
+                            .resolution = r->ck.cfg.vision.resolution, .image_size = st->image_size,
+                            .augment = st->augment, .workers = o->workers >= 0 ? o->workers : 0,
+                            .seed = (uint64_t)st->seed, .part = r->rank, .parts = r->ranks,
+                            .warn = warn_cb, .warn_user = (void *)o};
     if ((rc = train_data_open(&r->data, &dopt)) || (rc = setup_tokenizer(r, resumed)))
         return rc;
     if (resumed && (rc = train_data_seek(&r->data, st->epoch, st->epoch_batches)))
@@ -290,7 +400,7 @@ static int setup(run *r)
      * over all K*B features from outside (train/accum.h); their seed K
      * undoes the optimizer's mean over the K micro-batches, whose
      * gradients are already slices of one big batch's and must add up. */
-    if ((rc = st->accum > 1 ? clip_train_build_feature_grad(r->w, &r->ck.cfg, st->batch, r->kind, &r->tg)
+    if ((rc = train_exact_step(r) ? clip_train_build_feature_grad(r->w, &r->ck.cfg, st->batch, r->kind, &r->tg)
                             : clip_train_build(r->w, &r->ck.cfg, st->batch, r->kind, &r->tg)))
         return rc;
     r->tg->seed_value = (float)st->accum;
@@ -301,13 +411,34 @@ static int setup(run *r)
     ac.weight_decay = st->weight_decay;
     ac.clip_norm = st->clip_grad_norm;
     ac.accum_steps = st->accum;
-    if ((rc = train_exec_create(st->device, r->tg, r->w, &ac, &r->ex)))
+    if ((rc = train_dist_device(st->device, r->device, sizeof r->device)) ||
+        (rc = train_exec_create(r->device, r->tg, r->w, &ac, &r->ex)))
         return rc;
     const size_t px_pair = (size_t)3 * (size_t)r->ck.cfg.vision.resolution * (size_t)r->ck.cfg.vision.resolution;
-    if (st->accum > 1 && (rc = train_accum_exec_init(&r->acc, r->ex, r->tg, st->accum, px_pair, r->data.context)))
+    if (train_exact_step(r) &&
+        (rc = train_accum_exec_init(&r->acc, r->ex, r->tg, st->accum, px_pair, r->data.context,
+                                    r->ranks, r->rank)))
         return rc;
     if (resumed && (rc = moments(r, 1)))
         return rc;
+    if (r->ranks > 1 && (rc = train_dist_reducer_init(&r->red, 16)))
+        return rc;
+    /* Devices compile their kernels at their own pace: a generous wait. */
+    if ((rc = train_dist_barrier(setup_wait(), "the start (every rank set up)")))
+        return rc;
+    if (r->rank != 0)
+        return CC_OK;
+    if (o->on_start) {
+        int64_t grad_floats = 0;
+        for (int i = 0; i < r->tg->t->n_params; i++)
+            grad_floats += g_numel(r->tg->g, r->tg->t->param_t[i]);
+        train_start_info si = {r->ranks, st->batch, st->accum,
+                               (int64_t)r->ranks * st->batch * st->accum, r->start, st->steps,
+                               train_exec_device(r->ex),
+                               r->ranks > 1 ? (grad_floats + 1) * (int64_t)sizeof(float) : 0,
+                               r->ranks > 1 && r->loss == TRAIN_DIST_LOSS_GLOBAL};
+        o->on_start(o->user, &si);
+    }
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", o->out_dir);
     return train_log_open(&r->log, r->log_path, r->start);
 }
@@ -321,12 +452,27 @@ int train_run(const train_opts *o)
     r.o = o;
     int rc = setup(&r);
     int64_t every = o->checkpoint_every > 0 ? o->checkpoint_every : 0;
+    int64_t check = o->dist_check_every >= 0 ? o->dist_check_every : 50;
     for (int64_t s = r.start; !rc && s < r.ck.st.steps; s++) {
         rc = one_step(&r, s);
         int64_t done = s + 1;
-        if (!rc && ((every && done % every == 0) || done == r.ck.st.steps))
+        int ck = (every && done % every == 0) || done == r.ck.st.steps;
+        if (!rc && r.ranks > 1 && (ck || (check && done % check == 0)))
+            rc = dist_check(&r);
+        if (!rc && ck && r.rank == 0)
             rc = checkpoint(&r, done);
+        if (!rc && ck)
+            rc = train_dist_barrier(setup_wait(), "the checkpoint");
     }
+    if (r.private_tok) {
+        char f[1200];
+        for (int i = 0; train_tokenizer_files[i]; i++) {
+            snprintf(f, sizeof f, "%s/%s", r.tok_dir, train_tokenizer_files[i]);
+            remove(f);
+        }
+        rmdir(r.tok_dir);
+    }
+    train_dist_reducer_free(&r.red);
     train_log_close(&r.log);
     train_accum_exec_free(&r.acc);
     train_exec_free(r.ex);

@@ -13,6 +13,11 @@
  * step (the backend's own: OpenCL kernels, or host loops on ref) with the cosine
  * schedule's learning rate, the temperature clamped to [0, ln 100].
  *
+ * Data-parallel (mpirun -np N clipcl train, docs/distributed.md): each
+ * rank runs the same loop on its part of every global batch; the step's
+ * gradients are summed across ranks before the AdamW step, which is then
+ * the same on every rank.
+ *
  * Resume: a checkpoint holds the weights, AdamW's m, v and step, and the
  * data position (epoch, batches taken in it) of the seeded loader, whose
  * order and augmentation depend only on (seed, epoch, position). Resuming
@@ -41,6 +46,17 @@ typedef struct train_step_info {
     double elapsed_s;
 } train_step_info;
 
+/* What a run resolved at its start (data-parallel runs: docs/distributed.md). */
+typedef struct train_start_info {
+    int ranks;                 /* processes (1 without MPI) */
+    int batch, accum;          /* per rank */
+    int64_t global_batch;      /* ranks x batch x accum: the pairs of one optimizer step */
+    int64_t start_step, steps;
+    const char *device;        /* this rank's backend */
+    int64_t allreduce_bytes;   /* gradient bytes each step sums across ranks (0 on one rank) */
+    int global_loss;           /* ranks > 1: 1 = the loss over the global batch, 0 = each rank's own */
+} train_start_info;
+
 /* Numeric fields left at their "unset" value (-1, or NULL for strings) take
  * the checkpoint's value on resume, else the default. */
 typedef struct train_opts {
@@ -64,11 +80,20 @@ typedef struct train_opts {
     int image_size;            /* synth images are drawn at this size (default: model's) */
     int64_t checkpoint_every;  /* 0: only at the end */
     int workers;               /* decoding threads (loader) */
+    /* Data-parallel runs (train/dist.h; under mpirun/srun): batch is per
+     * rank; every rank trains, rank 0 alone logs, checkpoints and calls the
+     * callbacks below (on_warn: every rank, its lines say which). */
+    int64_t dist_check_every;  /* weight hash compared across ranks every N steps (default 50;
+                                  also before each checkpoint) */
+    double dist_timeout;       /* seconds a rank waits for the others (default $CLIPCL_DIST_TIMEOUT or 15) */
+    int local_loss;            /* ranks > 1: 1 = each rank's loss over its own pairs only;
+                                  0 (default) = the loss over the global batch (all ranks' pairs) */
     /* Called after every optimizer step and for every skipped sample (both
      * may be NULL); the library itself prints nothing. */
     void (*on_step)(void *user, const struct train_step_info *s);
     void (*on_warn)(void *user, const char *msg);
     void (*on_checkpoint)(void *user, const char *path);
+    void (*on_start)(void *user, const struct train_start_info *s);
     void *user;
 } train_opts;
 

@@ -5,10 +5,11 @@
 
 #include "runtime/status.h"
 #include "train/global_loss_plan.h"
+#include "train/trainer_dist.h"
 #include "train/trainer_internal.h"
 
 int train_accum_exec_init(train_accum_exec *a, train_exec *ex, const clip_train_graph *tg,
-                          int k, size_t px_pair, int context)
+                          int k, size_t px_pair, int context, int ranks, int rank)
 {
     memset(a, 0, sizeof *a);
     if (!tg->feature_grad)
@@ -17,9 +18,19 @@ int train_accum_exec_init(train_accum_exec *a, train_exec *ex, const clip_train_
     a->b = tg->batch;
     a->px_pair = px_pair;
     a->ids_pair = (size_t)context;
-    int rc = train_accum_init(&a->acc, tg->loss.kind, k, tg->batch, tg->dim);
-    if (!rc) /* the loss of K*B rows on the device, as a plain batch's is in its graph */
-        rc = train_loss_plan_create(train_exec_backend(ex), tg->loss.kind, k * tg->batch, tg->dim, &a->loss);
+    a->ranks = ranks;
+    const int n_all = ranks * k * tg->batch;
+    int rc = train_accum_init_ranks(&a->acc, tg->loss.kind, k, tg->batch, tg->dim, ranks, rank);
+    /* The loss of all R*K*B rows on the device, as a plain batch's is in its
+     * graph; with ranks every rank computes it whole and keeps its rows. */
+    if (!rc)
+        rc = train_loss_plan_create(train_exec_backend(ex), tg->loss.kind, n_all, tg->dim, &a->loss);
+    if (!rc && ranks > 1) {
+        a->all_d_img = malloc((size_t)n_all * (size_t)tg->dim * sizeof *a->all_d_img);
+        a->all_d_txt = malloc((size_t)n_all * (size_t)tg->dim * sizeof *a->all_d_txt);
+        if (!a->all_d_img || !a->all_d_txt)
+            rc = cc_fail(CC_ERR_NOMEM, "trainer: out of memory for %d rows of feature gradients", n_all);
+    }
     if (rc) {
         train_accum_exec_free(a);
         return rc;
@@ -39,6 +50,9 @@ void train_accum_exec_free(train_accum_exec *a)
     train_accum_free(&a->acc);
     train_loss_plan_free(a->loss);
     a->loss = NULL;
+    free(a->all_d_img);
+    free(a->all_d_txt);
+    a->all_d_img = a->all_d_txt = NULL;
     free(a->px);
     free(a->ids);
     a->px = NULL;
@@ -71,12 +85,34 @@ static int backward(void *user, int k, const float *d_img, const float *d_txt, f
 static int device_loss(void *user, const train_global_loss_in *in, train_global_loss_out *out)
 {
     train_accum_exec *a = user;
-    return train_loss_plan_run(a->loss, in, out);
+    if (in->live_begin == 0 && in->live_count == in->n)
+        return train_loss_plan_run(a->loss, in, out);
+    /* One rank of several: the whole batch's gradient, then this rank's rows
+     * and an equal share of the temperature's and bias's gradients (summed
+     * over the ranks they give the whole; exact for a power-of-two count). */
+    train_global_loss_in all = *in;
+    all.live_begin = 0;
+    all.live_count = in->n;
+    train_global_loss_out o = {.d_img = a->all_d_img, .d_txt = a->all_d_txt};
+    int rc = train_loss_plan_run(a->loss, &all, &o);
+    if (rc)
+        return rc;
+    const size_t off = (size_t)in->live_begin * (size_t)in->dim;
+    const size_t len = (size_t)in->live_count * (size_t)in->dim;
+    memcpy(out->d_img, o.d_img + off, len * sizeof *out->d_img);
+    memcpy(out->d_txt, o.d_txt + off, len * sizeof *out->d_txt);
+    out->loss = o.loss;
+    out->d_scale = o.d_scale / a->ranks;
+    out->d_bias = o.d_bias / a->ranks;
+    return CC_OK;
 }
 
 int train_accum_exec_run(train_accum_exec *a, double *loss)
 {
-    train_accum_ops ops = {a, features, backward, NULL, device_loss};
+    /* Several ranks: every rank's features gathered first, then the same
+     * device loss as on one rank. */
+    train_accum_ops ops = {a, features, backward,
+                           a->ranks > 1 ? train_dist_gather_features_inplace : NULL, device_loss};
     float bias = train_exec_logit_bias(a->ex);
     return train_accum_run(&a->acc, train_exec_logit_scale(a->ex), bias == bias ? bias : 0.0f, &ops, loss);
 }

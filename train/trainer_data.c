@@ -64,6 +64,8 @@ int train_data_open(train_data *d, const train_data_opts *o)
     lo.seed = o->seed;
     lo.workers = o->workers;
     lo.drop_last = 1;
+    lo.part = o->part;
+    lo.parts = o->parts;
     lo.warn = o->warn;
     lo.warn_user = o->warn_user;
     if (o->augment)

@@ -262,3 +262,10 @@ int train_exec_set_state(train_exec *e, int i, const float *m, const float *v)
 
 const char *train_exec_device(const train_exec *e) { return backend_name(e->be); }
 backend *train_exec_backend(train_exec *e) { return e->be; }
+
+int train_exec_grad(train_exec *e, int i, float *g, int write)
+{
+    return write ? backend_optim_set_grad(e->opt, i, g) : backend_optim_get_grad(e->opt, i, g);
+}
+
+const clip_train_graph *train_exec_graph(const train_exec *e) { return e->tg; }

@@ -80,21 +80,30 @@ struct train_loss_plan;
 typedef struct train_accum_exec {
     train_accum acc;
     train_exec *ex;
-    struct train_loss_plan *loss; /* the K*B loss on the step's device */
+    struct train_loss_plan *loss; /* the R*K*B loss on the step's device */
+    int ranks;
+    float *all_d_img, *all_d_txt; /* ranks > 1: every row's feature gradients */
     int b;
     size_t px_pair, ids_pair; /* floats per pair's pixels, ids per pair */
     float *px;                /* K*B pairs' pixels */
     int32_t *ids;             /* K*B pairs' ids */
 } train_accum_exec;
 
+/* ranks > 1: this rank's part of a global batch of ranks * k * B pairs
+ * (features all-gathered; every rank runs the whole loss on its device and
+ * keeps its rows' gradients). */
 int train_accum_exec_init(train_accum_exec *a, train_exec *ex, const clip_train_graph *tg, int k,
-                          size_t px_pair, int context);
+                          size_t px_pair, int context, int ranks, int rank);
 void train_accum_exec_free(train_accum_exec *a);
 /* Copies micro-batch k's B pairs (pixels, ids) in. */
 void train_accum_exec_take(train_accum_exec *a, int k, const float *px, const int32_t *ids);
 /* Features of all K, the global loss, each micro-batch's backward
  * (accumulated into the optimizer); *loss: the K*B batch's loss. */
 int train_accum_exec_run(train_accum_exec *a, double *loss);
+/* The step's gradient of graph param i (numel floats), read or, with
+ * write, replaced: data-parallel training sums it across ranks. */
+int train_exec_grad(train_exec *e, int i, float *g, int write);
+const clip_train_graph *train_exec_graph(const train_exec *e);
 
 /* ---- trainer_data.c: dataset, loader position, tokens ---- */
 typedef struct train_data {
@@ -113,6 +122,7 @@ typedef struct train_data_opts {
     const char *csv_img_key, *csv_caption_key;
     int batch, resolution, image_size, augment, workers;
     uint64_t seed;
+    int part, parts;         /* data-parallel: this rank's part of each global batch */
     ds_warn_fn warn;
     void *warn_user;
 } train_data_opts;

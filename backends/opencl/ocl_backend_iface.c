@@ -162,6 +162,11 @@ static int ocl_iface_optim_step(void *opt, double lr, float *grad_norm)
     return rc;
 }
 
+static int ocl_iface_optim_grad(void *opt, int i, float *g, int write)
+{
+    return ocl_optim_grad(((ocl_iface_optim *)opt)->opt, i, g, write);
+}
+
 static int64_t ocl_iface_optim_steps(const void *opt) { return ocl_optim_steps(((const ocl_iface_optim *)opt)->opt); }
 static void ocl_iface_optim_set_steps(void *opt, int64_t t) { ocl_optim_set_steps(((ocl_iface_optim *)opt)->opt, t); }
 
@@ -195,6 +200,7 @@ static const backend_iface ocl_iface = {
     .optim_set_clamp = ocl_iface_optim_set_clamp,
     .optim_accumulate = ocl_iface_optim_accumulate,
     .optim_step = ocl_iface_optim_step,
+    .optim_grad = ocl_iface_optim_grad,
     .optim_steps = ocl_iface_optim_steps,
     .optim_set_steps = ocl_iface_optim_set_steps,
     .optim_get_state = ocl_iface_optim_get_state,

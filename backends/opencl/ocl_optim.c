@@ -456,3 +456,18 @@ int ocl_optim_set_state(ocl_optim *o, int i, const float *m, const float *v)
         return rc;
     return CC_OK;
 }
+
+int ocl_optim_grad(ocl_optim *o, int i, float *g, int write)
+{
+    int rc = check_index(o, i, "ocl_optim_grad");
+    if (rc || (rc = make_ready(o)))
+        return rc;
+    const opt_param *q = &o->p[i];
+    cl_mem buf = q->grad;
+    size_t off = 0, bytes = (size_t)q->numel * sizeof(float);
+    if (o->cfg.accum_steps > 1) {
+        buf = o->state;
+        off = (size_t)q->acc_off * sizeof(float);
+    }
+    return write ? rt_upload(o->ctx, buf, off, g, bytes) : rt_download(o->ctx, buf, off, g, bytes);
+}

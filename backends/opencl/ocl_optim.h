@@ -73,5 +73,9 @@ int64_t ocl_optim_steps(const ocl_optim *o);
 void ocl_optim_set_steps(ocl_optim *o, int64_t t);
 int ocl_optim_get_state(ocl_optim *o, int i, float *m, float *v);
 int ocl_optim_set_state(ocl_optim *o, int i, const float *m, const float *v);
+/* The gradient the next step uses for tensor i (the accumulator when
+ * accum_steps > 1, else the caller's grad buffer): read into g or, with
+ * write, replaced by g (numel floats). */
+int ocl_optim_grad(ocl_optim *o, int i, float *g, int write);
 
 #endif

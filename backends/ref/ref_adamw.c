@@ -173,3 +173,16 @@ int ref_adamw_set_state(ref_adamw *o, int i, const float *m, const float *v)
     memcpy(o->q[i].v, v, b);
     return CC_OK;
 }
+
+int ref_adamw_grad(ref_adamw *o, int i, float *g, int write)
+{
+    if (i < 0 || i >= o->n)
+        return cc_fail(CC_ERR_INVALID, "ref AdamW: parameter index %d out of 0..%d", i, o->n - 1);
+    host_param *q = &o->q[i];
+    size_t b = (size_t)q->numel * sizeof(float);
+    if (write)
+        memcpy(q->acc, g, b);
+    else
+        memcpy(g, q->acc, b);
+    return CC_OK;
+}

@@ -30,5 +30,8 @@ void ref_adamw_set_steps(ref_adamw *o, int64_t t);
 /* Host copies of parameter i's m and v (numel floats each). */
 int ref_adamw_get_state(const ref_adamw *o, int i, float *m, float *v);
 int ref_adamw_set_state(ref_adamw *o, int i, const float *m, const float *v);
+/* The accumulated gradient of parameter i (what the next step uses),
+ * read into g or, with write, replaced by g. */
+int ref_adamw_grad(ref_adamw *o, int i, float *g, int write);
 
 #endif

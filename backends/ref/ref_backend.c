@@ -198,6 +198,11 @@ static int ref_optim_step(void *opt, double lr, float *grad_norm)
     return ref_adamw_step(((ref_optim *)opt)->adamw, lr, grad_norm);
 }
 
+static int ref_optim_grad(void *opt, int i, float *g, int write)
+{
+    return ref_adamw_grad(((ref_optim *)opt)->adamw, i, g, write);
+}
+
 static int64_t ref_optim_steps(const void *opt) { return ref_adamw_steps(((const ref_optim *)opt)->adamw); }
 static void ref_optim_set_steps(void *opt, int64_t t) { ref_adamw_set_steps(((ref_optim *)opt)->adamw, t); }
 
@@ -231,6 +236,7 @@ static const backend_iface ref_iface = {
     .optim_set_clamp = ref_optim_set_clamp,
     .optim_accumulate = ref_optim_accumulate,
     .optim_step = ref_optim_step,
+    .optim_grad = ref_optim_grad,
     .optim_steps = ref_optim_steps,
     .optim_set_steps = ref_optim_set_steps,
     .optim_get_state = ref_optim_get_state,

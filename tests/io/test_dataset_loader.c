@@ -2,7 +2,10 @@
  * a seeded shuffle (same seed -> same order whatever the number of threads
  * or the queue depth; another seed or epoch -> another order), pixels equal
  * to preprocessing the sample directly, drop_last, unreadable samples
- * skipped with one warning each, and a clear error when nothing is readable. */
+ * skipped with one warning each, and a clear error when nothing is readable.
+ * Parts (data-parallel ranks): the parts of every global batch, put side by
+ * side, are the batch one loader of parts x batch gives, pixels and
+ * augmentation included, epoch after epoch. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -153,6 +156,48 @@ static void test_augmentation_is_seeded(void **state)
     ds_close(ds);
 }
 
+/* 2 and 3 parts of batch 4 over 2 epochs against one loader of 8 / 12. */
+static void test_parts_split_each_global_batch(void **state)
+{
+    (void)state;
+    ds_dataset *ds;
+    assert_int_equal(ds_open_synth(&ds, SYNTH_TRAIN, N, 24, 2), CC_OK);
+    const size_t px = 3 * S * S;
+    for (int parts = 2; parts <= 3; parts++) {
+        const int b = 4, g = b * parts, per_epoch = N / g; /* 4 or 3 global batches */
+        ds_loader_opts o = {.batch = g, .size = S, .seed = 9, .drop_last = 1,
+                            .rrc = {1, 0.9, 1.0, 3.0 / 4.0, 4.0 / 3.0}};
+        int64_t whole[2 * N];
+        float *wpx = malloc(2 * N * px * sizeof(float));
+        int nb = run(ds, o, 2, whole, wpx, NULL);
+        assert_int_equal(nb, 2 * per_epoch);
+        for (int r = 0; r < parts; r++) {
+            int64_t mine[2 * N];
+            float *mpx = malloc(2 * N * px * sizeof(float));
+            ds_loader_opts op = o;
+            op.batch = b;
+            op.part = r;
+            op.parts = parts;
+            op.workers = r == 1 ? -1 : 3; /* thread counts do not matter */
+            assert_int_equal(run(ds, op, 2, mine, mpx, NULL), 2 * per_epoch);
+            for (int k = 0; k < 2 * per_epoch; k++)
+                for (int i = 0; i < b; i++) {
+                    size_t w = (size_t)k * g + (size_t)r * b + (size_t)i, m = (size_t)k * b + (size_t)i;
+                    assert_int_equal(mine[m], whole[w]);
+                    assert_memory_equal(mpx + m * px, wpx + w * px, px * sizeof(float));
+                }
+            free(mpx);
+        }
+        free(wpx);
+    }
+    /* fewer samples than one global batch: refused */
+    ds_loader *l = NULL;
+    ds_loader_opts big = {.batch = 16, .size = S, .part = 0, .parts = 3, .drop_last = 1};
+    assert_int_equal(ds_loader_open(&l, ds, &big), CC_ERR_INVALID);
+    assert_non_null(strstr(cc_last_error(), "fewer than one global batch"));
+    ds_close(ds);
+}
+
 typedef struct counter {
     int n;
     char last[1024];
@@ -248,6 +293,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_sample_once_in_seeded_order),
         cmocka_unit_test(test_augmentation_is_seeded),
+        cmocka_unit_test(test_parts_split_each_global_batch),
         cmocka_unit_test(test_unreadable_samples_skipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
