@@ -13,8 +13,8 @@ reference, or the message clipcl refused with. A tower that exits 0 with
 numbers outside the tolerance is the one outcome that must never happen.
 
 Depth is capped (--max-layers, default 2 blocks per tower, ResNet stages 1
-block each) so that every config, up to ViT-e-14 and ViT-bigG-14, runs on a
-small machine; widths, heads, patch and image sizes, vocabularies and every
+block each, timm trunks through timm's own depth argument) so that every
+config, up to ViT-e-14 and ViT-bigG-14, runs on a small machine; widths, heads, patch and image sizes, vocabularies and every
 option stay as published.
 
 Needs a virtualenv with torch >= 2 and open_clip_torch (see
@@ -123,6 +123,29 @@ def _patch_hf_configs(max_layers):
     transformers.AutoConfig.from_pretrained = offline
 
 
+def _patch_timm_depth(max_layers):
+    """open_clip passes no size arguments to timm: cap a timm trunk's depth
+    here (timm's own `depth` argument), as the towers' layers are capped."""
+    import timm
+    if getattr(timm.create_model, "_compat_capped", None) == max_layers or not max_layers:
+        return
+    real = getattr(timm.create_model, "_compat_real", timm.create_model)
+
+    def capped(name, *a, **k):
+        if "depth" not in k:
+            try:
+                return real(name, *a, depth=max_layers, **k)
+            except TypeError:  # a trunk without a depth argument
+                pass
+        return real(name, *a, **k)
+
+    capped._compat_capped = max_layers
+    capped._compat_real = real
+    timm.create_model = capped
+    import open_clip.timm_model as tm
+    tm.timm.create_model = capped
+
+
 def _count_params_meta(cfg):
     import open_clip
     torch = _torch()
@@ -185,6 +208,7 @@ def export(name, out, max_layers=2, sets=(), seed=0, batch=2, refs=True):
     from safetensors.torch import save_file
     os.makedirs(out, exist_ok=True)
     _patch_hf_configs(max_layers)
+    _patch_timm_depth(max_layers)
     cfg = capped_config(name, max_layers, sets)
     rec = {"name": name, "max_layers": max_layers, "sets": list(sets)}
     n_params, _ = _count_params_meta(cfg)
