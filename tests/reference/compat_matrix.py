@@ -196,6 +196,15 @@ def _ids(cfg, batch, seed):
 _PENDING = {}  # out dir -> (model, record) whose references are not written yet
 
 
+def _fresh_dir(out):
+    """An export folder without the files of an earlier (perhaps interrupted)
+    export: a stale reference must never be compared with new weights."""
+    os.makedirs(out, exist_ok=True)
+    for f in os.listdir(out):
+        if f.endswith(".npy") or f.endswith(".safetensors") or f.endswith(".json"):
+            os.remove(os.path.join(out, f))
+
+
 def export(name, out, max_layers=2, sets=(), seed=0, batch=2, refs=True):
     """Writes OUT/open_clip_model.safetensors, open_clip_config.json,
     pixels.npy, ids.npy, ref_{image,text}{,_f32}.npy and export.json.
@@ -206,7 +215,7 @@ def export(name, out, max_layers=2, sets=(), seed=0, batch=2, refs=True):
     from dataclasses import asdict
     torch = _torch()
     from safetensors.torch import save_file
-    os.makedirs(out, exist_ok=True)
+    _fresh_dir(out)
     _patch_hf_configs(max_layers)
     _patch_timm_depth(max_layers)
     cfg = capped_config(name, max_layers, sets)
@@ -295,7 +304,7 @@ HF_VARIANTS = {
 def export_hf(name, out, seed=0, batch=2):
     import transformers
     torch = _torch()
-    os.makedirs(out, exist_ok=True)
+    _fresh_dir(out)
     v, t, top = HF_VARIANTS[name]
     torch.manual_seed(seed)
     if v == "siglip":
