@@ -273,7 +273,8 @@ int spm_encode_ctx(const spm_tokenizer *t, const char *text, int32_t *ids, size_
         if (truncated)
             *truncated = 1;
     }
-    memcpy(ids, v, keep * sizeof *ids);
+    if (keep) /* an empty text has no ids (v is NULL) */
+        memcpy(ids, v, keep * sizeof *ids);
     free(v);
     if (keep == 0 || ids[keep - 1] != t->eos_id)
         ids[keep++] = t->eos_id;
