@@ -286,8 +286,6 @@ const char *clip_config_untrainable_option(const clip_config *c)
         return "no_ln_pre";
     if (v->attn_pool_queries)
         return "attentional_pool";
-    if (v->map_head || c->siglip)
-        return "SigLIP's architecture (timm trunk / MAP head)";
     if (v->act == CLIP_ACT_GELU_TANH || t->act == CLIP_ACT_GELU_TANH)
         return "act_kwargs approximate \"tanh\"";
     return NULL;

@@ -119,7 +119,7 @@ static int build(const clip_wmap *m, const clip_config *cfg, int batch, clip_los
     if (cb_begin(&c, m, cfg, batch))
         return finish(&c, tg, out);
     c.training = 1;
-    tg->img = cfg->vision.is_vit ? cb_vit(&c) : cb_resnet(&c);
+    tg->img = cfg->vision.map_head ? cb_siglip_vit(&c) : cfg->vision.is_vit ? cb_vit(&c) : cb_resnet(&c);
     tg->pixels = c.t->input;
     /* Both towers share one tower record: params and host inputs of the two
      * accumulate; the input field ends up naming the ids. */

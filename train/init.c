@@ -212,6 +212,61 @@ static void text(init_ctx *c, const clip_config *cfg)
     add(c, "text_projection", I_NORMAL, pow((double)w, -0.5), 2, w, (int64_t)cfg->embed_dim);
 }
 
+/* SigLIP (open_clip's ViT-*-SigLIP): timm's VisionTransformer init
+ * (init_weights_vit_timm: Linear weights N(0, 0.02), biases 0; pos_embed
+ * N(0, 0.02); the MAP head's latent N(0, W^-0.5); the patch convolution
+ * PyTorch's default) ... */
+static void timm_linear(init_ctx *c, const char *pfx, int64_t out, int64_t in)
+{
+    add(c, k(pfx, "weight", -1, ""), I_NORMAL, 0.02, 2, out, in);
+    add(c, k(pfx, "bias", -1, ""), I_ZERO, 0, 1, out);
+}
+
+static void siglip_trunk(init_ctx *c, const clip_config *cfg)
+{
+    const clip_vision_cfg *v = &cfg->vision;
+    int64_t w = v->width, g = v->resolution / v->patch, p = v->patch;
+    double conv_bound = 1.0 / sqrt(3.0 * (double)(p * p));
+    add(c, "visual.trunk.patch_embed.proj.weight", I_UNIFORM, conv_bound, 4, w, (int64_t)3, p, p);
+    add(c, "visual.trunk.patch_embed.proj.bias", I_UNIFORM, conv_bound, 1, w);
+    add(c, "visual.trunk.pos_embed", I_NORMAL, 0.02, 3, (int64_t)1, g * g, w);
+    for (int i = 0; i < v->layers; i++) {
+        char b[96];
+        snprintf(b, sizeof b, "visual.trunk.blocks.%d.", i);
+        layernorm(c, k(b, "norm1.", -1, ""), w);
+        timm_linear(c, k(b, "attn.qkv.", -1, ""), 3 * w, w);
+        timm_linear(c, k(b, "attn.proj.", -1, ""), w, w);
+        layernorm(c, k(b, "norm2.", -1, ""), w);
+        timm_linear(c, k(b, "mlp.fc1.", -1, ""), 4 * w, w);
+        timm_linear(c, k(b, "mlp.fc2.", -1, ""), w, 4 * w);
+    }
+    layernorm(c, "visual.trunk.norm.", w);
+    add(c, "visual.trunk.attn_pool.latent", I_NORMAL, pow((double)w, -0.5), 3, (int64_t)1,
+        (int64_t)1, w);
+    timm_linear(c, "visual.trunk.attn_pool.q.", w, w);
+    timm_linear(c, "visual.trunk.attn_pool.kv.", 2 * w, w);
+    timm_linear(c, "visual.trunk.attn_pool.proj.", w, w);
+    layernorm(c, "visual.trunk.attn_pool.norm.", w);
+    timm_linear(c, "visual.trunk.attn_pool.mlp.fc1.", 4 * w, w);
+    timm_linear(c, "visual.trunk.attn_pool.mlp.fc2.", w, 4 * w);
+}
+
+/* ... and open_clip's TextTransformer.init_parameters under CustomTextCLIP's
+ * "text." prefix, the projection a Linear (weight N(0, W^-0.5), bias 0). */
+static void siglip_text(init_ctx *c, const clip_config *cfg)
+{
+    const clip_text_cfg *t = &cfg->text;
+    int64_t w = t->width;
+    add(c, "text.token_embedding.weight", I_NORMAL, 0.02, 2, (int64_t)t->vocab, w);
+    add(c, "text.positional_embedding", I_NORMAL, 0.01, 2, (int64_t)t->context, w);
+    for (int i = 0; i < t->layers; i++)
+        block(c, "text.transformer.resblocks.", i, w, 1, t->layers);
+    layernorm(c, "text.ln_final.", w);
+    add(c, "text.text_projection.weight", I_NORMAL, pow((double)w, -0.5), 2,
+        (int64_t)cfg->embed_dim, w);
+    add(c, "text.text_projection.bias", I_ZERO, 0, 1, (int64_t)cfg->embed_dim);
+}
+
 int train_key_is_buffer(const char *key)
 {
     size_t n = strlen(key);
@@ -233,11 +288,16 @@ int train_init_weights_ex(const clip_config *cfg, clip_loss_kind kind, uint64_t 
     init_ctx c = {clip_wmap_new(), seed, shapes_only, CC_OK};
     if (!c.m)
         return cc_fail(CC_ERR_NOMEM, "train init: out of memory");
-    if (cfg->vision.is_vit)
-        vit(&c, cfg);
-    else
-        resnet(&c, cfg);
-    text(&c, cfg);
+    if (cfg->siglip) {
+        siglip_trunk(&c, cfg);
+        siglip_text(&c, cfg);
+    } else {
+        if (cfg->vision.is_vit)
+            vit(&c, cfg);
+        else
+            resnet(&c, cfg);
+        text(&c, cfg);
+    }
     /* 0-d scalars, as OpenAI and open_clip store them */
     add(&c, "logit_scale", I_ZERO, 0, 0);
     if (kind == CLIP_LOSS_SIGLIP)

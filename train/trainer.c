@@ -380,6 +380,9 @@ static int setup(run *r)
     if ((rc = settings(r, resumed)))
         return rc;
     train_ckpt_state *st = &r->ck.st;
+    if (!resumed && r->ck.cfg.siglip && !st->siglip)
+        return cc_fail(CC_ERR_INVALID, "trainer: model config '%s' is SigLIP's architecture, "
+                       "which trains with the sigmoid loss: pass --siglip", o->model_config);
     if (!resumed && st->siglip && (rc = train_config_add_siglip(&r->ck.model_cfg_text)))
         return rc;
     if (!resumed && (rc = train_init_weights(&r->ck.cfg, r->kind, (uint64_t)st->seed, &r->w)))

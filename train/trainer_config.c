@@ -146,7 +146,7 @@ static int from_object(struct json_object *root, const char *what, clip_config *
                        what, t->width, t->heads);
     if (t->context < 2)
         return cc_fail(CC_ERR_INVALID, "model config %s: context_length %d < 2", what, t->context);
-    return CC_OK;
+    return train_config_is_siglip(mc) ? train_config_siglip(what, mc, cfg) : CC_OK;
 }
 
 int train_config_from_json_text(const char *text, const char *what, clip_config *cfg)

@@ -3,7 +3,9 @@
  * with argmax pooling and a [W, E] projection, CLIP's BPE tokenizer). Every
  * other option would train, and write into the checkpoint's config, a model
  * other than the one the config describes, so it is refused by name; an
- * option at its open_clip default is accepted. */
+ * option at its open_clip default is accepted. A config with a timm trunk is
+ * SigLIP's architecture: its SigLIP keys are checked by train_config_siglip
+ * (train/trainer_config_siglip.c). */
 #include "train/trainer_internal.h"
 
 #include <json-c/json.h>
@@ -90,12 +92,29 @@ static int same_value(struct json_object *v, const char *dflt)
            fabs(json_object_get_double(v) - strtod(dflt, NULL)) < 1e-12;
 }
 
+/* Keys whose SigLIP values (open_clip's ViT-*-SigLIP configs) a SigLIP
+ * config may hold: train/trainer_config.c:train_config_siglip checks them. */
+static const char *const SIGLIP_KEYS[] = {
+    "init_logit_bias", "custom_text", "timm_model_name", "timm_model_pretrained", "timm_pool",
+    "timm_proj", "no_causal_mask", "proj_bias", "pool_type", "norm_kwargs",
+};
+
+static int siglip_key(const char *key)
+{
+    for (size_t i = 0; i < sizeof SIGLIP_KEYS / sizeof SIGLIP_KEYS[0]; i++)
+        if (strcmp(key, SIGLIP_KEYS[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int check_object(const char *what, const char *section, struct json_object *o,
-                        const allowed *list, size_t n)
+                        const allowed *list, size_t n, int siglip)
 {
     if (!o || !json_object_is_type(o, json_type_object))
         return CC_OK;
     json_object_object_foreach(o, key, val) {
+        if (siglip && siglip_key(key))
+            continue;
         size_t i = 0;
         while (i < n && strcmp(list[i].key, key) != 0)
             i++;
@@ -120,13 +139,19 @@ static struct json_object *member(struct json_object *o, const char *key)
     return json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
+int train_config_is_siglip(struct json_object *mc)
+{
+    struct json_object *name = member(member(mc, "vision_cfg"), "timm_model_name");
+    return name && json_object_is_type(name, json_type_string);
+}
+
 int train_config_check_options(const char *what, struct json_object *mc)
 {
-    int rc;
-    if ((rc = check_object(what, "model", mc, TOP, sizeof TOP / sizeof TOP[0])) ||
+    int rc, sl = train_config_is_siglip(mc);
+    if ((rc = check_object(what, "model", mc, TOP, sizeof TOP / sizeof TOP[0], sl)) ||
         (rc = check_object(what, "vision_cfg", member(mc, "vision_cfg"), VISION,
-                           sizeof VISION / sizeof VISION[0])))
+                           sizeof VISION / sizeof VISION[0], sl)))
         return rc;
     return check_object(what, "text_cfg", member(mc, "text_cfg"), TEXT,
-                        sizeof TEXT / sizeof TEXT[0]);
+                        sizeof TEXT / sizeof TEXT[0], sl);
 }

@@ -25,6 +25,16 @@ int train_config_add_siglip(char **text);
  * (train/trainer_config_check.c); else CC_ERR_UNSUPPORTED naming it. */
 struct json_object;
 int train_config_check_options(const char *what, struct json_object *mc);
+/* 1 when the model config names a timm trunk (vision_cfg timm_model_name):
+ * SigLIP's architecture, read by train_config_siglip. */
+int train_config_is_siglip(struct json_object *mc);
+/* ---- trainer_config_siglip.c ---- */
+/* SigLIP's architecture from an open_clip ViT-*-SigLIP config whose
+ * vision_cfg also states the trunk's sizes (width, layers, patch_size,
+ * image_size: open_clip hands timm none of them, so a scaled-down trunk is
+ * described by them); cfg holds the sizes already read. Refuses by name
+ * every SigLIP option it does not implement. */
+int train_config_siglip(const char *what, struct json_object *mc, clip_config *cfg);
 /* open_clip_config.json's text for a model config (malloc'd). */
 int train_config_write_open_clip(const char *model_cfg_text, char **out);
 

@@ -110,12 +110,61 @@ static void test_unimplemented_options_refused(void **state)
     assert_int_equal(train_config_from_json_text(defaults, "test", &cfg), CC_OK);
 }
 
+/* open_clip's ViT-B-16-SigLIP config scaled down (the trunk's sizes in
+ * vision_cfg): SigLIP's architecture, heads from the timm name's 64-wide
+ * heads; each SigLIP option training lacks is refused by name. */
+static const char *SIGLIP =
+    "{\"embed_dim\": %d, \"init_logit_bias\": -10, \"custom_text\": %s, \"vision_cfg\": "
+    "{\"image_size\": 32, \"timm_model_name\": \"vit_base_patch16_siglip_224\", "
+    "\"timm_model_pretrained\": false, \"timm_pool\": \"%s\", \"timm_proj\": \"none\", "
+    "\"width\": 128, \"layers\": 2, \"patch_size\": 8}, \"text_cfg\": {\"context_length\": 16, "
+    "\"vocab_size\": 64, \"width\": 32, \"heads\": 2, \"layers\": 2, \"no_causal_mask\": true, "
+    "\"proj_bias\": true, \"pool_type\": \"%s\", \"norm_kwargs\": {\"eps\": 1e-6}}}";
+
+static int read_siglip(int embed, const char *custom, const char *pool, const char *text_pool,
+                       clip_config *cfg)
+{
+    char json[1024];
+    snprintf(json, sizeof json, SIGLIP, embed, custom, pool, text_pool);
+    return train_config_from_json_text(json, "test", cfg);
+}
+
+static void expect_named(int rc, int want, const char *what)
+{
+    assert_int_equal(rc, want);
+    if (!strstr(cc_last_error(), what))
+        fail_msg("error \"%s\" does not name \"%s\"", cc_last_error(), what);
+}
+
+static void test_siglip_config(void **state)
+{
+    (void)state;
+    clip_config cfg;
+    assert_int_equal(read_siglip(128, "true", "map", "last", &cfg), CC_OK);
+    assert_int_equal(cfg.siglip, 1);
+    assert_int_equal(cfg.vision.map_head, 1);
+    assert_int_equal(cfg.vision.width, 128);
+    assert_int_equal(cfg.vision.heads, 2); /* 128 / timm's 64 */
+    assert_int_equal(cfg.vision.layers, 2);
+    assert_int_equal(cfg.vision.patch, 8);
+    assert_int_equal(cfg.vision.act, CLIP_ACT_GELU);
+    assert_true(cfg.vision.eps == 1e-6f && cfg.text.eps == 1e-6f);
+    assert_int_equal(cfg.text.pool, CLIP_TEXT_POOL_LAST);
+    assert_int_equal(cfg.text.no_causal_mask, 1);
+    assert_int_equal(cfg.text.proj_bias, 1);
+    expect_named(read_siglip(64, "true", "map", "last", &cfg), CC_ERR_SHAPE, "embed_dim");
+    expect_named(read_siglip(128, "false", "map", "last", &cfg), CC_ERR_UNSUPPORTED, "custom_text");
+    expect_named(read_siglip(128, "true", "avg", "last", &cfg), CC_ERR_UNSUPPORTED, "timm_pool");
+    expect_named(read_siglip(128, "true", "map", "argmax", &cfg), CC_ERR_UNSUPPORTED, "pool_type");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resnet_depths_bounded),
         cmocka_unit_test(test_widths_bounded),
         cmocka_unit_test(test_unimplemented_options_refused),
+        cmocka_unit_test(test_siglip_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Shared by the training-step tests (tests/train/test_train_step*.c): the
- * goldens of tests/reference/make_train_goldens.py, and comparisons of
+ * goldens of tests/reference/make_train_goldens.py (and
+ * make_train_siglip_goldens.py: no params_after, the sigmoid loss), and comparisons of
  * per-parameter tensors (graph params, with OpenAI's packed in_proj split in
  * three) against the checkpoint-keyed golden tensors. Static functions: each
  * test executable includes this once. */
@@ -62,8 +63,13 @@ static void ts_golden_read(const char *dir, ts_golden *gd)
     assert_int_equal(gd->ids.shape[0], TS_BATCH);
     assert_int_equal(gd->ids.shape[1], gd->model->cfg.text.context);
     ts_ok(st_open(ts_path(dir, "grads.safetensors"), &gd->grads), "grads.safetensors");
-    ts_ok(st_open(ts_path(dir, "params_after.safetensors"), &gd->after), "params_after.safetensors");
-    FILE *f = fopen(ts_path(dir, "bn_after.safetensors"), "rb");
+    FILE *f = fopen(ts_path(dir, "params_after.safetensors"), "rb"); /* none for SigLIP */
+    if (f) {
+        fclose(f);
+        ts_ok(st_open(ts_path(dir, "params_after.safetensors"), &gd->after),
+              "params_after.safetensors");
+    }
+    f = fopen(ts_path(dir, "bn_after.safetensors"), "rb");
     if (f) {
         fclose(f);
         ts_ok(st_open(ts_path(dir, "bn_after.safetensors"), &gd->bn_after), "bn_after.safetensors");
@@ -84,8 +90,9 @@ static void ts_golden_free(ts_golden *gd)
 static clip_train_graph *ts_build(const ts_golden *gd)
 {
     clip_train_graph *tg = NULL;
-    ts_ok(clip_train_build(gd->model->w, &gd->model->cfg, TS_BATCH, CLIP_LOSS_CONTRASTIVE, &tg),
-          "clip_train_build");
+    /* SigLIP's architecture trains with its sigmoid loss */
+    clip_loss_kind kind = gd->model->cfg.siglip ? CLIP_LOSS_SIGLIP : CLIP_LOSS_CONTRASTIVE;
+    ts_ok(clip_train_build(gd->model->w, &gd->model->cfg, TS_BATCH, kind, &tg), "clip_train_build");
     return tg;
 }
 
