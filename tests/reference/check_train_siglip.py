@@ -3,7 +3,7 @@ clipcl's features.
 
 Run from the repository root with the reference virtualenv (CI never runs it):
 
-    HF_HUB_OFFLINE=1 nice /work/compat-venv/bin/python tests/reference/check_train_siglip.py \
+    HF_HUB_OFFLINE=1 nice ~/compat-venv/bin/python tests/reference/check_train_siglip.py \
         [--clipcl build/tools/clipcl] [--ckpt DIR]
 
 Without --ckpt it trains one (in a temporary folder): `clipcl train --siglip

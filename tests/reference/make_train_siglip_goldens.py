@@ -9,7 +9,7 @@ causal mask, pool "last", projection with bias, eps 1e-6), a batch of N = 4
 logsigmoid(labels * (exp(t) cos + b)) / N, labels +1 on the diagonal, -1
 off it) and every parameter's gradient.
 
-    HF_HUB_OFFLINE=1 nice /work/compat-venv/bin/python tests/reference/make_train_siglip_goldens.py
+    HF_HUB_OFFLINE=1 nice ~/compat-venv/bin/python tests/reference/make_train_siglip_goldens.py
 
 (any Python with torch >= 2, open_clip_torch 3.x, timm and safetensors; run
 from the repository root). Deterministic (fixed seeds). As in
