@@ -17,6 +17,15 @@ static int apply_vision_sizes(clip_config *c, const char *path, struct json_obje
     int rc;
     if (v->unsupported[0])
         return CC_OK; /* nothing was inferred to check against */
+    /* timm's SigLIP trunks take image sizes the patch does not divide
+     * (ViT-SO400M-14-SigLIP-384: 27 patches of 14 on 384 px, the last 6 px
+     * unused): the config's size stands when it gives the weights' grid. */
+    struct json_object *is = cfg_get(vc, "image_size");
+    if (is && json_object_is_type(is, json_type_array) && json_object_array_length(is) > 0)
+        is = json_object_array_get_idx(is, 0);
+    if (v->map_head && cfg_is_num(is) && v->patch > 0 && json_object_get_int(is) > v->resolution &&
+        json_object_get_int(is) / v->patch == v->resolution / v->patch)
+        v->resolution = json_object_get_int(is);
     if ((rc = cfg_check(path, "width", vc, v->width)) ||
         (rc = cfg_check(path, "image_size", vc, v->resolution)))
         return rc;

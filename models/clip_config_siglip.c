@@ -115,10 +115,15 @@ int clip_siglip_infer_vision(const clip_wmap *m, int hf, clip_config *c)
     int g = 1;
     while ((int64_t)g * g < N)
         g++;
-    if ((int64_t)g * g != N)
-        return cc_fail(CC_ERR_SHAPE, "clip config: tensor '%s': expected a square number of "
-                                     "positions (SigLIP has no class token), found %lld",
-                       pos->name, (long long)N);
+    if ((int64_t)g * g != N) {
+        /* A class token (PE-Core, other timm ViTs): another architecture
+         * than SigLIP's. Only this tower is refused; the text tower works. */
+        cfg_refuse(v->unsupported, sizeof v->unsupported,
+                   "tensor '%s' has %lld positions, not a square grid: a timm image trunk with a "
+                   "class token, not SigLIP's, which clipcl does not implement", pos->name,
+                   (long long)N);
+        return CC_OK; /* embed_dim: the text tower's projection tells */
+    }
     v->resolution = g * v->patch;
     /* the config says (timm name / num_attention_heads); at least one head
      * so that a narrow model without its config still loads, with the note */

@@ -464,8 +464,11 @@ int train_run(const train_opts *o)
             rc = dist_check(&r);
         if (!rc && ck && r.rank == 0)
             rc = checkpoint(&r, done);
+        /* The others wait as long as rank 0 may take to write; rank 0 comes
+         * last, so the others are already there: a rank missing then is
+         * lost, and the usual timeout names it. */
         if (!rc && ck)
-            rc = train_dist_barrier(setup_wait(), "the checkpoint");
+            rc = train_dist_barrier(r.rank == 0 ? train_dist_timeout() : setup_wait(), "the checkpoint");
     }
     if (r.private_tok) {
         char f[1200];

@@ -13,8 +13,9 @@ reference, or the message clipcl refused with. A tower that exits 0 with
 numbers outside the tolerance is the one outcome that must never happen.
 
 Depth is capped (--max-layers, default 2 blocks per tower, ResNet stages 1
-block each, timm trunks through timm's own depth argument) so that every
-config, up to ViT-e-14 and ViT-bigG-14, runs on a small machine; widths, heads, patch and image sizes, vocabularies and every
+block each, timm trunks through timm's own depth argument), and token tables
+over 262,144 rows are cut to that, so that every config, up to ViT-e-14 and
+ViT-bigG-14, runs on a small machine; widths, heads, patch and image sizes, vocabularies and every
 option stay as published.
 
 Needs a virtualenv with torch >= 2 and open_clip_torch (see
@@ -45,6 +46,7 @@ import numpy as np  # noqa: E402
 COS_MIN = 0.99999
 REL_MAX = 1e-4
 BIG_PARAMS = 700_000_000  # above this the weights are not materialised
+MAX_VOCAB = 262_144       # larger token tables (ViT-H-14-worldwide's 901,629) are cut to this
 
 
 def _torch():
@@ -86,6 +88,8 @@ def capped_config(name, max_layers, sets=()):
         mm = cfg.get("multimodal_cfg")
         if isinstance(mm, dict) and isinstance(mm.get("layers"), int):
             mm["layers"] = min(mm["layers"], max_layers)
+    if max_layers and int(t.get("vocab_size", 0)) > MAX_VOCAB:
+        t["vocab_size"] = MAX_VOCAB  # a table's row count changes no arithmetic
     if t.get("hf_model_name"):
         t["hf_model_pretrained"] = False  # random weights from a config built in code
     for s in sets:
