@@ -88,6 +88,11 @@ void clip_refuse_foreign_tensors(const clip_wmap *m, clip_config *cfg, int only)
         for (size_t k = 0; !meaning && k < sizeof FOREIGN / sizeof FOREIGN[0]; k++)
             if ((FOREIGN[k].tower < 0 || FOREIGN[k].tower == tower) && strstr(n, FOREIGN[k].pattern))
                 meaning = FOREIGN[k].meaning;
+        /* open_clip's own text tower under "text." is text.transformer.resblocks.*;
+         * any other text.transformer.* is the HF encoder (nllb: embed_tokens, layers) */
+        if (!meaning && tower == 1 && strncmp(n, "text.transformer.", 17) == 0 &&
+            strncmp(n, "text.transformer.resblocks.", 27) != 0)
+            meaning = "a Hugging Face text encoder (open_clip hf_model_name)";
         if (tower == 0 && strstr(n, "attn_pool.") && cfg->vision.attn_pool_queries)
             meaning = NULL; /* the graph implements the pooler it was configured with */
         if (tower == 0 && cfg->vision.map_head &&
