@@ -138,8 +138,24 @@ def compare(name, dist_dir, one_dir):
           % (name, len(la), worst, ["%.5f" % x for x in la[:3]]))
 
 
-def pid_of_rank(rank, timeout=60):
-    """The clipcl process of an MPI rank (its environment names it)."""
+def descends_from(pid, ancestor):
+    """Whether process pid is ancestor or one of its descendants."""
+    for _ in range(64):
+        if pid == ancestor:
+            return True
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])  # the parent's pid
+        except (OSError, ValueError, IndexError):
+            return False
+        if pid <= 1:
+            return False
+    return False
+
+
+def pid_of_rank(rank, launcher, timeout=60):
+    """The clipcl process of an MPI rank (its environment names it) under
+    this test's mpirun: another job on the machine has ranks of its own."""
     end = time.time() + timeout
     while time.time() < end:
         for p in os.listdir("/proc"):
@@ -152,7 +168,8 @@ def pid_of_rank(rank, timeout=60):
                     cmd = f.read()
             except OSError:
                 continue
-            if (b"OMPI_COMM_WORLD_RANK=%d" % rank) in env and b"clipcl" in cmd and b"mpirun" not in cmd:
+            if ((b"OMPI_COMM_WORLD_RANK=%d" % rank) in env and b"clipcl" in cmd and
+                    b"mpirun" not in cmd and descends_from(int(p), launcher)):
                 return int(p)
         time.sleep(0.1)
     sys.exit("FAIL: no process for rank %d" % rank)
@@ -175,7 +192,7 @@ def fault(clipcl, d, cfg, sig, extra, what, says):
                  "--workers", "1", "--checkpoint-every", "3", "--out", out] + extra
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     wait_for(os.path.join(out, "ckpt-000003", "trainer_state.json"), p)
-    victim = pid_of_rank(1)
+    victim = pid_of_rank(1, p.pid)
     t0 = time.time()
     os.kill(victim, sig)
     try:
