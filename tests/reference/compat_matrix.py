@@ -483,7 +483,7 @@ def _cell(r):
     if s == "match":
         return f"match: 1-cos {1 - r['cos']:.1e}, rel {r['rel']:.1e}"
     if s == "refused" and r.get("config_only"):
-        s = "refused (config only: too large to build here)"
+        s = "refused (not built here: too large; its config with a stand-in state dict)"
     if s == "WRONG":
         return f"**WRONG**: cos {r.get('cos', float('nan')):.5f}, rel {r.get('rel', float('nan')):.1e}"
     msg = r.get("message", "").replace("|", "\\|")
