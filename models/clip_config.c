@@ -245,6 +245,8 @@ int clip_config_infer(const clip_wmap *m, clip_config *c)
     int rc = infer_naming(m, hf, c);
     if (rc)
         return rc;
+    if (!c->embed_dim && c->vision.map_head && !c->vision.unsupported[0])
+        c->embed_dim = c->vision.width; /* SigLIP: the MAP head's row is the feature */
     if (!c->embed_dim) /* neither projection: maybe an architecture clipcl does not build */
         clip_refuse_foreign_tensors(m, c, -1);
     if (!c->embed_dim && c->vision.unsupported[0] && c->text.unsupported[0])

@@ -132,7 +132,9 @@ int clip_siglip_infer_vision(const clip_wmap *m, int hf, clip_config *c)
                                                   : "visual.trunk.blocks.0.mlp.fc1.weight");
     v->mlp_width = fc1 && fc1->ndim == 2 && fc1->shape[0] != 4 * (int64_t)v->width
                        ? (int)fc1->shape[0] : 0;
-    c->embed_dim = v->width; /* the head's row is the feature (timm_proj "none") */
+    /* embed_dim: the head's row is the feature (timm_proj "none"), so it is
+     * the width; clip_config_infer sets it after the text tower's projection
+     * had its say (a trunk that is not SigLIP's may pool to another width). */
     return CC_OK;
 }
 
