@@ -28,7 +28,7 @@ static int starts(const char *s, const char *p)
 /* 1 + the largest N among keys "<prefix>N.<...>"; 0 when none. Gaps are not
  * checked here: the graph builder then fails on the first missing tensor,
  * naming it. */
-static int count_indexed(const clip_wmap *m, const char *prefix)
+int cfg_count_indexed(const clip_wmap *m, const char *prefix)
 {
     size_t pl = strlen(prefix);
     int n = 0;
@@ -44,18 +44,23 @@ static int count_indexed(const clip_wmap *m, const char *prefix)
     return n;
 }
 
-/* The tensor, checked to have ndim dims; shape parts are the caller's to read. */
-static int need(const clip_wmap *m, const char *key, int ndim, const clip_weight **out)
+int cfg_need_tensor(const clip_wmap *m, const char *key, int ndim, const char *what,
+                    const clip_weight **out)
 {
     const clip_weight *w = clip_wmap_find(m, key);
     if (!w)
-        return cc_fail(CC_ERR_INVALID, "clip config: missing tensor '%s' (needed to infer the "
-                                       "architecture)", key);
+        return cc_fail(CC_ERR_INVALID, "clip config: missing tensor '%s' (needed to infer %s)",
+                       key, what);
     if (w->ndim != ndim)
         return cc_fail(CC_ERR_SHAPE, "clip config: tensor '%s': expected %d dims, found %d", key,
                        ndim, w->ndim);
     *out = w;
     return CC_OK;
+}
+
+static int need(const clip_wmap *m, const char *key, int ndim, const clip_weight **out)
+{
+    return cfg_need_tensor(m, key, ndim, "the architecture", out);
 }
 
 static int grid_of(const char *key, int64_t rows, int *grid)
@@ -111,7 +116,7 @@ static int infer_vit(const clip_wmap *m, const naming_keys *k, int hf, clip_conf
         return rc;
     v->width = (int)w->shape[0];
     v->patch = (int)w->shape[3];
-    v->layers = count_indexed(m, k->vit_layers);
+    v->layers = cfg_count_indexed(m, k->vit_layers);
     if ((rc = need(m, k->vit_pos, 2, &w)) || (rc = grid_of(w->name, w->shape[0], &g)))
         return rc;
     v->resolution = v->patch * g;
@@ -130,7 +135,7 @@ static int infer_resnet(const clip_wmap *m, clip_config *c)
     for (int b = 0; b < 4; b++) {
         char p[32];
         snprintf(p, sizeof p, "visual.layer%d.", b + 1);
-        v->rn_layers[b] = count_indexed(m, p);
+        v->rn_layers[b] = cfg_count_indexed(m, p);
         if (v->rn_layers[b] == 0)
             return cc_fail(CC_ERR_INVALID, "clip config: no 'visual.proj' (ViT) and no "
                                            "'%s0.*' tensors (ResNet): not a CLIP image tower", p);
@@ -176,7 +181,7 @@ static int infer_text(const clip_wmap *m, const naming_keys *k, clip_config *c)
         return rc;
     c->text.width = (int)w->shape[0];
     snprintf(key, sizeof key, "%s%s", tp, k->text_layers);
-    c->text.layers = count_indexed(m, key);
+    c->text.layers = cfg_count_indexed(m, key);
     c->text.heads = c->text.width / 64;
     /* OpenAI: a [W, E] parameter; open_clip proj_bias: a Linear [E, W] + [E]. */
     snprintf(key, sizeof key, "%s%s", tp, k->proj);

@@ -13,6 +13,13 @@ int cfg_is_num(struct json_object *v);
 int cfg_check(const char *path, const char *field, struct json_object *o, int from_weights);
 int cfg_int_or(struct json_object *o, const char *field, int dflt);
 int cfg_heads_ok(const char *path, const char *what, int width, int heads);
+/* 1 + the largest N among tensor names "<prefix>N.<...>"; 0 when none (gaps
+ * are left to the graph builder, which names the first missing tensor). */
+int cfg_count_indexed(const clip_wmap *m, const char *prefix);
+/* The tensor key, checked to have ndim dims (else an error saying it was
+ * needed to infer `what`); shape parts are the caller's to read. */
+int cfg_need_tensor(const clip_wmap *m, const char *key, int ndim, const char *what,
+                    const clip_weight **out);
 /* Sets a tower's unsupported reason once (the first reason is kept). */
 void cfg_refuse(char *why, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -65,33 +65,9 @@ int clip_siglip_in_weights(const clip_wmap *m, int hf)
     return clip_wmap_find(m, hf ? "vision_model.head.probe" : "visual.trunk.attn_pool.latent") != NULL;
 }
 
-static int count_blocks(const clip_wmap *m, const char *prefix)
-{
-    size_t pl = strlen(prefix);
-    int n = 0;
-    for (int i = 0; i < m->n; i++) {
-        const char *k = m->w[i].name;
-        if (strncmp(k, prefix, pl) != 0)
-            continue;
-        char *end;
-        long v = strtol(k + pl, &end, 10);
-        if (end != k + pl && *end == '.' && v >= 0 && v < 100000 && v + 1 > n)
-            n = (int)v + 1;
-    }
-    return n;
-}
-
 static int need(const clip_wmap *m, const char *key, int ndim, const clip_weight **out)
 {
-    const clip_weight *w = clip_wmap_find(m, key);
-    *out = w;
-    if (!w)
-        return cc_fail(CC_ERR_INVALID, "clip config: missing tensor '%s' (needed to infer the "
-                                       "SigLIP image tower)", key);
-    if (w->ndim != ndim)
-        return cc_fail(CC_ERR_SHAPE, "clip config: tensor '%s': expected %d dims, found %d", key,
-                       ndim, w->ndim);
-    return CC_OK;
+    return cfg_need_tensor(m, key, ndim, "the SigLIP image tower", out);
 }
 
 int clip_siglip_infer_vision(const clip_wmap *m, int hf, clip_config *c)
@@ -107,7 +83,7 @@ int clip_siglip_infer_vision(const clip_wmap *m, int hf, clip_config *c)
     c->siglip = 1;
     v->width = (int)w->shape[0];
     v->patch = (int)w->shape[3];
-    v->layers = count_blocks(m, hf ? "vision_model.encoder.layers." : "visual.trunk.blocks.");
+    v->layers = cfg_count_indexed(m, hf ? "vision_model.encoder.layers." : "visual.trunk.blocks.");
     if ((rc = need(m, hf ? "vision_model.embeddings.position_embedding.weight"
                          : "visual.trunk.pos_embed", hf ? 2 : 3, &pos)))
         return rc;
