@@ -3,6 +3,8 @@
 #include "io/spm_files.h"
 #include "io/spm_tokenizer.h"
 
+#include "runtime/fs.h"
+
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,38 +31,14 @@ static int ends_with(const char *s, const char *tail)
     return a >= b && strcmp(s + a - b, tail) == 0;
 }
 
-/* dir + "/" + name, malloc'd. */
-static char *join(const char *dir, const char *name)
-{
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (p)
-        snprintf(p, a + b + 2, "%s%s%s", dir, a && dir[a - 1] == '/' ? "" : "/", name);
-    return p;
-}
-
-static char *dir_of(const char *file)
-{
-    const char *slash = strrchr(file, '/');
-    if (!slash)
-        return strdup(".");
-    size_t n = slash == file ? 1 : (size_t)(slash - file);
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, file, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 /* The model file of a directory: spiece.model, else a Unigram tokenizer.json. */
 static char *model_in_dir(const char *dir)
 {
-    char *p = join(dir, "spiece.model");
+    char *p = rt_path_join(dir, "spiece.model");
     if (!p || is_file(p))
         return p;
     free(p);
-    p = join(dir, "tokenizer.json");
+    p = rt_path_join(dir, "tokenizer.json");
     if (p && is_file(p) && spm_json_is_unigram(p))
         return p;
     free(p);
@@ -102,7 +80,7 @@ static int token_field(struct json_object *cfg, const char *key, char *out, cons
 
 static int read_config(const char *dir, spm_special_tokens *sp)
 {
-    char *path = join(dir, "tokenizer_config.json");
+    char *path = rt_path_join(dir, "tokenizer_config.json");
     if (!path)
         return cc_fail(CC_ERR_NOMEM, "out of memory");
     int rc = CC_OK;
@@ -156,7 +134,7 @@ int spm_files_load(const char *path, spm_model **model, spm_special_tokens *sp)
         dir = strdup(path);
     } else if (is_file(path)) {
         file = strdup(path);
-        dir = dir_of(path);
+        dir = rt_path_dir(path);
     } else {
         return cc_fail(CC_ERR_IO, "%s: no such file or directory", path);
     }
@@ -181,7 +159,7 @@ static struct json_object *obj_get(struct json_object *o, const char *key)
 static int config_clean(const char *dir, spm_clean *clean)
 {
     *clean = SPM_CLEAN_NONE;
-    char *path = join(dir, "open_clip_config.json");
+    char *path = rt_path_join(dir, "open_clip_config.json");
     if (!path)
         return cc_fail(CC_ERR_NOMEM, "out of memory");
     int rc = CC_OK;
@@ -209,7 +187,7 @@ static int config_clean(const char *dir, spm_clean *clean)
 int spm_open_model_dir(const char *path, spm_tokenizer **out)
 {
     *out = NULL;
-    char *dir = is_dir(path) ? strdup(path) : dir_of(path);
+    char *dir = is_dir(path) ? strdup(path) : rt_path_dir(path);
     if (!dir)
         return cc_fail(CC_ERR_NOMEM, "out of memory");
     spm_clean clean = SPM_CLEAN_NONE;

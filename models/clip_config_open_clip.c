@@ -6,9 +6,11 @@
 #include "models/clip_config_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/tok_files.h"
+#include "runtime/fs.h"
 #include "runtime/status.h"
 
 static int apply_vision_sizes(clip_config *c, const char *path, struct json_object *vc)
@@ -106,14 +108,10 @@ static int learned_clip_bpe(const char *path, const char *hf_tok)
 {
     if (strcmp(hf_tok, TOK_HF_TOKENIZER_NAME) != 0)
         return 0;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    return tok_dir_is_clip_bpe(dir);
+    char *dir = rt_path_dir(path);
+    int yes = dir && tok_dir_is_clip_bpe(dir);
+    free(dir);
+    return yes;
 }
 
 static void apply_text_options(clip_config *c, const char *path, struct json_object *tc)

@@ -2,6 +2,7 @@
 #include "runtime/fs.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,4 +31,27 @@ int rt_make_dirs(const char *dir)
     }
     free(p);
     return rc;
+}
+
+char *rt_path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (p)
+        snprintf(p, a + b + 2, "%s%s%s", dir, a && dir[a - 1] == '/' ? "" : "/", name);
+    return p;
+}
+
+char *rt_path_dir(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    if (!slash)
+        return strdup(".");
+    size_t n = slash == file ? 1 : (size_t)(slash - file);
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, file, n);
+        d[n] = '\0';
+    }
+    return d;
 }

@@ -8,4 +8,11 @@
  * (or that exists and is not a folder). */
 int rt_make_dirs(const char *dir);
 
+/* dir + "/" + name (no doubled slash), malloc'd; NULL when out of memory. */
+char *rt_path_join(const char *dir, const char *name);
+
+/* The folder part of a file path, malloc'd: "." when it has none, "/" for a
+ * file in the root; NULL when out of memory. */
+char *rt_path_dir(const char *file);
+
 #endif

@@ -10,6 +10,8 @@
 #include "tools/cmd.h"
 #include "tools/cmd_progress.h"
 
+#include "runtime/fs.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -161,30 +163,6 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static char *path_join(const char *dir, const char *name)
-{
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (p)
-        snprintf(p, a + b + 2, "%s%s%s", dir, a && dir[a - 1] == '/' ? "" : "/", name);
-    return p;
-}
-
-/* The directory part of a file path ("." when it has none). */
-static char *path_dir(const char *file)
-{
-    const char *slash = strrchr(file, '/');
-    if (!slash)
-        return strdup(".");
-    size_t n = slash == file ? 1 : (size_t)(slash - file);
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, file, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 /* The tokenizer of the command: CLIP's BPE or SigLIP's SentencePiece. */
 typedef struct any_tokenizer {
     tok_tokenizer *bpe;
@@ -200,7 +178,7 @@ static void any_free(any_tokenizer *t)
 
 static int load_hf(const char *vocab_json, const char *dir, tok_tokenizer **t)
 {
-    char *merges = path_join(dir, "merges.txt");
+    char *merges = rt_path_join(dir, "merges.txt");
     if (!merges)
         return cmd_error("out of memory");
     int rc = 0;
@@ -219,7 +197,7 @@ static int load_from_dir(const char *dir, const char *opt, const char *arg, tok_
 {
     const char *names[] = {OPENAI_VOCAB, OPENAI_VOCAB_PLAIN};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char *p = path_join(dir, names[i]);
+        char *p = rt_path_join(dir, names[i]);
         if (!p)
             return cmd_error("out of memory");
         int found = is_file(p);
@@ -228,7 +206,7 @@ static int load_from_dir(const char *dir, const char *opt, const char *arg, tok_
         if (found)
             return rc;
     }
-    char *vj = path_join(dir, "vocab.json");
+    char *vj = rt_path_join(dir, "vocab.json");
     if (!vj)
         return cmd_error("out of memory");
     int rc;
@@ -254,7 +232,7 @@ static int load_tokenizer(const char *model, const char *vocab, any_tokenizer *a
         return load_from_dir(arg, opt, arg, t, spm);
     if (!is_file(arg))
         return cmd_error("%s %s: no such file or directory", opt, arg);
-    char *dir = path_dir(arg);
+    char *dir = rt_path_dir(arg);
     if (!dir)
         return cmd_error("out of memory");
     int rc;
@@ -282,7 +260,7 @@ static char *weights_of(const char *model)
                                             "open_clip_pytorch_model.safetensors",
                                             "model.safetensors"};
     for (size_t i = 0; i < sizeof preferred / sizeof preferred[0]; i++) {
-        char *p = path_join(model, preferred[i]);
+        char *p = rt_path_join(model, preferred[i]);
         if (!p || is_file(p))
             return p;
         free(p);
@@ -293,7 +271,7 @@ static char *weights_of(const char *model)
     while (d && !found && (e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
         if (n > 12 && strcmp(e->d_name + n - 12, ".safetensors") == 0)
-            found = path_join(model, e->d_name);
+            found = rt_path_join(model, e->d_name);
     }
     if (d)
         closedir(d);
