@@ -162,6 +162,19 @@ int backend_plan_run(backend_plan *p)
     return p->b->d.iface->plan_run(p->impl);
 }
 
+int backend_plan_run_for(backend_plan *p, int n, const int *tensors)
+{
+    if (!p || n < 0 || (n > 0 && !tensors))
+        return cc_fail(CC_ERR_INVALID, "backend_plan_run_for: expected a plan and n >= 0 tensors, found %s and %d",
+                       p ? "a plan" : "NULL", n);
+    for (int j = 0; j < n; j++)
+        if (tensors[j] < 0 || tensors[j] >= p->g->n_tensors)
+            return cc_fail(CC_ERR_INVALID, "backend_plan_run_for: tensor id %d out of range [0, %d)", tensors[j],
+                           p->g->n_tensors);
+    const backend_iface *f = p->b->d.iface;
+    return f->plan_run_for ? f->plan_run_for(p->impl, n, tensors) : f->plan_run(p->impl);
+}
+
 int backend_plan_node_seconds(const backend_plan *p, double *per_node)
 {
     if (!p || !per_node)

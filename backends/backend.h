@@ -67,6 +67,13 @@ int backend_plan_write(backend_plan *p, int tensor, const void *host, size_t byt
 int backend_plan_read(backend_plan *p, int tensor, void *host, size_t bytes);
 /* Runs every node in schedule order and waits for the result. */
 int backend_plan_run(backend_plan *p);
+/* Runs what tensors[0..n) need: the schedule up to the last node that
+ * writes one of them, then waits. For a training graph, whose forward nodes
+ * come before its backward ones (g_schedule takes the oldest ready node),
+ * that is a forward-only pass: the features of the exact-accumulation and
+ * global-loss feature passes without the backward. Other tensors keep old
+ * contents or are computed too (a backend without prefix runs runs all). */
+int backend_plan_run_for(backend_plan *p, int n, const int *tensors);
 
 /* Seconds per node (g->n_nodes entries) from the last run; -1 where the
  * node had no timed work or the backend keeps no times (the reference

@@ -19,6 +19,7 @@ typedef struct backend_iface {
     int (*plan_write)(void *plan, int tensor, const void *host, size_t bytes);
     int (*plan_read)(void *plan, int tensor, void *host, size_t bytes);
     int (*plan_run)(void *plan);
+    int (*plan_run_for)(void *plan, int n, const int *tensors); /* NULL: plan_run */
     int (*plan_node_seconds)(const void *plan, double *per_node);
     size_t (*plan_arena_bytes)(const void *plan);
     size_t (*plan_scratch_bytes)(const void *plan);

@@ -17,8 +17,11 @@
  * attng_*_cpu (HD a multiple of 16, S <= SMAX): the CPU-class variant, as
  * attention.cl's attention_cpu: one work-item (work-group size 1) per tile
  * of TQ query rows or TK key rows, the head dim in float16 vectors, exp 16
- * scores at a time. attng_dq_cpu needs no stats pass: it holds its rows' P
- * and dP.
+ * scores at a time. One pass per attention: attng_rows_cpu computes P and
+ * dS once and stores them (plan scratch, B*heads*T*S*2 floats), then dQ,
+ * dK and dV are one sweep each over the stored matrices (the node that runs
+ * first runs attng_rows_cpu, and when that is the dq node it also writes
+ * dQ from the rows it holds). No stats pass, no score recomputed.
  *
  * The softmax statistics (online in attng_stats, two-pass over a tile in
  * attng_rows_tile) are attention_softmax.cl's, shared with the forward
@@ -268,33 +271,41 @@ static inline int attng_rows_tile(__global const STORE_T *restrict q, __global c
     return lim;
 }
 
-/* Grid: (ceil(T/TQ), heads, B), local size 1. */
-__kernel void attng_stats_cpu(ATTNG_ARGS(__global float *restrict stats))
+/* The probability matrix P and dS of one attention, written once by
+ * attng_rows_cpu and read by the dq, dk and dv nodes (each one GEMM-like
+ * sweep, nothing recomputed): pd holds P [B][heads][T][SP] then dS in the
+ * same layout, SP = S rounded up to 16. Row t is written for the keys its
+ * tile sees, rounded up to 16 (zeros past the row's last visible key), so
+ * a reader of row t stops there or at the causal bound. */
+static inline __global float *attng_pd_at(__global float *pd, const int T, const int SP, const int DS)
 {
-    const int t0 = get_global_id(0) * TQ;
-    const int h = get_global_id(1);
-    const long b = get_global_id(2);
-    const int nr = min(TQ, T - t0);
-    float sc[TQ][SMAX], dp[TQ][SMAX], lse[TQ], dd[TQ];
-    attng_rows_tile(q, k, v, dout, T, S, C, causal, scale, b, h, t0, nr, sc, dp, lse, dd);
-    long bht;
-    __global float *st = stats + attng_stats_at(T, &bht) + t0;
-    for (int r = 0; r < nr; r++) {
-        st[r] = lse[r];
-        st[bht + r] = dd[r];
-    }
+    const long bh = (long)get_global_size(1) * get_global_size(2);
+    return pd + (DS ? bh * T * SP : 0) + ((long)get_global_id(2) * get_global_size(1) + get_global_id(1)) * T * SP;
 }
 
-/* dQ = dS K * scale for TQ rows; no stats needed. Grid: (ceil(T/TQ), heads, B),
- * local size 1. */
-__kernel void attng_dq_cpu(ATTNG_ARGS(__global STORE_T *restrict dq))
+/* P and dS rows of TQ queries into pd; with want_dq also their dQ rows (the
+ * node that runs this is the dq node, so dS is reused while in registers'
+ * reach). Grid: (ceil(T/TQ), heads, B), local size 1. */
+__kernel void attng_rows_cpu(ATTNG_ARGS(__global float *restrict pd, __global STORE_T *restrict dq),
+                             const int want_dq)
 {
     const int t0 = get_global_id(0) * TQ;
     const int h = get_global_id(1);
     const long b = get_global_id(2);
     const int nr = min(TQ, T - t0);
+    const int SP = (S + 15) & ~15;
     float sc[TQ][SMAX], dp[TQ][SMAX], lse[TQ], dd[TQ];
     const int lim = attng_rows_tile(q, k, v, dout, T, S, C, causal, scale, b, h, t0, nr, sc, dp, lse, dd);
+    const int nch = (lim + 15) / 16;
+    __global float *P = attng_pd_at(pd, T, SP, 0) + (long)t0 * SP;
+    __global float *DS = attng_pd_at(pd, T, SP, 1) + (long)t0 * SP;
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nch; c++) {
+            vstore16(vload16(c, sc[r]), c, P + (long)r * SP);
+            vstore16(vload16(c, dp[r]), c, DS + (long)r * SP);
+        }
+    if (!want_dq)
+        return;
     __global const STORE_T *kb = k + b * S * C + h * HD;
     float16 acc[TQ][NV16];
 #pragma unroll
@@ -321,75 +332,77 @@ __kernel void attng_dq_cpu(ATTNG_ARGS(__global STORE_T *restrict dq))
     }
 }
 
-/* TK key rows from s0 over the queries that see them, 16 queries at a time
- * (the probabilities of a block come from one vector exp). DK 1: dK rows,
- * DK 0: dV rows. */
-static inline void attng_keys_tile(ATTNG_ARGS(__global const float *restrict stats, __global STORE_T *restrict out),
-                                   const int DK)
+/* dQ = dS K * scale from the stored dS, for a dq node that did not run
+ * attng_rows_cpu itself. Grid: (ceil(T/TQ), heads, B), local size 1. */
+__kernel void attng_dq_pd_cpu(ATTNG_ARGS(__global const float *restrict pd, __global STORE_T *restrict dq))
+{
+    const int t0 = get_global_id(0) * TQ;
+    const int h = get_global_id(1);
+    const long b = get_global_id(2);
+    const int nr = min(TQ, T - t0);
+    const int SP = (S + 15) & ~15;
+    __global const float *DS = attng_pd_at((__global float *)pd, T, SP, 1);
+    __global const STORE_T *kb = k + b * S * C + h * HD;
+    float16 acc[TQ][NV16];
+#pragma unroll
+    for (int r = 0; r < TQ; r++)
+#pragma unroll
+        for (int j = 0; j < NV16; j++)
+            acc[r][j] = (float16)(0.0f);
+    const int lim = causal ? min(t0 + nr, S) : S; /* row t is zero past t when causal */
+    for (int s = 0; s < lim; s++) {
+        float16 kv[NV16];
+#pragma unroll
+        for (int j = 0; j < NV16; j++)
+            kv[j] = ST_VLOAD(16, j, kb + (long)s * C);
+#pragma unroll
+        for (int r = 0; r < TQ; r++) {
+            const float d = DS[(long)(t0 + min(r, nr - 1)) * SP + s];
+#pragma unroll
+            for (int j = 0; j < NV16; j++)
+                acc[r][j] = fma((float16)(d), kv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        __global STORE_T *o = dq + (b * T + t0 + r) * C + h * HD;
+#pragma unroll
+        for (int j = 0; j < NV16; j++)
+            ST_VSTORE(16, acc[r][j] * scale, j, o);
+    }
+}
+
+/* TK key rows from s0 over the queries that see them, from the stored
+ * matrices: DK 1: dK = dS^T Q * scale; DK 0: dV = P^T dO. */
+static inline void attng_keys_pd(ATTNG_ARGS(__global const float *restrict pd, __global STORE_T *restrict out),
+                                 const int DK)
 {
     const int s0 = get_global_id(0) * TK;
     const int h = get_global_id(1);
     const long b = get_global_id(2);
     const int nk = min(TK, S - s0);
-    long bht;
-    __global const float *st = stats + attng_stats_at(T, &bht);
-    __global const STORE_T *qb = q + b * T * C + h * HD;
-    __global const STORE_T *gb = dout + b * T * C + h * HD;
-    float16 ks[TK][NV16], vs[TK][NV16], acc[TK][NV16];
+    const int SP = (S + 15) & ~15;
+    __global const float *M = attng_pd_at((__global float *)pd, T, SP, DK);
+    __global const STORE_T *src = (DK ? q : dout) + b * T * C + h * HD;
+    float16 acc[TK][NV16];
 #pragma unroll
-    for (int r = 0; r < TK; r++) {
-        const long row = (b * S + s0 + min(r, nk - 1)) * C + h * HD;
+    for (int r = 0; r < TK; r++)
 #pragma unroll
-        for (int j = 0; j < NV16; j++) {
-            ks[r][j] = ST_VLOAD(16, j, k + row);
-            vs[r][j] = ST_VLOAD(16, j, v + row);
+        for (int j = 0; j < NV16; j++)
             acc[r][j] = (float16)(0.0f);
-        }
-    }
-    for (int tc = causal ? s0 : 0; tc < T; tc += 16) {
-        const int nt = min(16, T - tc);
-        float sc[TK][16], dpv[TK][16], l16[16], d16[16];
-        /* scores, then (dK) dP: one operand set live per sweep */
-        for (int tt = 0; tt < 16; tt++) {
-            const int t = tc + tt;
-            float16 qv[NV16];
+    for (int t = causal ? s0 : 0; t < T; t++) {
+        float16 row[NV16];
 #pragma unroll
-            for (int j = 0; j < NV16; j++)
-                qv[j] = ST_VLOAD(16, j, qb + (long)min(t, T - 1) * C) * scale;
-#pragma unroll
-            for (int r = 0; r < TK; r++)
-                sc[r][tt] = (tt >= nt || (causal && s0 + r > t)) ? -INFINITY : attng_dot16(qv, ks[r]);
-            l16[tt] = tt < nt ? st[t] : 0.0f;
-            d16[tt] = tt < nt ? st[bht + t] : 0.0f;
-        }
-        if (DK) {
-            for (int tt = 0; tt < 16; tt++) {
-                float16 gv[NV16];
-#pragma unroll
-                for (int j = 0; j < NV16; j++)
-                    gv[j] = ST_VLOAD(16, j, gb + (long)min(tc + tt, T - 1) * C);
-#pragma unroll
-                for (int r = 0; r < TK; r++)
-                    dpv[r][tt] = attng_dot16(gv, vs[r]);
-            }
-        }
-        const float16 lv = vload16(0, l16), dv = vload16(0, d16);
+        for (int j = 0; j < NV16; j++)
+            row[j] = ST_VLOAD(16, j, src + (long)t * C);
+        __global const float *mr = M + (long)t * SP + s0;
 #pragma unroll
         for (int r = 0; r < TK; r++) {
-            const float16 p = exp(vload16(0, sc[r]) - lv);
-            vstore16(DK ? p * (vload16(0, dpv[r]) - dv) : p, 0, sc[r]);
-        }
-        for (int tt = 0; tt < nt; tt++) {
-            __global const STORE_T *src = (DK ? qb : gb) + (long)(tc + tt) * C;
-            float16 row[NV16];
+            /* past the key range or a key this query does not see: the
+             * entry may be unwritten */
+            const float w = (r >= nk || (causal && s0 + r > t)) ? 0.0f : mr[r];
 #pragma unroll
             for (int j = 0; j < NV16; j++)
-                row[j] = ST_VLOAD(16, j, src);
-#pragma unroll
-            for (int r = 0; r < TK; r++)
-#pragma unroll
-                for (int j = 0; j < NV16; j++)
-                    acc[r][j] = fma((float16)(sc[r][tt]), row[j], acc[r][j]);
+                acc[r][j] = fma((float16)(w), row[j], acc[r][j]);
         }
     }
     const float f = DK ? scale : 1.0f;
@@ -402,6 +415,6 @@ static inline void attng_keys_tile(ATTNG_ARGS(__global const float *restrict sta
 }
 
 /* Grid: (ceil(S/TK), heads, B), local size 1. */
-ATTNG_KEY_KERNEL(attng_dk_cpu, attng_keys_tile, 1)
-ATTNG_KEY_KERNEL(attng_dv_cpu, attng_keys_tile, 0)
+ATTNG_KEY_KERNEL(attng_dk_pd_cpu, attng_keys_pd, 1)
+ATTNG_KEY_KERNEL(attng_dv_pd_cpu, attng_keys_pd, 0)
 #endif

@@ -5,7 +5,12 @@
  *   _rows : a 2-D walk where each operand has its own row and column stride
  *           (0 = broadcast), covering bias rows, columns and scalars;
  *   _nd   : the general numpy broadcast, up to 6 dims, shape and strides read
- *           from a small constant buffer written when the plan is built. */
+ *           from a small constant buffer written when the plan is built;
+ *   _nd16 : CPU class, up to 3 dims, each operand contiguous along the
+ *           innermost dim or broadcast over it (a per-channel mean against
+ *           [N, C, H*W], BatchNorm in training): 16 elements per work-item
+ *           as one float16 (the one-element kernels gather: RN50's training
+ *           BatchNorm sub, mul and add took ~8 ns per element). */
 #include "common.cl" /* erf_fast, erf_fast16 */
 
 #define UNARY(NAME, EXPR)                                                      \
@@ -80,6 +85,29 @@ UNARY16(ew16_silu, v / (1.0f + exp(-v)))
                     float v = b[ib + i0 * meta[12] + i1 * meta[13] + i2 * meta[14]]; \
                     y[iy + i0 * meta[18] + i1 * meta[19] + i2 * meta[20]] = (EXPR); \
                 }                                                              \
+    }                                                                          \
+    /* Grid (ceil(n2 / 16), n1, n0); y contiguous [n0, n1, n2]; an operand's \
+     * element (q, r, e) at q * s0 + r * s1 + e * inner (inner 0 or 1). The \
+     * last chunk of a row (n2 not a multiple of 16) runs in scalars. */     \
+    __kernel void ew_##OP##_nd16(__global const float *a, __global const float *b, \
+                                 __global float *y, const long n2,             \
+                                 const long as0, const long as1, const int ain, \
+                                 const long bs0, const long bs1, const int bin) \
+    {                                                                          \
+        const long j = (long)get_global_id(0) * 16, r = get_global_id(1), q = get_global_id(2); \
+        const long ia = q * as0 + r * as1 + (ain ? j : 0);                     \
+        const long ib = q * bs0 + r * bs1 + (bin ? j : 0);                     \
+        const long iy = (q * (long)get_global_size(1) + r) * n2 + j;           \
+        if (j + 16 <= n2) {                                                    \
+            const float16 u = ain ? vload16(0, a + ia) : (float16)(a[ia]);     \
+            const float16 v = bin ? vload16(0, b + ib) : (float16)(b[ib]);     \
+            vstore16((EXPR), 0, y + iy);                                       \
+            return;                                                            \
+        }                                                                      \
+        for (long e = 0; j + e < n2; e++) {                                    \
+            const float u = a[ia + (ain ? e : 0)], v = b[ib + (bin ? e : 0)];  \
+            y[iy + e] = (EXPR);                                                \
+        }                                                                      \
     }
 
 BINARY(add, u + v)

@@ -138,7 +138,9 @@ void train_exec_free(train_exec *e)
  * from them, labels or feature gradients, seed; params stay in the plan),
  * runs the plan, reads the BatchNorm batch statistics and updates the
  * running buffers. */
-static int run_micro(train_exec *e, const float *pixels, const int32_t *ids)
+/* Binds a micro-batch and runs the plan; fwd_only runs the forward pass
+ * alone (backend_plan_run_for: the features and BatchNorm batch statistics). */
+static int run_micro_as(train_exec *e, const float *pixels, const int32_t *ids, int fwd_only)
 {
     clip_train_graph *tg = e->tg;
     const graph *g = tg->g;
@@ -150,8 +152,21 @@ static int run_micro(train_exec *e, const float *pixels, const int32_t *ids)
             return cc_fail(CC_ERR_INVALID, "trainer: input '%s' has no data", g->tensors[t].name);
         rc = backend_plan_write(e->plan, t, e->slots[t], g_nbytes(g, t));
     }
-    if (!rc)
+    if (!rc && !fwd_only)
         rc = backend_plan_run(e->plan);
+    if (!rc && fwd_only) {
+        int *want = malloc(sizeof(int) * (size_t)(2 + 2 * tg->n_bn));
+        if (!want)
+            return cc_fail(CC_ERR_NOMEM, "trainer: the feature pass's %d tensors", 2 + 2 * tg->n_bn);
+        want[0] = tg->img;
+        want[1] = tg->txt;
+        for (int i = 0; i < tg->n_bn; i++) {
+            want[2 + 2 * i] = tg->bn[i].mean;
+            want[3 + 2 * i] = tg->bn[i].var;
+        }
+        rc = backend_plan_run_for(e->plan, 2 + 2 * tg->n_bn, want);
+        free(want);
+    }
     for (int i = 0; i < tg->n_bn && !rc; i++) {
         size_t b = (size_t)tg->bn[i].channels * sizeof(float);
         rc = backend_plan_read(e->plan, tg->bn[i].mean, e->bn_host[i], b);
@@ -161,6 +176,11 @@ static int run_micro(train_exec *e, const float *pixels, const int32_t *ids)
     if (!rc)
         rc = bn_update(e, e->bn_host, e->bn_host + tg->n_bn);
     return rc;
+}
+
+static int run_micro(train_exec *e, const float *pixels, const int32_t *ids)
+{
+    return run_micro_as(e, pixels, ids, 0);
 }
 
 int train_exec_micro(train_exec *e, const float *pixels, const int32_t *ids, float *loss)
@@ -190,7 +210,7 @@ int train_exec_features(train_exec *e, const float *pixels, const int32_t *ids, 
     clip_train_graph *tg = e->tg;
     const size_t be = (size_t)tg->batch * (size_t)tg->dim;
     memset(tg->d_host, 0, (2 * be + 2) * sizeof *tg->d_host);
-    rc = run_micro(e, pixels, ids);
+    rc = run_micro_as(e, pixels, ids, 1); /* forward only: the seeds are not needed */
     if (!rc)
         rc = backend_plan_read(e->plan, tg->img, img, be * sizeof *img);
     if (!rc)

@@ -35,6 +35,9 @@ void ocl_plan_params_changed(ocl_plan *p);
 
 /* Enqueue every launch in order and wait once. */
 int ocl_plan_run(ocl_plan *p);
+/* A prefix run: the launches of the schedule up to the last node that writes
+ * one of tensors[0..n), then wait (backend_plan_run_for). */
+int ocl_plan_run_for(ocl_plan *p, int n, const int *tensors);
 /* Launches (and host calls) the last ocl_plan_run() enqueued: all of them
  * after a param change, the static ones skipped otherwise; 0 before a run. */
 int ocl_plan_last_run_launches(const ocl_plan *p);

@@ -65,6 +65,10 @@ static int ocl_iface_plan_read(void *plan, int t, void *host, size_t bytes)
     return ocl_plan_read(plan_of(plan), t, host, bytes);
 }
 static int ocl_iface_plan_run(void *plan) { return ocl_plan_run(plan_of(plan)); }
+static int ocl_iface_plan_run_for(void *plan, int n, const int *tensors)
+{
+    return ocl_plan_run_for(plan_of(plan), n, tensors);
+}
 static int ocl_iface_node_seconds(const void *plan, double *per_node)
 {
     const ocl_iface_plan *p = plan;
@@ -189,6 +193,7 @@ static const backend_iface ocl_iface = {
     .plan_write = ocl_iface_plan_write,
     .plan_read = ocl_iface_plan_read,
     .plan_run = ocl_iface_plan_run,
+    .plan_run_for = ocl_iface_plan_run_for,
     .plan_node_seconds = ocl_iface_node_seconds,
     .plan_arena_bytes = ocl_iface_arena_bytes,
     .plan_scratch_bytes = ocl_iface_scratch_bytes,

@@ -57,6 +57,24 @@ static int lower_binary(ocl_lower *lc, int node, const char *pre)
         size_t gws = (size_t)shape[0];
         return ocl_lower_launch(lc, node, k, 1, &gws, NULL);
     }
+    /* CPU class, up to 3 dims, each operand contiguous along the innermost
+     * dim or broadcast over it: 16 elements per work-item (ew_*_nd16) */
+    if (nd <= 3 && !ocl_lower_gpu_rows(lc) && (st[1][nd - 1] == 0 || st[1][nd - 1] == 1) &&
+        (st[2][nd - 1] == 0 || st[2][nd - 1] == 1) && st[0][nd - 1] == 1) {
+        int64_t sh[3] = {1, 1, 1}, sa[3] = {0, 0, 0}, sb[3] = {0, 0, 0};
+        for (int d = 0; d < nd; d++) {
+            sh[3 - nd + d] = shape[d];
+            sa[3 - nd + d] = st[1][d];
+            sb[3 - nd + d] = st[2][d];
+        }
+        snprintf(name, sizeof name, "ew_%s_nd16", pre);
+        if ((rc = ocl_lower_kernel(lc, "elementwise.cl", name, "", &k)) ||
+            (rc = ocl_set_args(k, "mmmlllilli", a, b, y, sh[2], sa[0], sa[1], (int)sa[2], sb[0], sb[1],
+                               (int)sb[2])))
+            return rc;
+        size_t gws[3] = {(size_t)((sh[2] + 15) / 16), (size_t)sh[1], (size_t)sh[0]};
+        return ocl_lower_launch(lc, node, k, 3, gws, NULL);
+    }
     if (nd <= 2) {
         /* Rows x cols; a single collapsed dim is one row. */
         int64_t rows = nd == 2 ? shape[0] : 1, cols = shape[nd - 1];

@@ -54,6 +54,7 @@ struct ocl_plan {
     int ran;
     int last_run_launches;  /* enqueued by the last run */
     int params_dirty;       /* a param may have changed since the last run */
+    int static_done;        /* while dirty: the static launches before this index are current */
     unsigned char *is_param; /* per tensor: G_ROLE_PARAM */
     ocl_memo *memo;         /* derived buffers shared between nodes */
     int n_memo, cap_memo;
@@ -530,13 +531,20 @@ static int check_io(const ocl_plan *p, int tensor, size_t bytes, const char *wha
     return 0;
 }
 
+/* A param may have changed: every static launch runs again. */
+static void params_dirty(ocl_plan *p)
+{
+    p->params_dirty = 1;
+    p->static_done = 0;
+}
+
 int ocl_plan_write(ocl_plan *p, int tensor, const void *host, size_t bytes)
 {
     int rc = check_io(p, tensor, bytes, "ocl_plan_write");
     if (rc || bytes == 0)
         return rc;
     if (p->is_param[tensor])
-        p->params_dirty = 1;
+        params_dirty(p);
     RT_CHECK(clEnqueueWriteBuffer(p->ctx->queue, p->mem[tensor], CL_TRUE, 0, bytes, host, 0, NULL, NULL));
     return 0;
 }
@@ -556,14 +564,14 @@ cl_mem ocl_plan_mem(ocl_plan *p, int tensor)
         return NULL;
     /* the caller may write a param through it: redo what derives from params */
     if (p->is_param[tensor])
-        p->params_dirty = 1;
+        params_dirty(p);
     return p->mem[tensor];
 }
 
 void ocl_plan_params_changed(ocl_plan *p)
 {
     if (p)
-        p->params_dirty = 1;
+        params_dirty(p);
 }
 
 size_t ocl_plan_arena_bytes(const ocl_plan *p) { return p ? p->arena_bytes : 0; }
@@ -574,7 +582,9 @@ size_t ocl_plan_derived_bytes(const ocl_plan *p) { return p ? p->need.derived : 
 
 int ocl_plan_last_run_launches(const ocl_plan *p) { return p ? p->last_run_launches : 0; }
 
-int ocl_plan_run(ocl_plan *p)
+/* Launches [0, end) in order, then clFinish; end < n_launches is a prefix
+ * run (ocl_plan_run_for). */
+static int run_launches(ocl_plan *p, int end)
 {
     cl_command_queue q = p->ctx->queue;
     int enqueued = 0;
@@ -588,7 +598,7 @@ int ocl_plan_run(ocl_plan *p)
             }
             ev = &p->events[i];
         }
-        if (L->once && !p->params_dirty)
+        if (i >= end || (L->once && (!p->params_dirty || i < p->static_done)))
             continue;
         enqueued++;
         if (L->k) {
@@ -614,7 +624,10 @@ int ocl_plan_run(ocl_plan *p)
         return cc_fail(CC_ERR_OPENCL, "ocl_plan_run: clFinish failed: %s", rt_cl_error_string(err));
     p->ran = 1;
     p->last_run_launches = enqueued;
-    p->params_dirty = 0;
+    if (end < p->n_launches) /* later static launches still see old params */
+        p->static_done = p->params_dirty && end > p->static_done ? end : p->static_done;
+    else
+        p->params_dirty = p->static_done = 0;
     if (p->events) {
         for (int n = 0; n < p->n_nodes; n++)
             p->node_seconds[n] = -1.0;
@@ -629,6 +642,52 @@ int ocl_plan_run(ocl_plan *p)
         }
     }
     return 0;
+}
+
+int ocl_plan_run(ocl_plan *p) { return run_launches(p, p->n_launches); }
+
+int ocl_plan_run_for(ocl_plan *p, int n, const int *tensors)
+{
+    const graph *g = p->g;
+    int *order = malloc(sizeof(int) * (size_t)(g->n_nodes + 1)), *pos = malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
+    if (!order || !pos) {
+        free(order);
+        free(pos);
+        return cc_fail(CC_ERR_NOMEM, "ocl_plan_run_for: schedule of %d nodes", g->n_nodes);
+    }
+    const int n_order = g_schedule(g, order);
+    for (int i = 0; i < g->n_nodes; i++)
+        pos[i] = n_order; /* not scheduled */
+    for (int i = 0; i < n_order; i++)
+        pos[order[i]] = i;
+    /* the last schedule position that writes a wanted tensor: everything it
+     * needs is scheduled before it. A tensor no scheduled node writes (an
+     * input, a param) needs nothing; an unknown one gets the full run. */
+    int last = -1, end = 0;
+    for (int j = 0; j < n; j++) {
+        if (tensors[j] < 0 || tensors[j] >= g->n_tensors) {
+            last = n_order;
+            break;
+        }
+        const int role = g->tensors[tensors[j]].role;
+        int found = role == G_ROLE_INPUT || role == G_ROLE_PARAM;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i].out == tensors[j] && pos[i] < n_order) {
+                found = 1;
+                last = pos[i] > last ? pos[i] : last;
+            }
+        if (!found)
+            last = n_order;
+    }
+    /* launches follow the schedule; a fused run's go with its first node */
+    for (; end < p->n_launches; end++) {
+        const int nd = p->launches[end].node;
+        if (nd >= 0 && nd < g->n_nodes && pos[nd] > last)
+            break;
+    }
+    free(order);
+    free(pos);
+    return run_launches(p, end);
 }
 
 int ocl_plan_node_seconds(const ocl_plan *p, double *per_node)

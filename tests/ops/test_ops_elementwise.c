@@ -83,11 +83,18 @@ static const bcase cases[] = {
     { 6, { 2, 3, 1, 2, 1, 3 }, 6, { 1, 3, 2, 1, 5, 3 }, "general 6-d" },
     { 4, { 1, 7, 1, 33 }, 4, { 1, 7, 1, 33 }, "size-1 dims" },
     { 3, { 7, 3, 33 }, 3, { 7, 1, 33 }, "middle broadcast" },
+    /* BatchNorm in training: [N, C, H*W] against a per-channel [C, 1] (CPU
+     * class: ew_*_nd16, 16 elements per item, a scalar tail when H*W is not
+     * a multiple of 16) */
+    { 3, { 4, 6, 49 }, 2, { 6, 1 }, "per channel, inner 49" },
+    { 2, { 5, 1 }, 3, { 2, 5, 64 }, "per channel first, inner 64" },
+    { 4, { 2, 3, 14, 14 }, 3, { 3, 1, 1 }, "per channel NCHW 14x14" },
+    { 3, { 3, 4, 40 }, 3, { 1, 4, 40 }, "outer broadcast, inner 40" },
+    { 2, { 3, 1 }, 2, { 1, 20 }, "outer product, inner 20" },
 };
 
-static void test_binary(void **state)
+static void binary_cases(void)
 {
-    (void)state;
     struct { binary_fn fn; const char *name; } ops[] = {
         { g_add, "add" }, { g_sub, "sub" }, { g_mul, "mul" }, { g_div, "div" },
     };
@@ -109,6 +116,22 @@ static void test_binary(void **state)
             g_free(g);
         }
     }
+}
+
+static void test_binary(void **state)
+{
+    (void)state;
+    binary_cases();
+}
+
+/* The one-element kernels (_rows, _nd) on the same cases: the layouts a
+ * GPU-class device gets, forced on PoCL. */
+static void test_binary_gpu_rows(void **state)
+{
+    (void)state;
+    setenv("CLIPCL_FORCE_VARIANT", "gpu", 1);
+    binary_cases();
+    unsetenv("CLIPCL_FORCE_VARIANT");
 }
 
 /* A chain (bias add -> gelu -> scale -> residual add) checks that arena
@@ -179,6 +202,7 @@ int main(void)
     const struct CMUnitTest t[] = {
         cmocka_unit_test(test_unary),
         cmocka_unit_test(test_binary),
+        cmocka_unit_test(test_binary_gpu_rows),
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_plan_profiling),
     };

@@ -4,7 +4,11 @@
  * head dims 1, 3, 6, 16, 32, 64; CLIP's shapes; a score range wide enough
  * that the log-sum-exp must subtract the row max. Head dims that are
  * multiples of 16 take the CPU-class kernels on PoCL by default; the
- * one-row-per-work-item kernels run on them too, forced. */
+ * one-row-per-work-item kernels run on them too, forced. The CPU-class
+ * kernels compute P and dS in whichever node of an attention runs first and
+ * keep them for the others (in one buffer shared by attentions that run one
+ * after another): the nodes in every order, a subset of them, and two
+ * attentions, one after the other and interleaved. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,28 +25,48 @@
  * measured <= 1.1e-6 (the r4 case) */
 #define RTOL_ATTN_GRAD 1e-5f
 
-static void attn_grad_case(int64_t B, int64_t T, int64_t S, int64_t C, int heads, int causal, float range)
+/* The gradient nodes of one attention in the order `which` lists (-1 ends
+ * it; an absent one is not built), inputs named with prefix p. */
+static void add_attention(graph *g, const char *p, int64_t B, int64_t T, int64_t S, int64_t C, int heads, int causal,
+                          const int *which, int n, int *ins)
 {
-    graph *g = g_new();
     int64_t qs[3] = {B, T, C}, ks[3] = {B, S, C};
-    int q = g_input(g, "q", G_F32, 3, qs);
-    int k = g_input(g, "k", G_F32, 3, ks);
-    int v = g_input(g, "v", G_F32, 3, ks);
-    int d = g_input(g, "dout", G_F32, 3, qs);
-    for (int which = 0; which < 3; which++) {
-        int y = g_attention_grad(g, q, k, v, d, heads, causal, which);
+    char nm[32];
+    static const char *const in_names[4] = {"q", "k", "v", "dout"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(nm, sizeof nm, "%s%s", p, in_names[i]);
+        ins[i] = g_input(g, nm, G_F32, 3, i == 1 || i == 2 ? ks : qs);
+    }
+    for (int i = 0; i < n && which[i] >= 0; i++) {
+        int y = g_attention_grad(g, ins[0], ins[1], ins[2], ins[3], heads, causal, which[i]);
         assert_true(y >= 0);
-        g_set_name(g, y, which == 0 ? "dq" : which == 1 ? "dk" : "dv");
+        snprintf(nm, sizeof nm, "%s%s", p, which[i] == 0 ? "dq" : which[i] == 1 ? "dk" : "dv");
+        g_set_name(g, y, nm);
         g_mark_output(g, y);
     }
+}
+
+static void attn_grad_order(int64_t B, int64_t T, int64_t S, int64_t C, int heads, int causal, float range,
+                            const int *which)
+{
+    graph *g = g_new();
+    int ins[4];
+    add_attention(g, "", B, T, S, C, heads, causal, which, 3, ins);
     char label[112];
-    snprintf(label, sizeof label, "attention grad B%lld T%lld S%lld C%lld h%d%s r%g", (long long)B, (long long)T,
-             (long long)S, (long long)C, heads, causal ? " causal" : "", (double)range);
+    snprintf(label, sizeof label, "attention grad B%lld T%lld S%lld C%lld h%d%s r%g order %d%d%d", (long long)B,
+             (long long)T, (long long)S, (long long)C, heads, causal ? " causal" : "", (double)range, which[0],
+             which[1], which[2]);
     oh_opts o = oh_tol(RTOL_ATTN_GRAD);
     o.lo = -range;
     o.hi = range;
     assert_int_equal(oh_check(g, &o, label), 0);
     g_free(g);
+}
+
+static void attn_grad_case(int64_t B, int64_t T, int64_t S, int64_t C, int heads, int causal, float range)
+{
+    static const int all[3] = {0, 1, 2};
+    attn_grad_order(B, T, S, C, heads, causal, range, all);
 }
 
 static void test_self(void **state)
@@ -75,6 +99,48 @@ static void test_cross_and_range(void **state)
     attn_grad_case(2, 33, 33, 64, 2, 1, 4.0f); /* scores up to ~100: exp overflows without the max */
 }
 
+/* The node that runs first fills P and dS: dk or dv first, dq last or absent. */
+static void test_node_orders(void **state)
+{
+    (void)state;
+    static const int orders[][3] = {{1, 2, 0}, {2, 0, 1}, {2, 1, -1}, {1, -1, -1}, {0, -1, -1}, {2, -1, -1}};
+    for (size_t i = 0; i < sizeof orders / sizeof orders[0]; i++) {
+        attn_grad_order(2, 77, 77, 64, 4, 1, 1.0f, orders[i]);
+        attn_grad_order(2, 19, 33, 32, 2, 0, 1.0f, orders[i]);
+    }
+}
+
+/* Two attentions of different sizes in one graph: the second's nodes after
+ * the first's (one shared P and dS buffer, sized for the larger), or
+ * interleaved with them (a buffer each). */
+static void test_two_attentions(void **state)
+{
+    (void)state;
+    static const int all[3] = {0, 1, 2}, dq[1] = {0}, dkv[2] = {1, 2};
+    for (int interleave = 0; interleave < 2; interleave++) {
+        graph *g = g_new();
+        int a[4], b[4];
+        if (!interleave) {
+            add_attention(g, "a_", 2, 50, 50, 128, 2, 0, all, 3, a);
+            add_attention(g, "b_", 3, 77, 77, 64, 4, 1, all, 3, b);
+        } else { /* a's dq, all of b, then a's dk and dv */
+            add_attention(g, "a_", 2, 50, 50, 128, 2, 0, dq, 1, a);
+            add_attention(g, "b_", 3, 77, 77, 64, 4, 1, all, 3, b);
+            for (int i = 0; i < 2; i++) {
+                int y = g_attention_grad(g, a[0], a[1], a[2], a[3], 2, 0, dkv[i]);
+                assert_true(y >= 0);
+                g_set_name(g, y, i ? "a_dv" : "a_dk");
+                g_mark_output(g, y);
+            }
+        }
+        oh_opts o = oh_tol(RTOL_ATTN_GRAD);
+        o.lo = -1.0f;
+        o.hi = 1.0f;
+        assert_int_equal(oh_check(g, &o, interleave ? "two attentions, interleaved" : "two attentions"), 0);
+        g_free(g);
+    }
+}
+
 static void test_rows_forced(void **state)
 {
     (void)state;
@@ -99,6 +165,8 @@ int main(void)
         cmocka_unit_test(test_self),
         cmocka_unit_test(test_clip_shapes),
         cmocka_unit_test(test_cross_and_range),
+        cmocka_unit_test(test_node_orders),
+        cmocka_unit_test(test_two_attentions),
         cmocka_unit_test_teardown(test_rows_forced, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
