@@ -18,11 +18,6 @@ typedef struct cmd_model_opts {
     const char *dtype; /* as given, NULL when absent */
 } cmd_model_opts;
 
-/* The --dtype line of the CLIP commands' help texts. */
-#define CMD_DTYPE_HELP                                                                           \
-    "  --dtype T       weight storage on the device: f32 (default), f16 or bf16 (the\n"         \
-    "                  GEMM weights in 16 bits, fp32 arithmetic; docs/cli.md)\n"
-
 /* Matches --model, --device, --vocab, --batch, --dtype or --allow-unused at argv[*i]. Returns 1 when
  * consumed, 0 when argv[*i] is something else, 2 after a usage error. */
 int cmd_model_option(int argc, char **argv, int *i, cmd_model_opts *o);
