@@ -87,6 +87,24 @@ void backend_close(backend *b)
     free(b);
 }
 
+int backend_set_weight_dtype(backend *b, rt_dtype dt)
+{
+    if (!b)
+        return cc_fail(CC_ERR_INVALID, "backend_set_weight_dtype: backend is NULL");
+    if ((int)dt < RT_DTYPE_F32 || (int)dt > RT_DTYPE_BF16)
+        return cc_fail(CC_ERR_INVALID, "weight dtype %d: expected " RT_DTYPE_CHOICES, (int)dt);
+    if (!b->d.ctx) {
+        if (dt == RT_DTYPE_F32)
+            return CC_OK;
+        return cc_fail(CC_ERR_UNSUPPORTED, "dtype %s: the reference backend stores weights in f32 only",
+                       rt_dtype_name(dt));
+    }
+    b->d.ctx->weight_dtype = dt;
+    return CC_OK;
+}
+
+rt_dtype backend_weight_dtype(const backend *b) { return b && b->d.ctx ? b->d.ctx->weight_dtype : RT_DTYPE_F32; }
+
 const char *backend_name(const backend *b) { return b ? b->d.name : ""; }
 const rt_device_info *backend_device(const backend *b) { return b ? b->d.device : NULL; }
 int backend_profiling(const backend *b) { return b ? b->d.profiling : 0; }

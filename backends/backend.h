@@ -38,6 +38,15 @@ typedef struct backend_optim backend_optim;
 int backend_open(const char *device, int profiling, backend **out);
 void backend_close(backend *b);
 
+/* Storage of the weights of plans created from now on (docs/gemm.md
+ * "Half-precision storage"): RT_DTYPE_F16 / RT_DTYPE_BF16 keep the GEMM
+ * weights packed once (inference plans) in 16 bits, arithmetic in fp32.
+ * For inference: an optimizer step re-packs in the same type, so training
+ * keeps f32 (the default). The reference backend refuses anything but f32
+ * (CC_ERR_UNSUPPORTED, one line). */
+int backend_set_weight_dtype(backend *b, rt_dtype dt);
+rt_dtype backend_weight_dtype(const backend *b);
+
 /* Where warnings go (the library prints nothing): one line each, e.g. a
  * kernel variant the self-check disabled. NULL (the default) drops them.
  * Process-wide; the tool sets it once. */

@@ -245,6 +245,19 @@ int clipcl_preprocess_describe(const clipcl_model *m, char *buf, size_t cap);
  * the original model's. With this flag such tensors are loaded anyway and
  * listed by clipcl_load_notes as warnings. */
 #define CLIPCL_LOAD_ALLOW_UNUSED 1
+/* Half-precision storage (docs/library.md): the model's GEMM weights (every
+ * matmul and convolution weight, packed once on the device) are stored in
+ * 16 bits, f16 (IEEE half) or bf16 (bfloat16), both rounded to nearest even;
+ * arithmetic and accumulation stay float32 and so do activations, the
+ * token embedding and the small vectors (biases, norms, positional
+ * embeddings). Features stay within cosine 0.9999 of float32. At most one
+ * of the two; the reference device ("ref") refuses them. */
+#define CLIPCL_LOAD_F16 2
+#define CLIPCL_LOAD_BF16 4
+/* "f32" (0), "f16" (CLIPCL_LOAD_F16) or "bf16" (CLIPCL_LOAD_BF16), any case
+ * (also float32, float16, bfloat16) -> *flag; else CLIPCL_ERR_INVALID, the
+ * message naming the value and the choices. */
+int clipcl_dtype_flag(const char *dtype, int *flag);
 /* clipcl_load with flags (CLIPCL_LOAD_*; any other bit is CLIPCL_ERR_INVALID). */
 int clipcl_load_opts(const char *model, const char *device, int flags, clipcl_model **out);
 /* Lines for the user about the loaded model, each ending in '\n' (a model

@@ -13,8 +13,23 @@
  * -DEPI_ACT=1 gelu (erf form), 2 quickgelu, 3 relu, applied after the bias;
  * -DEPI_RES=1 then adds a residual R laid out like C. Without them every
  * kernel computes exactly what it did before epilogues existed.
- * Offsets and batch strides are in floats. */
+ * Offsets and batch strides are in elements.
+ * Storage of weights packed once (kernels/panel.cl): -DPANEL_B_DT=1|2 makes
+ * B's panels (packed by gemm_pack_b, read by gemm_tiled / gemm_tiled_pa;
+ * gemm_local's B and gemm_transpose's / gemm_convert_b's output) f16 or
+ * bf16, -DPANEL_A_DT the same for A's row panels (gemm_pack_a,
+ * gemm_tiled_pa). Accumulation stays fp32; without them (0) the code and the
+ * bits are those of f32 storage. Activations are never 16-bit here. */
 #include "common.cl" /* FLOATN, PRELUDE_CAT, erf_fast */
+#include "panel.cl"  /* PANEL_T, PANEL_LOAD1, PANEL_LOADV, PANEL_STORE1 */
+#ifndef PANEL_A_DT
+#define PANEL_A_DT 0
+#endif
+#ifndef PANEL_B_DT
+#define PANEL_B_DT 0
+#endif
+#define AT PANEL_T(PANEL_A_DT)
+#define BT PANEL_T(PANEL_B_DT)
 #ifndef TM
 #define TM 8
 #endif
@@ -70,7 +85,7 @@ static inline floatV gemm_epiV(floatV v, const floatV r)
  * Grid: (K, panels, batch). trans_b: B[b] is [N, K]. */
 __kernel void gemm_pack_b(const int N, const int K, const int trans_b,
                           __global const float *restrict B, const long b_off,
-                          const long b_stride, __global float *restrict Bp, const int p_base)
+                          const long b_stride, __global BT *restrict Bp, const int p_base)
 {
     const int k = get_global_id(0);
     const int p = get_global_id(1);
@@ -78,35 +93,48 @@ __kernel void gemm_pack_b(const int N, const int K, const int trans_b,
     const int P = get_global_size(1);
     const int n0 = (p_base + p) * PW;
     __global const float *src = B + b_off + (long)b * b_stride;
-    __global float *dst = Bp + (((long)b * P + p) * K + k) * PW;
+    __global BT *dst = Bp + (((long)b * P + p) * K + k) * PW;
     if (!trans_b) {
         src += (long)k * N + n0;
+#if PANEL_B_DT == 0
         if (n0 + PW <= N) {
             _Pragma("unroll")
             for (int j = 0; j < NV; j++) vstoreV(vloadV(0, src + j * VW), 0, dst + j * VW);
-        } else {
-            for (int j = 0; j < PW; j++) dst[j] = (n0 + j < N) ? src[j] : 0.0f;
+            return;
         }
+#endif
+        for (int j = 0; j < PW; j++) PANEL_STORE1(PANEL_B_DT, (n0 + j < N) ? src[j] : 0.0f, j, dst);
     } else {
         src += (long)n0 * K + k;
-        for (int j = 0; j < PW; j++) dst[j] = (n0 + j < N) ? src[(long)j * K] : 0.0f;
+        for (int j = 0; j < PW; j++) PANEL_STORE1(PANEL_B_DT, (n0 + j < N) ? src[(long)j * K] : 0.0f, j, dst);
     }
 }
 
 /* dst[b][c][r] = src[b][r][c] for an R x Cn source. Used to turn trans_a
- * into a plain row-major A. Grid: (Cn, ceil(R/16), batch); each work-item
- * writes 16 contiguous floats of one destination row. */
+ * into a plain row-major A (and a weight's trans_b for gemm_local, then
+ * stored as PANEL_B_DT). Grid: (Cn, ceil(R/16), batch); each work-item
+ * writes 16 contiguous elements of one destination row. */
 __kernel void gemm_transpose(const int R, const int Cn, __global const float *restrict src,
                              const long src_off, const long src_stride,
-                             __global float *restrict dst, const long dst_stride)
+                             __global BT *restrict dst, const long dst_stride)
 {
     const int c = get_global_id(0);
     const int r0 = get_global_id(1) * 16;
     const int b = get_global_id(2);
     __global const float *s = src + src_off + (long)b * src_stride + c;
-    __global float *d = dst + (long)b * dst_stride + (long)c * R;
+    __global BT *d = dst + (long)b * dst_stride + (long)c * R;
     const int r1 = min(r0 + 16, R);
-    for (int r = r0; r < r1; r++) d[r] = s[(long)r * Cn];
+    for (int r = r0; r < r1; r++) PANEL_STORE1(PANEL_B_DT, s[(long)r * Cn], r, d);
+}
+
+/* dst[b][i] = src[b][i] stored as PANEL_B_DT: a weight (A or B) that
+ * gemm_local reads in place, kept in 16 bits. Grid: (n, batch). */
+__kernel void gemm_convert(__global const float *restrict src, const long src_off, const long src_stride,
+                             __global BT *restrict dst, const long dst_stride)
+{
+    const long i = get_global_id(0);
+    const long b = get_global_id(1);
+    PANEL_STORE1(PANEL_B_DT, src[src_off + b * src_stride + i], b * dst_stride + i, dst);
 }
 
 /* The tile loop shared by every CPU-class kernel: acc[i][j] += A(i, k) *
@@ -115,22 +143,28 @@ __kernel void gemm_transpose(const int R, const int Cn, __global const float *re
  * floats apart (PW in a packed panel, N in a row-major B). The unroll
  * pragmas are essential on PoCL: without them LLVM keeps acc[][] in memory
  * (5-10x slower). */
-static inline void gemm_kloop(floatV acc[TM][NV], __global const float *arow[TM], const int a_step,
-                              __global const float *restrict bp, const int b_step, const int kn)
-{
-    for (int k = 0; k < kn; k++) {
-        floatV bv[NV];
-        _Pragma("unroll")
-        for (int j = 0; j < NV; j++) bv[j] = vloadV(0, bp + j * VW);
-        bp += b_step;
-        _Pragma("unroll")
-        for (int i = 0; i < TM; i++) {
-            const floatV a = (floatV)(arow[i][k * a_step]);
-            _Pragma("unroll")
-            for (int j = 0; j < NV; j++) acc[i][j] = fma(a, bv[j], acc[i][j]);
-        }
+#define GEMM_KLOOP(NAME, ADT, BDT)                                                                      \
+    static inline void NAME(floatV acc[TM][NV], __global const PANEL_T(ADT) *arow[TM], const int a_step,  \
+                            __global const PANEL_T(BDT) *restrict bp, const int b_step, const int kn)     \
+    {                                                                                                   \
+        for (int k = 0; k < kn; k++) {                                                                  \
+            floatV bv[NV];                                                                              \
+            _Pragma("unroll")                                                                           \
+            for (int j = 0; j < NV; j++) bv[j] = PANEL_LOADV(BDT, VW, 0, bp + j * VW);                \
+            bp += b_step;                                                                               \
+            _Pragma("unroll")                                                                           \
+            for (int i = 0; i < TM; i++) {                                                              \
+                const floatV a = (floatV)(PANEL_LOAD1(ADT, k * a_step, arow[i]));                       \
+                _Pragma("unroll")                                                                       \
+                for (int j = 0; j < NV; j++) acc[i][j] = fma(a, bv[j], acc[i][j]);                      \
+            }                                                                                           \
+        }                                                                                               \
     }
-}
+/* f32 A, f32 B in place (gemm_tiled_rm); f32 A, B panels (gemm_tiled); A
+ * and B panels (gemm_tiled_pa). All three are the same code for f32. */
+GEMM_KLOOP(gemm_kloop, 0, 0)
+GEMM_KLOOP(gemm_kloop_pb, 0, PANEL_B_DT)
+GEMM_KLOOP(gemm_kloop_pab, PANEL_A_DT, PANEL_B_DT)
 
 /* acc -> C rows m0.., columns n0.. (never past M or N). last: this is the
  * last K block, so the bias (bias_mode 0 none, 1 bias[N] per column, 2
@@ -186,30 +220,33 @@ static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, cons
 /* One work-item of the row-major-A kernels: rows m0..m0+TM of C, columns
  * n0..n0+PW. A[b] is M x K row-major at abase; rows past M are clamped on
  * load and not stored. */
-static inline void gemm_tile(const int M, const int N, const int K, const int m0, const int n0,
-                             __global const float *restrict abase, __global const float *restrict bp,
-                             const int b_step, __global float *restrict cb,
-                             __global const float *restrict bs, const int bias_mode,
-                             __global const float *restrict rb)
-{
-    floatV acc[TM][NV];
-    __global const float *arow[TM];
-    _Pragma("unroll")
-    for (int i = 0; i < TM; i++) {
-        arow[i] = abase + (long)min(m0 + i, M - 1) * K;
-        _Pragma("unroll")
-        for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);
+#define GEMM_TILE(NAME, KLOOP, BDT)                                                                     \
+    static inline void NAME(const int M, const int N, const int K, const int m0, const int n0,          \
+                            __global const float *restrict abase, __global const PANEL_T(BDT) *restrict bp, \
+                            const int b_step, __global float *restrict cb,                              \
+                            __global const float *restrict bs, const int bias_mode,                     \
+                            __global const float *restrict rb)                                          \
+    {                                                                                                   \
+        floatV acc[TM][NV];                                                                             \
+        __global const float *arow[TM];                                                                 \
+        _Pragma("unroll")                                                                               \
+        for (int i = 0; i < TM; i++) {                                                                  \
+            arow[i] = abase + (long)min(m0 + i, M - 1) * K;                                             \
+            _Pragma("unroll")                                                                           \
+            for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);                                    \
+        }                                                                                               \
+        KLOOP(acc, arow, 1, bp, b_step, K);                                                             \
+        gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, 1);                                        \
     }
-    gemm_kloop(acc, arow, 1, bp, b_step, K);
-    gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, 1);
-}
+GEMM_TILE(gemm_tile, gemm_kloop, 0)              /* B row-major f32, in place */
+GEMM_TILE(gemm_tile_pb, gemm_kloop_pb, PANEL_B_DT) /* B packed */
 
 /* B packed by gemm_pack_b (bp_stride floats per batch item, 0 = shared
  * weight); panel p of the grid is column panel p_base + p. R (EPI_RES) is
  * laid out like C from r_off. Grid: (ceil(M/TM), panels, batch), local size 1. */
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *restrict A, const long a_off, const long a_stride,
-                         __global const float *restrict Bp, const long bp_stride,
+                         __global const BT *restrict Bp, const long bp_stride,
                          __global float *restrict C, const long c_off, const long c_stride,
                          __global const float *restrict bias, const long bias_off,
                          const int bias_mode, const int p_base,
@@ -219,7 +256,7 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
     const int p = get_global_id(1);
     const int b = get_global_id(2);
     if (m0 >= M) return;
-    gemm_tile(M, N, K, m0, (p_base + p) * PW, A + a_off + (long)b * a_stride,
+    gemm_tile_pb(M, N, K, m0, (p_base + p) * PW, A + a_off + (long)b * a_stride,
               Bp + (long)b * bp_stride + (long)p * K * PW, PW, C + c_off + (long)b * c_stride,
               bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
 }
@@ -228,16 +265,16 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
  * (one pack per run, like OpenBLAS) so the product reads one sequential
  * stream of A instead of TM strided rows. Grid: (K, row tiles, batch). */
 __kernel void gemm_pack_a(const int M, const int K, __global const float *restrict A, const long a_off,
-                          const long a_stride, __global float *restrict Ap)
+                          const long a_stride, __global AT *restrict Ap)
 {
     const int k = get_global_id(0);
     const int t = get_global_id(1);
     const int b = get_global_id(2);
     const int T = get_global_size(1);
     __global const float *src = A + a_off + (long)b * a_stride + (long)t * TM * K + k;
-    __global float *dst = Ap + (((long)b * T + t) * K + k) * TM;
+    __global AT *dst = Ap + (((long)b * T + t) * K + k) * TM;
     _Pragma("unroll")
-    for (int i = 0; i < TM; i++) dst[i] = (t * TM + i < M) ? src[(long)i * K] : 0.0f;
+    for (int i = 0; i < TM; i++) PANEL_STORE1(PANEL_A_DT, (t * TM + i < M) ? src[(long)i * K] : 0.0f, i, dst);
 }
 
 #ifndef KC
@@ -252,8 +289,8 @@ __kernel void gemm_pack_a(const int M, const int K, __global const float *restri
  * schedules rt times fewer work-groups.
  * Grid: (ceil(M/(TM*rt)), panels, batch), local size 1. */
 __kernel void gemm_tiled_pa(const int M, const int N, const int K,
-                            __global const float *restrict Ap, const long ap_stride,
-                            __global const float *restrict Bp, const long bp_stride,
+                            __global const AT *restrict Ap, const long ap_stride,
+                            __global const BT *restrict Bp, const long bp_stride,
                             __global float *restrict C, const long c_off, const long c_stride,
                             __global const float *restrict bias, const long bias_off,
                             const int bias_mode, const int p_base, const int rt,
@@ -272,10 +309,10 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
             const int t = get_global_id(0) * rt + r;
             const int m0 = t * TM;
             if (m0 >= M) break;
-            __global const float *ap = Ap + (long)b * ap_stride + ((long)t * K + k0) * TM;
-            __global const float *bp = Bp + (long)b * bp_stride + ((long)p * K + k0) * PW;
+            __global const AT *ap = Ap + (long)b * ap_stride + ((long)t * K + k0) * TM;
+            __global const BT *bp = Bp + (long)b * bp_stride + ((long)p * K + k0) * PW;
             floatV acc[TM][NV];
-            __global const float *arow[TM];
+            __global const AT *arow[TM];
             /* The K blocks continue the sums stored in C by the earlier
              * blocks, in full and partial panels alike: every element is
              * then one fma chain over k = 0..K-1, the same as without
@@ -307,7 +344,7 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
             }
             _Pragma("unroll")
             for (int i = 0; i < TM; i++) arow[i] = ap + i;
-            gemm_kloop(acc, arow, TM, bp, PW, k1 - k0);
+            gemm_kloop_pab(acc, arow, TM, bp, PW, k1 - k0);
             gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, k1 == K);
         }
     }
@@ -333,7 +370,8 @@ __kernel void gemm_tiled_rm(const int M, const int N, const int K,
               C + c_off + (long)b * c_stride, bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
 }
 
-/* GPU-class variant: a 16x16 work-group computes a 64x64 block of C, each
+/* GPU-class variant (A and B as PANEL_A_DT / PANEL_B_DT: weights kept in
+ * 16 bits are converted copies): a 16x16 work-group computes a 64x64 block of C, each
  * work-item a 4x4 micro-tile strided by 16 (so neighbouring work-items touch
  * neighbouring addresses); K is walked in steps of 16 through local-memory
  * tiles of A and B. A row-major M x K (trans_a already resolved), B
@@ -345,8 +383,8 @@ __kernel void gemm_tiled_rm(const int M, const int N, const int K,
 #define LB (LT * LR)
 __kernel __attribute__((reqd_work_group_size(LT, LT, 1)))
 void gemm_local(const int M, const int N, const int K,
-                __global const float *restrict A, const long a_off, const long a_stride,
-                __global const float *restrict B, const long b_off, const long b_stride,
+                __global const AT *restrict A, const long a_off, const long a_stride,
+                __global const BT *restrict B, const long b_off, const long b_stride,
                 __global float *restrict C, const long c_off, const long c_stride,
                 __global const float *restrict bias, const long bias_off, const int bias_mode,
                 __global const float *restrict R, const long r_off)
@@ -357,17 +395,17 @@ void gemm_local(const int M, const int N, const int K,
     const int tid = ly * LT + lx;
     const int bn0 = get_group_id(0) * LB, bm0 = get_group_id(1) * LB;
     const int b = get_global_id(2);
-    __global const float *ab = A + a_off + (long)b * a_stride;
-    __global const float *bb = B + b_off + (long)b * b_stride;
+    __global const AT *ab = A + a_off + (long)b * a_stride;
+    __global const BT *bb = B + b_off + (long)b * b_stride;
     float acc[LR][LR];
     for (int i = 0; i < LR; i++)
         for (int j = 0; j < LR; j++) acc[i][j] = 0.0f;
     for (int k0 = 0; k0 < K; k0 += LT) {
         for (int e = tid; e < LB * LT; e += LT * LT) {
             const int r = e / LT, c = e % LT; /* A: 64 rows x 16 k */
-            As[c][r] = (bm0 + r < M && k0 + c < K) ? ab[(long)(bm0 + r) * K + k0 + c] : 0.0f;
+            As[c][r] = (bm0 + r < M && k0 + c < K) ? PANEL_LOAD1(PANEL_A_DT, (long)(bm0 + r) * K + k0 + c, ab) : 0.0f;
             const int kr = e / LB, nc = e % LB; /* B: 16 k x 64 columns */
-            Bs[kr][nc] = (k0 + kr < K && bn0 + nc < N) ? bb[(long)(k0 + kr) * N + bn0 + nc] : 0.0f;
+            Bs[kr][nc] = (k0 + kr < K && bn0 + nc < N) ? PANEL_LOAD1(PANEL_B_DT, (long)(k0 + kr) * N + bn0 + nc, bb) : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int kk = 0; kk < LT; kk++) {

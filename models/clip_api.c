@@ -120,6 +120,8 @@ int clip_api_load(const char *model, const char *device, int flags, clipcl_model
     /* The device is opened before the weights are read, so a typo in it
      * costs nothing. */
     int rc = backend_open(device, 0, &cm->be);
+    if (!rc && (flags & (CLIPCL_LOAD_F16 | CLIPCL_LOAD_BF16)))
+        rc = backend_set_weight_dtype(cm->be, (flags & CLIPCL_LOAD_F16) ? RT_DTYPE_F16 : RT_DTYPE_BF16);
     if (!rc)
         rc = clip_load(model, &cm->m);
     /* Graphs hold shapes only, so building both towers once checks every

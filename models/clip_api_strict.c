@@ -6,15 +6,30 @@
 
 #include "clipcl.h"
 #include "models/clip_api_internal.h"
+#include "runtime/dtype.h"
 #include "runtime/status.h"
 
 int clipcl_load_opts(const char *model, const char *device, int flags, clipcl_model **out)
 {
     if (out)
         *out = NULL;
-    if (flags & ~CLIPCL_LOAD_ALLOW_UNUSED)
+    if (flags & ~(CLIPCL_LOAD_ALLOW_UNUSED | CLIPCL_LOAD_F16 | CLIPCL_LOAD_BF16))
         return cc_fail(CC_ERR_INVALID, "clipcl_load_opts: unknown flags 0x%x", (unsigned)flags);
+    if ((flags & CLIPCL_LOAD_F16) && (flags & CLIPCL_LOAD_BF16))
+        return cc_fail(CC_ERR_INVALID, "clipcl_load_opts: CLIPCL_LOAD_F16 and CLIPCL_LOAD_BF16 together: "
+                                       "expected at most one storage type");
     return clip_api_load(model, device, flags, out);
+}
+
+int clipcl_dtype_flag(const char *dtype, int *flag)
+{
+    rt_dtype dt;
+    int rc = rt_dtype_parse(dtype, &dt);
+    if (rc)
+        return rc;
+    if (flag)
+        *flag = dt == RT_DTYPE_F16 ? CLIPCL_LOAD_F16 : dt == RT_DTYPE_BF16 ? CLIPCL_LOAD_BF16 : 0;
+    return CC_OK;
 }
 
 const char *clipcl_load_notes(const clipcl_model *m)

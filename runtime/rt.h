@@ -7,6 +7,7 @@
 #include <CL/cl.h>
 #include <stddef.h>
 
+#include "runtime/dtype.h"
 #include "runtime/policy.h"
 #include "runtime/status.h"
 
@@ -73,6 +74,8 @@ typedef struct rt_ctx {
     cl_command_queue queue;
     int profiling;                 /* queue created with CL_QUEUE_PROFILING_ENABLE */
     rt_policy policy;              /* every kernel-variant choice (runtime/policy.h) */
+    rt_dtype weight_dtype;         /* storage of weights packed once by plans lowered from now
+                                      on (backend_set_weight_dtype; docs/gemm.md); f32 default */
     rt_program_entry *programs;    /* in-memory program cache (file + options) */
     int n_programs, cap_programs;
     /* statistics, for tests and --verbose */

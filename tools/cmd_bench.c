@@ -21,6 +21,7 @@
 const char cmd_bench_usage[] =
     "usage: clipcl bench --model MODEL [--batch 1,8,32] [--tower image,text] [--device D]\n"
     "                    [--runs N] [--min-time S] [--warmup N] [--top K] [--no-ops]\n"
+    "                    [--dtype f32|f16|bf16]\n"
     "\n"
     "Times the image and text towers of MODEL (a .safetensors file or a folder, as for\n"
     "embed-image) on random inputs: per batch size, images/s or texts/s from the median\n"
@@ -30,12 +31,16 @@ const char cmd_bench_usage[] =
     "the timed runs and divided by their number; 'host/gaps' is wall time not covered\n"
     "by any kernel. --top K also lists the K slowest nodes. --no-ops times without\n"
     "profiling events and prints no table. Each batch also reports the launches per run\n"
-    "and which fusions fired (CLIPCL_FUSION=0 turns fusion off; docs/fused-kernels.md).\n"
+    "and which fusions fired (CLIPCL_FUSION=0 turns fusion off; docs/fused-kernels.md),\n"
+    "and the device memory of the weights: the params as loaded (f32) and the copies\n"
+    "packed once from them, stored as --dtype (default f32; f16 or bf16 keep the GEMM\n"
+    "weights in 16 bits, fp32 arithmetic: docs/gemm.md \"Half-precision storage\").\n"
     "\n"
     "Compare with PyTorch on the same weights: bench/run_clip_bench.py (docs/benchmarks.md).\n";
 
 typedef struct bench_opts {
     const char *model, *device;
+    rt_dtype dtype;
     int batches[16], n_batches;
     int image, text;
     int runs, warmup, top, ops;
@@ -262,6 +267,12 @@ static int bench_tower(backend *be, const clip_model *m, int text, int batch, co
                text ? "text" : "image", batch, batch / r.median_s, text ? "texts/s" : "images/s", r.median_s,
                r.n_runs, r.n_runs == 1 ? "" : "s", r.min_s, r.max_s, r.build_s, r.first_s);
         print_fusions(&fs);
+        size_t params = 0;
+        for (int i = 0; i < t->g->n_tensors; i++)
+            if (t->g->tensors[i].role == G_ROLE_PARAM)
+                params += g_nbytes(t->g, i);
+        printf("  device weights: params %.1f MB (f32), packed copies %.1f MB (%s)\n", params / 1e6,
+               fs.packed_bytes / 1e6, rt_dtype_name(backend_weight_dtype(be)));
         if (backend_profiling(be)) {
             print_ops(t->g, node_s, r.median_s, o->top);
         }
@@ -384,6 +395,11 @@ int cmd_bench(int argc, char **argv)
             o.min_time = strtod(v, &end);
             if (*end || !(o.min_time >= 0.0 && o.min_time <= 3600.0))
                 return cmd_usage_error(argv[0], "--min-time \"%s\": expected seconds 0..3600", v);
+        } else if ((r = cmd_option_value(argc, argv, &i, "--dtype", &v))) {
+            if (r < 0)
+                return 2;
+            if (rt_dtype_parse(v, &o.dtype))
+                return cmd_usage_error(argv[0], "--dtype \"%s\": expected " RT_DTYPE_CHOICES, v);
         } else if (!strcmp(argv[i], "--no-ops")) {
             o.ops = 0;
         } else {
@@ -398,7 +414,8 @@ int cmd_bench(int argc, char **argv)
     if (rc)
         return cmd_lib_error(rc);
     backend *be = NULL;
-    if ((rc = backend_open(o.device, o.ops, &be))) {
+    if ((rc = backend_open(o.device, o.ops, &be)) || (rc = backend_set_weight_dtype(be, o.dtype))) {
+        backend_close(be);
         clip_model_free(m);
         return cmd_lib_error(rc);
     }

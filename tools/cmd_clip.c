@@ -33,6 +33,16 @@ int cmd_model_option(int argc, char **argv, int *i, cmd_model_opts *o)
         o->vocab = v;
         return r < 0 ? 2 : 1;
     }
+    if ((r = cmd_option_value(argc, argv, i, "--dtype", &v)) != 0) {
+        if (r < 0)
+            return 2;
+        if (clipcl_dtype_flag(v, &o->dtype_flag)) {
+            cmd_usage_error(argv[0], "%s", clipcl_last_error());
+            return 2;
+        }
+        o->dtype = v;
+        return 1;
+    }
     if (strcmp(argv[*i], "--allow-unused") == 0) {
         o->allow_unused = 1;
         return 1;
@@ -78,8 +88,8 @@ int cmd_model_open(const cmd_model_opts *o, clipcl_model **out)
 {
     *out = NULL;
     clipcl_model *m = NULL;
-    int rc = clipcl_load_opts(o->model, o->device, o->allow_unused ? CLIPCL_LOAD_ALLOW_UNUSED : 0,
-                              &m);
+    int rc = clipcl_load_opts(o->model, o->device,
+                              (o->allow_unused ? CLIPCL_LOAD_ALLOW_UNUSED : 0) | o->dtype_flag, &m);
     if (!rc)
         print_notes(clipcl_load_notes(m));
     if (!rc && o->vocab)

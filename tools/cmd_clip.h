@@ -14,9 +14,11 @@ typedef struct cmd_model_opts {
     const char *vocab;
     int batch; /* 0: the API's default */
     int allow_unused; /* --allow-unused: CLIPCL_LOAD_ALLOW_UNUSED */
+    int dtype_flag;   /* --dtype f16|bf16: CLIPCL_LOAD_F16 / CLIPCL_LOAD_BF16 (0: f32) */
+    const char *dtype; /* as given, NULL when absent */
 } cmd_model_opts;
 
-/* Matches --model, --device, --vocab, --batch or --allow-unused at argv[*i]. Returns 1 when
+/* Matches --model, --device, --vocab, --batch, --dtype or --allow-unused at argv[*i]. Returns 1 when
  * consumed, 0 when argv[*i] is something else, 2 after a usage error. */
 int cmd_model_option(int argc, char **argv, int *i, cmd_model_opts *o);
 /* Loads o->model and prints the load's notes (no config file, unused

@@ -54,7 +54,8 @@ const char cmd_eval_usage[] =
     "  --seeds N             few-shot draws per k (default 3)\n"
     "  --seed S              seed of the validation split and draws (default 0)\n"
     "  --json                one JSON document instead of the table\n"
-    "  --batch N, --device D, --vocab FILE, --allow-unused   as for embed-image\n";
+    "  --batch N, --device D, --dtype T, --vocab FILE, --allow-unused\n"
+    "                        as for embed-image\n";
 
 typedef struct ev_args {
     cmd_model_opts mo;

@@ -88,6 +88,10 @@ int cmd_info(int argc, char **argv)
         return cmd_usage_error(argv[0], "MODEL is required (clipcl info [--model] MODEL)");
     if (mo.device && strcmp(mo.device, "ref") != 0)
         return cmd_usage_error(argv[0], "--device: info runs nothing on a device");
+    if (mo.dtype_flag)
+        return cmd_usage_error(argv[0], "--dtype %s: info runs nothing on a device (`clipcl bench "
+                                        "--dtype %s` prints the device memory of the weights)",
+                               mo.dtype, mo.dtype);
     mo.device = "ref"; /* no OpenCL needed to read a checkpoint */
     clipcl_model *m = NULL;
     if (cmd_model_open(&mo, &m))

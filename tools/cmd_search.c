@@ -20,7 +20,8 @@
 
 const char cmd_search_usage[] =
     "usage: clipcl search --index DIR (--text TEXT | --image IMAGE) [--top K]\n"
-    "                     [--model MODEL] [--device D] [--html OUT.html] [--json]\n"
+    "                     [--model MODEL] [--device D] [--dtype T] [--html OUT.html]\n"
+    "                     [--json]\n"
     "                     [--kind image|text] [--threads N] [--root DIR]\n\n"
     "Embeds the query with the index's model and prints the K rows of the\n"
     "index with the largest inner product (cosine, as the rows and the query\n"
@@ -39,6 +40,7 @@ const char cmd_search_usage[] =
     "                   DIR/manifest.json records); it must be the model, or at\n"
     "                   least the embedding width, the index was made with\n"
     "  --device D       as for embed-image\n"
+    "  --dtype T        as for embed-image\n"
     "  --allow-unused   as for embed-image\n"
     "  --html OUT.html  also write a page that shows the query and the K images\n"
     "                   as a grid (thumbnails inlined: one file to open or send)\n"

@@ -1,5 +1,6 @@
 /* clipcl train: trains (or resumes) a CLIP from an open_clip model config on
  * an image-caption dataset (train/trainer.h). */
+#include "runtime/dtype.h"
 #include "train/dist.h"
 #include "train/trainer.h"
 #include "tools/cmd.h"
@@ -57,6 +58,8 @@ const char cmd_train_usage[] =
     "  --log-every N          print a line every N steps when stderr is not a\n"
     "                         terminal (default 10; 0: never)\n"
     "  --workers N            image decoding threads (default 2)\n"
+    "  --dtype f32            weight storage: training is f32 only (f16 and bf16 are\n"
+    "                         for inference commands; docs/cli.md)\n"
     "  --device D             \"ref\" (plain C) or an OpenCL device (gpu, cpu, P:D,\n"
     "                         part of a name; default $CLIPCL_DEVICE or the first);\n"
     "                         under MPI a list D0,D1,... gives rank r entry r mod n\n"
@@ -193,6 +196,17 @@ int cmd_train(int argc, char **argv)
         }
         if (strcmp(argv[i], "--augment") == 0) {
             o.augment = 1;
+            continue;
+        }
+        if ((r = cmd_option_value(argc, argv, &i, "--dtype", &v)) != 0) {
+            rt_dtype dt;
+            if (r < 0)
+                return 2;
+            if (rt_dtype_parse(v, &dt))
+                return cmd_usage_error(argv[0], "--dtype \"%s\": expected " RT_DTYPE_CHOICES, v);
+            if (dt != RT_DTYPE_F32)
+                return cmd_usage_error(argv[0], "--dtype %s: training keeps its weights in f32 (16-bit "
+                                                "storage is for inference: embed-image, zeroshot, bench)", v);
             continue;
         }
         for (int k = 0; k < 9 && !matched; k++)

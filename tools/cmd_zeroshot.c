@@ -19,7 +19,8 @@
 
 const char cmd_zeroshot_usage[] =
     "usage: clipcl zeroshot --model MODEL --labels \"cat,dog,...\" [--template T]...\n"
-    "                       [--top K] [--json] [--batch N] [--device D] [--] IMAGE...\n\n"
+    "                       [--top K] [--json] [--batch N] [--device D]\n"
+    "                       [--dtype T] [--] IMAGE...\n\n"
     "Prints, per image, the K most probable labels with their probabilities: a\n"
     "softmax over exp(logit_scale) * cosine(image, label). A label's embedding\n"
     "is the mean of its normalised prompt embeddings, one per template,\n"
@@ -35,6 +36,7 @@ const char cmd_zeroshot_usage[] =
     "                    probabilities of every label, in --labels order\n"
     "  --batch N         images per device run (default 16)\n"
     "  --device D        as for embed-image\n"
+    "  --dtype T         as for embed-image\n"
     "  --allow-unused    as for embed-image\n"
     "  --vocab FILE      the tokenizer file to use instead of the model's\n"
     "  --label-ids FILE  int32 L x T token ids, one prompt per label in --labels\n"

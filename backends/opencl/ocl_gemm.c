@@ -73,6 +73,19 @@ void ocl_gemm_tile_options(const rt_ctx *ctx, ocl_gemm_tile t, char *buf, size_t
     snprintf(buf, len, "-DTM=%d -DVW=%d -DNV=%d -DKC=%d", t.tm, t.vw, t.nv, ctx->policy.gemm_kc);
 }
 
+size_t ocl_gemm_stored_bytes(rt_dtype dt, size_t elems) { return elems * rt_dtype_bytes(dt); }
+
+/* base + " -DPANEL_A_DT=a -DPANEL_B_DT=b" for 16-bit panels (nothing for
+ * f32: the programs and cache entries of f32 storage stay as they were). */
+static void dt_options(const char *base, rt_dtype a_dt, rt_dtype b_dt, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf(buf, len, "%s", base);
+    if (a_dt != RT_DTYPE_F32 && n < len)
+        n += (size_t)snprintf(buf + n, len - n, "%s-DPANEL_A_DT=%d", n ? " " : "", (int)a_dt);
+    if (b_dt != RT_DTYPE_F32 && n < len)
+        snprintf(buf + n, len - n, "%s-DPANEL_B_DT=%d", n ? " " : "", (int)b_dt);
+}
+
 size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N)
 {
     size_t pw = (size_t)t.vw * (size_t)t.nv;
@@ -140,7 +153,7 @@ static int check_args(const ocl_gemm_args *a)
 /* What a persistent copy of a weight holds: which copy (tag; negative, so
  * no lowering's memo key, which starts with an op kind, can equal it), of
  * which buffer from which offset, in which layout. */
-enum { KEY_PACK_B = -101, KEY_PACK_A = -102, KEY_TRANS_B = -103 };
+enum { KEY_PACK_B = -101, KEY_PACK_A = -102, KEY_TRANS_B = -103, KEY_CONVERT_B = -104, KEY_CONVERT_A = -105 };
 
 static int weight_key(int *key, int tag, cl_mem m, size_t off, const int *more, int n_more)
 {
@@ -182,6 +195,33 @@ static int derived_launch(const ocl_gemm_sink *s, const derived *d, cl_kernel k,
     return d->once ? s->launch_static(s->user, k, dims, gws, lws) : s->launch(s->user, k, dims, gws, lws);
 }
 
+/* A 16-bit copy of a weight operand (nb items of n elements, src_stride
+ * apart) for gemm_local, made once by a static launch: *m, *off, *stride
+ * then address the copy. Nothing for f32 (read in place). */
+static int convert_copy(const ocl_gemm_sink *s, derived *d, rt_dtype dt, cl_mem *m, int64_t *off,
+                        int64_t *stride, size_t n, size_t nb)
+{
+    cl_mem dst;
+    int skip, rc;
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DPANEL_B_DT=%d", (int)dt); /* gemm_convert stores as PANEL_B_DT */
+    if ((rc = derived_buffer(s, d, ocl_gemm_stored_bytes(dt, nb * n), &dst, &skip)))
+        return rc;
+    if (!skip) {
+        cl_kernel k;
+        if ((rc = s->kernel(s->user, "gemm.cl", "gemm_convert", opts, &k)) ||
+            (rc = ocl_set_args(k, "mllml", *m, *off, *stride, dst, (int64_t)n)))
+            return rc;
+        size_t gws[2] = {n, nb};
+        if ((rc = derived_launch(s, d, k, 2, gws, NULL)))
+            return rc;
+    }
+    *m = dst;
+    *off = 0;
+    *stride = *stride ? (int64_t)n : 0;
+    return CC_OK;
+}
+
 _Static_assert(OCL_GEMM_KEY_MAX <= OCL_MEMO_MAX_KEY, "a weight key must fit the plan memo");
 
 static int sink_keeps_weights(const ocl_gemm_sink *s) { return s->persistent && s->launch_static; }
@@ -198,21 +238,28 @@ static int emit_local(const ocl_gemm_sink *s, const ocl_gemm_args *g, cl_mem a, 
         return cc_fail(CC_ERR_INVALID, "ocl_gemm: the local-memory kernel cannot take a pre-packed B");
     cl_mem b = g->b;
     int64_t b_off = (int64_t)g->b_off, b_stride = (int64_t)g->b_stride;
-    if (g->trans_b) {
+    /* a weight kept in 16 bits: a converted copy even where f32 reads it in
+     * place (the copy is made once, like the transpose) */
+    const int b_once = g->b_static && sink_keeps_weights(s);
+    const rt_dtype b_dt = b_once ? s->ctx->weight_dtype : RT_DTYPE_F32;
+    char dt_opts[48];
+    dt_options("", RT_DTYPE_F32, b_dt, dt_opts, sizeof dt_opts);
+    if (g->trans_b || b_dt != RT_DTYPE_F32) {
         size_t nb = g->b_stride ? (size_t)g->batch : 1;
         cl_mem bt;
         cl_kernel k;
-        derived d = {g->b_static && sink_keeps_weights(s), {0}, 0};
+        derived d = {b_once, {0}, 0};
         if (d.once) {
             const int more[] = {g->N, g->K, (int)nb, (int)g->b_stride};
-            d.n_key = weight_key(d.key, KEY_TRANS_B, g->b, g->b_off, more, 4);
+            d.n_key = weight_key(d.key, g->trans_b ? KEY_TRANS_B : KEY_CONVERT_B, g->b, g->b_off, more, 4);
         }
         int skip;
-        if ((rc = derived_buffer(s, &d, nb * (size_t)g->N * (size_t)g->K * sizeof(float), &bt, &skip)))
+        if ((rc = derived_buffer(s, &d, ocl_gemm_stored_bytes(b_dt, nb * (size_t)g->N * (size_t)g->K), &bt,
+                                 &skip)))
             return rc;
         int64_t dst_stride = (int64_t)g->N * g->K;
-        if (!skip) {
-            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_transpose", "", &k)))
+        if (!skip && g->trans_b) {
+            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_transpose", dt_opts, &k)))
                 return rc;
             /* source is N x K: R = N rows, Cn = K columns */
             if ((rc = ocl_set_args(k, "iimllml", g->N, g->K, g->b, b_off, b_stride, bt, dst_stride)))
@@ -220,14 +267,35 @@ static int emit_local(const ocl_gemm_sink *s, const ocl_gemm_args *g, cl_mem a, 
             size_t gws[3] = {(size_t)g->K, ((size_t)g->N + 15) / 16, nb};
             if ((rc = derived_launch(s, &d, k, 3, gws, NULL)))
                 return rc;
+        } else if (!skip) {
+            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_convert", dt_opts, &k)))
+                return rc;
+            if ((rc = ocl_set_args(k, "mllml", g->b, b_off, b_stride, bt, dst_stride)))
+                return rc;
+            size_t gws[2] = {(size_t)g->N * (size_t)g->K, nb};
+            if ((rc = derived_launch(s, &d, k, 2, gws, NULL)))
+                return rc;
         }
         b = bt;
         b_off = 0;
         b_stride = g->b_stride ? dst_stride : 0;
     }
+    /* a weight A (conv's W), not transposed (a transpose is scratch): the
+     * same 16-bit copy */
+    rt_dtype a_dt = RT_DTYPE_F32;
+    if (g->a_static && !g->trans_a && sink_keeps_weights(s) && s->ctx->weight_dtype != RT_DTYPE_F32) {
+        derived d = {1, {0}, 0};
+        const size_t nb = a_stride ? (size_t)g->batch : 1;
+        const int more[] = {g->M, g->K, (int)nb, (int)a_stride};
+        d.n_key = weight_key(d.key, KEY_CONVERT_A, g->a, g->a_off, more, 4);
+        a_dt = s->ctx->weight_dtype;
+        if ((rc = convert_copy(s, &d, a_dt, &a, &a_off, &a_stride, (size_t)g->M * (size_t)g->K, nb)))
+            return rc;
+    }
+    dt_options("", a_dt, b_dt, dt_opts, sizeof dt_opts);
     cl_kernel k;
-    char opts[64];
-    epi_options(g, "", opts, sizeof opts);
+    char opts[96];
+    epi_options(g, dt_opts, opts, sizeof opts);
     if ((rc = s->kernel(s->user, "gemm.cl", "gemm_local", opts, &k)))
         return rc;
     if ((rc = ocl_set_args(k, "iiimllmllmllmliml", g->M, g->N, g->K, a, a_off, a_stride, b, b_off, b_stride,
@@ -242,7 +310,7 @@ static int emit_local(const ocl_gemm_sink *s, const ocl_gemm_args *g, cl_mem a, 
 static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
 {
     ocl_gemm_tile t = ocl_gemm_tile_for(s->ctx);
-    char opts[96], tile_opts[96];
+    char opts[96], tile_opts[96], dt_opts[160], pack_opts[160];
     ocl_gemm_tile_options(s->ctx, t, tile_opts, sizeof tile_opts);
     epi_options(g, tile_opts, opts, sizeof opts); /* the product kernels only */
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
@@ -285,10 +353,13 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
      * packed once costs nothing per run, so it is always packed (the panels
      * are the faster read) unless CLIPCL_GEMM_PACK=never says otherwise. */
     const int b_once = g->b_static && !g->b_packed && sink_keeps_weights(s);
+    /* weights packed once are stored as the plan's weight dtype (16-bit
+     * panels are never read in place: the f32 original is not the copy) */
+    const rt_dtype b_dt = b_once ? s->ctx->weight_dtype : RT_DTYPE_F32;
     const size_t full = (size_t)g->N / pw;
     size_t p_base = 0;
     const size_t row_tiles = ((size_t)g->M + (size_t)t.tm - 1) / (size_t)t.tm;
-    const int in_place = b_once ? s->ctx->policy.gemm_pack_b == RT_PACK_NEVER
+    const int in_place = b_once ? s->ctx->policy.gemm_pack_b == RT_PACK_NEVER && b_dt == RT_DTYPE_F32
                                 : ocl_gemm_use_rowmajor_b(s->ctx, g->M, g->N, g->K, t);
     if (!g->b_packed && !g->trans_b && full > 0 && in_place) {
         cl_kernel k;
@@ -323,10 +394,11 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
             d.n_key = weight_key(d.key, KEY_PACK_B, g->b, g->b_off, more, 7);
         }
         int skip;
-        if ((rc = derived_buffer(s, &d, nb * per * sizeof(float), &bp, &skip)))
+        if ((rc = derived_buffer(s, &d, ocl_gemm_stored_bytes(b_dt, nb * per), &bp, &skip)))
             return rc;
         if (!skip) {
-            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_pack_b", tile_opts, &k)))
+            dt_options(tile_opts, RT_DTYPE_F32, b_dt, pack_opts, sizeof pack_opts);
+            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_pack_b", pack_opts, &k)))
                 return rc;
             if ((rc = ocl_set_args(k, "iiimllmi", g->N, g->K, g->trans_b, g->b, (int64_t)g->b_off,
                                    (int64_t)g->b_stride, bp, (int)p_base)))
@@ -347,15 +419,17 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         /* a weight A (conv's W) in row panels once; not after a transpose,
          * whose scratch is re-made every run */
         derived d = {g->a_static && !g->trans_a && sink_keeps_weights(s), {0}, 0};
+        const rt_dtype a_dt = d.once ? s->ctx->weight_dtype : RT_DTYPE_F32;
         if (d.once) {
             const int more[] = {g->M, g->K, t.tm, (int)nb, (int)a_stride};
             d.n_key = weight_key(d.key, KEY_PACK_A, g->a, g->a_off, more, 5);
         }
         int skip;
-        if ((rc = derived_buffer(s, &d, nb * per * sizeof(float), &ap, &skip)))
+        if ((rc = derived_buffer(s, &d, ocl_gemm_stored_bytes(a_dt, nb * per), &ap, &skip)))
             return rc;
         if (!skip) {
-            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_pack_a", tile_opts, &k)))
+            dt_options(tile_opts, a_dt, RT_DTYPE_F32, pack_opts, sizeof pack_opts);
+            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_pack_a", pack_opts, &k)))
                 return rc;
             if ((rc = ocl_set_args(k, "iimllm", g->M, g->K, a, a_off, a_stride, ap)))
                 return rc;
@@ -363,7 +437,8 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
             if ((rc = derived_launch(s, &d, k, 3, pgws, NULL)))
                 return rc;
         }
-        if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", opts, &k)))
+        dt_options(opts, a_dt, b_dt, dt_opts, sizeof dt_opts);
+        if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", dt_opts, &k)))
             return rc;
         const int rt = pa_rt(s->ctx, row_tiles, n_panels * (size_t)g->batch);
         if ((rc = ocl_set_args(k, "iiimlmlmllmliiiml", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
@@ -373,7 +448,8 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         size_t gws[3] = {(row_tiles + (size_t)rt - 1) / (size_t)rt, n_panels, (size_t)g->batch};
         return s->launch(s->user, k, 3, gws, lws);
     }
-    if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled", opts, &k)))
+    dt_options(opts, RT_DTYPE_F32, b_dt, dt_opts, sizeof dt_opts);
+    if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled", dt_opts, &k)))
         return rc;
     if ((rc = ocl_set_args(k, "iiimllmlmllmliiml", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,
                            g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias, bias_off, bias_mode,

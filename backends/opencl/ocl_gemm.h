@@ -108,6 +108,10 @@ int ocl_gemm_parse_tile(const char *text, ocl_gemm_tile *out);
 void ocl_gemm_force_tile(const ocl_gemm_tile *t);
 /* "-DTM=8 -DVW=16 -DNV=2 -DKC=768" for the tile (K block: ctx's policy). */
 void ocl_gemm_tile_options(const rt_ctx *ctx, ocl_gemm_tile t, char *buf, size_t len);
+/* Device bytes of elems elements of a weight copy stored as dt (packed
+ * panels, transposed or converted copies): the one place where the storage
+ * type sizes a buffer (ctx->weight_dtype, docs/gemm.md). */
+size_t ocl_gemm_stored_bytes(rt_dtype dt, size_t elems);
 /* Floats of one batch item of packed B for K x N (N rounded up to the panel). */
 size_t ocl_gemm_panel_floats(ocl_gemm_tile t, int K, int N);
 

@@ -36,7 +36,11 @@ def load(model, device=None, dtype="f32", batch=16, vocab=None):
     one (plus open_clip_config.json / config.json and the tokenizer files).
 
     device: None ($CLIPCL_DEVICE, else the first GPU, else the first CPU),
-    "gpu", "cpu", "P:D", part of a device name, or "ref". dtype: "f32" (the
-    only one so far). batch: rows per device run (as the command's --batch).
+    "gpu", "cpu", "P:D", part of a device name, or "ref". dtype: how the
+    weights are stored on the device, "f32" (default), "f16" (or
+    numpy.float16) or "bf16": the matmul and convolution weights in 16 bits,
+    arithmetic in float32, features within cosine 0.9999 of f32 (as the
+    command's --dtype; "ref" takes "f32" only). batch: rows per device run (as
+    the command's --batch).
     vocab: a tokenizer file to use instead of the one beside the weights."""
     return Model(model, device=device, dtype=dtype, batch=batch, vocab=vocab)

@@ -10,7 +10,9 @@ from ._clipcl import Error
 from ._images import as_batch, preprocess_one
 
 DEFAULT_BATCH = 16
-_F32_NAMES = ("f32", "float32", "fp32")
+# the library's other names for the weight storage types -> the short ones
+_DTYPES = {"float32": "f32", "fp32": "f32", "float16": "f16", "fp16": "f16", "half": "f16",
+           "bfloat16": "bf16"}
 
 
 def _dtype_name(dtype):
@@ -46,16 +48,16 @@ class Model:
     several threads (the library serialises calls on one model)."""
 
     def __init__(self, model, device=None, dtype="f32", batch=DEFAULT_BATCH, vocab=None):
+        # "f32", "f16" (also np.float16) or "bf16": how the weights are
+        # stored on the device; the library checks the name
         name = _dtype_name(dtype)
-        if name not in _F32_NAMES:
-            raise Error("dtype %r: this clipcl computes in float32 only (dtype='f32'); half "
-                        "precision is not supported yet" % (dtype,))
         if not isinstance(batch, int) or batch < 1:
             raise Error("batch %r: expected a positive int" % (batch,))
         if device is not None and not isinstance(device, str):
             raise Error("device %r: expected None or a str such as 'gpu', 'cpu', '0:1', 'ref'"
                         % (device,))
-        self._m = _clipcl.Model(str(model), device)
+        self._m = _clipcl.Model(str(model), device, name)
+        self.dtype = _DTYPES.get(name, name)
         self._m.set_max_batch(batch)
         if vocab is not None:
             self._m.set_vocab(str(vocab))

@@ -151,10 +151,16 @@ static int model_ok(Model *self)
 
 static int Model_init(Model *self, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"path", "device", NULL};
-    const char *path = NULL, *device = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|z", names, &path, &device))
+    static char *names[] = {"path", "device", "dtype", NULL};
+    const char *path = NULL, *device = NULL, *dtype = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|zz", names, &path, &device, &dtype))
         return -1;
+    /* weight storage: "f32", "f16", "bf16" (clipcl_dtype_flag's names and message) */
+    int flags = 0;
+    if (dtype && clipcl_dtype_flag(dtype, &flags) != CLIPCL_OK) {
+        raise_status(CLIPCL_ERR_INVALID);
+        return -1;
+    }
     if (self->m) {
         PyErr_SetString(Error, "the model is already loaded");
         return -1;
@@ -162,7 +168,7 @@ static int Model_init(Model *self, PyObject *args, PyObject *kw)
     clipcl_model *m = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = clipcl_load(path, device, &m);
+    rc = clipcl_load_opts(path, device, flags, &m);
     Py_END_ALLOW_THREADS
     if (rc != CLIPCL_OK) {
         raise_status(rc);

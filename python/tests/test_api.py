@@ -70,10 +70,14 @@ def test_load_errors_carry_the_message():
         clipcl.load("/nonexistent/model", device="ref")
     with pytest.raises(clipcl.Error, match="no-such-device"):
         clipcl.load(VIT, device="no-such-device")
-    with pytest.raises(clipcl.Error, match="float32 only"):
+    with pytest.raises(clipcl.Error, match="reference backend stores weights in f32 only"):
         clipcl.load(VIT, device="ref", dtype="f16")
-    with pytest.raises(clipcl.Error, match="float32 only"):
+    with pytest.raises(clipcl.Error, match="reference backend stores weights in f32 only"):
         clipcl.load(VIT, device="ref", dtype=np.float16)
+    with pytest.raises(clipcl.Error, match='dtype "f8": expected f32, f16 or bf16'):
+        clipcl.load(VIT, device="ref", dtype="f8")
+    with pytest.raises(clipcl.Error, match='dtype "float64": expected f32, f16 or bf16'):
+        clipcl.load(VIT, device="ref", dtype=np.float64)
     with pytest.raises(clipcl.Error, match="batch"):
         clipcl.load(VIT, device="ref", batch=0)
     e = pytest.raises(clipcl.Error, clipcl.load, data("npy_numpy_f64.npy"), device="ref").value

@@ -28,7 +28,7 @@ static void test_flags(void **state)
 {
     (void)state;
     clipcl_model *m = (clipcl_model *)1;
-    assert_int_equal(clipcl_load_opts(path("clip_small_vit/openai"), "ref", 2, &m),
+    assert_int_equal(clipcl_load_opts(path("clip_small_vit/openai"), "ref", 8, &m),
                      CLIPCL_ERR_INVALID);
     assert_null(m);
     assert_non_null(strstr(clipcl_last_error(), "flags"));

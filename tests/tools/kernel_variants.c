@@ -155,6 +155,22 @@ static int record_options(const char *data, FILE *out)
             rc = CC_OK;
         }
     }
+    /* 16-bit weight storage (docs/gemm.md): the panel and conversion
+     * kernels with -DPANEL_A_DT / -DPANEL_B_DT, in both GEMM styles */
+    for (int dt = RT_DTYPE_F16; dt <= RT_DTYPE_BF16 && !rc; dt++)
+        for (int style = 0; style < 2 && !rc; style++) {
+            setenv("CLIPCL_FORCE_VARIANT", style ? "cpu" : "gpu", 1);
+            setenv("CLIPCL_GEMM", "own", 1);
+            setenv("CLIPCL_FUSION", "1", 1);
+            unsetenv("CLIPCL_GEMM_TILE");
+            unsetenv("CLIPCL_GEMM_KC");
+            rt_policy_reload(ctx);
+            ctx->weight_dtype = (rt_dtype)dt;
+            rc = plan_model(ctx, data, "clip_small_vit/openai", "train_step_vit");
+            if (!rc)
+                rc = plan_model(ctx, data, "clip_small_rn/openai", "train_step_rn");
+            ctx->weight_dtype = RT_DTYPE_F32;
+        }
     for (int i = 0; i < 4 && !rc; i++) {
         static const char *const optim[] = {"optim_accumulate", "optim_sumsq", "optim_finalize", "optim_adamw"};
         cl_kernel k;

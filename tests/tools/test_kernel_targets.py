@@ -60,6 +60,13 @@ def option_sets(options_txt, files):
     return sets, notes
 
 
+def no_half_builtins(target, opts):
+    """f16 weight storage (-DPANEL_A_DT=1 / -DPANEL_B_DT=1, kernels/panel.cl)
+    uses vload_half / vstore_half_rte, which clang's opencl-c.h leaves
+    undeclared for nvptx64 (checked with clang 14)."""
+    return target == "nvptx64" and re.search(r"-DPANEL_[AB]_DT=1\b", opts) is not None
+
+
 def compile_one(clang, src, target_flags, opts):
     cmd = [clang] + target_flags + COMMON + opts.split() + [src]
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -83,7 +90,13 @@ def main():
         sets, notes = option_sets(os.path.join(tmp, "options.txt"), files)
         for n in notes:
             print(n)
-        jobs = [(f, t, o) for f in files for t in TARGETS for o in sorted(sets[f])]
+        jobs = [(f, t, o) for f in files for t in TARGETS for o in sorted(sets[f])
+                if not no_half_builtins(t[0], o)]
+        skipped = sum(1 for f in files for t in TARGETS for o in sets[f] if no_half_builtins(t[0], o))
+        if skipped:
+            print("%d f16 weight-storage sets not compiled for nvptx64: clang's nvptx64 target "
+                  "declares no vload_half/vstore_half (core OpenCL 1.0 builtins NVIDIA's driver "
+                  "has); their bf16 twins are compiled" % skipped)
         failures = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
             futs = {ex.submit(compile_one, clang, os.path.join(srcdir, f), t[1], o): (f, t[0], o)
