@@ -241,6 +241,8 @@ static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, cons
 GEMM_TILE(gemm_tile, gemm_kloop, 0)              /* B row-major f32, in place */
 GEMM_TILE(gemm_tile_pb, gemm_kloop_pb, PANEL_B_DT) /* B packed */
 
+#include "gemm_small.cl" /* the small-M paths: gemm_gemv, gemm_kloop_tail */
+
 /* B packed by gemm_pack_b (bp_stride floats per batch item, 0 = shared
  * weight); panel p of the grid is column panel p_base + p. R (EPI_RES) is
  * laid out like C from r_off. Grid: (ceil(M/TM), panels, batch), local size 1. */
@@ -286,7 +288,8 @@ __kernel void gemm_pack_a(const int M, const int K, __global const float *restri
  * work-item sweeps rt consecutive row tiles of one column panel, K in blocks
  * of KC (0 = all of K; partial sums go through C, the bias and epilogue come
  * with the last block), so the B panel slice is re-read from cache and PoCL
- * schedules rt times fewer work-groups.
+ * schedules rt times fewer work-groups. tail: 1 = a last row tile with at
+ * most TH rows before M runs only those (gemm_small.cl).
  * Grid: (ceil(M/(TM*rt)), panels, batch), local size 1. */
 __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                             __global const AT *restrict Ap, const long ap_stride,
@@ -294,7 +297,7 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                             __global float *restrict C, const long c_off, const long c_stride,
                             __global const float *restrict bias, const long bias_off,
                             const int bias_mode, const int p_base, const int rt,
-                            __global const float *restrict R, const long r_off)
+                            __global const float *restrict R, const long r_off, const int tail)
 {
     const int p = get_global_id(1);
     const int b = get_global_id(2);
@@ -342,9 +345,14 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                     for (int j = 0; j < NV; j++) acc[i][j] = vloadV(0, tmp + j * VW);
                 }
             }
-            _Pragma("unroll")
-            for (int i = 0; i < TM; i++) arow[i] = ap + i;
-            gemm_kloop_pab(acc, arow, TM, bp, PW, k1 - k0);
+            /* no && on a constant (TH < TM): -Wconstant-logical-operand */
+            if ((TH < TM ? tail : 0) && M - m0 <= TH) {
+                gemm_kloop_tail(acc, ap, bp, k1 - k0);
+            } else {
+                _Pragma("unroll")
+                for (int i = 0; i < TM; i++) arow[i] = ap + i;
+                gemm_kloop_pab(acc, arow, TM, bp, PW, k1 - k0);
+            }
             gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, k1 == K);
         }
     }

@@ -240,19 +240,46 @@ int cb_block(cb_ctx *c, int x, const char *p, int64_t d, int heads, clip_act act
     return cb_block_named(c, x, p, k, d, heads, act, eps, causal, mlp_width, ls);
 }
 
-int cb_block_named(cb_ctx *c, int x, const char *p, const cb_block_keys *k, int64_t d, int heads,
-                   clip_act act, float eps, int causal, int64_t mlp_width, int ls)
+/* The rows of x [B, T, d] that a pooled block keeps: row 0 (sel ==
+ * CB_ROW0), or the row of a one-hot [B, 1, T] (exact: products with 1.0 and
+ * 0.0); x itself for the full block (sel == CB_ALL_ROWS). */
+enum { CB_ALL_ROWS = -2, CB_ROW0 = -1 };
+static int pick_rows(cb_ctx *c, int x, int sel)
+{
+    if (sel == CB_ALL_ROWS)
+        return x;
+    if (sel == CB_ROW0)
+        return cb_ok(c, g_slice(c->g, x, 1, 0, 1, 1));
+    return cb_ok(c, g_matmul(c->g, sel, x, -1, 0, 0));
+}
+
+/* One pre-LN block; with sel != CB_ALL_ROWS only the selected row of its
+ * output is computed ([B, 1, d]): the queries of that row alone when it is
+ * row 0 of a non-causal block (K and V still from every row), else the full
+ * attention and the row picked from its output; then the out projection,
+ * residual and MLP of that one row. The tower's head reads only that row,
+ * so the other rows' out projections and MLPs of the last block (a twelfth
+ * of ViT-B/32's GEMM work) are skipped; the row's values are the same
+ * products as in the full block. */
+static int block_rows(cb_ctx *c, int x, const char *p, const cb_block_keys *k, int64_t d, int heads,
+                      clip_act act, float eps, int causal, int64_t mlp_width, int ls, int sel)
 {
     int64_t hidden = mlp_width > 0 ? mlp_width : 4 * d;
     int h = cb_layernorm(c, x, mkey(p, k->ln1, "weight"), mkey(p, k->ln1, "bias"), d, eps);
+    /* queries of row 0 alone: non-causal only (a causal query row i sees keys <= i) */
+    const int q_row0 = sel == CB_ROW0 && !causal;
     int qkv[3];
     for (int i = 0; i < 3; i++) {
+        int hi = i == 0 && q_row0 ? pick_rows(c, h, CB_ROW0) : h;
         if (k->qkv_w) /* rows [i*d, (i+1)*d) of the packed projection: read in place */
-            qkv[i] = cb_linear(c, h, cb_key(p, k->qkv_w), cb_key(p, k->qkv_b), i, 3, d, d);
+            qkv[i] = cb_linear(c, hi, cb_key(p, k->qkv_w), cb_key(p, k->qkv_b), i, 3, d, d);
         else
-            qkv[i] = cb_linear(c, h, cb_key(p, k->sep_w[i]), cb_key(p, k->sep_b[i]), 0, 1, d, d);
+            qkv[i] = cb_linear(c, hi, cb_key(p, k->sep_w[i]), cb_key(p, k->sep_b[i]), 0, 1, d, d);
     }
     int a = cb_ok(c, g_attention(c->g, qkv[0], qkv[1], qkv[2], heads, causal));
+    if (!q_row0)
+        a = pick_rows(c, a, sel);
+    x = pick_rows(c, x, sel);
     a = cb_linear(c, a, mkey(p, k->out, "weight"), mkey(p, k->out, "bias"), 0, 1, d, d);
     if (ls)
         a = layer_scale(c, a, cb_key(p, "ls_1.gamma"), d);
@@ -264,6 +291,25 @@ int cb_block_named(cb_ctx *c, int x, const char *p, const cb_block_keys *k, int6
     if (ls)
         h = layer_scale(c, h, cb_key(p, "ls_2.gamma"), d);
     return cb_ok(c, g_add(c->g, x, h));
+}
+
+int cb_block_named(cb_ctx *c, int x, const char *p, const cb_block_keys *k, int64_t d, int heads,
+                   clip_act act, float eps, int causal, int64_t mlp_width, int ls)
+{
+    return block_rows(c, x, p, k, d, heads, act, eps, causal, mlp_width, ls, CB_ALL_ROWS);
+}
+
+int cb_block_pooled(cb_ctx *c, int x, const char *p, int64_t d, int heads, clip_act act, float eps,
+                    int causal, int64_t mlp_width, int ls, int onehot)
+{
+    const cb_block_keys *k = c->cfg->naming == CLIP_NAMING_HF ? &CB_BLOCK_HF : &CB_BLOCK_OPENAI;
+    if (c->rc)
+        return -1;
+    if (onehot < 0 && causal) {
+        c->rc = cc_fail(CC_ERR_INVALID, "clip build: a causal block pooled on row 0 needs a one-hot row");
+        return -1;
+    }
+    return block_rows(c, x, p, k, d, heads, act, eps, causal, mlp_width, ls, onehot < 0 ? CB_ROW0 : onehot);
 }
 
 int cb_host_input(cb_ctx *c, const char *name, clip_host_kind kind, int ndim,

@@ -55,6 +55,12 @@ extern const cb_block_keys CB_BLOCK_OPENAI, CB_BLOCK_HF, CB_BLOCK_TIMM;
 int cb_block_named(cb_ctx *c, int x, const char *prefix, const cb_block_keys *k, int64_t width,
                    int heads, clip_act act, float eps, int causal, int64_t mlp_width,
                    int layer_scale);
+/* The last block of a tower whose head reads one row per item: cb_block
+ * computing only that row, [B, T, d] -> [B, 1, d]. onehot < 0: row 0 (the
+ * class token; the block must not be causal); else a [B, 1, T] one-hot
+ * input picking the row (the text tower's pooled token). */
+int cb_block_pooled(cb_ctx *c, int x, const char *prefix, int64_t width, int heads, clip_act act,
+                    float eps, int causal, int64_t mlp_width, int layer_scale, int onehot);
 /* The MLP activation (GELU, its tanh form, or QuickGELU). */
 int cb_activation(cb_ctx *c, int x, clip_act act);
 /* A host-filled input tensor; its buffer lives in the tower. */

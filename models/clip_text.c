@@ -45,24 +45,31 @@ int cb_text(cb_ctx *c)
     int pos = cb_param2(c, hf ? "text_model.embeddings.position_embedding.weight"
                               : cb_key(tp, "positional_embedding"), T, W);
     x = cb_ok(c, g_add(g, x, pos));
+    /* The IR has no gather: the pooled row is picked with a host-built
+     * one-hot [B, 1, T] @ x [B, T, W]; exact, since every product is with
+     * 1.0 or 0.0 and the other terms are exact zeros. The last block picks
+     * it right after its attention and computes the rest of that row only
+     * (the head reads nothing else); ln_final is per row. */
+    int64_t oh_shape[3] = {B, 1, T};
+    int oh = cb_host_input(c, "eot_onehot", CLIP_HOST_EOT_ONEHOT, 3, oh_shape);
     for (int i = 0; i < t->layers; i++) {
         char p[96];
         if (hf)
             snprintf(p, sizeof p, "text_model.encoder.layers.%d.", i);
         else
             snprintf(p, sizeof p, "%stransformer.resblocks.%d.", tp, i);
-        x = cb_block(c, x, p, W, t->heads, t->act, t->eps, !t->no_causal_mask,
-                     t->mlp_width, t->layer_scale);
+        if (i == t->layers - 1)
+            x = cb_block_pooled(c, x, p, W, t->heads, t->act, t->eps, !t->no_causal_mask,
+                                t->mlp_width, t->layer_scale, oh);
+        else
+            x = cb_block(c, x, p, W, t->heads, t->act, t->eps, !t->no_causal_mask,
+                         t->mlp_width, t->layer_scale);
     }
     x = cb_layernorm(c, x, hf ? "text_model.final_layer_norm.weight" : cb_key(tp, "ln_final.weight"),
                      hf ? "text_model.final_layer_norm.bias" : cb_key(tp, "ln_final.bias"), W,
                      t->eps);
-    /* The IR has no gather: select the pooled row with a host-built one-hot
-     * [B, 1, T] @ x [B, T, W]; exact, since every product is with 1.0 or 0.0
-     * and the other terms are exact zeros. */
-    int64_t oh_shape[3] = {B, 1, T};
-    int oh = cb_host_input(c, "eot_onehot", CLIP_HOST_EOT_ONEHOT, 3, oh_shape);
-    x = cb_ok(c, g_matmul(g, oh, x, -1, 0, 0));
+    if (t->layers < 1) /* no block picked the row */
+        x = cb_ok(c, g_matmul(g, oh, x, -1, 0, 0));
     int64_t bw[2] = {B, W};
     x = cb_ok(c, g_reshape(g, x, 2, bw));
     return project(c, x, tp, W, E);

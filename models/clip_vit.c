@@ -129,7 +129,12 @@ int cb_vit(cb_ctx *c)
         char p[96];
         snprintf(p, sizeof p, hf ? "vision_model.encoder.layers.%d." : "visual.transformer.resblocks.%d.",
                  i);
-        x = cb_block(c, x, p, W, v->heads, v->act, v->eps, 0, v->mlp_width, v->layer_scale);
+        /* the head of a class-token tower reads row 0 alone: the last
+         * block computes only that row */
+        if (i == v->layers - 1 && !v->attn_pool_queries && v->pool == CLIP_VISION_POOL_TOK)
+            x = cb_block_pooled(c, x, p, W, v->heads, v->act, v->eps, 0, v->mlp_width, v->layer_scale, -1);
+        else
+            x = cb_block(c, x, p, W, v->heads, v->act, v->eps, 0, v->mlp_width, v->layer_scale);
     }
     int64_t D = v->attn_pool_queries ? E : W; /* the pooled row's width */
     x = vit_head(c, x, D);

@@ -22,6 +22,7 @@ typedef struct policy_defaults {
     int gemm_rt, gemm_kc;
     size_t conv_scratch_bytes;
     int fusion_enabled;
+    int gemm_small_m;
 } policy_defaults;
 
 typedef struct style_preset {
@@ -42,10 +43,10 @@ static const style_preset style_presets[2] = {
  * 768: only K > 768 is blocked (fc2's 3072 x 64 B panel outgrows L2).
  * The 16 MiB im2col cap: docs/opencl-backend.md. */
 static const policy_defaults cpu_style = {
-    RT_STYLE_CPU, 256, RT_GEMM_MEASURE, 6, 16, 4, 0, 768, (size_t)16 << 20, 1,
+    RT_STYLE_CPU, 256, RT_GEMM_MEASURE, 6, 16, 4, 0, 768, (size_t)16 << 20, 1, 1,
 };
 static const policy_defaults gpu_style = {
-    RT_STYLE_GPU, 256, RT_GEMM_MEASURE, 6, 16, 4, 0, 768, (size_t)16 << 20, 1,
+    RT_STYLE_GPU, 256, RT_GEMM_MEASURE, 6, 16, 4, 0, 768, (size_t)16 << 20, 1, 1,
 };
 
 #define ANY (-1)
@@ -160,6 +161,7 @@ static const char *const style_names[] = {"cpu", "gpu"};
 static const char *const attention_names[] = {"cpu", "rows"};
 static const char *const gemm_impl_names[] = {"measure", "own", "clblast"};
 static const char *const pack_names[] = {"auto", "always", "never"};
+static const char *const small_m_names[] = {"auto", "off"};
 
 static void parse_fusion(rt_policy *p, const char *v)
 {
@@ -255,6 +257,9 @@ static void apply_env(rt_policy *p)
         parse_fusion(p, fu);
         mark_env(p, RT_POL_FUSION, RT_SET_FUSION);
     }
+    v = p->gemm_small_m ? 0 : 1;
+    env_choice(p, RT_POL_GEMM_SMALL_M, RT_SET_GEMM_SMALL_M, small_m_names, 2, &v);
+    p->gemm_small_m = v == 0;
 }
 
 /* The GEMM database's entry for dev (runtime/gemm_db.h) sets the tile and,
@@ -309,6 +314,7 @@ void rt_policy_fill(rt_policy *p, const rt_device_info *dev)
     p->conv_scratch_bytes = d->conv_scratch_bytes;
     p->conv_rows = -1;
     p->fusion_enabled = d->fusion_enabled;
+    p->gemm_small_m = d->gemm_small_m;
     apply_database(p, dev);
     apply_env(p);
 }
@@ -464,6 +470,7 @@ static const struct {
     [RT_POL_CONV_ROWS] = {"conv_rows", "small-output conv path: auto (by shape), on, off"},
     [RT_POL_OPTIM_VPI] = {"optim_vpi", "optimizer float8 vectors per work-item"},
     [RT_POL_FUSION] = {"fusion", "fusion at lowering: on, off, plus per-pattern names"},
+    [RT_POL_GEMM_SMALL_M] = {"gemm_small_m", "own cpu GEMM: tile rows cut for a small M (auto: by shape), or off"},
 };
 _Static_assert(sizeof fields / sizeof fields[0] == RT_POL_COUNT, "policy field table out of step with rt_policy_field");
 
@@ -511,6 +518,7 @@ void rt_policy_value_text(const rt_policy *p, rt_policy_field f, char *buf, size
                  n > 2 ? (int)(n - 2) : 0, n > 2 ? pat + 1 : "");
         return;
     }
+    case RT_POL_GEMM_SMALL_M: snprintf(buf, len, "%s", p->gemm_small_m ? "auto" : "off"); return;
     case RT_POL_COUNT:
         break;
     }

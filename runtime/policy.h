@@ -76,6 +76,7 @@ typedef enum rt_policy_field {
     RT_POL_CONV_ROWS,
     RT_POL_OPTIM_VPI,
     RT_POL_FUSION,
+    RT_POL_GEMM_SMALL_M,
     RT_POL_COUNT
 } rt_policy_field;
 
@@ -97,6 +98,7 @@ typedef struct rt_policy {
     int conv_rows;             /* small-output conv path: -1 = by shape, 0 = off, 1 = on */
     int optim_vpi;             /* optimizer float8 vectors per work-item */
     int fusion_enabled;        /* fusion at lowering, globally */
+    int gemm_small_m;          /* CPU-style own GEMM: 1 = fewer tile rows for a small M (auto), 0 = off */
     /* ",name,-name," as parsed from CLIPCL_FUSION: a pattern named without
      * '-' is on, with '-' off; unnamed patterns follow fusion_enabled */
     char fusion_patterns[RT_POLICY_FUSION_LEN];

@@ -36,6 +36,8 @@ static const rt_setting_info table[] = {
     [RT_SET_CONV_ROWS] = {"CLIPCL_CONV_ROWS", "policy", "0|1", "small-output conv path off or on (default: by shape)"},
     [RT_SET_FUSION] = {"CLIPCL_FUSION", "policy", "0|1|name,name,-name",
                        "fusion at lowering: all off, all on, or per pattern"},
+    [RT_SET_GEMM_SMALL_M] = {"CLIPCL_GEMM_SMALL_M", "policy", "auto|off",
+                             "own GEMM: fewer tile rows where M is small and leaves padded rows (auto), or off"},
     [RT_SET_EVAL_THREADS] = {"CLIPCL_EVAL_THREADS", "train", "1..N", "threads of the linear-probe evaluation"},
     [RT_SET_CKPT_KILL_AFTER] = {"CLIPCL_CKPT_KILL_AFTER", "train", "N",
                                 "the process kills itself after writing N checkpoint files (crash tests)"},

@@ -30,6 +30,7 @@ typedef enum rt_setting {
     RT_SET_CONV_SCRATCH,
     RT_SET_CONV_ROWS,
     RT_SET_FUSION,
+    RT_SET_GEMM_SMALL_M,
     /* training and tools */
     RT_SET_EVAL_THREADS,
     RT_SET_CKPT_KILL_AFTER,

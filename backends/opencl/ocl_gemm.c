@@ -441,15 +441,18 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", dt_opts, &k)))
             return rc;
         const int rt = pa_rt(s->ctx, row_tiles, n_panels * (size_t)g->batch);
-        if ((rc = ocl_set_args(k, "iiimlmlmllmliiiml", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
+        if ((rc = ocl_set_args(k, "iiimlmlmllmliiimli", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
                                bp, bp_stride, g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias,
-                               bias_off, bias_mode, (int)p_base, rt, res, res_off)))
+                               bias_off, bias_mode, (int)p_base, rt, res, res_off,
+                               ocl_gemm_use_tail(s->ctx, g->M, t))))
             return rc;
         size_t gws[3] = {(row_tiles + (size_t)rt - 1) / (size_t)rt, n_panels, (size_t)g->batch};
         return s->launch(s->user, k, 3, gws, lws);
     }
     dt_options(opts, RT_DTYPE_F32, b_dt, dt_opts, sizeof dt_opts);
-    if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled", dt_opts, &k)))
+    /* same arguments; M = 1: a work-item per panel, one row (ocl_gemm_small.c) */
+    if ((rc = s->kernel(s->user, "gemm.cl", ocl_gemm_use_gemv(s->ctx, g->M) ? "gemm_gemv" : "gemm_tiled",
+                        dt_opts, &k)))
         return rc;
     if ((rc = ocl_set_args(k, "iiimllmlmllmliiml", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,
                            g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias, bias_off, bias_mode,

@@ -127,6 +127,13 @@ int ocl_gemm_use_rowmajor_b(const rt_ctx *ctx, int M, int N, int K, ocl_gemm_til
  * (CLIPCL_GEMM_PACK_A=always|never overrides). */
 int ocl_gemm_use_packed_a(const rt_ctx *ctx, int M, ocl_gemm_tile t);
 
+/* Small M (ocl_gemm_small.c, kernels/gemm_small.cl; policy gemm_small_m):
+ * 1 when an M = 1 product on packed B runs gemm_gemv (one work-item per
+ * column panel) instead of a TM-row tile; 1 when the packed-A kernel's last
+ * row tile runs only its first ceil(TM/2) rows (it has no more before M). */
+int ocl_gemm_use_gemv(const rt_ctx *ctx, int M);
+int ocl_gemm_use_tail(const rt_ctx *ctx, int M, ocl_gemm_tile t);
+
 /* Append the launches for one GEMM. impl AUTO resolves per device. */
 int ocl_gemm_emit(const ocl_gemm_sink *s, const ocl_gemm_args *a, ocl_gemm_impl impl);
 

@@ -146,6 +146,41 @@ static void measure(const float *got, const float *ref, int r0, int r1, int D, d
     *rel = maxerr / maxref;
 }
 
+/* One image and one text alone (M = 1 in the pooled rows and projections:
+ * the GEMV path over 16-bit panels) against the f32 features of the same
+ * items encoded in a batch. */
+static void one_item_check(const char *dir, const float *f32, int ni, int D)
+{
+    static const int flags[2] = {CLIPCL_LOAD_F16, CLIPCL_LOAD_BF16};
+    char path[1200];
+    npy_array px, ids;
+    snprintf(path, sizeof path, "%s/%s/pixels.npy", data_dir(), dir);
+    assert_int_equal(npy_read(path, NPY_F32, &px), 0);
+    snprintf(path, sizeof path, "%s/%s/ids.npy", data_dir(), dir);
+    assert_int_equal(npy_read(path, NPY_I32, &ids), 0);
+    for (int k = 0; k < 2; k++) {
+        clipcl_model *m = NULL;
+        if (clipcl_load_opts(g_tmp, NULL, flags[k], &m) != CLIPCL_OK)
+            fail_msg("load %s: %s", dir, clipcl_last_error());
+        float *out = malloc(2 * (size_t)D * sizeof *out);
+        assert_non_null(out);
+        if (clipcl_encode_image_pixels(m, px.data, 1, 0, out) != CLIPCL_OK ||
+            clipcl_encode_token_ids(m, ids.data, 1, 0, out + D) != CLIPCL_OK)
+            fail_msg("encode one item of %s: %s", dir, clipcl_last_error());
+        double c, rel;
+        measure(out, f32, 0, 1, D, &c, &rel);
+        assert_true(c >= 0.9999);
+        assert_true(rel < 2e-2);
+        measure(out + D, f32 + (size_t)ni * D, 0, 1, D, &c, &rel);
+        assert_true(c >= 0.9999);
+        assert_true(rel < 2e-2);
+        free(out);
+        clipcl_free(m);
+    }
+    npy_free(&px);
+    npy_free(&ids);
+}
+
 static void check_model(const char *dir, const char *variant)
 {
     if (variant)
@@ -189,6 +224,7 @@ static void check_model(const char *dir, const char *variant)
         }
         free(h);
     }
+    one_item_check(dir, f32, ni, D);
     free(f32);
     unsetenv("CLIPCL_FORCE_VARIANT");
     char path[1200];
