@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_warn.h"
+#include "runtime/clock.h"
+#include "runtime/timings.h"
 #include "backends/selfcheck.h"
 #include "runtime/settings.h"
 #include "runtime/status.h"
@@ -65,13 +67,18 @@ int backend_open(const char *device, int profiling, backend **out)
     backend *b = calloc(1, sizeof *b);
     if (!b)
         return cc_fail(CC_ERR_NOMEM, "backend_open: out of memory");
+    double t0 = cc_now_s();
     int rc = device && strcmp(device, "ref") == 0 ? ref_backend_open(&b->d)
                                                     : ocl_backend_open(device, profiling, &b->d);
+    rt_timing_add("device open", NULL, cc_now_s() - t0);
     if (rc) {
         free(b);
         return rc;
     }
-    if ((rc = selfcheck_open(b))) {
+    t0 = cc_now_s();
+    rc = selfcheck_open(b);
+    rt_timing_add("device self-check", NULL, cc_now_s() - t0);
+    if (rc) {
         backend_close(b);
         return rc;
     }
@@ -185,6 +192,12 @@ int backend_plan_stats_get(const backend_plan *p, backend_plan_stats *out)
         return cc_fail(CC_ERR_INVALID, "backend_plan_stats_get: expected a plan and an output, found NULL");
     memset(out, 0, sizeof *out);
     return p->b->d.iface->plan_stats(p->impl, out);
+}
+
+void backend_plan_release_originals(backend_plan *p)
+{
+    if (p && p->b->d.iface->plan_release_originals)
+        p->b->d.iface->plan_release_originals(p->impl);
 }
 
 void backend_plan_params_changed(backend_plan *p)

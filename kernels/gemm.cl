@@ -207,6 +207,7 @@ static inline void gemm_tile(const int M, const int N, const int K, const int m0
 /* B packed by gemm_pack_b (bp_stride floats per batch item, 0 = shared
  * weight); panel p of the grid is column panel p_base + p. R (EPI_RES) is
  * laid out like C from r_off. Grid: (ceil(M/TM), panels, batch), local size 1. */
+#if KSEL_ALL || defined(KSEL_gemm_tiled)
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *restrict A, const long a_off, const long a_stride,
                          __global const float *restrict Bp, const long bp_stride,
@@ -223,6 +224,7 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
               Bp + (long)b * bp_stride + (long)p * K * PW, PW, C + c_off + (long)b * c_stride,
               bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
 }
+#endif
 
 /* Ap[b][t][k][0..TM) = A[b][t*TM + 0..TM)[k], zero past M: A in row panels
  * (one pack per run, like OpenBLAS) so the product reads one sequential
@@ -251,6 +253,7 @@ __kernel void gemm_pack_a(const int M, const int K, __global const float *restri
  * with the last block), so the B panel slice is re-read from cache and PoCL
  * schedules rt times fewer work-groups.
  * Grid: (ceil(M/(TM*rt)), panels, batch), local size 1. */
+#if KSEL_ALL || defined(KSEL_gemm_tiled_pa)
 __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                             __global const float *restrict Ap, const long ap_stride,
                             __global const float *restrict Bp, const long bp_stride,
@@ -312,12 +315,14 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
         }
     }
 }
+#endif
 
 /* B read in place, row-major K x N (b_stride floats per batch item): no
  * packing pass, for the full panels only (columns < N / PW * PW); the caller
  * packs the partial last panel and runs gemm_tiled on it. Worth it where
  * packing costs more than the strided reads (few row tiles, moderate K).
  * Grid: (ceil(M/TM), N / PW, batch), local size 1. */
+#if KSEL_ALL || defined(KSEL_gemm_tiled_rm)
 __kernel void gemm_tiled_rm(const int M, const int N, const int K,
                             __global const float *restrict A, const long a_off, const long a_stride,
                             __global const float *restrict B, const long b_off, const long b_stride,
@@ -332,6 +337,7 @@ __kernel void gemm_tiled_rm(const int M, const int N, const int K,
     gemm_tile(M, N, K, m0, n0, A + a_off + (long)b * a_stride, B + b_off + (long)b * b_stride + n0, N,
               C + c_off + (long)b * c_stride, bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
 }
+#endif
 
 /* GPU-class variant: a 16x16 work-group computes a 64x64 block of C, each
  * work-item a 4x4 micro-tile strided by 16 (so neighbouring work-items touch
@@ -343,6 +349,7 @@ __kernel void gemm_tiled_rm(const int M, const int N, const int K,
 #define LT 16
 #define LR 4
 #define LB (LT * LR)
+#if KSEL_ALL || defined(KSEL_gemm_local)
 __kernel __attribute__((reqd_work_group_size(LT, LT, 1)))
 void gemm_local(const int M, const int N, const int K,
                 __global const float *restrict A, const long a_off, const long a_stride,
@@ -395,6 +402,7 @@ void gemm_local(const int M, const int N, const int K,
         }
     }
 }
+#endif
 
 /* C[b][m][n] = bias[n] (mode 1) or bias[m] (mode 2), before a beta = 1 GEMM
  * (the CLBlast path). Grid: (N, M, batch). */
