@@ -15,6 +15,7 @@
 
 struct backend {
     backend_desc d;
+    int selfcheck; /* an OpenCL device whose self-check runs: each plan's fusion patterns too */
 };
 
 struct backend_plan {
@@ -46,8 +47,11 @@ static int selfcheck_open(backend *b)
     const char *v = rt_setting_value(RT_SET_SELFCHECK);
     if (!b->d.ctx || (v && !strcmp(v, "0")))
         return CC_OK;
+    b->selfcheck = 1;
     sc_report r;
-    int rc = backend_selfcheck(b->d.ctx, 0, &r);
+    /* the fusion patterns are checked by the first plan that fuses them:
+     * a cold start compiles and checks only the epilogues its model uses */
+    int rc = backend_selfcheck(b->d.ctx, SC_VARIANTS, &r);
     if (rc)
         return cc_wrap(rc, "device self-check on %s", b->d.ctx->dev.device_name);
     for (int i = 0; warning_sink && i < r.n_items; i++)
@@ -114,6 +118,41 @@ int backend_supports_op(backend *b, const graph *g, int node)
 
 /* ---- plans ---- */
 
+/* The self-check of the fusion patterns the new plan fused that are not
+ * known yet (selfcheck.h); *again: one was disabled, lower the plan anew. */
+static int check_plan_fusions(backend_plan *p, int *again)
+{
+    backend_plan_stats st;
+    memset(&st, 0, sizeof st);
+    *again = 0;
+    if (!p->b->d.iface->plan_stats || p->b->d.iface->plan_stats(p->impl, &st) != CC_OK) {
+        cc_clear_error();
+        return CC_OK;
+    }
+    const char *names[BACKEND_MAX_FUSIONS];
+    int n = 0;
+    for (int i = 0; i < st.n_patterns; i++)
+        if (st.fired[i] > 0)
+            names[n++] = st.pattern[i];
+    if (!n)
+        return CC_OK;
+    sc_report r;
+    int n_disabled = 0;
+    double t0 = cc_now_s();
+    int rc = backend_selfcheck_fusions(p->b->d.ctx, names, n, &r, &n_disabled);
+    rt_timing_add("device self-check", "fusion patterns of the plan", cc_now_s() - t0);
+    if (rc)
+        return cc_wrap(rc, "device self-check on %s", p->b->d.ctx->dev.device_name);
+    for (int i = 0; warning_sink && i < r.n_items; i++)
+        if (r.item[i].disabled && r.item[i].now) {
+            char line[600];
+            backend_selfcheck_warning(p->b->d.ctx, &r, i, line, sizeof line);
+            warning_sink(line);
+        }
+    *again = n_disabled > 0;
+    return CC_OK;
+}
+
 int backend_plan_create(backend *b, const graph *g, backend_plan **out)
 {
     if (!b || !g || !out)
@@ -125,6 +164,19 @@ int backend_plan_create(backend *b, const graph *g, backend_plan **out)
     p->b = b;
     p->g = g;
     int rc = b->d.iface->plan_create(b->d.impl, g, &p->impl);
+    if (!rc && b->selfcheck) {
+        int again = 0;
+        rc = check_plan_fusions(p, &again);
+        if (!rc && again) { /* a pattern was disabled: lowered without it */
+            b->d.iface->plan_free(p->impl);
+            p->impl = NULL;
+            rc = b->d.iface->plan_create(b->d.impl, g, &p->impl);
+        }
+        if (rc && p->impl) {
+            b->d.iface->plan_free(p->impl);
+            p->impl = NULL;
+        }
+    }
     if (rc) {
         free(p);
         return rc;

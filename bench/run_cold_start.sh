@@ -64,6 +64,9 @@ wall() { # h:mm:ss or m:ss.ss -> seconds
     sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$1" |
         awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.2f", s }'
 }
+cpu() { # user + system seconds: what a quiet machine's wall time would be for a one-thread run
+    awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$1"
+}
 rss() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }
 
 echo "$(uptime)"
@@ -79,11 +82,17 @@ if [ $TORCH = 1 ]; then
 fi
 
 echo
-echo "| run | wall s | max RSS MB |"
-echo "|---|---:|---:|"
-echo "| clipcl embed-image, cold (empty caches) | $(wall "$TMP/cold.time") | $(rss "$TMP/cold.time") |"
-echo "| clipcl embed-image, warm | $(wall "$TMP/warm.time") | $(rss "$TMP/warm.time") |"
-[ $TORCH = 1 ] && echo "| PyTorch, same embed (import, load, 1 image) | $(wall "$TMP/torch.time") | $(rss "$TMP/torch.time") |"
+echo "| run | wall s | cpu s (user+sys) | max RSS MB |"
+echo "|---|---:|---:|---:|"
+for r in cold warm torch; do
+    [ -f "$TMP/$r.time" ] || continue
+    case $r in
+        cold) label="clipcl embed-image, cold (empty caches)" ;;
+        warm) label="clipcl embed-image, warm" ;;
+        torch) label="PyTorch, same embed (import, load, 1 image)" ;;
+    esac
+    echo "| $label | $(wall "$TMP/$r.time") | $(cpu "$TMP/$r.time") | $(rss "$TMP/$r.time") |"
+done
 echo
 echo "cold run breakdown (wall s, CLIPCL_TIMINGS=1):"
 sed -n '/^clipcl timings/,$p' "$TMP/cold.err" | tail -n +2
