@@ -7,12 +7,15 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_warn.h"
+#include "runtime/clock.h"
+#include "runtime/timings.h"
 #include "backends/selfcheck.h"
 #include "runtime/settings.h"
 #include "runtime/status.h"
 
 struct backend {
     backend_desc d;
+    int selfcheck; /* an OpenCL device whose self-check runs: each plan's fusion patterns too */
 };
 
 struct backend_plan {
@@ -44,8 +47,11 @@ static int selfcheck_open(backend *b)
     const char *v = rt_setting_value(RT_SET_SELFCHECK);
     if (!b->d.ctx || (v && !strcmp(v, "0")))
         return CC_OK;
+    b->selfcheck = 1;
     sc_report r;
-    int rc = backend_selfcheck(b->d.ctx, 0, &r);
+    /* the fusion patterns are checked by the first plan that fuses them:
+     * a cold start compiles and checks only the epilogues its model uses */
+    int rc = backend_selfcheck(b->d.ctx, SC_VARIANTS, &r);
     if (rc)
         return cc_wrap(rc, "device self-check on %s", b->d.ctx->dev.device_name);
     for (int i = 0; warning_sink && i < r.n_items; i++)
@@ -65,13 +71,18 @@ int backend_open(const char *device, int profiling, backend **out)
     backend *b = calloc(1, sizeof *b);
     if (!b)
         return cc_fail(CC_ERR_NOMEM, "backend_open: out of memory");
+    double t0 = cc_now_s();
     int rc = device && strcmp(device, "ref") == 0 ? ref_backend_open(&b->d)
                                                     : ocl_backend_open(device, profiling, &b->d);
+    rt_timing_add("device open", NULL, cc_now_s() - t0);
     if (rc) {
         free(b);
         return rc;
     }
-    if ((rc = selfcheck_open(b))) {
+    t0 = cc_now_s();
+    rc = selfcheck_open(b);
+    rt_timing_add("device self-check", NULL, cc_now_s() - t0);
+    if (rc) {
         backend_close(b);
         return rc;
     }
@@ -125,6 +136,41 @@ int backend_supports_op(backend *b, const graph *g, int node)
 
 /* ---- plans ---- */
 
+/* The self-check of the fusion patterns the new plan fused that are not
+ * known yet (selfcheck.h); *again: one was disabled, lower the plan anew. */
+static int check_plan_fusions(backend_plan *p, int *again)
+{
+    backend_plan_stats st;
+    memset(&st, 0, sizeof st);
+    *again = 0;
+    if (!p->b->d.iface->plan_stats || p->b->d.iface->plan_stats(p->impl, &st) != CC_OK) {
+        cc_clear_error();
+        return CC_OK;
+    }
+    const char *names[BACKEND_MAX_FUSIONS];
+    int n = 0;
+    for (int i = 0; i < st.n_patterns; i++)
+        if (st.fired[i] > 0)
+            names[n++] = st.pattern[i];
+    if (!n)
+        return CC_OK;
+    sc_report r;
+    int n_disabled = 0;
+    double t0 = cc_now_s();
+    int rc = backend_selfcheck_fusions(p->b->d.ctx, names, n, &r, &n_disabled);
+    rt_timing_add("device self-check", "fusion patterns of the plan", cc_now_s() - t0);
+    if (rc)
+        return cc_wrap(rc, "device self-check on %s", p->b->d.ctx->dev.device_name);
+    for (int i = 0; warning_sink && i < r.n_items; i++)
+        if (r.item[i].disabled && r.item[i].now) {
+            char line[600];
+            backend_selfcheck_warning(p->b->d.ctx, &r, i, line, sizeof line);
+            warning_sink(line);
+        }
+    *again = n_disabled > 0;
+    return CC_OK;
+}
+
 int backend_plan_create(backend *b, const graph *g, backend_plan **out)
 {
     if (!b || !g || !out)
@@ -136,6 +182,19 @@ int backend_plan_create(backend *b, const graph *g, backend_plan **out)
     p->b = b;
     p->g = g;
     int rc = b->d.iface->plan_create(b->d.impl, g, &p->impl);
+    if (!rc && b->selfcheck) {
+        int again = 0;
+        rc = check_plan_fusions(p, &again);
+        if (!rc && again) { /* a pattern was disabled: lowered without it */
+            b->d.iface->plan_free(p->impl);
+            p->impl = NULL;
+            rc = b->d.iface->plan_create(b->d.impl, g, &p->impl);
+        }
+        if (rc && p->impl) {
+            b->d.iface->plan_free(p->impl);
+            p->impl = NULL;
+        }
+    }
     if (rc) {
         free(p);
         return rc;
@@ -216,6 +275,12 @@ int backend_plan_stats_get(const backend_plan *p, backend_plan_stats *out)
         return cc_fail(CC_ERR_INVALID, "backend_plan_stats_get: expected a plan and an output, found NULL");
     memset(out, 0, sizeof *out);
     return p->b->d.iface->plan_stats(p->impl, out);
+}
+
+void backend_plan_release_originals(backend_plan *p)
+{
+    if (p && p->b->d.iface->plan_release_originals)
+        p->b->d.iface->plan_release_originals(p->impl);
 }
 
 void backend_plan_params_changed(backend_plan *p)

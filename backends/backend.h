@@ -105,6 +105,8 @@ typedef struct backend_plan_stats {
                                   otherwise (0 before the first run) */
     size_t packed_bytes;       /* device memory derived from params and kept
                                   (packed weights, folded BatchNorm) */
+    size_t released_bytes;     /* params released once packed
+                                  (backend_plan_release_originals) */
     int nodes_fused;           /* nodes lowered inside a fused run */
     int n_patterns;            /* rows of the backend's fusion table */
     const char *pattern[BACKEND_MAX_FUSIONS];
@@ -115,6 +117,12 @@ int backend_plan_stats_get(const backend_plan *p, backend_plan_stats *out);
  * from params only (packed GEMM weights) is recomputed at the next run.
  * backend_optim_step() calls it itself. */
 void backend_plan_params_changed(backend_plan *p);
+/* Inference plans only: once the next run has packed the weights, params
+ * whose only readers use the packed copy are released on the device (no
+ * weight kept twice) and every param is frozen (a later write fails with one
+ * line). A plan whose params change (training) must not call it. No-op on
+ * backends that keep no packed copies. */
+void backend_plan_release_originals(backend_plan *p);
 
 /* ---- the optimizer: AdamW over a training plan's params ----
  * Runs where the plan's tensors live (OpenCL kernels on the device buffers,

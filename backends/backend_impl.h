@@ -24,6 +24,7 @@ typedef struct backend_iface {
     size_t (*plan_arena_bytes)(const void *plan);
     size_t (*plan_scratch_bytes)(const void *plan);
     void (*plan_params_changed)(void *plan);
+    void (*plan_release_originals)(void *plan); /* optional (NULL: nothing to release) */
     int (*plan_stats)(const void *plan, backend_plan_stats *out);
 
     /* cfg is checked and never NULL */

@@ -373,14 +373,31 @@ static int check_variants(rt_ctx *ctx, backend **ref, sc_report *r, const rt_pol
 /* Each fusion pattern in use (all: every one) not checked yet, alone, with
  * each GEMM in use that passed (the own kernels apply a GEMM epilogue in
  * their store, CLBlast in a launch after). */
-static int check_fusion(rt_ctx *ctx, backend **ref, sc_report *r, const rt_policy *eff, int all)
+/* only (n_only names; NULL: every pattern): the patterns to consider. */
+typedef struct sc_only {
+    const char *const *names;
+    int n;
+} sc_only;
+
+static int in_only(const sc_only *only, const char *pattern)
+{
+    if (!only)
+        return 1;
+    for (int i = 0; i < only->n; i++)
+        if (only->names[i] && !strcmp(only->names[i], pattern))
+            return 1;
+    return 0;
+}
+
+static int check_fusion(rt_ctx *ctx, backend **ref, sc_report *r, const rt_policy *eff, int all,
+                        const sc_only *only)
 {
     int rc = CC_OK;
     for (int i = 0; i < ocl_fusion_count() && !rc; i++) {
         const ocl_fusion_pattern *pat = ocl_fusion_get(i);
         char name[48];
         snprintf(name, sizeof name, "fusion=%s", pat->name);
-        if (sc_has_item(r, name) || (!all && !rt_policy_fusion_on(eff, pat->name)))
+        if (sc_has_item(r, name) || (!all && !rt_policy_fusion_on(eff, pat->name)) || !in_only(only, pat->name))
             continue;
         rt_policy p[2];
         int n_p = 0;
@@ -397,6 +414,13 @@ static int check_fusion(rt_ctx *ctx, backend **ref, sc_report *r, const rt_polic
             p[n_p].source[RT_POL_GEMM_IMPL] = RT_SRC_DEFAULT;
             p[n_p].gemm_impl_error[0] = 0;
             p[n_p].fusion_enabled = 0;
+            /* the epilogue is the same code in every own CPU-style kernel:
+             * checked on the packed-A one, the kernel the tower GEMMs
+             * (M = tokens x batch) fuse into, so a cold start compiles the
+             * program once for the check and the plan */
+            if (!impl && p[n_p].gemm_variant == RT_STYLE_CPU && p[n_p].gemm_pack_a == RT_PACK_AUTO &&
+                !strncmp(pat->name, "matmul_", 7))
+                p[n_p].gemm_pack_a = RT_PACK_ALWAYS;
             snprintf(p[n_p].fusion_patterns, sizeof p[n_p].fusion_patterns, ",%s,", pat->name);
             n_p++;
         }
@@ -421,7 +445,7 @@ static int check_fusion(rt_ctx *ctx, backend **ref, sc_report *r, const rt_polic
  * each failure (rt_policy_apply_selfcheck moves off a disabled variant, to
  * one that is then checked), then the fusion patterns on the variants
  * settled on. all: every variant and pattern. */
-static int run_checks(rt_ctx *ctx, sc_report *r, int all)
+static int run_checks(rt_ctx *ctx, sc_report *r, int all, const sc_only *only)
 {
     backend *ref = NULL;
     int rc = CC_OK;
@@ -436,16 +460,36 @@ static int run_checks(rt_ctx *ctx, sc_report *r, int all)
         if (!want || (rc = check_variants(ctx, &ref, r, &eff, want)))
             break;
     }
-    if (!rc) {
+    if (!rc && !(only && only->n == 0)) {
         const rt_policy eff = effective_policy(ctx, r, !all);
-        rc = check_fusion(ctx, &ref, r, &eff, all);
+        rc = check_fusion(ctx, &ref, r, &eff, all, only);
     }
     sc_summarise(r);
     backend_close(ref);
     return rc;
 }
 
+static int selfcheck(rt_ctx *ctx, int flags, const sc_only *only, sc_report *out);
+
 int backend_selfcheck(rt_ctx *ctx, int flags, sc_report *out)
+{
+    /* SC_VARIANTS: no pattern yet (an empty list) */
+    const sc_only none = {NULL, 0};
+    return selfcheck(ctx, flags, (flags & SC_VARIANTS) && !(flags & SC_ALL) ? &none : NULL, out);
+}
+
+int backend_selfcheck_fusions(rt_ctx *ctx, const char *const *names, int n, sc_report *out,
+                              int *n_disabled)
+{
+    const sc_only only = {names, n > 0 ? n : 0};
+    *n_disabled = 0;
+    int rc = selfcheck(ctx, 0, &only, out);
+    for (int i = 0; !rc && i < out->n_items; i++)
+        *n_disabled += out->item[i].now && out->item[i].disabled;
+    return rc;
+}
+
+static int selfcheck(rt_ctx *ctx, int flags, const sc_only *only, sc_report *out)
 {
     memset(out, 0, sizeof *out);
     if (!ctx)
@@ -474,7 +518,7 @@ int backend_selfcheck(rt_ctx *ctx, int flags, sc_report *out)
     }
     const int known = out->n_items;
     const double t0 = cc_now_s();
-    rc = run_checks(ctx, out, flags & SC_ALL);
+    rc = run_checks(ctx, out, flags & SC_ALL, only);
     out->ran = out->n_items > known;
     out->seconds = out->ran ? cc_now_s() - t0 : 0;
     if (!rc && out->ran && out->cache_file[0])

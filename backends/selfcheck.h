@@ -45,7 +45,9 @@ typedef struct sc_report {
 
 enum {
     SC_FRESH = 1, /* forget the known result (cache file, process memory): check again */
-    SC_ALL = 2    /* every variant, not only those ctx's policy uses (clipcl devices --check) */
+    SC_ALL = 2,   /* every variant, not only those ctx's policy uses (clipcl devices --check) */
+    SC_VARIANTS = 4 /* the policy's variants only: each fusion pattern waits for the first plan
+                       that fuses it (backend_selfcheck_fusions; backend_open's check) */
 };
 
 /* Takes the known result for ctx's device, checks what ctx's policy uses and
@@ -54,6 +56,13 @@ enum {
  * ctx->policy. Returns an error only when the check itself cannot run (the reference backend, host
  * memory); a failing variant is a result, not an error. */
 int backend_selfcheck(rt_ctx *ctx, int flags, sc_report *out);
+
+/* The fusion patterns named (n of them, e.g. those a new plan fused) that
+ * the known result does not hold yet, checked as backend_selfcheck does,
+ * added to the cached result and applied to ctx->policy. *n_disabled: how
+ * many of them were disabled now (the plan must then be lowered again). */
+int backend_selfcheck_fusions(rt_ctx *ctx, const char *const *names, int n, sc_report *out,
+                              int *n_disabled);
 
 /* Applies the result known for ctx's device (this process's memory, then the
  * cache file) without running anything; 1 when one was known. For

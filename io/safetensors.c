@@ -320,7 +320,9 @@ int st_open(const char *path, st_file **out)
                      path, (long long)st.st_size);
     } else {
         f->map_len = (size_t)st.st_size;
-        void *m = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+        /* writable and private: a caller that keeps tensors in place
+         * (st_take_map) may change them like its own copies */
+        void *m = mmap(NULL, f->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED)
             rc = cc_fail(CC_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
         else
@@ -379,6 +381,20 @@ void st_close(st_file *f)
         munmap(f->map, f->map_len);
     free(f->path);
     free(f);
+}
+
+void st_take_map(st_file *f, void **map, size_t *len)
+{
+    *map = f ? f->map : NULL;
+    *len = f ? f->map_len : 0;
+    if (f)
+        f->map = NULL; /* st_close leaves it mapped */
+}
+
+void st_unmap(void *map, size_t len)
+{
+    if (map)
+        munmap(map, len);
 }
 
 const char *st_path(const st_file *f) { return f->path; }

@@ -38,6 +38,12 @@ typedef struct st_file st_file;
 
 int st_open(const char *path, st_file **out);
 void st_close(st_file *f);
+/* Hands the file's mapping (copy-on-write: a write to it changes this
+ * process's copy, never the file) over to the caller, who unmaps it with
+ * st_unmap once done with every tensor's data; st_close then leaves it
+ * mapped. Lets a loader use F32 tensors in place instead of copying them. */
+void st_take_map(st_file *f, void **map, size_t *len);
+void st_unmap(void *map, size_t len);
 
 const char *st_path(const st_file *f);
 size_t st_count(const st_file *f);

@@ -13,10 +13,24 @@
  *   math          erf_fast, erf_fast2/4/8/16 (FLOATN widths)
  *   work-group    wg_sum, wg_max: only when the file defines WG (the
  *                 work-group size, a power of two) before the include.
+ *   selection     KSEL_ALL: a costly kernel wrapped in `#if KSEL_ALL ||`
+ *                 `defined(KSEL_name)` ... `#endif` (one line) is
+ *                 compiled only into the program built for it. The runtime
+ *                 (rt_kernel, runtime/program.c) builds a file that uses
+ *                 KSEL_ALL once per wrapped kernel a plan asks for, with
+ *                 -DKSEL -DKSEL_name, and once for all its unwrapped
+ *                 kernels, with -DKSEL; without -DKSEL (tests, other hosts)
+ *                 the file holds every kernel as before.
  * Names a kernel file must not define: the ones above, PRELUDE_CAT(_),
  * PRELUDE_ERF_FAST. */
 #ifndef CLIPCL_COMMON_CL
 #define CLIPCL_COMMON_CL
+
+#ifdef KSEL
+#define KSEL_ALL 0
+#else
+#define KSEL_ALL 1
+#endif
 
 #define PRELUDE_CAT_(a, b) a##b
 #define PRELUDE_CAT(a, b) PRELUDE_CAT_(a, b)

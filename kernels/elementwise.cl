@@ -21,12 +21,24 @@
         y[i] = (EXPR);                                                         \
     }
 
+#if KSEL_ALL || defined(KSEL_ew_scale)
 UNARY(ew_scale, alpha * v)
+#endif
+#if KSEL_ALL || defined(KSEL_ew_gelu)
 UNARY(ew_gelu, 0.5f * v * (1.0f + erf_fast(v * 0.70710678118654752f)))
+#endif
+#if KSEL_ALL || defined(KSEL_ew_quickgelu)
 UNARY(ew_quickgelu, v / (1.0f + exp(-1.702f * v)))
+#endif
+#if KSEL_ALL || defined(KSEL_ew_relu)
 UNARY(ew_relu, v > 0.0f ? v : 0.0f)
+#endif
+#if KSEL_ALL || defined(KSEL_ew_sigmoid)
 UNARY(ew_sigmoid, 1.0f / (1.0f + exp(-v)))
+#endif
+#if KSEL_ALL || defined(KSEL_ew_exp)
 UNARY(ew_exp, exp(v))
+#endif
 
 /* The same ops on 16 elements per work-item, for sizes that are multiples of
  * 16 (every CLIP activation): explicit float16 math gets PoCL's vector exp,
@@ -40,16 +52,32 @@ UNARY(ew_exp, exp(v))
         vstore16((EXPR), i, y);                                                \
     }
 
+#if KSEL_ALL || defined(KSEL_ew16_scale)
 UNARY16(ew16_scale, alpha * v)
+#endif
+#if KSEL_ALL || defined(KSEL_ew16_gelu)
 UNARY16(ew16_gelu, 0.5f * v * (1.0f + erf_fast16(v * 0.70710678118654752f)))
+#endif
+#if KSEL_ALL || defined(KSEL_ew16_quickgelu)
 UNARY16(ew16_quickgelu, v / (1.0f + exp(-1.702f * v)))
+#endif
+#if KSEL_ALL || defined(KSEL_ew16_relu)
 UNARY16(ew16_relu, fmax(v, 0.0f))
+#endif
+#if KSEL_ALL || defined(KSEL_ew16_sigmoid)
 UNARY16(ew16_sigmoid, 1.0f / (1.0f + exp(-v)))
+#endif
+#if KSEL_ALL || defined(KSEL_ew16_exp)
 UNARY16(ew16_exp, exp(v))
+#endif
 
 /* silu = x * sigmoid(x) (G_OP_SILU), one- and 16-element forms. */
+#if KSEL_ALL || defined(KSEL_ew_silu)
 UNARY(ew_silu, v / (1.0f + exp(-v)))
+#endif
+#if KSEL_ALL || defined(KSEL_ew16_silu)
 UNARY16(ew16_silu, v / (1.0f + exp(-v)))
+#endif
 
 #define BINARY(OP, EXPR)                                                       \
     __kernel void ew_##OP##_same(__global const float *a, __global const float *b, \
@@ -110,7 +138,19 @@ UNARY16(ew16_silu, v / (1.0f + exp(-v)))
         }                                                                      \
     }
 
+#if KSEL_ALL || defined(KSEL_ew_add_same) || defined(KSEL_ew_add_rows) || defined(KSEL_ew_add_nd) \
+    || defined(KSEL_ew_add_nd16)
 BINARY(add, u + v)
+#endif
+#if KSEL_ALL || defined(KSEL_ew_sub_same) || defined(KSEL_ew_sub_rows) || defined(KSEL_ew_sub_nd) \
+    || defined(KSEL_ew_sub_nd16)
 BINARY(sub, u - v)
+#endif
+#if KSEL_ALL || defined(KSEL_ew_mul_same) || defined(KSEL_ew_mul_rows) || defined(KSEL_ew_mul_nd) \
+    || defined(KSEL_ew_mul_nd16)
 BINARY(mul, u * v)
+#endif
+#if KSEL_ALL || defined(KSEL_ew_div_same) || defined(KSEL_ew_div_rows) || defined(KSEL_ew_div_nd) \
+    || defined(KSEL_ew_div_nd16)
 BINARY(div, u / v)
+#endif

@@ -246,6 +246,7 @@ GEMM_TILE(gemm_tile_pb, gemm_kloop_pb, PANEL_B_DT) /* B packed */
 /* B packed by gemm_pack_b (bp_stride floats per batch item, 0 = shared
  * weight); panel p of the grid is column panel p_base + p. R (EPI_RES) is
  * laid out like C from r_off. Grid: (ceil(M/TM), panels, batch), local size 1. */
+#if KSEL_ALL || defined(KSEL_gemm_tiled)
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *restrict A, const long a_off, const long a_stride,
                          __global const BT *restrict Bp, const long bp_stride,
@@ -262,6 +263,7 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
               Bp + (long)b * bp_stride + (long)p * K * PW, PW, C + c_off + (long)b * c_stride,
               bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
 }
+#endif
 
 /* Ap[b][t][k][0..TM) = A[b][t*TM + 0..TM)[k], zero past M: A in row panels
  * (one pack per run, like OpenBLAS) so the product reads one sequential
@@ -291,6 +293,7 @@ __kernel void gemm_pack_a(const int M, const int K, __global const float *restri
  * schedules rt times fewer work-groups. tail: 1 = a last row tile with at
  * most TH rows before M runs only those (gemm_small.cl).
  * Grid: (ceil(M/(TM*rt)), panels, batch), local size 1. */
+#if KSEL_ALL || defined(KSEL_gemm_tiled_pa)
 __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                             __global const AT *restrict Ap, const long ap_stride,
                             __global const BT *restrict Bp, const long bp_stride,
@@ -357,12 +360,14 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
         }
     }
 }
+#endif
 
 /* B read in place, row-major K x N (b_stride floats per batch item): no
  * packing pass, for the full panels only (columns < N / PW * PW); the caller
  * packs the partial last panel and runs gemm_tiled on it. Worth it where
  * packing costs more than the strided reads (few row tiles, moderate K).
  * Grid: (ceil(M/TM), N / PW, batch), local size 1. */
+#if KSEL_ALL || defined(KSEL_gemm_tiled_rm)
 __kernel void gemm_tiled_rm(const int M, const int N, const int K,
                             __global const float *restrict A, const long a_off, const long a_stride,
                             __global const float *restrict B, const long b_off, const long b_stride,
@@ -377,6 +382,7 @@ __kernel void gemm_tiled_rm(const int M, const int N, const int K,
     gemm_tile(M, N, K, m0, n0, A + a_off + (long)b * a_stride, B + b_off + (long)b * b_stride + n0, N,
               C + c_off + (long)b * c_stride, bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
 }
+#endif
 
 /* GPU-class variant (A and B as PANEL_A_DT / PANEL_B_DT: weights kept in
  * 16 bits are converted copies): a 16x16 work-group computes a 64x64 block of C, each
@@ -389,6 +395,7 @@ __kernel void gemm_tiled_rm(const int M, const int N, const int K,
 #define LT 16
 #define LR 4
 #define LB (LT * LR)
+#if KSEL_ALL || defined(KSEL_gemm_local)
 __kernel __attribute__((reqd_work_group_size(LT, LT, 1)))
 void gemm_local(const int M, const int N, const int K,
                 __global const AT *restrict A, const long a_off, const long a_stride,
@@ -441,6 +448,7 @@ void gemm_local(const int M, const int N, const int K,
         }
     }
 }
+#endif
 
 /* C[b][m][n] = bias[n] (mode 1) or bias[m] (mode 2), before a beta = 1 GEMM
  * (the CLBlast path). Grid: (N, M, batch). */

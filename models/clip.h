@@ -34,6 +34,11 @@ typedef struct clip_weight {
 typedef struct clip_wmap {
     clip_weight *w;
     int n, cap;
+    /* The checkpoint's file mapping when weights (owned 0) point into it:
+     * unmapped by clip_wmap_free through unmap. */
+    void *map;
+    size_t map_len;
+    void (*unmap)(void *map, size_t len);
 } clip_wmap;
 
 clip_wmap *clip_wmap_new(void);
@@ -43,6 +48,12 @@ void clip_wmap_free(clip_wmap *m);
 int clip_wmap_add(clip_wmap *m, const char *name, int ndim, const int64_t *shape, float *data,
                   int owned);
 const clip_weight *clip_wmap_find(const clip_wmap *m, const char *name);
+/* The host copy of [data, data + bytes) is no longer needed (it is on the
+ * device): where it lies in the map's file mapping and was not written, its
+ * pages are given back to the kernel (whole pages inside the range); a later
+ * read faults them in from the file again, so nothing changes but the
+ * resident memory. Anywhere else (owned or caller buffers): nothing. */
+void clip_wmap_drop_pages(const clip_wmap *m, const void *data, size_t bytes);
 
 /* ---- configuration ---- */
 typedef enum clip_naming { CLIP_NAMING_OPENAI = 0, CLIP_NAMING_HF = 1 } clip_naming;

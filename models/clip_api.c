@@ -23,7 +23,9 @@
 #include "io/tokenizer.h"
 #include "models/clip.h"
 #include "models/clip_api_internal.h"
+#include "runtime/clock.h"
 #include "runtime/rt.h"
+#include "runtime/timings.h"
 #include "runtime/status.h"
 
 #define DEFAULT_MAX_BATCH 16
@@ -122,14 +124,18 @@ int clip_api_load(const char *model, const char *device, int flags, clipcl_model
     int rc = backend_open(device, 0, &cm->be);
     if (!rc && (flags & (CLIPCL_LOAD_F16 | CLIPCL_LOAD_BF16)))
         rc = backend_set_weight_dtype(cm->be, (flags & CLIPCL_LOAD_F16) ? RT_DTYPE_F16 : RT_DTYPE_BF16);
+    double t0 = cc_now_s();
     if (!rc)
         rc = clip_load(model, &cm->m);
+    rt_timing_add("checkpoint load", NULL, cc_now_s() - t0);
+    t0 = cc_now_s();
     /* Graphs hold shapes only, so building both towers once checks every
      * tensor's presence and shape now, not when the other tower first runs,
      * and that every tensor is used (strict loading). */
     if (!rc)
         rc = clip_model_check_tensors(cm->m, (flags & CLIPCL_LOAD_ALLOW_UNUSED) != 0, cm->notes,
                                       sizeof cm->notes);
+    rt_timing_add("checkpoint tensor check", NULL, cc_now_s() - t0);
     if (rc) {
         backend_close(cm->be);
         clip_model_free(cm->m);
@@ -237,19 +243,35 @@ float clipcl_logit_scale(const clipcl_model *cm)
 static int tower_build(clipcl_model *cm, int text, int batch, api_tower *a)
 {
     const clip_model *m = cm->m;
+    const char *tower = text ? "text" : "image";
+    double t0 = cc_now_s();
     int rc = text ? clip_build_text(m->w, &m->cfg, batch, &a->t)
                   : clip_build_image(m->w, &m->cfg, batch, &a->t);
+    rt_timing_add("graph build", tower, cc_now_s() - t0);
     if (rc)
         return rc;
     a->batch = batch;
     a->slots = calloc((size_t)a->t->g->n_tensors, sizeof *a->slots);
     if (!a->slots)
         return cc_fail(CC_ERR_NOMEM, "%s tower: out of memory", text ? "text" : "image");
-    if ((rc = backend_plan_create(cm->be, a->t->g, &a->plan)) != CC_OK)
+    t0 = cc_now_s();
+    rc = backend_plan_create(cm->be, a->t->g, &a->plan);
+    rt_timing_add("plan build (kernel builds included)", tower, cc_now_s() - t0);
+    if (rc != CC_OK)
         return rc;
-    for (int i = 0; i < a->t->n_params && !rc; i++)
-        rc = backend_plan_write(a->plan, a->t->param_t[i], a->t->param_data[i],
-                                g_nbytes(a->t->g, a->t->param_t[i]));
+    t0 = cc_now_s();
+    for (int i = 0; i < a->t->n_params && !rc; i++) {
+        const size_t bytes = g_nbytes(a->t->g, a->t->param_t[i]);
+        rc = backend_plan_write(a->plan, a->t->param_t[i], a->t->param_data[i], bytes);
+        /* the write is complete on return: the file's pages can go */
+        if (!rc)
+            clip_wmap_drop_pages(m->w, a->t->param_data[i], bytes);
+    }
+    rt_timing_add("weights upload", tower, cc_now_s() - t0);
+    /* inference: weights never change, the first run packs them and the
+     * originals only the packed copies read are released */
+    if (!rc)
+        backend_plan_release_originals(a->plan);
     return rc;
 }
 
@@ -301,8 +323,12 @@ static int tower_run(clipcl_model *cm, api_tower *a, const void *input, int rows
     rc = backend_plan_write(a->plan, t->input, in, g_nbytes(t->g, t->input));
     for (int i = 0; i < t->n_host && !rc; i++)
         rc = backend_plan_write(a->plan, t->host_t[i], t->host_buf[i], g_nbytes(t->g, t->host_t[i]));
-    if (!rc)
+    if (!rc) {
+        double t0 = cc_now_s();
         rc = backend_plan_run(a->plan);
+        rt_timing_add(a->runs++ ? "run" : "first run (packing, driver code generation)",
+                      a == &cm->tower[1] ? "text" : "image", cc_now_s() - t0);
+    }
     if (!rc && rows == a->batch)
         return backend_plan_read(a->plan, t->out, out, out_bytes);
     if (!rc) {

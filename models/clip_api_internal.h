@@ -19,6 +19,7 @@ typedef struct api_tower {
     backend_plan *plan;
     void **slots;          /* the input, params and host inputs bind fills */
     int batch;
+    int runs;              /* runs so far (the first one packs weights) */
 } api_tower;
 
 struct clipcl_model {

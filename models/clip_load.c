@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,14 @@ static int wmap_from_file(const char *path, clip_wmap **out)
                          path, t->name, t->ndim, CLIP_MAX_DIMS);
             break;
         }
+        /* F32 in place, in the file's mapping (no copy; the pages become
+         * resident as they are read, and clip_wmap_drop_pages gives them
+         * back once uploaded); converted dtypes and unaligned data copied */
+        if (t->dtype == ST_F32 && t->numel > 0 && ((uintptr_t)t->data % sizeof(float)) == 0 &&
+            __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+            rc = clip_wmap_add(m, t->name, t->ndim, t->shape, (float *)t->data, 0);
+            continue;
+        }
         float *d = malloc((size_t)(t->numel > 0 ? t->numel : 1) * sizeof *d);
         if (!d) {
             rc = cc_fail(CC_ERR_NOMEM, "clip_load '%s': out of memory for tensor '%s'", path,
@@ -68,6 +77,8 @@ static int wmap_from_file(const char *path, clip_wmap **out)
         if (rc)
             free(d);
     }
+    st_take_map(f, &m->map, &m->map_len);
+    m->unmap = st_unmap;
     st_close(f);
     if (rc) {
         clip_wmap_free(m);

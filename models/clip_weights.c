@@ -2,8 +2,11 @@
  * hundred tensors and lookups happen only while a graph is built. */
 #include "models/clip.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "runtime/grow.h"
 #include "runtime/status.h"
@@ -23,7 +26,25 @@ void clip_wmap_free(clip_wmap *m)
             free(m->w[i].data);
     }
     free(m->w);
+    if (m->map && m->unmap)
+        m->unmap(m->map, m->map_len);
     free(m);
+}
+
+void clip_wmap_drop_pages(const clip_wmap *m, const void *data, size_t bytes)
+{
+    if (!m || !m->map || !data)
+        return;
+    const uintptr_t base = (uintptr_t)m->map, p = (uintptr_t)data;
+    if (p < base || bytes > m->map_len || p - base > m->map_len - bytes)
+        return;
+    const long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0)
+        return;
+    const uintptr_t lo = (p + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;
+    const uintptr_t hi = (p + bytes) / (uintptr_t)pg * (uintptr_t)pg;
+    if (hi > lo) /* a hint: a failure leaves the pages resident, nothing else */
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 int clip_wmap_add(clip_wmap *m, const char *name, int ndim, const int64_t *shape, float *data,

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+#include "runtime/clock.h"
 #include "runtime/settings.h"
+#include "runtime/timings.h"
 
 static int find_entry(const rt_ctx *ctx, const char *file, const char *options, uint64_t h)
 {
@@ -160,6 +162,8 @@ int rt_program(rt_ctx *ctx, const char *file, const char *options, cl_program *o
         return CC_OK;
     }
 
+    double t0 = cc_now_s();
+    const char *how = "from cached binary";
     char hex[33];
     rt_pcache_key(&ctx->dev, options, src, len, hex);
     unsigned char *bin = NULL;
@@ -183,6 +187,12 @@ int rt_program(rt_ctx *ctx, const char *file, const char *options, cl_program *o
         if (rc != CC_OK)
             return rc;
         store_binary(ctx, p, hex);
+        how = "from source";
+    }
+    if (rt_timings_on()) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "%s%s%s, %s", file, options[0] ? " " : "", options, how);
+        rt_timing_add("kernel program build", detail, cc_now_s() - t0);
     }
     int rc = add_entry(ctx, file, options, h, p);
     if (rc != CC_OK) {
@@ -193,10 +203,45 @@ int rt_program(rt_ctx *ctx, const char *file, const char *options, cl_program *o
     return CC_OK;
 }
 
+/* Per-kernel selection (kernels/common.cl, KSEL_ALL): a file that wraps a
+ * costly kernel in `#if KSEL_ALL || defined(KSEL_name)` gets a program of
+ * its own per wrapped kernel asked for (-DKSEL -DKSEL_name) and one for its
+ * unwrapped kernels (-DKSEL), so a plan compiles only the costly kernels it
+ * launches: gemm.cl's four register-tiled kernels each cost about as much
+ * to compile as the rest of the file, and a plan uses one or two per tile
+ * and epilogue. A file without KSEL_ALL is one program, as before. Returns
+ * the options to build with (malloc'd; NULL when out of memory). */
+static char *selected_options(const char *file, const char *options, const char *name)
+{
+    const char *src = NULL;
+    size_t len = 0;
+    const size_t n = strlen(options);
+    char *o = NULL;
+    if (rt_kernel_text(file, &src, &len, NULL) != CC_OK) {
+        cc_clear_error(); /* rt_program reports it */
+        return strdup(options);
+    }
+    if (!strstr(src, "#if KSEL_ALL || defined(KSEL_")) /* the prelude's comment does not match */
+        return strdup(options);
+    char wrapped[160];
+    snprintf(wrapped, sizeof wrapped, "defined(KSEL_%s)", name);
+    const int own = strstr(src, wrapped) != NULL;
+    const size_t cap = n + strlen(name) + 24;
+    if ((o = malloc(cap)) != NULL)
+        snprintf(o, cap, "%s%s-DKSEL%s%s", options, n ? " " : "", own ? " -DKSEL_" : "", own ? name : "");
+    return o;
+}
+
 int rt_kernel(rt_ctx *ctx, const char *file, const char *options, const char *name, cl_kernel *out)
 {
     cl_program p = NULL;
-    int rc = rt_program(ctx, file, options, &p);
+    if (!ctx || !file || !name || !out)
+        return cc_fail(CC_ERR_INVALID, "rt_kernel: ctx, file, name and out must not be NULL");
+    char *sel = selected_options(file, options ? options : "", name);
+    if (!sel)
+        return cc_fail(CC_ERR_NOMEM, "rt_kernel: out of memory building %s", file);
+    int rc = rt_program(ctx, file, sel, &p);
+    free(sel);
     if (rc != CC_OK)
         return rc;
     cl_int err = CL_SUCCESS;

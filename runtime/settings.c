@@ -12,6 +12,8 @@ static const rt_setting_info table[] = {
     [RT_SET_KERNEL_DIR] = {"CLIPCL_KERNEL_DIR", "runtime", "folder",
                            "kernel files found there replace the embedded ones"},
     [RT_SET_PROFILE] = {"CLIPCL_PROFILE", "runtime", "1", "every context's queue profiles its launches"},
+    [RT_SET_TIMINGS] = {"CLIPCL_TIMINGS", "runtime", "1",
+                        "the tool prints the wall time of each phase (load, device, kernel builds, plan, upload, runs) at exit"},
     [RT_SET_SELFCHECK] = {"CLIPCL_SELFCHECK", "runtime", "0",
                           "0: skip the device self-check of every kernel variant (default: once per device, cached)"},
     [RT_SET_DEVICE_MEM_LIMIT] = {"CLIPCL_DEVICE_MEM_LIMIT", "runtime", "bytes",

@@ -14,6 +14,7 @@ typedef enum rt_setting {
     RT_SET_CACHE_DIR,
     RT_SET_KERNEL_DIR,
     RT_SET_PROFILE,
+    RT_SET_TIMINGS,
     RT_SET_SELFCHECK,
     RT_SET_DEVICE_MEM_LIMIT,
     /* kernel choices: the device policy (runtime/policy.h) */

@@ -80,6 +80,7 @@ static void print_warning(const char *line) { fprintf(stderr, "clipcl: warning: 
 
 int main(int argc, char **argv)
 {
+    cmd_timings_start();
     backend_set_warning_sink(print_warning);
     if (argc < 2) {
         print_help(stderr);
@@ -113,5 +114,6 @@ int main(int argc, char **argv)
     }
     cmd_set_usage(c->usage);
     int rc = c->fn(argc - 1, argv + 1);
+    cmd_timings_print();
     return rc < 0 || rc > 125 ? 1 : rc;
 }

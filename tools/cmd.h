@@ -83,6 +83,10 @@ int cmd_check_out(const char *opt, const char *path);
  * 'unknown option "X"' (or 'unknown/unexpected argument "X"') and X starts
  * with '-'. */
 void cmd_set_usage(const char *usage);
+/* CLIPCL_TIMINGS=1 (tools/cmd_timings.c): note main's start; print the
+ * phases on stderr at the end. No-ops otherwise. */
+void cmd_timings_start(void);
+void cmd_timings_print(void);
 /* Writes " (did you mean A or B?)" to buf (or "" if none is near): the
  * names[0..n) closest to word, leading dashes ignored, within 2 edits (at
  * most half the name) or, failing that, that word begins (3+ chars). */

@@ -33,6 +33,15 @@ cl_mem ocl_plan_mem(ocl_plan *p, int tensor);
  * forgetting it runs the plan on the stale derived data. Cheap: sets a flag. */
 void ocl_plan_params_changed(ocl_plan *p);
 
+/* Inference plans: after the next run that packs the weights (the first),
+ * release each param whose only readers are GEMMs using its packed copy
+ * (ocl_gemm.c), so no weight is kept twice on the device. The params are
+ * then frozen: writing one (ocl_plan_write, ocl_plan_mem) fails, and the
+ * packing launches never run again. A training plan must not call it. */
+void ocl_plan_release_originals(ocl_plan *p);
+/* Bytes of params released by ocl_plan_release_originals so far. */
+size_t ocl_plan_released_bytes(const ocl_plan *p);
+
 /* Enqueue every launch in order and wait once. */
 int ocl_plan_run(ocl_plan *p);
 /* A prefix run: the launches of the schedule up to the last node that writes

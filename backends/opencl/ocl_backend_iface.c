@@ -92,6 +92,7 @@ static int ocl_iface_stats(const void *plan, backend_plan_stats *out)
     out->n_static = fs.n_static;
     out->n_last_run = ocl_plan_last_run_launches(const_plan_of(plan));
     out->packed_bytes = ocl_plan_derived_bytes(const_plan_of(plan));
+    out->released_bytes = ocl_plan_released_bytes(const_plan_of(plan));
     out->nodes_fused = fs.nodes_fused;
     out->n_patterns = fs.n_patterns < BACKEND_MAX_FUSIONS ? fs.n_patterns : BACKEND_MAX_FUSIONS;
     for (int i = 0; i < out->n_patterns; i++) {
@@ -101,6 +102,7 @@ static int ocl_iface_stats(const void *plan, backend_plan_stats *out)
     return CC_OK;
 }
 static void ocl_iface_params_changed(void *plan) { ocl_plan_params_changed(plan_of(plan)); }
+static void ocl_iface_release_originals(void *plan) { ocl_plan_release_originals(plan_of(plan)); }
 
 /* ---- the optimizer ---- */
 
@@ -199,6 +201,7 @@ static const backend_iface ocl_iface = {
     .plan_scratch_bytes = ocl_iface_scratch_bytes,
     .plan_stats = ocl_iface_stats,
     .plan_params_changed = ocl_iface_params_changed,
+    .plan_release_originals = ocl_iface_release_originals,
     .optim_create = ocl_iface_optim_create,
     .optim_free = ocl_iface_optim_free,
     .optim_add = ocl_iface_optim_add,

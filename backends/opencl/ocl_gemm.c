@@ -408,6 +408,9 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
                 return rc;
         }
         bp_stride = g->b_stride ? (int64_t)per : 0;
+        /* no in-place launch read B (p_base 0), the kernel below reads bp */
+        if (d.once && p_base == 0 && s->packed_only && (rc = s->packed_only(s->user, g->b)))
+            return rc;
     }
 
     cl_kernel k;
@@ -437,6 +440,8 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
             if ((rc = derived_launch(s, &d, k, 3, pgws, NULL)))
                 return rc;
         }
+        if (d.once && a == g->a && s->packed_only && (rc = s->packed_only(s->user, g->a)))
+            return rc;
         dt_options(opts, a_dt, b_dt, dt_opts, sizeof dt_opts);
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", dt_opts, &k)))
             return rc;
@@ -598,6 +603,11 @@ static int plan_launch_static(void *u, cl_kernel k, cl_uint dims, const size_t *
     ocl_gemm_plan_user *p = u;
     return ocl_lower_launch_static(p->lc, p->node, k, dims, gws, lws);
 }
+static int plan_packed_only(void *u, cl_mem src)
+{
+    ocl_gemm_plan_user *p = u;
+    return ocl_lower_note_packed_read(p->lc, p->node, src);
+}
 static int plan_launch(void *u, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws)
 {
     ocl_gemm_plan_user *p = u;
@@ -621,4 +631,5 @@ void ocl_gemm_plan_sink(ocl_lower *lc, int node, ocl_gemm_plan_user *storage, oc
     out->call = plan_call;
     out->persistent = plan_persistent;
     out->launch_static = plan_launch_static;
+    out->packed_only = plan_packed_only;
 }

@@ -90,6 +90,10 @@ typedef struct ocl_gemm_sink {
      * launch_static: a launch that runs only after a param change. */
     int (*persistent)(void *user, const int *key, int n_key, size_t bytes, cl_mem *out, int *found);
     int (*launch_static)(void *user, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws);
+    /* Plan sinks only (NULL otherwise): this GEMM reads the weight buffer
+     * src through its persistent packed copy alone, so an inference plan
+     * may release src once the copy is made (ocl_plan_release_originals). */
+    int (*packed_only)(void *user, cl_mem src);
 } ocl_gemm_sink;
 #define OCL_GEMM_KEY_MAX 12
 

@@ -115,6 +115,7 @@ void ocl_gemm_direct_sink(ocl_gemm_direct *d, ocl_gemm_sink *out)
     out->call = d_call;
     out->persistent = NULL; /* every call packs its operands anew */
     out->launch_static = NULL;
+    out->packed_only = NULL;
 }
 
 int ocl_gemm_direct_run(ocl_gemm_direct *d)

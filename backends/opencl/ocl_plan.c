@@ -63,6 +63,12 @@ struct ocl_plan {
     ocl_mem_need need;      /* device memory so far, checked before each allocation */
     int keep_weights;       /* weight copies (packed panels) persist; 0 on a tight device */
     size_t weight_copy_bytes; /* weight copies asked for (one that did not fit included) */
+    int *packed_reads;      /* (node, param) pairs: that node reads the param via its packed copy only */
+    int n_packed_reads, cap_packed_reads;
+    unsigned char *droppable; /* per tensor: a param only packed copies read (after lowering) */
+    int release_originals;  /* ocl_plan_release_originals() asked for it */
+    int frozen;             /* originals released: params can no longer change */
+    size_t released_bytes;
 };
 
 struct ocl_lower {
@@ -230,6 +236,59 @@ int ocl_lower_is_param_data(ocl_lower *lc, int tensor)
     if (tensor < 0 || tensor >= lc->g->n_tensors)
         return 0;
     return ocl_lower_is_param(lc, g_storage_root(lc->g, tensor));
+}
+
+int ocl_lower_note_packed_read(ocl_lower *lc, int node, cl_mem src)
+{
+    ocl_plan *p = lc->p;
+    for (int t = 0; t < p->n_tensors; t++) {
+        if (!src || p->mem[t] != src || !p->is_param[t] || lc->g->tensors[t].alias_of >= 0)
+            continue;
+        int rc = cc_grow((void **)&p->packed_reads, &p->cap_packed_reads, 2 * p->n_packed_reads + 2,
+                         sizeof(int), "plan packed reads");
+        if (rc)
+            return rc;
+        p->packed_reads[2 * p->n_packed_reads] = node;
+        p->packed_reads[2 * p->n_packed_reads + 1] = t;
+        p->n_packed_reads++;
+    }
+    return CC_OK;
+}
+
+/* Which params no launch reads but the packing ones: every node that reads
+ * one (through any view of it; a view node itself reads nothing) noted a
+ * packed-only read of it. A param that is an output, or has an unnoted
+ * reader, stays. */
+static int find_droppable(ocl_plan *p, const graph *g)
+{
+    p->droppable = calloc((size_t)g->n_tensors + 1, 1);
+    unsigned char *needed = calloc((size_t)g->n_tensors + 1, 1);
+    if (!p->droppable || !needed) {
+        free(needed);
+        return cc_fail(CC_ERR_NOMEM, "ocl_plan_create: out of host memory");
+    }
+    for (int i = 0; i < p->n_packed_reads; i++)
+        p->droppable[p->packed_reads[2 * i + 1]] = 1;
+    for (int n = 0; n < g->n_nodes; n++) {
+        const g_node *N = &g->nodes[n];
+        if (N->dead || (N->out >= 0 && g->tensors[N->out].alias_of >= 0))
+            continue;
+        for (int j = 0; j < N->n_in; j++) {
+            const int r = g_storage_root(g, N->in[j]);
+            if (r < 0 || r >= g->n_tensors || !p->is_param[r])
+                continue;
+            int noted = 0;
+            for (int i = 0; i < p->n_packed_reads && !noted; i++)
+                noted = p->packed_reads[2 * i] == n && p->packed_reads[2 * i + 1] == r;
+            if (!noted)
+                needed[r] = 1;
+        }
+    }
+    for (int t = 0; t < g->n_tensors; t++)
+        if (needed[t] || g->tensors[t].is_output || !p->owned[t])
+            p->droppable[t] = 0;
+    free(needed);
+    return CC_OK;
 }
 
 int ocl_lower_call(ocl_lower *lc, int node, ocl_host_call fn, void *data)
@@ -439,6 +498,8 @@ static int plan_create(rt_ctx *ctx, const graph *g, int keep_weights, size_t *co
     }
     if (!rc)
         rc = ocl_ss_finish(&p->ss, ctx);
+    if (!rc)
+        rc = find_droppable(p, g);
     if (rc)
         goto done;
     if (ctx->profiling && p->n_launches) {
@@ -503,6 +564,8 @@ void ocl_plan_free(ocl_plan *p)
     free(p->owned);
     free(p->is_param);
     free(p->memo);
+    free(p->packed_reads);
+    free(p->droppable);
     free(p->node_seconds);
     ocl_fusion_claims_free(&p->fusion);
     free(p);
@@ -523,6 +586,9 @@ static int check_io(const ocl_plan *p, int tensor, size_t bytes, const char *wha
 {
     if (tensor < 0 || tensor >= p->n_tensors)
         return cc_fail(CC_ERR_INVALID, "%s: tensor id %d out of range [0, %d)", what, tensor, p->n_tensors);
+    if (!p->mem[tensor] && p->frozen && p->is_param[g_storage_root(p->g, tensor)])
+        return cc_fail(CC_ERR_INVALID, "%s: tensor %d is a weight this inference plan released once it was "
+                       "packed (only the packed copy is kept)", what, tensor);
     if (!p->mem[tensor])
         return cc_fail(CC_ERR_INVALID, "%s: tensor %d has no device storage (not scheduled)", what, tensor);
     if (bytes != p->nbytes[tensor])
@@ -543,6 +609,10 @@ int ocl_plan_write(ocl_plan *p, int tensor, const void *host, size_t bytes)
     int rc = check_io(p, tensor, bytes, "ocl_plan_write");
     if (rc || bytes == 0)
         return rc;
+    if (p->is_param[tensor] && p->frozen)
+        return cc_fail(CC_ERR_INVALID, "ocl_plan_write: tensor %d is a weight of an inference plan that "
+                       "released its weight originals once packed: weights cannot change (build a new plan)",
+                       tensor);
     if (p->is_param[tensor])
         params_dirty(p);
     RT_CHECK(clEnqueueWriteBuffer(p->ctx->queue, p->mem[tensor], CL_TRUE, 0, bytes, host, 0, NULL, NULL));
@@ -563,6 +633,8 @@ cl_mem ocl_plan_mem(ocl_plan *p, int tensor)
     if (!p || tensor < 0 || tensor >= p->n_tensors)
         return NULL;
     /* the caller may write a param through it: redo what derives from params */
+    if (p->is_param[tensor] && p->frozen)
+        return NULL; /* released, or frozen with the packed copies */
     if (p->is_param[tensor])
         params_dirty(p);
     return p->mem[tensor];
@@ -570,8 +642,35 @@ cl_mem ocl_plan_mem(ocl_plan *p, int tensor)
 
 void ocl_plan_params_changed(ocl_plan *p)
 {
-    if (p)
+    if (p && !p->frozen) /* frozen: no param can have changed */
         params_dirty(p);
+}
+
+void ocl_plan_release_originals(ocl_plan *p)
+{
+    if (p)
+        p->release_originals = 1;
+}
+
+size_t ocl_plan_released_bytes(const ocl_plan *p) { return p ? p->released_bytes : 0; }
+
+/* After a run that made the packed copies: the originals only the packing
+ * launches read go (views of them lose their handle too). */
+static void release_originals(ocl_plan *p)
+{
+    for (int t = 0; t < p->n_tensors; t++) {
+        if (!p->droppable[t] || !p->mem[t])
+            continue;
+        const cl_mem m = p->mem[t];
+        for (int v = 0; v < p->n_tensors; v++)
+            if (v != t && p->mem[v] == m)
+                p->mem[v] = NULL;
+        clReleaseMemObject(m);
+        p->mem[t] = NULL;
+        p->owned[t] = 0;
+        p->released_bytes += p->nbytes[t];
+    }
+    p->frozen = 1;
 }
 
 size_t ocl_plan_arena_bytes(const ocl_plan *p) { return p ? p->arena_bytes : 0; }
@@ -624,10 +723,13 @@ static int run_launches(ocl_plan *p, int end)
         return cc_fail(CC_ERR_OPENCL, "ocl_plan_run: clFinish failed: %s", rt_cl_error_string(err));
     p->ran = 1;
     p->last_run_launches = enqueued;
-    if (end < p->n_launches) /* later static launches still see old params */
+    if (end < p->n_launches) { /* later static launches still see old params */
         p->static_done = p->params_dirty && end > p->static_done ? end : p->static_done;
-    else
+    } else {
+        if (p->release_originals && p->params_dirty && !p->frozen)
+            release_originals(p);
         p->params_dirty = p->static_done = 0;
+    }
     if (p->events) {
         for (int n = 0; n < p->n_nodes; n++)
             p->node_seconds[n] = -1.0;

@@ -80,6 +80,14 @@ int ocl_lower_derived_scratch(ocl_lower *lc, size_t bytes, cl_mem *out);
  * that re-packs every run. */
 int ocl_lower_weight_copy(ocl_lower *lc, const int *key, int n_key, size_t bytes, cl_mem *out, int *found);
 
+/* The GEMM of node reads the param buffer src only through its persistent
+ * packed copy (ocl_gemm.c). A param every reader of which says so is
+ * released by ocl_plan_release_originals() once packed. Not a param: no-op.
+ * The note covers the whole node: a lowering that also reads src in another
+ * launch of the same node (not through a GEMM that packs it once) must give
+ * that GEMM a sink without packed_only. */
+int ocl_lower_note_packed_read(ocl_lower *lc, int node, cl_mem src);
+
 /* Transient scratch for one node's launches, shared with every other node of
  * the plan (one buffer sized to the largest node's total; the queue is in
  * order). Contents live only within the node's own launches (never a

@@ -272,6 +272,77 @@ static void test_wrong_softmax(void **state)
     remove_broken("reduce.cl");
 }
 
+static int n_fusion_items(const sc_report *r)
+{
+    int n = 0;
+    for (int i = 0; i < r->n_items; i++)
+        n += !strncmp(r->item[i].name, "fusion=", 7);
+    return n;
+}
+
+/* backend_open checks the policy's variants only; the first plan that fuses
+ * a pattern checks that pattern (and no other), and the result is kept. */
+static void test_fusion_checked_by_first_plan(void **state)
+{
+    (void)state;
+    unsetenv("CLIPCL_KERNEL_DIR");
+    const char *old = getenv("CLIPCL_CACHE_DIR");
+    char *saved = old ? strdup(old) : NULL;
+    char cache[600];
+    snprintf(cache, sizeof cache, "%s/lazy-cache", g_dir);
+    mkdir(cache, 0755);
+    setenv("CLIPCL_CACHE_DIR", cache, 1);
+    backend_selfcheck_reset();
+    rt_ctx *ctx = NULL;
+    if (rt_ctx_create(NULL, 0, &ctx)) {
+        printf("no OpenCL context: %s\n", cc_last_error());
+        skip();
+    }
+    pin_gemm_choice_own(ctx);
+
+    backend *b = NULL;
+    assert_int_equal(backend_open(NULL, 0, &b), CC_OK);
+    sc_report r;
+    int nd = -1;
+    assert_int_equal(backend_selfcheck_fusions(ctx, NULL, 0, &r, &nd), CC_OK); /* what is known */
+    print_report("after backend_open", &r);
+    assert_true(has(&r, "gemm=own/cpu") || has(&r, "gemm=own/gpu"));
+    assert_int_equal(n_fusion_items(&r), 0);
+
+    graph *g = g_new();
+    assert_non_null(g);
+    ocl_fusion_example ex;
+    memset(&ex, 0, sizeof ex);
+    assert_int_equal(ocl_fusion_example_matmul_gelu(g, 7, 33, &ex), 0);
+    backend_plan *p = NULL;
+    assert_int_equal(backend_plan_create(b, g, &p), CC_OK);
+    backend_plan_stats st;
+    assert_int_equal(backend_plan_stats_get(p, &st), CC_OK);
+    assert_int_equal(backend_selfcheck_fusions(ctx, NULL, 0, &r, &nd), CC_OK);
+    print_report("after the first plan", &r);
+    int fired = 0;
+    for (int i = 0; i < st.n_patterns; i++)
+        if (st.fired[i] > 0) {
+            char name[64];
+            snprintf(name, sizeof name, "fusion=%s", st.pattern[i]);
+            assert_false(item(&r, name)->disabled);
+            fired++;
+        }
+    assert_true(fired >= 1);
+    assert_false(item(&r, "fusion=matmul_gelu")->disabled);
+    assert_int_equal(n_fusion_items(&r), fired);
+    backend_plan_free(p);
+    g_free(g);
+    backend_close(b);
+    rt_ctx_free(ctx);
+    if (saved) {
+        setenv("CLIPCL_CACHE_DIR", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("CLIPCL_CACHE_DIR");
+    }
+}
+
 int main(void)
 {
     golden_init();
@@ -286,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_clean_kernels_pass),
         cmocka_unit_test(test_wrong_gemm),
         cmocka_unit_test(test_wrong_softmax),
+        cmocka_unit_test(test_fusion_checked_by_first_plan),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(g_dir);
