@@ -29,6 +29,7 @@ typedef enum rt_setting {
     RT_SET_ATTENTION_GRAD,
     RT_SET_CONV_SCRATCH,
     RT_SET_CONV_ROWS,
+    RT_SET_CONV,
     RT_SET_FUSION,
     /* training and tools */
     RT_SET_EVAL_THREADS,

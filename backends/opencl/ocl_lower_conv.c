@@ -1,6 +1,7 @@
 /* G_OP_CONV2D and G_OP_AVGPOOL2D on NCHW.
  *
- * conv2d is a GEMM per image, Y[n] = W[O, C*KH*KW] @ col[n] + b[O] (bias per
+ * Stride-1 convs take the implicit GEMM of the policy's conv variant where
+ * it applies (ocl_lower_conv_direct.c). Otherwise conv2d is a GEMM per image, Y[n] = W[O, C*KH*KW] @ col[n] + b[O] (bias per
  * row, fused in the GEMM epilogue): a 1x1 stride-1 unpadded conv uses x
  * itself as col; others im2col into plan scratch first. With the own GEMM the
  * im2col writes B's panel layout directly. The scratch is capped: images go
@@ -8,6 +9,7 @@
  * layer does not need a gigabyte of columns. */
 #include "backends/opencl/ocl_fusion.h"
 #include "backends/opencl/ocl_gemm.h"
+#include "backends/opencl/ocl_lower_conv.h"
 #include "backends/opencl/ocl_lower_ops.h"
 #include "backends/opencl/ocl_plan_internal.h"
 #include "backends/opencl/ocl_shared_scratch.h"
@@ -21,18 +23,6 @@ static size_t conv_scratch_cap(ocl_lower *lc)
 {
     return ocl_lower_ctx(lc)->policy.conv_scratch_bytes;
 }
-
-typedef struct conv_geom {
-    int N, C, H, W, O, KH, KW, SH, SW, PH, PW, OH, OW;
-} conv_geom;
-
-/* The buffers a conv2d reads and writes: the node's own, or a folded weight
- * and bias and the output of a fused run (ocl_fusion_conv.c). */
-typedef struct conv_io {
-    cl_mem w, bias, y; /* bias NULL: none */
-    ocl_gemm_act act;  /* GEMM epilogue activation */
-    int w_static;      /* w derives from params only: the GEMM packs it once */
-} conv_io;
 
 static int set_im2col_args(cl_kernel k, cl_mem x, const conv_geom *c, int n0, cl_mem dst)
 {
@@ -123,6 +113,8 @@ static int lower_conv2d(ocl_lower *lc, int node, const conv_io *io)
                    (int)tw->shape[0], (int)tw->shape[2], (int)tw->shape[3], nd->attr.stride[0],
                    nd->attr.stride[1], nd->attr.pad[0], nd->attr.pad[1], (int)to->shape[2], (int)to->shape[3]};
     const int K = c.C * c.KH * c.KW, Q = c.OH * c.OW;
+    if (ocl_conv_direct_applies(lc, &c, io))
+        return ocl_lower_conv2d_direct(lc, node, &c, io);
 
     ocl_gemm_impl impl;
     int rc = ocl_gemm_choose(ocl_lower_ctx(lc), &impl);
