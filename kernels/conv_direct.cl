@@ -14,7 +14,8 @@
  * panels Ap[t][k][0..TM) (conv_pack_w, a static launch for params).
  *
  * Build options: -DTM -DVW -DNV (the GEMM tile), -DCKH -DCKW (kernel size,
- * so the tap loops unroll), -DEPI_ACT=3 for a ReLU after the bias. */
+ * so the tap loops unroll), -DEPI_RES=1 to add a residual R laid out like y
+ * (conv_batchnorm_add_relu), then -DEPI_ACT=3 for a ReLU. */
 #include "common.cl" /* FLOATN, PRELUDE_CAT */
 #ifndef TM
 #define TM 6
@@ -33,6 +34,9 @@
 #endif
 #ifndef EPI_ACT
 #define EPI_ACT 0
+#endif
+#ifndef EPI_RES
+#define EPI_RES 0
 #endif
 #define PW (NV * VW)
 #define floatV FLOATN(VW)
@@ -107,7 +111,7 @@ __kernel void conv_pad(__global const float *restrict x, const int H, const int 
 __kernel void conv_direct(const int O, const int C, const int Wp, const int OH, const int OW, const long plane, const long x_img, const int qn,
                           const int last_n, __global const float *restrict xp, __global const float *restrict Ap,
                           __global const float *restrict bias, const int has_bias, const int n0,
-                          __global float *restrict y)
+                          __global float *restrict y, __global const float *restrict R)
 {
     const int t = get_global_id(0);
     const int p = get_global_id(1);
@@ -134,29 +138,33 @@ __kernel void conv_direct(const int O, const int C, const int Wp, const int OH, 
 
     const int Q = OH * OW;
     __global float *yb = y + (long)(n0 + n) * O * Q;
+    __global const float *rb = R + (long)(n0 + n) * O * Q;
     for (int r = 0; r < TM; r++) {
         const int o = t * TM + r;
         if (o >= O) break;
         const float b = has_bias ? bias[o] : 0.0f;
         __global float *yo = yb + (long)o * Q;
+        __global const float *ro = rb + (long)o * Q;
         if (Wp == OW && q0 + PW <= qn) { /* 1x1 unpadded: columns are pixels */
             _Pragma("unroll")
             for (int v = 0; v < NV; v++) {
                 floatV s = acc[r][v] + b;
+                if (EPI_RES) s += vloadV(0, ro + q0 + v * VW);
                 if (EPI_ACT == 3) s = fmax(s, (floatV)(0.0f));
                 vstoreV(s, 0, yo + q0 + v * VW);
             }
         } else {
             float out[PW];
             _Pragma("unroll")
-            for (int v = 0; v < NV; v++) {
-                floatV s = acc[r][v] + b;
-                if (EPI_ACT == 3) s = fmax(s, (floatV)(0.0f));
-                vstoreV(s, 0, out + v * VW);
-            }
+            for (int v = 0; v < NV; v++) vstoreV(acc[r][v] + b, 0, out + v * VW);
             int oh = q0 / Wp, ow = q0 % Wp;
             for (int j = 0; j < PW && q0 + j < qn; j++) {
-                if (ow < OW) yo[oh * OW + ow] = out[j];
+                if (ow < OW) {
+                    float s = out[j];
+                    if (EPI_RES) s += ro[oh * OW + ow];
+                    if (EPI_ACT == 3) s = fmax(s, 0.0f);
+                    yo[oh * OW + ow] = s;
+                }
                 if (++ow == Wp) {
                     ow = 0;
                     oh++;

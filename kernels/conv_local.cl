@@ -12,9 +12,13 @@
  * elements of each. Every column a work-item loads stays the same across K,
  * so its (image, oh, ow) is decoded once.
  *
- * Build options: -DEPI_ACT=3 for a ReLU after the bias. */
+ * Build options: -DEPI_RES=1 adds a residual R laid out like y, then
+ * -DEPI_ACT=3 a ReLU. */
 #ifndef EPI_ACT
 #define EPI_ACT 0
+#endif
+#ifndef EPI_RES
+#define EPI_RES 0
 #endif
 #define LT 16        /* work-group side */
 #define BT 64        /* tile side: LT * 4 */
@@ -25,7 +29,8 @@
 __kernel __attribute__((reqd_work_group_size(LT, LT, 1)))
 void conv_local(__global const float *restrict x, __global const float *restrict w,
                 __global const float *restrict bias, const int has_bias, const int4 geo0,
-                const int4 geo1, const int4 geo2, const int ncol, __global float *restrict y)
+                const int4 geo1, const int4 geo2, const int ncol, __global float *restrict y,
+                __global const float *restrict R)
 {
     const int C = geo0.s0, H = geo0.s1, W = geo0.s2, KH = geo0.s3;
     const int KW = geo1.s0, SH = geo1.s1, SW = geo1.s2, PH = geo1.s3;
@@ -85,9 +90,11 @@ void conv_local(__global const float *restrict x, __global const float *restrict
         for (int b = 0; b < 4; b++) {
             const int col = col0 + lx + LT * b;
             if (col >= ncol) break;
+            const long at = ((long)(col / Q) * O + o) * Q + col % Q;
             float v = acc[a][b] + bo;
+            if (EPI_RES) v += R[at];
             if (EPI_ACT == 3) v = fmax(v, 0.0f);
-            y[((long)(col / Q) * O + o) * Q + col % Q] = v;
+            y[at] = v;
         }
     }
 }

@@ -102,6 +102,16 @@ static int use_rows_path(ocl_lower *lc, int packed, int Q, size_t pw)
     return packed && (size_t)Q < 2 * pw;
 }
 
+conv_geom ocl_conv_geom(const graph *g, int node)
+{
+    const g_node *nd = &g->nodes[node];
+    const g_tensor *tx = &g->tensors[nd->in[0]], *tw = &g->tensors[nd->in[1]], *to = &g->tensors[nd->out];
+    conv_geom c = {(int)tx->shape[0], (int)tx->shape[1], (int)tx->shape[2], (int)tx->shape[3],
+                   (int)tw->shape[0], (int)tw->shape[2], (int)tw->shape[3], nd->attr.stride[0],
+                   nd->attr.stride[1], nd->attr.pad[0], nd->attr.pad[1], (int)to->shape[2], (int)to->shape[3]};
+    return c;
+}
+
 static int lower_conv2d(ocl_lower *lc, int node, const conv_io *io)
 {
     const graph *g = ocl_lower_graph(lc);
@@ -109,12 +119,12 @@ static int lower_conv2d(ocl_lower *lc, int node, const conv_io *io)
     const g_tensor *tx = &g->tensors[nd->in[0]], *tw = &g->tensors[nd->in[1]], *to = &g->tensors[nd->out];
     if (tx->ndim != 4 || tw->ndim != 4 || to->ndim != 4)
         return cc_fail(CC_ERR_SHAPE, "ocl conv2d '%s': x, w and output must be 4-D", nd->name);
-    conv_geom c = {(int)tx->shape[0], (int)tx->shape[1], (int)tx->shape[2], (int)tx->shape[3],
-                   (int)tw->shape[0], (int)tw->shape[2], (int)tw->shape[3], nd->attr.stride[0],
-                   nd->attr.stride[1], nd->attr.pad[0], nd->attr.pad[1], (int)to->shape[2], (int)to->shape[3]};
+    const conv_geom c = ocl_conv_geom(g, node);
     const int K = c.C * c.KH * c.KW, Q = c.OH * c.OW;
     if (ocl_conv_direct_applies(lc, &c, io))
         return ocl_lower_conv2d_direct(lc, node, &c, io);
+    if (io->res) /* the fusion claims a residual only where the implicit GEMM applies */
+        return cc_fail(CC_ERR_INVALID, "ocl conv2d '%s': a fused residual needs the direct or local conv", nd->name);
 
     ocl_gemm_impl impl;
     int rc = ocl_gemm_choose(ocl_lower_ctx(lc), &impl);
@@ -216,11 +226,18 @@ int ocl_lower_avgpool2d(ocl_lower *lc, int node)
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
 }
 
-int ocl_lower_conv2d_with(ocl_lower *lc, int node, cl_mem w, cl_mem bias, cl_mem y, int act)
+int ocl_lower_conv2d_with(ocl_lower *lc, int node, cl_mem w, cl_mem bias, cl_mem y, int act, cl_mem res)
 {
     /* the callers pass weights folded from params by a static launch */
-    const conv_io io = {w, bias, y, (ocl_gemm_act)act, 1};
+    const conv_io io = {w, bias, y, (ocl_gemm_act)act, 1, res};
     return lower_conv2d(lc, node, &io);
+}
+
+int ocl_conv_takes_residual(ocl_lower *lc, int node)
+{
+    const conv_geom c = ocl_conv_geom(ocl_lower_graph(lc), node);
+    const conv_io io = {NULL, NULL, NULL, OCL_ACT_RELU, 1, (cl_mem)1};
+    return ocl_conv_direct_applies(lc, &c, &io);
 }
 
 int ocl_lower_conv2d(ocl_lower *lc, int node)
@@ -228,6 +245,6 @@ int ocl_lower_conv2d(ocl_lower *lc, int node)
     const g_node *n = &ocl_lower_graph(lc)->nodes[node];
     const int has_bias = n->n_in > 2 && n->in[2] >= 0;
     const conv_io io = {ocl_lower_mem(lc, n->in[1]), has_bias ? ocl_lower_mem(lc, n->in[2]) : NULL,
-                        ocl_lower_mem(lc, n->out), OCL_ACT_NONE, ocl_lower_is_param_data(lc, n->in[1])};
+                        ocl_lower_mem(lc, n->out), OCL_ACT_NONE, ocl_lower_is_param_data(lc, n->in[1]), NULL};
     return lower_conv2d(lc, node, &io);
 }

@@ -37,8 +37,8 @@ int ocl_conv_direct_applies(ocl_lower *lc, const conv_geom *c, const conv_io *io
 static int lower_local(ocl_lower *lc, int node, const conv_geom *c, const conv_io *io)
 {
     const g_node *nd = &ocl_lower_graph(lc)->nodes[node];
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DEPI_ACT=%d", io->act == OCL_ACT_RELU ? 3 : 0);
+    char opts[48];
+    snprintf(opts, sizeof opts, "-DEPI_ACT=%d -DEPI_RES=%d", io->act == OCL_ACT_RELU ? 3 : 0, io->res != NULL);
     cl_kernel k;
     int rc = ocl_lower_kernel(lc, "conv_local.cl", "conv_local", opts, &k);
     if (rc)
@@ -58,6 +58,8 @@ static int lower_local(ocl_lower *lc, int node, const conv_geom *c, const conv_i
     RT_CHECK(clSetKernelArg(k, 6, sizeof g2, &g2));
     RT_CHECK(clSetKernelArg(k, 7, sizeof ncol, &ncol));
     RT_CHECK(clSetKernelArg(k, 8, sizeof io->y, &io->y));
+    cl_mem r = io->res ? io->res : io->y;
+    RT_CHECK(clSetKernelArg(k, 9, sizeof r, &r));
     const size_t gws[2] = {ocl_round_up((size_t)ncol, 64) / 4, ocl_round_up((size_t)c->O, 64) / 4};
     const size_t lws[2] = {16, 16};
     return ocl_lower_launch(lc, node, k, 2, gws, lws);
@@ -89,8 +91,8 @@ int ocl_lower_conv2d_direct(ocl_lower *lc, int node, const conv_geom *c, const c
     const int K = c->C * c->KH * c->KW;
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
     char opts[128];
-    snprintf(opts, sizeof opts, "-DTM=%d -DVW=%d -DNV=%d -DCKH=%d -DCKW=%d -DEPI_ACT=%d", t.tm, t.vw, t.nv, c->KH,
-             c->KW, io->act == OCL_ACT_RELU ? 3 : 0);
+    snprintf(opts, sizeof opts, "-DTM=%d -DVW=%d -DNV=%d -DCKH=%d -DCKW=%d -DEPI_ACT=%d -DEPI_RES=%d", t.tm, t.vw,
+             t.nv, c->KH, c->KW, io->act == OCL_ACT_RELU ? 3 : 0, io->res != NULL);
     cl_mem ap, xp, x = ocl_lower_mem(lc, nd->in[0]);
     int rc = pack_weight(lc, node, io, c->O, K, t, opts, &ap);
     if (rc)
@@ -124,9 +126,9 @@ int ocl_lower_conv2d_direct(ocl_lower *lc, int node, const conv_geom *c, const c
         }
         /* unpadded, xp is x and chunk is N: the last image ends the buffer */
         if ((rc = ocl_lower_kernel(lc, "conv_direct.cl", "conv_direct", opts, &k)) ||
-            (rc = ocl_set_args(k, "iiiiilliimmmiim", c->O, c->C, Wp, c->OH, c->OW, plane, x_img, qn,
+            (rc = ocl_set_args(k, "iiiiilliimmmiimm", c->O, c->C, Wp, c->OH, c->OW, plane, x_img, qn,
                                padded ? (int)(cnt - 1) : c->N - 1, xp, ap, bias, io->bias != NULL,
-                               (int)n0, io->y)))
+                               (int)n0, io->y, io->res ? io->res : io->y)))
             return rc;
         const size_t gd[3] = {ocl_round_up((size_t)c->O, (size_t)t.tm) / (size_t)t.tm,
                               ocl_round_up((size_t)qn, pw) / pw, cnt};
