@@ -28,14 +28,15 @@ typedef struct policy_defaults {
 typedef struct style_preset {
     rt_style row_variant, gemm_variant, attention, attention_grad;
     int optim_vpi;
+    rt_conv_choice conv_variant;
 } style_preset;
 
 /* Optimizer vectors per work-item: on a CPU device 512 contiguous elements
  * per item (32 to 128 float8 measured alike) amortise PoCL's per-work-item
  * cost; on a GPU one float8 per item keeps the launch wide (backends/opencl/ocl_optim.c). */
 static const style_preset style_presets[2] = {
-    [RT_STYLE_CPU] = {RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, 64},
-    [RT_STYLE_GPU] = {RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, 1},
+    [RT_STYLE_CPU] = {RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, RT_STYLE_CPU, 64, RT_CONV_DIRECT},
+    [RT_STYLE_GPU] = {RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, RT_STYLE_GPU, 1, RT_CONV_LOCAL},
 };
 
 /* GEMM tile 6x16x4 (with packed A): the best of the sweeps on the PoCL Xeon
@@ -114,11 +115,12 @@ static void apply_style(rt_policy *p, rt_style s)
     p->attention = sp->attention;
     p->attention_grad = sp->attention_grad;
     p->optim_vpi = sp->optim_vpi;
+    p->conv_variant = sp->conv_variant;
 }
 
 static const rt_policy_field style_fields[] = {
     RT_POL_STYLE, RT_POL_ROW_VARIANT, RT_POL_GEMM_VARIANT, RT_POL_ATTENTION,
-    RT_POL_ATTENTION_GRAD, RT_POL_OPTIM_VPI,
+    RT_POL_ATTENTION_GRAD, RT_POL_OPTIM_VPI, RT_POL_CONV_VARIANT,
 };
 
 /* ---- environment overlay ------------------------------------------------ */
@@ -162,6 +164,7 @@ static const char *const attention_names[] = {"cpu", "rows"};
 static const char *const gemm_impl_names[] = {"measure", "own", "clblast"};
 static const char *const pack_names[] = {"auto", "always", "never"};
 static const char *const small_m_names[] = {"auto", "off"};
+static const char *const conv_names[] = {"im2col", "direct", "local"};
 
 static void parse_fusion(rt_policy *p, const char *v)
 {
@@ -251,6 +254,9 @@ static void apply_env(rt_policy *p)
         p->conv_rows = atoi(cr) != 0;
         mark_env(p, RT_POL_CONV_ROWS, RT_SET_CONV_ROWS);
     }
+    v = (int)p->conv_variant;
+    env_choice(p, RT_POL_CONV_VARIANT, RT_SET_CONV, conv_names, 3, &v);
+    p->conv_variant = (rt_conv_choice)v;
 
     const char *fu = rt_setting_value(RT_SET_FUSION);
     if (fu && *fu) {
@@ -468,6 +474,7 @@ static const struct {
     [RT_POL_ATTENTION_GRAD] = {"attention_grad", "attention backward: cpu kernels where they apply, or rows"},
     [RT_POL_CONV_SCRATCH] = {"conv_scratch", "im2col scratch cap per conv node, bytes"},
     [RT_POL_CONV_ROWS] = {"conv_rows", "small-output conv path: auto (by shape), on, off"},
+    [RT_POL_CONV_VARIANT] = {"conv_variant", "conv2d: im2col + GEMM, direct (cpu implicit GEMM), local (gpu tiles)"},
     [RT_POL_OPTIM_VPI] = {"optim_vpi", "optimizer float8 vectors per work-item"},
     [RT_POL_FUSION] = {"fusion", "fusion at lowering: on, off, plus per-pattern names"},
     [RT_POL_GEMM_SMALL_M] = {"gemm_small_m", "own cpu GEMM: tile rows cut for a small M (auto: by shape), or off"},
@@ -509,6 +516,7 @@ void rt_policy_value_text(const rt_policy *p, rt_policy_field f, char *buf, size
     case RT_POL_CONV_ROWS:
         snprintf(buf, len, "%s", p->conv_rows < 0 ? "auto" : p->conv_rows ? "on" : "off");
         return;
+    case RT_POL_CONV_VARIANT: snprintf(buf, len, "%s", conv_names[p->conv_variant]); return;
     case RT_POL_OPTIM_VPI: snprintf(buf, len, "%d", p->optim_vpi); return;
     case RT_POL_FUSION: {
         /* "on" or "off", then the named patterns without the outer commas */

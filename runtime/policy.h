@@ -39,6 +39,11 @@ typedef enum rt_gemm_impl_choice {
 
 typedef enum rt_pack_choice { RT_PACK_AUTO = 0, RT_PACK_ALWAYS = 1, RT_PACK_NEVER = 2 } rt_pack_choice;
 
+/* conv2d lowering: im2col + GEMM, the CPU-style implicit GEMM on the input
+ * in place (kernels/conv_direct.cl) or the GPU-style one with local-memory
+ * tiles (kernels/conv_local.cl); shapes a variant does not cover use im2col. */
+typedef enum rt_conv_choice { RT_CONV_IM2COL = 0, RT_CONV_DIRECT = 1, RT_CONV_LOCAL = 2 } rt_conv_choice;
+
 typedef enum rt_policy_source {
     RT_SRC_DEFAULT = 0, /* the defaults table row (rt_policy.default_row) */
     RT_SRC_TUNED = 1,   /* a measurement cached for this device */
@@ -74,6 +79,7 @@ typedef enum rt_policy_field {
     RT_POL_ATTENTION_GRAD,
     RT_POL_CONV_SCRATCH,
     RT_POL_CONV_ROWS,
+    RT_POL_CONV_VARIANT,
     RT_POL_OPTIM_VPI,
     RT_POL_FUSION,
     RT_POL_GEMM_SMALL_M,
@@ -96,6 +102,7 @@ typedef struct rt_policy {
     rt_style attention_grad;   /* CPU = the float16 CPU kernels where they apply, GPU = the row kernels */
     size_t conv_scratch_bytes; /* im2col scratch cap per conv node */
     int conv_rows;             /* small-output conv path: -1 = by shape, 0 = off, 1 = on */
+    rt_conv_choice conv_variant; /* conv2d lowering (rt_conv_choice) */
     int optim_vpi;             /* optimizer float8 vectors per work-item */
     int fusion_enabled;        /* fusion at lowering, globally */
     int gemm_small_m;          /* CPU-style own GEMM: 1 = fewer tile rows for a small M (auto), 0 = off */

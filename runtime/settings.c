@@ -36,6 +36,8 @@ static const rt_setting_info table[] = {
                                "attention backward: CPU-style kernels where they apply, or the row kernels"},
     [RT_SET_CONV_SCRATCH] = {"CLIPCL_CONV_SCRATCH", "policy", "bytes", "im2col scratch cap per conv node"},
     [RT_SET_CONV_ROWS] = {"CLIPCL_CONV_ROWS", "policy", "0|1", "small-output conv path off or on (default: by shape)"},
+    [RT_SET_CONV] = {"CLIPCL_CONV", "policy", "im2col|direct|local",
+                     "conv2d lowering: im2col + GEMM, cpu implicit GEMM in place, gpu local-memory tiles"},
     [RT_SET_FUSION] = {"CLIPCL_FUSION", "policy", "0|1|name,name,-name",
                        "fusion at lowering: all off, all on, or per pattern"},
     [RT_SET_GEMM_SMALL_M] = {"CLIPCL_GEMM_SMALL_M", "policy", "auto|off",

@@ -30,6 +30,7 @@ typedef enum rt_setting {
     RT_SET_ATTENTION_GRAD,
     RT_SET_CONV_SCRATCH,
     RT_SET_CONV_ROWS,
+    RT_SET_CONV,
     RT_SET_FUSION,
     RT_SET_GEMM_SMALL_M,
     /* training and tools */

@@ -9,8 +9,8 @@
 
 #include "runtime/status.h"
 
-/* Tried in this order at every schedule position. conv_batchnorm_relu comes
- * before conv_batchnorm so the longer run wins; the matmul rows come before
+/* Tried in this order at every schedule position. conv_batchnorm_add_relu
+ * and conv_batchnorm_relu come before conv_batchnorm so the longer run wins; the matmul rows come before
  * add_layernorm, so in a transformer block the residual add of a projection
  * goes into the GEMM epilogue (one launch either way). */
 static const ocl_fusion_pattern k_patterns[] = {
@@ -22,6 +22,9 @@ static const ocl_fusion_pattern k_patterns[] = {
      ocl_fusion_example_matmul_residual, "matmul(+bias) -> add of a same-shape tensor: GEMM epilogue"},
     {"add_layernorm", ocl_fusion_match_add_layernorm, ocl_fusion_lower_add_layernorm,
      ocl_fusion_example_add_layernorm, "add -> layernorm: writes the sum and the normalised rows"},
+    {"conv_batchnorm_add_relu", ocl_fusion_match_conv_bn_add_relu, ocl_fusion_lower_conv_bn,
+     ocl_fusion_example_conv_bn_add_relu,
+     "conv2d -> batchnorm -> add of a same-shape tensor -> relu: BN folded, residual in the conv's store"},
     {"conv_batchnorm_relu", ocl_fusion_match_conv_bn_relu, ocl_fusion_lower_conv_bn,
      ocl_fusion_example_conv_bn_relu, "conv2d -> batchnorm -> relu: BN folded into the weights"},
     {"conv_batchnorm", ocl_fusion_match_conv_bn, ocl_fusion_lower_conv_bn, ocl_fusion_example_conv_bn,

@@ -156,6 +156,8 @@ int ocl_fusion_match_conv_bn(const ocl_fusion_view *v, int i, int *nodes);
 int ocl_fusion_lower_conv_bn(ocl_lower *lc, const int *nodes, int n);
 int ocl_fusion_example_conv_bn_relu(graph *g, int rows, int cols, ocl_fusion_example *ex);
 int ocl_fusion_example_conv_bn(graph *g, int rows, int cols, ocl_fusion_example *ex);
+int ocl_fusion_match_conv_bn_add_relu(const ocl_fusion_view *v, int i, int *nodes);
+int ocl_fusion_example_conv_bn_add_relu(graph *g, int rows, int cols, ocl_fusion_example *ex);
 
 int ocl_fusion_match_silu_mul(const ocl_fusion_view *v, int i, int *nodes);
 int ocl_fusion_lower_silu_mul(ocl_lower *lc, const int *nodes, int n);
@@ -165,6 +167,9 @@ int ocl_fusion_example_silu_mul(graph *g, int rows, int cols, ocl_fusion_example
  * output buffer and epilogue activation (ocl_lower_conv.c): the folded
  * conv + batchnorm. w must derive from params only (a static launch's
  * output): the GEMM packs it once per param change. */
-int ocl_lower_conv2d_with(ocl_lower *lc, int node, cl_mem w, cl_mem bias, cl_mem y, int act);
+int ocl_lower_conv2d_with(ocl_lower *lc, int node, cl_mem w, cl_mem bias, cl_mem y, int act, cl_mem res);
+/* 1 when conv node `node` lowers through an implicit GEMM that adds a
+ * residual before its ReLU (ocl_lower_conv_direct.c). */
+int ocl_conv_takes_residual(ocl_lower *lc, int node);
 
 #endif

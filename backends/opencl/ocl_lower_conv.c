@@ -1,6 +1,7 @@
 /* G_OP_CONV2D and G_OP_AVGPOOL2D on NCHW.
  *
- * conv2d is a GEMM per image, Y[n] = W[O, C*KH*KW] @ col[n] + b[O] (bias per
+ * Stride-1 convs take the implicit GEMM of the policy's conv variant where
+ * it applies (ocl_lower_conv_direct.c). Otherwise conv2d is a GEMM per image, Y[n] = W[O, C*KH*KW] @ col[n] + b[O] (bias per
  * row, fused in the GEMM epilogue): a 1x1 stride-1 unpadded conv uses x
  * itself as col; others im2col into plan scratch first. With the own GEMM the
  * im2col writes B's panel layout directly. The scratch is capped: images go
@@ -8,6 +9,7 @@
  * layer does not need a gigabyte of columns. */
 #include "backends/opencl/ocl_fusion.h"
 #include "backends/opencl/ocl_gemm.h"
+#include "backends/opencl/ocl_lower_conv.h"
 #include "backends/opencl/ocl_lower_ops.h"
 #include "backends/opencl/ocl_plan_internal.h"
 #include "backends/opencl/ocl_shared_scratch.h"
@@ -21,18 +23,6 @@ static size_t conv_scratch_cap(ocl_lower *lc)
 {
     return ocl_lower_ctx(lc)->policy.conv_scratch_bytes;
 }
-
-typedef struct conv_geom {
-    int N, C, H, W, O, KH, KW, SH, SW, PH, PW, OH, OW;
-} conv_geom;
-
-/* The buffers a conv2d reads and writes: the node's own, or a folded weight
- * and bias and the output of a fused run (ocl_fusion_conv.c). */
-typedef struct conv_io {
-    cl_mem w, bias, y; /* bias NULL: none */
-    ocl_gemm_act act;  /* GEMM epilogue activation */
-    int w_static;      /* w derives from params only: the GEMM packs it once */
-} conv_io;
 
 static int set_im2col_args(cl_kernel k, cl_mem x, const conv_geom *c, int n0, cl_mem dst)
 {
@@ -112,6 +102,16 @@ static int use_rows_path(ocl_lower *lc, int packed, int Q, size_t pw)
     return packed && (size_t)Q < 2 * pw;
 }
 
+conv_geom ocl_conv_geom(const graph *g, int node)
+{
+    const g_node *nd = &g->nodes[node];
+    const g_tensor *tx = &g->tensors[nd->in[0]], *tw = &g->tensors[nd->in[1]], *to = &g->tensors[nd->out];
+    conv_geom c = {(int)tx->shape[0], (int)tx->shape[1], (int)tx->shape[2], (int)tx->shape[3],
+                   (int)tw->shape[0], (int)tw->shape[2], (int)tw->shape[3], nd->attr.stride[0],
+                   nd->attr.stride[1], nd->attr.pad[0], nd->attr.pad[1], (int)to->shape[2], (int)to->shape[3]};
+    return c;
+}
+
 static int lower_conv2d(ocl_lower *lc, int node, const conv_io *io)
 {
     const graph *g = ocl_lower_graph(lc);
@@ -119,10 +119,12 @@ static int lower_conv2d(ocl_lower *lc, int node, const conv_io *io)
     const g_tensor *tx = &g->tensors[nd->in[0]], *tw = &g->tensors[nd->in[1]], *to = &g->tensors[nd->out];
     if (tx->ndim != 4 || tw->ndim != 4 || to->ndim != 4)
         return cc_fail(CC_ERR_SHAPE, "ocl conv2d '%s': x, w and output must be 4-D", nd->name);
-    conv_geom c = {(int)tx->shape[0], (int)tx->shape[1], (int)tx->shape[2], (int)tx->shape[3],
-                   (int)tw->shape[0], (int)tw->shape[2], (int)tw->shape[3], nd->attr.stride[0],
-                   nd->attr.stride[1], nd->attr.pad[0], nd->attr.pad[1], (int)to->shape[2], (int)to->shape[3]};
+    const conv_geom c = ocl_conv_geom(g, node);
     const int K = c.C * c.KH * c.KW, Q = c.OH * c.OW;
+    if (ocl_conv_direct_applies(lc, &c, io))
+        return ocl_lower_conv2d_direct(lc, node, &c, io);
+    if (io->res) /* the fusion claims a residual only where the implicit GEMM applies */
+        return cc_fail(CC_ERR_INVALID, "ocl conv2d '%s': a fused residual needs the direct or local conv", nd->name);
 
     ocl_gemm_impl impl;
     int rc = ocl_gemm_choose(ocl_lower_ctx(lc), &impl);
@@ -224,11 +226,18 @@ int ocl_lower_avgpool2d(ocl_lower *lc, int node)
     return ocl_lower_launch(lc, node, k, 3, gws, NULL);
 }
 
-int ocl_lower_conv2d_with(ocl_lower *lc, int node, cl_mem w, cl_mem bias, cl_mem y, int act)
+int ocl_lower_conv2d_with(ocl_lower *lc, int node, cl_mem w, cl_mem bias, cl_mem y, int act, cl_mem res)
 {
     /* the callers pass weights folded from params by a static launch */
-    const conv_io io = {w, bias, y, (ocl_gemm_act)act, 1};
+    const conv_io io = {w, bias, y, (ocl_gemm_act)act, 1, res};
     return lower_conv2d(lc, node, &io);
+}
+
+int ocl_conv_takes_residual(ocl_lower *lc, int node)
+{
+    const conv_geom c = ocl_conv_geom(ocl_lower_graph(lc), node);
+    const conv_io io = {NULL, NULL, NULL, OCL_ACT_RELU, 1, (cl_mem)1};
+    return ocl_conv_direct_applies(lc, &c, &io);
 }
 
 int ocl_lower_conv2d(ocl_lower *lc, int node)
@@ -236,6 +245,6 @@ int ocl_lower_conv2d(ocl_lower *lc, int node)
     const g_node *n = &ocl_lower_graph(lc)->nodes[node];
     const int has_bias = n->n_in > 2 && n->in[2] >= 0;
     const conv_io io = {ocl_lower_mem(lc, n->in[1]), has_bias ? ocl_lower_mem(lc, n->in[2]) : NULL,
-                        ocl_lower_mem(lc, n->out), OCL_ACT_NONE, ocl_lower_is_param_data(lc, n->in[1])};
+                        ocl_lower_mem(lc, n->out), OCL_ACT_NONE, ocl_lower_is_param_data(lc, n->in[1]), NULL};
     return lower_conv2d(lc, node, &io);
 }

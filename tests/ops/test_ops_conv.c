@@ -2,7 +2,8 @@
  * 1/2, pad 0/1, 1x1, 3x3, a ViT-like 32x32 stride-32 patch conv, bias and no
  * bias, channel counts that are multiples of nothing; both GEMM paths and
  * the local-memory variant; the chunked im2col path forced with a tiny
- * scratch cap. */
+ * scratch cap; the implicit-GEMM convs (CPU direct, GPU local tiles) forced
+ * on RN50-like shapes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,23 +54,75 @@ static void conv_own_cases(void)
     conv_case("own", 1, 3, 96, 96, 40, 32, 32, 0, 1); /* 3x3 patches, bias */
 }
 
-/* Both own-GEMM paths on every shape: the per-image W @ col with panels, and
- * the small-Q Y^T = colT @ W^T (the default below two panels of pixels). */
+/* Both own-GEMM paths on every shape with im2col forced: the per-image
+ * W @ col with panels, and the small-Q Y^T = colT @ W^T (the default below
+ * two panels of pixels). Then the same shapes with the device's default
+ * conv variant (direct on a CPU: its stride-1 shapes, im2col the rest). */
 static void test_conv_own(void **state)
 {
     (void)state;
     static const char *modes[] = {"0", "1"};
+    setenv("CLIPCL_CONV", "im2col", 1);
     for (int m = 0; m < 2; m++) {
         setenv("CLIPCL_CONV_ROWS", modes[m], 1);
-        printf("CLIPCL_CONV_ROWS=%s\n", modes[m]);
+        printf("CLIPCL_CONV=im2col CLIPCL_CONV_ROWS=%s\n", modes[m]);
         conv_own_cases();
     }
     unsetenv("CLIPCL_CONV_ROWS");
+    unsetenv("CLIPCL_CONV");
+    printf("default conv variant\n");
+    conv_own_cases();
+}
+
+/* RN50-like shapes for the implicit GEMMs: 3x3 s1 p1 (channels not a
+ * multiple of the tile, 7x7 and 14x14 maps whose last panel is partial),
+ * 1x1 s1 on 7x7 maps (batch columns past the panel), the 3x3 stride-2 stem
+ * with C_in = 3, the 7x7 stride-2 stem, 3x3 with C_in = 3, 5x5 p2, and
+ * batches of several images. */
+static void conv_implicit_cases(void)
+{
+    conv_case("own", 3, 19, 14, 14, 23, 3, 1, 1, 1);
+    conv_case("own", 2, 40, 7, 7, 13, 3, 1, 1, 0);
+    conv_case("own", 3, 37, 7, 7, 29, 1, 1, 0, 1);
+    conv_case("own", 1, 64, 7, 7, 70, 1, 1, 0, 0);
+    conv_case("own", 2, 3, 32, 32, 8, 3, 2, 1, 0);   /* the ModifiedResNet stem's first conv */
+    conv_case("own", 2, 3, 30, 30, 16, 7, 2, 3, 1);  /* the torchvision stem */
+    conv_case("own", 2, 3, 17, 19, 10, 3, 1, 1, 1);  /* C_in = 3, stride 1 */
+    conv_case("own", 2, 6, 12, 11, 9, 5, 1, 2, 1);
+    conv_case("own", 1, 16, 28, 28, 12, 3, 1, 1, 1);
+    conv_case("own", 2, 8, 9, 9, 6, 3, 1, 0, 1);     /* unpadded 3x3 */
+}
+
+/* The CPU-style implicit GEMM (kernels/conv_direct.cl), forced; then with a
+ * scratch cap of one padded image, so the padding copy goes in chunks. */
+static void test_conv_direct(void **state)
+{
+    (void)state;
+    setenv("CLIPCL_CONV", "direct", 1);
+    conv_implicit_cases();
+    setenv("CLIPCL_CONV_SCRATCH", "3000", 1);
+    conv_case("own", 3, 5, 9, 8, 6, 3, 1, 1, 1);
+    unsetenv("CLIPCL_CONV_SCRATCH");
+    unsetenv("CLIPCL_CONV");
+}
+
+/* The GPU-style implicit GEMM with local-memory tiles (kernels/conv_local.cl),
+ * forced on whatever device runs the tests (PoCL emulates local memory). */
+static void test_conv_local_implicit(void **state)
+{
+    (void)state;
+    setenv("CLIPCL_CONV", "local", 1);
+    conv_implicit_cases();
+    conv_case("own", 2, 7, 9, 9, 5, 1, 2, 0, 0);
+    conv_case("own", 2, 3, 64, 64, 33, 32, 32, 0, 0);
+    conv_case("own", 1, 70, 9, 9, 130, 3, 1, 1, 1); /* several work-groups both ways */
+    unsetenv("CLIPCL_CONV");
 }
 
 static void test_conv_chunked(void **state)
 {
     (void)state;
+    setenv("CLIPCL_CONV", "im2col", 1);
     /* a scratch cap below one image's columns: one image per chunk, for the
      * packed im2col and for the 1x1 path that otherwise packs the whole batch */
     setenv("CLIPCL_CONV_SCRATCH", "4096", 1);
@@ -85,6 +138,7 @@ static void test_conv_chunked(void **state)
     conv_case("own", 5, 3, 64, 64, 7, 32, 32, 0, 1);
     unsetenv("CLIPCL_CONV_ROWS");
     unsetenv("CLIPCL_CONV_SCRATCH");
+    unsetenv("CLIPCL_CONV");
 }
 
 /* The local-memory (GPU-class) own GEMM: plain im2col, no panels. */
@@ -92,19 +146,24 @@ static void test_conv_local_variant(void **state)
 {
     (void)state;
     setenv("CLIPCL_FORCE_VARIANT", "gpu", 1);
+    setenv("CLIPCL_CONV", "im2col", 1);
     conv_case("own", 2, 5, 9, 7, 7, 3, 1, 1, 1);
     conv_case("own", 3, 33, 5, 6, 17, 1, 1, 0, 1);
     conv_case("own", 2, 3, 64, 64, 33, 32, 32, 0, 0);
+    unsetenv("CLIPCL_CONV");
     unsetenv("CLIPCL_FORCE_VARIANT");
 }
 
-/* CLBlast compiles for seconds on PoCL: a few shapes. */
+/* CLBlast compiles for seconds on PoCL: a few shapes (im2col: the implicit
+ * GEMMs use no GEMM). */
 static void test_conv_clblast(void **state)
 {
     (void)state;
+    setenv("CLIPCL_CONV", "im2col", 1);
     conv_case("clblast", 2, 5, 9, 7, 7, 3, 1, 1, 1);
     conv_case("clblast", 3, 33, 5, 6, 17, 1, 1, 0, 1);
     conv_case("clblast", 2, 3, 64, 64, 33, 32, 32, 0, 0);
+    unsetenv("CLIPCL_CONV");
 }
 
 static void pool_case(int64_t n, int64_t c, int64_t h, int64_t w, int k, int s, int p)
@@ -138,6 +197,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_own),
         cmocka_unit_test(test_conv_chunked),
+        cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_conv_local_implicit),
         cmocka_unit_test(test_conv_local_variant),
         cmocka_unit_test(test_conv_clblast),
         cmocka_unit_test(test_avgpool),

@@ -14,12 +14,12 @@ from cli_util import CliCase, run  # noqa: E402
 
 FIELDS = ["style", "row_variant", "row_wg", "gemm_impl", "gemm_variant", "gemm_tile", "gemm_rt", "gemm_kc",
           "gemm_pack_b", "gemm_pack_a", "attention", "attention_grad",
-          "conv_scratch", "conv_rows", "optim_vpi", "fusion", "gemm_small_m"]
+          "conv_scratch", "conv_rows", "conv_variant", "optim_vpi", "fusion", "gemm_small_m"]
 STYLE_FIELDS = ["style", "row_variant", "gemm_variant", "attention", "attention_grad",
-                "optim_vpi"]
+                "optim_vpi", "conv_variant"]
 POLICY_VARS = ["CLIPCL_FORCE_VARIANT", "CLIPCL_GEMM", "CLIPCL_GEMM_TILE", "CLIPCL_GEMM_RT", "CLIPCL_GEMM_KC",
                "CLIPCL_GEMM_PACK", "CLIPCL_GEMM_PACK_A", "CLIPCL_ATTENTION",
-               "CLIPCL_ATTENTION_GRAD", "CLIPCL_CONV_SCRATCH", "CLIPCL_CONV_ROWS",
+               "CLIPCL_ATTENTION_GRAD", "CLIPCL_CONV_SCRATCH", "CLIPCL_CONV_ROWS", "CLIPCL_CONV",
                "CLIPCL_FUSION", "CLIPCL_GEMM_SMALL_M"]
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "opencl-backend.md")
 
@@ -85,10 +85,13 @@ class Policy(CliCase):
             self.assertEqual(rows["row_variant"][0], style)
             self.assertEqual(rows["gemm_variant"][0], style)
             self.assertEqual(rows["attention"][0], "cpu" if style == "cpu" else "rows")
+            self.assertEqual(rows["conv_variant"][0], "direct" if style == "cpu" else "local")
             self.assertTrue(rows["gemm_tile"][1].startswith("default ("))
         # a field's own variable wins over the style
         rows = self.policy_text(CLIPCL_FORCE_VARIANT="gpu", CLIPCL_ATTENTION="cpu")
         self.assertEqual(rows["attention"], ("cpu", "env CLIPCL_ATTENTION"))
+        rows = self.policy_text(CLIPCL_FORCE_VARIANT="gpu", CLIPCL_CONV="im2col")
+        self.assertEqual(rows["conv_variant"], ("im2col", "env CLIPCL_CONV"))
 
     def test_malformed_values_are_ignored(self):
         rows = self.policy_text(CLIPCL_GEMM_TILE="bogus", CLIPCL_ATTENTION="blk", CLIPCL_FORCE_VARIANT="fast")
