@@ -14,12 +14,12 @@
 #
 #   bench/run_cold_start.sh [--build DIR] [--model DIR] [--image FILE] [--no-torch]
 #
-# Defaults: build/, /work/benchdata/vit-b-32 (or $CLIPCL_BENCH_DIR/vit-b-32),
+# Defaults: build/, $CLIPCL_BENCH_DIR/vit-b-32 (default ~/.cache/clipcl/bench-models, bench/make_random_clip.py writes it),
 # tests/data/preprocess_rgb_200x150_in.png.
 set -u -o pipefail
 
 BUILD=build
-MODEL=${CLIPCL_BENCH_DIR:-/work/benchdata}/vit-b-32
+MODEL=${CLIPCL_BENCH_DIR:-$HOME/.cache/clipcl/bench-models}/vit-b-32
 IMAGE=tests/data/preprocess_rgb_200x150_in.png
 TORCH=1
 PY=/usr/bin/python3
