@@ -22,6 +22,11 @@
 #                      not OpenBLAS and libopenblas0-pthread cannot be installed)
 #   --X-args "..."     extra options appended to that part's runner (they win
 #                      over the defaults here), e.g. --matmul-args "--min-time 0.1"
+#   --quiet-wait S     before each part wait up to S seconds (default 240) for
+#                      the 1-minute load to fall below 0.5: a part's own two
+#                      threads keep it above 1 for a minute after it ends, so
+#                      without the wait the next part starts on a busy machine;
+#                      0 starts each part at once
 #   --dry-run          check the BLAS, print the commands, run and write nothing
 set -u -o pipefail
 
@@ -33,6 +38,7 @@ CLIP_REPEAT=2
 BLAS_DIR=
 RESULTS=bench/results
 DRY=0
+QUIET_WAIT=240
 MATMUL_ARGS='' CLIP_ARGS='' TRAIN_ARGS=''
 
 die() { echo "run_all.sh: $*" >&2; exit 2; }
@@ -48,12 +54,14 @@ while [ $# -gt 0 ]; do
         --matmul-args) need_arg "$@"; MATMUL_ARGS=$2; shift ;;
         --clip-args) need_arg "$@"; CLIP_ARGS=$2; shift ;;
         --train-args) need_arg "$@"; TRAIN_ARGS=$2; shift ;;
+        --quiet-wait) need_arg "$@"; QUIET_WAIT=$2; shift ;;
         --dry-run) DRY=1 ;;
         -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option '$1' (see --help)" ;;
     esac
     shift
 done
+case "$QUIET_WAIT" in ''|*[!0-9]*) die "--quiet-wait: '$QUIET_WAIT' is not a number of seconds" ;; esac
 if [ ! -f bench/run_matmul_bench.py ] || [ ! -f meson.build ]; then
     die "run me from the repository root (bench/run_all.sh)"
 fi
@@ -164,10 +172,25 @@ table_of() {
         END { if (notes != "") printf "\n%s", notes }' "$1"
 }
 
+# Waits (up to QUIET_WAIT s) for the 1-minute load to fall below 0.5.
+wait_quiet() {
+    local t0=$SECONDS l1
+    while :; do
+        l1=$(cut -d' ' -f1 /proc/loadavg)
+        awk -v l="$l1" 'BEGIN { exit !(l < 0.5) }' && return 0
+        if [ $((SECONDS - t0)) -ge "$QUIET_WAIT" ]; then
+            echo "waited ${QUIET_WAIT} s for a 1-minute load below 0.5; it is $l1: starting anyway"
+            return 0
+        fi
+        sleep 10
+    done
+}
+
 declare -A RC=() SECS=() LOADS=() SKIP=()
 run_part() {
     local name=$1 title=$2; shift 2
     banner "Part $name: $title"
+    wait_quiet
     LOADS[$name]=$(cut -d' ' -f1-3 /proc/loadavg)
     load_line
     echo "\$ $*"

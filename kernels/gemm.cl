@@ -9,10 +9,13 @@
  * row-major B with a large K misses the TLB and the prefetcher on every k.
  *
  * Build options: -DTM=8 -DVW=16 -DNV=2 (tile sizes; an autotuner may sweep).
- * Epilogue options (fusion at lowering, backends/opencl/ocl_fusion_gemm.c):
- * -DEPI_ACT=1 gelu (erf form), 2 quickgelu, 3 relu, applied after the bias;
- * -DEPI_RES=1 then adds a residual R laid out like C. Without them every
- * kernel computes exactly what it did before epilogues existed.
+ * The epilogue (fusion at lowering, backends/opencl/ocl_fusion_gemm.c): an
+ * activation (1 gelu (erf form), 2 quickgelu, 3 relu) after the bias, then a
+ * residual R laid out like C. The CPU-class kernels (gemm_tiled,
+ * gemm_tiled_pa, gemm_tiled_rm, gemm_gemv) take it as their last argument,
+ * epi = act | res << 2, so one program serves every epilogue; gemm_local and
+ * gemm_epilogue take build options -DEPI_ACT=a -DEPI_RES=1. Without an
+ * epilogue every kernel computes exactly what it did before they existed.
  * Offsets and batch strides are in elements.
  * Storage of weights packed once (kernels/panel.cl): -DPANEL_B_DT=1|2 makes
  * B's panels (packed by gemm_pack_b, read by gemm_tiled / gemm_tiled_pa;
@@ -55,29 +58,34 @@
  * the prelude's erf_fast, so a fused GEMM agrees with the unfused pair to
  * rounding. */
 #define GEMM_ACT(T, NAME, ERF)                                                         \
-    static inline T NAME(T v)                                                          \
+    static inline T NAME(T v, const int act)                                           \
     {                                                                                  \
-        if (EPI_ACT == 1) return 0.5f * v * (1.0f + ERF(v * 0.70710678118654752f));    \
-        if (EPI_ACT == 2) return v / (1.0f + exp(-1.702f * v));                        \
-        if (EPI_ACT == 3) return fmax(v, (T)(0.0f));                                   \
+        if (act == 1) return 0.5f * v * (1.0f + ERF(v * 0.70710678118654752f));        \
+        if (act == 2) return v / (1.0f + exp(-1.702f * v));                            \
+        if (act == 3) return fmax(v, (T)(0.0f));                                       \
         return v;                                                                      \
     }
 GEMM_ACT(float, gemm_act1, erf_fast)
 GEMM_ACT(floatV, gemm_actV, PRELUDE_CAT(erf_fast, VW))
 
-/* v (accumulator + bias) -> the stored value; r: this element of R. */
+/* v (accumulator + bias) -> the stored value; r: this element of R. The
+ * kernels built with -DEPI_ACT / -DEPI_RES (gemm_local, gemm_epilogue). */
 static inline float gemm_epi1(float v, __global const float *r)
 {
-    v = gemm_act1(v);
+    v = gemm_act1(v, EPI_ACT);
     if (EPI_RES) v += r[0];
     return v;
 }
-/* r: R's elements (zeros where there is no R), loaded by the caller: the
- * partial panel passes a private copy */
-static inline floatV gemm_epiV(floatV v, const floatV r)
+/* The CPU-class kernels take the epilogue as an argument instead (epi =
+ * act | res << 2, see gemm_store): one program serves every fused GEMM, so
+ * a plan with GELU and residual epilogues compiles no extra programs (each
+ * was ~1.7 s of PoCL compile on a cold start). r: R's elements (zeros where
+ * there is no R), loaded by the caller: the partial panel passes a private
+ * copy. */
+static inline floatV gemm_epiV(floatV v, const floatV r, const int act, const int res)
 {
-    v = gemm_actV(v);
-    if (EPI_RES) v += r;
+    v = gemm_actV(v, act);
+    if (res) v += r;
     return v;
 }
 
@@ -166,16 +174,48 @@ GEMM_KLOOP(gemm_kloop, 0, 0)
 GEMM_KLOOP(gemm_kloop_pb, 0, PANEL_B_DT)
 GEMM_KLOOP(gemm_kloop_pab, PANEL_A_DT, PANEL_B_DT)
 
+/* The epilogue over the tile gemm_store just wrote (still in cache): act
+ * then + R, as vectors like the store (PoCL's vector exp and erf differ from
+ * the scalar ones in the last bit), the partial panel through a private copy
+ * with zeros past N. A pass of its own rather than inside the store's
+ * unrolled loops: with the activation chosen at run time those loops grow
+ * past what compilers unroll, and the accumulators must stay registers. */
+static void gemm_epi_tile(const int M, const int N, const int m0, const int n0, __global float *restrict cb,
+                          __global const float *restrict rb, const int act, const int res)
+{
+    const int rows = min(TM, M - m0);
+    for (int i = 0; i < rows; i++) {
+        const long row = (long)(m0 + i) * N + n0;
+        if (n0 + PW <= N) {
+            for (int j = 0; j < NV; j++) {
+                const floatV r = res ? vloadV(0, rb + row + j * VW) : (floatV)(0.0f);
+                vstoreV(gemm_epiV(vloadV(0, cb + row + j * VW), r, act, res), 0, cb + row + j * VW);
+            }
+        } else {
+            float t[PW], r[PW];
+            for (int j = 0; j < PW; j++) {
+                t[j] = n0 + j < N ? cb[row + j] : 0.0f;
+                r[j] = res && n0 + j < N ? rb[row + j] : 0.0f;
+            }
+            for (int j = 0; j < NV; j++)
+                vstoreV(gemm_epiV(vloadV(0, t + j * VW), vloadV(0, r + j * VW), act, res), 0, t + j * VW);
+            for (int j = 0; n0 + j < N; j++) cb[row + j] = t[j];
+        }
+    }
+}
+
 /* acc -> C rows m0.., columns n0.. (never past M or N). last: this is the
  * last K block, so the bias (bias_mode 0 none, 1 bias[N] per column, 2
- * bias[M] per row) and the epilogue apply; earlier blocks store raw partial
- * sums. cb, bs and rb point at this batch item's C, bias and R. */
+ * bias[M] per row) and the epilogue (epi_code: bits 0-1 the activation, 1
+ * gelu, 2 quickgelu, 3 relu; bit 2 add R; gemm_epi_tile) apply; earlier
+ * blocks store raw partial sums. cb, bs and rb point at this batch item's C,
+ * bias and R. */
 static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, const int m0, const int n0,
                               __global float *restrict cb, __global const float *restrict bs,
-                              const int bias_mode, __global const float *restrict rb, const int last)
+                              const int bias_mode, __global const float *restrict rb, const int last,
+                              const int epi_code)
 {
     const int bm = last ? bias_mode : 0;
-    const int epi = (EPI_ACT || EPI_RES) ? last != 0 : 0; /* no && on a constant: -Wconstant-logical-operand */
     if (n0 + PW <= N) {
         floatV bcol[NV];
         _Pragma("unroll")
@@ -186,35 +226,27 @@ static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, cons
                 const float brow = bm == 2 ? bs[m0 + i] : 0.0f;
                 const long row = (long)(m0 + i) * N + n0;
                 _Pragma("unroll")
-                for (int j = 0; j < NV; j++) {
-                    floatV v = acc[i][j] + bcol[j] + brow;
-                    if (epi) v = gemm_epiV(v, EPI_RES ? vloadV(0, rb + row + j * VW) : (floatV)(0.0f));
-                    vstoreV(v, 0, cb + row + j * VW);
-                }
+                for (int j = 0; j < NV; j++) vstoreV(acc[i][j] + bcol[j] + brow, 0, cb + row + j * VW);
             }
         }
     } else {
         /* the last, partial panel: the same vector arithmetic as a full
-         * one (PoCL's vector exp and erf differ from the scalar ones in the
-         * last bit, and the tile, measured per device, decides which
-         * columns land here), bias and R copied in with zeros past N,
-         * element stores never past N */
-        float bt[PW], rt[PW], out[PW];
+         * one (the tile, measured per device, decides which columns land
+         * here), the bias copied in with zeros past N, element stores
+         * never past N */
+        float bt[PW], out[PW];
         for (int j = 0; j < PW; j++) bt[j] = bm == 1 && n0 + j < N ? bs[n0 + j] : 0.0f;
         for (int i = 0; i < TM; i++) {
             if (m0 + i >= M) break;
             const float brow = bm == 2 ? bs[m0 + i] : 0.0f;
             const long row = (long)(m0 + i) * N + n0;
-            for (int j = 0; j < PW; j++) rt[j] = epi && EPI_RES && n0 + j < N ? rb[row + j] : 0.0f;
             _Pragma("unroll")
-            for (int j = 0; j < NV; j++) {
-                floatV v = acc[i][j] + vloadV(0, bt + j * VW) + brow;
-                if (epi) v = gemm_epiV(v, vloadV(0, rt + j * VW));
-                vstoreV(v, 0, out + j * VW);
-            }
+            for (int j = 0; j < NV; j++) vstoreV(acc[i][j] + vloadV(0, bt + j * VW) + brow, 0, out + j * VW);
             for (int j = 0; n0 + j < N; j++) cb[row + j] = out[j];
         }
     }
+    if (last && epi_code)
+        gemm_epi_tile(M, N, m0, n0, cb, rb, epi_code & 3, (epi_code >> 2) & 1);
 }
 
 /* One work-item of the row-major-A kernels: rows m0..m0+TM of C, columns
@@ -225,7 +257,7 @@ static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, cons
                             __global const float *restrict abase, __global const PANEL_T(BDT) *restrict bp, \
                             const int b_step, __global float *restrict cb,                              \
                             __global const float *restrict bs, const int bias_mode,                     \
-                            __global const float *restrict rb)                                          \
+                            __global const float *restrict rb, const int epi)                           \
     {                                                                                                   \
         floatV acc[TM][NV];                                                                             \
         __global const float *arow[TM];                                                                 \
@@ -236,7 +268,7 @@ static inline void gemm_store(floatV acc[TM][NV], const int M, const int N, cons
             for (int j = 0; j < NV; j++) acc[i][j] = (floatV)(0.0f);                                    \
         }                                                                                               \
         KLOOP(acc, arow, 1, bp, b_step, K);                                                             \
-        gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, 1);                                        \
+        gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, 1, epi);                                   \
     }
 GEMM_TILE(gemm_tile, gemm_kloop, 0)              /* B row-major f32, in place */
 GEMM_TILE(gemm_tile_pb, gemm_kloop_pb, PANEL_B_DT) /* B packed */
@@ -244,7 +276,7 @@ GEMM_TILE(gemm_tile_pb, gemm_kloop_pb, PANEL_B_DT) /* B packed */
 #include "gemm_small.cl" /* the small-M paths: gemm_gemv, gemm_kloop_tail */
 
 /* B packed by gemm_pack_b (bp_stride floats per batch item, 0 = shared
- * weight); panel p of the grid is column panel p_base + p. R (EPI_RES) is
+ * weight); panel p of the grid is column panel p_base + p. R (epi bit 2) is
  * laid out like C from r_off. Grid: (ceil(M/TM), panels, batch), local size 1. */
 #if KSEL_ALL || defined(KSEL_gemm_tiled)
 __kernel void gemm_tiled(const int M, const int N, const int K,
@@ -253,7 +285,7 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global float *restrict C, const long c_off, const long c_stride,
                          __global const float *restrict bias, const long bias_off,
                          const int bias_mode, const int p_base,
-                         __global const float *restrict R, const long r_off)
+                         __global const float *restrict R, const long r_off, const int epi)
 {
     const int m0 = get_global_id(0) * TM;
     const int p = get_global_id(1);
@@ -261,7 +293,7 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
     if (m0 >= M) return;
     gemm_tile_pb(M, N, K, m0, (p_base + p) * PW, A + a_off + (long)b * a_stride,
               Bp + (long)b * bp_stride + (long)p * K * PW, PW, C + c_off + (long)b * c_stride,
-              bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
+              bias + bias_off, bias_mode, R + r_off + (long)b * c_stride, epi);
 }
 #endif
 
@@ -300,7 +332,8 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                             __global float *restrict C, const long c_off, const long c_stride,
                             __global const float *restrict bias, const long bias_off,
                             const int bias_mode, const int p_base, const int rt,
-                            __global const float *restrict R, const long r_off, const int tail)
+                            __global const float *restrict R, const long r_off, const int tail,
+                            const int epi)
 {
     const int p = get_global_id(1);
     const int b = get_global_id(2);
@@ -356,7 +389,7 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                 for (int i = 0; i < TM; i++) arow[i] = ap + i;
                 gemm_kloop_pab(acc, arow, TM, bp, PW, k1 - k0);
             }
-            gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, k1 == K);
+            gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, k1 == K, epi);
         }
     }
 }
@@ -373,14 +406,15 @@ __kernel void gemm_tiled_rm(const int M, const int N, const int K,
                             __global const float *restrict B, const long b_off, const long b_stride,
                             __global float *restrict C, const long c_off, const long c_stride,
                             __global const float *restrict bias, const long bias_off,
-                            const int bias_mode, __global const float *restrict R, const long r_off)
+                            const int bias_mode, __global const float *restrict R, const long r_off,
+                            const int epi)
 {
     const int m0 = get_global_id(0) * TM;
     const int n0 = get_global_id(1) * PW;
     const int b = get_global_id(2);
     if (m0 >= M) return;
     gemm_tile(M, N, K, m0, n0, A + a_off + (long)b * a_stride, B + b_off + (long)b * b_stride + n0, N,
-              C + c_off + (long)b * c_stride, bias + bias_off, bias_mode, R + r_off + (long)b * c_stride);
+              C + c_off + (long)b * c_stride, bias + bias_off, bias_mode, R + r_off + (long)b * c_stride, epi);
 }
 #endif
 

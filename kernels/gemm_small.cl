@@ -52,7 +52,7 @@ static inline void gemm_kloop_tail(floatV acc[TM][NV], __global const AT *restri
  * N = 512, 48 for 3072; enough for the cores of a CPU) and each streams its
  * panel once, PW floats per k, with one broadcast of A. gemm_tiled would
  * compute TM clamped copies of the row: TM times the FMAs for the same
- * bytes. The arguments are gemm_tiled's (M must be 1).
+ * bytes. The arguments are gemm_tiled's (M must be 1), epi included.
  * Grid: (1, panels, batch), local size 1. */
 __kernel void gemm_gemv(const int M, const int N, const int K,
                         __global const float *restrict A, const long a_off, const long a_stride,
@@ -60,7 +60,7 @@ __kernel void gemm_gemv(const int M, const int N, const int K,
                         __global float *restrict C, const long c_off, const long c_stride,
                         __global const float *restrict bias, const long bias_off,
                         const int bias_mode, const int p_base,
-                        __global const float *restrict R, const long r_off)
+                        __global const float *restrict R, const long r_off, const int epi)
 {
     const int p = get_global_id(1);
     const int b = get_global_id(2);
@@ -79,6 +79,6 @@ __kernel void gemm_gemv(const int M, const int N, const int K,
         bp += PW;
     }
     gemm_store(acc, min(M, 1), N, 0, (p_base + p) * PW, C + c_off + (long)b * c_stride, bias + bias_off,
-               bias_mode, R + r_off + (long)b * c_stride, 1);
+               bias_mode, R + r_off + (long)b * c_stride, 1, epi);
 }
 #endif

@@ -132,6 +132,10 @@ static void epi_options(const ocl_gemm_args *g, const char *base, char *buf, siz
 
 static int has_epilogue(const ocl_gemm_args *g) { return g->act != OCL_ACT_NONE || g->res != NULL; }
 
+/* The epilogue as the CPU-class kernels' last argument (kernels/gemm.cl):
+ * the activation in bits 0-1, the residual in bit 2. */
+static int epi_code(const ocl_gemm_args *g) { return (int)g->act | (g->res ? 4 : 0); }
+
 static int check_args(const ocl_gemm_args *a)
 {
     if (a->M < 1 || a->N < 1 || a->K < 1 || a->batch < 1)
@@ -312,7 +316,7 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     ocl_gemm_tile t = ocl_gemm_tile_for(s->ctx);
     char opts[96], tile_opts[96], dt_opts[160], pack_opts[160];
     ocl_gemm_tile_options(s->ctx, t, tile_opts, sizeof tile_opts);
-    epi_options(g, tile_opts, opts, sizeof opts); /* the product kernels only */
+    snprintf(opts, sizeof opts, "%s", tile_opts); /* the epilogue is an argument (epi_code) */
     const size_t pw = (size_t)t.vw * (size_t)t.nv;
     const size_t panels = ocl_round_up((size_t)g->N, pw) / pw;
     const size_t one = 1;
@@ -365,9 +369,9 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         cl_kernel k;
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_rm", opts, &k)))
             return rc;
-        if ((rc = ocl_set_args(k, "iiimllmllmllmliml", g->M, g->N, g->K, a, a_off, a_stride, g->b,
+        if ((rc = ocl_set_args(k, "iiimllmllmllmlimli", g->M, g->N, g->K, a, a_off, a_stride, g->b,
                                (int64_t)g->b_off, (int64_t)g->b_stride, g->c, (int64_t)g->c_off,
-                               (int64_t)g->c_stride, bias, bias_off, bias_mode, res, res_off)))
+                               (int64_t)g->c_stride, bias, bias_off, bias_mode, res, res_off, epi_code(g))))
             return rc;
         size_t gws[3] = {row_tiles, full, (size_t)g->batch};
         if ((rc = s->launch(s->user, k, 3, gws, lws)))
@@ -446,10 +450,10 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", dt_opts, &k)))
             return rc;
         const int rt = pa_rt(s->ctx, row_tiles, n_panels * (size_t)g->batch);
-        if ((rc = ocl_set_args(k, "iiimlmlmllmliiimli", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
+        if ((rc = ocl_set_args(k, "iiimlmlmllmliiimlii", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
                                bp, bp_stride, g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias,
                                bias_off, bias_mode, (int)p_base, rt, res, res_off,
-                               ocl_gemm_use_tail(s->ctx, g->M, t))))
+                               ocl_gemm_use_tail(s->ctx, g->M, t), epi_code(g))))
             return rc;
         size_t gws[3] = {(row_tiles + (size_t)rt - 1) / (size_t)rt, n_panels, (size_t)g->batch};
         return s->launch(s->user, k, 3, gws, lws);
@@ -459,9 +463,9 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
     if ((rc = s->kernel(s->user, "gemm.cl", ocl_gemm_use_gemv(s->ctx, g->M) ? "gemm_gemv" : "gemm_tiled",
                         dt_opts, &k)))
         return rc;
-    if ((rc = ocl_set_args(k, "iiimllmlmllmliiml", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,
+    if ((rc = ocl_set_args(k, "iiimllmlmllmliimli", g->M, g->N, g->K, a, a_off, a_stride, bp, bp_stride,
                            g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias, bias_off, bias_mode,
-                           (int)p_base, res, res_off)))
+                           (int)p_base, res, res_off, epi_code(g))))
         return rc;
     size_t gws[3] = {row_tiles, n_panels, (size_t)g->batch};
     return s->launch(s->user, k, 3, gws, lws);
