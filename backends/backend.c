@@ -40,6 +40,17 @@ void backend_set_warning_sink(backend_warning_fn fn)
     ocl_set_warning_sink(fn);
 }
 
+/* One warning line per variant or pattern that this check disabled. */
+static void warn_disabled(const rt_ctx *ctx, const sc_report *r)
+{
+    for (int i = 0; warning_sink && i < r->n_items; i++)
+        if (r->item[i].disabled && r->item[i].now) {
+            char line[600];
+            backend_selfcheck_warning(ctx, r, i, line, sizeof line);
+            warning_sink(line);
+        }
+}
+
 /* The self-check of an OpenCL device (selfcheck.h), of the variants its
  * policy uses; the warnings of what it checked now go to the sink. */
 static int selfcheck_open(backend *b)
@@ -54,12 +65,7 @@ static int selfcheck_open(backend *b)
     int rc = backend_selfcheck(b->d.ctx, SC_VARIANTS, &r);
     if (rc)
         return cc_wrap(rc, "device self-check on %s", b->d.ctx->dev.device_name);
-    for (int i = 0; warning_sink && i < r.n_items; i++)
-        if (r.item[i].disabled && r.item[i].now) {
-            char line[600];
-            backend_selfcheck_warning(b->d.ctx, &r, i, line, sizeof line);
-            warning_sink(line);
-        }
+    warn_disabled(b->d.ctx, &r);
     return CC_OK;
 }
 
@@ -161,12 +167,7 @@ static int check_plan_fusions(backend_plan *p, int *again)
     rt_timing_add("device self-check", "fusion patterns of the plan", cc_now_s() - t0);
     if (rc)
         return cc_wrap(rc, "device self-check on %s", p->b->d.ctx->dev.device_name);
-    for (int i = 0; warning_sink && i < r.n_items; i++)
-        if (r.item[i].disabled && r.item[i].now) {
-            char line[600];
-            backend_selfcheck_warning(p->b->d.ctx, &r, i, line, sizeof line);
-            warning_sink(line);
-        }
+    warn_disabled(p->b->d.ctx, &r);
     *again = n_disabled > 0;
     return CC_OK;
 }

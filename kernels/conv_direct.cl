@@ -11,7 +11,7 @@
  * vloads, and no im2col matrix (KH*KW times the input) is ever written. The
  * columns with ow >= OW (KW - 1 per row) are computed and not stored. A 1x1
  * unpadded conv reads x itself (Wp = W). The weight is packed once into row
- * panels Ap[t][k][0..TM) (conv_pack_w, a static launch for params).
+ * panels Ap[t][k][0..TM) (gemm.cl's gemm_pack_a, a static launch for params).
  *
  * Build options: -DTM -DVW -DNV (the GEMM tile), -DCKH -DCKW (kernel size,
  * so the tap loops unroll), -DEPI_RES=1 to add a residual R laid out like y
@@ -42,17 +42,6 @@
 #define floatV FLOATN(VW)
 #define vloadV PRELUDE_CAT(vload, VW)
 #define vstoreV PRELUDE_CAT(vstore, VW)
-
-/* Ap[t][k][0..TM) = w[t*TM + i][k], zero past O. Grid: (K, ceil(O/TM)). */
-__kernel void conv_pack_w(const int O, __global const float *restrict w, __global float *restrict Ap)
-{
-    const int k = get_global_id(0);
-    const int t = get_global_id(1);
-    const int K = get_global_size(0);
-    __global float *dst = Ap + ((long)t * K + k) * TM;
-    for (int i = 0; i < TM; i++)
-        dst[i] = t * TM + i < O ? w[(long)(t * TM + i) * K + k] : 0.0f;
-}
 
 /* xp[n][c] = x[n0 + n][c] zero-padded by (PH, PWD) to Hp x Wp, with
  * Hp, Wp the grid's sizes. Grid: (Wp, Hp, images * C). */

@@ -65,20 +65,22 @@ static int lower_local(ocl_lower *lc, int node, const conv_geom *c, const conv_i
     return ocl_lower_launch(lc, node, k, 2, gws, lws);
 }
 
-/* Ap = the weight in row panels of TM: once for params (static launch),
- * every run otherwise. */
-static int pack_weight(ocl_lower *lc, int node, const conv_io *io, int O, int K, ocl_gemm_tile t,
-                       const char *opts, cl_mem *ap)
+/* Ap = the weight in row panels of TM, the layout the GEMM gives a packed A
+ * (gemm_pack_a of gemm.cl, the tile's own program, built anyway for the
+ * GEMMs): once for params (static launch), every run otherwise. */
+static int pack_weight(ocl_lower *lc, int node, const conv_io *io, int O, int K, ocl_gemm_tile t, cl_mem *ap)
 {
     const size_t tiles = ocl_round_up((size_t)O, (size_t)t.tm) / (size_t)t.tm;
     const size_t bytes = tiles * (size_t)t.tm * (size_t)K * sizeof(float);
+    char opts[96];
+    ocl_gemm_tile_options(ocl_lower_ctx(lc), t, opts, sizeof opts);
     cl_kernel k;
     int rc = io->w_static ? ocl_lower_derived_scratch(lc, bytes, ap) : ocl_lower_shared_scratch(lc, bytes, ap);
-    if (rc || (rc = ocl_lower_kernel(lc, "conv_direct.cl", "conv_pack_w", opts, &k)) ||
-        (rc = ocl_set_args(k, "imm", O, io->w, *ap)))
+    if (rc || (rc = ocl_lower_kernel(lc, "gemm.cl", "gemm_pack_a", opts, &k)) ||
+        (rc = ocl_set_args(k, "iimllm", O, K, io->w, (int64_t)0, (int64_t)0, *ap)))
         return rc;
-    const size_t gws[2] = {(size_t)K, tiles};
-    return io->w_static ? ocl_lower_launch_static(lc, node, k, 2, gws, NULL) : ocl_lower_launch(lc, node, k, 2, gws, NULL);
+    const size_t gws[3] = {(size_t)K, tiles, 1};
+    return io->w_static ? ocl_lower_launch_static(lc, node, k, 3, gws, NULL) : ocl_lower_launch(lc, node, k, 3, gws, NULL);
 }
 
 int ocl_lower_conv2d_direct(ocl_lower *lc, int node, const conv_geom *c, const conv_io *io)
@@ -94,7 +96,7 @@ int ocl_lower_conv2d_direct(ocl_lower *lc, int node, const conv_geom *c, const c
     snprintf(opts, sizeof opts, "-DTM=%d -DVW=%d -DNV=%d -DCKH=%d -DCKW=%d -DEPI_ACT=%d -DEPI_RES=%d", t.tm, t.vw,
              t.nv, c->KH, c->KW, io->act == OCL_ACT_RELU ? 3 : 0, io->res != NULL);
     cl_mem ap, xp, x = ocl_lower_mem(lc, nd->in[0]);
-    int rc = pack_weight(lc, node, io, c->O, K, t, opts, &ap);
+    int rc = pack_weight(lc, node, io, c->O, K, t, &ap);
     if (rc)
         return rc;
 

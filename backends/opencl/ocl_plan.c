@@ -55,6 +55,8 @@ struct ocl_plan {
     int last_run_launches;  /* enqueued by the last run */
     int params_dirty;       /* a param may have changed since the last run */
     int static_done;        /* while dirty: the static launches before this index are current */
+    int *sched_pos;         /* per node: its position in the schedule (n_sched: not scheduled) */
+    int n_sched;
     unsigned char *is_param; /* per tensor: G_ROLE_PARAM */
     ocl_memo *memo;         /* derived buffers shared between nodes */
     int n_memo, cap_memo;
@@ -461,6 +463,16 @@ static int plan_create(rt_ctx *ctx, const graph *g, int keep_weights, size_t *co
         rc = cc_fail(CC_ERR_INVALID, "ocl_plan_create: the graph has a cycle, no schedule exists");
         goto done;
     }
+    p->sched_pos = malloc(sizeof(int) * (size_t)(g->n_nodes ? g->n_nodes : 1));
+    if (!p->sched_pos) {
+        rc = cc_fail(CC_ERR_NOMEM, "ocl_plan_create: out of host memory");
+        goto done;
+    }
+    p->n_sched = n_order;
+    for (int i = 0; i < g->n_nodes; i++)
+        p->sched_pos[i] = n_order;
+    for (int i = 0; i < n_order; i++)
+        p->sched_pos[order[i]] = i;
     size_t align = ctx->dev.mem_base_addr_align_bytes;
     if (align < 64)
         align = 64;
@@ -566,6 +578,7 @@ void ocl_plan_free(ocl_plan *p)
     free(p->memo);
     free(p->packed_reads);
     free(p->droppable);
+    free(p->sched_pos);
     free(p->node_seconds);
     ocl_fusion_claims_free(&p->fusion);
     free(p);
@@ -751,17 +764,7 @@ int ocl_plan_run(ocl_plan *p) { return run_launches(p, p->n_launches); }
 int ocl_plan_run_for(ocl_plan *p, int n, const int *tensors)
 {
     const graph *g = p->g;
-    int *order = malloc(sizeof(int) * (size_t)(g->n_nodes + 1)), *pos = malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
-    if (!order || !pos) {
-        free(order);
-        free(pos);
-        return cc_fail(CC_ERR_NOMEM, "ocl_plan_run_for: schedule of %d nodes", g->n_nodes);
-    }
-    const int n_order = g_schedule(g, order);
-    for (int i = 0; i < g->n_nodes; i++)
-        pos[i] = n_order; /* not scheduled */
-    for (int i = 0; i < n_order; i++)
-        pos[order[i]] = i;
+    const int *pos = p->sched_pos, n_order = p->n_sched;
     /* the last schedule position that writes a wanted tensor: everything it
      * needs is scheduled before it. A tensor no scheduled node writes (an
      * input, a param) needs nothing; an unknown one gets the full run. */
@@ -787,8 +790,6 @@ int ocl_plan_run_for(ocl_plan *p, int n, const int *tensors)
         if (nd >= 0 && nd < g->n_nodes && pos[nd] > last)
             break;
     }
-    free(order);
-    free(pos);
     return run_launches(p, end);
 }
 

@@ -13,23 +13,11 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "tests/common/seeded.h"
 #include "runtime/status.h"
 
 #define ROWS 5
 #define COLS 8
-
-static float *seeded(int64_t n, uint32_t seed)
-{
-    float *v = malloc((size_t)n * sizeof *v);
-    assert_non_null(v);
-    for (int64_t i = 0; i < n; i++) {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        v[i] = (float)(seed >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
-    }
-    return v;
-}
 
 static void test_open_names(void **state)
 {

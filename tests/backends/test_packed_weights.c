@@ -20,22 +20,10 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "tests/common/seeded.h"
 #include "runtime/status.h"
 
 enum { M = 5, K = 37, N = 70, N2 = 33, M2 = 3 };
-
-static float *seeded(int64_t n, uint32_t seed)
-{
-    float *v = malloc((size_t)n * sizeof *v);
-    assert_non_null(v);
-    for (int64_t i = 0; i < n; i++) {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        v[i] = (float)(seed >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
-    }
-    return v;
-}
 
 /* y = gelu((x @ W) @ W2^T + b2) and z = x2 @ W: W read by two GEMMs (one
  * packed copy), W2 transposed (trans_b), b2 a bias. gw: an input standing

@@ -21,22 +21,10 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "tests/common/seeded.h"
 #include "runtime/status.h"
 
 enum { M = 6, K = 40, N = 72, N2 = 33, N3 = 24 };
-
-static float *seeded(int64_t n, uint32_t seed)
-{
-    float *v = malloc((size_t)n * sizeof *v);
-    assert_non_null(v);
-    for (int64_t i = 0; i < n; i++) {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        v[i] = (float)(seed >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
-    }
-    return v;
-}
 
 /* "Forward": y = gelu((x @ W) @ W2^T + b2). "Backward", built after it:
  * z = x2 @ W (W's packed copy made by the forward) and u = y @ W3 (W3

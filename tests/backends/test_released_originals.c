@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "tests/common/seeded.h"
 #include "runtime/status.h"
 
 enum { M = 5, K = 37, N = 70, N2 = 33, M2 = 3 };
@@ -25,19 +26,6 @@ typedef struct net {
     graph *g;
     int x, x2, w, w2, b2, c, y, z, u;
 } net;
-
-static float *seeded(int64_t n, uint32_t seed)
-{
-    float *v = malloc((size_t)n * sizeof *v);
-    assert_non_null(v);
-    for (int64_t i = 0; i < n; i++) {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        v[i] = (float)(seed >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
-    }
-    return v;
-}
 
 /* y = gelu((x @ W) @ W2^T + b2), z = x2 @ W, u = z + C (C a param read by
  * an elementwise add, never packed). */
