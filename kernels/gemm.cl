@@ -317,25 +317,38 @@ __kernel void gemm_pack_a(const int M, const int K, __global const float *restri
 #define KC 0
 #endif
 
-/* The product over packed A and packed B: per k one contiguous TM-float
- * chunk of A (broadcast per row) and NV vectors of the B panel. One
+/* The product over packed B and A either in place or packed: per k TM
+ * elements of A (broadcast per row) and NV vectors of the B panel. One
  * work-item sweeps rt consecutive row tiles of one column panel, K in blocks
  * of KC (0 = all of K; partial sums go through C, the bias and epilogue come
  * with the last block), so the B panel slice is re-read from cache and PoCL
  * schedules rt times fewer work-groups. tail: 1 = a last row tile with at
  * most TH rows before M runs only those (gemm_small.cl).
- * Grid: (ceil(M/(TM*rt)), panels, batch), local size 1. */
+ * A: lda 0 = row panels Ap[b][t][k][TM] (gemm_pack_a: a weight packed once,
+ * or CLIPCL_GEMM_PACK_A=always); lda > 0 = A read in place, row-major with
+ * rows lda apart from ap_off (an activation: f32, the program's PANEL_A_DT
+ * is then 0). The kernel reads TM sequential streams of A either way, so a
+ * per-run pack bought nothing but a copy of M x K and a second copy of A in
+ * the last-level cache (docs/gemm.md "A in place").
+ * pmajor 0: grid (ceil(M/(TM*rt)), panels, batch), row groups fastest, so
+ * consecutive work-items share a B panel and all of A is re-read once per
+ * panel; pmajor 1: grid (panels, row groups, batch), consecutive work-items
+ * share a row group of A and all of B is re-read once per row group (the
+ * host picks the order whose re-read operand fits the cache,
+ * ocl_gemm_panel_major). Local size 1. */
 #if KSEL_ALL || defined(KSEL_gemm_tiled_pa)
 __kernel void gemm_tiled_pa(const int M, const int N, const int K,
-                            __global const AT *restrict Ap, const long ap_stride,
+                            __global const AT *restrict Ap, const long ap_off, const long ap_stride,
+                            const int lda,
                             __global const BT *restrict Bp, const long bp_stride,
                             __global float *restrict C, const long c_off, const long c_stride,
                             __global const float *restrict bias, const long bias_off,
                             const int bias_mode, const int p_base, const int rt,
                             __global const float *restrict R, const long r_off, const int tail,
-                            const int epi)
+                            const int pmajor, const int epi)
 {
-    const int p = get_global_id(1);
+    const int p = get_global_id(pmajor ? 0 : 1);
+    const int g = get_global_id(pmajor ? 1 : 0);
     const int b = get_global_id(2);
     const int n0 = (p_base + p) * PW;
     const int kc = KC > 0 ? KC : K;
@@ -345,10 +358,10 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
     for (int k0 = 0; k0 < K; k0 += kc) {
         const int k1 = min(k0 + kc, K);
         for (int r = 0; r < rt; r++) {
-            const int t = get_global_id(0) * rt + r;
+            const int t = g * rt + r;
             const int m0 = t * TM;
             if (m0 >= M) break;
-            __global const AT *ap = Ap + (long)b * ap_stride + ((long)t * K + k0) * TM;
+            __global const AT *ap = Ap + ap_off + (long)b * ap_stride + (lda ? (long)k0 : ((long)t * K + k0) * TM);
             __global const BT *bp = Bp + (long)b * bp_stride + ((long)p * K + k0) * PW;
             floatV acc[TM][NV];
             __global const AT *arow[TM];
@@ -381,14 +394,17 @@ __kernel void gemm_tiled_pa(const int M, const int N, const int K,
                     for (int j = 0; j < NV; j++) acc[i][j] = vloadV(0, tmp + j * VW);
                 }
             }
+            /* the tile's rows: TM rows of A in place (rows past M read
+             * the last row again and are never stored), or the row panel */
+            _Pragma("unroll")
+            for (int i = 0; i < TM; i++) arow[i] = lda ? ap + (long)min(m0 + i, M - 1) * lda : ap + i;
             /* no && on a constant (TH < TM): -Wconstant-logical-operand */
-            if ((TH < TM ? tail : 0) && M - m0 <= TH) {
-                gemm_kloop_tail(acc, ap, bp, k1 - k0);
-            } else {
-                _Pragma("unroll")
-                for (int i = 0; i < TM; i++) arow[i] = ap + i;
+            if ((TH < TM ? tail : 0) && M - m0 <= TH)
+                gemm_kloop_tail(acc, arow, lda ? 1 : TM, bp, k1 - k0);
+            else if (lda) /* two instances: the A step a constant in each */
+                gemm_kloop_pab(acc, arow, 1, bp, PW, k1 - k0);
+            else
                 gemm_kloop_pab(acc, arow, TM, bp, PW, k1 - k0);
-            }
             gemm_store(acc, M, N, m0, n0, cb, bs, bias_mode, rb, k1 == K, epi);
         }
     }

@@ -17,9 +17,10 @@
  * ninth tile has 2 rows, 51 rows computed instead of 54). */
 #define TH ((TM + 1) / 2)
 
-/* gemm_kloop for the first TH rows of packed A only (a_step TM). acc's other
- * rows are left alone (they lie past M and are never stored). */
-static inline void gemm_kloop_tail(floatV acc[TM][NV], __global const AT *restrict ap,
+/* gemm_kloop for the first TH rows of A only (A(i, k) = arow[i][k * a_step]:
+ * a_step TM in row panels, 1 in place). acc's other rows are left alone
+ * (they lie past M and are never stored). */
+static inline void gemm_kloop_tail(floatV acc[TM][NV], __global const AT *arow[TM], const int a_step,
                                    __global const BT *restrict bp, const int kn)
 {
     floatV h[TH][NV];
@@ -35,7 +36,7 @@ static inline void gemm_kloop_tail(floatV acc[TM][NV], __global const AT *restri
         bp += PW;
         _Pragma("unroll")
         for (int i = 0; i < TH; i++) {
-            const floatV a = (floatV)(PANEL_LOAD1(PANEL_A_DT, k * TM + i, ap));
+            const floatV a = (floatV)(PANEL_LOAD1(PANEL_A_DT, k * a_step, arow[i]));
             _Pragma("unroll")
             for (int j = 0; j < NV; j++) h[i][j] = fma(a, bv[j], h[i][j]);
         }

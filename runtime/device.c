@@ -78,6 +78,8 @@ static void fill_device(cl_platform_id p, cl_device_id d, int pi, int di, rt_dev
     clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof o->compute_units, &o->compute_units, NULL);
     clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof o->global_mem_bytes, &o->global_mem_bytes, NULL);
     clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof o->local_mem_bytes, &o->local_mem_bytes, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof o->global_mem_cache_bytes,
+                    &o->global_mem_cache_bytes, NULL);
     cl_device_local_mem_type lt = CL_GLOBAL;
     clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_TYPE, sizeof lt, &lt, NULL);
     o->local_mem_is_real = (lt == CL_LOCAL);

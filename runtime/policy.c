@@ -164,6 +164,7 @@ static const char *const attention_names[] = {"cpu", "rows"};
 static const char *const gemm_impl_names[] = {"measure", "own", "clblast"};
 static const char *const pack_names[] = {"auto", "always", "never"};
 static const char *const small_m_names[] = {"auto", "off"};
+static const char *const order_names[] = {"auto", "rows", "panels"};
 static const char *const conv_names[] = {"im2col", "direct", "local"};
 
 static void parse_fusion(rt_policy *p, const char *v)
@@ -266,6 +267,9 @@ static void apply_env(rt_policy *p)
     v = p->gemm_small_m ? 0 : 1;
     env_choice(p, RT_POL_GEMM_SMALL_M, RT_SET_GEMM_SMALL_M, small_m_names, 2, &v);
     p->gemm_small_m = v == 0;
+    v = (int)p->gemm_order;
+    env_choice(p, RT_POL_GEMM_ORDER, RT_SET_GEMM_ORDER, order_names, 3, &v);
+    p->gemm_order = (rt_gemm_order)v;
 }
 
 /* The GEMM database's entry for dev (runtime/gemm_db.h) sets the tile and,
@@ -321,6 +325,7 @@ void rt_policy_fill(rt_policy *p, const rt_device_info *dev)
     p->conv_rows = -1;
     p->fusion_enabled = d->fusion_enabled;
     p->gemm_small_m = d->gemm_small_m;
+    p->gemm_order = RT_ORDER_AUTO;
     apply_database(p, dev);
     apply_env(p);
 }
@@ -478,6 +483,7 @@ static const struct {
     [RT_POL_OPTIM_VPI] = {"optim_vpi", "optimizer float8 vectors per work-item"},
     [RT_POL_FUSION] = {"fusion", "fusion at lowering: on, off, plus per-pattern names"},
     [RT_POL_GEMM_SMALL_M] = {"gemm_small_m", "own cpu GEMM: tile rows cut for a small M (auto: by shape), or off"},
+    [RT_POL_GEMM_ORDER] = {"gemm_order", "grid order of the row-tile GEMM: auto (by the cache), rows, panels"},
 };
 _Static_assert(sizeof fields / sizeof fields[0] == RT_POL_COUNT, "policy field table out of step with rt_policy_field");
 
@@ -527,6 +533,7 @@ void rt_policy_value_text(const rt_policy *p, rt_policy_field f, char *buf, size
         return;
     }
     case RT_POL_GEMM_SMALL_M: snprintf(buf, len, "%s", p->gemm_small_m ? "auto" : "off"); return;
+    case RT_POL_GEMM_ORDER: snprintf(buf, len, "%s", order_names[p->gemm_order]); return;
     case RT_POL_COUNT:
         break;
     }

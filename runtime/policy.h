@@ -38,6 +38,10 @@ typedef enum rt_gemm_impl_choice {
 } rt_gemm_impl_choice;
 
 typedef enum rt_pack_choice { RT_PACK_AUTO = 0, RT_PACK_ALWAYS = 1, RT_PACK_NEVER = 2 } rt_pack_choice;
+/* ROWS: row groups the fastest grid dimension (work-items in a row share a
+ * B panel, A is re-read per panel); PANELS: panels fastest (they share a
+ * row group of A, B is re-read per row group). */
+typedef enum rt_gemm_order { RT_ORDER_AUTO = 0, RT_ORDER_ROWS = 1, RT_ORDER_PANELS = 2 } rt_gemm_order;
 
 /* conv2d lowering: im2col + GEMM, the CPU-style implicit GEMM on the input
  * in place (kernels/conv_direct.cl) or the GPU-style one with local-memory
@@ -83,6 +87,7 @@ typedef enum rt_policy_field {
     RT_POL_OPTIM_VPI,
     RT_POL_FUSION,
     RT_POL_GEMM_SMALL_M,
+    RT_POL_GEMM_ORDER,
     RT_POL_COUNT
 } rt_policy_field;
 
@@ -106,6 +111,7 @@ typedef struct rt_policy {
     int optim_vpi;             /* optimizer float8 vectors per work-item */
     int fusion_enabled;        /* fusion at lowering, globally */
     int gemm_small_m;          /* CPU-style own GEMM: 1 = fewer tile rows for a small M (auto), 0 = off */
+    rt_gemm_order gemm_order;  /* grid order of the row-tile GEMM (gemm_tiled_pa); AUTO = by the cache (ocl_gemm.c) */
     /* ",name,-name," as parsed from CLIPCL_FUSION: a pattern named without
      * '-' is on, with '-' off; unnamed patterns follow fusion_enabled */
     char fusion_patterns[RT_POLICY_FUSION_LEN];

@@ -32,6 +32,7 @@ typedef struct rt_device_info {
     rt_device_class device_class;
     cl_uint compute_units;
     cl_ulong global_mem_bytes;
+    cl_ulong global_mem_cache_bytes; /* CL_DEVICE_GLOBAL_MEM_CACHE_SIZE (a CPU's last-level cache), 0 = unknown */
     cl_ulong local_mem_bytes;
     int local_mem_is_real;      /* CL_LOCAL vs CL_GLOBAL (emulated) */
     cl_ulong max_alloc_bytes;

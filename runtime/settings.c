@@ -42,6 +42,8 @@ static const rt_setting_info table[] = {
                        "fusion at lowering: all off, all on, or per pattern"},
     [RT_SET_GEMM_SMALL_M] = {"CLIPCL_GEMM_SMALL_M", "policy", "auto|off",
                              "own GEMM: fewer tile rows where M is small and leaves padded rows (auto), or off"},
+    [RT_SET_GEMM_ORDER] = {"CLIPCL_GEMM_ORDER", "policy", "auto|rows|panels",
+                           "own GEMM: grid order of the row-tile kernel (auto: by the device's cache)"},
     [RT_SET_EVAL_THREADS] = {"CLIPCL_EVAL_THREADS", "train", "1..N", "threads of the linear-probe evaluation"},
     [RT_SET_CKPT_KILL_AFTER] = {"CLIPCL_CKPT_KILL_AFTER", "train", "N",
                                 "the process kills itself after writing N checkpoint files (crash tests)"},

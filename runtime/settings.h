@@ -33,6 +33,7 @@ typedef enum rt_setting {
     RT_SET_CONV,
     RT_SET_FUSION,
     RT_SET_GEMM_SMALL_M,
+    RT_SET_GEMM_ORDER,
     /* training and tools */
     RT_SET_EVAL_THREADS,
     RT_SET_CKPT_KILL_AFTER,

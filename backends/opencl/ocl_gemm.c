@@ -113,6 +113,21 @@ int ocl_gemm_use_packed_a(const rt_ctx *ctx, int M, ocl_gemm_tile t)
     return (M + t.tm - 1) / t.tm > OCL_GEMM_RM_MAX_ROW_TILES;
 }
 
+int ocl_gemm_panel_major(const rt_ctx *ctx, size_t a_bytes, size_t b_bytes)
+{
+    if (ctx->policy.gemm_order != RT_ORDER_AUTO) /* CLIPCL_GEMM_ORDER */
+        return ctx->policy.gemm_order == RT_ORDER_PANELS;
+    /* Row order re-reads all of A once per column panel, panel order all of
+     * B once per row group: the re-read operand should come from the
+     * last-level cache (what CL_DEVICE_GLOBAL_MEM_CACHE_SIZE reports on a
+     * CPU), where it shares the room with the other operand's stream, C and
+     * the other cores. So row order while A fits in half of that cache, else
+     * panel order if B is the smaller (ViT fc2 at batch 32: A 19.7 MB, B
+     * 9.4 MB, cache 32 MB), docs/gemm.md "A in place". Unknown size: rows. */
+    const size_t cache = (size_t)ctx->dev.global_mem_cache_bytes;
+    return cache && a_bytes > cache / 2 && b_bytes < a_bytes;
+}
+
 int ocl_gemm_use_local(const rt_ctx *ctx)
 {
     return ctx->policy.gemm_variant == RT_STYLE_GPU; /* runtime/policy.h */
@@ -419,43 +434,61 @@ static int emit_own(const ocl_gemm_sink *s, const ocl_gemm_args *g)
 
     cl_kernel k;
     if (ocl_gemm_use_packed_a(s->ctx, g->M, t)) {
-        /* A into row panels too: one sequential stream of A per work-item */
-        size_t nb = a_stride ? (size_t)g->batch : one;
-        size_t per = row_tiles * (size_t)t.tm * (size_t)g->K;
-        cl_mem ap;
-        /* a weight A (conv's W) in row panels once; not after a transpose,
-         * whose scratch is re-made every run */
-        derived d = {g->a_static && !g->trans_a && sink_keeps_weights(s), {0}, 0};
-        const rt_dtype a_dt = d.once ? s->ctx->weight_dtype : RT_DTYPE_F32;
-        if (d.once) {
-            const int more[] = {g->M, g->K, t.tm, (int)nb, (int)a_stride};
-            d.n_key = weight_key(d.key, KEY_PACK_A, g->a, g->a_off, more, 5);
+        /* The row-tile kernel. A weight A (conv's W; not after a transpose,
+         * whose scratch is re-made every run) goes into row panels once
+         * (free after the first run, and the only way to store it in 16
+         * bits); an activation is read in place (the kernel reads TM
+         * sequential row streams either way: a pack per run was a copy of
+         * M x K and a second copy of A in the cache, docs/gemm.md "A in
+         * place"), unless CLIPCL_GEMM_PACK_A=always packs it too. */
+        const int a_once = g->a_static && !g->trans_a && sink_keeps_weights(s);
+        const rt_dtype a_dt = a_once ? s->ctx->weight_dtype : RT_DTYPE_F32;
+        cl_mem ap = a;
+        int64_t ap_off = a_off, ap_stride = a_stride;
+        int lda = g->K;
+        if (a_once || s->ctx->policy.gemm_pack_a == RT_PACK_ALWAYS) {
+            size_t nb = a_stride ? (size_t)g->batch : one;
+            size_t per = row_tiles * (size_t)t.tm * (size_t)g->K;
+            derived d = {a_once, {0}, 0};
+            if (d.once) {
+                const int more[] = {g->M, g->K, t.tm, (int)nb, (int)a_stride};
+                d.n_key = weight_key(d.key, KEY_PACK_A, g->a, g->a_off, more, 5);
+            }
+            int skip;
+            if ((rc = derived_buffer(s, &d, ocl_gemm_stored_bytes(a_dt, nb * per), &ap, &skip)))
+                return rc;
+            if (!skip) {
+                dt_options(tile_opts, a_dt, RT_DTYPE_F32, pack_opts, sizeof pack_opts);
+                if ((rc = s->kernel(s->user, "gemm.cl", "gemm_pack_a", pack_opts, &k)))
+                    return rc;
+                if ((rc = ocl_set_args(k, "iimllm", g->M, g->K, a, a_off, a_stride, ap)))
+                    return rc;
+                size_t pgws[3] = {(size_t)g->K, row_tiles, nb};
+                if ((rc = derived_launch(s, &d, k, 3, pgws, NULL)))
+                    return rc;
+            }
+            if (d.once && a == g->a && s->packed_only && (rc = s->packed_only(s->user, g->a)))
+                return rc;
+            ap_off = 0;
+            ap_stride = a_stride ? (int64_t)per : 0;
+            lda = 0;
         }
-        int skip;
-        if ((rc = derived_buffer(s, &d, ocl_gemm_stored_bytes(a_dt, nb * per), &ap, &skip)))
-            return rc;
-        if (!skip) {
-            dt_options(tile_opts, a_dt, RT_DTYPE_F32, pack_opts, sizeof pack_opts);
-            if ((rc = s->kernel(s->user, "gemm.cl", "gemm_pack_a", pack_opts, &k)))
-                return rc;
-            if ((rc = ocl_set_args(k, "iimllm", g->M, g->K, a, a_off, a_stride, ap)))
-                return rc;
-            size_t pgws[3] = {(size_t)g->K, row_tiles, nb};
-            if ((rc = derived_launch(s, &d, k, 3, pgws, NULL)))
-                return rc;
-        }
-        if (d.once && a == g->a && s->packed_only && (rc = s->packed_only(s->user, g->a)))
-            return rc;
         dt_options(opts, a_dt, b_dt, dt_opts, sizeof dt_opts);
         if ((rc = s->kernel(s->user, "gemm.cl", "gemm_tiled_pa", dt_opts, &k)))
             return rc;
         const int rt = pa_rt(s->ctx, row_tiles, n_panels * (size_t)g->batch);
-        if ((rc = ocl_set_args(k, "iiimlmlmllmliiimlii", g->M, g->N, g->K, ap, a_stride ? (int64_t)per : 0,
-                               bp, bp_stride, g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias,
-                               bias_off, bias_mode, (int)p_base, rt, res, res_off,
-                               ocl_gemm_use_tail(s->ctx, g->M, t), epi_code(g))))
+        /* per batch item: A as the kernel reads it, B's panels */
+        const size_t a_bytes = ocl_gemm_stored_bytes(a_dt, (lda ? (size_t)g->M : row_tiles * (size_t)t.tm) *
+                                                               (size_t)g->K);
+        const size_t b_bytes = ocl_gemm_stored_bytes(b_dt, n_panels * pw * (size_t)g->K);
+        const int pmajor = ocl_gemm_panel_major(s->ctx, a_bytes, b_bytes);
+        if ((rc = ocl_set_args(k, "iiimllimlmllmliiimliii", g->M, g->N, g->K, ap, ap_off, ap_stride, lda, bp,
+                               bp_stride, g->c, (int64_t)g->c_off, (int64_t)g->c_stride, bias, bias_off,
+                               bias_mode, (int)p_base, rt, res, res_off, ocl_gemm_use_tail(s->ctx, g->M, t),
+                               pmajor, epi_code(g))))
             return rc;
-        size_t gws[3] = {(row_tiles + (size_t)rt - 1) / (size_t)rt, n_panels, (size_t)g->batch};
+        const size_t groups = (row_tiles + (size_t)rt - 1) / (size_t)rt;
+        size_t gws[3] = {pmajor ? n_panels : groups, pmajor ? groups : n_panels, (size_t)g->batch};
         return s->launch(s->user, k, 3, gws, lws);
     }
     dt_options(opts, RT_DTYPE_F32, b_dt, dt_opts, sizeof dt_opts);

@@ -127,9 +127,17 @@ int ocl_gemm_use_local(const rt_ctx *ctx);
 /* 1 when the own path should read a row-major B in place instead of packing
  * it first. $CLIPCL_GEMM_PACK=always|never overrides. */
 int ocl_gemm_use_rowmajor_b(const rt_ctx *ctx, int M, int N, int K, ocl_gemm_tile t);
-/* 1 when A is packed into row panels Ap[M/TM][K][TM] before the product
- * (CLIPCL_GEMM_PACK_A=always|never overrides). */
+/* 1 when the product runs the row-tile kernel gemm_tiled_pa (more than two
+ * row tiles; CLIPCL_GEMM_PACK_A=always|never overrides). It packs A into row
+ * panels Ap[M/TM][K][TM] when A is a weight packed once or the policy says
+ * always, and reads an activation A in place otherwise. */
 int ocl_gemm_use_packed_a(const rt_ctx *ctx, int M, ocl_gemm_tile t);
+/* 1 when gemm_tiled_pa runs its grid panels first (work-items sharing a row
+ * group of A, B re-read per row group) rather than row groups first: when A
+ * (a_bytes per batch item, as read) would not stay in the device's
+ * last-level cache and B's panels (b_bytes) are smaller. Policy gemm_order
+ * (CLIPCL_GEMM_ORDER=rows|panels) overrides. */
+int ocl_gemm_panel_major(const rt_ctx *ctx, size_t a_bytes, size_t b_bytes);
 
 /* Small M (ocl_gemm_small.c, kernels/gemm_small.cl; policy gemm_small_m):
  * 1 when an M = 1 product on packed B runs gemm_gemv (one work-item per

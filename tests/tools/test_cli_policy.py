@@ -14,13 +14,14 @@ from cli_util import CliCase, run  # noqa: E402
 
 FIELDS = ["style", "row_variant", "row_wg", "gemm_impl", "gemm_variant", "gemm_tile", "gemm_rt", "gemm_kc",
           "gemm_pack_b", "gemm_pack_a", "attention", "attention_grad",
-          "conv_scratch", "conv_rows", "conv_variant", "optim_vpi", "fusion", "gemm_small_m"]
+          "conv_scratch", "conv_rows", "conv_variant", "optim_vpi", "fusion", "gemm_small_m",
+          "gemm_order"]
 STYLE_FIELDS = ["style", "row_variant", "gemm_variant", "attention", "attention_grad",
                 "optim_vpi", "conv_variant"]
 POLICY_VARS = ["CLIPCL_FORCE_VARIANT", "CLIPCL_GEMM", "CLIPCL_GEMM_TILE", "CLIPCL_GEMM_RT", "CLIPCL_GEMM_KC",
                "CLIPCL_GEMM_PACK", "CLIPCL_GEMM_PACK_A", "CLIPCL_ATTENTION",
                "CLIPCL_ATTENTION_GRAD", "CLIPCL_CONV_SCRATCH", "CLIPCL_CONV_ROWS", "CLIPCL_CONV",
-               "CLIPCL_FUSION", "CLIPCL_GEMM_SMALL_M"]
+               "CLIPCL_FUSION", "CLIPCL_GEMM_SMALL_M", "CLIPCL_GEMM_ORDER"]
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "opencl-backend.md")
 
 
