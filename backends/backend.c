@@ -15,7 +15,7 @@
 
 struct backend {
     backend_desc d;
-    int selfcheck; /* an OpenCL device whose self-check runs: each plan's fusion patterns too */
+    int selfcheck; /* an OpenCL device whose self-check runs: each plan checks what it uses */
 };
 
 struct backend_plan {
@@ -51,22 +51,16 @@ static void warn_disabled(const rt_ctx *ctx, const sc_report *r)
         }
 }
 
-/* The self-check of an OpenCL device (selfcheck.h), of the variants its
- * policy uses; the warnings of what it checked now go to the sink. */
-static int selfcheck_open(backend *b)
+/* The self-check of an OpenCL device (selfcheck.h) runs per plan, on what
+ * the plan uses (check_plan); opening only applies the result known for
+ * the device, so the first plan lowers with what is known to work. */
+static void selfcheck_open(backend *b)
 {
     const char *v = rt_setting_value(RT_SET_SELFCHECK);
     if (!b->d.ctx || (v && !strcmp(v, "0")))
-        return CC_OK;
+        return;
     b->selfcheck = 1;
-    sc_report r;
-    /* the fusion patterns are checked by the first plan that fuses them:
-     * a cold start compiles and checks only the epilogues its model uses */
-    int rc = backend_selfcheck(b->d.ctx, SC_VARIANTS, &r);
-    if (rc)
-        return cc_wrap(rc, "device self-check on %s", b->d.ctx->dev.device_name);
-    warn_disabled(b->d.ctx, &r);
-    return CC_OK;
+    backend_selfcheck_apply_cached(b->d.ctx);
 }
 
 int backend_open(const char *device, int profiling, backend **out)
@@ -86,12 +80,8 @@ int backend_open(const char *device, int profiling, backend **out)
         return rc;
     }
     t0 = cc_now_s();
-    rc = selfcheck_open(b);
-    rt_timing_add("device self-check", NULL, cc_now_s() - t0);
-    if (rc) {
-        backend_close(b);
-        return rc;
-    }
+    selfcheck_open(b);
+    rt_timing_add("device self-check", "the known result applied", cc_now_s() - t0);
     *out = b;
     return CC_OK;
 }
@@ -142,31 +132,41 @@ int backend_supports_op(backend *b, const graph *g, int node)
 
 /* ---- plans ---- */
 
-/* The self-check of the fusion patterns the new plan fused that are not
- * known yet (selfcheck.h); *again: one was disabled, lower the plan anew. */
-static int check_plan_fusions(backend_plan *p, int *again)
+/* The self-check of what the new plan uses (selfcheck.h): the parts of the
+ * kernels it launches and the fusion patterns it fused, those not known
+ * yet; *again: one was disabled, lower the plan anew. */
+static int check_plan(backend_plan *p, int *again)
 {
+    const backend_iface *f = p->b->d.iface;
+    *again = 0;
     backend_plan_stats st;
     memset(&st, 0, sizeof st);
-    *again = 0;
-    if (!p->b->d.iface->plan_stats || p->b->d.iface->plan_stats(p->impl, &st) != CC_OK) {
-        cc_clear_error();
-        return CC_OK;
-    }
     const char *names[BACKEND_MAX_FUSIONS];
     int n = 0;
+    if (!f->plan_stats || f->plan_stats(p->impl, &st) != CC_OK)
+        cc_clear_error();
     for (int i = 0; i < st.n_patterns; i++)
         if (st.fired[i] > 0)
             names[n++] = st.pattern[i];
-    if (!n)
-        return CC_OK;
+    const int nk = f->plan_kernels ? f->plan_kernels(p->impl, NULL, 0) : 0;
+    backend_kernel_use *ks = nk > 0 ? malloc(sizeof *ks * (size_t)nk) : NULL;
+    if (nk > 0 && !ks)
+        return cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
+    if (nk > 0)
+        f->plan_kernels(p->impl, ks, nk);
+    const sc_uses u = {ks, nk > 0 ? nk : 0, names, n};
     sc_report r;
     int n_disabled = 0;
-    double t0 = cc_now_s();
-    int rc = backend_selfcheck_fusions(p->b->d.ctx, names, n, &r, &n_disabled);
-    rt_timing_add("device self-check", "fusion patterns of the plan", cc_now_s() - t0);
+    int rc = backend_selfcheck_uses(p->b->d.ctx, &u, &r, &n_disabled);
+    free(ks);
     if (rc)
         return cc_wrap(rc, "device self-check on %s", p->b->d.ctx->dev.device_name);
+    double parts = 0, patterns = 0;
+    for (int i = 0; i < r.n_items; i++)
+        if (r.item[i].now)
+            *(strncmp(r.item[i].name, "fusion=", 7) ? &parts : &patterns) += r.item[i].seconds;
+    rt_timing_add("device self-check", "kernel variants of the plan", parts);
+    rt_timing_add("device self-check", "fusion patterns of the plan", patterns);
     warn_disabled(p->b->d.ctx, &r);
     *again = n_disabled > 0;
     return CC_OK;
@@ -183,18 +183,21 @@ int backend_plan_create(backend *b, const graph *g, backend_plan **out)
     p->b = b;
     p->g = g;
     int rc = b->d.iface->plan_create(b->d.impl, g, &p->impl);
-    if (!rc && b->selfcheck) {
+    /* a part or pattern disabled: lowered again without it, and what the new
+     * lowering uses is checked in turn (each round disables one more item at
+     * least, so this ends; the cap is a guard) */
+    for (int round = 0; !rc && b->selfcheck && round < SC_MAX_ITEMS; round++) {
         int again = 0;
-        rc = check_plan_fusions(p, &again);
-        if (!rc && again) { /* a pattern was disabled: lowered without it */
-            b->d.iface->plan_free(p->impl);
-            p->impl = NULL;
-            rc = b->d.iface->plan_create(b->d.impl, g, &p->impl);
-        }
-        if (rc && p->impl) {
-            b->d.iface->plan_free(p->impl);
-            p->impl = NULL;
-        }
+        rc = check_plan(p, &again);
+        if (rc || !again)
+            break;
+        b->d.iface->plan_free(p->impl);
+        p->impl = NULL;
+        rc = b->d.iface->plan_create(b->d.impl, g, &p->impl);
+    }
+    if (rc && p->impl) {
+        b->d.iface->plan_free(p->impl);
+        p->impl = NULL;
     }
     if (rc) {
         free(p);
@@ -276,6 +279,13 @@ int backend_plan_stats_get(const backend_plan *p, backend_plan_stats *out)
         return cc_fail(CC_ERR_INVALID, "backend_plan_stats_get: expected a plan and an output, found NULL");
     memset(out, 0, sizeof *out);
     return p->b->d.iface->plan_stats(p->impl, out);
+}
+
+int backend_plan_kernels(const backend_plan *p, backend_kernel_use *out, int max)
+{
+    if (!p || (max > 0 && !out))
+        return 0;
+    return p->b->d.iface->plan_kernels ? p->b->d.iface->plan_kernels(p->impl, out, max) : 0;
 }
 
 void backend_plan_release_originals(backend_plan *p)

@@ -113,6 +113,16 @@ typedef struct backend_plan_stats {
     int fired[BACKEND_MAX_FUSIONS];
 } backend_plan_stats;
 int backend_plan_stats_get(const backend_plan *p, backend_plan_stats *out);
+/* The kernels a plan launches, each once: the kernel's function name and
+ * the build options its lowering asked for ("" for none; the name
+ * "clblast" stands for CLBlast's calls). Fills the first max of them (the
+ * strings live as long as the plan) and returns how many there are; 0 on
+ * the reference backend. The device self-check checks what these use. */
+typedef struct backend_kernel_use {
+    const char *name;
+    const char *options;
+} backend_kernel_use;
+int backend_plan_kernels(const backend_plan *p, backend_kernel_use *out, int max);
 /* Params changed behind the plan's back (an in-place update): data derived
  * from params only (packed GEMM weights) is recomputed at the next run.
  * backend_optim_step() calls it itself. */

@@ -26,6 +26,7 @@ typedef struct backend_iface {
     void (*plan_params_changed)(void *plan);
     void (*plan_release_originals)(void *plan); /* optional (NULL: nothing to release) */
     int (*plan_stats)(const void *plan, backend_plan_stats *out);
+    int (*plan_kernels)(const void *plan, backend_kernel_use *out, int max); /* optional (NULL: none) */
 
     /* cfg is checked and never NULL */
     int (*optim_create)(void *plan, const adamw_cfg *cfg, int n_params, void **opt);

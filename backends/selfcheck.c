@@ -1,211 +1,98 @@
-/* The device self-check (selfcheck.h): small graphs of odd shapes, run on
- * the kernel variants of the device and on the reference backend. The shapes
- * are odd on purpose (rows of 301 > one work-group, 37 not a multiple of any
- * tile, K = 801 > the packed-A K block) so edges and remainders are taken,
- * and small so the whole check is seconds on PoCL (the programs are cached
- * like any other). */
+/* The device self-check (selfcheck.h): the parts of the kernel variants (one
+ * table: which kernels carry which part, and the test graph and policy that
+ * run them), the fusion patterns, and the result known per device (this
+ * process's memory, the cache file). The test graphs are in
+ * selfcheck_cases.c. */
 #include "backends/selfcheck.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/backend.h"
-#include "backends/opencl/ocl_backend.h"
 #include "backends/opencl/ocl_fusion.h"
 #include "backends/opencl/ocl_gemm.h"
 #include "backends/selfcheck_cache.h"
+#include "backends/selfcheck_cases.h"
 #include "runtime/clock.h"
-#include "runtime/rng.h"
 #include "runtime/status.h"
 
-/* ---- the test graphs ----------------------------------------------------- */
+/* ---- the parts ----------------------------------------------------------- */
 
-typedef struct sc_case {
-    graph *g;
-    float **data;   /* per tensor: host values of inputs and params */
-    float **want;   /* per tensor: the reference's outputs */
-    int outs[8], n_outs;
-} sc_case;
+/* A variant is checked in parts, one per kernel (or kernel pair) that
+ * carries it, so that a plan's check runs only the kernels the plan has
+ * compiled: a ViT never compiles reduce.cl or the packed-B GEMM. An item is
+ * named "<variant>:<part>" ("gemm=own/cpu:packed_a"); a failing part
+ * disables its whole variant (sc_summarise: by the prefix). */
+typedef struct sc_part {
+    rt_variant v;
+    const char *part;              /* NULL: the variant is one part, named as the variant */
+    sc_graph graph;
+    rt_pack_choice pack_a, pack_b; /* own CPU-style GEMM: the packing whose kernel carries the part */
+    const char *kernels[2];        /* function names ("clblast": CLBlast's calls) */
+} sc_part;
 
-static void case_free(sc_case *c)
+static const sc_part parts[] = {
+    {RT_VAR_ROW_CPU, "softmax", SCG_SOFTMAX, RT_PACK_AUTO, RT_PACK_AUTO, {"softmax_rows"}},
+    {RT_VAR_ROW_CPU, "layernorm", SCG_LAYERNORM, RT_PACK_AUTO, RT_PACK_AUTO, {"layernorm_rows"}},
+    {RT_VAR_ROW_CPU, "l2norm", SCG_L2NORM, RT_PACK_AUTO, RT_PACK_AUTO, {"l2norm_rows"}},
+    {RT_VAR_ROW_CPU, "reduce", SCG_REDUCE, RT_PACK_AUTO, RT_PACK_AUTO, {"sum_rows", "max_rows"}},
+    {RT_VAR_ROW_GPU, "softmax", SCG_SOFTMAX, RT_PACK_AUTO, RT_PACK_AUTO, {"softmax_wg"}},
+    {RT_VAR_ROW_GPU, "layernorm", SCG_LAYERNORM, RT_PACK_AUTO, RT_PACK_AUTO, {"layernorm_wg"}},
+    {RT_VAR_ROW_GPU, "l2norm", SCG_L2NORM, RT_PACK_AUTO, RT_PACK_AUTO, {"l2norm_wg"}},
+    {RT_VAR_ROW_GPU, "reduce", SCG_REDUCE, RT_PACK_AUTO, RT_PACK_AUTO, {"sum_wg", "max_wg"}},
+    /* the own CPU-style GEMM: one kernel per packing of A and B the shape
+     * rule may pick (ocl_gemm.c), and the one-row kernel */
+    {RT_VAR_GEMM_OWN_CPU, "packed_a", SCG_GEMM, RT_PACK_ALWAYS, RT_PACK_ALWAYS, {"gemm_tiled_pa"}},
+    {RT_VAR_GEMM_OWN_CPU, "packed_b", SCG_GEMM, RT_PACK_NEVER, RT_PACK_ALWAYS, {"gemm_tiled"}},
+    {RT_VAR_GEMM_OWN_CPU, "rowmajor_b", SCG_GEMM, RT_PACK_NEVER, RT_PACK_NEVER, {"gemm_tiled_rm"}},
+    {RT_VAR_GEMM_OWN_CPU, "gemv", SCG_GEMV, RT_PACK_NEVER, RT_PACK_ALWAYS, {"gemm_gemv"}},
+    {RT_VAR_GEMM_OWN_GPU, NULL, SCG_GEMM, RT_PACK_AUTO, RT_PACK_AUTO, {"gemm_local"}},
+    {RT_VAR_GEMM_CLBLAST, NULL, SCG_GEMM, RT_PACK_AUTO, RT_PACK_AUTO, {"clblast"}},
+    {RT_VAR_ATTENTION_CPU, NULL, SCG_ATTENTION, RT_PACK_AUTO, RT_PACK_AUTO, {"attention_cpu"}},
+    {RT_VAR_ATTENTION_ROWS, NULL, SCG_ATTENTION, RT_PACK_AUTO, RT_PACK_AUTO, {"attention_rows"}},
+};
+#define N_PARTS ((int)(sizeof parts / sizeof parts[0]))
+
+static void part_name(int i, char *buf, size_t len)
 {
-    if (c->g) {
-        for (int t = 0; t < c->g->n_tensors; t++) {
-            if (c->data)
-                free(c->data[t]);
-            if (c->want)
-                free(c->want[t]);
-        }
-    }
-    free(c->data);
-    free(c->want);
-    g_free(c->g);
-    memset(c, 0, sizeof *c);
+    if (parts[i].part)
+        snprintf(buf, len, "%s:%s", rt_variant_name(parts[i].v), parts[i].part);
+    else
+        snprintf(buf, len, "%s", rt_variant_name(parts[i].v));
 }
 
-static int in2(graph *g, const char *name, int64_t a, int64_t b)
+static int part_of(const char *kernel)
 {
-    const int64_t s[2] = {a, b};
-    return g_input(g, name, G_F32, 2, s);
+    for (int i = 0; kernel && i < N_PARTS; i++)
+        for (int k = 0; k < 2; k++)
+            if (parts[i].kernels[k] && !strcmp(parts[i].kernels[k], kernel))
+                return i;
+    return -1;
 }
 
-static int in3(graph *g, const char *name, int64_t a, int64_t b, int64_t c)
+const char *backend_selfcheck_part(const char *kernel, char *buf, size_t len)
 {
-    const int64_t s[3] = {a, b, c};
-    return g_input(g, name, G_F32, 3, s);
+    const int i = part_of(kernel);
+    if (i < 0)
+        return NULL;
+    part_name(i, buf, len);
+    return buf;
 }
 
-static int par1(graph *g, const char *name, int64_t n) { return g_param(g, name, 1, &n); }
-
-static void out(graph *g, int t)
+/* The shape of the plan's program (attention_cpu: -DHD=<head dim>
+ * -DKB=<key block>, the keys rounded up to 16; attention_rows: -DHD), so the
+ * check compiles that program, not one of its own: keys = KB - 14 rounds up
+ * to KB whatever the cap on KB. */
+static sc_shape shape_of(const char *options)
 {
-    if (t >= 0)
-        g_mark_output(g, t);
-}
-
-/* Row ops: softmax (plain and causal), layernorm, l2norm, sum, mean, max. */
-static void build_rows(graph *g)
-{
-    const int x = in2(g, "x", 5, 301), sq = in3(g, "s", 2, 9, 9), y = in2(g, "y", 7, 37);
-    out(g, g_softmax(g, x, 0));
-    out(g, g_softmax(g, sq, 1));
-    out(g, g_layernorm(g, x, par1(g, "ln.w", 301), par1(g, "ln.b", 301), 1e-5f));
-    out(g, g_l2norm(g, y, 1e-6f));
-    out(g, g_sum(g, x));
-    out(g, g_mean(g, y));
-    out(g, g_max(g, x));
-}
-
-/* GEMMs: a linear layer (B transposed, bias), a long K (blocked), batched. */
-static void build_gemm(graph *g)
-{
-    const int64_t w1s[2] = {29, 37}, w2s[2] = {17, 801}, bs[3] = {3, 19, 23};
-    const int x = in2(g, "x", 13, 37), x2 = in2(g, "x2", 9, 801), a = in3(g, "a", 3, 11, 19);
-    out(g, g_matmul(g, x, g_param(g, "w1", 2, w1s), par1(g, "b1", 29), 0, 1));
-    out(g, g_matmul(g, x2, g_param(g, "w2", 2, w2s), -1, 0, 1));
-    out(g, g_matmul(g, a, g_input(g, "bm", G_F32, 3, bs), -1, 0, 0));
-}
-
-/* Attention, plain and causal: head dim 64 and 50 keys, ViT-B/32's image
- * tower shape (every CLIP ViT's head dim), so the program compiled for the
- * check is the one a ViT embed then uses (attention_cpu's build options are
- * the head dim and the key block): no extra compile on a cold start. */
-static void build_attention(graph *g)
-{
-    const int q = in3(g, "q", 1, 50, 128), k = in3(g, "k", 1, 50, 128), v = in3(g, "v", 1, 50, 128);
-    out(g, g_attention(g, q, k, v, 2, 0));
-    out(g, g_attention(g, q, k, v, 2, 1));
-}
-
-/* Random inputs, then the reference's outputs. positive: tensors drawn from
- * (0.5, 1.5) (variances of the fusion examples). */
-static int case_prepare(sc_case *c, backend *ref, const int *positive, int n_positive)
-{
-    graph *g = c->g;
-    if (g->n_errors)
-        return cc_fail(CC_ERR_INVALID, "device self-check: a test graph has %d builder error(s): %s", g->n_errors,
-                       cc_last_error());
-    c->data = calloc((size_t)g->n_tensors, sizeof *c->data);
-    c->want = calloc((size_t)g->n_tensors, sizeof *c->want);
-    if (!c->data || !c->want)
-        return cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-    uint64_t seed = 0x5e1fc4ecull + (uint64_t)g->n_tensors;
-    for (int t = 0; t < g->n_tensors; t++) {
-        const g_tensor *T = &g->tensors[t];
-        if (T->is_output && T->dtype == G_F32 && c->n_outs < 8)
-                c->outs[c->n_outs++] = t;
-        if (T->role != G_ROLE_INPUT && T->role != G_ROLE_PARAM)
-            continue;
-        const int64_t n = g_numel(g, t);
-        int pos = 0;
-        for (int i = 0; i < n_positive; i++)
-            pos |= positive[i] == t;
-        float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-        if (!v)
-            return cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-        for (int64_t i = 0; i < n; i++)
-            v[i] = pos ? (float)(0.5 + cc_rng_uniform(&seed)) : (float)(2.0 * cc_rng_uniform(&seed) - 1.0);
-        c->data[t] = v;
-    }
-    backend_plan *p = NULL;
-    int rc = backend_plan_create(ref, g, &p);
-    for (int t = 0; !rc && t < g->n_tensors; t++)
-        if (c->data[t])
-            rc = backend_plan_write(p, t, c->data[t], g_nbytes(g, t));
-    if (!rc)
-        rc = backend_plan_run(p);
-    for (int i = 0; !rc && i < c->n_outs; i++) {
-        const int t = c->outs[i];
-        c->want[t] = malloc(g_nbytes(g, t) ? g_nbytes(g, t) : 4);
-        rc = c->want[t] ? backend_plan_read(p, t, c->want[t], g_nbytes(g, t))
-                        : cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-    }
-    backend_plan_free(p);
-    return rc ? cc_wrap(rc, "device self-check: the reference backend") : CC_OK;
-}
-
-/* Runs c on ctx under policy pol. Returns 0 when every output agrees with
- * the reference, 1 with *why filled when one does not or the plan fails. */
-static int case_run(rt_ctx *ctx, const rt_policy *pol, const sc_case *c, char *why, size_t len)
-{
-    const rt_policy saved = ctx->policy;
-    ctx->policy = *pol;
-    ocl_plan *p = NULL;
-    float *got = NULL;
-    int bad = 0;
-    int rc = ocl_plan_create(ctx, c->g, &p);
-    for (int t = 0; !rc && t < c->g->n_tensors; t++)
-        if (c->data[t])
-            rc = ocl_plan_write(p, t, c->data[t], g_nbytes(c->g, t));
-    if (!rc)
-        rc = ocl_plan_run(p);
-    for (int i = 0; !rc && !bad && i < c->n_outs; i++) {
-        const int t = c->outs[i];
-        const int64_t n = g_numel(c->g, t);
-        free(got);
-        got = malloc(g_nbytes(c->g, t) ? g_nbytes(c->g, t) : 4);
-        if (!got) {
-            rc = cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-            break;
-        }
-        if ((rc = ocl_plan_read(p, t, got, g_nbytes(c->g, t))))
-            break;
-        const float *w = c->want[t];
-        double maxref = 0, maxerr = 0;
-        int64_t at = 0;
-        for (int64_t j = 0; j < n; j++)
-            maxref = fmax(maxref, fabs((double)w[j]));
-        for (int64_t j = 0; j < n; j++) {
-            const double e = fabs((double)got[j] - (double)w[j]);
-            if (!(e <= maxerr)) { /* NaN counts */
-                maxerr = isnan(e) ? INFINITY : e;
-                at = j;
-            }
-        }
-        /* the reference accumulates in double; fp32 kernels stay near 1e-6 of
-         * the largest value, a wrong kernel is off by its order */
-        if (!(maxerr <= 1e-3 * maxref + 1e-6)) {
-            char shape[96];
-            g_shape_str(c->g, t, shape, sizeof shape);
-            const int prod = c->g->tensors[t].producer;
-            snprintf(why, len, "%s %s: element %lld is %.6g, the reference %.6g (max |err| %.3g, max |ref| %.3g)",
-                     prod >= 0 ? g_op_name(c->g->nodes[prod].op) : "?", shape, (long long)at, (double)got[at],
-                     (double)w[at], maxerr, maxref);
-            bad = 1;
-        }
-    }
-    if (rc) {
-        snprintf(why, len, "%s", cc_last_error());
-        cc_clear_error();
-        bad = 1;
-    }
-    free(got);
-    ocl_plan_free(p);
-    ctx->policy = saved;
-    return bad;
+    sc_shape s = {0, 0};
+    const char *hd = options ? strstr(options, "-DHD=") : NULL, *kb = options ? strstr(options, "-DKB=") : NULL;
+    if (hd)
+        s.head_dim = atoi(hd + 5);
+    if (kb && atoi(kb + 5) > 14)
+        s.keys = atoi(kb + 5) - 14;
+    return s;
 }
 
 /* ---- the process memory ------------------------------------------------- */
@@ -227,11 +114,27 @@ void backend_selfcheck_reset(void)
     pthread_mutex_unlock(&memo_lock);
 }
 
-/* ---- the check ----------------------------------------------------------- */
+/* ---- the checks ---------------------------------------------------------- */
 
-/* The policy the checks start from: the effective one, fusion off, GEMM
- * forced to one implementation so that nothing is measured. */
-static rt_policy base_policy(const rt_policy *eff)
+/* What a plan on ctx uses given the result so far: ctx's policy with the
+ * device's GEMM choice and tile as known (never measured here: a plan that
+ * multiplies has measured before its check) and r applied. */
+static rt_policy effective_policy(rt_ctx *ctx, sc_report *r)
+{
+    const rt_policy saved = ctx->policy;
+    if (ocl_gemm_policy_overlay(ctx))
+        cc_clear_error();
+    rt_policy p = ctx->policy;
+    ctx->policy = saved;
+    sc_summarise(r);
+    rt_policy_apply_selfcheck(&p, r->disabled, r->fusion_off);
+    return p;
+}
+
+/* The policy a part's check runs under: the effective one, fusion off, the
+ * GEMM forced to one implementation so that nothing is measured, and the
+ * fields that select the part's kernel. */
+static rt_policy part_policy(const rt_policy *eff, const sc_part *pt)
 {
     rt_policy p = *eff;
     p.fusion_enabled = 0;
@@ -239,24 +142,27 @@ static rt_policy base_policy(const rt_policy *eff)
     p.gemm_impl_error[0] = 0;
     p.gemm_impl = RT_GEMM_OWN;
     p.source[RT_POL_GEMM_IMPL] = RT_SRC_DEFAULT;
-    return p;
-}
-
-/* What a plan on ctx will use given the result so far: ctx's policy with the
- * device's GEMM choice and tile (measure: measured now when not known, as the
- * first plan would, so that the check builds the programs the model then
- * reuses rather than ones it never runs) and r applied. */
-static rt_policy effective_policy(rt_ctx *ctx, sc_report *r, int measure)
-{
-    const rt_policy saved = ctx->policy;
-    ocl_gemm_impl impl;
-    if (!ocl_gemm_policy_overlay(ctx) && measure && ctx->policy.gemm_impl == RT_GEMM_MEASURE &&
-        ocl_gemm_choose(ctx, &impl) != CC_OK)
-        cc_clear_error(); /* unmeasured: both GEMMs stay in play, the plan reports the error */
-    rt_policy p = ctx->policy;
-    ctx->policy = saved;
-    sc_summarise(r);
-    rt_policy_apply_selfcheck(&p, r->disabled, r->fusion_off);
+    switch (pt->v) {
+    case RT_VAR_ROW_CPU: case RT_VAR_ROW_GPU:
+        p.row_variant = pt->v == RT_VAR_ROW_GPU ? RT_STYLE_GPU : RT_STYLE_CPU;
+        break;
+    case RT_VAR_ATTENTION_CPU: case RT_VAR_ATTENTION_ROWS:
+        p.attention = pt->v == RT_VAR_ATTENTION_ROWS ? RT_STYLE_GPU : RT_STYLE_CPU;
+        break;
+    case RT_VAR_GEMM_OWN_GPU:
+        p.gemm_variant = RT_STYLE_GPU;
+        break;
+    case RT_VAR_GEMM_CLBLAST:
+        p.gemm_impl = RT_GEMM_CLBLAST;
+        break;
+    default:
+        p.gemm_variant = RT_STYLE_CPU;
+        p.gemm_pack_a = pt->pack_a;
+        p.gemm_pack_b = pt->pack_b;
+        if (pt->graph == SCG_GEMV)
+            p.gemm_small_m = 1;
+        break;
+    }
     return p;
 }
 
@@ -265,19 +171,12 @@ static rt_variant own_gemm_of(const rt_policy *p)
     return p->gemm_variant == RT_STYLE_GPU ? RT_VAR_GEMM_OWN_GPU : RT_VAR_GEMM_OWN_CPU;
 }
 
-/* The variants p uses (bits 1u << rt_variant): a GEMM that could not be
- * measured may become either implementation, so both are in use. */
-static unsigned used_variants(const rt_policy *p)
+static int open_ref(backend **ref)
 {
-    unsigned u = 1u << (p->row_variant == RT_STYLE_GPU ? RT_VAR_ROW_GPU : RT_VAR_ROW_CPU);
-    u |= 1u << (p->attention == RT_STYLE_GPU ? RT_VAR_ATTENTION_ROWS : RT_VAR_ATTENTION_CPU);
-    if (p->gemm_impl != RT_GEMM_CLBLAST)
-        u |= 1u << own_gemm_of(p);
-    if (p->gemm_impl != RT_GEMM_OWN)
-        u |= 1u << RT_VAR_GEMM_CLBLAST;
-    return u;
+    return *ref ? CC_OK : backend_open("ref", 0, ref);
 }
 
+/* Runs c under each policy until one disagrees; adds the item. */
 static void check_one(rt_ctx *ctx, sc_report *r, const char *name, const rt_policy *pols, int n_pols,
                       const sc_case *c)
 {
@@ -285,132 +184,106 @@ static void check_one(rt_ctx *ctx, sc_report *r, const char *name, const rt_poli
     const double t0 = cc_now_s();
     int bad = 0;
     for (int i = 0; i < n_pols && !bad; i++)
-        bad = case_run(ctx, &pols[i], c, why, sizeof why);
+        bad = sc_case_run(ctx, &pols[i], c, why, sizeof why);
     sc_add_item(r, name, bad, why, cc_now_s() - t0, 1);
 }
 
-/* The policies that exercise variant v (the CPU-style own GEMM: every
- * packing of A and B the shape rule may pick, each a different kernel). */
-static int variant_policies(const rt_policy *base, rt_variant v, rt_policy p[3])
+/* Checks part i on the shape sh (NULL: the default one); *disabled: it
+ * failed. Weights stored in 16 bits are checked as the plan stores them, on
+ * inputs they keep exactly (sc_case_prepare). */
+static int check_part(rt_ctx *ctx, backend **ref, sc_report *r, const rt_policy *eff, int i, const sc_shape *sh,
+                      int *disabled)
 {
-    static const rt_pack_choice packs[3][2] = {
-        {RT_PACK_NEVER, RT_PACK_ALWAYS}, {RT_PACK_ALWAYS, RT_PACK_ALWAYS}, {RT_PACK_NEVER, RT_PACK_NEVER}};
-    p[0] = *base;
-    switch (v) {
-    case RT_VAR_ROW_CPU: case RT_VAR_ROW_GPU:
-        p[0].row_variant = v == RT_VAR_ROW_GPU ? RT_STYLE_GPU : RT_STYLE_CPU;
-        return 1;
-    case RT_VAR_ATTENTION_CPU: case RT_VAR_ATTENTION_ROWS:
-        p[0].attention = v == RT_VAR_ATTENTION_ROWS ? RT_STYLE_GPU : RT_STYLE_CPU;
-        return 1;
-    case RT_VAR_GEMM_OWN_GPU:
-        p[0].gemm_variant = RT_STYLE_GPU;
-        return 1;
-    case RT_VAR_GEMM_CLBLAST:
-        p[0].gemm_impl = RT_GEMM_CLBLAST;
-        return 1;
-    default: {
-        /* a packing CLIPCL_GEMM_PACK(_A) fixes is the only one a plan uses */
-        int n = 0;
-        for (int i = 0; i < 3; i++) {
-            if ((base->gemm_pack_a != RT_PACK_AUTO && base->gemm_pack_a != packs[i][0]) ||
-                (base->gemm_pack_b != RT_PACK_AUTO && base->gemm_pack_b != packs[i][1]))
-                continue;
-            p[n] = *base;
-            p[n].gemm_variant = RT_STYLE_CPU;
-            p[n].gemm_pack_a = packs[i][0];
-            p[n].gemm_pack_b = packs[i][1];
-            n++;
-        }
-        if (!n) { /* a combination outside the three: as the policy says */
-            p[0].gemm_variant = RT_STYLE_CPU;
-            n = 1;
-        }
-        return n;
+    char name[48];
+    part_name(i, name, sizeof name);
+    sc_case c;
+    memset(&c, 0, sizeof c);
+    int rc = open_ref(ref);
+    if (!rc)
+        rc = sc_case_prepare(&c, *ref, parts[i].graph, sh, ctx->weight_dtype != RT_DTYPE_F32);
+    if (!rc) {
+        const rt_policy p = part_policy(eff, &parts[i]);
+        const int before = r->n_items;
+        check_one(ctx, r, name, &p, 1, &c);
+        *disabled |= r->n_items > before && r->item[r->n_items - 1].disabled;
     }
-    }
-}
-
-static int open_ref(backend **ref)
-{
-    return *ref ? CC_OK : backend_open("ref", 0, ref);
-}
-
-/* Checks the variants in `want`, one test graph per family. */
-static int check_variants(rt_ctx *ctx, backend **ref, sc_report *r, const rt_policy *eff, unsigned want)
-{
-    static const struct {
-        void (*build)(graph *);
-        rt_variant v[3];
-        int n;
-    } fam[3] = {{build_rows, {RT_VAR_ROW_CPU, RT_VAR_ROW_GPU}, 2},
-                {build_gemm, {RT_VAR_GEMM_OWN_CPU, RT_VAR_GEMM_OWN_GPU, RT_VAR_GEMM_CLBLAST}, 3},
-                {build_attention, {RT_VAR_ATTENTION_CPU, RT_VAR_ATTENTION_ROWS}, 2}};
-    const rt_policy base = base_policy(eff);
-    int rc = CC_OK;
-    for (int f = 0; f < 3 && !rc; f++) {
-        unsigned mine = 0;
-        for (int i = 0; i < fam[f].n; i++)
-            mine |= want & (1u << fam[f].v[i]);
-        if (!mine)
-            continue;
-        sc_case c;
-        memset(&c, 0, sizeof c);
-        if ((rc = open_ref(ref)))
-            break;
-        if (!(c.g = g_new()))
-            return cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-        fam[f].build(c.g);
-        if (!(rc = case_prepare(&c, *ref, NULL, 0)))
-            for (int i = 0; i < fam[f].n; i++)
-                if (mine & (1u << fam[f].v[i])) {
-                    rt_policy p[3];
-                    const int n = variant_policies(&base, fam[f].v[i], p);
-                    check_one(ctx, r, rt_variant_name(fam[f].v[i]), p, n, &c);
-                }
-        case_free(&c);
-    }
+    sc_case_free(&c);
     return rc;
 }
 
-/* Each fusion pattern in use (all: every one) not checked yet, alone, with
- * each GEMM in use that passed (the own kernels apply a GEMM epilogue in
- * their store, CLBlast in a launch after). */
-/* only (n_only names; NULL: every pattern): the patterns to consider. */
-typedef struct sc_only {
-    const char *const *names;
-    int n;
-} sc_only;
+/* The GEMMs a fusion pattern is checked with (the own kernels apply a GEMM
+ * epilogue in their store, CLBlast in a launch after), and the packing of
+ * the own CPU-style kernel. */
+typedef struct sc_gemms {
+    int own, clblast;
+    rt_pack_choice pack_a, pack_b;
+} sc_gemms;
 
-static int in_only(const sc_only *only, const char *pattern)
+/* What a plan's kernels say: the GEMMs it runs, and the packing of the own
+ * kernel it compiled (the pattern's check then compiles nothing new). */
+static sc_gemms gemms_of_uses(const sc_uses *u, const rt_policy *eff)
 {
-    if (!only)
-        return 1;
-    for (int i = 0; i < only->n; i++)
-        if (only->names[i] && !strcmp(only->names[i], pattern))
+    sc_gemms gm = {0, 0, eff->gemm_pack_a, eff->gemm_pack_b};
+    int pa = 0, pb = 0, rm = 0;
+    for (int k = 0; k < u->n_kernels; k++) {
+        const int i = part_of(u->kernels[k].name);
+        if (i < 0)
+            continue;
+        gm.clblast |= parts[i].v == RT_VAR_GEMM_CLBLAST;
+        gm.own |= parts[i].v == RT_VAR_GEMM_OWN_CPU || parts[i].v == RT_VAR_GEMM_OWN_GPU;
+        pa |= !strcmp(u->kernels[k].name, "gemm_tiled_pa");
+        pb |= !strcmp(u->kernels[k].name, "gemm_tiled");
+        rm |= !strcmp(u->kernels[k].name, "gemm_tiled_rm");
+    }
+    if (pa)
+        gm.pack_a = RT_PACK_ALWAYS;
+    else if (pb || rm) {
+        gm.pack_a = RT_PACK_NEVER;
+        gm.pack_b = pb ? RT_PACK_ALWAYS : RT_PACK_NEVER;
+    }
+    if (!gm.own && !gm.clblast) { /* no GEMM: any one that is not off */
+        gm.own = !((eff->selfcheck_disabled >> own_gemm_of(eff)) & 1u);
+        gm.clblast = !gm.own;
+    }
+    return gm;
+}
+
+/* Every GEMM not off; the own CPU-style kernel on packed A, the one the
+ * tower GEMMs (M = tokens x batch) fuse into. */
+static sc_gemms gemms_all(const rt_policy *eff)
+{
+    sc_gemms gm = {!((eff->selfcheck_disabled >> own_gemm_of(eff)) & 1u),
+                   !((eff->selfcheck_disabled >> RT_VAR_GEMM_CLBLAST) & 1u), eff->gemm_pack_a, eff->gemm_pack_b};
+    if (gm.pack_a == RT_PACK_AUTO)
+        gm.pack_a = RT_PACK_ALWAYS;
+    return gm;
+}
+
+static int in_list(const char *const *names, int n, const char *pattern)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] && !strcmp(names[i], pattern))
             return 1;
     return 0;
 }
 
-static int check_fusion(rt_ctx *ctx, backend **ref, sc_report *r, const rt_policy *eff, int all,
-                        const sc_only *only)
+/* Each fusion pattern not known yet (names: only those, n of them; NULL:
+ * every one), alone, with the GEMMs of gm. */
+static int check_fusion(rt_ctx *ctx, backend **ref, sc_report *r, const rt_policy *eff, const char *const *names,
+                        int n_names, const sc_gemms *gm)
 {
     int rc = CC_OK;
     for (int i = 0; i < ocl_fusion_count() && !rc; i++) {
         const ocl_fusion_pattern *pat = ocl_fusion_get(i);
         char name[48];
         snprintf(name, sizeof name, "fusion=%s", pat->name);
-        if (sc_has_item(r, name) || (!all && !rt_policy_fusion_on(eff, pat->name)) || !in_only(only, pat->name))
+        if (sc_has_item(r, name) || (names && !in_list(names, n_names, pat->name)))
             continue;
+        const int matmul = !strncmp(pat->name, "matmul_", 7);
         rt_policy p[2];
         int n_p = 0;
         for (int impl = 0; impl < 2; impl++) {
-            const rt_variant v = impl ? RT_VAR_GEMM_CLBLAST : own_gemm_of(eff);
-            if ((r->disabled >> v) & 1u)
-                continue;
-            if (!all && eff->gemm_impl == (impl ? RT_GEMM_OWN : RT_GEMM_CLBLAST))
-                continue;
-            if (impl && n_p && strncmp(pat->name, "matmul_", 7))
+            if (!(impl ? gm->clblast : gm->own) || (impl && n_p && !matmul))
                 continue;
             p[n_p] = *eff;
             p[n_p].gemm_impl = impl ? RT_GEMM_CLBLAST : RT_GEMM_OWN; /* measuring is not checking */
@@ -418,15 +291,16 @@ static int check_fusion(rt_ctx *ctx, backend **ref, sc_report *r, const rt_polic
             p[n_p].gemm_impl_error[0] = 0;
             p[n_p].fusion_enabled = 0;
             /* the epilogue is the same code in every own CPU-style kernel:
-             * checked on the packed-A one, the kernel the tower GEMMs
-             * (M = tokens x batch) fuse into, so a cold start compiles the
-             * program once for the check and the plan */
-            if (!impl && p[n_p].gemm_variant == RT_STYLE_CPU && p[n_p].gemm_pack_a == RT_PACK_AUTO &&
-                !strncmp(pat->name, "matmul_", 7))
-                p[n_p].gemm_pack_a = RT_PACK_ALWAYS;
+             * checked on the one the plan compiled */
+            if (!impl && p[n_p].gemm_variant == RT_STYLE_CPU && matmul) {
+                p[n_p].gemm_pack_a = gm->pack_a;
+                p[n_p].gemm_pack_b = gm->pack_b;
+            }
             snprintf(p[n_p].fusion_patterns, sizeof p[n_p].fusion_patterns, ",%s,", pat->name);
             n_p++;
         }
+        if (!n_p)
+            continue;
         ocl_fusion_example ex;
         memset(&ex, 0, sizeof ex);
         sc_case c;
@@ -435,64 +309,59 @@ static int check_fusion(rt_ctx *ctx, backend **ref, sc_report *r, const rt_polic
             break;
         if (!(c.g = g_new()))
             return cc_fail(CC_ERR_NOMEM, "device self-check: out of host memory");
-        if (pat->example(c.g, 7, 33, &ex) != 0)
+        /* a GEMM pattern on 13 x K (N = K + 6), the GEMM part's linear
+         * layer: the same packing launches, whose work-group code the
+         * driver has generated already; the others on 7 x 33 */
+        if (pat->example(c.g, matmul ? 13 : 7, matmul ? SC_GEMM_K : 33, &ex) != 0)
             rc = cc_fail(CC_ERR_INVALID, "device self-check: fusion example %s: %s", pat->name, cc_last_error());
-        else if (!(rc = case_prepare(&c, *ref, ex.positive, ex.n_positive)))
+        else if (!(rc = sc_case_prepare_graph(&c, *ref, ex.positive, ex.n_positive,
+                                              ctx->weight_dtype != RT_DTYPE_F32)))
             check_one(ctx, r, name, p, n_p, &c);
-        case_free(&c);
+        sc_case_free(&c);
     }
     return rc;
 }
 
-/* Checks what r does not hold yet: the variants the policy uses, again after
- * each failure (rt_policy_apply_selfcheck moves off a disabled variant, to
- * one that is then checked), then the fusion patterns on the variants
- * settled on. all: every variant and pattern. */
-static int run_checks(rt_ctx *ctx, sc_report *r, int all, const sc_only *only)
+/* Checks what r does not hold yet. all: every part of every variant, then
+ * every fusion pattern. Otherwise the parts of the kernels in uses (the
+ * shapes their programs were built for), then the fusion patterns in uses
+ * unless a part failed now (the plan is lowered again without it and its
+ * check asks for the patterns again). */
+static int run_checks(rt_ctx *ctx, sc_report *r, int all, const sc_uses *uses)
 {
     backend *ref = NULL;
-    int rc = CC_OK;
-    for (;;) {
-        const rt_policy eff = effective_policy(ctx, r, !all);
-        unsigned want = all ? (1u << RT_VAR_COUNT) - 1u : used_variants(&eff);
-        if (all && ctx->dev.max_work_group_size < 256) /* what gemm_local needs (policy.c) */
-            want &= ~(1u << RT_VAR_GEMM_OWN_GPU);
-        for (int v = 0; v < RT_VAR_COUNT; v++)
-            if (sc_has_item(r, rt_variant_name((rt_variant)v)))
-                want &= ~(1u << v);
-        if (!want || (rc = check_variants(ctx, &ref, r, &eff, want)))
-            break;
+    int rc = CC_OK, disabled = 0;
+    const rt_policy eff = effective_policy(ctx, r);
+    for (int i = 0; all && i < N_PARTS && !rc; i++) {
+        char name[48];
+        part_name(i, name, sizeof name);
+        if (sc_has_item(r, name) ||
+            (parts[i].v == RT_VAR_GEMM_OWN_GPU && ctx->dev.max_work_group_size < 256)) /* what gemm_local needs */
+            continue;
+        rc = check_part(ctx, &ref, r, &eff, i, NULL, &disabled);
     }
-    if (!rc && !(only && only->n == 0)) {
-        const rt_policy eff = effective_policy(ctx, r, !all);
-        rc = check_fusion(ctx, &ref, r, &eff, all, only);
+    for (int k = 0; !all && uses && k < uses->n_kernels && !rc; k++) {
+        const int i = part_of(uses->kernels[k].name);
+        char name[48];
+        if (i < 0)
+            continue;
+        part_name(i, name, sizeof name);
+        if (sc_has_item(r, name))
+            continue;
+        const sc_shape sh = shape_of(uses->kernels[k].options);
+        rc = check_part(ctx, &ref, r, &eff, i, &sh, &disabled);
+    }
+    if (!rc && (all || (uses && uses->n_patterns > 0 && !disabled))) {
+        const rt_policy now = effective_policy(ctx, r); /* with what failed above */
+        const sc_gemms gm = all ? gemms_all(&now) : gemms_of_uses(uses, &now);
+        rc = check_fusion(ctx, &ref, r, &now, all ? NULL : uses->patterns, all ? 0 : uses->n_patterns, &gm);
     }
     sc_summarise(r);
     backend_close(ref);
     return rc;
 }
 
-static int selfcheck(rt_ctx *ctx, int flags, const sc_only *only, sc_report *out);
-
-int backend_selfcheck(rt_ctx *ctx, int flags, sc_report *out)
-{
-    /* SC_VARIANTS: no pattern yet (an empty list) */
-    const sc_only none = {NULL, 0};
-    return selfcheck(ctx, flags, (flags & SC_VARIANTS) && !(flags & SC_ALL) ? &none : NULL, out);
-}
-
-int backend_selfcheck_fusions(rt_ctx *ctx, const char *const *names, int n, sc_report *out,
-                              int *n_disabled)
-{
-    const sc_only only = {names, n > 0 ? n : 0};
-    *n_disabled = 0;
-    int rc = selfcheck(ctx, 0, &only, out);
-    for (int i = 0; !rc && i < out->n_items; i++)
-        *n_disabled += out->item[i].now && out->item[i].disabled;
-    return rc;
-}
-
-static int selfcheck(rt_ctx *ctx, int flags, const sc_only *only, sc_report *out)
+static int selfcheck(rt_ctx *ctx, int flags, const sc_uses *uses, sc_report *out)
 {
     memset(out, 0, sizeof *out);
     if (!ctx)
@@ -521,11 +390,15 @@ static int selfcheck(rt_ctx *ctx, int flags, const sc_only *only, sc_report *out
     }
     const int known = out->n_items;
     const double t0 = cc_now_s();
-    rc = run_checks(ctx, out, flags & SC_ALL, only);
+    rc = run_checks(ctx, out, flags & SC_ALL, uses);
     out->ran = out->n_items > known;
     out->seconds = out->ran ? cc_now_s() - t0 : 0;
-    if (!rc && out->ran && out->cache_file[0])
-        sc_write_cache(ctx, out->cache_file, out);
+    if (!rc && out->cache_file[0]) {
+        if (out->ran)
+            sc_write_cache(ctx, out->cache_file, out);
+        else if (fresh && !out->n_items)
+            remove(out->cache_file); /* forgotten: the next process checks again too */
+    }
     if (!rc) {
         if (!e && n_memo < (int)(sizeof memo / sizeof memo[0]))
             e = &memo[n_memo++];
@@ -537,6 +410,20 @@ static int selfcheck(rt_ctx *ctx, int flags, const sc_only *only, sc_report *out
         rt_policy_apply_selfcheck(&ctx->policy, out->disabled, out->fusion_off);
     }
     pthread_mutex_unlock(&memo_lock);
+    return rc;
+}
+
+int backend_selfcheck(rt_ctx *ctx, int flags, sc_report *out)
+{
+    return selfcheck(ctx, flags, NULL, out);
+}
+
+int backend_selfcheck_uses(rt_ctx *ctx, const sc_uses *uses, sc_report *out, int *n_disabled)
+{
+    *n_disabled = 0;
+    int rc = selfcheck(ctx, 0, uses, out);
+    for (int i = 0; !rc && i < out->n_items; i++)
+        *n_disabled += out->item[i].now && out->item[i].disabled;
     return rc;
 }
 

@@ -1,32 +1,41 @@
 /* The device self-check: the kernel variants of an OpenCL device (row ops
- * cpu/gpu, the own GEMM in both styles and CLBlast, attention cpu/rows, each
- * fusion pattern) run small graphs of odd shapes and are compared with the
- * reference backend. On first use only the variants the context's policy
- * uses are checked (its row variant, GEMM as measured, attention variant and
- * enabled fusion patterns), an alternative only once the chosen one fails:
- * compiling variants the device never runs cost most of a cold start.
- * SC_ALL checks every variant. A variant that disagrees (or fails to build
- * or run) is disabled for the device: the policy overlay
- * rt_policy_apply_selfcheck() moves its fields to a working variant (source
- * "selfcheck" in `clipcl devices --policy`).
+ * cpu/gpu, the own GEMM in both styles and CLBlast, attention cpu/rows) and
+ * the fusion patterns run small graphs of odd shapes and are compared with
+ * the reference backend. A variant is checked in parts, one per kernel that
+ * carries it ("row_variant=cpu:softmax", "gemm=own/cpu:packed_a"; one table
+ * in selfcheck.c maps kernel names to parts).
+ *
+ * Lazy, per plan: backend_open checks nothing (it applies what is known);
+ * backend_plan_create, once a plan is lowered, checks the parts of the
+ * kernels that plan launches (built for the same program the plan compiled:
+ * same build options and kernel selection, so the check compiles nothing)
+ * and the fusion patterns it fused, those not known yet. A part that
+ * disagrees (or fails to build or run) disables its whole variant for the
+ * device: the policy overlay rt_policy_apply_selfcheck() moves its fields
+ * to a working variant (source "selfcheck" in `clipcl devices --policy`),
+ * the plan is lowered again and what the new lowering uses is checked in
+ * turn. Compiling and running kernels the model never uses cost most of a
+ * cold start. SC_ALL (`clipcl devices --check`) checks every part of every
+ * variant and every pattern.
  *
  * It sits in the backends layer because it needs graph/, backends/ref and
  * backends/opencl; runtime/ only applies its result. The result is cached
  * with the tuning data, rt_cache_dir()/tuning/selfcheck-<hash>.txt, keyed by
  * platform, device, driver and the kernel sources as resolved (so an edited
  * kernel or a CLIPCL_KERNEL_DIR override is checked again); a process
- * remembers it per device too. backend_open() runs it for OpenCL devices
- * unless CLIPCL_SELFCHECK=0; `clipcl devices --check` runs it afresh. */
+ * remembers it per device too (one check at a time: a lock). Off with
+ * CLIPCL_SELFCHECK=0. */
 #ifndef CLIPCL_BACKEND_SELFCHECK_H
 #define CLIPCL_BACKEND_SELFCHECK_H
 
+#include "backends/backend.h"
 #include "runtime/rt.h"
 
-#define SC_MAX_ITEMS 24
+#define SC_MAX_ITEMS 48
 
-/* One checked variant: a policy variant, or a fusion pattern. */
+/* One checked item: a part of a policy variant, or a fusion pattern. */
 typedef struct sc_item {
-    char name[48];    /* "gemm=own/cpu", "fusion=matmul_gelu" */
+    char name[48];    /* "gemm=own/cpu:packed_a", "attention=cpu", "fusion=matmul_gelu" */
     int disabled;     /* 1: disagreed with the reference, or failed */
     char why[240];    /* for a disabled one: the error or the disagreement */
     double seconds;   /* time of its check (0 when from the cache) */
@@ -44,25 +53,38 @@ typedef struct sc_report {
 } sc_report;
 
 enum {
-    SC_FRESH = 1, /* forget the known result (cache file, process memory): check again */
-    SC_ALL = 2,   /* every variant, not only those ctx's policy uses (clipcl devices --check) */
-    SC_VARIANTS = 4 /* the policy's variants only: each fusion pattern waits for the first plan
-                       that fuses it (backend_selfcheck_fusions; backend_open's check) */
+    SC_FRESH = 1, /* forget the known result (cache file, process memory) first */
+    SC_ALL = 2,   /* every part of every variant and every fusion pattern (clipcl devices --check) */
 };
 
-/* Takes the known result for ctx's device, checks what ctx's policy uses and
- * the result does not hold yet (flags SC_*; measuring the GEMM choice first
- * when it is not cached), adds that to the cached result, and applies it to
- * ctx->policy. Returns an error only when the check itself cannot run (the reference backend, host
- * memory); a failing variant is a result, not an error. */
+/* Takes the known result for ctx's device (SC_FRESH: none) and applies it
+ * to ctx->policy. SC_ALL: first checks every part and pattern it does not
+ * hold yet and adds them to the cached result. Without SC_ALL nothing is
+ * checked (with SC_FRESH the result is forgotten, its file removed).
+ * Returns an error only when the check itself cannot run (the reference
+ * backend, host memory); a failing part is a result, not an error. */
 int backend_selfcheck(rt_ctx *ctx, int flags, sc_report *out);
 
-/* The fusion patterns named (n of them, e.g. those a new plan fused) that
- * the known result does not hold yet, checked as backend_selfcheck does,
- * added to the cached result and applied to ctx->policy. *n_disabled: how
- * many of them were disabled now (the plan must then be lowered again). */
-int backend_selfcheck_fusions(rt_ctx *ctx, const char *const *names, int n, sc_report *out,
-                              int *n_disabled);
+/* What a plan uses: the kernels it launches (backend_plan_kernels) and the
+ * fusion patterns it fused. */
+typedef struct sc_uses {
+    const backend_kernel_use *kernels;
+    int n_kernels;
+    const char *const *patterns;
+    int n_patterns;
+} sc_uses;
+
+/* Checks the parts of uses' kernels that the known result does not hold yet
+ * (on the shapes their build options say), then uses' fusion patterns not
+ * known yet (skipped when a part failed now: the plan is lowered again and
+ * asks again), adds them to the cached result and applies it to
+ * ctx->policy. *n_disabled: how many were disabled now (the plan must then
+ * be lowered again). */
+int backend_selfcheck_uses(rt_ctx *ctx, const sc_uses *uses, sc_report *out, int *n_disabled);
+
+/* The item a kernel's check is ("row_variant=cpu:softmax" for
+ * "softmax_rows") in buf, or NULL when no part is carried by that kernel. */
+const char *backend_selfcheck_part(const char *kernel, char *buf, size_t len);
 
 /* Applies the result known for ctx's device (this process's memory, then the
  * cache file) without running anything; 1 when one was known. For

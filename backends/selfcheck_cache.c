@@ -1,7 +1,8 @@
 /* The self-check's result on disk (selfcheck_cache.h). The file is text so
  * that a person can read why a variant is off on their device; it holds the
- * items checked so far, which on first use are only the variants the policy
- * uses (selfcheck.c adds the others when they come into use). */
+ * items checked so far: the parts of the variants and the fusion patterns
+ * the plans made so far use (selfcheck.c adds the others when a plan uses
+ * them; clipcl devices --check all of them). */
 #include "backends/selfcheck_cache.h"
 
 #include <errno.h>
@@ -18,7 +19,7 @@
 #include "runtime/fs.h"
 
 /* Bump when the checks change: old results then stop matching. */
-#define SC_FORMAT "clipcl-selfcheck-1"
+#define SC_FORMAT "clipcl-selfcheck-2" /* 2: variants in parts, "<variant>:<part>" */
 
 void sc_key_of(const rt_ctx *ctx, char hex[17])
 {
@@ -76,9 +77,12 @@ void sc_summarise(sc_report *r)
         const sc_item *it = &r->item[i];
         if (!it->disabled)
             continue;
-        for (int v = 0; v < RT_VAR_COUNT; v++)
-            if (!strcmp(it->name, rt_variant_name((rt_variant)v)))
+        for (int v = 0; v < RT_VAR_COUNT; v++) { /* the variant itself, or one of its parts */
+            const char *vn = rt_variant_name((rt_variant)v);
+            const size_t n = strlen(vn);
+            if (!strncmp(it->name, vn, n) && (it->name[n] == 0 || it->name[n] == ':'))
                 r->disabled |= 1u << v;
+        }
         if (!strncmp(it->name, "fusion=", 7)) {
             const size_t n = strlen(r->fusion_off);
             snprintf(r->fusion_off + n, sizeof r->fusion_off - n, "%s%s", n ? "," : "", it->name + 7);

@@ -30,7 +30,8 @@
  * Build options: -DHD=<head dim> (private rows are sized by it); for
  * attention_cpu also -DVW=<16|8|4, divides HD> -DTQ=<rows> -DKB=<keys per
  * block, a multiple of 16>; attention_cpu is compiled only when VW is given
- * (the rows program stays any-HD). */
+ * (the rows program stays any-HD). For a plan each kernel is a program of
+ * its own (KSEL, common.cl): a CPU's plan does not compile attention_rows. */
 #include "common.cl"
 #include "attention_softmax.cl"
 
@@ -38,6 +39,7 @@
 #define HD 64
 #endif
 
+#if KSEL_ALL || defined(KSEL_attention_rows)
 __kernel void attention_rows(__global const STORE_T *restrict q, __global const STORE_T *restrict k,
                              __global const STORE_T *restrict v, __global STORE_T *restrict out,
                              const int T, const int S, const int C, const int causal, const float scale)
@@ -72,6 +74,7 @@ __kernel void attention_rows(__global const STORE_T *restrict q, __global const 
     for (int c = 0; c < HD; c++)
         ST_STORE(o, c, acc[c] * inv);
 }
+#endif
 
 #ifdef VW
 #ifndef TQ
@@ -84,6 +87,7 @@ __kernel void attention_rows(__global const STORE_T *restrict q, __global const 
 #define ATTN_HSUM PRELUDE_CAT(hsum, VW)
 #define NVEC (HD / VW)
 
+#if KSEL_ALL || defined(KSEL_attention_cpu)
 __kernel void attention_cpu(__global const STORE_T *restrict q, __global const STORE_T *restrict k,
                             __global const STORE_T *restrict v, __global STORE_T *restrict out,
                             const int T, const int S, const int C, const int causal, const float scale)
@@ -167,4 +171,5 @@ __kernel void attention_cpu(__global const STORE_T *restrict q, __global const S
         }
     }
 }
+#endif
 #endif /* VW */

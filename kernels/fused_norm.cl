@@ -11,7 +11,8 @@
  * work-group variant needs no extra barrier.
  *
  * Two variants like every row op: *_rows, a work-item per row (CPU-class),
- * and *_wg, a work-group of WG per row with a local-memory tree sum (GPUs). */
+ * and *_wg, a work-group of WG per row with a local-memory tree sum (GPUs);
+ * each a program of its own for a plan (KSEL, common.cl): a device runs one. */
 #ifndef WG
 #define WG 64
 #endif
@@ -20,6 +21,7 @@
 #include "common.cl"
 #include "layernorm_stats.cl"
 
+#if KSEL_ALL || defined(KSEL_add_layernorm_rows)
 __kernel void add_layernorm_rows(__global const float *a, __global const float *b,
                                  __global const float *gamma, __global const float *beta,
                                  __global float *s, __global float *y, const int ncols, const float eps,
@@ -51,7 +53,9 @@ __kernel void add_layernorm_rows(__global const float *a, __global const float *
     for (; c < ncols; c++)
         yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
 }
+#endif
 
+#if KSEL_ALL || defined(KSEL_add_layernorm_wg)
 __kernel void add_layernorm_wg(__global const float *a, __global const float *b,
                                __global const float *gamma, __global const float *beta,
                                __global float *s, __global float *y, const int ncols, const float eps,
@@ -81,3 +85,4 @@ __kernel void add_layernorm_wg(__global const float *a, __global const float *b,
     for (int c = l; c < ncols; c += WG)
         yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
 }
+#endif

@@ -1,7 +1,10 @@
 /* Normalisations. layernorm and l2norm are row ops over the last dim with the
  * same two variants as reduce.cl (*_rows: a work-item per row for CPU-class
  * devices; *_wg: a work-group of WG per row with local-memory tree sums for
- * GPUs). batchnorm (inference) is elementwise with a per-channel affine. */
+ * GPUs). batchnorm (inference) is elementwise with a per-channel affine.
+ * Each kernel is a program of its own for a plan (KSEL, common.cl): a device
+ * runs one style, and a transformer only layernorm, so it compiles one small
+ * kernel, not six. */
 #ifndef WG
 #define WG 64
 #endif
@@ -10,6 +13,7 @@
 
 /* The row statistics (two passes over values shifted by the row's first
  * element: layernorm_stats.cl) are shared with the backward kernels. */
+#if KSEL_ALL || defined(KSEL_layernorm_rows)
 __kernel void layernorm_rows(__global const float *x, __global const float *gamma,
                              __global const float *beta, __global float *y, const int ncols,
                              const float eps)
@@ -27,7 +31,9 @@ __kernel void layernorm_rows(__global const float *x, __global const float *gamm
     for (; c < ncols; c++)
         yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
 }
+#endif
 
+#if KSEL_ALL || defined(KSEL_layernorm_wg)
 __kernel void layernorm_wg(__global const float *x, __global const float *gamma,
                            __global const float *beta, __global float *y, const int ncols,
                            const float eps)
@@ -42,8 +48,10 @@ __kernel void layernorm_wg(__global const float *x, __global const float *gamma,
     for (int c = l; c < ncols; c += WG)
         yr[c] = ((xr[c] - k) - m) * rstd * gamma[c] + beta[c];
 }
+#endif
 
 /* y = x / max(||x||, eps) */
+#if KSEL_ALL || defined(KSEL_l2norm_rows)
 __kernel void l2norm_rows(__global const float *x, __global float *y, const int ncols, const float eps)
 {
     long r = get_global_id(0);
@@ -56,7 +64,9 @@ __kernel void l2norm_rows(__global const float *x, __global float *y, const int 
     for (int c = 0; c < ncols; c++)
         yr[c] = xr[c] * inv;
 }
+#endif
 
+#if KSEL_ALL || defined(KSEL_l2norm_wg)
 __kernel void l2norm_wg(__global const float *x, __global float *y, const int ncols, const float eps)
 {
     __local float buf[WG];
@@ -71,6 +81,7 @@ __kernel void l2norm_wg(__global const float *x, __global float *y, const int nc
     for (int c = l; c < ncols; c += WG)
         yr[c] = xr[c] * inv;
 }
+#endif
 
 /* x [N, C, inner...]: channel of element i is (i / inner) % C. */
 /* One work-item per (n, c) row of `inner` elements, 16 at a time. The first
@@ -79,12 +90,15 @@ __kernel void l2norm_wg(__global const float *x, __global float *y, const int nc
  * (many tiny work-groups). */
 /* Per-channel sqrt(var + eps), once per change of the params (a static
  * launch, see ocl_lower_launch_static), not once per row per run. */
+#if KSEL_ALL || defined(KSEL_batchnorm_sd)
 __kernel void batchnorm_sd(__global const float *var, __global float *sd, const float eps)
 {
     const size_t c = get_global_id(0);
     sd[c] = sqrt(var[c] + eps);
 }
+#endif
 
+#if KSEL_ALL || defined(KSEL_batchnorm_infer)
 __kernel void batchnorm_infer(__global const float *x, __global const float *gamma,
                               __global const float *beta, __global const float *mean,
                               __global const float *sdv, __global float *y, const long inner,
@@ -101,3 +115,4 @@ __kernel void batchnorm_infer(__global const float *x, __global const float *gam
     for (long i = n16 * 16; i < inner; i++)
         yr[i] = (xr[i] - m) / sd * ga + be;
 }
+#endif

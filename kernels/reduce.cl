@@ -5,7 +5,9 @@
  *            themselves give all the parallelism a CPU needs).
  *   *_wg   : one work-group of WG work-items per row, strided loads and a
  *            tree reduction in local memory. For GPUs. WG is a power of two
- *            given as a build option. */
+ *            given as a build option.
+ * Each kernel is a program of its own for a plan (KSEL, common.cl): a device
+ * runs one style, and a plan few of the ops. */
 #ifndef WG
 #define WG 64
 #endif
@@ -14,6 +16,7 @@
 /* ---- softmax ----
  * causal: columns c > t are masked, t = row index within dim -2 (period T). */
 
+#if KSEL_ALL || defined(KSEL_softmax_rows)
 __kernel void softmax_rows(__global const float *x, __global float *y, const int ncols, const int T,
                            const int causal)
 {
@@ -50,7 +53,9 @@ __kernel void softmax_rows(__global const float *x, __global float *y, const int
     for (c = lim; c < ncols; c++)
         yr[c] = 0.0f;
 }
+#endif
 
+#if KSEL_ALL || defined(KSEL_softmax_wg)
 __kernel void softmax_wg(__global const float *x, __global float *y, const int ncols, const int T,
                          const int causal)
 {
@@ -72,9 +77,11 @@ __kernel void softmax_wg(__global const float *x, __global float *y, const int n
     for (int c = l; c < ncols; c += WG)
         yr[c] = c < lim ? exp(xr[c] - m) * inv : 0.0f;
 }
+#endif
 
 /* ---- sum / mean (mean != 0 divides by ncols) ---- */
 
+#if KSEL_ALL || defined(KSEL_sum_rows)
 __kernel void sum_rows(__global const float *x, __global float *y, const int ncols, const int mean)
 {
     long r = get_global_id(0);
@@ -93,7 +100,9 @@ __kernel void sum_rows(__global const float *x, __global float *y, const int nco
     float s = (s0 + s1) + (s2 + s3);
     y[r] = mean ? s / (float)ncols : s;
 }
+#endif
 
+#if KSEL_ALL || defined(KSEL_sum_wg)
 __kernel void sum_wg(__global const float *x, __global float *y, const int ncols, const int mean)
 {
     __local float buf[WG];
@@ -107,9 +116,11 @@ __kernel void sum_wg(__global const float *x, __global float *y, const int ncols
     if (l == 0)
         y[r] = mean ? s / (float)ncols : s;
 }
+#endif
 
 /* ---- max ---- */
 
+#if KSEL_ALL || defined(KSEL_max_rows)
 __kernel void max_rows(__global const float *x, __global float *y, const int ncols)
 {
     long r = get_global_id(0);
@@ -119,7 +130,9 @@ __kernel void max_rows(__global const float *x, __global float *y, const int nco
         m = fmax(m, xr[c]);
     y[r] = m;
 }
+#endif
 
+#if KSEL_ALL || defined(KSEL_max_wg)
 __kernel void max_wg(__global const float *x, __global float *y, const int ncols)
 {
     __local float buf[WG];
@@ -133,9 +146,11 @@ __kernel void max_wg(__global const float *x, __global float *y, const int ncols
     if (l == 0)
         y[r] = m;
 }
+#endif
 
 /* ---- argmax: the first maximal index ---- */
 
+#if KSEL_ALL || defined(KSEL_argmax_rows)
 __kernel void argmax_rows(__global const float *x, __global int *y, const int ncols)
 {
     long r = get_global_id(0);
@@ -149,7 +164,9 @@ __kernel void argmax_rows(__global const float *x, __global int *y, const int nc
         }
     y[r] = best;
 }
+#endif
 
+#if KSEL_ALL || defined(KSEL_argmax_wg)
 __kernel void argmax_wg(__global const float *x, __global int *y, const int ncols)
 {
     __local float bv[WG];
@@ -181,3 +198,4 @@ __kernel void argmax_wg(__global const float *x, __global int *y, const int ncol
     if (l == 0)
         y[r] = bi[0];
 }
+#endif

@@ -15,7 +15,7 @@ static const rt_setting_info table[] = {
     [RT_SET_TIMINGS] = {"CLIPCL_TIMINGS", "runtime", "1",
                         "the tool prints the wall time of each phase (load, device, kernel builds, plan, upload, runs) at exit"},
     [RT_SET_SELFCHECK] = {"CLIPCL_SELFCHECK", "runtime", "0",
-                          "0: skip the device self-check of every kernel variant (default: once per device, cached)"},
+                          "0: skip the device self-check of the kernels each plan uses (default: once per device, cached)"},
     [RT_SET_DEVICE_MEM_LIMIT] = {"CLIPCL_DEVICE_MEM_LIMIT", "runtime", "bytes",
                                  "lowers the device memory a plan may use (global and per buffer; tests)"},
     [RT_SET_FORCE_VARIANT] = {"CLIPCL_FORCE_VARIANT", "policy", "cpu|gpu",

@@ -27,11 +27,11 @@ const char cmd_devices_usage[] =
     "              cached), or env VARIABLE\n"
     "  --settings  every CLIPCL_* environment variable, its meaning and value\n"
     "  --check     run the device self-check on the selected device now, of\n"
-    "              every kernel variant and fusion pattern against the reference\n"
-    "              backend (first use checks only those the device's policy\n"
-    "              uses, and an alternative when one fails); a variant that\n"
-    "              disagrees is disabled for the device (a warning names it) and\n"
-    "              the result replaces the cached one\n";
+    "              every part of every kernel variant and every fusion pattern\n"
+    "              against the reference backend (otherwise each plan checks\n"
+    "              those of the kernels it launches, once); a part that\n"
+    "              disagrees disables its variant for the device (a warning\n"
+    "              names it) and the result replaces the cached one\n";
 
 static void human_bytes(cl_ulong b, char *buf, size_t len)
 {
@@ -208,7 +208,7 @@ static int run_check(const rt_device_info *sel, int json)
         printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
         json_object_put(root);
     } else {
-        printf("self-check of %s (%s): every kernel variant against the reference backend\n",
+        printf("self-check of %s (%s): every part of every kernel variant against the reference backend\n",
                ctx->dev.device_name, ctx->dev.driver_version);
         for (int i = 0; i < r.n_items; i++)
             printf("    %-28s %-8s %6.2f s\n", r.item[i].name, r.item[i].disabled ? "DISABLED" : "ok",

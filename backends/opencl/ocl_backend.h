@@ -9,6 +9,7 @@
 #ifndef CLIPCL_OCL_BACKEND_H
 #define CLIPCL_OCL_BACKEND_H
 
+#include "backends/opencl/ocl_plan_uses.h"
 #include "graph/graph.h"
 #include "runtime/rt.h"
 
@@ -60,6 +61,10 @@ size_t ocl_plan_scratch_bytes(const ocl_plan *p);
 /* Device bytes of data derived from params only (packed weights, folded
  * BatchNorm: ocl_lower_derived_scratch), not part of the scratch above. */
 size_t ocl_plan_derived_bytes(const ocl_plan *p);
+/* The kernels the plan launches, each (function name, build options as the
+ * lowering asked for them) once, "clblast" for CLBlast's calls; *n of them,
+ * owned by the plan. What the device self-check checks for the plan. */
+const ocl_kernel_use *ocl_plan_kernel_uses(const ocl_plan *p, int *n);
 
 /* ---------------------------------------------------------------------
  * For lowering code (ocl_lower_*.c). One lowering function per op kind
@@ -81,6 +86,9 @@ int ocl_lower_launch(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const s
  * free() when the plan is freed. The call may enqueue work and, when
  * profiling, should store its event through ocl_lower_event_slot(). */
 int ocl_lower_call(ocl_lower *lc, int node, ocl_host_call fn, void *data);
+/* Records that the plan uses a kernel it made no cl_kernel of (a library
+ * call: "clblast"), for ocl_plan_kernel_uses(). */
+int ocl_lower_note_use(ocl_lower *lc, const char *name, const char *options);
 
 /* Set kernel args from a format: 'm' cl_mem, 'i' int, 'u' unsigned,
  * 'l' long (int64_t), 'f' float. */

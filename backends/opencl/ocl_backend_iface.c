@@ -101,6 +101,16 @@ static int ocl_iface_stats(const void *plan, backend_plan_stats *out)
     }
     return CC_OK;
 }
+static int ocl_iface_kernels(const void *plan, backend_kernel_use *out, int max)
+{
+    int n = 0;
+    const ocl_kernel_use *u = ocl_plan_kernel_uses(const_plan_of(plan), &n);
+    for (int i = 0; i < n && i < max; i++) {
+        out[i].name = u[i].name;
+        out[i].options = u[i].options;
+    }
+    return n;
+}
 static void ocl_iface_params_changed(void *plan) { ocl_plan_params_changed(plan_of(plan)); }
 static void ocl_iface_release_originals(void *plan) { ocl_plan_release_originals(plan_of(plan)); }
 
@@ -200,6 +210,7 @@ static const backend_iface ocl_iface = {
     .plan_arena_bytes = ocl_iface_arena_bytes,
     .plan_scratch_bytes = ocl_iface_scratch_bytes,
     .plan_stats = ocl_iface_stats,
+    .plan_kernels = ocl_iface_kernels,
     .plan_params_changed = ocl_iface_params_changed,
     .plan_release_originals = ocl_iface_release_originals,
     .optim_create = ocl_iface_optim_create,

@@ -653,7 +653,9 @@ static int plan_launch(void *u, cl_kernel k, cl_uint dims, const size_t *gws, co
 static int plan_call(void *u, ocl_host_call fn, void *data)
 {
     ocl_gemm_plan_user *p = u;
-    return ocl_lower_call(p->lc, p->node, fn, data);
+    int rc = ocl_lower_call(p->lc, p->node, fn, data);
+    /* the GEMM's only host call is CLBlast's: named for the self-check */
+    return rc ? rc : ocl_lower_note_use(p->lc, "clblast", "");
 }
 
 void ocl_gemm_plan_sink(ocl_lower *lc, int node, ocl_gemm_plan_user *storage, ocl_gemm_sink *out)

@@ -45,6 +45,7 @@ struct ocl_plan {
     int n_launches, cap_launches;
     cl_kernel *kernels;     /* every kernel made by ocl_lower_kernel */
     int n_kernels, cap_kernels;
+    ocl_uses uses;          /* each (kernel name, options) once: what the self-check checks */
     cl_mem *scratch;
     int n_scratch, cap_scratch;
     size_t scratch_bytes;   /* private scratch (ocl_lower_scratch) */
@@ -143,7 +144,18 @@ int ocl_lower_kernel(ocl_lower *lc, const char *file, const char *name, const ch
     if (rc)
         return rc;
     p->kernels[p->n_kernels++] = *out;
-    return 0;
+    return ocl_uses_note(&p->uses, name, options);
+}
+
+int ocl_lower_note_use(ocl_lower *lc, const char *name, const char *options)
+{
+    return ocl_uses_note(&lc->p->uses, name, options);
+}
+
+const ocl_kernel_use *ocl_plan_kernel_uses(const ocl_plan *p, int *n)
+{
+    *n = p->uses.n;
+    return p->uses.u;
 }
 
 int ocl_lower_launch(ocl_lower *lc, int node, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws)
@@ -570,6 +582,7 @@ void ocl_plan_free(ocl_plan *p)
     free(p->events);
     free(p->launches);
     free(p->kernels);
+    ocl_uses_free(&p->uses);
     free(p->scratch);
     free(p->nbytes);
     free(p->mem);
