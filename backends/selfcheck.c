@@ -202,9 +202,18 @@ static int check_part(rt_ctx *ctx, backend **ref, sc_report *r, const rt_policy 
     if (!rc)
         rc = sc_case_prepare(&c, *ref, parts[i].graph, sh, ctx->weight_dtype != RT_DTYPE_F32);
     if (!rc) {
-        const rt_policy p = part_policy(eff, &parts[i]);
+        rt_policy p[2] = {part_policy(eff, &parts[i])};
+        int n_p = 1;
+        /* the row-tile kernel reads A two ways: packed (a weight, or
+         * CLIPCL_GEMM_PACK_A=always) and in place (an activation, the
+         * default): both branches, the in-place one first */
+        if (parts[i].v == RT_VAR_GEMM_OWN_CPU && parts[i].pack_a == RT_PACK_ALWAYS) {
+            p[1] = p[0];
+            p[0].gemm_pack_a = RT_PACK_IN_PLACE;
+            n_p = 2;
+        }
         const int before = r->n_items;
-        check_one(ctx, r, name, &p, 1, &c);
+        check_one(ctx, r, name, p, n_p, &c);
         *disabled |= r->n_items > before && r->item[r->n_items - 1].disabled;
     }
     sc_case_free(&c);
@@ -236,7 +245,7 @@ static sc_gemms gemms_of_uses(const sc_uses *u, const rt_policy *eff)
         rm |= !strcmp(u->kernels[k].name, "gemm_tiled_rm");
     }
     if (pa)
-        gm.pack_a = RT_PACK_ALWAYS;
+        gm.pack_a = RT_PACK_IN_PLACE; /* the plans' own branch: an activation A read in place */
     else if (pb || rm) {
         gm.pack_a = RT_PACK_NEVER;
         gm.pack_b = pb ? RT_PACK_ALWAYS : RT_PACK_NEVER;
@@ -248,14 +257,14 @@ static sc_gemms gemms_of_uses(const sc_uses *u, const rt_policy *eff)
     return gm;
 }
 
-/* Every GEMM not off; the own CPU-style kernel on packed A, the one the
+/* Every GEMM not off; the own CPU-style row-tile kernel, A in place, the one the
  * tower GEMMs (M = tokens x batch) fuse into. */
 static sc_gemms gemms_all(const rt_policy *eff)
 {
     sc_gemms gm = {!((eff->selfcheck_disabled >> own_gemm_of(eff)) & 1u),
                    !((eff->selfcheck_disabled >> RT_VAR_GEMM_CLBLAST) & 1u), eff->gemm_pack_a, eff->gemm_pack_b};
     if (gm.pack_a == RT_PACK_AUTO)
-        gm.pack_a = RT_PACK_ALWAYS;
+        gm.pack_a = RT_PACK_IN_PLACE;
     return gm;
 }
 

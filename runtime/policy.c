@@ -162,7 +162,7 @@ static void env_int(rt_policy *p, rt_policy_field f, rt_setting s, int lo, int h
 static const char *const style_names[] = {"cpu", "gpu"};
 static const char *const attention_names[] = {"cpu", "rows"};
 static const char *const gemm_impl_names[] = {"measure", "own", "clblast"};
-static const char *const pack_names[] = {"auto", "always", "never"};
+static const char *const pack_names[] = {"auto", "always", "never", "inplace"};
 static const char *const small_m_names[] = {"auto", "off"};
 static const char *const order_names[] = {"auto", "rows", "panels"};
 static const char *const conv_names[] = {"im2col", "direct", "local"};
@@ -235,7 +235,7 @@ static void apply_env(rt_policy *p)
     env_choice(p, RT_POL_GEMM_PACK_B, RT_SET_GEMM_PACK, pack_names, 3, &v);
     p->gemm_pack_b = (rt_pack_choice)v;
     v = (int)p->gemm_pack_a;
-    env_choice(p, RT_POL_GEMM_PACK_A, RT_SET_GEMM_PACK_A, pack_names, 3, &v);
+    env_choice(p, RT_POL_GEMM_PACK_A, RT_SET_GEMM_PACK_A, pack_names, 4, &v);
     p->gemm_pack_a = (rt_pack_choice)v;
 
     v = (int)p->attention;
@@ -474,7 +474,7 @@ static const struct {
     [RT_POL_GEMM_RT] = {"gemm_rt", "row tiles per work-item of the packed-A GEMM (0: from the shape)"},
     [RT_POL_GEMM_KC] = {"gemm_kc", "K block of the packed-A GEMM (0: none)"},
     [RT_POL_GEMM_PACK_B] = {"gemm_pack_b", "pack B into column panels: auto (by shape), always, never"},
-    [RT_POL_GEMM_PACK_A] = {"gemm_pack_a", "pack A into row panels: auto (by shape), always, never"},
+    [RT_POL_GEMM_PACK_A] = {"gemm_pack_a", "the row-tile GEMM and its A: auto (by shape), always (A packed), never, inplace"},
     [RT_POL_ATTENTION] = {"attention", "forward attention: cpu = attention_cpu where the head dim allows, else rows"},
     [RT_POL_ATTENTION_GRAD] = {"attention_grad", "attention backward: cpu kernels where they apply, or rows"},
     [RT_POL_CONV_SCRATCH] = {"conv_scratch", "im2col scratch cap per conv node, bytes"},

@@ -37,7 +37,9 @@ typedef enum rt_gemm_impl_choice {
     RT_GEMM_CLBLAST = 2,
 } rt_gemm_impl_choice;
 
-typedef enum rt_pack_choice { RT_PACK_AUTO = 0, RT_PACK_ALWAYS = 1, RT_PACK_NEVER = 2 } rt_pack_choice;
+/* IN_PLACE (gemm_pack_a only): the row-tile kernel whatever the row-tile
+ * count, an activation A read in place (a weight A is still packed once). */
+typedef enum rt_pack_choice { RT_PACK_AUTO = 0, RT_PACK_ALWAYS = 1, RT_PACK_NEVER = 2, RT_PACK_IN_PLACE = 3 } rt_pack_choice;
 /* ROWS: row groups the fastest grid dimension (work-items in a row share a
  * B panel, A is re-read per panel); PANELS: panels fastest (they share a
  * row group of A, B is re-read per row group). */

@@ -108,7 +108,7 @@ int ocl_gemm_use_rowmajor_b(const rt_ctx *ctx, int M, int N, int K, ocl_gemm_til
 int ocl_gemm_use_packed_a(const rt_ctx *ctx, int M, ocl_gemm_tile t)
 {
     if (ctx->policy.gemm_pack_a != RT_PACK_AUTO) /* CLIPCL_GEMM_PACK_A */
-        return ctx->policy.gemm_pack_a == RT_PACK_ALWAYS;
+        return ctx->policy.gemm_pack_a != RT_PACK_NEVER;
     /* the pack is a copy of M x K: worth it once A is re-read by many panels */
     return (M + t.tm - 1) / t.tm > OCL_GEMM_RM_MAX_ROW_TILES;
 }

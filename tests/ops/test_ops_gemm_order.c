@@ -2,7 +2,9 @@
  * backend in each of its A sources and grid orders, forced through the
  * policy on any device (docs/gemm.md "A in place"):
  *   - A read in place (the default for an activation) and A packed into
- *     row panels every run (CLIPCL_GEMM_PACK_A=always);
+ *     row panels every run (CLIPCL_GEMM_PACK_A=always); in place on one
+ *     or two row tiles, which only CLIPCL_GEMM_PACK_A=inplace sends to this
+ *     kernel (the device self-check's way to run the in-place branch);
  *   - row groups first and column panels first (CLIPCL_GEMM_ORDER; the
  *     default picks panels only for an A larger than half the device's
  *     cache, which no test shape is);
@@ -52,7 +54,7 @@ static void case_mm(int64_t M, int64_t N, int64_t K, int bias_on, int act, int b
     g_mark_output(g, y);
     char label[200];
     snprintf(label, sizeof label, "row-tile GEMM tile %s pack_a %s order %s: %lldx%lldx%lld%s%s batch %d%s%s",
-             getenv("CLIPCL_GEMM_TILE"), getenv("CLIPCL_GEMM_PACK_A") ? "always" : "auto",
+             getenv("CLIPCL_GEMM_TILE"), getenv("CLIPCL_GEMM_PACK_A") ? getenv("CLIPCL_GEMM_PACK_A") : "auto",
              getenv("CLIPCL_GEMM_ORDER"), (long long)M, (long long)N, (long long)K, bias_on ? " +bias" : "",
              act == 1 ? " quickgelu" : act == 2 ? " +R" : "", batch_b, per_item ? " B per item" : "",
              trans_a ? " trans_a" : "");
@@ -101,6 +103,11 @@ static void test_row_tile_kernel(void **state)
     unsetenv("CLIPCL_GEMM_PACK_A");
     setenv("CLIPCL_GEMM_TILE", "6x16x4", 1);
     case_mm(200, 100, 1600, 1, 2, 0, 0, 0);
+    /* inplace: the row-tile kernel on one and two row tiles, A in place */
+    setenv("CLIPCL_GEMM_PACK_A", "inplace", 1);
+    case_mm(9, 70, 33, 1, 1, 0, 0, 0);
+    case_mm(5, 129, 40, 0, 2, 0, 0, 0);
+    unsetenv("CLIPCL_GEMM_PACK_A");
     unsetenv("CLIPCL_GEMM_TILE");
     unsetenv("CLIPCL_FORCE_VARIANT");
     unsetenv("CLIPCL_GEMM");
