@@ -4,22 +4,21 @@
  * these decide; the device self-check and the tuner ask them too. */
 #include "backends/opencl/ocl_gemm.h"
 
-#include <stdio.h>
-
 #include "backends/opencl/ocl_plan_internal.h"
+#include "runtime/gemm_space.h"
+
 /* Where B is read in place instead of packed (see ocl_gemm_use_rowmajor_b). */
 #define OCL_GEMM_RM_MAX_ROW_TILES 2
 #define OCL_GEMM_RM_MAX_K 4096
 
 int ocl_gemm_parse_tile(const char *text, ocl_gemm_tile *out)
 {
-    int tm, vw, nv;
-    if (!text || sscanf(text, "%dx%dx%d", &tm, &vw, &nv) != 3 || tm < 1 || tm > 32 ||
-        !(vw == 1 || vw == 2 || vw == 4 || vw == 8 || vw == 16) || nv < 1 || nv > 8)
+    rt_gemm_tile t; /* one grammar for a tile everywhere (runtime/gemm_space.h) */
+    if (!rt_gemm_tile_parse(text, &t))
         return 0;
-    out->tm = tm;
-    out->vw = vw;
-    out->nv = nv;
+    out->tm = t.tm;
+    out->vw = t.vw;
+    out->nv = t.nv;
     return 1;
 }
 
