@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "backends/ref/ref.h"
+#include "runtime/status.h"
 #include "tests/common/op_harness.h"
 
 /* Float sums over up to 3*77*35 terms per channel, a difference of terms of
@@ -159,9 +160,27 @@ static void test_ocl_vs_ref(void **state)
     ocl_vs_ref(2, (const int64_t[]){37, 5});
 }
 
+/* bn_train's rule folds the statistics' gradient into dx, which is only
+ * right for bn_stats of the same x: anything else is refused. */
+static void test_foreign_stats_refused(void **state)
+{
+    (void)state;
+    graph *g = g_new();
+    int64_t C = 3, xs[4] = {2, 3, 4, 5};
+    int x = g_input(g, "x", G_F32, 4, xs), z = g_input(g, "z", G_F32, 4, xs);
+    int ga = g_param(g, "gamma", 1, &C), be = g_param(g, "beta", 1, &C);
+    int y = g_bn_train(g, x, ga, be, g_bn_stats(g, z), 1e-5f);
+    int64_t n = g_numel(g, y);
+    int loss = g_sum(g, g_reshape(g, y, 1, &n)), gx;
+    assert_int_equal(g_backward(g, loss, 1, &x, &gx, NULL), CC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cc_last_error(), "not bn_stats of its x"));
+    g_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_foreign_stats_refused),
         cmocka_unit_test(test_fused_vs_composite),
         cmocka_unit_test(test_ocl_vs_ref),
     };
