@@ -157,6 +157,8 @@ static void test_ocl_vs_ref(void **state)
     ocl_vs_ref(4, (const int64_t[]){3, 5, 7, 9});
     ocl_vs_ref(4, (const int64_t[]){3, 4, 77, 35});
     ocl_vs_ref(4, (const int64_t[]){2, 3, 1, 1});
+    ocl_vs_ref(4, (const int64_t[]){8, 64, 56, 56});
+    ocl_vs_ref(4, (const int64_t[]){8, 512, 7, 7});
     ocl_vs_ref(2, (const int64_t[]){37, 5});
 }
 
