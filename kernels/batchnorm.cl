@@ -8,8 +8,9 @@
  * 16-wide loads along each segment: CPUs) and *_wg (a work-group of WG per
  * channel, tree sums in local memory: GPUs), chosen by the row variant of
  * the device policy. The moments are two passes over the channel (mean,
- * then the squared deviations), which keeps the variance exact-ish where
- * |mean| >> std, at the price of reading x twice. The elementwise pair runs
+ * then the squared deviations): a one-pass E[x^2] - E[x]^2 in float loses
+ * the variance to cancellation where |mean| >> std; the price is reading x
+ * twice. The elementwise pair runs
  * one work-item per (n, c) segment like batchnorm_infer in norm.cl. */
 #ifndef WG
 #define WG 64
