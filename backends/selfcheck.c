@@ -37,10 +37,14 @@ static const sc_part parts[] = {
     {RT_VAR_ROW_CPU, "layernorm", SCG_LAYERNORM, RT_PACK_AUTO, RT_PACK_AUTO, {"layernorm_rows"}},
     {RT_VAR_ROW_CPU, "l2norm", SCG_L2NORM, RT_PACK_AUTO, RT_PACK_AUTO, {"l2norm_rows"}},
     {RT_VAR_ROW_CPU, "reduce", SCG_REDUCE, RT_PACK_AUTO, RT_PACK_AUTO, {"sum_rows", "max_rows"}},
+    {RT_VAR_ROW_CPU, "bn_stats", SCG_BN_STATS, RT_PACK_AUTO, RT_PACK_AUTO, {"bn_stats_rows"}},
+    {RT_VAR_ROW_CPU, "bn_grad_sums", SCG_BN_GRAD, RT_PACK_AUTO, RT_PACK_AUTO, {"bn_grad_sums_rows"}},
     {RT_VAR_ROW_GPU, "softmax", SCG_SOFTMAX, RT_PACK_AUTO, RT_PACK_AUTO, {"softmax_wg"}},
     {RT_VAR_ROW_GPU, "layernorm", SCG_LAYERNORM, RT_PACK_AUTO, RT_PACK_AUTO, {"layernorm_wg"}},
     {RT_VAR_ROW_GPU, "l2norm", SCG_L2NORM, RT_PACK_AUTO, RT_PACK_AUTO, {"l2norm_wg"}},
     {RT_VAR_ROW_GPU, "reduce", SCG_REDUCE, RT_PACK_AUTO, RT_PACK_AUTO, {"sum_wg", "max_wg"}},
+    {RT_VAR_ROW_GPU, "bn_stats", SCG_BN_STATS, RT_PACK_AUTO, RT_PACK_AUTO, {"bn_stats_wg"}},
+    {RT_VAR_ROW_GPU, "bn_grad_sums", SCG_BN_GRAD, RT_PACK_AUTO, RT_PACK_AUTO, {"bn_grad_sums_wg"}},
     /* the own CPU-style GEMM: one kernel per packing of A and B the shape
      * rule may pick (ocl_gemm.c), and the one-row kernel */
     {RT_VAR_GEMM_OWN_CPU, "packed_a", SCG_GEMM, RT_PACK_ALWAYS, RT_PACK_ALWAYS, {"gemm_tiled_pa"}},

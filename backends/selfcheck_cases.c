@@ -78,6 +78,20 @@ static void build_reduce(graph *g)
     out(g, g_max(g, x));
 }
 
+/* Training BatchNorm's per-channel reductions on [N, C, H, W] with
+ * N*H*W = 189 (16-wide segments of 63 plus a tail; no work-group multiple). */
+static void build_bn(graph *g, int grad)
+{
+    const int64_t s[4] = {3, 5, 7, 9};
+    const int x = g_input(g, "x", G_F32, 4, s);
+    const int st = g_bn_stats(g, x);
+    if (!grad) {
+        out(g, st);
+        return;
+    }
+    out(g, g_bn_grad_sums(g, x, st, g_input(g, "dy", G_F32, 4, s), 1e-5f));
+}
+
 /* GEMMs: a linear layer (B transposed, bias) and a row-major B (read in
  * place where the packing says so), both with a long K (801 > the packed-A K
  * block) and N = 807 (more than two panels of any tile, and a partial one),
@@ -123,6 +137,8 @@ int sc_case_prepare(sc_case *c, backend *ref, sc_graph kind, const sc_shape *sha
     case SCG_LAYERNORM: build_layernorm(c->g); break;
     case SCG_L2NORM: build_l2norm(c->g); break;
     case SCG_REDUCE: build_reduce(c->g); break;
+    case SCG_BN_STATS: build_bn(c->g, 0); break;
+    case SCG_BN_GRAD: build_bn(c->g, 1); break;
     case SCG_GEMM: build_gemm(c->g); break;
     case SCG_GEMV: build_gemv(c->g); break;
     case SCG_ATTENTION: build_attention(c->g, shape); break;

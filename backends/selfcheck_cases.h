@@ -16,6 +16,8 @@ typedef enum sc_graph {
     SCG_LAYERNORM,
     SCG_L2NORM,
     SCG_REDUCE,    /* sum, mean, max */
+    SCG_BN_STATS,  /* training BatchNorm's batch moments */
+    SCG_BN_GRAD,   /* and its backward's per-channel sums */
     SCG_GEMM,      /* a linear layer and a row-major B (long K, N > two panels), batched */
     SCG_GEMV,      /* M = 1 */
     SCG_ATTENTION, /* plain and causal, head dim and keys as the plan's program */

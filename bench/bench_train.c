@@ -378,6 +378,10 @@ static int bench(const clip_model *m, const tb_inputs *in, const tb_opts *o)
            (double)backend_plan_arena_bytes(r.p) / 1048576.0, 2.0 * (double)np * 4 / 1048576.0, o->lr, cfg.beta1,
            cfg.beta2, cfg.eps, cfg.weight_decay);
     rc = time_steps(&r, o, cc_now_s() - t0);
+    backend_plan_stats ps;
+    if (!rc && backend_plan_stats_get(r.p, &ps) == CC_OK)
+        printf("launches per step: %d (forward + backward plan; %d in all, %d static)\n", ps.n_last_run,
+               ps.n_launches, ps.n_static);
 done:
     if (rc > 0)
         fprintf(stderr, "bench_train: %s\n", cc_last_error());

@@ -14,7 +14,7 @@
 # to bench/results/<date>-summary.md (and printed at the end).
 #
 #   --only LIST        run only these parts (default matmul,clip,train)
-#   --no-vit-train     train only the small model (ViT-B/32 training is the
+#   --no-vit-train     train only the small models (ViT-B/32 training is the
 #                      longest item: ~3-5 min on a quiet 2-core machine, ~4 GiB)
 #   --clip-repeat N    repeats of the tower bench (default 2; median reported)
 #   --blas DIR         a folder with OpenBLAS's libblas.so.3, put first on
@@ -78,8 +78,8 @@ if [ -n "$BLAS_DIR" ]; then
 fi
 export PYTHONUNBUFFERED=1
 
-TRAIN_MODELS=small
-[ "$VIT_TRAIN" = 1 ] && TRAIN_MODELS=small,vit-b-32
+TRAIN_MODELS=small,small-rn
+[ "$VIT_TRAIN" = 1 ] && TRAIN_MODELS=small,small-rn,vit-b-32
 # shellcheck disable=SC2206,SC2054  # --X-args are split into words on purpose; commas are values
 CMD_MATMUL=("$PY" bench/run_matmul_bench.py --bench "$BUILD/bench/bench_matmul" --impl both
             --min-time 1 --runs 5 --batches 1,32 $MATMUL_ARGS)

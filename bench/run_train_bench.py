@@ -3,7 +3,7 @@
 (forward, backward, AdamW) on random-weight checkpoints, in one run.
 
     /usr/bin/python3 bench/run_train_bench.py --bench BUILD/bench/bench_train
-        [--models small,vit-b-32] [--batch 32] [--steps 3] [--warmup 1]
+        [--models small,small-rn,vit-b-32] [--batch 32] [--steps 3] [--warmup 1]
         [--repeat 1] [--lr 1e-4] [--cache DIR] [--device D]
         [--torch-blas DIR] [--single-thread] [--top K]
 
@@ -11,7 +11,10 @@
    (default $CLIPCL_BENCH_DIR, else ~/.cache/clipcl/bench-models): ViT-B/32
    as OpenAI ships it, and "small", the small CLIP of this benchmark (ViT
    width 256, 4 layers, 4 heads, patch 16, 64 px; text width 256, 4 layers,
-   4 heads, context 77, vocab 49408; embed 256; QuickGELU; 19.3 M values).
+   4 heads, context 77, vocab 49408; embed 256; QuickGELU; 19.3 M values),
+   and "small-rn", a ModifiedResNet CLIP (width 32, layers 1-1-1-1, 64 px,
+   the same text tower; 21.3 M values) whose step trains 19 BatchNorms
+   with batch statistics.
 2. Writes one random batch per model and batch size (pixels.npy, ids.npy)
    that both sides train on, so their losses can be compared step by step.
 3. Per model and repeat, runs bench/bench_train (prints its per-op table)
@@ -58,6 +61,11 @@ import make_random_clip  # noqa: E402
 SMALL = dict(kind="vit", res=64, patch=16, width=256, layers=4, heads=4,
              embed=256, twidth=256, tlayers=4, theads=4)
 make_random_clip.MODELS.setdefault("small", SMALL)
+# A small ModifiedResNet CLIP: exercises the training BatchNorm (batch
+# statistics forward and backward), conv and attention-pool gradients.
+SMALL_RN = dict(kind="rn", res=64, layers=(1, 1, 1, 1), width=32, heads=16,
+                embed=256, twidth=256, tlayers=4, theads=4)
+make_random_clip.MODELS.setdefault("small-rn", SMALL_RN)
 
 LINE_CL = re.compile(r"^train batch (\d+): ([\d.]+) samples/s")
 LINE_PT = re.compile(r"^torch train batch (\d+): ([\d.]+) samples/s")

@@ -35,6 +35,9 @@ int ad_reshape_like(ad_ctx *c, int x, int t);
  * exp(0 * ref) * value; SCALE by 0 stops autodiff, so it is a constant. */
 int ad_const_like(graph *g, int ref, float value);
 
+/* Row `row` (0 or 1) of a [2, C] tensor (bn_stats, bn_grad_sums) as [C]. */
+int g_bn_row(graph *g, int pair, int row);
+
 /* One rule per differentiable op kind (named ad_rule_<op name>), listed in
  * graph/op_table.c: autodiff_rules_math.c (matmul, pointwise, reductions)
  * and autodiff_rules_nn.c (data movement, normalisations, network ops). */
@@ -67,5 +70,7 @@ int ad_rule_conv2d(ad_ctx *c, const g_node *n, int dy);
 int ad_rule_avgpool2d(ad_ctx *c, const g_node *n, int dy);
 int ad_rule_embedding(ad_ctx *c, const g_node *n, int dy);
 int ad_rule_attention(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_bn_stats(ad_ctx *c, const g_node *n, int dy);
+int ad_rule_bn_train(ad_ctx *c, const g_node *n, int dy);
 
 #endif

@@ -157,3 +157,42 @@ int ad_rule_attention(ad_ctx *c, const g_node *n, int dy)
             return rc;
     return 0;
 }
+
+/* Training BatchNorm, y = gamma (x - mean) rstd + beta with mean and var the
+ * batch moments of x (stats = bn_stats(x)). The rule gives x its whole
+ * gradient, through the statistics included, in closed form:
+ * dx = gamma rstd (dy - (sum(dy) + xhat sum(dy xhat)) / count), where the two
+ * per-channel sums (also dbeta and dgamma) come from one pass (bn_grad_sums)
+ * and dx from a second (bn_grad_x). stats therefore gets nothing here. */
+int ad_rule_bn_train(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int x = n->in[0], gamma = n->in[1], beta = n->in[2], stats = n->in[3], rc;
+    int sp = g->tensors[stats].producer;
+    if (sp < 0 || g->nodes[sp].op != G_OP_BN_STATS || g->nodes[sp].in[0] != x)
+        return cc_fail(CC_ERR_UNSUPPORTED,
+                       "g_backward: bn_train '%s' takes statistics '%s' that are not bn_stats of its x '%s'",
+                       n->name, g->tensors[stats].name, g->tensors[x].name);
+    int sums = g_bn_grad_sums(g, x, stats, dy, n->attr.eps);
+    if (ad_wants(c, x) && (rc = ad_accum(c, x, g_bn_grad_x(g, x, gamma, stats, dy, sums, n->attr.eps))))
+        return rc;
+    if (ad_wants(c, gamma) && (rc = ad_accum(c, gamma, ad_reshape_like(c, g_bn_row(g, sums, 1), gamma))))
+        return rc;
+    if (ad_wants(c, beta))
+        return ad_accum(c, beta, ad_reshape_like(c, g_bn_row(g, sums, 0), beta));
+    return 0;
+}
+
+/* The batch moments' own gradient, for a loss that reads them (the
+ * bn_train rule already covers the path through y): with count = N*H*W,
+ * dx = (dmean + 2 dvar (x - mean)) / count per channel. */
+int ad_rule_bn_stats(ad_ctx *c, const g_node *n, int dy)
+{
+    graph *g = c->g;
+    int x = n->in[0], stats = n->out, nd = g->tensors[x].ndim;
+    double count = (double)g_numel(g, x) / (double)g->tensors[x].shape[1];
+    int dmean = per_channel(g, g_bn_row(g, dy, 0), nd), dvar = per_channel(g, g_bn_row(g, dy, 1), nd);
+    int xc = g_sub(g, x, per_channel(g, g_bn_row(g, stats, 0), nd));
+    int dx = g_add(g, g_mul(g, xc, g_scale(g, dvar, 2.0f)), dmean);
+    return ad_accum(c, x, g_scale(g, dx, (float)(1.0 / count)));
+}

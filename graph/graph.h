@@ -73,6 +73,8 @@ typedef enum g_op {
     G_OP_L2NORM,       /* rows over the last dim: x / max(||x||, eps). attrs: eps */
     G_OP_ATTENTION,    /* in: q, k, v [B, T, C] (k/v [B, S, C]). attrs: heads, causal -> [B, T, C] */
     G_OP_SILU,         /* x * sigmoid(x) */
+    G_OP_BN_STATS,     /* in: x [N, C, ...] -> [2, C]: per-channel batch mean (row 0) and biased variance (row 1) */
+    G_OP_BN_TRAIN,     /* in: x [N, C, ...], gamma, beta [C], stats [2, C] (BN_STATS of x). attrs: eps */
 
     /* ---- ops that backward rules (graph/autodiff.c) and losses use ----
      * The output shape is the node's output tensor shape (given to the
@@ -99,6 +101,10 @@ typedef enum g_op {
     G_OP_ATTENTION_GRAD,   /* in: q, k, v, dout. attrs: heads, causal, which (0 dq, 1 dk, 2 dv)
                             * -> q's shape (dq) or k's shape (dk, dv); the forward's math
                             * (scale 1/sqrt(C/heads), probabilities recomputed) */
+    G_OP_BN_GRAD_SUMS,     /* in: x, stats [2, C], dy. attrs: eps -> [2, C]: per channel sum(dy) (row 0)
+                            * and sum(dy * xhat) (row 1), xhat = (x - mean) / sqrt(var + eps) */
+    G_OP_BN_GRAD_X,        /* in: x, gamma, stats, dy, sums (BN_GRAD_SUMS). attrs: eps -> dx of training
+                            * BatchNorm: gamma rstd (dy - (sum(dy) + xhat sum(dy xhat)) / count) */
     G_OP_COUNT
 } g_op;
 
@@ -281,6 +287,13 @@ int g_backward(graph *g, int loss, int n_wrt, const int *wrt, int *grads, int *s
  *   running_var  = 0.9 running_var  + 0.1 batch_var * M / (M - 1), M = N*H*W.
  * Returns y's id or -1, like every builder. */
 int g_batchnorm_train(graph *g, int x, int gamma, int beta, float eps, int *batch_mean, int *batch_var);
+/* The ops g_batchnorm_train is made of (x [N, C, H, W] or [N, C]): the
+ * per-channel batch moments in one pass, the normalisation with them, and
+ * the two ops of its backward rule (graph.h's enum says what each computes). */
+int g_bn_stats(graph *g, int x);
+int g_bn_train(graph *g, int x, int gamma, int beta, int stats, float eps);
+int g_bn_grad_sums(graph *g, int x, int stats, int dy, float eps);
+int g_bn_grad_x(graph *g, int x, int gamma, int stats, int dy, int sums, float eps);
 
 /* The id of the first tensor named name, or -1 (binding grads by name). */
 int g_find_tensor(const graph *g, const char *name);

@@ -306,6 +306,21 @@ int g_infer_ln_grad_gamma(graph *g, const g_node *n, g_tensor *out)
     return f32_out(g, n, out, 1, &x->shape[x->ndim - 1]);
 }
 
+/* x [N, C, ...] -> [2, C]; bn_grad_sums' stats [2, C] and dy x's shape. */
+int g_infer_bn_stats(graph *g, const g_node *n, g_tensor *out)
+{
+    const g_tensor *x = in_t(g, n, 0);
+    if (x->ndim < 2)
+        return bad(g, n, "x [N, C, ...]");
+    int64_t s[2] = {2, x->shape[1]};
+    if (n->n_in == 3) {
+        const g_tensor *st = in_t(g, n, 1);
+        if (st->ndim != 2 || st->shape[0] != 2 || st->shape[1] != s[1] || !same_dims(x, in_t(g, n, 2)))
+            return bad(g, n, "x [N, C, ...], stats [2, C] and dy of x's shape");
+    }
+    return f32_out(g, n, out, 2, s);
+}
+
 /* dy [N, O, Ho, Wo], w [O, C, kh, kw] -> x [N, C, H, W] whose conv output is dy. */
 int g_infer_conv2d_grad_input(graph *g, const g_node *n, g_tensor *out)
 {

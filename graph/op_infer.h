@@ -27,6 +27,7 @@ int g_infer_slice(graph *g, const g_node *n, g_tensor *out);
 int g_infer_concat(graph *g, const g_node *n, g_tensor *out);
 int g_infer_attention(graph *g, const g_node *n, g_tensor *out);
 int g_infer_ln_grad_gamma(graph *g, const g_node *n, g_tensor *out);
+int g_infer_bn_stats(graph *g, const g_node *n, g_tensor *out);  /* bn_stats, bn_grad_sums: [2, C] */
 int g_infer_conv2d_grad_weight(graph *g, const g_node *n, g_tensor *out);
 int g_infer_attention_grad(graph *g, const g_node *n, g_tensor *out);
 /* Output shape given by the caller (out on entry), validated. */

@@ -58,6 +58,8 @@ static const g_op_row rows[] = {
     {G_OP_L2NORM,              "l2norm",               1, 1, g_infer_same_as_x,     NULL,            ad_rule_l2norm, 0},
     {G_OP_ATTENTION,           "attention",            3, 3, g_infer_attention,     attention_flops, ad_rule_attention, 0},
     {G_OP_SILU,                "silu",                 1, 1, g_infer_same_as_x,     NULL,            ad_rule_silu, 0},
+    {G_OP_BN_STATS,            "bn_stats",             1, 1, g_infer_bn_stats,      NULL,            ad_rule_bn_stats, 0},
+    {G_OP_BN_TRAIN,            "bn_train",             4, 4, g_infer_same_as_x,     NULL,            ad_rule_bn_train, 0},
     {G_OP_LOG,                 "log",                  1, 1, g_infer_same_as_x,     NULL,            ad_rule_log, 0},
     {G_OP_SUM_TO,              "sum_to",               1, 1, g_infer_sum_to,        NULL,            ad_rule_sum_to, 0},
     {G_OP_BROADCAST_TO,        "broadcast_to",         1, 1, g_infer_broadcast_to,  NULL,            ad_rule_broadcast_to, 0},
@@ -75,6 +77,8 @@ static const g_op_row rows[] = {
     {G_OP_SLICE_GRAD,          "slice_grad",           1, 1, g_infer_slice_grad,    NULL,            NULL, 0},
     {G_OP_L2NORM_GRAD,         "l2norm_grad",          2, 2, g_infer_pair,          NULL,            NULL, 0},
     {G_OP_ATTENTION_GRAD,      "attention_grad",       4, 4, g_infer_attention_grad, NULL,           NULL, 0},
+    {G_OP_BN_GRAD_SUMS,        "bn_grad_sums",         3, 3, g_infer_bn_stats,      NULL,            NULL, 0},
+    {G_OP_BN_GRAD_X,           "bn_grad_x",            5, 5, g_infer_same_as_x,     NULL,            NULL, 0},
 };
 
 _Static_assert(sizeof rows / sizeof rows[0] == G_OP_COUNT,

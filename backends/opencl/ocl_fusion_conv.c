@@ -3,8 +3,8 @@
  * once, then the conv runs with them, the ReLU in its GEMM epilogue, and
  * writes the run's last output. Only where every weight is a param (the
  * static launch must depend on params only) and the conv's output has no
- * other reader. Training graphs use g_batchnorm_train (a composite of plain
- * ops), so this never fires there. */
+ * other reader. Training graphs use g_batchnorm_train (bn_stats + bn_train,
+ * batch statistics), so this never fires there. */
 #include "backends/opencl/ocl_fusion.h"
 #include "backends/opencl/ocl_gemm.h"
 #include "backends/opencl/ocl_plan_internal.h"

@@ -57,5 +57,9 @@ int ocl_lower_embedding_grad(ocl_lower *lc, int node);
 int ocl_lower_slice_grad(ocl_lower *lc, int node);
 int ocl_lower_l2norm_grad(ocl_lower *lc, int node);
 int ocl_lower_attention_grad(ocl_lower *lc, int node);
+int ocl_lower_bn_stats(ocl_lower *lc, int node);       /* ocl_lower_bn_train.c */
+int ocl_lower_bn_train(ocl_lower *lc, int node);
+int ocl_lower_bn_grad_sums(ocl_lower *lc, int node);
+int ocl_lower_bn_grad_x(ocl_lower *lc, int node);
 
 #endif

@@ -44,6 +44,8 @@ static const ocl_op_row rows[] = {
     {ocl_lower_l2norm,                0},
     {ocl_lower_attention,             0},
     {ocl_lower_silu,                  0},
+    {ocl_lower_bn_stats,              0},
+    {ocl_lower_bn_train,              0},
     {ocl_lower_log,                   0},
     {ocl_lower_sum_to,                0},
     {ocl_lower_broadcast_to,          ANY_4BYTE},
@@ -61,6 +63,8 @@ static const ocl_op_row rows[] = {
     {ocl_lower_slice_grad,            ANY_4BYTE},
     {ocl_lower_l2norm_grad,           0},
     {ocl_lower_attention_grad,        0},
+    {ocl_lower_bn_grad_sums,          0},
+    {ocl_lower_bn_grad_x,             0},
 };
 
 _Static_assert(sizeof rows / sizeof rows[0] == G_OP_COUNT,

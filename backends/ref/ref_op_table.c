@@ -34,6 +34,8 @@ static const ref_op_fn rows[] = {
     ref_l2norm,                /* G_OP_L2NORM */
     ref_attention,             /* G_OP_ATTENTION */
     ref_silu,                  /* G_OP_SILU */
+    ref_bn_stats,              /* G_OP_BN_STATS */
+    ref_bn_train,              /* G_OP_BN_TRAIN */
     ref_log,                   /* G_OP_LOG */
     ref_sum_to,                /* G_OP_SUM_TO */
     ref_broadcast_to,          /* G_OP_BROADCAST_TO */
@@ -51,6 +53,8 @@ static const ref_op_fn rows[] = {
     ref_slice_grad,            /* G_OP_SLICE_GRAD */
     ref_l2norm_grad,           /* G_OP_L2NORM_GRAD */
     ref_attention_grad,        /* G_OP_ATTENTION_GRAD */
+    ref_bn_grad_sums,          /* G_OP_BN_GRAD_SUMS */
+    ref_bn_grad_x,             /* G_OP_BN_GRAD_X */
 };
 
 _Static_assert(sizeof rows / sizeof rows[0] == G_OP_COUNT,

@@ -173,6 +173,17 @@ static void test_batchnorm_train_builder(void **state)
     EXPECT(g, g_batchnorm_train(g, x2, ga, be, 1e-5f, NULL, NULL), 5, 3);
     EXPECT_ERR(g, g_batchnorm_train(g, x, ga4, be, 1e-5f, NULL, NULL), "g_batchnorm_train", "[4]", "[3]");
     EXPECT_ERR(g, g_batchnorm_train(g, x3, ga, be, 1e-5f, NULL, NULL), "g_batchnorm_train", "[4, 3, 2]");
+    /* its ops: the moments and the sums are [2, C], the rest x's shape */
+    int st = g_bn_stats(g, x), dy = IN(g, 4, 3, 2, 2), dy2 = IN(g, 4, 3, 2, 1);
+    EXPECT(g, st, 2, 3);
+    EXPECT(g, g_bn_train(g, x, ga, be, st, 1e-5f), 4, 3, 2, 2);
+    int sums = g_bn_grad_sums(g, x, st, dy, 1e-5f);
+    EXPECT(g, sums, 2, 3);
+    EXPECT(g, g_bn_grad_x(g, x, ga, st, dy, sums, 1e-5f), 4, 3, 2, 2);
+    EXPECT_ERR(g, g_bn_stats(g, x3), "g_bn_stats", "[4, 3, 2]");
+    EXPECT_ERR(g, g_bn_train(g, x, ga, be, m, 1e-5f), "g_bn_train", "stats", "[3]", "[2, 3]");
+    EXPECT_ERR(g, g_bn_grad_sums(g, x, st, dy2, 1e-5f), "g_bn_grad_sums", "dy", "[4, 3, 2, 1]");
+    EXPECT_ERR(g, g_bn_grad_x(g, x, ga4, st, dy, sums, 1e-5f), "g_bn_grad_x", "gamma", "[4]");
     g_free(g);
 }
 

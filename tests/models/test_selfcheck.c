@@ -397,6 +397,8 @@ static void test_clean_kernels_pass(void **state)
         "row_variant=gpu:softmax", "row_variant=gpu:layernorm", "row_variant=gpu:l2norm", "row_variant=gpu:reduce",
         "gemm=own/cpu:packed_a",   "gemm=own/cpu:packed_b",    "gemm=own/cpu:rowmajor_b", "gemm=own/cpu:gemv",
         "gemm=clblast",            "attention=cpu",            "attention=rows",          "fusion=matmul_gelu",
+        "row_variant=cpu:bn_stats", "row_variant=cpu:bn_grad_sums", "row_variant=gpu:bn_stats",
+        "row_variant=gpu:bn_grad_sums",
     };
     for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
         item(&r, every[i]);

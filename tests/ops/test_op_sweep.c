@@ -154,6 +154,57 @@ static int b_batchnorm(graph *g, int p, int *wrt, int *nw)
     return g_batchnorm(g, x, ga, be, mean, var, 1e-5f);
 }
 
+/* Training BatchNorm on [N, C, H, W] with N*H*W not a multiple of any
+ * work-group or vector width (p 0: 2x3x5x7; p 1: 3x5x7x9 = 189 per
+ * channel with 16-wide segments plus a tail), and [N, C] (p 2: 37x5). */
+static int bn_x(graph *g, int p)
+{
+    int x = p == 0 ? F32(g, "x", 2, 3, 5, 7) : p == 1 ? F32(g, "x", 3, 5, 7, 9) : F32(g, "x", 37, 5);
+    range(x, -2.0f, 3.0f);
+    return x;
+}
+
+static int bn_params(graph *g, int x, int *ga, int *be)
+{
+    int64_t c = g->tensors[x].shape[1];
+    *ga = g_param(g, "gamma", 1, &c), *be = g_param(g, "beta", 1, &c);
+    range(*ga, 0.5f, 1.5f);
+    return 0;
+}
+
+static int b_bn_stats(graph *g, int p, int *wrt, int *nw)
+{
+    int x = bn_x(g, p);
+    wrt1(wrt, nw, x);
+    return g_bn_stats(g, x);
+}
+
+static int b_bn_train(graph *g, int p, int *wrt, int *nw)
+{
+    int x = bn_x(g, p), ga, be;
+    bn_params(g, x, &ga, &be);
+    wrt[0] = x, wrt[1] = ga, wrt[2] = be, *nw = 3;
+    return g_bn_train(g, x, ga, be, g_bn_stats(g, x), 1e-5f);
+}
+
+static int b_bn_grad_sums(graph *g, int p, int *wrt, int *nw)
+{
+    int x = bn_x(g, p);
+    int dy = g_input(g, "dy", G_F32, g->tensors[x].ndim, g->tensors[x].shape);
+    wrt2(wrt, nw, x, dy);
+    return g_bn_grad_sums(g, x, g_bn_stats(g, x), dy, 1e-5f);
+}
+
+static int b_bn_grad_x(graph *g, int p, int *wrt, int *nw)
+{
+    int x = bn_x(g, p), ga, be;
+    bn_params(g, x, &ga, &be);
+    int dy = g_input(g, "dy", G_F32, g->tensors[x].ndim, g->tensors[x].shape);
+    int st = g_bn_stats(g, x);
+    wrt2(wrt, nw, x, dy);
+    return g_bn_grad_x(g, x, ga, st, dy, g_bn_grad_sums(g, x, st, dy, 1e-5f), 1e-5f);
+}
+
 static int b_conv2d(graph *g, int p, int *wrt, int *nw)
 {
     if (p == 0) {
@@ -384,6 +435,8 @@ static const sweep_row rows[] = {
     {G_OP_L2NORM, b_l2norm, 3, SUMS, 1},
     {G_OP_ATTENTION, b_attention, 3, SUMS, 1},
     {G_OP_SILU, b_silu, 3, POINTWISE, 1},
+    {G_OP_BN_STATS, b_bn_stats, 3, SUMS, 1},
+    {G_OP_BN_TRAIN, b_bn_train, 3, SUMS, 1},
     {G_OP_LOG, b_log, 3, POINTWISE, 1},
     {G_OP_SUM_TO, b_sum_to, 2, SUMS, 1},
     {G_OP_BROADCAST_TO, b_broadcast_to, 2, EXACT, 1},
@@ -401,6 +454,8 @@ static const sweep_row rows[] = {
     {G_OP_SLICE_GRAD, b_slice_grad, 2, EXACT, 0},
     {G_OP_L2NORM_GRAD, b_l2norm_grad, 3, SUMS, 0},
     {G_OP_ATTENTION_GRAD, b_attention_grad, 3, SUMS, 0},
+    {G_OP_BN_GRAD_SUMS, b_bn_grad_sums, 3, SUMS, 0},
+    {G_OP_BN_GRAD_X, b_bn_grad_x, 3, SUMS, 0},
 };
 
 _Static_assert(sizeof rows / sizeof rows[0] == G_OP_COUNT,
