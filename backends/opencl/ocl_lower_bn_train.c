@@ -50,35 +50,30 @@ int ocl_lower_bn_stats(ocl_lower *lc, int node) { return lower_sums(lc, node, "b
 
 int ocl_lower_bn_grad_sums(ocl_lower *lc, int node) { return lower_sums(lc, node, "bn_grad_sums"); }
 
-int ocl_lower_bn_train(ocl_lower *lc, int node)
+/* bn_train (x, gamma, beta, stats) or bn_grad_x (x, gamma, stats, dy,
+ * sums; also 1 / count): a work-item per (n, c) segment of x */
+static int lower_segments(ocl_lower *lc, int node, const char *name)
 {
     const graph *g = ocl_lower_graph(lc);
     const g_node *n = &g->nodes[node];
     bn_geom s = {0, 0, 0};
     cl_kernel k;
     int rc = bn_check(g, n, &s);
-    if (rc || s.N * s.C * s.inner == 0 || (rc = ocl_lower_kernel(lc, "batchnorm.cl", "bn_train", "", &k)))
+    if (rc || s.N * s.C * s.inner == 0 || (rc = ocl_lower_kernel(lc, "batchnorm.cl", name, "", &k)))
         return rc;
-    rc = ocl_set_args(k, "mmmmmlif", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
-                      ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->in[3]), ocl_lower_mem(lc, n->out), s.inner,
-                      (int)s.C, (double)n->attr.eps);
+    cl_mem in[5] = {NULL};
+    for (int i = 0; i < n->n_in && i < 5; i++)
+        in[i] = ocl_lower_mem(lc, n->in[i]);
+    if (n->op == G_OP_BN_GRAD_X)
+        rc = ocl_set_args(k, "mmmmmmliff", in[0], in[1], in[2], in[3], in[4], ocl_lower_mem(lc, n->out), s.inner,
+                          (int)s.C, (double)n->attr.eps, 1.0 / (double)(s.N * s.inner));
+    else
+        rc = ocl_set_args(k, "mmmmmlif", in[0], in[1], in[2], in[3], ocl_lower_mem(lc, n->out), s.inner, (int)s.C,
+                          (double)n->attr.eps);
     size_t gws = (size_t)(s.N * s.C);
     return rc ? rc : ocl_lower_launch(lc, node, k, 1, &gws, NULL);
 }
 
-int ocl_lower_bn_grad_x(ocl_lower *lc, int node)
-{
-    const graph *g = ocl_lower_graph(lc);
-    const g_node *n = &g->nodes[node];
-    bn_geom s = {0, 0, 0};
-    cl_kernel k;
-    int rc = bn_check(g, n, &s);
-    if (rc || s.N * s.C * s.inner == 0 || (rc = ocl_lower_kernel(lc, "batchnorm.cl", "bn_grad_x", "", &k)))
-        return rc;
-    rc = ocl_set_args(k, "mmmmmmliff", ocl_lower_mem(lc, n->in[0]), ocl_lower_mem(lc, n->in[1]),
-                      ocl_lower_mem(lc, n->in[2]), ocl_lower_mem(lc, n->in[3]), ocl_lower_mem(lc, n->in[4]),
-                      ocl_lower_mem(lc, n->out), s.inner, (int)s.C, (double)n->attr.eps,
-                      1.0 / (double)(s.N * s.inner));
-    size_t gws = (size_t)(s.N * s.C);
-    return rc ? rc : ocl_lower_launch(lc, node, k, 1, &gws, NULL);
-}
+int ocl_lower_bn_train(ocl_lower *lc, int node) { return lower_segments(lc, node, "bn_train"); }
+
+int ocl_lower_bn_grad_x(ocl_lower *lc, int node) { return lower_segments(lc, node, "bn_grad_x"); }

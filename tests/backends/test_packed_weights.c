@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
-#include "tests/common/seeded.h"
+#include "tests/common/plan_io.h"
 #include "runtime/status.h"
 
 enum { M = 5, K = 37, N = 70, N2 = 33, M2 = 3 };
@@ -58,27 +58,11 @@ static net build(void)
     return m;
 }
 
-static void write_seeded(backend_plan *p, const graph *g, int t, uint32_t seed)
-{
-    int64_t n = g_numel(g, t);
-    float *v = seeded(n, seed);
-    assert_int_equal(backend_plan_write(p, t, v, (size_t)n * sizeof *v), CC_OK);
-    free(v);
-}
-
 static void write_all(backend_plan *p, const net *m)
 {
     const int ts[6] = {m->x, m->x2, m->w, m->w2, m->b2, m->gw};
     for (int i = 0; i < 6; i++)
-        write_seeded(p, m->g, ts[i], 100u + (uint32_t)i);
-}
-
-static float *read_t(backend_plan *p, const graph *g, int t)
-{
-    float *v = malloc(g_nbytes(g, t));
-    assert_non_null(v);
-    assert_int_equal(backend_plan_read(p, t, v, g_nbytes(g, t)), CC_OK);
-    return v;
+        plan_write_seeded(p, m->g, ts[i], 100u + (uint32_t)i);
 }
 
 /* y and z of the reference backend for the given W (NULL: the seeded one). */
@@ -92,8 +76,8 @@ static void reference(const net *m, const float *w, float **y, float **z)
     if (w)
         assert_int_equal(backend_plan_write(p, m->w, w, g_nbytes(m->g, m->w)), CC_OK);
     assert_int_equal(backend_plan_run(p), CC_OK);
-    *y = read_t(p, m->g, m->y);
-    *z = read_t(p, m->g, m->z);
+    *y = plan_read_new(p, m->g, m->y);
+    *z = plan_read_new(p, m->g, m->z);
     backend_plan_free(p);
     backend_close(be);
 }
@@ -114,7 +98,7 @@ static void expect_ref(backend_plan *p, const net *m, const float *w, const char
 {
     float *yr, *zr;
     reference(m, w, &yr, &zr);
-    float *y = read_t(p, m->g, m->y), *z = read_t(p, m->g, m->z);
+    float *y = plan_read_new(p, m->g, m->y), *z = plan_read_new(p, m->g, m->z);
     char label[96];
     snprintf(label, sizeof label, "%s: y", what);
     expect_close(y, yr, g_numel(m->g, m->y), label);
@@ -124,22 +108,6 @@ static void expect_ref(backend_plan *p, const net *m, const float *w, const char
     free(z);
     free(yr);
     free(zr);
-}
-
-static backend *open_own(const char *variant)
-{
-    setenv("CLIPCL_GEMM", "own", 1); /* CLBlast packs nothing of ours */
-    setenv("CLIPCL_FORCE_VARIANT", variant, 1);
-    backend *be = NULL;
-    assert_int_equal(backend_open(NULL, 0, &be), CC_OK);
-    return be;
-}
-
-static void close_own(backend *be)
-{
-    backend_close(be);
-    unsetenv("CLIPCL_GEMM");
-    unsetenv("CLIPCL_FORCE_VARIANT");
 }
 
 static void runs_and_rewrite(const char *variant)
@@ -161,12 +129,12 @@ static void runs_and_rewrite(const char *variant)
     assert_int_equal(backend_plan_run(p), CC_OK);
     assert_int_equal(backend_plan_stats_get(p, &st), CC_OK);
     assert_int_equal(st.n_last_run, st.n_launches);
-    float *y1 = read_t(p, m.g, m.y), *z1 = read_t(p, m.g, m.z);
+    float *y1 = plan_read_new(p, m.g, m.y), *z1 = plan_read_new(p, m.g, m.z);
 
     assert_int_equal(backend_plan_run(p), CC_OK);
     assert_int_equal(backend_plan_stats_get(p, &st), CC_OK);
     assert_int_equal(st.n_last_run, st.n_launches - st.n_static); /* packing skipped */
-    float *y2 = read_t(p, m.g, m.y), *z2 = read_t(p, m.g, m.z);
+    float *y2 = plan_read_new(p, m.g, m.y), *z2 = plan_read_new(p, m.g, m.z);
     assert_memory_equal(y1, y2, g_nbytes(m.g, m.y));
     assert_memory_equal(z1, z2, g_nbytes(m.g, m.z));
     expect_ref(p, &m, NULL, variant);
@@ -222,7 +190,7 @@ static void test_optimizer_step(void **state)
     assert_int_equal(backend_optim_accumulate(o), CC_OK);
     float norm = 0;
     assert_int_equal(backend_optim_step(o, 0.05, &norm), CC_OK);
-    float *w_new = read_t(p, m.g, m.w);
+    float *w_new = plan_read_new(p, m.g, m.w);
     float *w_old = seeded(K * N, 102u);
     double moved = 0;
     for (int i = 0; i < K * N; i++)
@@ -288,7 +256,7 @@ static void test_tight_device(void **state)
     assert_int_equal(backend_plan_create(r, g, &pr), CC_OK);
     backend_plan *both[2] = {p, pr};
     for (int k = 0; k < 2; k++) {
-        write_seeded(both[k], g, x, 7u);
+        plan_write_seeded(both[k], g, x, 7u);
         for (int i = 0; i < L; i++) {
             /* scaled so the chain neither blows up nor vanishes */
             float *v = seeded((int64_t)D * D, 11u + (uint32_t)i);
@@ -299,7 +267,7 @@ static void test_tight_device(void **state)
         }
         assert_int_equal(backend_plan_run(both[k]), CC_OK);
     }
-    float *got = read_t(p, g, h), *want = read_t(pr, g, h);
+    float *got = plan_read_new(p, g, h), *want = plan_read_new(pr, g, h);
     expect_close(got, want, g_numel(g, h), "tight device, packed every run");
     free(got);
     free(want);

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
-#include "tests/common/seeded.h"
+#include "tests/common/plan_io.h"
 #include "runtime/status.h"
 
 enum { M = 6, K = 40, N = 72, N2 = 33, N3 = 24 };
@@ -66,20 +66,8 @@ typedef struct seeds {
 static void write_all(backend_plan *p, const net *m, const seeds *sd)
 {
     const int ts[6] = {m->x, m->x2, m->w, m->w2, m->b2, m->w3};
-    for (int i = 0; i < 6; i++) {
-        int64_t n = g_numel(m->g, ts[i]);
-        float *v = seeded(n, sd->s[i]);
-        assert_int_equal(backend_plan_write(p, ts[i], v, (size_t)n * sizeof *v), CC_OK);
-        free(v);
-    }
-}
-
-static float *read_t(backend_plan *p, const graph *g, int t)
-{
-    float *v = malloc(g_nbytes(g, t));
-    assert_non_null(v);
-    assert_int_equal(backend_plan_read(p, t, v, g_nbytes(g, t)), CC_OK);
-    return v;
+    for (int i = 0; i < 6; i++)
+        plan_write_seeded(p, m->g, ts[i], sd->s[i]);
 }
 
 /* Tensor t of the reference backend's full run with these seeds. */
@@ -91,7 +79,7 @@ static float *reference(const net *m, const seeds *sd, int t)
     assert_int_equal(backend_plan_create(be, m->g, &p), CC_OK);
     write_all(p, m, sd);
     assert_int_equal(backend_plan_run(p), CC_OK);
-    float *v = read_t(p, m->g, t);
+    float *v = plan_read_new(p, m->g, t);
     backend_plan_free(p);
     backend_close(be);
     return v;
@@ -99,7 +87,7 @@ static float *reference(const net *m, const seeds *sd, int t)
 
 static void expect_ref(backend_plan *p, const net *m, const seeds *sd, int t, const char *what)
 {
-    float *want = reference(m, sd, t), *got = read_t(p, m->g, t);
+    float *want = reference(m, sd, t), *got = plan_read_new(p, m->g, t);
     double err = 0, big = 0;
     for (int64_t i = 0; i < g_numel(m->g, t); i++) {
         err = fmax(err, fabs((double)got[i] - want[i]));

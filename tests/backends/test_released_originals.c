@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
-#include "tests/common/seeded.h"
+#include "tests/common/plan_io.h"
 #include "runtime/status.h"
 
 enum { M = 5, K = 37, N = 70, N2 = 33, M2 = 3 };
@@ -57,20 +57,8 @@ static net build(void)
 static void write_all(backend_plan *p, const net *m, uint32_t input_seed)
 {
     const int ts[6] = {m->x, m->x2, m->w, m->w2, m->b2, m->c};
-    for (int i = 0; i < 6; i++) {
-        const int64_t n = g_numel(m->g, ts[i]);
-        float *v = seeded(n, (i < 2 ? input_seed : 100u) + (uint32_t)i);
-        assert_int_equal(backend_plan_write(p, ts[i], v, (size_t)n * sizeof *v), CC_OK);
-        free(v);
-    }
-}
-
-static float *read_t(backend_plan *p, const graph *g, int t)
-{
-    float *v = malloc(g_nbytes(g, t));
-    assert_non_null(v);
-    assert_int_equal(backend_plan_read(p, t, v, g_nbytes(g, t)), CC_OK);
-    return v;
+    for (int i = 0; i < 6; i++)
+        plan_write_seeded(p, m->g, ts[i], (i < 2 ? input_seed : 100u) + (uint32_t)i);
 }
 
 static void expect_ref(backend_plan *p, const net *m, uint32_t input_seed, const char *what)
@@ -83,7 +71,7 @@ static void expect_ref(backend_plan *p, const net *m, uint32_t input_seed, const
     assert_int_equal(backend_plan_run(r), CC_OK);
     const int outs[3] = {m->y, m->z, m->u};
     for (int o = 0; o < 3; o++) {
-        float *got = read_t(p, m->g, outs[o]), *want = read_t(r, m->g, outs[o]);
+        float *got = plan_read_new(p, m->g, outs[o]), *want = plan_read_new(r, m->g, outs[o]);
         double err = 0, big = 0;
         for (int64_t i = 0; i < g_numel(m->g, outs[o]); i++) {
             err = fmax(err, fabs((double)got[i] - want[i]));
@@ -97,22 +85,6 @@ static void expect_ref(backend_plan *p, const net *m, uint32_t input_seed, const
     }
     backend_plan_free(r);
     backend_close(be);
-}
-
-static backend *open_own(const char *variant)
-{
-    setenv("CLIPCL_GEMM", "own", 1);
-    setenv("CLIPCL_FORCE_VARIANT", variant, 1);
-    backend *be = NULL;
-    assert_int_equal(backend_open(NULL, 0, &be), CC_OK);
-    return be;
-}
-
-static void close_own(backend *be)
-{
-    backend_close(be);
-    unsetenv("CLIPCL_GEMM");
-    unsetenv("CLIPCL_FORCE_VARIANT");
 }
 
 static void released_runs(const char *variant)
@@ -137,12 +109,8 @@ static void released_runs(const char *variant)
     /* new inputs, twice: the released originals are never read again */
     for (int r = 0; r < 2; r++) {
         const int ins[2] = {m.x, m.x2};
-        for (int i = 0; i < 2; i++) {
-            const int64_t n = g_numel(m.g, ins[i]);
-            float *v = seeded(n, 7u + (uint32_t)i);
-            assert_int_equal(backend_plan_write(p, ins[i], v, (size_t)n * sizeof *v), CC_OK);
-            free(v);
-        }
+        for (int i = 0; i < 2; i++)
+            plan_write_seeded(p, m.g, ins[i], 7u + (uint32_t)i);
         assert_int_equal(backend_plan_run(p), CC_OK);
         expect_ref(p, &m, 7u, r ? "released, third run" : "released, second run");
     }
