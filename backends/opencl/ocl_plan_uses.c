@@ -8,15 +8,6 @@
 #include "runtime/grow.h"
 #include "runtime/status.h"
 
-static char *dup(const char *s)
-{
-    const size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 int ocl_uses_note(ocl_uses *s, const char *name, const char *options)
 {
     if (!options)
@@ -28,8 +19,8 @@ int ocl_uses_note(ocl_uses *s, const char *name, const char *options)
     if (rc)
         return rc;
     ocl_kernel_use *u = &s->u[s->n];
-    u->name = dup(name);
-    u->options = dup(options);
+    u->name = strdup(name);
+    u->options = strdup(options);
     if (!u->name || !u->options) {
         free(u->name);
         free(u->options);
